@@ -1,0 +1,3 @@
+from sessionctl.cli import main
+
+main()

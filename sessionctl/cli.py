@@ -1,0 +1,123 @@
+"""Entry point. Thin: parse arguments, call the core, hand the Result to the renderer,
+and map errors to exit codes in one place (usage errors exit 64, never 2)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Callable
+
+from sessionctl import __version__
+
+# Command modules, each with `register(app)`. Add new commands here.
+COMMAND_MODULES = [
+    "list_cmd",
+    "health",
+]
+
+_exit_code = 0
+
+
+def run_command(command: str, as_json: bool, fn: Callable[[], object]) -> None:
+    """Run a command body, render its Result (or error), remember the exit code."""
+    global _exit_code
+    from sessionctl.errors import ExitCode, InternalError, SessionctlError, from_os_error
+    from sessionctl.render import render
+    from sessionctl.result import Result, error_result
+
+    try:
+        result = fn()
+        assert isinstance(result, Result)
+    except SessionctlError as exc:
+        result = error_result(command, exc)
+    except OSError as exc:
+        result = error_result(command, from_os_error(exc, "I/O error"))
+    except KeyboardInterrupt:
+        result = error_result(command, InternalError("interrupted"))
+        result.exit_code = 130
+    except Exception as exc:  # a bug: say so in one line, traceback only on request
+        if os.environ.get("SESSIONCTL_DEBUG"):
+            raise
+        result = error_result(
+            command,
+            InternalError(
+                f"internal error: {type(exc).__name__}: {exc}",
+                hint="this is a bug in sessionctl; rerun with SESSIONCTL_DEBUG=1 for the traceback and report it",
+            ),
+        )
+        if command != "health":
+            result.exit_code = ExitCode.SOFTWARE
+    render(result, as_json=as_json)
+    _exit_code = int(result.exit_code)
+
+
+def build_app() -> object:
+    import typer
+
+    app = typer.Typer(
+        name="sessionctl",
+        help="Keep the on-disk session stores of OpenClaw gateways healthy.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+    )
+
+    def version_cb(value: bool) -> None:
+        if value:
+            print(f"sessionctl {__version__}")
+            raise typer.Exit(0)
+
+    @app.callback()
+    def _root(
+        version: bool = typer.Option(
+            False, "--version", callback=version_cb, is_eager=True, help="Print the version and exit."
+        ),
+    ) -> None:
+        """Keep the on-disk session stores of OpenClaw gateways healthy."""
+
+    for mod in COMMAND_MODULES:
+        importlib.import_module(f"sessionctl.commands.{mod}").register(app)
+    return app
+
+
+def _usage_envelope(argv: list[str], message: str) -> None:
+    import orjson
+
+    from sessionctl.result import SCHEMA_VERSION
+
+    command = next((a for a in argv if not a.startswith("-")), None)
+    env = {
+        "schema_version": SCHEMA_VERSION,
+        "command": command,
+        "status": "error",
+        "exit_code": 64,
+        "state_dir": None,
+        "now": None,
+        "errors": [{"code": "usage", "message": message}],
+    }
+    sys.stdout.buffer.write(orjson.dumps(env, option=orjson.OPT_INDENT_2) + b"\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--version"]:  # fast path: ExecStartPre and cron call us a lot
+        sys.stdout.write(f"sessionctl {__version__}\n")
+        sys.exit(0)
+    app = build_app()
+    try:
+        app(args=args, prog_name="sessionctl")  # type: ignore[operator]
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if code == 2:  # click's usage error: 2 would read as CRITICAL to a monitor
+            if "--json" in args:
+                _usage_envelope(args, "invalid command line (see the message on stderr)")
+            sys.exit(64)
+        if code != 0:
+            sys.exit(code)
+    sys.exit(_exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from sessionctl.commands.common import AgentOpt, ConfigOpt, JsonOpt, NowOpt, StateDirOpt
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("list")
+    def list_cmd(
+        kind: Annotated[
+            list[str] | None, typer.Option("--kind", "-k", help="Only sessions of this kind (repeatable).")
+        ] = None,
+        state_dir: StateDirOpt = None,
+        agent: AgentOpt = None,
+        now: NowOpt = None,
+        config: ConfigOpt = None,
+        json: JsonOpt = False,
+    ) -> None:
+        """List every session: agent, key, kind, peer, age, idle, transcript size, tokens, flags."""
+        from sessionctl.cli import run_command
+
+        def body() -> object:
+            from sessionctl.context import make_context
+            from sessionctl.errors import ExitCode, UsageError
+            from sessionctl.keys import KINDS
+            from sessionctl.listing import list_sessions
+            from sessionctl.result import Result
+
+            for k in kind or []:
+                if k not in KINDS:
+                    raise UsageError(f"unknown kind {k!r}; kinds are: {', '.join(KINDS)}")
+            ctx = make_context(state_dir=state_dir, agents=agent, now=now, config=config)
+            rows, problems = list_sessions(ctx, kind)
+            res = Result("list", state_dir=str(ctx.state_dir), now=ctx.now_iso)
+            res.data = {"sessions": rows, "unreadable_stores": problems}
+            for p in problems:
+                res.log(
+                    "warning",
+                    f"{p['agent']}: cannot list {p['path']}: {p['message']} (run: sessionctl health)",
+                )
+            if problems:
+                res.status, res.exit_code = "error", ExitCode.DATA
+            return res
+
+        run_command("list", json, body)

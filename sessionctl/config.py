@@ -1,0 +1,218 @@
+"""State-dir resolution (OpenClaw's own rules), openclaw.json (JSON5) and sessionctl.toml."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sessionctl.errors import ConfigError, NotFoundError
+from sessionctl.fsio import NotRegularFile, read_bytes
+
+LEGACY_DIRS = (".clawdbot", ".moltbot", ".moldbot")
+_AGENT_ID_OK = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def _env(name: str, environ: dict[str, str]) -> str | None:
+    v = environ.get(name)
+    if v is None:
+        return None
+    v = v.strip()
+    if not v or v in ("undefined", "null"):
+        return None
+    return v
+
+
+def _expand(p: str, home: str) -> str:
+    if p == "~" or p.startswith("~/"):
+        return home + p[1:]
+    return p
+
+
+def resolve_state_dir(explicit: str | None, environ: dict[str, str] | None = None) -> Path:
+    """`--state-dir`, else $OPENCLAW_STATE_DIR, else <home>/.openclaw with the legacy
+    .clawdbot/.moltbot/.moldbot fallback (format doc §1)."""
+    env = dict(os.environ) if environ is None else environ
+    home = _env("OPENCLAW_HOME", env) or _env("HOME", env) or str(Path.home())
+    home = _expand(home, str(Path.home()))
+    if explicit is not None:
+        base = Path(_expand(explicit.strip(), home))
+    elif (sd := _env("OPENCLAW_STATE_DIR", env)) is not None:
+        base = Path(_expand(sd, home))
+    else:
+        base = Path(home) / ".openclaw"
+        if not base.exists():
+            for legacy in LEGACY_DIRS:
+                if (Path(home) / legacy).is_dir():
+                    base = Path(home) / legacy
+                    break
+    base = base if base.is_absolute() else Path.cwd() / base
+    if not base.exists():
+        raise NotFoundError(
+            f"state dir {base} does not exist",
+            path=str(base),
+            hint="pass --state-dir PATH or set OPENCLAW_STATE_DIR to the gateway's state dir",
+        )
+    if not base.is_dir():
+        raise NotFoundError(f"state dir {base} is not a directory", path=str(base))
+    return Path(os.path.realpath(base))
+
+
+def normalize_agent_id(raw: object) -> str:
+    """OpenClaw's agent id normalisation (format doc §1)."""
+    s = str(raw).strip().lower() if raw is not None else ""
+    if not s:
+        return "main"
+    if _AGENT_ID_OK.match(s):
+        return s
+    s = re.sub(r"[^a-z0-9_-]+", "-", s).strip("-")[:64]
+    return s or "main"
+
+
+@dataclass
+class Binding:
+    agent_id: str
+    channel: str | None
+    account_id: str | None
+    peer_kind: str | None
+    peer_id: str | None
+
+
+@dataclass
+class OpenClawConfig:
+    """The parts of openclaw.json that sessionctl reads. Never written."""
+
+    path: Path | None = None
+    exists: bool = False
+    error: str | None = None
+    agents: list[str] = field(default_factory=list)
+    default_agent: str = "main"
+    bindings: list[Binding] = field(default_factory=list)
+    session_store: str | None = None
+    dm_scope: str | None = None
+    main_key: str = "main"
+    maintenance: dict[str, Any] = field(default_factory=dict)
+    identity_links: dict[str, Any] = field(default_factory=dict)
+    cron_session_retention: Any = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+def _dig(d: Any, *path: str) -> Any:
+    for p in path:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(p)
+    return d
+
+
+def load_openclaw_config(state_dir: Path, environ: dict[str, str] | None = None) -> OpenClawConfig:
+    """Load openclaw.json (JSON5). A missing file is an empty config; a broken one is
+    returned with `error` set so read-only commands can report it and go on."""
+    env = dict(os.environ) if environ is None else environ
+    override = _env("OPENCLAW_CONFIG_PATH", env)
+    path = Path(override) if override else state_dir / "openclaw.json"
+    cfg = OpenClawConfig(path=path)
+    try:
+        raw_bytes = read_bytes(path)
+    except FileNotFoundError:
+        return cfg
+    except (NotRegularFile, OSError) as exc:
+        cfg.exists = True
+        cfg.error = f"cannot read {path}: {exc.strerror or exc}"
+        return cfg
+    cfg.exists = True
+    try:
+        text = raw_bytes.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        cfg.error = f"{path} is not valid UTF-8 (byte {exc.start})"
+        return cfg
+    import json5
+
+    try:
+        data = json5.loads(text)
+    except (ValueError, RecursionError) as exc:
+        cfg.error = f"{path} is not valid JSON5: {exc}"
+        return cfg
+    if not isinstance(data, dict):
+        cfg.error = f"{path}: the top level is not an object"
+        return cfg
+    cfg.raw = data
+    agents = _dig(data, "agents", "list")
+    if isinstance(agents, list):
+        for a in agents:
+            if isinstance(a, dict) and a.get("id") is not None:
+                aid = normalize_agent_id(a.get("id"))
+                if aid not in cfg.agents:
+                    cfg.agents.append(aid)
+                if a.get("default") is True:
+                    cfg.default_agent = aid
+        if cfg.agents and not any(isinstance(a, dict) and a.get("default") is True for a in agents):
+            cfg.default_agent = cfg.agents[0]
+    for b in data.get("bindings") or []:
+        if not isinstance(b, dict) or b.get("agentId") is None:
+            continue
+        m_raw = b.get("match")
+        m: dict[str, Any] = m_raw if isinstance(m_raw, dict) else {}
+        p_raw = m.get("peer")
+        peer: dict[str, Any] = p_raw if isinstance(p_raw, dict) else {}
+        cfg.bindings.append(
+            Binding(
+                agent_id=normalize_agent_id(b.get("agentId")),
+                channel=str(m["channel"]).lower() if m.get("channel") else None,
+                account_id=str(m["accountId"]).lower() if m.get("accountId") else None,
+                peer_kind=str(peer["kind"]).lower() if peer.get("kind") else None,
+                peer_id=str(peer["id"]).lower() if peer.get("id") is not None else None,
+            )
+        )
+    store = _dig(data, "session", "store")
+    cfg.session_store = store if isinstance(store, str) and store.strip() else None
+    dm = _dig(data, "session", "dmScope")
+    cfg.dm_scope = dm if isinstance(dm, str) else None
+    mk = _dig(data, "session", "mainKey")
+    cfg.main_key = mk.strip().lower() if isinstance(mk, str) and mk.strip() else "main"
+    maint = _dig(data, "session", "maintenance")
+    cfg.maintenance = maint if isinstance(maint, dict) else {}
+    links = _dig(data, "session", "identityLinks")
+    cfg.identity_links = links if isinstance(links, dict) else {}
+    cfg.cron_session_retention = _dig(data, "cron", "sessionRetention")
+    return cfg
+
+
+@dataclass
+class SessionctlConfig:
+    """sessionctl.toml: thresholds for health, policies for gc, backup retention."""
+
+    path: Path | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def section(self, name: str) -> dict[str, Any]:
+        v = self.data.get(name)
+        if v is None:
+            return {}
+        if not isinstance(v, dict):
+            raise ConfigError(f"{self.path}: [{name}] must be a table", path=str(self.path))
+        return v
+
+
+def load_sessionctl_config(explicit: str | None, state_dir: Path | None) -> SessionctlConfig:
+    """`--config PATH` (must exist), else `<state>/sessionctl.toml` when present."""
+    import tomllib
+
+    if explicit is not None:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist", path=str(path))
+    elif state_dir is not None and (state_dir / "sessionctl.toml").is_file():
+        path = state_dir / "sessionctl.toml"
+    else:
+        return SessionctlConfig()
+    try:
+        text = read_bytes(path).decode("utf-8")
+        data = tomllib.loads(text)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}", path=str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config {path} is not valid TOML: {exc}", path=str(path)) from None
+    return SessionctlConfig(path=path, data=data)

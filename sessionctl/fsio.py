@@ -1,0 +1,201 @@
+"""Safe file primitives: bounded reads that never follow links or block on FIFOs,
+containment checks, and the atomic write every mutation goes through.
+
+Fault injection (test-only): when the environment variable
+`SESSIONCTL_FAULT` is set, `fault_point(name)` lets the crash and error-injection
+tests stop the process (`kill:<name>[:n]`) or raise an OSError (`enospc:<name>`,
+`eio:<name>`) at a named write boundary. It is inert when the variable is unset
+and documented in docs/reliability.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+import stat
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+_FAULT = os.environ.get("SESSIONCTL_FAULT")
+_FAULT_COUNTS: dict[str, int] = {}
+
+
+def fault_point(name: str) -> None:
+    """A named write boundary. Inert unless SESSIONCTL_FAULT is set (tests only)."""
+    if not _FAULT:
+        return
+    for spec in _FAULT.split(","):
+        parts = spec.split(":")
+        if len(parts) < 2 or parts[1] not in (name, "*"):
+            continue
+        count = _FAULT_COUNTS.get(spec, 0) + 1
+        _FAULT_COUNTS[spec] = count
+        nth = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else 1
+        if count != nth:
+            continue
+        action = parts[0]
+        if action == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        elif action == "enospc":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), name)
+        elif action == "eio":
+            raise OSError(errno.EIO, os.strerror(errno.EIO), name)
+
+
+def is_within(path: Path, root: Path) -> bool:
+    """True when `path` (already resolved) is `root` or below it (root resolved)."""
+    try:
+        path.relative_to(root)
+    except ValueError:
+        return False
+    return True
+
+
+def resolve_inside(path: Path, root: Path) -> Path | None:
+    """Realpath of `path` if it stays inside `root` (a resolved dir), else None."""
+    try:
+        real = Path(os.path.realpath(path))
+    except (OSError, ValueError):
+        return None
+    return real if is_within(real, root) else None
+
+
+class NotRegularFile(OSError):
+    pass
+
+
+@contextlib.contextmanager
+def open_regular(path: Path) -> Iterator[int]:
+    """Open a regular file read-only without following a final symlink and without
+    blocking on a FIFO. Yields the fd. Raises NotRegularFile for anything else."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise NotRegularFile(errno.ELOOP, "is a symbolic link (not followed)", str(path)) from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+            raise NotRegularFile(errno.EINVAL, f"is {kind}", str(path))
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def read_bytes(path: Path) -> bytes:
+    """Read a whole regular file (no symlink, no FIFO)."""
+    with open_regular(path) as fd:
+        size = os.fstat(fd).st_size
+        chunks: list[bytes] = []
+        remaining = size
+        while True:
+            chunk = os.read(fd, max(remaining, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes, *, mode: int = 0o600, tmp_name: str | None = None) -> None:
+    """Write `data` to `path` atomically: temp file in the same folder (mode `mode`,
+    owner of the file it replaces when we may), write, fsync, os.replace, fsync the
+    folder. The temp file is removed on any failure, so either the old or the new
+    file is left, never a half-written one.
+
+    `tmp_name` lets callers use OpenClaw's own temp naming (sessions.json.<pid>.<uuid>.tmp),
+    which OpenClaw's cleanup reclaims if we die between write and rename.
+    """
+    folder = path.parent
+    name = tmp_name or f".{path.name}.{os.getpid()}.{uuid.uuid4()}.tmp"
+    tmp = folder / name
+    owner: tuple[int, int] | None = None
+    try:
+        st = os.lstat(path)
+        if stat.S_ISREG(st.st_mode):
+            owner = (st.st_uid, st.st_gid)
+    except FileNotFoundError:
+        pass
+    fd = os.open(
+        tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), mode
+    )
+    try:
+        try:
+            os.fchmod(fd, mode)
+            if owner is not None and owner != (os.geteuid(), os.getegid()):
+                with contextlib.suppress(PermissionError):
+                    os.fchown(fd, owner[0], owner[1])
+            fault_point("atomic.write")
+            view = memoryview(data)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+            fault_point("atomic.fsync")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        fault_point("atomic.replace")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fault_point("atomic.fsync_dir")
+    fsync_dir(folder)
+
+
+def store_tmp_name(store_path: Path) -> str:
+    """OpenClaw's temp name for an atomic store write."""
+    return f"{store_path.name}.{os.getpid()}.{uuid.uuid4()}.tmp"
+
+
+def durable_rename(src: Path, dst: Path) -> None:
+    """Rename within one folder tree, refusing to clobber, then fsync both folders."""
+    if os.path.lexists(dst):
+        raise FileExistsError(errno.EEXIST, "destination exists", str(dst))
+    fault_point("rename")
+    os.rename(src, dst)
+    fsync_dir(dst.parent)
+    if src.parent != dst.parent:
+        fsync_dir(src.parent)
+
+
+def copy_durable(src: Path, dst: Path, *, mode: int = 0o600) -> int:
+    """Copy a regular file (not following links) to dst (new file), fsync it. Returns bytes."""
+    total = 0
+    with open_regular(src) as rfd:
+        wfd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+        try:
+            while True:
+                chunk = os.read(rfd, 1 << 20)
+                if not chunk:
+                    break
+                fault_point("copy.write")
+                view = memoryview(chunk)
+                while view:
+                    n = os.write(wfd, view)
+                    view = view[n:]
+                total += len(chunk)
+            os.fsync(wfd)
+        finally:
+            os.close(wfd)
+    return total
+
+
+def write_new_durable(path: Path, data: bytes, *, mode: int = 0o600) -> None:
+    """Create a new file with data, fsynced (for backups/journal parts)."""
+    atomic_write(path, data, mode=mode)

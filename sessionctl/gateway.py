@@ -1,0 +1,149 @@
+"""Detecting a running OpenClaw gateway for a state dir (format doc §6).
+
+A gateway is a live process whose command line contains `openclaw` and `gateway`.
+It belongs to our state dir when its environment resolves to the same state dir;
+when its environment cannot be read, it is assumed to (the safe answer).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from sessionctl.errors import BusyError
+from sessionctl.locks import proc_cmdline
+
+# Releases whose gateway takes sessions.json.lock around every store write (v2.17–v5.1).
+_VERSION = re.compile(r"^(\d{4})\.(\d+)\.(\d+)")
+
+
+@dataclass
+class Gateway:
+    pid: int
+    cmdline: list[str]
+    version: str | None
+    state_dir_match: bool | None  # None: could not tell (treated as a match)
+
+    @property
+    def lock_era(self) -> bool:
+        """True when this gateway's release serialises on sessions.json.lock (v2.17–v5.1)."""
+        if self.version is None:
+            return False
+        m = _VERSION.match(self.version)
+        if not m:
+            return False
+        major, minor = int(m.group(2)), int(m.group(3))
+        return (2, 17) <= (major, minor) <= (5, 1)
+
+    def describe(self) -> str:
+        v = f" {self.version}" if self.version else ""
+        return f"OpenClaw gateway{v} (pid {self.pid})"
+
+
+def _looks_like_gateway(argv: list[str]) -> bool:
+    joined = " ".join(argv).lower()
+    return "openclaw" in joined and "gateway" in joined
+
+
+def _environ(pid: int) -> dict[str, str] | None:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    env: dict[str, str] = {}
+    for item in raw.split(b"\0"):
+        if b"=" in item:
+            k, _, v = item.partition(b"=")
+            env[k.decode("utf-8", "replace")] = v.decode("utf-8", "replace")
+    return env
+
+
+def _version_near(argv: list[str]) -> str | None:
+    for arg in argv:
+        if "openclaw" not in arg or not arg.startswith("/"):
+            continue
+        p = Path(arg)
+        for parent in [p, *p.parents][:6]:
+            pkg = parent / "package.json"
+            try:
+                data = orjson.loads(pkg.read_bytes())
+            except (OSError, orjson.JSONDecodeError):
+                continue
+            if (
+                isinstance(data, dict)
+                and data.get("name") == "openclaw"
+                and isinstance(data.get("version"), str)
+            ):
+                return str(data["version"])
+    return None
+
+
+def find_gateways(state_dir: Path) -> list[Gateway]:
+    """Live gateway processes that (may) serve `state_dir`."""
+    from sessionctl.config import resolve_state_dir
+
+    found: list[Gateway] = []
+    me = os.getpid()
+    try:
+        pids = [int(n) for n in os.listdir("/proc") if n.isdigit()]
+    except OSError:
+        return found
+    for pid in pids:
+        if pid == me:
+            continue
+        argv = proc_cmdline(pid)
+        if not argv or not _looks_like_gateway(argv):
+            continue
+        env = _environ(pid)
+        match: bool | None
+        if env is None:
+            match = None
+        else:
+            try:
+                cwd = os.readlink(f"/proc/{pid}/cwd")
+            except OSError:
+                cwd = None
+            try:
+                explicit = env.get("OPENCLAW_STATE_DIR")
+                if (
+                    explicit
+                    and cwd
+                    and not os.path.isabs(explicit.strip())
+                    and not explicit.strip().startswith("~")
+                ):
+                    explicit = os.path.join(cwd, explicit.strip())
+                theirs = resolve_state_dir(explicit if explicit else None, env)
+                match = theirs == state_dir
+            except Exception:
+                match = None
+        if match is False:
+            continue
+        found.append(Gateway(pid, argv, _version_near(argv), match))
+    return found
+
+
+def refuse_if_gateway_running(
+    state_dir: Path, *, force_online: bool, allow_lock_era: bool = True
+) -> list[Gateway]:
+    """Raise BusyError when a gateway that no lock can exclude is running for this state dir.
+
+    Gateways of the lock era (v2.17–v5.1) are excluded by sessions.json.lock, so store
+    edits may go on under them when `allow_lock_era`; anything else needs the gateway
+    stopped (ExecStartPre) or an explicit --force-online.
+    """
+    gws = find_gateways(state_dir)
+    blocking = [g for g in gws if not (allow_lock_era and g.lock_era)]
+    if blocking and not force_online:
+        g = blocking[0]
+        raise BusyError(
+            f"{g.describe()} is running for {state_dir}; its release takes no cross-process store lock, "
+            "so sessionctl cannot exclude it and will not change anything",
+            hint="stop the gateway first (or run sessionctl as the unit's ExecStartPre=); "
+            "--force-online overrides this at your own risk",
+        )
+    return gws

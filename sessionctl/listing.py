@@ -1,0 +1,79 @@
+"""list: one row per session."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sessionctl.context import RunContext
+from sessionctl.snapshot import EntryView, snapshot_agent
+
+
+def session_row(ev: EntryView, agent: str, now_ms: int) -> dict[str, Any]:
+    p = ev.parsed
+    started, started_src = ev.started_ms()
+    active, active_src = ev.last_active_ms()
+    facts = ev.facts
+    flags: list[str] = []
+    if ev.shape_problem:
+        flags.append("invalid")
+    if ev.ref.outside is not None:
+        flags.append("out-of-dir")
+    if ev.ref.path is None or facts is None:
+        flags.append("missing-transcript")
+    elif facts.error:
+        flags.append("unreadable-transcript")
+    else:
+        if not facts.header_ok:
+            flags.append("bad-header")
+        if not facts.ends_with_newline:
+            flags.append("truncated-tail")
+    if ev.ref.path is not None and ev.ref.path.with_name(ev.ref.path.name + ".lock").exists():
+        flags.append("locked")
+    return {
+        "agent": agent,
+        "key": ev.key,
+        "kind": p.kind,
+        "channel": p.channel,
+        "account": p.account,
+        "peer": p.peer,
+        "thread": p.thread or p.topic,
+        "session_id": ev.session_id,
+        "started_at": started,
+        "started_from": started_src,
+        "last_active_at": active,
+        "last_active_from": active_src,
+        "age_ms": now_ms - started if started is not None else None,
+        "idle_ms": now_ms - active if active is not None else None,
+        "transcript": str(ev.ref.path) if ev.ref.path is not None else None,
+        "transcript_bytes": facts.size if facts is not None and not facts.error else None,
+        "tokens": ev.total_tokens(),
+        "flags": flags,
+    }
+
+
+def list_sessions(
+    ctx: RunContext, kinds: list[str] | None = None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Rows for every session, and per-store problems that stopped listing a store."""
+    rows: list[dict[str, Any]] = []
+    problems: list[dict[str, Any]] = []
+    wanted = set(kinds) if kinds else None
+    for store in ctx.discovery.stores:
+        if store.layout == "missing":
+            continue
+        snap = snapshot_agent(store, ctx.state_dir, main_key=ctx.openclaw.main_key, read="cheap")
+        if snap.load.data is None:
+            problems.append(
+                {
+                    "agent": store.agent_id,
+                    "path": str(store.store_path),
+                    "status": snap.load.status,
+                    "message": snap.load.error,
+                }
+            )
+            continue
+        for ev in snap.entries:
+            if wanted is not None and ev.parsed.kind not in wanted:
+                continue
+            rows.append(session_row(ev, store.agent_id, ctx.now_ms))
+    return rows, problems

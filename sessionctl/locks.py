@@ -1,0 +1,323 @@
+"""OpenClaw's O_EXCL lock protocol (format doc §6) and sessionctl's private lock.
+
+A lock file is `<realpath(dir)>/<basename>.lock`, created O_CREAT|O_EXCL|O_WRONLY with
+payload {"pid", "createdAt", "starttime"}. sessionctl removes someone else's lock only
+when it is provably stale by the gateway's own rules, treating EPERM as alive, and
+releases a lock only while its inode and content are still its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from sessionctl.errors import BusyError, PermissionDenied, from_os_error
+from sessionctl.fsio import fault_point
+from sessionctl.timeutil import format_duration, iso_ms, now_ms, parse_iso_ms
+
+STORE_LOCK_STALE_MS = 30_000
+TRANSCRIPT_LOCK_STALE_MS = 30 * 60_000
+UNREADABLE_GRACE_MS = 30_000  # the larger of OpenClaw's 30 s (≤ v3.11) and 5 s (v4.29+)
+STORE_LOCK_TIMEOUT_S = 10.0
+
+
+def lock_path_for(target: Path) -> Path:
+    return Path(os.path.realpath(target.parent)) / f"{target.name}.lock"
+
+
+def proc_starttime(pid: int) -> int | None:
+    """Field 22 of /proc/<pid>/stat (clock ticks since boot), or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    # comm (field 2) may contain spaces and ')' — split after the last ')'
+    rp = data.rfind(b")")
+    fields = data[rp + 2 :].split()
+    try:
+        return int(fields[19])  # fields[0] is field 3
+    except (IndexError, ValueError):
+        return None
+
+
+def proc_cmdline(pid: int) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    return [p.decode("utf-8", "replace") for p in raw.split(b"\0") if p]
+
+
+def pid_alive(pid: int) -> bool | None:
+    """True alive, False dead, None unknown-but-treated-as-alive (EPERM)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return None
+    except OSError:
+        return None
+    # a zombie is dead for our purposes
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+        rp = data.rfind(b")")
+        if data[rp + 2 : rp + 3] == b"Z":
+            return False
+    except OSError:
+        pass
+    return True
+
+
+@dataclass
+class LockStatus:
+    path: Path
+    exists: bool
+    stale: bool = False
+    reason: str = ""
+    pid: int | None = None
+    alive: bool | None = None
+    age_ms: int | None = None
+    created_at_ms: int | None = None
+    mtime_ms: int | None = None
+    ino: int | None = None
+    raw: bytes | None = None
+    unreadable: bool = False
+
+    def describe(self) -> str:
+        who = f"pid {self.pid}" if self.pid is not None else "an unknown holder"
+        alive = {True: "alive", False: "not running", None: "alive (not ours to signal)"}[self.alive]
+        age = f", held for {format_duration(self.age_ms)}" if self.age_ms is not None else ""
+        return f"{who} ({alive}{age})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "pid": self.pid,
+            "alive": self.alive,
+            "age_ms": self.age_ms,
+            "stale": self.stale,
+            "reason": self.reason,
+        }
+
+
+def _read_lock(path: Path) -> tuple[bytes | None, os.stat_result | None]:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None, None
+    except OSError:
+        try:
+            return b"", os.lstat(path)
+        except OSError:
+            return None, None
+    try:
+        st = os.fstat(fd)
+        data = os.read(fd, 64 << 10)
+        return data, st
+    finally:
+        os.close(fd)
+
+
+def inspect_lock(path: Path, *, stale_ms: int, now: int | None = None) -> LockStatus:
+    """Judge a lock file by the gateway's own staleness rules (EPERM = alive).
+
+    Uses the wall clock for ages by default: lock ages are about now, not about `--now`.
+    """
+    t = now_ms() if now is None else now
+    raw, st = _read_lock(path)
+    if st is None:
+        return LockStatus(path, exists=False)
+    ls = LockStatus(path, exists=True, raw=raw, mtime_ms=st.st_mtime_ns // 1_000_000, ino=st.st_ino)
+    payload: Any = None
+    if raw:
+        try:
+            payload = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            payload = None
+    if not isinstance(payload, dict):
+        ls.unreadable = True
+        ls.age_ms = t - (ls.mtime_ms or t)
+        if ls.age_ms > UNREADABLE_GRACE_MS:
+            ls.stale, ls.reason = True, f"unreadable payload, untouched for {format_duration(ls.age_ms)}"
+        else:
+            ls.reason = "unreadable payload, too young to judge (may be mid-write)"
+        return ls
+    pid = payload.get("pid")
+    created = payload.get("createdAt")
+    created_ms = parse_iso_ms(created) if isinstance(created, str) else None
+    if created_ms is None and isinstance(payload.get("startedAt"), int | float):
+        created_ms = int(payload["startedAt"])  # v2.1–v2.12 payload
+    ls.created_at_ms = created_ms
+    ls.age_ms = t - created_ms if created_ms is not None else t - (ls.mtime_ms or t)
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        ls.stale, ls.reason = True, "payload has no valid pid"
+        return ls
+    ls.pid = pid
+    ls.alive = pid_alive(pid)
+    if ls.alive is False:
+        ls.stale, ls.reason = True, f"holder pid {pid} is not running"
+        return ls
+    st_rec = payload.get("starttime")
+    if ls.alive is True and isinstance(st_rec, int) and not isinstance(st_rec, bool):
+        actual = proc_starttime(pid)
+        if actual is not None and actual != st_rec:
+            ls.stale, ls.reason = True, f"pid {pid} was recycled (start time differs)"
+            return ls
+    if created_ms is None:
+        ls.stale, ls.reason = True, "payload has no valid createdAt"
+        return ls
+    if ls.age_ms > stale_ms:
+        ls.stale, ls.reason = True, f"older than {format_duration(stale_ms)} ({format_duration(ls.age_ms)})"
+        return ls
+    mh = payload.get("maxHoldMs")
+    if isinstance(mh, int | float) and not isinstance(mh, bool) and mh > 0 and ls.age_ms > mh:
+        ls.stale, ls.reason = True, f"held longer than its own maxHoldMs ({format_duration(int(mh))})"
+        return ls
+    ls.reason = f"held by {ls.describe()}"
+    return ls
+
+
+def remove_if_unchanged(status: LockStatus) -> bool:
+    """Remove a lock judged stale, only if it is still the very file we judged."""
+    raw, st = _read_lock(status.path)
+    if st is None:
+        return True
+    if st.st_ino != status.ino or raw != status.raw:
+        return False
+    try:
+        fault_point("lock.break")
+        os.unlink(status.path)
+    except FileNotFoundError:
+        return True
+    return True
+
+
+def _payload() -> bytes:
+    body: dict[str, Any] = {"pid": os.getpid(), "createdAt": iso_ms(now_ms())}
+    st = proc_starttime(os.getpid())
+    if st is not None:
+        body["starttime"] = st
+    return orjson.dumps(body)
+
+
+@dataclass
+class HeldLock:
+    path: Path
+    payload: bytes
+    ino: int
+    acquired_ms: int
+    broke: list[LockStatus]
+
+    def release(self) -> None:
+        """Unlink only if the lock is still ours (same inode, same content)."""
+        raw, st = _read_lock(self.path)
+        if st is None or st.st_ino != self.ino or raw != self.payload:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+    def held_ms(self) -> int:
+        return now_ms() - self.acquired_ms
+
+
+def try_acquire(path: Path) -> HeldLock | None:
+    payload = _payload()
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        return None
+    except OSError as exc:
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            raise PermissionDenied(
+                f"cannot create lock {path}: {exc.strerror}",
+                path=str(path),
+                hint="run sessionctl as the user that owns the OpenClaw state dir",
+            ) from None
+        raise from_os_error(exc, "cannot create lock") from None
+    try:
+        os.write(fd, payload)
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    return HeldLock(path, payload, st.st_ino, now_ms(), [])
+
+
+def acquire(
+    target: Path, *, timeout_s: float = STORE_LOCK_TIMEOUT_S, stale_ms: int = STORE_LOCK_STALE_MS
+) -> HeldLock:
+    """Take `<target>.lock` with the gateway's protocol, breaking only provably stale
+    locks; back off up to `timeout_s`, then raise BusyError naming the holder."""
+    path = lock_path_for(target)
+    deadline = time.monotonic() + timeout_s
+    delay = 0.01
+    broke: list[LockStatus] = []
+    last: LockStatus | None = None
+    while True:
+        held = try_acquire(path)
+        if held is not None:
+            held.broke = broke
+            return held
+        last = inspect_lock(path, stale_ms=stale_ms)
+        if last.exists and last.stale:
+            if remove_if_unchanged(last):
+                broke.append(last)
+            continue
+        if time.monotonic() >= deadline:
+            holder = last.describe() if last.exists else "another process"
+            raise BusyError(
+                f"{path} is held by {holder}; gave up after {timeout_s:g}s",
+                path=str(path),
+                hint="wait for the holder to finish and run again; a lock is only broken when provably stale",
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 0.25)
+
+
+@contextlib.contextmanager
+def store_lock(store_path: Path, *, timeout_s: float = STORE_LOCK_TIMEOUT_S) -> Iterator[HeldLock]:
+    held = acquire(store_path, timeout_s=timeout_s)
+    try:
+        yield held
+    finally:
+        held.release()
+
+
+@contextlib.contextmanager
+def private_lock(state_dir: Path, *, timeout_s: float = 10.0) -> Iterator[Path]:
+    """sessionctl's own lock: two sessionctl runs on one state dir never overlap.
+    A flock (filelock) — invisible to the gateway, which is why the O_EXCL store lock
+    is taken as well."""
+    from filelock import FileLock, Timeout
+
+    folder = state_dir / "sessionctl"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise from_os_error(exc, "cannot create sessionctl's folder in the state dir") from None
+    lock = FileLock(str(folder / ".lock"), timeout=timeout_s)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise BusyError(
+            f"another sessionctl run holds {folder / '.lock'}",
+            path=str(folder / ".lock"),
+            hint="wait for the other sessionctl run to finish",
+        ) from None
+    try:
+        yield folder
+    finally:
+        lock.release()

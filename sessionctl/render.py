@@ -1,0 +1,82 @@
+"""The one renderer: a Result becomes a JSON envelope on stdout, or a human view.
+
+Human views live in sessionctl.views.<command> as `render(result, console)`; logs go
+to stderr, with journald level prefixes (<3> error, <4> warning, <5> notice, <6> info,
+<7> debug) when $JOURNAL_STREAM is set.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import TYPE_CHECKING
+
+import orjson
+
+from sessionctl.result import Result
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+_JOURNAL_PREFIX = {"error": "<3>", "warning": "<4>", "notice": "<5>", "info": "<6>", "debug": "<7>"}
+
+
+def render_json(result: Result) -> bytes:
+    return orjson.dumps(result.envelope(), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n"
+
+
+def stdout_console() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False)
+
+
+def stderr_console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def emit_logs(result: Result, *, quiet: bool = False) -> None:
+    journald = bool(os.environ.get("JOURNAL_STREAM"))
+    for level, msg in result.logs:
+        if quiet and level in ("info", "debug"):
+            continue
+        if journald:
+            line = f"{_JOURNAL_PREFIX[level]}{msg}"
+        else:
+            line = msg if level in ("info", "notice") else f"{level}: {msg}"
+        sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def emit_errors(result: Result) -> None:
+    journald = bool(os.environ.get("JOURNAL_STREAM"))
+    for err in result.errors:
+        prefix = "<3>" if journald else ""
+        sys.stderr.write(f"{prefix}sessionctl: error: {err.get('message')}\n")
+        if err.get("hint"):
+            sys.stderr.write(f"{prefix}  hint: {err['hint']}\n")
+    sys.stderr.flush()
+
+
+def render(result: Result, *, as_json: bool) -> None:
+    """Write the result: JSON envelope to stdout, or the human view; logs to stderr."""
+    emit_logs(result, quiet=as_json)
+    if as_json:
+        sys.stdout.buffer.write(render_json(result))
+        sys.stdout.flush()
+        if result.errors:
+            emit_errors(result)
+        return
+    if result.errors:
+        emit_errors(result)
+        if not result.data:
+            return
+    try:
+        view = importlib.import_module(f"sessionctl.views.{result.command.replace('-', '_')}")
+    except ModuleNotFoundError:
+        sys.stdout.buffer.write(render_json(result))
+        return
+    view.render(result, stdout_console())

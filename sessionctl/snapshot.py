@@ -1,0 +1,236 @@
+"""One agent's store, folder inventory and transcript facts, read once.
+
+This is the snapshot that every check and policy is a pure function of.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from sessionctl.discovery import AgentStore
+from sessionctl.keys import ParsedKey, parse_key
+from sessionctl.store import (
+    StoreLoad,
+    TranscriptRef,
+    entry_shape_problem,
+    load_store,
+    num,
+    resolve_transcript,
+)
+from sessionctl.transcripts import (
+    FileInfo,
+    Inventory,
+    TranscriptFacts,
+    deep_scan,
+    read_facts,
+    scan_sessions_dir,
+)
+
+ReadMode = Literal["none", "cheap", "deep"]
+
+
+@dataclass(slots=True)
+class EntryView:
+    key: str
+    parsed: ParsedKey
+    entry: Any
+    shape_problem: str | None
+    ref: TranscriptRef
+    facts: TranscriptFacts | None = None
+
+    @property
+    def obj(self) -> dict[str, Any]:
+        return self.entry if isinstance(self.entry, dict) else {}
+
+    @property
+    def session_id(self) -> str | None:
+        sid = self.obj.get("sessionId")
+        return sid if isinstance(sid, str) else None
+
+    @property
+    def updated_at(self) -> int | None:
+        return num(self.obj.get("updatedAt"))
+
+    def started_ms(self) -> tuple[int | None, str]:
+        """Session start: sessionStartedAt, else transcript header timestamp, else the
+        earliest evidence (startedAt, updatedAt, lastInteractionAt, transcript mtime)."""
+        o = self.obj
+        v = num(o.get("sessionStartedAt"))
+        if v is not None:
+            return v, "sessionStartedAt"
+        if self.facts is not None and self.facts.header_ts_ms is not None:
+            return self.facts.header_ts_ms, "transcript header"
+        cands = [
+            (t, src)
+            for t, src in (
+                (num(o.get("startedAt")), "startedAt"),
+                (num(o.get("updatedAt")), "updatedAt"),
+                (num(o.get("lastInteractionAt")), "lastInteractionAt"),
+                (
+                    self.facts.mtime_ms if self.facts is not None and self.facts.size else None,
+                    "transcript mtime",
+                ),
+            )
+            if t is not None
+        ]
+        if not cands:
+            return None, "none"
+        return min(cands)
+
+    def last_active_ms(self) -> tuple[int | None, str]:
+        """Last activity: the latest of lastInteractionAt, updatedAt and the last
+        transcript line's timestamp (any of them proves the session was in use)."""
+        o = self.obj
+        cands = [
+            (t, src)
+            for t, src in (
+                (num(o.get("lastInteractionAt")), "lastInteractionAt"),
+                (num(o.get("updatedAt")), "updatedAt"),
+                (
+                    self.facts.deep_last_ts_ms or self.facts.last_ts_ms if self.facts is not None else None,
+                    "transcript",
+                ),
+            )
+            if t is not None
+        ]
+        if not cands:
+            return None, "none"
+        return max(cands)
+
+    def total_tokens(self) -> int | None:
+        o = self.obj
+        t = num(o.get("totalTokens"))
+        if t is None:
+            i, out = num(o.get("inputTokens")), num(o.get("outputTokens"))
+            if i is not None or out is not None:
+                t = (i or 0) + (out or 0)
+        return t
+
+
+@dataclass
+class AgentSnapshot:
+    store: AgentStore
+    load: StoreLoad
+    inventory: Inventory
+    entries: list[EntryView] = field(default_factory=list)
+    # file name (in the sessions folder) → session keys that reference it
+    referenced: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def agent_id(self) -> str:
+        return self.store.agent_id
+
+    def entry(self, key: str) -> EntryView | None:
+        for e in self.entries:
+            if e.key == key:
+                return e
+        return None
+
+    def is_referenced(self, fi: FileInfo) -> bool:
+        """A file is in use if an entry references it or the transcript it belongs to."""
+        if fi.name in self.referenced:
+            return True
+        if fi.owner is not None and fi.owner in self.referenced:
+            return True
+        return fi.session_id is not None and f"sid:{fi.session_id}" in self.referenced
+
+
+def _add_ref(refs: dict[str, list[str]], name: str, key: str) -> None:
+    lst = refs.get(name)
+    if lst is None:
+        refs[name] = [key]
+    elif lst[-1] != key:
+        lst.append(key)
+
+
+def build_references(entries: Iterable[EntryView], sessions_dir: Path) -> dict[str, list[str]]:
+    """Map file names to the keys that keep them in use: the resolved transcript, the
+    `<sessionId>.jsonl` name, compaction checkpoints, and `sid:<id>` for files that embed
+    a referenced session id (topics, forks, ACP logs)."""
+    refs: dict[str, list[str]] = {}
+    sdir = str(sessions_dir)
+    for ev in entries:
+        if ev.ref.path is not None and str(ev.ref.path.parent) == sdir:
+            _add_ref(refs, ev.ref.path.name, ev.key)
+        sid = ev.session_id
+        if sid:
+            _add_ref(refs, f"{sid}.jsonl", ev.key)
+            _add_ref(refs, f"sid:{sid}", ev.key)
+        cps = ev.obj.get("compactionCheckpoints")
+        if isinstance(cps, list):
+            for cp in cps:
+                if not isinstance(cp, dict):
+                    continue
+                for side in ("preCompaction", "postCompaction"):
+                    part = cp.get(side)
+                    sf = part.get("sessionFile") if isinstance(part, dict) else None
+                    if isinstance(sf, str) and sf:
+                        _add_ref(refs, os.path.basename(sf), ev.key)
+    return refs
+
+
+def snapshot_agent(
+    store: AgentStore,
+    state_dir: Path,
+    *,
+    main_key: str = "main",
+    read: ReadMode = "cheap",
+    workers: int = 2,
+    load: StoreLoad | None = None,
+) -> AgentSnapshot:
+    """Read one agent: parse the store, list the folder, read transcript facts."""
+    load = load if load is not None else load_store(store.store_path)
+    inventory = scan_sessions_dir(store.sessions_dir)
+    snap = AgentSnapshot(store, load, inventory)
+    if load.data is None:
+        return snap
+    sdir = store.sessions_dir
+    for key, entry in load.data.items():
+        problem = entry_shape_problem(entry)
+        ref = (
+            resolve_transcript(entry, sdir, store.agent_id, state_dir)
+            if isinstance(entry, dict)
+            else TranscriptRef(None, "none")
+        )
+        snap.entries.append(EntryView(key, parse_key(key, main_key), entry, problem, ref))
+    snap.referenced = build_references(snap.entries, sdir)
+    if read != "none":
+        read_entry_facts(snap, deep=read == "deep", workers=workers)
+    return snap
+
+
+def read_entry_facts(snap: AgentSnapshot, *, deep: bool = False, workers: int = 2) -> None:
+    """Fill `facts` for every entry whose transcript exists (each file read once)."""
+    by_path: dict[Path, list[EntryView]] = {}
+    inv = snap.inventory.by_name
+    sdir = str(snap.store.sessions_dir)
+    for ev in snap.entries:
+        p = ev.ref.path
+        if p is None:
+            continue
+        if str(p.parent) == sdir:
+            fi = inv.get(p.name)
+            if fi is None or fi.kind in ("directory", "symlink"):
+                continue
+        elif not p.exists():
+            continue
+        by_path.setdefault(p, []).append(ev)
+
+    def work(p: Path) -> TranscriptFacts:
+        f = read_facts(p)
+        return deep_scan(p, f) if deep and f.error is None else f
+
+    paths = list(by_path)
+    if workers > 1 and len(paths) > 64:
+        with ThreadPoolExecutor(max_workers=workers) as ex:
+            results = list(ex.map(work, paths, chunksize=64))
+    else:
+        results = [work(p) for p in paths]
+    for p, f in zip(paths, results, strict=True):
+        for ev in by_path[p]:
+            ev.facts = f

@@ -1,0 +1,370 @@
+"""Sessions-folder inventory (format doc §2) and the streaming transcript reader (§5).
+
+The cheap reader answers from the header line, the last line and stat; the deep
+reader streams every line. Neither loads a whole file into memory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+
+from sessionctl.fsio import NotRegularFile, open_regular
+from sessionctl.timeutil import parse_archive_stamp, parse_iso_ms
+
+FileKind = Literal[
+    "store",
+    "store_lock",
+    "store_tmp",
+    "store_bak",
+    "transcript",
+    "topic",
+    "fork",
+    "checkpoint",
+    "trajectory",
+    "acp_stream",
+    "lock",
+    "archive",
+    "repair_leftover",
+    "usage_cache",
+    "prompt_blobs",
+    "directory",
+    "symlink",
+    "other",
+]
+
+_STORE_TMP = re.compile(r"^sessions\.json\.(?:\d+\.)?[0-9a-fA-F-]{8,}\.tmp$")
+_STORE_BAK = re.compile(r"^sessions\.json\.bak\.(\d+)$")
+_ARCHIVE = re.compile(r"^(?P<base>.+?)\.(?P<reason>reset|deleted|bak)\.(?P<ts>\d{4}-\d{2}-\d{2}T[0-9.\-]+Z)$")
+_LEFTOVER_BAK = re.compile(r"^(?P<base>.+\.jsonl)\.bak-(?P<pid>\d+)-(?P<ms>\d+)$")
+_LEFTOVER_TMP = re.compile(r"^(?P<base>.+\.jsonl)\.repair-(?P<pid>\d+)-(?P<ms>\d+)\.tmp$")
+_CHECKPOINT = re.compile(r"^(?P<base>.+)\.checkpoint\.(?P<uuid>[0-9A-Za-z-]+)\.jsonl$")
+_TRAJ = re.compile(r"^(?P<owner>.+?)\.(?:trajectory\.jsonl|trajectory-path\.json)$")
+_ACP = re.compile(r"^(?P<sid>.+)\.acp-stream\.jsonl$")
+_TOPIC = re.compile(r"^(?P<sid>.+?)-topic-(?P<topic>.+)\.jsonl$")
+_FORK = re.compile(r"^(?P<ts>\d{4}-\d{2}-\d{2}T[0-9\-.]+Z?)_(?P<sid>.+)\.jsonl$")
+_USAGE = re.compile(r"^\.usage-cost-cache\.json(?:\..*)?$")
+
+
+@dataclass(slots=True)
+class FileInfo:
+    name: str
+    path: Path
+    kind: FileKind
+    size: int = 0
+    mtime_ms: int = 0
+    session_id: str | None = None  # id embedded in the name (primary/topic/fork/acp)
+    owner: str | None = None  # file name this one belongs to (sidecars, checkpoints, archives, locks)
+    archive_reason: str | None = None
+    archive_ts_ms: int | None = None
+
+
+@dataclass
+class Inventory:
+    sessions_dir: Path
+    files: list[FileInfo] = field(default_factory=list)
+    by_name: dict[str, FileInfo] = field(default_factory=dict)
+    error: str | None = None
+
+    def of_kind(self, *kinds: str) -> Iterator[FileInfo]:
+        return (f for f in self.files if f.kind in kinds)
+
+
+def classify(name: str) -> tuple[FileKind, dict[str, Any]]:
+    """Classify a file name found in a sessions folder."""
+    if name == "sessions.json":
+        return "store", {}
+    if name == "sessions.json.lock":
+        return "store_lock", {"owner": "sessions.json"}
+    if _USAGE.match(name):
+        return "usage_cache", {}
+    if name.endswith(".lock"):
+        return "lock", {"owner": name[: -len(".lock")]}
+    if _STORE_TMP.match(name):
+        return "store_tmp", {}
+    if m := _STORE_BAK.match(name):
+        return "store_bak", {"archive_ts_ms": int(m.group(1))}
+    if m := _ARCHIVE.match(name):
+        return "archive", {
+            "owner": m.group("base"),
+            "archive_reason": m.group("reason"),
+            "archive_ts_ms": parse_archive_stamp(m.group("ts")),
+        }
+    if m := _LEFTOVER_BAK.match(name) or _LEFTOVER_TMP.match(name):
+        return "repair_leftover", {"owner": m.group("base"), "archive_ts_ms": int(m.group("ms"))}
+    if not name.endswith(".jsonl") and not name.endswith(".trajectory-path.json"):
+        return "other", {}
+    if m := _CHECKPOINT.match(name):
+        return "checkpoint", {"owner": m.group("base") + ".jsonl"}
+    if m := _TRAJ.match(name):
+        owner = m.group("owner")
+        return "trajectory", {"owner": owner if owner.endswith(".jsonl") else owner + ".jsonl"}
+    if m := _ACP.match(name):
+        return "acp_stream", {"session_id": m.group("sid"), "owner": m.group("sid") + ".jsonl"}
+    if m := _FORK.match(name):
+        return "fork", {"session_id": m.group("sid")}
+    if m := _TOPIC.match(name):
+        return "topic", {"session_id": m.group("sid")}
+    return "transcript", {"session_id": name[: -len(".jsonl")]}
+
+
+def scan_sessions_dir(sessions_dir: Path) -> Inventory:
+    """List and classify every entry of a sessions folder with one scandir + stat each."""
+    inv = Inventory(sessions_dir)
+    try:
+        it = os.scandir(sessions_dir)
+    except FileNotFoundError:
+        inv.error = "sessions folder does not exist"
+        return inv
+    except OSError as exc:
+        inv.error = f"cannot list sessions folder: {exc.strerror or exc}"
+        return inv
+    with it:
+        for de in it:
+            name = de.name
+            try:
+                if de.is_symlink():
+                    kind: FileKind = "symlink"
+                    extra: dict[str, Any] = {}
+                    st = de.stat(follow_symlinks=False)
+                elif de.is_dir(follow_symlinks=False):
+                    kind, extra = ("prompt_blobs" if name == "skills-prompts" else "directory"), {}
+                    st = de.stat(follow_symlinks=False)
+                else:
+                    kind, extra = classify(name)
+                    st = de.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            fi = FileInfo(name, Path(de.path), kind, st.st_size, st.st_mtime_ns // 1_000_000, **extra)
+            inv.files.append(fi)
+            inv.by_name[name] = fi
+    return inv
+
+
+# ---------------------------------------------------------------- reading
+
+HEADER_LIMIT = 1 << 20  # a header line longer than 1 MiB is not a header
+TAIL_CHUNK = 64 << 10
+TAIL_LIMIT = 8 << 20
+
+
+@dataclass(slots=True)
+class TranscriptFacts:
+    """What the cheap reader learns: header, tail, size. Deep fields are None unless deep."""
+
+    path: Path
+    size: int = 0
+    mtime_ms: int = 0
+    error: str | None = None  # could not open/read (not a regular file, permission...)
+    header_ok: bool = False
+    header_problem: str | None = None
+    header_id: str | None = None
+    header_ts_ms: int | None = None
+    ends_with_newline: bool = True
+    tail_partial: bytes | None = None  # bytes after the last newline (truncated tail)
+    tail_bytes_cut: int = 0
+    last_ts_ms: int | None = None
+    last_line_ok: bool = True
+    # deep mode
+    lines: int | None = None
+    bad_lines: list[int] | None = None  # 1-based line numbers of unparseable middle lines
+    broken_parents: list[int] | None = None
+    deep_last_ts_ms: int | None = None
+
+
+def _parse_header(line: bytes) -> tuple[bool, str | None, str | None, int | None]:
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False, "first line is not valid JSON", None, None
+    if not isinstance(obj, dict):
+        return False, "first line is not a JSON object", None, None
+    if obj.get("type") != "session":
+        return False, 'first line is not a session header (type != "session")', None, None
+    hid = obj.get("id")
+    if not isinstance(hid, str) or not hid:
+        return False, "session header has no id", None, None
+    ts = obj.get("timestamp")
+    return True, None, hid, parse_iso_ms(ts) if isinstance(ts, str) else None
+
+
+def _line_ts(line: bytes) -> int | None:
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(obj, dict):
+        ts = obj.get("timestamp")
+        if isinstance(ts, str):
+            return parse_iso_ms(ts)
+    return None
+
+
+def read_facts(path: Path, *, size: int | None = None, mtime_ms: int = 0) -> TranscriptFacts:
+    """Cheap read: header line, last complete line and whether the file ends in '\\n'."""
+    facts = TranscriptFacts(path)
+    try:
+        with open_regular(path) as fd:
+            st = os.fstat(fd)
+            facts.size = st.st_size
+            facts.mtime_ms = st.st_mtime_ns // 1_000_000
+            if facts.size == 0:
+                facts.header_problem = "file is empty"
+                return facts
+            head = os.pread(fd, min(TAIL_CHUNK, facts.size), 0)
+            nl = head.find(b"\n")
+            if nl < 0 and facts.size > len(head):
+                # long first line: read on, bounded
+                buf = bytearray(head)
+                while nl < 0 and len(buf) < min(facts.size, HEADER_LIMIT):
+                    more = os.pread(fd, TAIL_CHUNK, len(buf))
+                    if not more:
+                        break
+                    k = more.find(b"\n")
+                    buf += more if k < 0 else more[: k + 1]
+                    nl = len(buf) - len(more) + k if k >= 0 else -1
+                head = bytes(buf)
+            if nl < 0 and len(head) >= HEADER_LIMIT:
+                facts.header_problem = "first line is longer than 1 MiB"
+            else:
+                first = head[:nl] if nl >= 0 else head
+                ok, problem, hid, hts = _parse_header(first)
+                facts.header_ok, facts.header_problem, facts.header_id, facts.header_ts_ms = (
+                    ok,
+                    problem,
+                    hid,
+                    hts,
+                )
+            _read_tail(fd, facts)
+    except NotRegularFile as exc:
+        facts.error = f"transcript {exc.strerror}"
+    except OSError as exc:
+        facts.error = f"cannot read transcript: {exc.strerror or exc}"
+    return facts
+
+
+def _read_tail(fd: int, facts: TranscriptFacts) -> None:
+    """Find the last complete line (for its timestamp) and any unterminated tail.
+
+    `tail_partial`/`tail_bytes_cut` describe bytes after the last '\n'. When the file
+    has no '\n' at all, tail_bytes_cut == size: the only line is unterminated.
+    """
+    size = facts.size
+    start = max(0, size - TAIL_CHUNK)
+    buf = os.pread(fd, size - start, start)
+    facts.ends_with_newline = buf.endswith(b"\n")
+    while start > 0 and buf.count(b"\n") < 2 and size - start < TAIL_LIMIT:
+        new_start = max(0, start - TAIL_CHUNK)
+        buf = os.pread(fd, start - new_start, new_start) + buf
+        start = new_start
+    last_nl = buf.rfind(b"\n")
+    if facts.ends_with_newline:
+        complete = buf[:-1]
+    else:
+        partial = buf[last_nl + 1 :]
+        facts.tail_bytes_cut = size - (start + last_nl + 1)
+        facts.tail_partial = partial[:4096]
+        if len(partial) == facts.tail_bytes_cut:
+            try:
+                orjson.loads(partial)
+                facts.last_line_ok = True
+            except orjson.JSONDecodeError:
+                facts.last_line_ok = False
+        else:
+            facts.last_line_ok = False
+        complete = buf[:last_nl] if last_nl >= 0 else b""
+    k = complete.rfind(b"\n")
+    if k >= 0:
+        last = complete[k + 1 :]
+    elif start == 0:
+        last = complete
+    else:
+        last = b""  # last line longer than the tail window: timestamp unknown
+    if last:
+        facts.last_ts_ms = _line_ts(last)
+
+
+def iter_lines(path: Path, chunk: int = 1 << 20) -> Iterator[tuple[int, int, bytes, bool]]:
+    """Stream (line_no, offset, line_without_newline, has_newline) for every line."""
+    with open_regular(path) as fd:
+        offset = 0
+        line_no = 0
+        pending = b""
+        while True:
+            data = os.read(fd, chunk)
+            if not data:
+                break
+            data = pending + data if pending else data
+            start = 0
+            while True:
+                nl = data.find(b"\n", start)
+                if nl < 0:
+                    break
+                line_no += 1
+                yield line_no, offset, data[start:nl], True
+                offset += nl - start + 1
+                start = nl + 1
+            pending = data[start:]
+        if pending:
+            line_no += 1
+            yield line_no, offset, pending, False
+
+
+def deep_scan(path: Path, facts: TranscriptFacts) -> TranscriptFacts:
+    """Parse every line: bad middle lines, broken parentIds, last timestamp."""
+    seen: set[str] = set()
+    bad: list[int] = []
+    broken: list[int] = []
+    last_ts: int | None = None
+    n = 0
+    try:
+        for line_no, _off, line, has_nl in iter_lines(path):
+            n = line_no
+            if line_no == 1:
+                try:
+                    hdr = orjson.loads(line)
+                    if isinstance(hdr, dict) and isinstance(hdr.get("id"), str):
+                        seen.add(hdr["id"])
+                except orjson.JSONDecodeError:
+                    pass
+                continue
+            if not line.strip():
+                continue
+            try:
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                if has_nl:
+                    bad.append(line_no)
+                continue
+            if not isinstance(obj, dict):
+                if has_nl:
+                    bad.append(line_no)
+                continue
+            pid = obj.get("parentId")
+            if pid is not None and (not isinstance(pid, str) or pid not in seen):
+                broken.append(line_no)
+            oid = obj.get("id")
+            if isinstance(oid, str):
+                seen.add(oid)
+            ts = obj.get("timestamp")
+            if isinstance(ts, str):
+                t = parse_iso_ms(ts)
+                if t is not None:
+                    last_ts = t
+    except NotRegularFile as exc:
+        facts.error = f"transcript {exc.strerror}"
+        return facts
+    except OSError as exc:
+        facts.error = f"cannot read transcript: {exc.strerror or exc}"
+        return facts
+    facts.lines = n
+    facts.bad_lines = bad
+    facts.broken_parents = broken
+    facts.deep_last_ts_ms = last_ts
+    return facts

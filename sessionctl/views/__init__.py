@@ -1,0 +1,1 @@
+"""Human views, one module per command: `render(result, console)`."""
