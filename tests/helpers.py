@@ -1,0 +1,353 @@
+"""Shared test helpers: real state dirs on disk, the CLI as a subprocess, tree snapshots.
+
+Import them as ``from helpers import ...`` (tests/conftest.py puts tests/ on sys.path).
+
+- ``StateDir`` builds an OpenClaw state dir in a tmp folder: ``openclaw.json``, per-agent
+  ``sessions.json`` written byte-for-byte the way OpenClaw writes it, transcripts.
+- ``js_stringify`` is an independent reference of ``JSON.stringify(value, null, 2)``
+  (array-index keys first, JS number formatting, well-formed string escaping).
+- ``run_cli`` / ``run_json`` run ``python -m sessionctl`` with a clean environment (no
+  ``OPENCLAW_*``, ``HOME`` pointing nowhere real) and return ``(rc, stdout, stderr)``.
+- ``tree_snapshot`` records bytes, mtimes and modes of a tree, to prove a command changed
+  nothing on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NamedTuple
+
+REPO = Path(__file__).resolve().parent.parent
+
+# The fixed clock of the test-suite: pass NOW_ISO as --now, compare against NOW_MS.
+NOW_ISO = "2026-05-01T12:00:00.000Z"
+NOW_MS = 1_777_636_800_000
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+
+
+def iso(ms: int) -> str:
+    """Epoch ms → ISO-8601 UTC with ms and Z, like OpenClaw's timestamps."""
+    dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+# ------------------------------------------------------------ JSON.stringify reference
+
+
+def _shortest_digits(x: float) -> tuple[str, int]:
+    """(digits, n) with x == 0.digits × 10**n, digits as short as possible (ECMA-262
+    Number::toString step 5), found by trying precisions 1..17 until one round-trips."""
+    for p in range(1, 18):
+        s = f"{x:.{p - 1}e}"
+        if float(s) == x:
+            mant, exp = s.split("e")
+            digits = mant.replace(".", "").rstrip("0") or "0"
+            return digits, int(exp) + 1
+    raise AssertionError(f"no shortest form for {x!r}")
+
+
+def js_number(x: float | int) -> str:
+    """How JavaScript prints a number (JSON.stringify / Number.prototype.toString)."""
+    f = float(x)
+    if f != f or f in (float("inf"), float("-inf")):
+        return "null"
+    if f == 0:
+        return "0"
+    if isinstance(x, int) and abs(x) <= 2**53:
+        return str(x)
+    sign = "-" if f < 0 else ""
+    digits, n = _shortest_digits(abs(f))
+    k = len(digits)
+    if k <= n <= 21:
+        return sign + digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return sign + digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return sign + "0." + "0" * (-n) + digits
+    e = n - 1
+    mant = digits[0] + ("." + digits[1:] if k > 1 else "")
+    return f"{sign}{mant}e{'+' if e >= 0 else '-'}{abs(e)}"
+
+
+_SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def js_string(s: str) -> str:
+    """A JSON string literal as JSON.stringify writes it (lone surrogates escaped)."""
+    out = ['"']
+    for ch in s:
+        c = ord(ch)
+        if ch in _SHORT_ESCAPES:
+            out.append(_SHORT_ESCAPES[ch])
+        elif c < 0x20 or 0xD800 <= c <= 0xDFFF:
+            out.append(f"\\u{c:04x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def _is_array_index(k: str) -> bool:
+    return k.isascii() and k.isdigit() and (k == "0" or k[0] != "0") and int(k) <= 2**32 - 2
+
+
+def js_key_order(keys: list[str]) -> list[str]:
+    """Property order of a JS object: array-index keys ascending, then insertion order."""
+    idx = sorted((k for k in keys if _is_array_index(k)), key=int)
+    return idx + [k for k in keys if not _is_array_index(k)]
+
+
+def js_stringify(value: Any, indent: int = 2, _depth: int = 0) -> str:
+    """Reference implementation of ``JSON.stringify(value, null, indent)``."""
+    pad = " " * (indent * (_depth + 1))
+    end = " " * (indent * _depth)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int | float):
+        return js_number(value)
+    if isinstance(value, str):
+        return js_string(value)
+    if isinstance(value, list | tuple):
+        if not value:
+            return "[]"
+        items = [pad + js_stringify(v, indent, _depth + 1) for v in value]
+        return "[\n" + ",\n".join(items) + "\n" + end + "]"
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = [
+            f"{pad}{js_string(k)}: {js_stringify(value[k], indent, _depth + 1)}"
+            for k in js_key_order(list(value))
+        ]
+        return "{\n" + ",\n".join(items) + "\n" + end + "}"
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def store_bytes(store: dict[str, Any]) -> bytes:
+    """sessions.json bytes exactly as OpenClaw writes them (2-space indent, no final newline)."""
+    return js_stringify(store).encode("utf-8")
+
+
+# ------------------------------------------------------------ entries and transcripts
+
+
+def make_entry(
+    session_id: str | None = None, updated_at: int = NOW_MS - HOUR_MS, **fields: Any
+) -> dict[str, Any]:
+    """A store entry with the two required fields first, then `fields` in order."""
+    return {"sessionId": session_id or str(uuid.uuid4()), "updatedAt": updated_at, **fields}
+
+
+def header_line(session_id: str, ts_ms: int = NOW_MS - DAY_MS, cwd: str = "/home/user") -> bytes:
+    """Line 1 of a transcript: the session header, newline-terminated."""
+    obj = {"type": "session", "version": 3, "id": session_id, "timestamp": iso(ts_ms), "cwd": cwd}
+    return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+
+
+def message_line(
+    line_id: str, parent_id: str | None, ts_ms: int, role: str = "user", text: str = "hi"
+) -> bytes:
+    """One `message` transcript line, newline-terminated."""
+    obj = {
+        "type": "message",
+        "id": line_id,
+        "parentId": parent_id,
+        "timestamp": iso(ts_ms),
+        "message": {"role": role, "content": [{"type": "text", "text": text}], "timestamp": ts_ms},
+    }
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+
+
+def transcript_bytes(
+    session_id: str, *, start_ms: int = NOW_MS - DAY_MS, messages: int = 2, step_ms: int = 60_000
+) -> bytes:
+    """A valid transcript: header + `messages` lines chained by parentId."""
+    out = [header_line(session_id, start_ms)]
+    parent: str | None = None
+    for i in range(messages):
+        lid = f"{i + 1:08x}"
+        role = "user" if i % 2 == 0 else "assistant"
+        out.append(message_line(lid, parent, start_ms + (i + 1) * step_ms, role=role, text=f"message {i}"))
+        parent = lid
+    return b"".join(out)
+
+
+@dataclass
+class StateDir:
+    """An OpenClaw state dir under a tmp folder, built from real files."""
+
+    root: Path
+
+    def agent_dir(self, agent: str) -> Path:
+        return self.root / "agents" / agent
+
+    def sessions_dir(self, agent: str) -> Path:
+        return self.agent_dir(agent) / "sessions"
+
+    def store_path(self, agent: str) -> Path:
+        return self.sessions_dir(agent) / "sessions.json"
+
+    def write_config(self, config: dict[str, Any] | str) -> Path:
+        """openclaw.json: a dict is written as JSON, a str verbatim (for JSON5 tests)."""
+        path = self.root / "openclaw.json"
+        text = config if isinstance(config, str) else json.dumps(config, indent=2)
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    def write_store(self, agent: str, store: dict[str, Any] | bytes) -> Path:
+        """Write sessions.json (a dict as OpenClaw would write it, bytes verbatim), mode 0600."""
+        path = self.store_path(agent)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = store if isinstance(store, bytes) else store_bytes(store)
+        path.write_bytes(data)
+        path.chmod(0o600)
+        return path
+
+    def read_store(self, agent: str) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.store_path(agent).read_bytes())
+        return data
+
+    def write_transcript(self, agent: str, name: str, data: bytes) -> Path:
+        """A file in the agent's sessions folder (`name` is the file name)."""
+        path = self.sessions_dir(agent) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return path
+
+    def add_session(
+        self,
+        agent: str,
+        key: str,
+        *,
+        session_id: str | None = None,
+        updated_at: int = NOW_MS - HOUR_MS,
+        transcript: bytes | bool = True,
+        **fields: Any,
+    ) -> str:
+        """Add one entry to the agent's store (creating it) and, unless `transcript` is
+        False, its `<sessionId>.jsonl`. Returns the sessionId."""
+        sid = session_id or str(uuid.uuid4())
+        path = self.store_path(agent)
+        store: dict[str, Any] = self.read_store(agent) if path.exists() else {}
+        store[key] = make_entry(sid, updated_at, **fields)
+        self.write_store(agent, store)
+        if transcript is not False:
+            data = (
+                transcript
+                if isinstance(transcript, bytes)
+                else transcript_bytes(sid, start_ms=updated_at - HOUR_MS)
+            )
+            self.write_transcript(agent, f"{sid}.jsonl", data)
+        return sid
+
+
+# ------------------------------------------------------------ running the CLI
+
+
+class CliResult(NamedTuple):
+    rc: int
+    stdout: str
+    stderr: str
+
+
+def clean_env(home: Path | str | None = None, **extra: str) -> dict[str, str]:
+    """os.environ without OPENCLAW_*/SESSIONCTL_* and with HOME set to `home` (default: a
+    path that does not exist), plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENCLAW_", "SESSIONCTL_"))}
+    env.pop("JOURNAL_STREAM", None)
+    env["HOME"] = str(home) if home is not None else "/nonexistent/sessionctl-test-home"
+    env["NO_COLOR"] = "1"
+    env["COLUMNS"] = "200"
+    env.update(extra)
+    return env
+
+
+def run_cli(
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | str | None = None,
+    timeout: float = 60,
+    input: str | None = None,
+) -> CliResult:
+    """Run ``python -m sessionctl *args`` as a subprocess; returns (rc, stdout, stderr)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "sessionctl", *args],
+        capture_output=True,
+        text=True,
+        env=env if env is not None else clean_env(),
+        cwd=str(cwd) if cwd is not None else None,
+        timeout=timeout,
+        input=input,
+    )
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def run_json(*args: str, **kwargs: Any) -> tuple[int, dict[str, Any], str]:
+    """run_cli with --json appended; returns (rc, envelope, stderr). Fails when stdout
+    is not exactly one JSON object."""
+    res = run_cli(*args, "--json", **kwargs)
+    try:
+        envelope = json.loads(res.stdout)
+    except json.JSONDecodeError as exc:
+        raise AssertionError(f"stdout is not JSON ({exc}):\n{res.stdout}\nstderr:\n{res.stderr}") from None
+    assert isinstance(envelope, dict), envelope
+    return res.rc, envelope, res.stderr
+
+
+ENVELOPE_KEYS = ("schema_version", "command", "status", "exit_code", "state_dir", "now", "errors")
+
+
+def assert_envelope(envelope: dict[str, Any], *, command: str | None, exit_code: int) -> None:
+    """The JSON envelope contract of result.py."""
+    for k in ENVELOPE_KEYS:
+        assert k in envelope, f"envelope lacks {k!r}: {envelope}"
+    assert list(envelope)[:6] == list(ENVELOPE_KEYS[:6])
+    assert list(envelope)[-1] == "errors"
+    assert envelope["schema_version"] == 1
+    assert envelope["command"] == command
+    assert envelope["exit_code"] == exit_code
+    assert isinstance(envelope["errors"], list)
+
+
+# ------------------------------------------------------------ processes and trees
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def tree_snapshot(root: Path) -> dict[str, tuple[str, bytes | str | None, int, int]]:
+    """rel path → (kind, content, mtime_ns, mode) for everything under `root`, without
+    following symlinks or opening FIFOs. Compare two snapshots to prove nothing changed."""
+    out: dict[str, tuple[str, bytes | str | None, int, int]] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in sorted(dirnames + filenames):
+            p = Path(dirpath) / name
+            st = os.lstat(p)
+            rel = str(p.relative_to(root))
+            if stat.S_ISLNK(st.st_mode):
+                out[rel] = ("link", os.readlink(p), st.st_mtime_ns, st.st_mode)
+            elif stat.S_ISREG(st.st_mode):
+                content: bytes | None = p.read_bytes() if st.st_mode & 0o444 else None
+                out[rel] = ("file", content, st.st_mtime_ns, st.st_mode)
+            elif stat.S_ISDIR(st.st_mode):
+                out[rel] = ("dir", None, st.st_mtime_ns, st.st_mode)
+            else:
+                out[rel] = ("other", None, st.st_mtime_ns, st.st_mode)
+    return out
