@@ -31,6 +31,8 @@ KINDS = (
     "other",
 )
 SYNTHETIC_KINDS = frozenset({"subagent", "acp", "cron-job", "cron-run", "hook", "node", "heartbeat"})
+# format doc §4: a rest starting with one of these is machine-made, whatever suffix follows
+_SYNTHETIC_HEADS = frozenset({"subagent", "acp", "cron", "hook", "node"})
 # OpenClaw v5.28 never auto-evicts these; they grow without bound.
 GROUPLIKE_KINDS = frozenset({"group", "channel", "thread", "topic"})
 _DM_MARKERS = ("direct", "dm")
@@ -55,7 +57,10 @@ class ParsedKey:
 
     @property
     def synthetic(self) -> bool:
-        return self.kind in SYNTHETIC_KINDS
+        if self.kind in SYNTHETIC_KINDS:
+            return True
+        # e.g. `cron:<job>:thread:<id>` parses as a thread but is still machine-made
+        return self.agent is not None and self.rest.split(":", 1)[0] in _SYNTHETIC_HEADS
 
     @property
     def peer_identity(self) -> tuple[str, str, str, str] | None:
@@ -63,6 +68,14 @@ class ParsedKey:
         if self.peer is None or self.channel is None or self.peer_kind is None:
             return None
         return (self.channel, self.account or "", self.peer_kind, self.peer)
+
+
+def _last_index(parts: list[str], word: str, lo: int, hi: int) -> int | None:
+    """The last i with lo <= i < hi and parts[i] == word."""
+    for i in range(min(hi, len(parts)) - 1, lo - 1, -1):
+        if parts[i] == word:
+            return i
+    return None
 
 
 def _parse_conversation(parts: list[str]) -> dict[str, str | None] | None:
@@ -84,12 +97,11 @@ def _parse_conversation(parts: list[str]) -> dict[str, str | None] | None:
 def _parse_rest(raw: str, agent: str | None, parts: list[str], main_key: str) -> ParsedKey:
     rest = ":".join(parts)
     head = parts[0] if parts else ""
-    # thread: the last ':thread:' splits base from thread id
-    if "thread" in parts[1:]:
-        i = len(parts) - 1 - parts[::-1].index("thread")
-        if 0 < i < len(parts) - 1:
-            conv = _parse_conversation(parts[:i]) or {}
-            return ParsedKey(raw, agent, "thread", rest, thread=":".join(parts[i + 1 :]), **conv)  # type: ignore[arg-type]
+    # thread: the last ':thread:' (a `thread` part with a base before and an id after) splits
+    i = _last_index(parts, "thread", 1, len(parts) - 1)
+    if i is not None:
+        conv = _parse_conversation(parts[:i]) or {}
+        return ParsedKey(raw, agent, "thread", rest, thread=":".join(parts[i + 1 :]), **conv)  # type: ignore[arg-type]
     if len(parts) >= 2 and parts[-1] == "heartbeat":
         conv = _parse_conversation(parts[:-1]) or {}
         return ParsedKey(raw, agent, "heartbeat", rest, **conv)  # type: ignore[arg-type]
@@ -98,8 +110,11 @@ def _parse_rest(raw: str, agent: str | None, parts: list[str], main_key: str) ->
     if head in ("acp", "hook", "dashboard", "explicit") and len(parts) >= 2:
         return ParsedKey(raw, agent, head, rest, ident=":".join(parts[1:]))
     if head == "cron" and len(parts) >= 2:
-        if len(parts) >= 4 and parts[2] == "run":
-            return ParsedKey(raw, agent, "cron-run", rest, ident=parts[1], run_id=":".join(parts[3:]))
+        r = _last_index(parts, "run", 2, len(parts) - 1)
+        if r is not None:
+            return ParsedKey(
+                raw, agent, "cron-run", rest, ident=":".join(parts[1:r]), run_id=":".join(parts[r + 1 :])
+            )
         return ParsedKey(raw, agent, "cron-job", rest, ident=":".join(parts[1:]))
     if head == "node":
         return ParsedKey(raw, agent, "node", rest, ident=":".join(parts[1:]) or None)
