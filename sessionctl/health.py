@@ -1,14 +1,53 @@
-"""health: validate every store and transcript and report findings. Read-only."""
+"""health: validate every store and transcript and report findings. Read-only.
+
+Every check is a function of (snapshot, thresholds, now) that returns Findings; the
+check ids are a public contract (docs/health.md). Nothing here writes, prints or exits.
+
+Clocks: entry ages, idle times, binding expiry and spawn storms use the run's clock
+(`ctx.now_ms`, `--now`). Lock ages, temp-file ages and leftovers use the wall clock:
+they are about processes and files that exist *now*, whatever `--now` says.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sessionctl.context import RunContext
-from sessionctl.findings import Finding
-from sessionctl.snapshot import AgentSnapshot, ReadMode, snapshot_agent
+from sessionctl.findings import SEVERITY_RANK, Finding, Severity
+from sessionctl.snapshot import AgentSnapshot, EntryView, ReadMode, snapshot_agent
+from sessionctl.store import num
+from sessionctl.thresholds import HealthThresholds, token_type
+from sessionctl.timeutil import format_duration, iso_ms
+from sessionctl.transcripts import FileInfo, TranscriptFacts
+
+Progress = Callable[[int, int, str], None]
+
+# file kinds that belong to a session and are orphaned when nothing references them
+TRANSCRIPT_KINDS = frozenset({"transcript", "topic", "fork"})
+SESSION_FILE_KINDS = frozenset({"transcript", "topic", "fork", "checkpoint", "trajectory", "acp_stream"})
+ARCHIVE_KINDS = frozenset({"archive", "store_bak"})
+MAX_LINES_LISTED = 10
+
+
+def fix_cmd(kind: str, agent: str | None, extra: str = "") -> str:
+    """The fix commands health suggests (the commands are documented in docs/)."""
+    a = f" --agent {agent}" if agent else ""
+    cmds = {
+        "store": f"sessionctl repair --only store{a}",
+        "entries": f"sessionctl repair --only entries{a}",
+        "transcripts": f"sessionctl repair --only transcripts{a}",
+        "locks": f"sessionctl repair --only locks{a}",
+        "leftovers": f"sessionctl repair --only leftovers{a}",
+        "archive": f"sessionctl archive{a}",
+        "gc": f"sessionctl gc{a}",
+        "dedupe": f"sessionctl dedupe{a}",
+        "storms": f"sessionctl dedupe --storms{a}",
+    }
+    return cmds[kind] + (f" {extra}" if extra else "")
 
 
 @dataclass
@@ -25,9 +64,12 @@ class AgentStats:
     archives: int = 0
     archive_bytes: int = 0
     oldest_idle_ms: int | None = None
+    findings: dict[str, int] = field(default_factory=lambda: {"critical": 0, "warning": 0, "info": 0})
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        d = dict(self.__dict__)
+        d["entries_by_kind"] = dict(sorted(self.entries_by_kind.items()))
+        return d
 
 
 @dataclass
@@ -35,9 +77,21 @@ class HealthReport:
     agents: list[AgentStats]
     findings: list[Finding]
     snapshots: list[AgentSnapshot]
+    thresholds: HealthThresholds
+    stale_policy: dict[str, Any] | None = None
+
+    def counts(self) -> dict[str, int]:
+        c = Counter(f.severity for f in self.findings)
+        return {s: c.get(s, 0) for s in ("critical", "warning", "info")}
+
+    def by_check(self) -> dict[str, int]:
+        return dict(sorted(Counter(f.check for f in self.findings).items()))
 
 
-def store_checks(snap: AgentSnapshot, ctx: RunContext) -> list[Finding]:
+# ---------------------------------------------------------------- store level
+
+
+def store_checks(snap: AgentSnapshot, ctx: RunContext | None = None) -> list[Finding]:
     """Store-level checks: unparseable / empty / non-object / legacy pending migration."""
     out: list[Finding] = []
     st = snap.store
@@ -51,12 +105,12 @@ def store_checks(snap: AgentSnapshot, ctx: RunContext) -> list[Finding]:
                 "critical",
                 agent,
                 "SQLite-era agent still has a legacy sessions.json; OpenClaw 2026.8+ refuses to start "
-                "until it is imported (sessionctl never modifies it)",
+                "until it is imported — run `openclaw doctor --fix` (sessionctl never modifies it)",
                 path=path,
                 fix="openclaw doctor --fix",
             )
         )
-    repair = f"sessionctl repair --only store --agent {agent}"
+    repair = fix_cmd("store", agent)
     if load.status == "empty":
         out.append(
             Finding(
@@ -92,7 +146,713 @@ def store_checks(snap: AgentSnapshot, ctx: RunContext) -> list[Finding]:
         )
     elif load.status == "unreadable":
         out.append(Finding("store.unreadable", "critical", agent, str(load.error), path=path))
+    if snap.inventory.error and load.status != "missing":
+        out.append(
+            Finding(
+                "store.unreadable",
+                "critical",
+                agent,
+                f"{snap.inventory.error}: transcripts cannot be checked",
+                path=str(st.sessions_dir),
+            )
+        )
     return out
+
+
+def size_checks(snap: AgentSnapshot, thr: HealthThresholds) -> list[Finding]:
+    from sessionctl.views.fmt import bytes_h
+
+    out: list[Finding] = []
+    agent = snap.agent_id
+    path = str(snap.store.store_path)
+    if snap.load.size > thr.store_max_bytes:
+        out.append(
+            Finding(
+                "store.oversized",
+                "warning",
+                agent,
+                f"sessions.json is {bytes_h(snap.load.size)} (threshold {bytes_h(thr.store_max_bytes)}); "
+                "every gateway write rewrites the whole file",
+                path=path,
+                fix=fix_cmd("gc", agent),
+                data={"bytes": snap.load.size, "threshold": thr.store_max_bytes},
+            )
+        )
+    n = len(snap.entries)
+    if snap.load.data is not None and n > thr.max_entries:
+        src = {
+            "openclaw.json": " (session.maintenance.maxEntries)",
+            "default": " (OpenClaw's default maxEntries)",
+        }
+        out.append(
+            Finding(
+                "store.too_many_entries",
+                "warning",
+                agent,
+                f"{n} entries, over the threshold of {thr.max_entries}{src.get(thr.max_entries_source, '')}",
+                path=path,
+                fix=fix_cmd("gc", agent),
+                data={"entries": n, "threshold": thr.max_entries, "source": thr.max_entries_source},
+            )
+        )
+    return out
+
+
+# ---------------------------------------------------------------- entries
+
+
+def _entry_age_ref(ev: EntryView) -> int | None:
+    """When the entry was created, for the missing-transcript grace: sessionStartedAt,
+    else updatedAt."""
+    o = ev.obj
+    v = num(o.get("sessionStartedAt"))
+    return v if v is not None else num(o.get("updatedAt"))
+
+
+def entry_checks(snap: AgentSnapshot, thr: HealthThresholds, now_ms: int) -> list[Finding]:
+    out: list[Finding] = []
+    agent = snap.agent_id
+    store_path = str(snap.store.store_path)
+    lowered: dict[str, list[str]] = defaultdict(list)
+    for ev in snap.entries:
+        lowered[ev.key.strip().lower()].append(ev.key)
+    inv = snap.inventory.by_name
+    sdir = snap.store.sessions_dir
+    for ev in snap.entries:
+        key = ev.key
+        if ev.shape_problem:
+            out.append(
+                Finding(
+                    "entry.invalid_shape",
+                    "warning",
+                    agent,
+                    f"{ev.shape_problem}; OpenClaw drops or misreads this entry",
+                    key=key,
+                    path=store_path,
+                    fix=fix_cmd("entries", agent),
+                )
+            )
+        canon = key.strip().lower()
+        if key != canon:
+            twins = [k for k in lowered[canon] if k != key]
+            msg = "key is not trimmed lowercase; OpenClaw normalises keys"
+            if twins:
+                msg += f" and would merge it with {twins[0]!r} (highest updatedAt wins, the other is deleted)"
+            out.append(
+                Finding(
+                    "entry.key_not_lowercase",
+                    "warning",
+                    agent,
+                    msg,
+                    key=key,
+                    path=store_path,
+                    fix=fix_cmd("entries", agent),
+                    data={"canonical": canon, "collides_with": twins},
+                )
+            )
+        if ev.ref.outside is not None:
+            out.append(
+                Finding(
+                    "entry.session_file_outside",
+                    "critical",
+                    agent,
+                    f"sessionFile {ev.ref.outside!r} resolves outside the sessions folder "
+                    "(never followed; OpenClaw ignores it)",
+                    key=key,
+                    path=store_path,
+                    fix=fix_cmd("entries", agent),
+                    data={"session_file": ev.ref.outside},
+                )
+            )
+        if not ev.shape_problem and isinstance(ev.entry, dict):
+            out.extend(_missing_check(ev, agent, thr, now_ms, inv, sdir))
+            out.extend(_token_check(ev, agent, thr))
+    return out
+
+
+def _missing_check(
+    ev: EntryView, agent: str, thr: HealthThresholds, now_ms: int, inv: dict[str, FileInfo], sdir: Path
+) -> list[Finding]:
+    p = ev.ref.path
+    if p is not None and ev.facts is not None:
+        return []
+    fi = inv.get(p.name) if p is not None and p.parent == sdir else None
+    if p is not None and fi is not None and fi.kind in ("symlink", "directory"):
+        what = "a symbolic link (not followed)" if fi.kind == "symlink" else "a directory"
+        return [
+            Finding(
+                "transcript.unreadable",
+                "warning",
+                agent,
+                f"the transcript is {what}",
+                key=ev.key,
+                path=str(p),
+            )
+        ]
+    created = _entry_age_ref(ev)
+    age = now_ms - created if created is not None else None
+    young = age is not None and age < thr.missing_transcript_grace_ms
+    sev: Severity = "info" if young else "warning"
+    if young:
+        msg = (
+            f"no transcript yet (entry is {format_duration(max(age or 0, 0))} old; OpenClaw writes it lazily)"
+        )
+    else:
+        aged = f" for an entry {format_duration(age)} old" if age is not None else ""
+        msg = f"transcript missing{aged}; its history is gone (OpenClaw starts a new one on the next message)"
+    return [
+        Finding(
+            "entry.transcript_missing",
+            sev,
+            agent,
+            msg,
+            key=ev.key,
+            path=str(p) if p is not None else None,
+            data={"age_ms": age, "grace_ms": thr.missing_transcript_grace_ms},
+        )
+    ]
+
+
+def _token_check(ev: EntryView, agent: str, thr: HealthThresholds) -> list[Finding]:
+    typ = token_type(ev.parsed)
+    tokens = ev.total_tokens()
+    if typ is None or tokens is None:
+        return []
+    warn, crit = thr.tokens[typ]
+    if tokens < warn:
+        return []
+    sev: Severity = "critical" if tokens >= crit else "warning"
+    limit = crit if sev == "critical" else warn
+    return [
+        Finding(
+            "entry.tokens_high",
+            sev,
+            agent,
+            f"{tokens:,} tokens in a {typ[:-1] if typ != 'main' else 'main'} session (≥ {limit:,}); "
+            "compact or /reset it before it overflows",
+            key=ev.key,
+            data={"tokens": tokens, "type": typ, "warning": warn, "critical": crit},
+        )
+    ]
+
+
+# ---------------------------------------------------------------- transcripts
+
+
+def transcript_checks(snap: AgentSnapshot, thr: HealthThresholds, deep: bool) -> list[Finding]:
+    """Checks of every referenced transcript, each file once (several keys may share one)."""
+    from sessionctl.views.fmt import bytes_h
+
+    out: list[Finding] = []
+    agent = snap.agent_id
+    seen: set[Path] = set()
+    mismatch_seen: set[tuple[Path, str]] = set()
+    for ev in snap.entries:
+        f = ev.facts
+        p = ev.ref.path
+        if f is None or p is None:
+            continue
+        sid = ev.session_id
+        if f.header_ok and sid and f.header_id != sid and (p, sid) not in mismatch_seen:
+            mismatch_seen.add((p, sid))
+            out.append(
+                Finding(
+                    "transcript.id_mismatch",
+                    "warning",
+                    agent,
+                    f"transcript header id {f.header_id!r} differs from the entry's sessionId {sid!r}",
+                    key=ev.key,
+                    path=str(p),
+                    data={"header_id": f.header_id, "session_id": sid},
+                )
+            )
+        if p in seen:
+            continue
+        seen.add(p)
+        out.extend(_file_checks(agent, ev.key, p, f, thr, deep, bytes_h))
+    return out
+
+
+def _lines_text(lines: list[int]) -> str:
+    shown = ", ".join(str(n) for n in lines[:MAX_LINES_LISTED])
+    return shown + (f" … (+{len(lines) - MAX_LINES_LISTED})" if len(lines) > MAX_LINES_LISTED else "")
+
+
+def _file_checks(
+    agent: str,
+    key: str,
+    p: Path,
+    f: TranscriptFacts,
+    thr: HealthThresholds,
+    deep: bool,
+    bytes_h: Callable[[int | None], str],
+) -> list[Finding]:
+    out: list[Finding] = []
+    path = str(p)
+    repair = fix_cmd("transcripts", agent)
+    if f.error:
+        return [Finding("transcript.unreadable", "warning", agent, f.error, key=key, path=path)]
+    if f.size == 0:
+        return [
+            Finding(
+                "transcript.empty",
+                "info",
+                agent,
+                "transcript is empty (0 bytes); OpenClaw writes a fresh header, no history is lost",
+                key=key,
+                path=path,
+            )
+        ]
+    if not f.header_ok:
+        out.append(
+            Finding(
+                "transcript.header_invalid",
+                "critical",
+                agent,
+                f"{f.header_problem}; OpenClaw would replace the whole file with a fresh header",
+                key=key,
+                path=path,
+                fix=repair,
+            )
+        )
+    if not f.ends_with_newline:
+        out.append(
+            Finding(
+                "transcript.truncated_tail",
+                "warning",
+                agent,
+                f"last line is incomplete ({f.tail_bytes_cut} bytes after the last newline); "
+                "the next append would be glued onto it",
+                key=key,
+                path=path,
+                fix=repair,
+                data={"bytes_after_last_newline": f.tail_bytes_cut},
+            )
+        )
+    if f.size > thr.transcript_max_bytes:
+        out.append(
+            Finding(
+                "transcript.oversized",
+                "warning",
+                agent,
+                f"transcript is {bytes_h(f.size)} (threshold {bytes_h(thr.transcript_max_bytes)}); "
+                "compact or /reset the session",
+                key=key,
+                path=path,
+                data={"bytes": f.size, "threshold": thr.transcript_max_bytes},
+            )
+        )
+    if deep and f.bad_lines:
+        out.append(
+            Finding(
+                "transcript.bad_line",
+                "warning",
+                agent,
+                f"{len(f.bad_lines)} line(s) do not parse (line {_lines_text(f.bad_lines)}); "
+                "OpenClaw skips them silently",
+                key=key,
+                path=path,
+                fix=repair,
+                data={"count": len(f.bad_lines), "lines": f.bad_lines[:MAX_LINES_LISTED]},
+            )
+        )
+    if deep and f.broken_parents:
+        out.append(
+            Finding(
+                "transcript.broken_parent",
+                "warning",
+                agent,
+                f"{len(f.broken_parents)} line(s) have a parentId that refers to no earlier id "
+                f"(line {_lines_text(f.broken_parents)})",
+                key=key,
+                path=path,
+                data={"count": len(f.broken_parents), "lines": f.broken_parents[:MAX_LINES_LISTED]},
+            )
+        )
+    return out
+
+
+# ---------------------------------------------------------------- the folder
+
+
+def folder_checks(snap: AgentSnapshot, thr: HealthThresholds, wall_ms: int) -> list[Finding]:
+    """Orphans, locks, temp files and leftovers, archives (one listing, stat only)."""
+    from sessionctl.locks import STORE_LOCK_STALE_MS, TRANSCRIPT_LOCK_STALE_MS, inspect_lock
+    from sessionctl.views.fmt import bytes_h
+
+    out: list[Finding] = []
+    agent = snap.agent_id
+    store_ok = snap.load.data is not None
+    archives: list[FileInfo] = []
+    for fi in sorted(snap.inventory.files, key=lambda x: x.name):
+        kind = fi.kind
+        if kind in SESSION_FILE_KINDS and store_ok and not snap.is_referenced(fi):
+            names = {"transcript": "transcript", "topic": "topic transcript", "fork": "forked transcript"}
+            out.append(
+                Finding(
+                    "transcript.orphan",
+                    "warning",
+                    agent,
+                    f"{names.get(kind, kind.replace('_', ' '))} {fi.name} ({bytes_h(fi.size)}) "
+                    "is referenced by no entry",
+                    path=str(fi.path),
+                    fix=fix_cmd("archive", agent),
+                    data={"kind": kind, "bytes": fi.size},
+                )
+            )
+        elif kind in ("store_lock", "lock"):
+            stale_ms = STORE_LOCK_STALE_MS if kind == "store_lock" else TRANSCRIPT_LOCK_STALE_MS
+            ls = inspect_lock(fi.path, stale_ms=stale_ms)  # wall clock, on purpose
+            if not ls.exists:
+                continue
+            data = {
+                "pid": ls.pid,
+                "alive": ls.alive,
+                "age_ms": ls.age_ms,
+                "stale_after_ms": stale_ms,
+                "reason": ls.reason,
+            }
+            if ls.stale:
+                note = " (OpenClaw's doctor never checks this one)" if kind == "store_lock" else ""
+                out.append(
+                    Finding(
+                        "lock.stale",
+                        "warning",
+                        agent,
+                        f"stale lock {fi.name}: {ls.reason}{note}",
+                        path=str(fi.path),
+                        fix=fix_cmd("locks", agent),
+                        data=data,
+                    )
+                )
+            else:
+                out.append(
+                    Finding(
+                        "lock.held", "info", agent, f"{fi.name} is {ls.reason}", path=str(fi.path), data=data
+                    )
+                )
+        elif kind in ("store_tmp", "repair_leftover"):
+            age = wall_ms - fi.mtime_ms
+            if age > thr.tmp_stale_ms:
+                what = (
+                    "store temp file" if kind == "store_tmp" else "leftover of OpenClaw's transcript repair"
+                )
+                out.append(
+                    Finding(
+                        "tmp.stale",
+                        "info",
+                        agent,
+                        f"{what} {fi.name} ({bytes_h(fi.size)}), last modified {iso_ms(fi.mtime_ms)}",
+                        path=str(fi.path),
+                        fix=fix_cmd("leftovers", agent),
+                        data={"kind": kind, "bytes": fi.size, "mtime": iso_ms(fi.mtime_ms), "age_ms": age},
+                    )
+                )
+        elif kind in ARCHIVE_KINDS:
+            archives.append(fi)
+    if archives:
+        total = sum(a.size for a in archives)
+        reasons = Counter(a.archive_reason or "bak" for a in archives)
+        stamps = [a.archive_ts_ms for a in archives if a.archive_ts_ms is not None]
+        oldest = min(stamps) if stamps else None
+        parts = ", ".join(f"{n} .{r}" for r, n in sorted(reasons.items()))
+        since = f", oldest {iso_ms(oldest)}" if oldest is not None else ""
+        out.append(
+            Finding(
+                "archive.accumulated",
+                "info",
+                agent,
+                f"{len(archives)} archives ({parts}) hold {bytes_h(total)}{since}",
+                path=str(snap.store.sessions_dir),
+                data={
+                    "count": len(archives),
+                    "bytes": total,
+                    "by_reason": dict(sorted(reasons.items())),
+                    "oldest": iso_ms(oldest) if oldest is not None else None,
+                },
+            )
+        )
+    return out
+
+
+# ---------------------------------------------------------------- spawn storms
+
+
+def key_prefix(key: str) -> str | None:
+    """The key minus its last `:`-segment (the uuid / timestamp / counter that makes
+    machine-made keys unique). None for keys with fewer than two segments."""
+    k = key.strip().lower()
+    i = k.rfind(":")
+    return k[:i] if i > 0 else None
+
+
+def _max_in_window(times: list[int], window: int) -> tuple[int, int | None]:
+    """Largest number of times within any `window` ms, and where that window starts."""
+    best, start_at = 0, None
+    j = 0
+    for i, t in enumerate(times):
+        while t - times[j] > window:
+            j += 1
+        if i - j + 1 > best:
+            best, start_at = i - j + 1, times[j]
+    return best, start_at
+
+
+def storm_checks(snap: AgentSnapshot, thr: HealthThresholds) -> list[Finding]:
+    """Many sessions sharing a key prefix created within a short window."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    excluded = set(thr.storm_exclude_kinds)
+    for ev in snap.entries:
+        if ev.parsed.kind in excluded or ev.parsed.kind == "main":
+            continue
+        prefix = key_prefix(ev.key)
+        started, _src = ev.started_ms()
+        if prefix is None or started is None:
+            continue
+        groups[prefix].append(started)
+    out: list[Finding] = []
+    agent = snap.agent_id
+    for prefix in sorted(groups):
+        times = sorted(groups[prefix])
+        if len(times) < min(thr.storm_warning, thr.storm_critical):
+            continue
+        n_crit, crit_at = _max_in_window(times, thr.storm_critical_window_ms)
+        n_warn, warn_at = _max_in_window(times, thr.storm_window_ms)
+        if n_crit >= thr.storm_critical:
+            sev: Severity = "critical"
+            n, at, win = n_crit, crit_at, thr.storm_critical_window_ms
+        elif n_warn >= thr.storm_warning:
+            sev, n, at, win = "warning", n_warn, warn_at, thr.storm_window_ms
+        else:
+            continue
+        out.append(
+            Finding(
+                "sessions.spawn_storm",
+                sev,
+                agent,
+                f"{n} sessions under {prefix}:* were created within {format_duration(win)} "
+                f"(from {iso_ms(at or 0)}; {len(times)} in total)",
+                path=str(snap.store.store_path),
+                fix=fix_cmd("storms", agent),
+                data={
+                    "prefix": prefix,
+                    "count": n,
+                    "window_ms": win,
+                    "window_start": iso_ms(at or 0),
+                    "total": len(times),
+                    "in_1h_window": n_warn,
+                    "in_24h_window": n_crit,
+                },
+            )
+        )
+    return out
+
+
+# ---------------------------------------------------------------- entry.stale
+
+
+def interim_prune_after_ms(ctx: RunContext) -> int:
+    """INTERIM until sessionctl.policy lands: OpenClaw's own age rule,
+    session.maintenance.pruneAfter (default 30d), applied to updatedAt."""
+    from sessionctl.errors import UsageError
+    from sessionctl.timeutil import parse_duration
+
+    v = ctx.openclaw.maintenance.get("pruneAfter")
+    if isinstance(v, int | float) and not isinstance(v, bool) and v > 0:
+        return int(v)
+    if isinstance(v, str) and v.strip():
+        try:
+            return parse_duration(v.strip())
+        except UsageError:
+            pass
+    return 30 * 86_400_000
+
+
+def stale_checks(
+    snap: AgentSnapshot, ctx: RunContext, now_ms: int, policy: Any = None
+) -> tuple[list[Finding], dict[str, Any] | None]:
+    """entry.stale: entries the configured gc policy would expire (dry and pure)."""
+    prune_ms = interim_prune_after_ms(ctx)
+    out: list[Finding] = []
+    agent = snap.agent_id
+    for ev in snap.entries:
+        ua = ev.updated_at
+        if ev.shape_problem or ua is None or now_ms - ua <= prune_ms:
+            continue
+        out.append(
+            Finding(
+                "entry.stale",
+                "info",
+                agent,
+                f"not updated for {format_duration(now_ms - ua)} (pruneAfter {format_duration(prune_ms)})",
+                key=ev.key,
+                fix=fix_cmd("gc", agent),
+                data={"rule": "pruneAfter", "age_ms": now_ms - ua, "limit_ms": prune_ms},
+            )
+        )
+    return out, {
+        "source": "openclaw.json session.maintenance.pruneAfter (interim)",
+        "prune_after_ms": prune_ms,
+    }
+
+
+# ---------------------------------------------------------------- cross-agent
+
+
+def session_agent(snap: AgentSnapshot, ev: EntryView) -> str:
+    """The agent a session belongs to: the store's agent, or the key's agent in a store
+    shared by all agents."""
+    from sessionctl.config import normalize_agent_id
+
+    if snap.store.shared and ev.parsed.agent:
+        return normalize_agent_id(ev.parsed.agent)
+    return snap.agent_id
+
+
+def peer_checks(snaps: list[AgentSnapshot], ctx: RunContext) -> list[Finding]:
+    from sessionctl.peers import IdentityLinks, expected_route, route_bindings, session_peer
+
+    links = IdentityLinks(ctx.openclaw.identity_links)
+    bindings = route_bindings(ctx.openclaw)
+    out: list[Finding] = []
+    by_ident: dict[tuple[str, ...], list[tuple[str, str, Any]]] = defaultdict(list)
+    for snap in snaps:
+        for ev in snap.entries:
+            if ev.shape_problem:
+                continue
+            sp = session_peer(ev.parsed, ev.entry, links)
+            if sp is None:
+                continue
+            agent = session_agent(snap, ev)
+            by_ident[sp.identity.key].append((agent, ev.key, sp))
+            if not bindings or sp.thread is not None:
+                continue
+            route = expected_route(sp, bindings, ctx.openclaw)
+            # only a binding makes a session stray: peers that fall through to the default
+            # agent may have sessions elsewhere on purpose (`openclaw agent --agent X --to …`)
+            if route is None or route.matched_by == "default" or route.agent == agent:
+                continue
+            how = {
+                "binding.peer": "a peer binding",
+                "binding.parent_peer": "a parent-peer binding",
+                "binding.account": "an account binding",
+                "binding.channel": "a channel binding",
+            }[route.matched_by]
+            where = f" (bindings[{route.binding}])" if route.binding is not None else ""
+            out.append(
+                Finding(
+                    "peer.stray",
+                    "warning",
+                    agent,
+                    f"session for {sp.identity.describe()} lives in {agent!r}, but {how}{where} "
+                    f"routes this peer to {route.agent!r}",
+                    key=ev.key,
+                    path=str(snap.store.store_path),
+                    fix=fix_cmd("dedupe", None),
+                    data={
+                        "peer": sp.identity.to_json(),
+                        "expected_agent": route.agent,
+                        "matched_by": route.matched_by,
+                        "binding_index": route.binding,
+                    },
+                )
+            )
+    for _ident, sessions in sorted(by_ident.items()):
+        agents = sorted({a for a, _k, _sp in sessions})
+        if len(agents) < 2:
+            continue
+        sp0 = sessions[0][2]
+        listed = sorted((a, k) for a, k, _sp in sessions)
+        out.append(
+            Finding(
+                "peer.duplicate_across_agents",
+                "warning",
+                None,
+                f"{sp0.identity.describe()} has sessions in {len(agents)} agents: {', '.join(agents)}",
+                key=listed[0][1],
+                fix=fix_cmd("dedupe", None),
+                data={
+                    "peer": sp0.identity.to_json(),
+                    "agents": agents,
+                    "sessions": [{"agent": a, "key": k} for a, k in listed],
+                },
+            )
+        )
+    return out
+
+
+def binding_checks(
+    ctx: RunContext, snaps: list[AgentSnapshot], now_ms: int, wanted: set[str] | None
+) -> list[Finding]:
+    from sessionctl.bindings import dangling, expired, load_bindings, target_agent
+
+    files = load_bindings(ctx.state_dir)
+    if not files:
+        return []
+    keys: dict[str, set[str] | None] = {}
+    for snap in snaps:
+        if snap.store.legacy_pending or snap.load.data is None:
+            keys.setdefault(snap.agent_id, None)
+            continue
+        for ev in snap.entries:
+            agent = session_agent(snap, ev)
+            bucket = keys.setdefault(agent, set())
+            if bucket is not None:
+                bucket.add(ev.key.strip().lower())
+        keys.setdefault(snap.agent_id, set())
+    default = ctx.openclaw.default_agent
+    out: list[Finding] = []
+    for bf in files:
+        if bf.error:
+            if wanted is None:
+                out.append(
+                    Finding(
+                        "binding.file_invalid",
+                        "warning",
+                        None,
+                        f"{bf.channel} thread-binding file: {bf.error}",
+                        path=str(bf.path),
+                    )
+                )
+            continue
+        for b in bf.bindings:
+            agent = target_agent(b, default)
+            if wanted is not None and agent not in wanted:
+                continue
+            data = b.to_json()
+            what = f"{bf.channel} thread {b.conversation_id or b.ident}"
+            why = expired(b, now_ms)
+            if why is not None:
+                out.append(
+                    Finding(
+                        "binding.expired",
+                        "info",
+                        agent,
+                        f"{what} binding is expired ({why}); only a running gateway sweeps it",
+                        key=b.target_session_key,
+                        path=str(bf.path),
+                        fix=fix_cmd("gc", None, "--kind binding"),
+                        data=data,
+                    )
+                )
+            elif dangling(b, keys, default):
+                target = b.target_session_key or "(none)"
+                out.append(
+                    Finding(
+                        "binding.dangling",
+                        "warning",
+                        agent,
+                        f"{what} is bound to session {target}, which no longer exists in agent {agent!r}",
+                        key=b.target_session_key,
+                        path=str(bf.path),
+                        fix=fix_cmd("gc", None, "--kind binding"),
+                        data=data,
+                    )
+                )
+    return out
+
+
+# ---------------------------------------------------------------- stats & driver
 
 
 def stats_for(snap: AgentSnapshot, now_ms: int) -> AgentStats:
@@ -101,10 +861,10 @@ def stats_for(snap: AgentSnapshot, now_ms: int) -> AgentStats:
     s.entries = len(snap.entries)
     s.entries_by_kind = dict(Counter(e.parsed.kind for e in snap.entries))
     for fi in snap.inventory.files:
-        if fi.kind in ("transcript", "topic", "fork"):
+        if fi.kind in TRANSCRIPT_KINDS:
             s.transcripts += 1
             s.transcript_bytes += fi.size
-        elif fi.kind in ("archive", "store_bak"):
+        elif fi.kind in ARCHIVE_KINDS:
             s.archives += 1
             s.archive_bytes += fi.size
     idles = [t for e in snap.entries if (t := e.last_active_ms()[0]) is not None]
@@ -113,7 +873,39 @@ def stats_for(snap: AgentSnapshot, now_ms: int) -> AgentStats:
     return s
 
 
-def run_health(ctx: RunContext, *, deep: bool = False) -> HealthReport:
+def sort_findings(findings: Iterable[Finding], agent_order: list[str]) -> list[Finding]:
+    order = {a: i for i, a in enumerate(agent_order)}
+
+    def k(f: Finding) -> tuple[Any, ...]:
+        return (
+            -SEVERITY_RANK[f.severity],
+            order.get(f.agent or "", -1) if f.agent is not None else -1,
+            f.agent or "",
+            f.check,
+            f.key or "",
+            f.path or "",
+            f.message,
+        )
+
+    return sorted(findings, key=k)
+
+
+def run_health(
+    ctx: RunContext,
+    *,
+    deep: bool = False,
+    thresholds: HealthThresholds | None = None,
+    stale_policy: Any = None,
+    progress: Progress | None = None,
+    wall_ms: int | None = None,
+) -> HealthReport:
+    """Run every check on every selected agent. Read-only."""
+    from sessionctl.thresholds import thresholds_for
+    from sessionctl.timeutil import now_ms as wall_now
+
+    thr = thresholds if thresholds is not None else thresholds_for(ctx)
+    wall = wall_now() if wall_ms is None else wall_ms
+    now = ctx.now_ms
     read: ReadMode = "deep" if deep else "cheap"
     findings: list[Finding] = []
     stats: list[AgentStats] = []
@@ -128,12 +920,43 @@ def run_health(ctx: RunContext, *, deep: bool = False) -> HealthReport:
         findings.append(
             Finding("config.unparseable", "warning", None, ctx.openclaw.error, path=str(ctx.openclaw.path))
         )
-    for store in ctx.discovery.stores:
-        if store.layout == "missing":
-            stats.append(AgentStats(store.agent_id, "missing", str(store.store_path), "missing"))
+    stores = ctx.discovery.stores
+    policy_info: dict[str, Any] | None = None
+    for i, store in enumerate(stores):
+        if progress is not None:
+            progress(i, len(stores), store.agent_id)
+        if store.layout == "missing" or (store.layout == "sqlite" and not store.legacy_pending):
+            stats.append(AgentStats(store.agent_id, store.layout, str(store.store_path), "missing"))
+            continue
+        if store.legacy_pending:
+            # never modified and no longer read by the runtime: report it, check nothing inside
+            snap = snapshot_agent(store, ctx.state_dir, main_key=ctx.openclaw.main_key, read="none")
+            s = stats_for(snap, now)
+            stats.append(s)
+            findings.extend(store_checks(snap, ctx))
             continue
         snap = snapshot_agent(store, ctx.state_dir, main_key=ctx.openclaw.main_key, read=read)
         snaps.append(snap)
-        stats.append(stats_for(snap, ctx.now_ms))
+        stats.append(stats_for(snap, now))
         findings.extend(store_checks(snap, ctx))
-    return HealthReport(stats, findings, snaps)
+        findings.extend(size_checks(snap, thr))
+        findings.extend(entry_checks(snap, thr, now))
+        findings.extend(transcript_checks(snap, thr, deep))
+        findings.extend(folder_checks(snap, thr, wall))
+        findings.extend(storm_checks(snap, thr))
+        if snap.load.data is not None:
+            stale, policy_info = stale_checks(snap, ctx, now, stale_policy)
+            findings.extend(stale)
+    if progress is not None:
+        progress(len(stores), len(stores), "")
+    findings.extend(peer_checks(snaps, ctx))
+    wanted = {s.agent_id for s in stores} if ctx.agents else None
+    findings.extend(binding_checks(ctx, snaps, now, wanted))
+    by_agent: dict[str, Counter[str]] = defaultdict(Counter)
+    for f in findings:
+        if f.agent is not None:
+            by_agent[f.agent][f.severity] += 1
+    for s in stats:
+        s.findings = {sev: by_agent[s.agent].get(sev, 0) for sev in ("critical", "warning", "info")}
+    agent_order = [s.agent for s in stats]
+    return HealthReport(stats, sort_findings(findings, agent_order), snaps, thr, policy_info)

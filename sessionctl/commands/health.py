@@ -6,17 +6,58 @@ import typer
 
 from sessionctl.commands.common import AgentOpt, ConfigOpt, JsonOpt, NowOpt, StateDirOpt, VerboseOpt
 
+FORMATS = ("human", "json", "prometheus")
+
 
 def register(app: typer.Typer) -> None:
     @app.command("health")
     def health_cmd(
-        deep: Annotated[bool, typer.Option("--deep", help="Parse every transcript line.")] = False,
+        deep: Annotated[
+            bool, typer.Option("--deep", help="Parse every transcript line (bad lines, broken parentIds).")
+        ] = False,
         fail_on: Annotated[
             str,
             typer.Option(
-                "--fail-on", help="Lowest severity that makes the exit code non-zero: warning|critical."
+                "--fail-on",
+                help="Lowest severity that makes the exit code non-zero: warning|critical.",
             ),
         ] = "warning",
+        fmt: Annotated[
+            str,
+            typer.Option("--format", help="Output: human, json (same as --json) or prometheus."),
+        ] = "human",
+        output: Annotated[
+            str | None,
+            typer.Option(
+                "--output",
+                "-o",
+                help="With --format prometheus: write the metrics atomically to this file "
+                "(node_exporter textfile collector) instead of stdout.",
+                show_default=False,
+            ),
+        ] = None,
+        store_max_mb: Annotated[
+            float | None,
+            typer.Option(
+                "--store-max-mb", help="store.oversized threshold in MB (default 50).", show_default=False
+            ),
+        ] = None,
+        transcript_max_kb: Annotated[
+            float | None,
+            typer.Option(
+                "--transcript-max-kb",
+                help="transcript.oversized threshold in KB (default 500).",
+                show_default=False,
+            ),
+        ] = None,
+        max_entries: Annotated[
+            int | None,
+            typer.Option(
+                "--max-entries",
+                help="store.too_many_entries threshold (default: session.maintenance.maxEntries, else 500).",
+                show_default=False,
+            ),
+        ] = None,
         state_dir: StateDirOpt = None,
         agent: AgentOpt = None,
         now: NowOpt = None,
@@ -24,23 +65,50 @@ def register(app: typer.Typer) -> None:
         json: JsonOpt = False,
         verbose: VerboseOpt = False,
     ) -> None:
-        """Validate every store and transcript; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."""
+        """Validate every store and transcript; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+
+        Read-only: never changes a byte. See docs/health.md for every check id.
+        """
         from sessionctl.cli import run_command
 
+        as_json = json or fmt == "json"
+
         def body() -> object:
-            from collections import Counter
+            from sessionctl.errors import SessionctlError, UsageError
+
+            if fmt not in FORMATS:
+                raise UsageError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
+            if json and fmt not in ("human", "json"):
+                raise UsageError(f"--json and --format {fmt} contradict each other; use one")
+            if output is not None and fmt != "prometheus":
+                raise UsageError("--output is only for --format prometheus")
+            if fail_on not in ("warning", "critical"):
+                raise UsageError(f"--fail-on {fail_on!r}: use 'warning' or 'critical'")
+            try:
+                return _run()
+            except SessionctlError:
+                if output is not None:
+                    _write_unknown(output, now)
+                raise
+
+        def _run() -> object:
+            from pathlib import Path
 
             from sessionctl.context import make_context
-            from sessionctl.errors import ExitCode, UsageError
+            from sessionctl.errors import ExitCode
             from sessionctl.findings import worst
             from sessionctl.health import run_health
             from sessionctl.result import Result
+            from sessionctl.thresholds import thresholds_for
 
-            if fail_on not in ("warning", "critical"):
-                raise UsageError(f"--fail-on {fail_on!r}: use 'warning' or 'critical'")
             ctx = make_context(state_dir=state_dir, agents=agent, now=now, config=config)
-            report = run_health(ctx, deep=deep)
-            counts = Counter(f.severity for f in report.findings)
+            thr = thresholds_for(
+                ctx, store_max_mb=store_max_mb, transcript_max_kb=transcript_max_kb, max_entries=max_entries
+            )
+            from sessionctl.views.health import stderr_progress
+
+            with stderr_progress(ctx, deep=deep, enabled=fmt == "human" and output is None) as progress:
+                report = run_health(ctx, deep=deep, thresholds=thr, progress=progress)
             w = worst(report.findings)
             res = Result("health", state_dir=str(ctx.state_dir), now=ctx.now_iso)
             res.status = "critical" if w == "critical" else "warning" if w == "warning" else "ok"
@@ -48,13 +116,47 @@ def register(app: typer.Typer) -> None:
                 res.exit_code = ExitCode.CRITICAL
             elif w == "warning" and fail_on == "warning":
                 res.exit_code = ExitCode.WARNING
+            summary: dict[str, object] = dict(report.counts())
+            summary["total"] = len(report.findings)
+            summary["by_check"] = report.by_check()
             res.data = {
                 "deep": deep,
-                "summary": {s: counts.get(s, 0) for s in ("critical", "warning", "info")},
+                "fail_on": fail_on,
+                "thresholds": thr.to_json(),
+                "stale_policy": report.stale_policy,
+                "summary": summary,
                 "agents": [a.to_json() for a in report.agents],
                 "findings": [f.to_json() for f in report.findings],
             }
             res.view["verbose"] = verbose
+            res.view["format"] = fmt
+            if fmt == "prometheus":
+                from sessionctl.prometheus import health_metrics, write_textfile
+
+                text = health_metrics(
+                    status=res.status,
+                    exit_code=int(res.exit_code),
+                    now_ms=ctx.now_ms,
+                    agents=res.data["agents"],
+                    findings=res.data["findings"],
+                )
+                if output is not None:
+                    write_textfile(Path(output), text)
+                    res.view["written"] = output
+                else:
+                    res.view["metrics"] = text
             return res
 
-        run_command("health", json, body)
+        def _write_unknown(path: str, now_text: str | None) -> None:
+            import contextlib
+            from pathlib import Path
+
+            from sessionctl.errors import SessionctlError
+            from sessionctl.prometheus import unknown_metrics, write_textfile
+            from sessionctl.timeutil import now_ms, parse_iso_ms
+
+            t = (parse_iso_ms(now_text) if now_text else None) or now_ms()
+            with contextlib.suppress(SessionctlError):  # the original error is the one to report
+                write_textfile(Path(path), unknown_metrics(t))
+
+        run_command("health", as_json, body)

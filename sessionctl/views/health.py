@@ -1,55 +1,158 @@
+"""Human view of `health`: per-agent summary table, findings grouped by severity.
+
+Colour only on a terminal (rich honours NO_COLOR, TERM=dumb and non-TTY output). Long
+runs of one check are folded unless --verbose. `--format prometheus` prints the metrics
+as they are (or nothing, when they were written to --output).
+"""
+
 from __future__ import annotations
 
-from rich.console import Console
-from rich.table import Table
+import contextlib
+import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from sessionctl.result import Result
 from sessionctl.views.fmt import SEVERITY_STYLE, bytes_h, dur_h
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from sessionctl.context import RunContext
+    from sessionctl.health import Progress
+
+FOLD_AFTER = 5  # per check and severity, without --verbose
+LONG_SCAN_BYTES = 20 << 20
+LONG_SCAN_AGENTS = 4
+
 
 def render(result: Result, console: Console) -> None:
-    d = result.data
-    table = Table(title="agents", header_style="bold")
-    for col in ("agent", "layout", "entries", "by kind", "store", "transcripts", "archives", "oldest idle"):
-        table.add_column(col, overflow="fold")
-    for a in d.get("agents", []):
-        kinds = ", ".join(
-            f"{k} {v}" for k, v in sorted(a.get("entries_by_kind", {}).items(), key=lambda kv: -kv[1])
+    fmt = result.view.get("format", "human")
+    if fmt == "prometheus":
+        text = result.view.get("metrics")
+        if text is not None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+        return
+    render_human(result.data, console, verbose=bool(result.view.get("verbose")), status=result.status)
+
+
+def _agents_table(agents: list[dict[str, Any]]) -> Any:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(
+        title="agents", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
+    )
+    cols = ("agent", "layout", "entries", "store", "transcripts", "archives", "oldest idle")
+    for col in cols:
+        table.add_column(
+            col, justify="right" if col in ("entries", "store", "oldest idle") else "left", no_wrap=True
         )
+    for a in agents:
+        layout = a["layout"]
+        if a.get("store_status") not in ("ok", "missing", None):
+            layout += f" ({a['store_status']})"
         table.add_row(
             a["agent"],
-            a["layout"],
+            layout,
             str(a.get("entries", 0)),
-            kinds or "-",
             bytes_h(a.get("store_bytes")),
-            f"{a.get('transcripts', 0)} ({bytes_h(a.get('transcript_bytes'))})",
-            f"{a.get('archives', 0)} ({bytes_h(a.get('archive_bytes'))})",
+            f"{a.get('transcripts', 0)} / {bytes_h(a.get('transcript_bytes'))}",
+            f"{a.get('archives', 0)} / {bytes_h(a.get('archive_bytes'))}",
             dur_h(a.get("oldest_idle_ms")),
         )
-    console.print(table)
-    findings = d.get("findings", [])
-    verbose = bool(result.view.get("verbose"))
+    return table
+
+
+def _kinds_lines(agents: list[dict[str, Any]]) -> list[str]:
+    out = []
+    for a in agents:
+        kinds = sorted(a.get("entries_by_kind", {}).items(), key=lambda kv: (-kv[1], kv[0]))
+        if kinds:
+            out.append(f"  {a['agent']}: " + ", ".join(f"{k} {v}" for k, v in kinds))
+    return out
+
+
+def render_human(data: dict[str, Any], console: Console, *, verbose: bool, status: str) -> None:
+    from rich.markup import escape
+
+    agents = data.get("agents", [])
+    console.print(_agents_table(agents))
+    kinds = _kinds_lines(agents)
+    if kinds:
+        console.print("entries by kind:", markup=False)
+        for line in kinds:
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
+    findings = data.get("findings", [])
     for sev in ("critical", "warning", "info"):
         group = [f for f in findings if f["severity"] == sev]
         if not group:
             continue
-        console.print(f"\n[{SEVERITY_STYLE[sev]}]{sev.upper()} ({len(group)})[/]")
-        shown = group if verbose or sev != "info" or len(group) <= 20 else group[:20]
-        for f in shown:
+        style = SEVERITY_STYLE[sev]
+        console.print(f"\n[{style}]{sev.upper()} ({len(group)})[/]")
+        shown_per_check: dict[str, int] = {}
+        folded: dict[str, int] = {}
+        for f in group:
+            n = shown_per_check.get(f["check"], 0)
+            if not verbose and n >= FOLD_AFTER:
+                folded[f["check"]] = folded.get(f["check"], 0) + 1
+                continue
+            shown_per_check[f["check"]] = n + 1
             where = " ".join(x for x in (f.get("agent"), f.get("key")) if x)
-            console.print(
-                f"  [{SEVERITY_STYLE[sev]}]{f['check']}[/] {where}: {f['message']}",
-                markup=True,
-                highlight=False,
-            )
-            if f.get("path") and verbose:
-                console.print(f"      path: {f['path']}", markup=False)
+            where = f" {escape(where)}" if where else ""
+            line = f"  [{style}]{f['check']}[/]{where}: {escape(f['message'])}"
+            console.print(line, highlight=False, soft_wrap=True)
+            if f.get("path") and (verbose or not f.get("key")):
+                console.print(f"      path: {f['path']}", markup=False, highlight=False, soft_wrap=True)
             if f.get("fix"):
-                console.print(f"      fix:  {f['fix']}", markup=False)
-        if len(shown) < len(group):
-            console.print(f"  … and {len(group) - len(shown)} more (use -v)")
-    s = d.get("summary", {})
-    console.print(
-        f"\nstatus: {result.status.upper()} — {s.get('critical', 0)} critical, "
-        f"{s.get('warning', 0)} warning, {s.get('info', 0)} info"
+                console.print(f"      fix:  {f['fix']}", markup=False, highlight=False, soft_wrap=True)
+        for check, n in folded.items():
+            console.print(f"  … and {n} more {check} (use -v to list them)", markup=False, soft_wrap=True)
+    s = data.get("summary", {})
+    style = {"critical": SEVERITY_STYLE["critical"], "warning": SEVERITY_STYLE["warning"]}.get(
+        status, "green"
     )
+    console.print(
+        f"\n[{style}]status: {status.upper()}[/] — {s.get('critical', 0)} critical, "
+        f"{s.get('warning', 0)} warning, {s.get('info', 0)} info" + (" (deep)" if data.get("deep") else "")
+    )
+
+
+def _long_scan(ctx: RunContext, deep: bool) -> bool:
+    import os
+
+    if deep or len(ctx.discovery.stores) >= LONG_SCAN_AGENTS:
+        return True
+    total = 0
+    for s in ctx.discovery.stores:
+        with contextlib.suppress(OSError):
+            total += os.stat(s.store_path, follow_symlinks=False).st_size
+    return total >= LONG_SCAN_BYTES
+
+
+@contextlib.contextmanager
+def stderr_progress(ctx: RunContext, *, deep: bool, enabled: bool = True) -> Iterator[Progress | None]:
+    """A transient progress bar on stderr, only when stderr is a terminal and the scan
+    is long (deep, many agents or big stores). Yields the callback run_health takes."""
+    if not enabled or not sys.stderr.isatty() or not _long_scan(ctx, deep):
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        TextColumn("health{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = bar.add_task("", total=len(ctx.discovery.stores))
+
+    def cb(done: int, total: int, agent: str) -> None:
+        bar.update(task, completed=done, total=total, description=f" {agent}" if agent else "")
+
+    with bar:
+        yield cb

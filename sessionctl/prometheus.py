@@ -1,0 +1,188 @@
+"""`health --format prometheus`: node_exporter textfile-collector metrics.
+
+The text exposition format (version 0.0.4): `# HELP`/`# TYPE` once per metric family,
+label values escaped (backslash, double quote, newline). Every agent gets every
+severity series (zeros included) so alert rules never see a series vanish.
+Metric names are part of the public contract (docs/health.md).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+SEVERITIES = ("critical", "warning", "info")
+STATUS_VALUE = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3}
+
+
+def _esc(v: str) -> str:
+    return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _labels(labels: Mapping[str, str]) -> str:
+    if not labels:
+        return ""
+    return "{" + ",".join(f'{k}="{_esc(str(v))}"' for k, v in labels.items()) + "}"
+
+
+def _num(v: float | int) -> str:
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, int):
+        return str(v)
+    return repr(float(v))
+
+
+class _Families:
+    def __init__(self) -> None:
+        self._order: list[str] = []
+        self._meta: dict[str, tuple[str, str]] = {}
+        self._samples: dict[str, list[str]] = {}
+
+    def add(self, name: str, help_: str, typ: str, value: float | int, **labels: str) -> None:
+        if name not in self._meta:
+            self._order.append(name)
+            self._meta[name] = (help_, typ)
+            self._samples[name] = []
+        self._samples[name].append(f"{name}{_labels(labels)} {_num(value)}")
+
+    def text(self) -> str:
+        lines: list[str] = []
+        for name in self._order:
+            help_, typ = self._meta[name]
+            lines.append(f"# HELP {name} {help_}")
+            lines.append(f"# TYPE {name} {typ}")
+            lines.extend(self._samples[name])
+        return "\n".join(lines) + "\n"
+
+
+def health_metrics(
+    *,
+    status: str,
+    exit_code: int,
+    now_ms: int,
+    agents: Iterable[Mapping[str, Any]],
+    findings: Iterable[Mapping[str, Any]],
+) -> str:
+    """Render the health JSON data (agents[], findings[]) as textfile-collector metrics."""
+    m = _Families()
+    m.add(
+        "sessionctl_health_status",
+        "Overall health: 0 ok, 1 warning, 2 critical, 3 unknown.",
+        "gauge",
+        STATUS_VALUE.get(status, 3),
+    )
+    m.add("sessionctl_health_exit_code", "Exit code of the health run.", "gauge", exit_code)
+    m.add(
+        "sessionctl_health_timestamp_seconds",
+        "The run's clock (--now or the time of the run), seconds since the epoch.",
+        "gauge",
+        now_ms / 1000,
+    )
+    findings = list(findings)
+    sev_by_agent: Counter[tuple[str, str]] = Counter()
+    check_by_agent: Counter[tuple[str, str, str]] = Counter()
+    for f in findings:
+        agent = f.get("agent") or ""
+        sev_by_agent[(agent, f["severity"])] += 1
+        check_by_agent[(agent, f["check"], f["severity"])] += 1
+    agent_list = list(agents)
+    names = [a["agent"] for a in agent_list]
+    if any(a == "" for a, _s in sev_by_agent):
+        names.append("")
+    for sev in SEVERITIES:
+        for name in names:
+            m.add(
+                "sessionctl_health_findings",
+                'Findings by severity per agent (agent="" for state-wide findings).',
+                "gauge",
+                sev_by_agent.get((name, sev), 0),
+                agent=name,
+                severity=sev,
+            )
+    for (agent, check, sev), n in sorted(check_by_agent.items()):
+        m.add(
+            "sessionctl_health_check_findings",
+            "Findings per check id, agent and severity (only checks that found something).",
+            "gauge",
+            n,
+            agent=agent,
+            check=check,
+            severity=sev,
+        )
+    per_agent = (
+        ("sessionctl_agent_info", "Agent layout (file, sqlite, missing) and store status; value 1.", None),
+        ("sessionctl_store_entries", "Entries in sessions.json.", "entries"),
+        ("sessionctl_store_bytes", "Size of sessions.json in bytes.", "store_bytes"),
+        ("sessionctl_transcripts", "Transcript files in the sessions folder.", "transcripts"),
+        ("sessionctl_transcript_bytes", "Bytes of transcript files.", "transcript_bytes"),
+        ("sessionctl_archives", "Archived transcripts and store backups (.deleted/.reset/.bak).", "archives"),
+        ("sessionctl_archive_bytes", "Bytes of archives.", "archive_bytes"),
+    )
+    for metric, help_, field in per_agent:
+        for a in agent_list:
+            if field is None:
+                m.add(
+                    metric,
+                    help_,
+                    "gauge",
+                    1,
+                    agent=a["agent"],
+                    layout=str(a.get("layout")),
+                    store_status=str(a.get("store_status")),
+                )
+            else:
+                m.add(metric, help_, "gauge", int(a.get(field) or 0), agent=a["agent"])
+    for a in agent_list:
+        for kind, n in sorted((a.get("entries_by_kind") or {}).items()):
+            m.add(
+                "sessionctl_store_entries_by_kind",
+                "Entries per session kind.",
+                "gauge",
+                n,
+                agent=a["agent"],
+                kind=kind,
+            )
+    for a in agent_list:
+        if a.get("oldest_idle_ms") is not None:
+            m.add(
+                "sessionctl_oldest_idle_seconds",
+                "Idle time of the longest-idle session, in seconds.",
+                "gauge",
+                a["oldest_idle_ms"] / 1000,
+                agent=a["agent"],
+            )
+    return m.text()
+
+
+def unknown_metrics(now_ms: int) -> str:
+    """The metrics written when health could not run at all (status 3 UNKNOWN)."""
+    m = _Families()
+    m.add("sessionctl_health_status", "Overall health: 0 ok, 1 warning, 2 critical, 3 unknown.", "gauge", 3)
+    m.add("sessionctl_health_exit_code", "Exit code of the health run.", "gauge", 3)
+    m.add(
+        "sessionctl_health_timestamp_seconds",
+        "The run's clock (--now or the time of the run), seconds since the epoch.",
+        "gauge",
+        now_ms / 1000,
+    )
+    return m.text()
+
+
+def write_textfile(path: Path, text: str) -> None:
+    """Write metrics atomically (node_exporter must never read a half-written file).
+    The temp file is `.<name>.<pid>.<uuid>.tmp` in the same folder, which the textfile
+    collector ignores (it reads only `*.prom`)."""
+    from sessionctl.errors import CantCreateError
+    from sessionctl.fsio import atomic_write
+
+    try:
+        atomic_write(path, text.encode("utf-8"), mode=0o644)
+    except OSError as exc:
+        raise CantCreateError(
+            f"cannot write metrics to {path}: {exc.strerror or exc}",
+            path=str(path),
+            hint="check that the folder exists and is writable by this user",
+        ) from None
