@@ -8,6 +8,7 @@ non-ASCII kept).
 from __future__ import annotations
 
 import errno
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -45,18 +46,32 @@ class StoreLoad:
         return self.status == "ok"
 
 
+_JSON_TYPE = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of a parsed value's type (object, array, string, number, boolean, null)."""
+    return "null" if value is None else _JSON_TYPE.get(type(value), type(value).__name__)
+
+
 def _decode_error(exc: Exception, raw: bytes) -> str:
-    pos = getattr(exc, "pos", None)
+    pos = getattr(exc, "pos", None)  # a character index (orjson and json agree)
     msg = str(exc).split(":")[0] if str(exc) else "invalid JSON"
-    if isinstance(pos, int) and 0 <= pos <= len(raw):
-        line = raw.count(b"\n", 0, pos) + 1
-        col = pos - (raw.rfind(b"\n", 0, pos) + 1) + 1
-        return f"{msg} at line {line}, column {col} (byte {pos})"
+    text = raw.decode("utf-8", "replace")
+    if isinstance(pos, int) and 0 <= pos <= len(text):
+        line = text.count("\n", 0, pos) + 1
+        col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        return f"{msg} at line {line}, column {col}"
     return msg
 
 
 def parse_store_bytes(raw: bytes) -> tuple[StoreStatus, dict[str, Any] | None, str | None]:
-    """Classify and parse store bytes the way OpenClaw's JSON.parse would see them."""
+    """Classify and parse store bytes the way OpenClaw's JSON.parse would see them.
+
+    'empty'/'unparseable'/'not_object' are what JSON.parse rejects (OpenClaw then loads
+    `{}` and overwrites the file). 'unreadable' here means valid for JSON.parse but nested
+    deeper than sessionctl can parse: sessionctl must not touch it.
+    """
     if len(raw) == 0:
         return "empty", None, "the file is empty (0 bytes)"
     if raw.strip() == b"":
@@ -64,25 +79,30 @@ def parse_store_bytes(raw: bytes) -> tuple[StoreStatus, dict[str, Any] | None, s
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        text = str(exc)
-        if "Integer" in text or ("number" in text.lower() and "range" in text.lower()):
-            # JSON.parse accepts integers beyond 64 bits; read them, but we will refuse to rewrite.
-            import json
+        if raw.startswith(b"\xef\xbb\xbf"):
+            return "unparseable", None, "starts with a UTF-8 byte-order mark, which JSON.parse rejects"
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as uexc:
+            return "unparseable", None, f"not valid UTF-8 at byte {uexc.start}"
+        # orjson is stricter than JSON.parse: it rejects lone UTF-16 surrogate escapes (JS
+        # writes them for a string cut inside an emoji) and numbers beyond a double (JSON.parse
+        # reads Infinity). Python's json accepts both; NaN/Infinity literals stay invalid.
+        import json
 
-            try:
-                data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-            except (ValueError, UnicodeDecodeError, RecursionError) as exc2:
-                return "unparseable", None, str(exc2)
-        else:
-            try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError as uexc:
-                return "unparseable", None, f"not valid UTF-8 at byte {uexc.start}"
-            if raw.startswith(b"\xef\xbb\xbf"):
-                return "unparseable", None, "starts with a UTF-8 byte-order mark, which JSON.parse rejects"
+        try:
+            data = json.loads(text, parse_constant=_reject_constant)
+        except RecursionError:
+            return (
+                "unreadable",
+                None,
+                "the JSON is nested deeper than sessionctl can parse (OpenClaw may still read it); "
+                "sessionctl will not modify it",
+            )
+        except ValueError:
             return "unparseable", None, _decode_error(exc, raw)
     if not isinstance(data, dict):
-        return "not_object", None, f"the top level is a JSON {type(data).__name__}, not an object"
+        return "not_object", None, f"the top level is a JSON {json_type(data)}, not an object"
     return "ok", data, None
 
 
@@ -112,11 +132,104 @@ def load_store(path: Path) -> StoreLoad:
     return load
 
 
+# Number tokens orjson writes differently from JavaScript: exponent forms (orjson switches
+# to them below 1e-5 and from 1e16, JS only below 1e-6 and from 1e21) and integral floats
+# ("5.0"; JS writes "5"). In indented output a number token follows a space and ends its
+# line (optionally with a comma) — a string token cannot end that way, so this is exact.
+_JS_NUMBER_FIX = re.compile(rb"(?<= )-?[0-9]+(?:\.[0-9]+)?(?:e[+-][0-9]+|(?<=\.0))(?=,?\n)")
+_E_MINUS = re.compile(rb"e-[0-9]+,?\n")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def js_number(x: float) -> str:
+    """A float as JavaScript prints it (ECMA-262 Number::toString), e.g. 1.2e-6 → 0.0000012."""
+    if x != x or x in (math.inf, -math.inf):
+        return "null"
+    if x == 0:
+        return "0"
+    sign = "-" if x < 0 else ""
+    mant, _, exp_s = repr(abs(x)).partition("e")  # repr: the shortest round-tripping digits
+    ip, _, fp = mant.partition(".")
+    fp = fp.rstrip("0")
+    all_digits = ip + fp
+    digits = all_digits.lstrip("0")
+    e10 = (int(exp_s) if exp_s else 0) - len(fp)  # value = int(digits) * 10**e10
+    stripped = digits.rstrip("0")
+    e10 += len(digits) - len(stripped)
+    digits = stripped
+    k = len(digits)
+    n = k + e10  # value = 0.<digits> * 10**n
+    if k <= n <= 21:
+        return sign + digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return sign + digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return sign + "0." + "0" * (-n) + digits
+    e = n - 1
+    m = digits[0] + ("." + digits[1:] if k > 1 else "")
+    return f"{sign}{m}e{'+' if e >= 0 else '-'}{abs(e)}"
+
+
+def _fix_numbers(out: bytes) -> bytes:
+    if b"e+" not in out and b".0,\n" not in out and b".0\n" not in out and not _E_MINUS.search(out):
+        return out
+    return _JS_NUMBER_FIX.sub(lambda m: js_number(float(m.group())).encode(), out)
+
+
+def _js_string(s: str) -> str:
+    import json
+
+    text = json.dumps(s, ensure_ascii=False)  # escapes exactly what JSON.stringify escapes…
+    # …except lone surrogates, which well-formed JSON.stringify writes as \udxxx escapes
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _js_stringify(value: Any, depth: int, out: list[str]) -> None:
+    """JSON.stringify(value, null, 2) in pure Python: the slow path for what orjson refuses
+    (lone surrogates, integers beyond 64 bits). Keeps key order as is."""
+    if value is None:
+        out.append("null")
+    elif value is True:
+        out.append("true")
+    elif value is False:
+        out.append("false")
+    elif isinstance(value, int):
+        out.append(str(value))
+    elif isinstance(value, float):
+        out.append(js_number(value))
+    elif isinstance(value, str):
+        out.append(_js_string(value))
+    elif isinstance(value, dict | list):
+        if not value:
+            out.append("{}" if isinstance(value, dict) else "[]")
+            return
+        pad = "\n" + "  " * (depth + 1)
+        out.append("{" if isinstance(value, dict) else "[")
+        for i, item in enumerate(value.items() if isinstance(value, dict) else value):
+            out.append(pad if i == 0 else "," + pad)
+            if isinstance(value, dict):
+                k, item = item
+                if not isinstance(k, str):
+                    raise TypeError(f"object key {k!r} is not a string")
+                out.append(_js_string(k) + ": ")
+            _js_stringify(item, depth + 1, out)
+        out.append("\n" + "  " * depth + ("}" if isinstance(value, dict) else "]"))
+    else:
+        raise TypeError(f"{type(value).__name__} is not JSON")
+
+
 def serialize_store(data: dict[str, Any]) -> bytes:
-    """Serialise like OpenClaw: JSON.stringify(store, null, 2), no trailing newline."""
+    """Serialise like OpenClaw: JSON.stringify(store, null, 2), no trailing newline,
+    byte for byte (JS number formatting, lone surrogates as escapes)."""
     try:
-        return orjson.dumps(data, option=orjson.OPT_INDENT_2)
-    except (orjson.JSONEncodeError, TypeError) as exc:
+        return _fix_numbers(orjson.dumps(data, option=orjson.OPT_INDENT_2))
+    except (orjson.JSONEncodeError, TypeError):
+        pass
+    try:
+        parts: list[str] = []
+        _js_stringify(data, 0, parts)
+        return "".join(parts).encode("utf-8")
+    except (TypeError, ValueError, RecursionError) as exc:
         raise DataError(
             f"the store holds a value sessionctl cannot write back faithfully ({exc})",
             hint="inspect the store by hand; sessionctl will not rewrite it",
@@ -128,8 +241,8 @@ def is_canonical(load: StoreLoad) -> bool:
     if load.data is None or load.raw is None:
         return False
     try:
-        return orjson.dumps(load.data, option=orjson.OPT_INDENT_2) == load.raw
-    except (orjson.JSONEncodeError, TypeError):
+        return serialize_store(load.data) == load.raw
+    except DataError:
         return False
 
 
@@ -158,7 +271,7 @@ def session_id_unsafe(sid: Any) -> str | None:
 
 def entry_shape_problem(entry: Any) -> str | None:
     if not isinstance(entry, dict):
-        return f"entry is a JSON {type(entry).__name__}, not an object"
+        return f"entry is a JSON {json_type(entry)}, not an object"
     why = session_id_unsafe(entry.get("sessionId"))
     if why:
         return why

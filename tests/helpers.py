@@ -22,6 +22,7 @@ import sys
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -44,14 +45,20 @@ def iso(ms: int) -> str:
 
 
 def _shortest_digits(x: float) -> tuple[str, int]:
-    """(digits, n) with x == 0.digits × 10**n, digits as short as possible (ECMA-262
-    Number::toString step 5), found by trying precisions 1..17 until one round-trips."""
+    """(digits, n) with x == 0.digits × 10**n (ECMA-262 Number::toString step 5): the
+    fewest digits that read back as x; among several, the one closest to x (on a tie the
+    even one). For each precision the correctly rounded string and its two neighbours are
+    the candidates (a neighbour matters next to a power of two, where the spacing of
+    doubles changes)."""
+    exact = Decimal(x)
     for p in range(1, 18):
-        s = f"{x:.{p - 1}e}"
-        if float(s) == x:
-            mant, exp = s.split("e")
-            digits = mant.replace(".", "").rstrip("0") or "0"
-            return digits, int(exp) + 1
+        mant, exp = f"{x:.{p - 1}e}".split("e")
+        m, e = int(mant.replace(".", "")), int(exp) - (p - 1)  # x ≈ m × 10**e
+        cands = [(abs(Decimal(c).scaleb(e) - exact), c) for c in (m - 1, m, m + 1) if c > 0]
+        ok = [(dist, c % 2, c) for dist, c in cands if float(Decimal(c).scaleb(e)) == x]  # tie: even
+        if ok:
+            best = str(min(ok)[2])
+            return best.rstrip("0"), len(best) + e
     raise AssertionError(f"no shortest form for {x!r}")
 
 
