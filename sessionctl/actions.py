@@ -14,6 +14,11 @@ the run folder):
 | file.move | from, moved | moved into the run folder | copied back if `from` does not exist |
 | file.rewrite | path, backup, after_sha256 | atomic rewrite (tail cut, bad lines) | backup restored if the file is still `after` |
 | file.copy_in | path, source | file copied from another run's folder | moved into this run's folder if unchanged |
+| file.delete | path, bytes | unlinked (only with an explicit no-backup flag) | cannot be undone: reported as a conflict |
+| file.restore | path, source, before_sha256? | whole file put back from a backup (store under its lock) | the overwritten file's backup restored if still `after` |
+
+`conflict` entries (type, path, note) are produced by `plan_undo` for actions whose
+current state does not allow a safe reversal; they are journaled as skipped.
 """
 
 from __future__ import annotations
@@ -26,7 +31,15 @@ from pathlib import Path
 from typing import Any
 
 from sessionctl.errors import DataError
-from sessionctl.fsio import atomic_write, copy_durable, durable_rename, fsync_dir, read_bytes, store_tmp_name
+from sessionctl.fsio import (
+    atomic_write,
+    copy_durable,
+    durable_rename,
+    fault_point,
+    fsync_dir,
+    read_bytes,
+    store_tmp_name,
+)
 from sessionctl.locks import store_lock
 from sessionctl.runs import Run, _mkdirs, edit_store, entries_equal, read_run, restore_order
 
@@ -116,7 +129,28 @@ def apply_move(run: Run, action: dict[str, Any]) -> None:
     if not os.path.lexists(src):
         action["state"], action["note"] = "skipped", "file no longer exists"
         return
+    expected = action.get("before_sha256")
+    if expected is not None and sha256_file(src) != expected:
+        action["state"], action["note"] = "skipped", "file changed since planning"
+        return
     run.move_into_run(src, action)
+
+
+def apply_delete(run: Run, action: dict[str, Any]) -> None:
+    """Unlink a file without a backup. Only for explicit no-backup requests
+    (gc --no-archive-backup); journaled, and skipped when the file changed size."""
+    path = run.state_dir / action["path"]
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        action["state"], action["note"] = "skipped", "file no longer exists"
+        return
+    if action.get("bytes") is not None and st.st_size != action["bytes"]:
+        action["state"], action["note"] = "skipped", "file changed since planning"
+        return
+    os.unlink(path)
+    fsync_dir(path.parent)
+    action["state"] = "applied"
 
 
 def apply_rewrite(run: Run, action: dict[str, Any], data: bytes) -> None:
@@ -137,7 +171,12 @@ def apply_rewrite(run: Run, action: dict[str, Any], data: bytes) -> None:
 def plan_undo(run: Run, target_run_id: str, backup_dir: str | None = None) -> list[dict[str, Any]]:
     """Turn the applied actions of `target_run_id` into this run's reverse actions,
     newest first. Actions of an interrupted run are all considered (state-checked)."""
-    info = read_run(run.state_dir, target_run_id, backup_dir)
+    return plan_undo_at(run.state_dir, target_run_id, backup_dir)
+
+
+def plan_undo_at(state_dir: Path, target_run_id: str, backup_dir: str | None = None) -> list[dict[str, Any]]:
+    """plan_undo without a run (for dry runs): the reverse actions of `target_run_id`."""
+    info = read_run(state_dir, target_run_id, backup_dir)
     if info.journal is None:
         raise DataError(f"run {target_run_id} has no journal: nothing to undo", hint="see `sessionctl runs`")
     results = {r["id"]: r["state"] for r in (info.status or {}).get("results", [])}
@@ -148,7 +187,7 @@ def plan_undo(run: Run, target_run_id: str, backup_dir: str | None = None) -> li
         if b.get("kind") == "store":
             with contextlib.suppress(OSError, ValueError):
                 order_by_store[b["path"]] = list(_store_keys(info.dir / b["backup"]))
-    sd = run.state_dir
+    sd = state_dir
     for a in reversed(info.journal.get("actions", [])):
         if not interrupted and results.get(a.get("id")) != "applied":
             continue
@@ -187,11 +226,40 @@ def plan_undo(run: Run, target_run_id: str, backup_dir: str | None = None) -> li
             )
         elif t == "file.rename":
             if os.path.lexists(sd / a["to"]) and not os.path.lexists(sd / a["from"]):
-                out.append({"type": "file.rename", "from": a["to"], "to": a["from"]})
+                out.append({"type": "file.rename", "agent": a.get("agent"), "from": a["to"], "to": a["from"]})
+            else:
+                why = (
+                    "a file exists at the original name again"
+                    if os.path.lexists(sd / a["from"])
+                    else "the renamed file no longer exists"
+                )
+                out.append({"type": "conflict", "path": a["from"], "note": f"not renamed back: {why}"})
         elif t == "file.move":
-            src = info.dir / a["moved"]
+            src = info.dir / a.get("moved", "moved/" + a["from"])
             if src.exists() and not os.path.lexists(sd / a["from"]):
-                out.append({"type": "file.copy_in", "path": a["from"], "source": str(src)})
+                out.append(
+                    {"type": "file.copy_in", "agent": a.get("agent"), "path": a["from"], "source": str(src)}
+                )
+            else:
+                why = "a file exists there again" if os.path.lexists(sd / a["from"]) else "its copy is gone"
+                out.append({"type": "conflict", "path": a["from"], "note": f"not copied back: {why}"})
+        elif t == "file.copy_in":
+            path = sd / a["path"]
+            src_sha = sha256_file(Path(a["source"]))
+            if src_sha is not None and sha256_file(path) == src_sha:
+                out.append({"type": "file.move", "from": a["path"], "before_sha256": src_sha})
+            else:
+                out.append(
+                    {"type": "conflict", "path": a["path"], "note": "changed since it was copied back"}
+                )
+        elif t == "file.delete":
+            out.append(
+                {
+                    "type": "conflict",
+                    "path": a["path"],
+                    "note": "was deleted without a backup; cannot be restored",
+                }
+            )
         elif t in ("file.rewrite", "store.replace", "file.restore"):
             path = sd / (a["store"] if t == "store.replace" else a["path"])
             if sha256_file(path) == a.get("after_sha256") or (
@@ -270,12 +338,24 @@ def apply_actions(run: Run, actions: list[dict[str, Any]]) -> dict[str, int]:
                 a["state"], a["note"] = "skipped", "no backup to restore from"
                 continue
             data = read_bytes(Path(a["source"]))
+            expected = a.get("before_sha256")
             if path.name == "sessions.json":
-                with store_lock(path):
-                    atomic_write(path, data, mode=0o600, tmp_name=store_tmp_name(path))
-            else:
-                apply_rewrite_new(path, data)
+                with store_lock(path) as held:
+                    fault_point("store.locked")
+                    if expected is not None and sha256_file(path) != expected:
+                        a["state"], a["note"] = "skipped", "the store changed since planning"
+                    else:
+                        atomic_write(path, data, mode=0o600, tmp_name=store_tmp_name(path))
+                        a["state"] = "applied"
+                    held_max = max(held_max, held.held_ms())
+                continue
+            if expected is not None and sha256_file(path) != expected:
+                a["state"], a["note"] = "skipped", "file changed since planning"
+                continue
+            apply_rewrite_new(path, data)
             a["state"] = "applied"
+        elif t == "file.delete":
+            apply_delete(run, a)
         elif t == "conflict":
             a["state"] = "skipped"
     return {"lock_held_ms": held_max}

@@ -14,6 +14,8 @@ from sessionctl import __version__
 COMMAND_MODULES = [
     "list_cmd",
     "health",
+    "gc",
+    "runs_cmds",
 ]
 
 _exit_code = 0

@@ -4,8 +4,11 @@ containment checks, and the atomic write every mutation goes through.
 Fault injection (test-only): when the environment variable
 `SESSIONCTL_FAULT` is set, `fault_point(name)` lets the crash and error-injection
 tests stop the process (`kill:<name>[:n]`) or raise an OSError (`enospc:<name>`,
-`eio:<name>`) at a named write boundary. It is inert when the variable is unset
-and documented in docs/reliability.md.
+`eio:<name>`) at a named write boundary, or wait there (`pause:<name>`: creates
+`$SESSIONCTL_FAULT_PAUSE_FILE.reached`, then waits up to 120 s for
+`$SESSIONCTL_FAULT_PAUSE_FILE` to exist — lets a test change files between a plan and
+its application). It is inert when the variable is unset and documented in
+docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -43,6 +46,22 @@ def fault_point(name: str) -> None:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), name)
         elif action == "eio":
             raise OSError(errno.EIO, os.strerror(errno.EIO), name)
+        elif action == "pause":
+            _pause(name)
+
+
+def _pause(name: str) -> None:
+    """Test-only: announce that `name` was reached, then wait for the release file."""
+    import time
+
+    flag = os.environ.get("SESSIONCTL_FAULT_PAUSE_FILE")
+    if not flag:
+        return
+    with open(flag + ".reached", "w", encoding="utf-8") as f:
+        f.write(name)
+    deadline = time.monotonic() + 120
+    while not os.path.exists(flag) and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def is_within(path: Path, root: Path) -> bool:

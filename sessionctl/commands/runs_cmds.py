@@ -1,0 +1,210 @@
+"""backup, runs, undo, restore: the commands around run folders (docs/runs.md)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from sessionctl.commands.common import AgentOpt, ConfigOpt, ForceOnlineOpt, JsonOpt, NowOpt, StateDirOpt
+from sessionctl.commands.gc import BackupDirOpt, KeepRunsOpt, KeepWithinOpt
+
+RunIdArg = Annotated[str, typer.Argument(help="The run id (see `sessionctl runs`).", show_default=False)]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", "-n", help="Show what would be done, change nothing.")]
+LockTimeoutOpt = Annotated[
+    str,
+    typer.Option("--lock-timeout", help="How long to wait for sessions.json.lock and sessionctl's own lock."),
+]
+
+
+def _lock_timeout(text: str) -> float:
+    from sessionctl.errors import UsageError
+    from sessionctl.timeutil import parse_duration
+
+    try:
+        return parse_duration(text) / 1000
+    except UsageError as exc:
+        raise UsageError(f"--lock-timeout: {exc.message}") from None
+
+
+def _outcome_data(out: Any) -> dict[str, Any]:
+    return {
+        "run_id": out.run_id,
+        "dry_run": out.dry_run,
+        "target_run": out.target,
+        "actions": [{k: v for k, v in a.items() if k != "entry"} for a in out.actions],
+        "summary": {
+            "actions": len(out.actions),
+            "applied": sum(1 for a in out.actions if a.get("state") == "applied"),
+            "skipped": sum(1 for a in out.actions if a.get("state") == "skipped"),
+            "planned": sum(1 for a in out.actions if a.get("state") == "planned"),
+            "lock_held_ms": out.lock_held_ms,
+        },
+        "backup": {"path": out.run_dir, "files": out.backups} if out.run_id else None,
+    }
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("backup")
+    def backup_cmd(
+        backup_dir: BackupDirOpt = None,
+        keep_runs: KeepRunsOpt = None,
+        keep_within: KeepWithinOpt = None,
+        state_dir: StateDirOpt = None,
+        agent: AgentOpt = None,
+        now: NowOpt = None,
+        config: ConfigOpt = None,
+        json: JsonOpt = False,
+    ) -> None:
+        """Take a run folder with a backup alone: stores, their prompt blobs, binding files."""
+        from sessionctl.cli import run_command
+
+        def body() -> object:
+            import sys
+
+            from sessionctl.context import make_context
+            from sessionctl.errors import UsageError
+            from sessionctl.gc import check_backup_dir
+            from sessionctl.result import Result
+            from sessionctl.runops import take_backup
+            from sessionctl.timeutil import parse_duration
+
+            if keep_runs is not None and keep_runs < 1:
+                raise UsageError("--keep-runs must be at least 1 (the newest run is always kept)")
+            try:
+                kw = parse_duration(keep_within) if keep_within is not None else None
+            except UsageError as exc:
+                raise UsageError(f"--keep-within: {exc.message}") from None
+            ctx = make_context(state_dir=state_dir, agents=agent, now=now, config=config)
+            check_backup_dir(ctx, backup_dir)
+            out = take_backup(
+                ctx, backup_dir=backup_dir, keep_runs=keep_runs, keep_within_ms=kw, argv=sys.argv[1:]
+            )
+            res = Result("backup", state_dir=str(ctx.state_dir), now=ctx.now_iso)
+            for level, msg in out.logs:
+                res.log(level, msg)  # type: ignore[arg-type]
+            res.data = {
+                "run_id": out.run_id,
+                "backup": {"path": out.run_dir, "files": out.backups},
+                "summary": {"files": len(out.backups), "bytes": sum(b["size"] for b in out.backups)},
+                "pruned_runs": out.pruned_runs,
+            }
+            return res
+
+        run_command("backup", json, body)
+
+    @app.command("runs")
+    def runs_cmd(
+        backup_dir: BackupDirOpt = None,
+        state_dir: StateDirOpt = None,
+        json: JsonOpt = False,
+    ) -> None:
+        """List run folders: id, command, started, state, actions, bytes."""
+        from sessionctl.cli import run_command
+
+        def body() -> object:
+            from sessionctl.config import resolve_state_dir
+            from sessionctl.result import Result
+            from sessionctl.runs import list_runs, runs_root
+
+            sd = resolve_state_dir(state_dir)
+            runs = [r.to_json() for r in list_runs(sd, backup_dir)]
+            res = Result("runs", state_dir=str(sd))
+            res.data = {"runs_dir": str(runs_root(sd, backup_dir)), "runs": runs}
+            return res
+
+        run_command("runs", json, body)
+
+    @app.command("undo")
+    def undo_cmd(
+        run_id: RunIdArg,
+        dry_run: DryRunOpt = False,
+        backup_dir: BackupDirOpt = None,
+        lock_timeout: LockTimeoutOpt = "10s",
+        force_online: ForceOnlineOpt = False,
+        state_dir: StateDirOpt = None,
+        now: NowOpt = None,
+        config: ConfigOpt = None,
+        json: JsonOpt = False,
+    ) -> None:
+        """Reverse a run: removed entries come back (never clobbering newer ones), renamed files are renamed back."""
+        from sessionctl.cli import run_command
+
+        def body() -> object:
+            import sys
+
+            from sessionctl.context import make_context
+            from sessionctl.result import Result
+            from sessionctl.runops import undo_run
+
+            timeout = _lock_timeout(lock_timeout)
+            ctx = make_context(state_dir=state_dir, now=now, config=config)
+            out = undo_run(
+                ctx,
+                run_id,
+                dry_run=dry_run,
+                force_online=force_online,
+                backup_dir=backup_dir,
+                lock_timeout_s=timeout,
+                argv=sys.argv[1:],
+            )
+            res = Result("undo", state_dir=str(ctx.state_dir), now=ctx.now_iso)
+            for level, msg in out.logs:
+                res.log(level, msg)  # type: ignore[arg-type]
+            res.data = _outcome_data(out)
+            _warn_skipped(res, out.actions)
+            return res
+
+        run_command("undo", json, body)
+
+    @app.command("restore")
+    def restore_cmd(
+        run_id: RunIdArg,
+        dry_run: DryRunOpt = False,
+        backup_dir: BackupDirOpt = None,
+        lock_timeout: LockTimeoutOpt = "10s",
+        force_online: ForceOnlineOpt = False,
+        state_dir: StateDirOpt = None,
+        agent: AgentOpt = None,
+        now: NowOpt = None,
+        config: ConfigOpt = None,
+        json: JsonOpt = False,
+    ) -> None:
+        """Put whole sessions.json files back from a run's backup (journaled: can be undone)."""
+        from sessionctl.cli import run_command
+
+        def body() -> object:
+            import sys
+
+            from sessionctl.context import make_context
+            from sessionctl.result import Result
+            from sessionctl.runops import restore_run
+
+            timeout = _lock_timeout(lock_timeout)
+            ctx = make_context(state_dir=state_dir, agents=agent, now=now, config=config)
+            out = restore_run(
+                ctx,
+                run_id,
+                dry_run=dry_run,
+                force_online=force_online,
+                backup_dir=backup_dir,
+                lock_timeout_s=timeout,
+                argv=sys.argv[1:],
+            )
+            res = Result("restore", state_dir=str(ctx.state_dir), now=ctx.now_iso)
+            for level, msg in out.logs:
+                res.log(level, msg)  # type: ignore[arg-type]
+            res.data = _outcome_data(out)
+            _warn_skipped(res, out.actions)
+            return res
+
+        run_command("restore", json, body)
+
+
+def _warn_skipped(res: Any, actions: list[dict[str, Any]]) -> None:
+    skipped = [a for a in actions if a.get("state") == "skipped"]
+    for a in skipped:
+        what = a.get("key") or a.get("path") or a.get("from")
+        res.log("warning", f"not undone/restored: {a['type']} {what}: {a.get('note')}")
+    if skipped:
+        res.status = "warning"

@@ -1,0 +1,653 @@
+"""gc: plan with the pure planner (policy.plan_gc), then apply it as a journaled run.
+
+Apply sequence (docs/gc.md):
+1. sessionctl's private lock; refuse when a gateway no lock can exclude is running;
+2. snapshot every store and the live transcript locks, plan — outside any store lock;
+3. Run.start; record the actions (removed entries verbatim, every rename from → to);
+   back up each touched store, the prompt blobs of the removed entries and each binding
+   file to be rewritten; write the journal durably;
+4. per store, ONE short critical section under sessions.json.lock: re-read, remove only
+   entries still identical to what was planned, write atomically, release;
+5. re-read each edited store and archive (rename to `<file>.deleted.<ts>`) only the files
+   no entry of the store as written references, each under its transcript lock;
+6. purge old archives (moved into the run folder, or unlinked with --no-archive-backup),
+   rewrite binding files; write status.json; prune old run folders.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sessionctl.context import RunContext
+from sessionctl.discovery import AgentStore
+from sessionctl.errors import BusyError, DataError, UsageError
+from sessionctl.policy import (
+    AgentPlan,
+    GcPlan,
+    PlanRefused,
+    Policy,
+    collect_transcript_locks,
+    plan_gc,
+)
+from sessionctl.snapshot import AgentSnapshot, EntryView, build_references, snapshot_agent
+
+PROMPT_HASH_LEN = 64
+
+
+@dataclass
+class GcOutcome:
+    plan: GcPlan
+    dry_run: bool
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    run_id: str | None = None
+    run_dir: str | None = None
+    backups: list[dict[str, Any]] = field(default_factory=list)
+    lock_held_ms: int = 0
+    pruned_runs: list[str] = field(default_factory=list)
+    gateways: list[str] = field(default_factory=list)
+    skipped_agents: list[dict[str, str]] = field(default_factory=list)
+    logs: list[tuple[str, str]] = field(default_factory=list)
+    snaps: list[AgentSnapshot] = field(default_factory=list, repr=False)
+    binding_edits: list[BindingEdit] = field(default_factory=list, repr=False)
+
+
+# ---------------------------------------------------------------- selecting and reading
+
+
+def select_stores(ctx: RunContext, out: GcOutcome) -> list[AgentStore]:
+    """Stores gc may touch: file layout only; SQLite-era and missing stores are skipped."""
+    stores: list[AgentStore] = []
+    for st in ctx.discovery.stores:
+        if st.layout == "missing":
+            continue
+        if st.legacy_pending:
+            out.skipped_agents.append(
+                {
+                    "agent": st.agent_id,
+                    "reason": "legacy sessions.json pending SQLite migration (never modified)",
+                }
+            )
+            continue
+        if st.layout != "file":
+            out.skipped_agents.append(
+                {
+                    "agent": st.agent_id,
+                    "reason": "sessions live in SQLite; gc manages sessions.json stores only",
+                }
+            )
+            continue
+        stores.append(st)
+    return stores
+
+
+def read_snapshots(ctx: RunContext, stores: list[AgentStore]) -> list[AgentSnapshot]:
+    """Snapshot every store (cheap transcript facts). A store that does not parse stops
+    gc before anything changes: gc never "cleans" a store it cannot read."""
+    snaps: list[AgentSnapshot] = []
+    for st in stores:
+        snap = snapshot_agent(st, ctx.state_dir, main_key=ctx.openclaw.main_key, read="cheap")
+        if snap.load.status == "missing":
+            continue
+        if snap.load.data is None:
+            raise DataError(
+                f"agent {st.agent_id}: {st.store_path} cannot be read ({snap.load.error}); "
+                "gc never cleans a store it cannot parse, nothing was changed",
+                path=str(st.store_path),
+                hint=f"run `sessionctl repair --only store --agent {st.agent_id}` first",
+            )
+        snaps.append(snap)
+    return snaps
+
+
+def prompt_blob_paths(entries: Iterable[Any], sessions_dir: Path) -> list[Path]:
+    """The skill-prompt blobs (skills-prompts/sha256/<2 hex>/<hash>.txt) that the given
+    store entries reference through skillsSnapshot.promptRef.hash and that exist as
+    regular files. A `sha256:` prefix on the hash is accepted."""
+    out: list[Path] = []
+    seen: set[str] = set()
+    for entry in entries:
+        ss = entry.get("skillsSnapshot") if isinstance(entry, dict) else None
+        ref = ss.get("promptRef") if isinstance(ss, dict) else None
+        h = ref.get("hash") if isinstance(ref, dict) else None
+        if not isinstance(h, str):
+            continue
+        h = h.strip().lower().removeprefix("sha256:")
+        if len(h) != PROMPT_HASH_LEN or any(c not in "0123456789abcdef" for c in h) or h in seen:
+            continue
+        seen.add(h)
+        p = sessions_dir / "skills-prompts" / "sha256" / h[:2] / f"{h}.txt"
+        if p.is_file() and not p.is_symlink():
+            out.append(p)
+    return out
+
+
+# ---------------------------------------------------------------- bindings
+
+
+@dataclass
+class BindingEdit:
+    path: Path
+    channel: str
+    data: bytes  # the rewritten file
+    before_sha256: str
+    removed: list[dict[str, Any]]
+
+
+def plan_bindings(
+    ctx: RunContext, plan: GcPlan, snaps: list[AgentSnapshot], out: GcOutcome
+) -> list[BindingEdit]:
+    """Bindings to drop (format doc §10): expired by their own limits, or pointing at a
+    session gc removes or that no longer exists. Only bindings whose target session is
+    of an agent and a key gc was asked to look at. Never carries webhook tokens out."""
+    try:
+        from sessionctl import bindings as bmod
+    except ImportError:  # pragma: no cover - the module ships with sessionctl
+        return []
+    import hashlib
+
+    from sessionctl.keys import parse_key
+
+    gone = {a.agent: {d.key.strip().lower() for d in a.expired} for a in plan.agents}
+    keys_after: dict[str, set[str]] = {}
+    for snap in snaps:
+        keys_after[snap.agent_id] = {k.strip().lower() for k in (snap.load.data or {})} - gone.get(
+            snap.agent_id, set()
+        )
+    edits: list[BindingEdit] = []
+    for bf in bmod.load_bindings(ctx.state_dir):
+        if bf.error is not None:
+            if bf.error != "file does not exist":
+                out.logs.append(("warning", f"binding file {bf.path}: {bf.error}; left as it is"))
+            continue
+        drop: list[tuple[Any, str]] = []
+        for b in bf.bindings:
+            agent = bmod.target_agent(b, ctx.openclaw.default_agent)
+            if agent not in keys_after:
+                continue  # not an agent gc looked at
+            tkey = (b.target_session_key or "").strip().lower()
+            if tkey and tkey in gone.get(agent, set()):
+                drop.append((b, "its session is removed by this gc run"))
+                continue
+            if tkey and not plan.policy.in_scope(tkey, parse_key(tkey, ctx.openclaw.main_key).kind):
+                continue
+            why = bmod.expired(b, plan.now_ms)
+            if why is not None:
+                drop.append((b, f"expired: {why}"))
+            elif bmod.dangling(b, keys_after, ctx.openclaw.default_agent):
+                drop.append((b, "dangling: its session no longer exists"))
+        if not drop or bf.raw is None:
+            continue
+        new = bmod.serialize(bf, bmod.without(bf, [b for b, _ in drop]))
+        edits.append(
+            BindingEdit(
+                bf.path,
+                bf.channel,
+                new,
+                hashlib.sha256(bf.raw).hexdigest(),
+                [{**b.to_json(), "reason": why} for b, why in drop],
+            )
+        )
+    return edits
+
+
+# ---------------------------------------------------------------- actions
+
+
+def _rel(ctx: RunContext, p: Path) -> str:
+    return str(p.relative_to(ctx.state_dir))
+
+
+def _unique_archive_name(path: Path, stamp_ms: int, taken: set[str]) -> Path:
+    from sessionctl.timeutil import archive_stamp
+
+    ms = stamp_ms
+    while True:
+        cand = path.with_name(f"{path.name}.deleted.{archive_stamp(ms)}")
+        if str(cand) not in taken and not os.path.lexists(cand):
+            taken.add(str(cand))
+            return cand
+        ms += 1
+
+
+def build_actions(
+    ctx: RunContext,
+    plan: GcPlan,
+    snaps: list[AgentSnapshot],
+    bindings: list[BindingEdit],
+    *,
+    archive_stamp_ms: int,
+) -> list[dict[str, Any]]:
+    """The journal actions of a plan: store.remove (entries verbatim), file.rename
+    (archives), file.move / file.delete (purged archives), file.rewrite (bindings)."""
+    from sessionctl.timeutil import iso_ms
+
+    actions: list[dict[str, Any]] = []
+    by_agent = {s.agent_id: s for s in snaps}
+    taken: set[str] = set()
+    for ap in plan.agents:
+        snap = by_agent.get(ap.agent)
+        if snap is None or snap.load.data is None:
+            continue
+        store_rel = _rel(ctx, snap.store.store_path)
+        for d in ap.expired:
+            actions.append(
+                {
+                    "type": "store.remove",
+                    "agent": ap.agent,
+                    "store": store_rel,
+                    "key": d.key,
+                    "entry": snap.load.data[d.key],
+                    "kind": d.kind,
+                    "reason": d.reason,
+                    "rule": d.rule,
+                    "age_ms": d.age_ms,
+                    "idle_ms": d.idle_ms,
+                    "transcript_bytes": d.size,
+                }
+            )
+    for ap in plan.agents:
+        for f in ap.files:
+            dst = _unique_archive_name(f.path, archive_stamp_ms, taken)
+            actions.append(
+                {
+                    "type": "file.rename",
+                    "agent": ap.agent,
+                    "from": _rel(ctx, f.path),
+                    "to": _rel(ctx, dst),
+                    "file_kind": f.kind,
+                    "bytes": f.size,
+                    "keys": f.keys,
+                    "lock": _rel(ctx, f.lock_target),
+                    "reason": "archived: its sessions are removed and no remaining entry references it",
+                }
+            )
+    for ap in plan.agents:
+        for p in ap.purges:
+            base = {
+                "agent": ap.agent,
+                "from" if plan.policy.archive_backup else "path": _rel(ctx, p.path),
+                "bytes": p.size,
+                "archived_at": iso_ms(p.archived_at_ms),
+                "reason": f"archive older than {plan.policy.archive_retention.text}"
+                if plan.policy.archive_retention
+                else "archive retention",
+            }
+            if plan.policy.archive_backup:
+                actions.append({"type": "file.move", **base})
+            else:
+                actions.append(
+                    {"type": "file.delete", **base, "note": "deleted without backup (--no-archive-backup)"}
+                )
+    for be in bindings:
+        actions.append(
+            {
+                "type": "file.rewrite",
+                "path": _rel(ctx, be.path),
+                "channel": be.channel,
+                "before_sha256": be.before_sha256,
+                "after_sha256": _sha(be.data),
+                "removed_bindings": be.removed,
+                "reason": f"{len(be.removed)} thread binding(s) removed",
+            }
+        )
+    return actions
+
+
+def _sha(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def public_action(a: dict[str, Any]) -> dict[str, Any]:
+    """An action as shown in --json: without the verbatim entry (that is in the journal)."""
+    return {k: v for k, v in a.items() if k not in ("entry",)}
+
+
+# ---------------------------------------------------------------- apply helpers
+
+
+def wait_store_lock_free(store_path: Path, timeout_s: float) -> None:
+    """Fail fast, before a run folder exists, while a live process holds sessions.json.lock."""
+    from sessionctl.locks import STORE_LOCK_STALE_MS, inspect_lock, lock_path_for
+
+    path = lock_path_for(store_path)
+    deadline = time.monotonic() + timeout_s
+    delay = 0.02
+    while True:
+        st = inspect_lock(path, stale_ms=STORE_LOCK_STALE_MS)
+        if not st.exists or st.stale:
+            return
+        if time.monotonic() >= deadline:
+            raise BusyError(
+                f"{path} is held by {st.describe()}; gave up after {timeout_s:g}s, nothing was changed",
+                path=str(path),
+                hint="wait for the holder to finish and run gc again (a live holder's lock is never broken)",
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 0.25)
+
+
+def store_references(ctx: RunContext, snap: AgentSnapshot) -> dict[str, list[str]] | None:
+    """References of the store as it is on disk now (re-read after the edit)."""
+    from sessionctl.keys import parse_key
+    from sessionctl.store import TranscriptRef, entry_shape_problem, load_store, resolve_transcript
+
+    load = load_store(snap.store.store_path)
+    if load.data is None:
+        return None
+    sdir = snap.store.sessions_dir
+    views = [
+        EntryView(
+            k,
+            parse_key(k, ctx.openclaw.main_key),
+            e,
+            entry_shape_problem(e),
+            resolve_transcript(e, sdir, snap.agent_id, ctx.state_dir)
+            if isinstance(e, dict)
+            else TranscriptRef(None, "none"),
+        )
+        for k, e in load.data.items()
+    ]
+    return build_references(views, sdir)
+
+
+def _in_use(name: str, refs: dict[str, list[str]]) -> list[str] | None:
+    from sessionctl.transcripts import classify
+
+    _kind, extra = classify(name)
+    owner = extra.get("owner")
+    sid = extra.get("session_id")
+    return refs.get(name) or (refs.get(owner) if owner else None) or (refs.get(f"sid:{sid}") if sid else None)
+
+
+def apply_renames(
+    ctx: RunContext,
+    run: Any,
+    renames: list[dict[str, Any]],
+    snaps: list[AgentSnapshot],
+    *,
+    lock_timeout_s: float,
+) -> None:
+    """Archive files by rename, re-checking first that the stores as written no longer
+    reference them, each group under its transcript's lock."""
+    from sessionctl.actions import apply_rename
+    from sessionctl.errors import SessionctlError
+    from sessionctl.fsio import fault_point
+    from sessionctl.locks import TRANSCRIPT_LOCK_STALE_MS, acquire
+
+    by_agent = {s.agent_id: s for s in snaps}
+    refs_now: dict[str, dict[str, list[str]] | None] = {}
+    for a in renames:
+        if a["agent"] not in refs_now:
+            refs_now[a["agent"]] = store_references(ctx, by_agent[a["agent"]])
+    # sibling references from other agents (planning snapshots)
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for a in renames:
+        refs = refs_now[a["agent"]]
+        if refs is None:
+            a["state"], a["note"] = (
+                "skipped",
+                "the store could not be re-read after the edit; file left in place",
+            )
+            continue
+        users = _in_use(Path(a["from"]).name, refs)
+        if users:
+            a["state"], a["note"] = "skipped", f"still referenced by {', '.join(users[:3])}"
+            continue
+        groups.setdefault(a["lock"], []).append(a)
+    run_state = ctx.state_dir
+    for lock_rel, acts in groups.items():
+        try:
+            held = acquire(
+                run_state / lock_rel, timeout_s=min(lock_timeout_s, 5.0), stale_ms=TRANSCRIPT_LOCK_STALE_MS
+            )
+        except SessionctlError as exc:
+            for a in acts:
+                a["state"], a["note"] = "skipped", f"transcript lock: {exc.message}"
+            continue
+        try:
+            for a in acts:
+                fault_point("gc.archive")
+                if os.path.lexists(run_state / a["to"]):
+                    a["state"], a["note"] = "skipped", "the archive name exists already"
+                    continue
+                apply_rename(run, a)
+        finally:
+            held.release()
+
+
+def apply_purges(run: Any, purges: list[dict[str, Any]]) -> None:
+    from sessionctl.actions import apply_delete, apply_move
+
+    for a in purges:
+        if a["type"] == "file.move":
+            apply_move(run, a)
+        else:
+            apply_delete(run, a)
+
+
+def apply_binding_edits(run: Any, acts: list[dict[str, Any]], edits: list[BindingEdit]) -> None:
+    from sessionctl.actions import apply_rewrite
+
+    by_path = {_rel_str(run.state_dir, e.path): e for e in edits}
+    for a in acts:
+        e = by_path[a["path"]]
+        if not os.path.lexists(e.path):
+            a["state"], a["note"] = "skipped", "file no longer exists"
+            continue
+        apply_rewrite(run, a, e.data)
+
+
+def _rel_str(state_dir: Path, p: Path) -> str:
+    return str(p.relative_to(state_dir))
+
+
+# ---------------------------------------------------------------- the command's core
+
+
+def run_gc(
+    ctx: RunContext,
+    policy: Policy,
+    *,
+    dry_run: bool,
+    force_online: bool = False,
+    backup_dir: str | None = None,
+    lock_timeout_s: float = 10.0,
+    argv: list[str] | None = None,
+) -> GcOutcome:
+    """Plan (and unless `dry_run`, apply) gc. Raises BusyError (75), DataError (65, incl.
+    PlanRefused), CantCreateError/IOFailure; never leaves a half-applied store."""
+    if dry_run:
+        return _plan_only(ctx, policy)
+    from sessionctl.gateway import refuse_if_gateway_running
+    from sessionctl.locks import private_lock
+
+    with private_lock(ctx.state_dir):
+        gws = refuse_if_gateway_running(ctx.state_dir, force_online=force_online)
+        out = _plan_only(ctx, policy, gateways=[g.describe() for g in gws])
+        if out.plan.refusals:
+            raise PlanRefused(
+                out.plan.refusals[0], hint="pass --allow-empty if emptying it is really intended"
+            )
+        if not out.actions:
+            out.logs.append(("info", "nothing to do: no session exceeds the policy"))
+            _prune(ctx, policy, out, backup_dir, protect=None)
+            return out
+        _apply(ctx, out, backup_dir=backup_dir, lock_timeout_s=lock_timeout_s, argv=argv)
+        return out
+
+
+def _plan_only(ctx: RunContext, policy: Policy, gateways: list[str] | None = None) -> GcOutcome:
+    from sessionctl.timeutil import now_ms
+
+    plan = GcPlan(policy, ctx.now_ms)
+    out = GcOutcome(plan, dry_run=True, gateways=gateways or [])
+    stores = select_stores(ctx, out)
+    snaps = read_snapshots(ctx, stores)
+    locks = collect_transcript_locks(snaps)
+    out.plan = plan_gc(snaps, policy, ctx.now_ms, transcript_locks=locks)
+    out.snaps = snaps
+    edits = plan_bindings(ctx, out.plan, snaps, out)
+    out.binding_edits = edits
+    out.actions = build_actions(ctx, out.plan, snaps, edits, archive_stamp_ms=now_ms())
+    for a in out.actions:
+        a.setdefault("state", "planned")
+    for snap in snaps:
+        if snap.load.data is not None and not snap.load.canonical:
+            out.logs.append(("info", f"{snap.store.store_path} is not in OpenClaw's own formatting"))
+    return out
+
+
+def _apply(
+    ctx: RunContext, out: GcOutcome, *, backup_dir: str | None, lock_timeout_s: float, argv: list[str] | None
+) -> None:
+    from sessionctl.actions import apply_actions, prepare
+    from sessionctl.fsio import fault_point
+    from sessionctl.runs import Run, maybe_finish
+    from sessionctl.timeutil import now_ms
+
+    snaps, edits = out.snaps, out.binding_edits
+    out.dry_run = False
+    store_paths = {a["store"] for a in out.actions if a["type"] == "store.remove"}
+    for rel in sorted(store_paths):
+        wait_store_lock_free(ctx.state_dir / rel, lock_timeout_s)
+    run = Run.start(ctx.state_dir, "gc", policy_now_ms=ctx.now_ms, backup_dir=backup_dir, argv=argv)
+    out.run_id, out.run_dir = run.run_id, str(run.dir)
+    with maybe_finish(run):
+        # archive names use the wall clock: OpenClaw ages archives by the stamp in the name
+        actions = build_actions(ctx, out.plan, snaps, edits, archive_stamp_ms=now_ms())
+        for a in actions:
+            run.add(a)
+        out.actions = run.actions
+        store_acts = [a for a in actions if a["type"] == "store.remove"]
+        prepare(run, store_acts)
+        by_agent = {s.agent_id: s for s in snaps}
+        for agent in sorted({a["agent"] for a in store_acts}):
+            snap = by_agent[agent]
+            gone = {a["key"] for a in store_acts if a["agent"] == agent}
+            for blob in prompt_blob_paths(
+                [ev for ev in snap.entries if ev.key in gone], snap.store.sessions_dir
+            ):
+                run.backup_file(blob, kind="prompt_blob")
+        rewrite_acts = [a for a in actions if a["type"] == "file.rewrite"]
+        for a in rewrite_acts:
+            a["backup"] = run.backup_file(ctx.state_dir / a["path"], kind="binding")
+        run.commit_journal()
+        fault_point("gc.before_apply")
+        held = apply_actions(run, store_acts)
+        out.lock_held_ms = held["lock_held_ms"]
+        renames = [a for a in actions if a["type"] == "file.rename"]
+        apply_renames(ctx, run, renames, snaps, lock_timeout_s=lock_timeout_s)
+        apply_purges(run, [a for a in actions if a["type"] in ("file.move", "file.delete")])
+        apply_binding_edits(run, rewrite_acts, edits)
+        out.backups = list(run.backups)
+        run.finish("done", summarize(out))
+    _prune(ctx, out.plan.policy, out, backup_dir, protect=run.run_id)
+
+
+def _prune(
+    ctx: RunContext, policy: Policy, out: GcOutcome, backup_dir: str | None, protect: str | None
+) -> None:
+    if policy.keep_runs is None and policy.keep_within is None:
+        return
+    from sessionctl.runs import prune_runs
+
+    out.pruned_runs = prune_runs(
+        ctx.state_dir,
+        keep_runs=policy.keep_runs,
+        keep_within_ms=policy.keep_within.ms if policy.keep_within else None,
+        now=ctx.now_ms,
+        backup_dir=backup_dir,
+        protect=protect,
+    )
+
+
+# ---------------------------------------------------------------- summary
+
+
+def summarize(out: GcOutcome) -> dict[str, Any]:
+    """Per agent: entries, kept, expired by rule, protected, skipped, archived files/bytes."""
+    applied = not out.dry_run
+    agents: dict[str, dict[str, Any]] = {}
+    for ap in out.plan.agents:
+        agents[ap.agent] = _agent_summary(ap)
+    for a in out.actions:
+        s = agents.get(a.get("agent") or "")
+        done = a.get("state") == "applied" if applied else True
+        t = a["type"]
+        if t == "store.remove" and s is not None and not done:
+            s["skipped"] += 1
+            s["expired"] -= 1
+            s["kept"] += 1
+            s["expired_by_rule"][a.get("rule") or "?"] -= 1
+        elif t == "file.rename" and s is not None and done:
+            s["archived_files"] += 1
+            s["archived_bytes"] += int(a.get("bytes") or 0)
+        elif t == "file.rename" and s is not None:
+            s["archive_skipped"] += 1
+        elif t in ("file.move", "file.delete") and s is not None and done:
+            s["archives_purged"] += 1
+            s["archives_purged_bytes"] += int(a.get("bytes") or 0)
+    for s in agents.values():
+        s["expired_by_rule"] = {k: v for k, v in s["expired_by_rule"].items() if v}
+    bindings = sum(
+        len(a.get("removed_bindings", []))
+        for a in out.actions
+        if a["type"] == "file.rewrite" and (not applied or a.get("state") == "applied")
+    )
+    total = Counter[str]()
+    for s in agents.values():
+        for k in ("entries", "kept", "expired", "protected", "skipped", "archived_files", "archived_bytes"):
+            total[k] += int(s.get(k, 0))
+    return {
+        "agents": agents,
+        "total": dict(total),
+        "bindings_removed": bindings,
+        "lock_held_ms": out.lock_held_ms,
+        "pruned_runs": out.pruned_runs,
+    }
+
+
+def _agent_summary(ap: AgentPlan) -> dict[str, Any]:
+    exp = ap.expired
+    return {
+        "entries": len(ap.decisions),
+        "in_scope": sum(1 for d in ap.decisions if d.in_scope),
+        "kept": len(ap.decisions) - len(exp),
+        "expired": len(exp),
+        "expired_by_rule": dict(Counter(d.rule or "?" for d in exp)),
+        "protected": sum(1 for d in ap.decisions if d.protected),
+        "protected_would_expire": sum(1 for d in ap.decisions if d.protected and d.reasons),
+        "skipped": 0,
+        "archived_files": 0,
+        "archived_bytes": 0,
+        "archive_skipped": 0,
+        "files_still_referenced": len(ap.kept_referenced),
+        "archives_purged": 0,
+        "archives_purged_bytes": 0,
+        "refused": ap.refused,
+    }
+
+
+def check_backup_dir(ctx: RunContext, backup_dir: str | None) -> None:
+    """--backup-dir must lie outside every sessions folder."""
+    if not backup_dir:
+        return
+    from sessionctl.fsio import is_within
+
+    real = Path(os.path.realpath(backup_dir))
+    for st in ctx.discovery.stores:
+        with contextlib.suppress(OSError):
+            if is_within(real, Path(os.path.realpath(st.sessions_dir))):
+                raise UsageError(
+                    f"--backup-dir {backup_dir} is inside the sessions folder {st.sessions_dir}; "
+                    "choose a folder outside every sessions folder"
+                )

@@ -1,0 +1,305 @@
+"""The run commands' core: `backup` (a run with backups only), `undo` (reverse a run,
+itself a journaled run) and `restore` (put whole stores back from a run's backup).
+
+Every mutation follows the same discipline as gc (docs/runs.md): sessionctl's private
+lock, refusal under a gateway no lock can exclude, a run folder with backups and a
+journal written before the first change, store writes under sessions.json.lock.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sessionctl.context import RunContext
+from sessionctl.errors import DataError
+
+# ---------------------------------------------------------------- backup
+
+
+@dataclass
+class RunOutcome:
+    command: str
+    dry_run: bool = False
+    run_id: str | None = None
+    run_dir: str | None = None
+    target: str | None = None
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    backups: list[dict[str, Any]] = field(default_factory=list)
+    lock_held_ms: int = 0
+    pruned_runs: list[str] = field(default_factory=list)
+    logs: list[tuple[str, str]] = field(default_factory=list)
+
+
+def take_backup(
+    ctx: RunContext,
+    *,
+    backup_dir: str | None = None,
+    keep_runs: int | None = None,
+    keep_within_ms: int | None = None,
+    argv: list[str] | None = None,
+) -> RunOutcome:
+    """A run with backups alone: every selected store (as it is, parseable or not), the
+    prompt blobs its entries reference, and the thread-binding files (unless --agent
+    narrowed the run to some agents: bindings belong to the whole state dir)."""
+    from sessionctl.bindings import binding_file_paths
+    from sessionctl.gc import prompt_blob_paths
+    from sessionctl.locks import private_lock
+    from sessionctl.runs import Run, maybe_finish, prune_runs
+    from sessionctl.store import load_store
+
+    out = RunOutcome("backup")
+    with private_lock(ctx.state_dir):
+        run = Run.start(ctx.state_dir, "backup", policy_now_ms=ctx.now_ms, backup_dir=backup_dir, argv=argv)
+        out.run_id, out.run_dir = run.run_id, str(run.dir)
+        with maybe_finish(run):
+            for st in ctx.discovery.stores:
+                if not os.path.isfile(st.store_path) or os.path.islink(st.store_path):
+                    continue
+                run.backup_file(st.store_path, kind="store")
+                load = load_store(st.store_path)
+                if load.data is None:
+                    out.logs.append(
+                        (
+                            "warning",
+                            f"agent {st.agent_id}: store copied as it is, but it does not parse ({load.error})",
+                        )
+                    )
+                    continue
+                for blob in prompt_blob_paths(load.data.values(), st.sessions_dir):
+                    run.backup_file(blob, kind="prompt_blob")
+            if ctx.agents is None:
+                for _channel, p in binding_file_paths(ctx.state_dir):
+                    if os.path.isfile(p) and not os.path.islink(p):
+                        run.backup_file(p, kind="binding")
+            run.commit_journal()
+            out.backups = list(run.backups)
+            run.finish("done", {"files": len(run.backups), "bytes": sum(b["size"] for b in run.backups)})
+        if keep_runs is not None or keep_within_ms is not None:
+            out.pruned_runs = prune_runs(
+                ctx.state_dir,
+                keep_runs=keep_runs,
+                keep_within_ms=keep_within_ms,
+                now=ctx.now_ms,
+                backup_dir=backup_dir,
+                protect=run.run_id,
+            )
+    return out
+
+
+# ---------------------------------------------------------------- undo
+
+
+def _touched_stores(ctx: RunContext, actions: list[dict[str, Any]]) -> list[Path]:
+    out: set[Path] = set()
+    for a in actions:
+        if a["type"].startswith("store."):
+            out.add(ctx.state_dir / a["store"])
+        elif a["type"] == "file.restore" and Path(a["path"]).name == "sessions.json":
+            out.add(ctx.state_dir / a["path"])
+    return sorted(out)
+
+
+def undo_run(
+    ctx: RunContext,
+    target: str,
+    *,
+    dry_run: bool,
+    force_online: bool = False,
+    backup_dir: str | None = None,
+    lock_timeout_s: float = 10.0,
+    argv: list[str] | None = None,
+) -> RunOutcome:
+    """Reverse the applied actions of run `target`, newest first, each only when the
+    current state shows it applied and reversing cannot clobber something newer."""
+    from sessionctl.actions import apply_actions, plan_undo, plan_undo_at, prepare
+    from sessionctl.fsio import fault_point
+    from sessionctl.gateway import refuse_if_gateway_running
+    from sessionctl.gc import wait_store_lock_free
+    from sessionctl.locks import private_lock
+    from sessionctl.runs import Run, maybe_finish
+
+    out = RunOutcome("undo", dry_run=dry_run, target=target)
+    if dry_run:
+        out.actions = plan_undo_at(ctx.state_dir, target, backup_dir)
+        for a in out.actions:
+            a["state"] = "skipped" if a["type"] == "conflict" else "planned"
+        return out
+    with private_lock(ctx.state_dir, timeout_s=lock_timeout_s):
+        refuse_if_gateway_running(ctx.state_dir, force_online=force_online)
+        planned = plan_undo_at(ctx.state_dir, target, backup_dir)
+        if not planned:
+            out.logs.append(("info", f"run {target}: nothing to undo"))
+            return out
+        for p in _touched_stores(ctx, planned):
+            wait_store_lock_free(p, lock_timeout_s)
+        run = Run.start(ctx.state_dir, "undo", policy_now_ms=ctx.now_ms, backup_dir=backup_dir, argv=argv)
+        out.run_id, out.run_dir = run.run_id, str(run.dir)
+        with maybe_finish(run):
+            actions = plan_undo(run, target, backup_dir)
+            for a in actions:
+                a["undoes"] = target
+                run.add(a)
+            out.actions = run.actions
+            prepare(run, actions)
+            run.commit_journal()
+            fault_point("undo.before_apply")
+            out.lock_held_ms = apply_actions(run, actions)["lock_held_ms"]
+            out.backups = list(run.backups)
+            run.finish("done", _counts(actions))
+    return out
+
+
+def _counts(actions: list[dict[str, Any]]) -> dict[str, Any]:
+    from collections import Counter
+
+    return {"actions": len(actions), "by_state": dict(Counter(str(a.get("state")) for a in actions))}
+
+
+# ---------------------------------------------------------------- restore
+
+
+def _store_diff(current: dict[str, Any] | None, restored: dict[str, Any]) -> dict[str, int]:
+    from sessionctl.runs import entries_equal
+
+    cur = current or {}
+    return {
+        "entries_now": len(cur),
+        "entries_after": len(restored),
+        "come_back": sum(1 for k in restored if k not in cur),
+        "go_away": sum(1 for k in cur if k not in restored),
+        "change": sum(1 for k, v in restored.items() if k in cur and not entries_equal(cur[k], v)),
+    }
+
+
+def plan_restore(ctx: RunContext, target: str, backup_dir: str | None) -> list[dict[str, Any]]:
+    """file.restore actions for the stores backed up by run `target` (narrowed to the
+    selected agents), plus file.copy_in for prompt blobs that are missing now.
+    Refuses (DataError, exit 65) a backup that does not parse or whose checksum differs."""
+    import hashlib
+
+    from sessionctl.actions import sha256_file
+    from sessionctl.fsio import read_bytes
+    from sessionctl.runs import read_run
+    from sessionctl.store import load_store, parse_store_bytes
+
+    info = read_run(ctx.state_dir, target, backup_dir)
+    if info.journal is None:
+        raise DataError(f"run {target} has no journal: nothing to restore from", hint="see `sessionctl runs`")
+    stores = {str(st.store_path.relative_to(ctx.state_dir)): st for st in ctx.discovery.stores}
+    actions: list[dict[str, Any]] = []
+    chosen_dirs: list[str] = []
+    for b in info.journal.get("backups", []):
+        if b.get("kind") != "store":
+            continue
+        st = stores.get(b["path"])
+        if st is None:
+            continue  # an agent not selected (--agent) or no longer discovered
+        if not st.mutable:
+            raise DataError(
+                f"agent {st.agent_id}: its sessions live in SQLite now; sessionctl will not restore a legacy store",
+                path=str(st.store_path),
+            )
+        src = info.dir / b["backup"]
+        try:
+            raw = read_bytes(src)
+        except OSError as exc:
+            raise DataError(
+                f"run {target}: cannot read the backup {src}: {exc.strerror or exc}", path=str(src)
+            ) from None
+        if b.get("sha256") and hashlib.sha256(raw).hexdigest() != b["sha256"]:
+            raise DataError(
+                f"run {target}: the backup {src} does not match its recorded checksum; refusing to restore it",
+                path=str(src),
+            )
+        _status, data, error = parse_store_bytes(raw)
+        if data is None:
+            raise DataError(
+                f"run {target}: the backup of {b['path']} does not parse ({error}); refusing to restore it",
+                path=str(src),
+                hint="pick another run (`sessionctl runs`)",
+            )
+        cur_sha = sha256_file(st.store_path)
+        if cur_sha == hashlib.sha256(raw).hexdigest():
+            continue
+        cur = load_store(st.store_path)
+        actions.append(
+            {
+                "type": "file.restore",
+                "agent": st.agent_id,
+                "path": b["path"],
+                "source": str(src),
+                "before_sha256": cur_sha,
+                "diff": _store_diff(cur.data, data),
+                "from_run": target,
+            }
+        )
+        chosen_dirs.append(str(Path(b["path"]).parent))
+    for b in info.journal.get("backups", []):
+        if b.get("kind") != "prompt_blob":
+            continue
+        if not any(b["path"].startswith(d + "/") for d in chosen_dirs):
+            continue
+        if os.path.lexists(ctx.state_dir / b["path"]):
+            continue
+        actions.append(
+            {
+                "type": "file.copy_in",
+                "path": b["path"],
+                "source": str(info.dir / b["backup"]),
+                "from_run": target,
+            }
+        )
+    return actions
+
+
+def restore_run(
+    ctx: RunContext,
+    target: str,
+    *,
+    dry_run: bool,
+    force_online: bool = False,
+    backup_dir: str | None = None,
+    lock_timeout_s: float = 10.0,
+    argv: list[str] | None = None,
+) -> RunOutcome:
+    """Put back whole store files from run `target`'s backup, as a journaled run (the
+    stores it replaces are backed up first, so a restore can be undone)."""
+    from sessionctl.actions import apply_actions, prepare
+    from sessionctl.fsio import fault_point
+    from sessionctl.gateway import refuse_if_gateway_running
+    from sessionctl.gc import wait_store_lock_free
+    from sessionctl.locks import private_lock
+    from sessionctl.runs import Run, maybe_finish
+
+    out = RunOutcome("restore", dry_run=dry_run, target=target)
+    if dry_run:
+        out.actions = plan_restore(ctx, target, backup_dir)
+        for a in out.actions:
+            a["state"] = "planned"
+        return out
+    with private_lock(ctx.state_dir, timeout_s=lock_timeout_s):
+        refuse_if_gateway_running(ctx.state_dir, force_online=force_online)
+        planned = plan_restore(ctx, target, backup_dir)
+        if not planned:
+            out.logs.append(
+                ("info", f"run {target}: the stores are already as backed up; nothing to restore")
+            )
+            return out
+        for p in _touched_stores(ctx, planned):
+            wait_store_lock_free(p, lock_timeout_s)
+        run = Run.start(ctx.state_dir, "restore", policy_now_ms=ctx.now_ms, backup_dir=backup_dir, argv=argv)
+        out.run_id, out.run_dir = run.run_id, str(run.dir)
+        with maybe_finish(run):
+            for a in planned:
+                run.add(a)
+            out.actions = run.actions
+            prepare(run, planned)
+            run.commit_journal()
+            fault_point("restore.before_apply")
+            out.lock_held_ms = apply_actions(run, planned)["lock_held_ms"]
+            out.backups = list(run.backups)
+            run.finish("done", _counts(planned))
+    return out

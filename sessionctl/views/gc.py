@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from sessionctl.result import Result
+from sessionctl.views.fmt import bytes_h, dur_h
+
+_ACTION_STYLE = {"expire": "red", "keep": "green"}
+
+
+def _rules(by_rule: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(by_rule.items()))
+
+
+def _agent_line(agent: str, s: dict[str, Any], dry: bool) -> str:
+    verb = "would expire" if dry else "expired"
+    parts = [f"{s['entries']} entries", f"{s['kept']} kept", f"{verb} {s['expired']}"]
+    if s.get("expired_by_rule"):
+        parts[-1] += f" ({_rules(s['expired_by_rule'])})"
+    if s.get("protected"):
+        parts.append(f"{s['protected']} protected")
+    if s.get("skipped"):
+        parts.append(f"{s['skipped']} skipped (changed since planning)")
+    arch = "would archive" if dry else "archived"
+    if s.get("archived_files"):
+        parts.append(f"{arch} {s['archived_files']} files ({bytes_h(s['archived_bytes'])})")
+    if s.get("files_still_referenced"):
+        parts.append(f"{s['files_still_referenced']} files kept (still referenced)")
+    if s.get("archives_purged"):
+        purge = "would purge" if dry else "purged"
+        parts.append(f"{purge} {s['archives_purged']} old archives ({bytes_h(s['archives_purged_bytes'])})")
+    return f"agent {agent}: " + ", ".join(parts)
+
+
+def render(result: Result, console: Console) -> None:
+    d = result.data
+    dry = bool(d.get("dry_run"))
+    verbose = bool(result.view.get("verbose"))
+    pol = d.get("policy") or {}
+    console.print(f"policy: {pol.get('description', '-')}  [source: {pol.get('source', '-')}]", markup=False)
+    scope = pol.get("scope") or {}
+    if scope.get("kinds") or scope.get("match"):
+        bits = []
+        if scope.get("kinds"):
+            bits.append("kinds " + ", ".join(scope["kinds"]))
+        if scope.get("match"):
+            bits.append("keys " + ", ".join(scope["match"]))
+        console.print("scope: " + "; ".join(bits), markup=False)
+    rows = d.get("sessions") or []
+    if (dry or verbose) and rows:
+        table = Table(title="plan" if dry else "sessions", header_style="bold")
+        for col in ("action", "agent", "key", "kind", "age", "idle", "size", "reason"):
+            table.add_column(
+                col, overflow="fold", justify="right" if col in ("age", "idle", "size") else "left"
+            )
+        for r in rows:
+            action = r["decision"]
+            reason = r["reason"]
+            if r.get("notes"):
+                reason += " [" + "; ".join(r["notes"]) + "]"
+            table.add_row(
+                f"[{_ACTION_STYLE.get(action, '')}]{action}[/]",
+                escape(r["agent"]),
+                escape(r["key"]),
+                r["kind"],
+                dur_h(r.get("age_ms")),
+                dur_h(r.get("idle_ms")),
+                bytes_h(r.get("transcript_bytes")),
+                escape(reason),
+            )
+        console.print(table)
+    acts = d.get("actions") or []
+    files = [a for a in acts if a["type"] in ("file.rename", "file.move", "file.delete", "file.rewrite")]
+    if (dry or verbose) and files:
+        verb = {
+            "file.rename": "archive",
+            "file.move": "purge",
+            "file.delete": "DELETE",
+            "file.rewrite": "rewrite",
+        }
+        for a in files:
+            what = a.get("from") or a.get("path")
+            tail = f" → {a['to']}" if a["type"] == "file.rename" else f" ({a.get('reason', '')})"
+            state = "" if dry else f" [{a.get('state')}]"
+            console.print(f"  {verb[a['type']]} {what}{tail}{state}", markup=False, highlight=False)
+    summary = d.get("summary") or {}
+    for agent, s in (summary.get("agents") or {}).items():
+        console.print(_agent_line(agent, s, dry), markup=False, highlight=False)
+    if summary.get("bindings_removed"):
+        bverb = "would remove" if dry else "removed"
+        console.print(f"thread bindings: {bverb} {summary['bindings_removed']}", markup=False)
+    if summary.get("pruned_runs"):
+        console.print(f"pruned {len(summary['pruned_runs'])} old run folder(s)", markup=False)
+    if dry:
+        console.print("dry run: nothing was changed", markup=False)
+    elif d.get("run_id"):
+        b = d.get("backup") or {}
+        console.print(
+            f"run {d['run_id']} (lock held {summary.get('lock_held_ms', 0)} ms); backup and journal in {b.get('path')}",
+            markup=False,
+        )
+        console.print(f"undo with: sessionctl undo {d['run_id']}", markup=False)
+    else:
+        console.print("nothing to do", markup=False)

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+
+from sessionctl.result import Result
+
+_VERB = {
+    "store.insert": "put back entry",
+    "store.remove": "remove entry",
+    "store.set": "reset entry",
+    "file.rename": "rename back",
+    "file.copy_in": "copy back",
+    "file.move": "move into the run folder",
+    "file.restore": "restore file",
+    "conflict": "cannot undo",
+}
+
+
+def action_line(a: dict[str, Any]) -> str:
+    t = a["type"]
+    what = a.get("key") or a.get("from") or a.get("path") or "?"
+    if t in ("store.insert", "store.remove", "store.set"):
+        what = f"{a.get('agent') or '?'} {what}"
+    if t == "file.rename":
+        what = f"{a['from']} → {a['to']}"
+    state = a.get("state", "planned")
+    note = f" ({a['note']})" if a.get("note") else ""
+    return f"  {_VERB.get(t, t)}: {what} [{state}]{note}"
+
+
+def render_run(result: Result, console: Console, verb: str) -> None:
+    d = result.data
+    acts = d.get("actions") or []
+    for a in acts:
+        console.print(action_line(a), markup=False, highlight=False)
+    s = d.get("summary") or {}
+    if d.get("dry_run"):
+        console.print(
+            f"dry run: would {verb} {s.get('planned', 0)} action(s) of run {d.get('target_run')}"
+            + (f", {s['skipped']} cannot be" if s.get("skipped") else "")
+            + "; nothing was changed",
+            markup=False,
+        )
+        return
+    if not d.get("run_id"):
+        console.print(f"nothing to {verb} for run {d.get('target_run')}", markup=False)
+        return
+    console.print(
+        f"run {d['run_id']}: {s.get('applied', 0)} applied, {s.get('skipped', 0)} skipped "
+        f"({verb} of {d.get('target_run')}); undo it with: sessionctl undo {d['run_id']}",
+        markup=False,
+    )
+
+
+def render(result: Result, console: Console) -> None:
+    render_run(result, console, "undo")
