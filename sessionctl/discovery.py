@@ -99,14 +99,24 @@ def discover(state_dir: Path, config: OpenClawConfig, only: list[str] | None = N
     wanted = {normalize_agent_id(a) for a in only} if only else None
 
     shared_done = False
+    matched: set[str] = set()
+    seen_paths: set[Path] = set()
     for aid in ids:
         if wanted is not None and aid not in wanted:
+            continue
+        if os.path.islink(agents_root / aid):
+            # a configured agent whose folder is a symlink: skipped like any linked agent dir
+            if not any(s.path == str(agents_root / aid) for s in disc.skipped):
+                disc.skipped.append(
+                    Skipped("agent", str(agents_root / aid), "is a symbolic link (not followed)")
+                )
             continue
         sqlite = agents_root / aid / "agent" / "openclaw-agent.sqlite"
         if config.session_store:
             shared = "{agentId}" not in config.session_store
             store_path = _expand_store(config.session_store, aid, state_dir)
             if shared and shared_done:
+                matched.add(aid)
                 continue
             shared_done = shared_done or shared
         else:
@@ -124,6 +134,10 @@ def discover(state_dir: Path, config: OpenClawConfig, only: list[str] | None = N
             )
             continue
         store_path = parent_real / store_path.name
+        matched.add(aid)
+        if store_path in seen_paths:
+            continue  # two agent ids leading to one store: list it once
+        seen_paths.add(store_path)
         exists = os.path.lexists(store_path)
         sqlite_exists = sqlite.is_file() and not sqlite.is_symlink()
         layout: Layout = "sqlite" if sqlite_exists else ("file" if exists else "missing")
@@ -141,7 +155,7 @@ def discover(state_dir: Path, config: OpenClawConfig, only: list[str] | None = N
             )
         )
     if wanted is not None:
-        known = {s.agent_id for s in disc.stores}
+        known = matched | {s.agent_id for s in disc.stores}
         for w in sorted(wanted - known):
             disc.skipped.append(Skipped("agent", w, "no such agent in openclaw.json or on disk"))
     return disc
