@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "health",
     "gc",
     "runs_cmds",
+    "prestart",
 ]
 
 _exit_code = 0

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from sessionctl.commands.common import AgentOpt, ConfigOpt, JsonOpt, NowOpt, StateDirOpt
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("prestart")
+    def prestart_cmd(
+        deadline: Annotated[
+            str,
+            typer.Option(
+                "--deadline",
+                help="Time budget (systemd style: 30s, 2min). Steps that do not fit are skipped, "
+                "never interrupted. Keep it well under the unit's TimeoutStartSec.",
+            ),
+        ] = "30s",
+        max_age: Annotated[
+            str | None,
+            typer.Option(
+                "--max-age",
+                help="Expire sessions started longer ago than this (e.g. 120h, or off).",
+                show_default=False,
+            ),
+        ] = None,
+        idle: Annotated[
+            str | None,
+            typer.Option(
+                "--idle", help="Expire sessions idle longer than this (e.g. 24h, or off).", show_default=False
+            ),
+        ] = None,
+        max_entries: Annotated[
+            int | None,
+            typer.Option(
+                "--max-entries",
+                help="Keep at most this many sessions per agent (newest first).",
+                show_default=False,
+            ),
+        ] = None,
+        kind: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--kind", "-k", help="gc only sessions of this kind (repeatable).", show_default=False
+            ),
+        ] = None,
+        protect: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--protect", help="Never expire keys matching this glob (repeatable).", show_default=False
+            ),
+        ] = None,
+        keep_runs: Annotated[
+            int | None,
+            typer.Option(
+                "--keep-runs",
+                help="Keep the newest N run folders (default: [gc] keep-runs, else 20).",
+                show_default=False,
+            ),
+        ] = None,
+        keep_within: Annotated[
+            str | None,
+            typer.Option(
+                "--keep-within", help="Also keep run folders younger than this (e.g. 7d).", show_default=False
+            ),
+        ] = None,
+        state_dir: StateDirOpt = None,
+        agent: AgentOpt = None,
+        now: NowOpt = None,
+        config: ConfigOpt = None,
+        json: JsonOpt = False,
+    ) -> None:
+        """Before the gateway starts (ExecStartPre=): backup, safe repairs, gc, expired
+        thread bindings, health summary. Does nothing while a gateway runs. Exit 0 when
+        every store is left valid, 65 when a store is left that OpenClaw would wipe."""
+        from sessionctl.cli import run_command
+
+        def body() -> object:
+            import sys
+
+            from sessionctl.errors import UsageError
+            from sessionctl.policy import PolicyOverrides
+            from sessionctl.prestart import Deadline, PrestartOptions, process_age_ms, run_prestart
+            from sessionctl.result import Result
+            from sessionctl.timeutil import iso_ms, parse_duration
+
+            budget = parse_duration(deadline)
+            if budget <= 0:
+                raise UsageError(f"--deadline {deadline!r} must be longer than zero")
+            dl = Deadline(budget, already_ms=process_age_ms())
+            res = Result("prestart")
+            overrides = PolicyOverrides(
+                max_age=max_age,
+                idle=idle,
+                max_entries=max_entries,
+                kinds=tuple(kind or ()),
+                protect=tuple(protect or ()),
+                keep_runs=keep_runs,
+                keep_within=keep_within,
+            )
+            opts = PrestartOptions(
+                state_dir=state_dir,
+                agents=agent,
+                now=now,
+                config=config,
+                overrides=overrides,
+                argv=list(sys.argv[1:]),
+            )
+            rep = run_prestart(opts, dl, res.log)
+            res.state_dir = rep.state_dir
+            res.now = iso_ms(rep.now_ms)
+            res.status = rep.status
+            res.exit_code = rep.exit_code
+            res.data = rep.to_json()
+            res.errors = rep.errors
+            return res
+
+        run_command("prestart", json, body)

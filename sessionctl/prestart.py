@@ -1,0 +1,864 @@
+"""prestart: the one command for a gateway unit's `ExecStartPre=`.
+
+Order: refuse if a gateway runs for this state dir (whatever its era) → take sessionctl's
+private lock → plan (read every store once, estimate each step) → backup (a run) → safe
+repairs → gc with the configured policy → expired thread bindings → run retention →
+health summary → check that every store OpenClaw reads is left valid.
+
+The deadline is checked only BETWEEN steps: a step that has started runs to its end (every
+write inside it is atomic anyway), a step whose estimate does not fit in what is left is
+skipped together with every later step, and the report says what was skipped and why.
+
+Exit policy (for units): 0 whenever every store OpenClaw reads is left valid — warnings,
+skipped steps, a refused run (gateway running) and failed steps included — and 65 (DATA)
+only when a store is left that OpenClaw would read as empty and overwrite. See
+docs/operations.md.
+
+The core never prints: progress lines go through the `log` callback (the command puts
+them into Result.logs).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from sessionctl.errors import ExitCode, NotFoundError, SessionctlError
+from sessionctl.result import LogLevel, Status
+
+LogFn = Callable[[LogLevel, str], None]
+StepStatus = Literal["done", "nothing_to_do", "skipped", "failed", "unavailable"]
+STEPS = ("backup", "repair", "gc", "bindings", "retention", "health")
+MUTATING = frozenset({"backup", "repair", "gc", "bindings", "retention"})
+
+DEFAULT_DEADLINE_MS = 30_000
+DEFAULT_KEEP_RUNS = 20
+
+
+# ---------------------------------------------------------------- deadline
+
+
+class Deadline:
+    """A time budget on a monotonic clock. `fits(estimate)` keeps a reserve for the
+    final validation and the report (10 % of the budget, at least 250 ms, at most 3 s)."""
+
+    def __init__(
+        self, budget_ms: int, *, clock: Callable[[], float] = time.monotonic, already_ms: int = 0
+    ) -> None:
+        self.budget_ms = budget_ms
+        self._clock = clock
+        self._start = clock() - already_ms / 1000  # time spent before (interpreter start-up)
+        self.reserve_ms = min(3_000, max(250, budget_ms // 10))
+
+    def elapsed_ms(self) -> int:
+        return int((self._clock() - self._start) * 1000)
+
+    def remaining_ms(self) -> int:
+        return self.budget_ms - self.elapsed_ms()
+
+    def fits(self, estimate_ms: int) -> bool:
+        return self.remaining_ms() - self.reserve_ms >= estimate_ms
+
+
+def process_age_ms() -> int:
+    """How long this process has been running (start-up included), from /proc; 0 when
+    unknown. Lets the deadline count the interpreter's start-up too."""
+    try:
+        from sessionctl.locks import proc_starttime
+
+        ticks = proc_starttime(os.getpid())
+        if ticks is None:
+            return 0
+        age = time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, AttributeError):
+        return 0
+    return int(min(max(age, 0.0), 10.0) * 1000)
+
+
+# ---------------------------------------------------------------- report
+
+
+@dataclass
+class StepReport:
+    name: str
+    status: StepStatus = "skipped"
+    reason: str | None = None
+    estimate_ms: int | None = None
+    elapsed_ms: int | None = None
+    run_id: str | None = None
+    changes: int = 0
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": self.status,
+            "reason": self.reason,
+            "estimate_ms": self.estimate_ms,
+            "elapsed_ms": self.elapsed_ms,
+            "run_id": self.run_id,
+            "changes": self.changes,
+            "detail": self.detail,
+        }
+
+
+@dataclass
+class StoreCheck:
+    agent: str
+    path: str
+    status: str  # store.StoreStatus, or "legacy" / "sqlite" for stores OpenClaw does not read
+    valid: bool
+    message: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class PrestartReport:
+    state_dir: str | None
+    now_ms: int
+    deadline_ms: int
+    steps: list[StepReport] = field(default_factory=lambda: [StepReport(n) for n in STEPS])
+    refused: dict[str, Any] | None = None
+    stores: list[StoreCheck] = field(default_factory=list)
+    health: dict[str, Any] | None = None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    elapsed_ms: int = 0
+    stopped_at: str | None = None  # the step the deadline (or a refusal) stopped before
+    note: str | None = None  # one line about a run that did nothing (no state dir, refused, busy)
+
+    def step(self, name: str) -> StepReport:
+        for s in self.steps:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    @property
+    def valid(self) -> bool:
+        return all(s.valid for s in self.stores)
+
+    @property
+    def exit_code(self) -> int:
+        return int(ExitCode.OK if self.valid else ExitCode.DATA)
+
+    @property
+    def status(self) -> Status:
+        if not self.valid:
+            return "error"
+        if (
+            self.refused
+            or self.errors
+            or any(s.status in ("skipped", "failed", "unavailable") for s in self.steps)
+        ):
+            return "warning"
+        if self.health and self.health.get("status") in ("warning", "critical"):
+            return "warning"
+        return "ok"
+
+    def skipped(self) -> list[str]:
+        return [s.name for s in self.steps if s.status in ("skipped", "unavailable")]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "deadline_ms": self.deadline_ms,
+            "elapsed_ms": self.elapsed_ms,
+            "note": self.note,
+            "refused": self.refused,
+            "stopped_at": self.stopped_at,
+            "skipped": self.skipped(),
+            "steps": [s.to_json() for s in self.steps],
+            "stores": [s.to_json() for s in self.stores],
+            "store_valid": self.valid,
+            "health": self.health,
+        }
+
+
+# ---------------------------------------------------------------- options and helpers
+
+
+@dataclass
+class PrestartOptions:
+    state_dir: str | None = None
+    agents: list[str] | None = None
+    now: str | None = None
+    config: str | None = None
+    overrides: Any = None  # sessionctl.policy.PolicyOverrides (flags override the config file)
+    argv: list[str] | None = None
+
+
+def _optional(module: str) -> Any:
+    """Import sessionctl.<module>, or None when that module is not part of this build."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"sessionctl.{module}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"sessionctl.{module}":
+            return None
+        raise
+
+
+def _ms(ms: int | None) -> str:
+    if ms is None:
+        return "?"
+    return f"{ms / 1000:.1f}s" if ms < 60_000 else f"{ms // 60_000}min{(ms % 60_000) // 1000:02d}s"
+
+
+@dataclass
+class Costs:
+    """What the plan measured, and the per-step estimates built from it (ms).
+
+    Rates start conservative (50 MB/s copy, 8 ms per durable file operation) and the
+    copy rate is recalibrated from the backup step's real throughput."""
+
+    read_ms: int = 0  # one cheap read of every store (what gc, repair and health each do again)
+    store_bytes: int = 0
+    store_files: int = 0
+    binding_bytes: int = 0
+    binding_files: int = 0
+    copy_rate: float = 50_000.0  # bytes per ms
+    file_op_ms: int = 8
+
+    def copy_ms(self, nbytes: int, files: int) -> int:
+        return int(nbytes / self.copy_rate) + files * self.file_op_ms
+
+    def calibrate(self, nbytes: int, files: int, elapsed_ms: int) -> None:
+        spent = elapsed_ms - files * self.file_op_ms
+        if nbytes > 1_000_000 and spent > 0:
+            self.copy_rate = max(5_000.0, min(1_000_000.0, nbytes / spent))
+
+
+# ---------------------------------------------------------------- the run
+
+
+class Prestart:
+    """One prestart run. `run()` returns the report; it raises only for a bad command
+    line (UsageError), everything else becomes a step outcome in the report."""
+
+    def __init__(self, opts: PrestartOptions, deadline: Deadline, log: LogFn) -> None:
+        self.opts = opts
+        self.deadline = deadline
+        self.log = log
+        self.report = PrestartReport(None, 0, deadline.budget_ms)
+        self.ctx: Any = None
+        self.policy: Any = None
+        self.policy_error: str | None = None
+        self.snaps: list[Any] = []
+        self.gc_plan: Any = None
+        self.costs = Costs()
+        self.stopped: str | None = None  # why every later step is skipped
+        self.no_change: str | None = None  # why mutating steps are skipped (backup failed)
+        self.backup_run: str | None = None
+        self.gc_outcome: Any = None
+        self._stat_before: dict[str, tuple[int, int, int] | None] = {}
+        self._status_before: dict[str, str] = {}
+
+    # ------------------------------------------------------------ entry
+
+    def run(self) -> PrestartReport:
+        from sessionctl.timeutil import parse_now
+
+        rep = self.report
+        rep.now_ms = parse_now(self.opts.now)  # a bad --now is a usage error (64)
+        try:
+            self._setup()
+        except _NothingToDo as stop:
+            rep.note = str(stop)
+            for s in rep.steps:
+                s.status, s.reason = "skipped", str(stop)
+            rep.elapsed_ms = self.deadline.elapsed_ms()
+            return rep
+        self._plan()
+        self._step("backup", self._est_backup(), self._do_backup)
+        self._step("repair", self._est_repair(), self._do_repair)
+        self._step("gc", self._est_gc(), self._do_gc)
+        self._step("bindings", self._est_bindings(), self._do_bindings)
+        self._step("retention", 20, self._do_retention)
+        self._step("health", self.costs.read_ms + 50, self._do_health)
+        self._validate()
+        rep.elapsed_ms = self.deadline.elapsed_ms()
+        skipped = rep.skipped()
+        tail = f"; skipped: {', '.join(skipped)}" if skipped else ""
+        level: LogLevel = "notice" if rep.valid else "error"
+        self.log(level, f"prestart: finished in {_ms(rep.elapsed_ms)} of {_ms(rep.deadline_ms)}{tail}")
+        return rep
+
+    # ------------------------------------------------------------ setup
+
+    def _setup(self) -> None:
+        from sessionctl.config import (
+            SessionctlConfig,
+            load_openclaw_config,
+            load_sessionctl_config,
+            resolve_state_dir,
+        )
+        from sessionctl.context import RunContext
+        from sessionctl.discovery import discover
+        from sessionctl.errors import ConfigError, UsageError
+        from sessionctl.gateway import find_gateways
+
+        rep = self.report
+        try:
+            sd = resolve_state_dir(self.opts.state_dir)
+        except NotFoundError as exc:
+            self.log(
+                "warning", f"prestart: {exc.message}; nothing to do (OpenClaw creates it on first start)"
+            )
+            raise _NothingToDo(f"{exc.message}: nothing to do") from None
+        rep.state_dir = str(sd)
+        gws = find_gateways(sd)
+        if gws:
+            g = gws[0]
+            rep.refused = {
+                "reason": "gateway_running",
+                "gateways": [
+                    {"pid": x.pid, "version": x.version, "cmdline": " ".join(x.cmdline)[:200]} for x in gws
+                ],
+            }
+            msg = (
+                f"{g.describe()} is running for {sd} (command line: {' '.join(g.cmdline)[:120]}); "
+                "prestart changes nothing while a gateway runs — it belongs in the unit's ExecStartPre=, "
+                "which runs while the gateway is stopped"
+            )
+            self.log("warning", f"prestart: {msg}")
+            raise _NothingToDo("a gateway is running for this state dir: nothing was done")
+        oc = load_openclaw_config(sd)
+        if oc.error:
+            self.log("warning", f"prestart: {oc.error} (read as an empty config)")
+        try:
+            sc = load_sessionctl_config(self.opts.config, sd)
+        except ConfigError as exc:
+            sc = SessionctlConfig()
+            self.policy_error = exc.message
+            rep.errors.append({**exc.to_json(), "step": "gc"})
+            self.log("error", f"prestart: {exc.message}; gc is skipped, the other steps run")
+        disc = discover(sd, oc, self.opts.agents or None)
+        for s in disc.skipped:
+            self.log("warning", f"prestart: {s.what} {s.path} {s.reason}")
+        self.ctx = RunContext(
+            sd, rep.now_ms, self.opts.now is not None, oc, sc, disc, self.opts.agents or None
+        )
+        if self.policy_error is None:
+            from sessionctl.policy import PolicyOverrides, resolve_policy
+
+            try:
+                self.policy = resolve_policy(self.ctx, self.opts.overrides or PolicyOverrides())
+            except UsageError:
+                raise  # a bad flag: the unit line is wrong, exit 64 before anything happens
+            except ConfigError as exc:
+                self.policy_error = exc.message
+                rep.errors.append({**exc.to_json(), "step": "gc"})
+                self.log("error", f"prestart: {exc.message}; gc is skipped, the other steps run")
+
+    # ------------------------------------------------------------ plan
+
+    def _file_stores(self) -> list[Any]:
+        return [s for s in self.ctx.discovery.stores if s.layout == "file" and not s.legacy_pending]
+
+    def _plan(self) -> None:
+        """Read every store once (cheap transcript facts), measure, plan gc, estimate."""
+        from sessionctl.snapshot import snapshot_agent
+
+        t0 = self.deadline.elapsed_ms()
+        for st in self.ctx.discovery.stores:
+            if st.legacy_pending:
+                self.log(
+                    "warning",
+                    f"prestart: agent {st.agent_id}: legacy sessions.json pending SQLite migration "
+                    "(never modified; run `openclaw doctor --fix`)",
+                )
+        for st in self._file_stores():
+            snap = snapshot_agent(st, self.ctx.state_dir, main_key=self.ctx.openclaw.main_key, read="cheap")
+            self.snaps.append(snap)
+            key = str(st.store_path)
+            self._stat_before[key] = _stat(st.store_path)
+            self._status_before[key] = snap.load.status
+            self.costs.store_bytes += snap.load.size
+            self.costs.store_files += 1
+        bindings = _optional("bindings")
+        if bindings is not None:
+            for _ch, p in bindings.binding_file_paths(self.ctx.state_dir):
+                self.costs.binding_files += 1
+                self.costs.binding_bytes += _size(p)
+        self.costs.read_ms = max(1, self.deadline.elapsed_ms() - t0)
+        if self.policy is not None:
+            try:
+                from sessionctl.policy import collect_transcript_locks, plan_gc
+
+                ok = [s for s in self.snaps if s.load.data is not None]
+                self.gc_plan = plan_gc(
+                    ok, self.policy, self.ctx.now_ms, transcript_locks=collect_transcript_locks(ok)
+                )
+            except Exception as exc:  # only an estimate: gc plans again for real
+                if os.environ.get("SESSIONCTL_DEBUG"):
+                    raise
+                self.gc_plan = None
+                self.log("info", f"prestart: could not pre-plan gc ({exc}); using a rough estimate")
+        damaged = [s for s in self.snaps if s.load.status not in ("ok", "missing")]
+        for s in damaged:
+            self.log(
+                "warning",
+                f"prestart: agent {s.agent_id}: sessions.json is {s.load.status} ({s.load.error})",
+            )
+        ests = {
+            "backup": self._est_backup(),
+            "repair": self._est_repair(),
+            "gc": self._est_gc(),
+            "bindings": self._est_bindings(),
+            "health": self.costs.read_ms + 50,
+        }
+        total = sum(ests.values())
+        self.log(
+            "info",
+            f"prestart: plan for {self.ctx.state_dir}: {len(self.snaps)} store(s), "
+            f"{self.costs.store_bytes} bytes, read in {_ms(self.costs.read_ms)}; estimates "
+            + ", ".join(f"{k} ~{_ms(v)}" for k, v in ests.items())
+            + f"; total ~{_ms(total)} of {_ms(self.deadline.remaining_ms())} left",
+        )
+
+    # ------------------------------------------------------------ estimates
+
+    def _est_backup(self) -> int:
+        c = self.costs
+        return 30 + c.copy_ms(c.store_bytes + c.binding_bytes, 2 * (c.store_files + c.binding_files))
+
+    def _est_repair(self) -> int:
+        c = self.costs
+        damaged = sum(1 for s in self.snaps if s.load.status not in ("ok", "missing"))
+        tails = 0
+        tail_bytes = 0
+        for s in self.snaps:
+            for ev in s.entries:
+                f = ev.facts
+                if f is not None and not f.ends_with_newline:
+                    tails += 1
+                    tail_bytes += f.size
+        # repair reads everything again, backs up and rewrites what it fixes
+        return (
+            30
+            + c.read_ms
+            + c.copy_ms(2 * tail_bytes + 2 * damaged * max(c.store_bytes, 1), 4 * (tails + damaged))
+        )
+
+    def _est_gc(self) -> int:
+        c = self.costs
+        if self.gc_plan is None:
+            return 30 + c.read_ms + c.copy_ms(3 * c.store_bytes, 4 * c.store_files)
+        touched = {a.agent for a in self.gc_plan.agents if a.expired}
+        nbytes = sum(s.load.size for s in self.snaps if s.agent_id in touched)
+        files = sum(len(a.files) + len(a.purges) for a in self.gc_plan.agents)
+        # gc reads again, backs up each touched store, rewrites it, archives by rename
+        return 30 + c.read_ms + c.copy_ms(3 * nbytes + c.binding_bytes, 4 * len(touched) + 3 * files)
+
+    def _est_bindings(self) -> int:
+        c = self.costs
+        return 10 + c.copy_ms(2 * c.binding_bytes, 3 * c.binding_files)
+
+    # ------------------------------------------------------------ the step runner
+
+    def _step(self, name: str, estimate_ms: int, fn: Callable[[StepReport], None]) -> None:
+        from sessionctl.errors import from_os_error
+
+        st = self.report.step(name)
+        st.estimate_ms = estimate_ms
+        if self.stopped is not None:
+            st.status, st.reason = "skipped", self.stopped
+            return
+        if name in MUTATING and self.no_change is not None:
+            st.status, st.reason = "skipped", self.no_change
+            return
+        if name in MUTATING and self._gateway_appeared():
+            return
+        if not self.deadline.fits(estimate_ms):
+            left = max(0, self.deadline.remaining_ms())
+            self.stopped = f"deadline: {_ms(left)} left, {name} needs ~{_ms(estimate_ms)}"
+            self.report.stopped_at = name
+            st.status, st.reason = "skipped", self.stopped
+            rest = [s.name for s in self.report.steps if s.status == "skipped" and s.reason is None]
+            self.log(
+                "warning",
+                f"prestart: stopping before {name} ({self.stopped}); skipped: {', '.join([name, *rest])}",
+            )
+            return
+        t0 = self.deadline.elapsed_ms()
+        try:
+            fn(st)
+        except SessionctlError as exc:
+            st.status, st.reason = "failed", exc.message
+            self.report.errors.append({**exc.to_json(), "step": name})
+        except OSError as exc:
+            err = from_os_error(exc, f"{name} failed")
+            st.status, st.reason = "failed", err.message
+            self.report.errors.append({**err.to_json(), "step": name})
+        except Exception as exc:
+            if os.environ.get("SESSIONCTL_DEBUG"):
+                raise
+            st.status, st.reason = "failed", f"internal error: {type(exc).__name__}: {exc}"
+            self.report.errors.append(
+                {
+                    "code": "internal",
+                    "message": f"{name}: {st.reason}",
+                    "hint": "this is a bug in sessionctl; rerun with SESSIONCTL_DEBUG=1 for the traceback",
+                    "step": name,
+                }
+            )
+        st.elapsed_ms = self.deadline.elapsed_ms() - t0
+        if st.status in ("failed", "unavailable"):
+            self.log("warning", f"prestart: {name}: {st.status} — {st.reason}")
+
+    def _gateway_appeared(self) -> bool:
+        from sessionctl.gateway import find_gateways
+
+        gws = find_gateways(self.ctx.state_dir)
+        if not gws:
+            return False
+        g = gws[0]
+        self.stopped = f"{g.describe()} started while prestart ran; nothing more is changed"
+        self.report.refused = {
+            "reason": "gateway_started",
+            "gateways": [
+                {"pid": x.pid, "version": x.version, "cmdline": " ".join(x.cmdline)[:200]} for x in gws
+            ],
+        }
+        for s in self.report.steps:
+            if s.status == "skipped" and s.reason is None:
+                s.reason = self.stopped
+        self.log("warning", f"prestart: {self.stopped}")
+        return True
+
+    # ------------------------------------------------------------ steps
+
+    def _lock_timeout_s(self) -> float:
+        return max(0.5, min(5.0, self.deadline.remaining_ms() / 4000))
+
+    def _do_backup(self, st: StepReport) -> None:
+        """A backup run (runops.take_backup): every store as it is (damaged ones too: their
+        bytes are evidence), the prompt blobs its entries reference, the thread-binding
+        files — journaled, before anything else changes."""
+        runops = _optional("runops")
+        if runops is None:
+            st.status, st.reason = "unavailable", "this build of sessionctl cannot take backups"
+            self.no_change = "no backup could be taken: nothing is changed without one"
+            return
+        t0 = self.deadline.elapsed_ms()
+        try:
+            out = runops.take_backup(self.ctx, argv=self.opts.argv)
+        except (SessionctlError, OSError) as exc:
+            why = exc.message if isinstance(exc, SessionctlError) else str(exc)
+            self.no_change = f"the backup failed ({why}): nothing is changed without one"
+            raise
+        for level, msg in out.logs:
+            self._relay(level, f"prestart: backup: {msg}")
+        files = len(out.backups)
+        nbytes = sum(int(b.get("size") or 0) for b in out.backups)
+        self.costs.calibrate(nbytes, 2 * files, self.deadline.elapsed_ms() - t0)
+        st.run_id = self.backup_run = out.run_id
+        st.status = "done"
+        st.detail = {"files": files, "bytes": nbytes, "run_dir": out.run_dir}
+        st.reason = f"{files} file(s), {_bytes(nbytes)}"
+
+    def _relay(self, level: str, msg: str) -> None:
+        lvl: LogLevel = level if level in ("error", "warning", "notice", "info", "debug") else "info"  # type: ignore[assignment]
+        self.log(lvl, msg)
+
+    def _do_repair(self, st: StepReport) -> None:
+        repair = _optional("repair")
+        if repair is None:
+            st.status = "unavailable"
+            st.reason = "this build of sessionctl has no repair module; safe repairs not done"
+            return
+        raise NotImplementedError("repair wiring pending")
+
+    def _ok_agents_ctx(self) -> tuple[Any, list[str]]:
+        """The context narrowed to the stores that parse (gc never cleans a store it
+        cannot read; one damaged store must not stop gc for the others)."""
+        import dataclasses
+
+        from sessionctl.discovery import Discovery
+        from sessionctl.store import load_store
+
+        keep: list[Any] = []
+        dropped: list[str] = []
+        for store in self.ctx.discovery.stores:
+            if store.layout == "file" and not store.legacy_pending:
+                status = load_store(store.store_path).status
+                if status not in ("ok", "missing"):
+                    dropped.append(store.agent_id)
+                    continue
+            keep.append(store)
+        disc = Discovery(self.ctx.state_dir, self.ctx.config, keep, list(self.ctx.discovery.skipped))
+        return dataclasses.replace(self.ctx, discovery=disc), dropped
+
+    def _do_gc(self, st: StepReport) -> None:
+        if self.policy is None:
+            st.status = "failed"
+            st.reason = f"no usable gc policy: {self.policy_error}"
+            return
+        from sessionctl.gc import run_gc, summarize
+
+        ctx, dropped = self._ok_agents_ctx()
+        for agent in dropped:
+            self.log("warning", f"prestart: gc: agent {agent} skipped: its sessions.json does not parse")
+        if not self.policy.has_expiry:
+            self.log(
+                "notice",
+                "prestart: gc: no gc policy is configured ([gc] in sessionctl.toml, flags, or OpenClaw's "
+                "session.maintenance): no session expires by age, idle time or count",
+            )
+        out = run_gc(
+            ctx,
+            self.policy,
+            dry_run=False,
+            lock_timeout_s=self._lock_timeout_s(),
+            argv=self.opts.argv,
+        )
+        self.gc_outcome = out
+        for level, msg in out.logs:
+            self._relay(level, f"prestart: gc: {msg}")
+        summary = summarize(out)
+        total = summary.get("total", {})
+        st.run_id = out.run_id
+        expired = int(total.get("expired", 0))
+        archived = int(total.get("archived_files", 0))
+        st.changes = expired + archived + int(summary.get("bindings_removed", 0))
+        st.detail = {
+            "policy": self.policy.describe(),
+            "policy_source": self.policy.source,
+            "expired": expired,
+            "archived_files": archived,
+            "bindings_removed": summary.get("bindings_removed", 0),
+            "skipped_agents": [
+                *out.skipped_agents,
+                *({"agent": a, "reason": "store does not parse"} for a in dropped),
+            ],
+            "by_agent": {
+                a: {"expired": s["expired"], "kept": s["kept"]} for a, s in summary["agents"].items()
+            },
+        }
+        if out.run_id is None:
+            st.status = "nothing_to_do"
+            st.reason = f"no session exceeds the policy ({self.policy.describe()})"
+        else:
+            st.status = "done"
+            st.reason = (
+                f"{expired} session(s) expired, {archived} file(s) archived ({self.policy.describe()})"
+            )
+
+    def _do_bindings(self, st: StepReport) -> None:
+        gc_step = self.report.step("gc")
+        if gc_step.status in ("done", "nothing_to_do") and self.gc_outcome is not None:
+            n = int(gc_step.detail.get("bindings_removed", 0))
+            st.run_id = gc_step.run_id if n else None
+            st.changes = n
+            st.status = "done" if n else "nothing_to_do"
+            st.reason = (
+                f"{n} expired or dangling thread binding(s) removed by gc"
+                if n
+                else "no expired thread binding"
+            )
+            return
+        self._expire_bindings_alone(st)
+
+    def _expire_bindings_alone(self, st: StepReport) -> None:
+        """When gc did not run: drop only bindings expired by their own limits (the
+        gateway's sweeper rule), each file rewritten atomically after a backup."""
+        bindings = _optional("bindings")
+        if bindings is None:
+            st.status, st.reason = "unavailable", "this build of sessionctl cannot read thread bindings"
+            return
+        import hashlib
+
+        from sessionctl.actions import apply_rewrite
+        from sessionctl.locks import private_lock
+        from sessionctl.runs import Run
+
+        now = self.ctx.now_ms
+        edits: list[tuple[Any, bytes, list[dict[str, Any]]]] = []
+        for bf in bindings.load_bindings(self.ctx.state_dir):
+            if bf.error is not None or bf.raw is None:
+                continue
+            drop = [(b, why) for b in bf.bindings if (why := bindings.expired(b, now)) is not None]
+            if drop:
+                data = bindings.serialize(bf, bindings.without(bf, [b for b, _ in drop]))
+                edits.append((bf, data, [{**b.to_json(), "reason": f"expired: {w}"} for b, w in drop]))
+        if not edits:
+            st.status, st.reason = "nothing_to_do", "no expired thread binding"
+            return
+        with private_lock(self.ctx.state_dir, timeout_s=self._lock_timeout_s()):
+            run = Run.start(self.ctx.state_dir, "prestart", policy_now_ms=now, argv=self.opts.argv)
+            st.run_id = run.run_id
+            acts = []
+            for bf, data, removed in edits:
+                a = run.add(
+                    {
+                        "type": "file.rewrite",
+                        "path": str(bf.path.relative_to(self.ctx.state_dir)),
+                        "channel": bf.channel,
+                        "before_sha256": hashlib.sha256(bf.raw).hexdigest(),
+                        "after_sha256": hashlib.sha256(data).hexdigest(),
+                        "removed_bindings": removed,
+                        "reason": f"{len(removed)} expired thread binding(s) removed",
+                    }
+                )
+                a["backup"] = run.backup_file(bf.path, kind="binding")
+                acts.append((a, data))
+            run.commit_journal()
+            try:
+                for a, data in acts:
+                    apply_rewrite(run, a, data)
+            finally:
+                run.finish("done" if all(a["state"] == "applied" for a, _ in acts) else "failed")
+        n = sum(len(a["removed_bindings"]) for a, _ in acts if a["state"] == "applied")
+        st.changes = n
+        st.status = "done"
+        st.reason = f"{n} expired thread binding(s) removed"
+
+    def _do_retention(self, st: StepReport) -> None:
+        """Keep the run folders within --keep-runs / --keep-within ([gc] keep-runs /
+        keep-within); without either, the newest DEFAULT_KEEP_RUNS. Never this run's."""
+        from sessionctl.runs import prune_runs
+        from sessionctl.timeutil import now_ms
+
+        keep_runs = getattr(self.policy, "keep_runs", None)
+        kw = getattr(self.policy, "keep_within", None)
+        keep_within_ms = kw.ms if kw is not None else None
+        if keep_runs is None and keep_within_ms is None:
+            keep_runs = DEFAULT_KEEP_RUNS
+        removed = prune_runs(
+            self.ctx.state_dir,
+            keep_runs=keep_runs,
+            keep_within_ms=keep_within_ms,
+            now=now_ms(),  # run folders are dated by the wall clock
+            protect=self.backup_run,
+        )
+        st.changes = len(removed)
+        st.detail = {"keep_runs": keep_runs, "keep_within_ms": keep_within_ms, "removed": removed}
+        st.status = "done" if removed else "nothing_to_do"
+        st.reason = f"{len(removed)} old run folder(s) removed" if removed else "no run folder past retention"
+
+    def _do_health(self, st: StepReport) -> None:
+        from sessionctl.findings import SEVERITY_RANK
+        from sessionctl.health import run_health
+
+        rep = run_health(self.ctx)
+        counts = rep.counts()
+        status = "critical" if counts["critical"] else "warning" if counts["warning"] else "ok"
+        top = sorted(
+            (f for f in rep.findings if f.severity != "info"),
+            key=lambda f: -SEVERITY_RANK[f.severity],
+        )
+        self.report.health = {
+            "status": status,
+            "summary": counts,
+            "by_check": rep.by_check(),
+            "agents": [
+                {
+                    "agent": a.agent,
+                    "layout": a.layout,
+                    "store_status": a.store_status,
+                    "entries": a.entries,
+                    "store_bytes": a.store_bytes,
+                    "transcripts": a.transcripts,
+                }
+                for a in rep.agents
+            ],
+            "top": [
+                {
+                    "check": f.check,
+                    "severity": f.severity,
+                    "agent": f.agent,
+                    "key": f.key,
+                    "message": f.message,
+                    "fix": f.fix,
+                }
+                for f in top[:8]
+            ],
+            "more": max(0, len(top) - 8),
+        }
+        st.status = "done"
+        st.reason = f"{status.upper()}: {counts['critical']} critical, {counts['warning']} warning, {counts['info']} info"
+
+    # ------------------------------------------------------------ the exit code
+
+    def _validate(self) -> None:
+        """Is every store OpenClaw reads left valid? Re-read the ones that changed (or
+        were bad); trust the plan's read for the ones nobody touched."""
+        from sessionctl.store import load_store
+
+        for store in self.ctx.discovery.stores:
+            path = str(store.store_path)
+            if store.legacy_pending:
+                self.report.stores.append(
+                    StoreCheck(
+                        store.agent_id,
+                        path,
+                        "legacy",
+                        True,
+                        "legacy store pending SQLite migration; not read by OpenClaw",
+                    )
+                )
+                continue
+            if store.layout != "file":
+                self.report.stores.append(StoreCheck(store.agent_id, path, store.layout, True))
+                continue
+            before = self._status_before.get(path)
+            if before == "ok" and _stat(store.store_path) == self._stat_before.get(path):
+                status, msg = "ok", None
+            else:
+                load = load_store(store.store_path)
+                status, msg = load.status, load.error
+            valid = status in ("ok", "missing")
+            self.report.stores.append(StoreCheck(store.agent_id, path, status, valid, msg))
+            if not valid:
+                self.log(
+                    "error",
+                    f"prestart: agent {store.agent_id}: {path} is left {status} ({msg}); OpenClaw would read it "
+                    "as empty and overwrite it — exit 65 keeps the gateway from starting (ExecStartPre=- would "
+                    f"start it anyway); fix: sessionctl repair --only store --agent {store.agent_id}",
+                )
+                self.report.errors.append(
+                    {
+                        "code": "invalid_data",
+                        "message": f"agent {store.agent_id}: sessions.json is left {status}: {msg}",
+                        "path": path,
+                        "hint": f"sessionctl repair --only store --agent {store.agent_id} (or sessionctl restore)",
+                    }
+                )
+
+
+class _NothingToDo(Exception):
+    pass
+
+
+def _stat(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{n} B" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def _size(path: Path) -> int:
+    try:
+        return os.stat(path, follow_symlinks=False).st_size
+    except OSError:
+        return 0
+
+
+def run_prestart(opts: PrestartOptions, deadline: Deadline, log: LogFn) -> PrestartReport:
+    """Run prestart (see the module docstring). Raises only UsageError (bad flags)."""
+    return Prestart(opts, deadline, log).run()
