@@ -227,8 +227,11 @@ def read_facts(path: Path, *, size: int | None = None, mtime_ms: int = 0) -> Tra
                     if not more:
                         break
                     k = more.find(b"\n")
-                    buf += more if k < 0 else more[: k + 1]
-                    nl = len(buf) - len(more) + k if k >= 0 else -1
+                    if k >= 0:
+                        nl = len(buf) + k
+                        buf += more[: k + 1]
+                    else:
+                        buf += more
                 head = bytes(buf)
             if nl < 0 and len(head) >= HEADER_LIMIT:
                 facts.header_problem = "first line is longer than 1 MiB"
@@ -291,29 +294,35 @@ def _read_tail(fd: int, facts: TranscriptFacts) -> None:
 
 
 def iter_lines(path: Path, chunk: int = 1 << 20) -> Iterator[tuple[int, int, bytes, bool]]:
-    """Stream (line_no, offset, line_without_newline, has_newline) for every line."""
+    """Stream (line_no, offset, line_without_newline, has_newline) for every line.
+    Linear also for a line much longer than `chunk` (its pieces are collected once)."""
     with open_regular(path) as fd:
         offset = 0
         line_no = 0
-        pending = b""
+        pending = bytearray()
         while True:
             data = os.read(fd, chunk)
             if not data:
                 break
-            data = pending + data if pending else data
             start = 0
             while True:
                 nl = data.find(b"\n", start)
                 if nl < 0:
                     break
+                if pending:
+                    pending += data[start:nl]
+                    line = bytes(pending)
+                    pending.clear()
+                else:
+                    line = data[start:nl]
                 line_no += 1
-                yield line_no, offset, data[start:nl], True
-                offset += nl - start + 1
+                yield line_no, offset, line, True
+                offset += len(line) + 1
                 start = nl + 1
-            pending = data[start:]
+            pending += data[start:]
         if pending:
             line_no += 1
-            yield line_no, offset, pending, False
+            yield line_no, offset, bytes(pending), False
 
 
 def deep_scan(path: Path, facts: TranscriptFacts) -> TranscriptFacts:
