@@ -9,11 +9,13 @@ the run folder):
 | store.remove | agent, store, key, entry | entry deleted under sessions.json.lock, if still identical | entry re-inserted if the key is absent |
 | store.insert | agent, store, key, entry | entry added if the key is absent | entry removed if still identical |
 | store.set | agent, store, key, before, after | entry replaced if still `before` | `before` put back if still `after` |
-| store.replace | store, backup, after_sha256 | whole store replaced (repair) | backup restored if the store is still `after` |
+| store.replace | store, backup, source, before_sha256, after_sha256 | under sessions.json.lock, only while the store is still `before`: replaced by `source` (a file in the run folder; never an empty store) | backup restored if the store is still `after` |
 | file.rename | from, to | durable rename (archive, quarantine) | renamed back if `to` exists and `from` does not |
-| file.move | from, moved | moved into the run folder | copied back if `from` does not exist |
-| file.rewrite | path, backup, after_sha256 | atomic rewrite (tail cut, bad lines) | backup restored if the file is still `after` |
+| file.move | from, moved, before_sha256? | moved into the run folder (skipped, or put back, if the content is no longer `before`) | copied back if `from` does not exist |
+| file.rewrite | path, backup, edit, before_sha256, after_sha256 | under the file's `.lock` (transcript rules), only while the file is still `before`: atomic rewrite with `edit` = {drop_lines: [n…], tail: "cut" or "newline"} | backup restored if the file is still `after` |
 | file.copy_in | path, source | file copied from another run's folder | moved into this run's folder if unchanged |
+| file.export | from, to, compress, sha256, bytes | copied (gzip/zstd) to `to` outside the sessions folders, fsynced, verified, then the original removed | file.import |
+| file.import | path, source, compress, sha256 | `source` decompressed to `path` if absent, verified (source kept) | — |
 | file.delete | path, bytes | unlinked (only with an explicit no-backup flag) | cannot be undone: reported as a conflict |
 | file.restore | path, source, before_sha256? | whole file put back from a backup (store under its lock) | the overwritten file's backup restored if still `after` |
 
@@ -134,6 +136,13 @@ def apply_move(run: Run, action: dict[str, Any]) -> None:
         action["state"], action["note"] = "skipped", "file changed since planning"
         return
     run.move_into_run(src, action)
+    if expected is not None:
+        moved = run.dir / action.get("moved", "moved/" + action["from"])
+        if sha256_file(moved) != expected:
+            # replaced between the check and the rename (e.g. a lock re-taken): put it back
+            if not os.path.lexists(src):
+                durable_rename(moved, src)
+            action["state"], action["note"] = "skipped", "file changed during the move (put back)"
 
 
 def apply_delete(run: Run, action: dict[str, Any]) -> None:
@@ -260,6 +269,21 @@ def plan_undo_at(state_dir: Path, target_run_id: str, backup_dir: str | None = N
                     "note": "was deleted without a backup; cannot be restored",
                 }
             )
+        elif t == "file.export":
+            if os.path.exists(a["to"]) and not os.path.lexists(sd / a["from"]):
+                out.append(
+                    {
+                        "type": "file.import",
+                        "agent": a.get("agent"),
+                        "path": a["from"],
+                        "source": a["to"],
+                        "compress": a.get("compress"),
+                        "sha256": a.get("sha256"),
+                    }
+                )
+            else:
+                why = "a file exists there again" if os.path.lexists(sd / a["from"]) else "its export is gone"
+                out.append({"type": "conflict", "path": a["from"], "note": f"not brought back: {why}"})
         elif t in ("file.rewrite", "store.replace", "file.restore"):
             path = sd / (a["store"] if t == "store.replace" else a["path"])
             if sha256_file(path) == a.get("after_sha256") or (
@@ -300,6 +324,9 @@ def prepare(run: Run, actions: list[dict[str, Any]]) -> None:
         t = a["type"]
         if t.startswith("store.") and t != "store.replace":
             run.backup_file(run.state_dir / a["store"], kind="store")
+        elif t in ("store.replace", "file.rewrite") and not a.get("backup"):
+            rel = a["store"] if t == "store.replace" else a["path"]
+            a["backup"] = _backup_verified(run, rel, a.get("before_sha256"), t)
         elif t == "file.restore" and a.get("source"):
             path = run.state_dir / a["path"]
             if os.path.lexists(path):
@@ -358,6 +385,14 @@ def apply_actions(run: Run, actions: list[dict[str, Any]]) -> dict[str, int]:
             apply_delete(run, a)
         elif t == "conflict":
             a["state"] = "skipped"
+        elif t == "store.replace":
+            held_max = max(held_max, apply_store_replace(run, a))
+        elif t == "file.rewrite":
+            apply_file_rewrite(run, a)
+        elif t == "file.export":
+            apply_export(run, a)
+        elif t == "file.import":
+            apply_import(run, a)
     return {"lock_held_ms": held_max}
 
 
@@ -366,3 +401,237 @@ def apply_rewrite_new(path: Path, data: bytes) -> None:
     with contextlib.suppress(FileNotFoundError):
         mode = os.lstat(path).st_mode & 0o777
     atomic_write(path, data, mode=mode)
+
+
+# ---------------------------------------------------------------- repair / archive types
+
+
+def _backup_verified(run: Run, rel: str, expected: str | None, what: str) -> str | None:
+    """Back up a file that is about to be replaced and check the copy is exactly the
+    content the plan was made from (else nothing has changed yet: refuse)."""
+    from sessionctl.errors import BusyError
+
+    out = run.backup_file(run.state_dir / rel, kind="store" if what == "store.replace" else "file")
+    rec = next((b for b in run.backups if b["backup"] == out), None)
+    if out is None or (expected is not None and (rec is None or rec["sha256"] != expected)):
+        raise BusyError(
+            f"{rel} changed while sessionctl was preparing the run; nothing was changed",
+            path=rel,
+            hint="run the command again",
+        )
+    return out
+
+
+def rewrite_edit(data: bytes, edit: dict[str, Any]) -> bytes:
+    """Apply a line edit to JSONL bytes: drop the 1-based `drop_lines` (complete lines
+    only), then fix the unterminated tail: `cut` drops it, `newline` terminates it."""
+    drop = {int(n) for n in edit.get("drop_lines") or []}
+    tail = edit.get("tail")
+    last_nl = data.rfind(b"\n")
+    body, partial = data[: last_nl + 1], data[last_nl + 1 :]
+    if drop:
+        lines = body.split(b"\n")[:-1]
+        body = b"".join(line + b"\n" for i, line in enumerate(lines, 1) if i not in drop)
+    if partial and tail == "newline":
+        partial += b"\n"
+    elif tail == "cut":
+        partial = b""
+    return body + partial
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def apply_store_replace(run: Run, a: dict[str, Any]) -> int:
+    """The dedicated critical section of a store repair: the damaged store cannot be
+    re-read as JSON, so under sessions.json.lock we check it is still byte-identical to
+    what was planned on, then atomically replace it. Returns ms the lock was held."""
+    from sessionctl.store import parse_store_bytes
+
+    path = run.state_dir / a["store"]
+    new = read_bytes(run.dir / a["source"])
+    status, data, _err = parse_store_bytes(new)
+    if status != "ok" or not data or _sha(new) != a.get("after_sha256"):
+        a["state"], a["note"] = "skipped", "the replacement is not a non-empty store (never written)"
+        return 0
+    with store_lock(path) as held:
+        fault_point("store.locked")
+        try:
+            cur: bytes | None = read_bytes(path)
+        except FileNotFoundError:
+            cur = None
+        if cur is None or _sha(cur) != a.get("before_sha256"):
+            a["state"], a["note"] = "skipped", "the store changed since planning (not replaced)"
+            return held.held_ms()
+        atomic_write(path, new, mode=0o600, tmp_name=store_tmp_name(path))
+        a["state"] = "applied"
+        return held.held_ms()
+
+
+def apply_file_rewrite(run: Run, a: dict[str, Any]) -> None:
+    """Rewrite a transcript under its own lock (gateway protocol, 30 min staleness),
+    only while it is still the content the plan was made from."""
+    from sessionctl.errors import BusyError
+    from sessionctl.locks import TRANSCRIPT_LOCK_STALE_MS, acquire
+
+    path = run.state_dir / a["path"]
+    try:
+        held = acquire(path, stale_ms=TRANSCRIPT_LOCK_STALE_MS, timeout_s=float(a.get("lock_timeout_s", 10)))
+    except BusyError as exc:
+        a["state"], a["note"] = "skipped", exc.message
+        return
+    try:
+        try:
+            cur = read_bytes(path)
+        except FileNotFoundError:
+            a["state"], a["note"] = "skipped", "file no longer exists"
+            return
+        if _sha(cur) != a.get("before_sha256"):
+            a["state"], a["note"] = "skipped", "file changed since planning"
+            return
+        new = rewrite_edit(cur, a.get("edit") or {})
+        if (cur and not new) or _sha(new) != a.get("after_sha256"):
+            a["state"], a["note"] = "skipped", "the edit would not give the planned content (not written)"
+            return
+        mode = os.lstat(path).st_mode & 0o777
+        fault_point("rewrite.write")
+        atomic_write(path, new, mode=mode)
+        a["state"] = "applied"
+    finally:
+        held.release()
+
+
+def compression_module(kind: str | None) -> Any:
+    """The module for `--compress` (gzip: stdlib; zstd: the optional `zstandard`)."""
+    from sessionctl.errors import UsageError
+
+    if kind in (None, "none"):
+        return None
+    if kind == "gzip":
+        import gzip
+
+        return gzip
+    if kind == "zstd":
+        try:
+            import zstandard  # type: ignore[import-not-found, unused-ignore]
+        except ImportError:
+            raise UsageError(
+                "--compress zstd needs the Python module `zstandard`, which is not installed",
+                hint="install it (pip install zstandard) or use --compress gzip",
+            ) from None
+        return zstandard
+    raise UsageError(f"unknown compression {kind!r}: use gzip or zstd")
+
+
+def _stream_out(src: Path, dst_fd: int, kind: str | None) -> str:
+    """Copy src into an open fd, compressed as asked. Returns sha256 of the source."""
+    from sessionctl.fsio import open_regular
+
+    h = hashlib.sha256()
+    mod = compression_module(kind)
+    with open_regular(src) as rfd, os.fdopen(os.dup(dst_fd), "wb") as raw_out:
+        if kind == "gzip":
+            out: Any = mod.GzipFile(fileobj=raw_out, mode="wb", mtime=0)
+        elif kind == "zstd":
+            out = mod.ZstdCompressor().stream_writer(raw_out, closefd=False)
+        else:
+            out = raw_out
+        while chunk := os.read(rfd, 1 << 20):
+            h.update(chunk)
+            out.write(chunk)
+        if out is not raw_out:
+            out.close()
+        raw_out.flush()
+    return h.hexdigest()
+
+
+def _open_decompressed(f: Any, kind: str | None) -> Any:
+    mod = compression_module(kind)
+    if kind == "gzip":
+        return mod.GzipFile(fileobj=f, mode="rb")
+    if kind == "zstd":
+        return mod.ZstdDecompressor().stream_reader(f)
+    return f
+
+
+def _stream_sha(path: Path, kind: str | None) -> str:
+    """sha256 of a (possibly compressed) file's decompressed content."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        inp = _open_decompressed(f, kind)
+        while chunk := inp.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _write_new(dst: Path, fill: Any) -> None:
+    """Create dst without clobbering: temp in the same folder, fill(fd), fsync, link."""
+    import uuid
+
+    tmp = dst.parent / f".{dst.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        try:
+            fill(fd)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.link(tmp, dst)  # fails if dst exists: never clobbers
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+    fsync_dir(dst.parent)
+
+
+def apply_export(run: Run, a: dict[str, Any]) -> None:
+    """Copy a file out of the sessions folders (optionally compressed), fsync, verify
+    the copy decompresses to the planned content, then remove the original."""
+    src = run.state_dir / a["from"]
+    dst = Path(a["to"])
+    if not os.path.lexists(src):
+        a["state"], a["note"] = "skipped", "file no longer exists"
+        return
+    if os.path.lexists(dst):
+        a["state"], a["note"] = "skipped", f"{dst} already exists (not overwritten)"
+        return
+    _mkdirs(dst.parent)
+    got: list[str] = []
+    _write_new(dst, lambda fd: got.append(_stream_out(src, fd, a.get("compress"))))
+    if got[0] != a.get("sha256") or _stream_sha(dst, a.get("compress")) != a.get("sha256"):
+        os.unlink(dst)
+        a["state"], a["note"] = "skipped", "file changed since planning, or the copy did not verify (kept)"
+        return
+    fault_point("export.unlink")
+    if sha256_file(src) != a.get("sha256"):
+        os.unlink(dst)
+        a["state"], a["note"] = "skipped", "file changed while it was copied (kept)"
+        return
+    os.unlink(src)
+    fsync_dir(src.parent)
+    a["state"] = "applied"
+
+
+def apply_import(run: Run, a: dict[str, Any]) -> None:
+    """Bring an exported file back: decompress to its old path (if still absent), verify."""
+    dst = run.state_dir / a["path"]
+    src = Path(a["source"])
+    if os.path.lexists(dst):
+        a["state"], a["note"] = "skipped", "a file exists there again (not overwritten)"
+        return
+    if not src.exists():
+        a["state"], a["note"] = "skipped", f"the exported copy {src} is gone"
+        return
+    kind = a.get("compress")
+
+    def fill(fd: int) -> None:
+        with open(src, "rb") as f, os.fdopen(os.dup(fd), "wb") as out:
+            inp = _open_decompressed(f, kind)
+            while chunk := inp.read(1 << 20):
+                out.write(chunk)
+
+    _mkdirs(dst.parent)
+    _write_new(dst, fill)
+    if a.get("sha256") and sha256_file(dst) != a["sha256"]:
+        a["note"] = "restored, but its content differs from the journal's checksum"
+    a["state"] = "applied"

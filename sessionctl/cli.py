@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "gc",
     "runs_cmds",
     "prestart",
+    "repair",
 ]
 
 _exit_code = 0

@@ -1,0 +1,889 @@
+"""repair: fix what health finds broken — damaged stores, damaged transcripts, unsafe
+entries, stale locks and leftovers — and the plan → run engine that repair, archive and
+dedupe share.
+
+Every command here is (1) a pure plan made from a snapshot of the state dir, (2) either
+rendered (`--dry-run`, nothing changes) or (3) executed as a run: private lock, refusal
+while a gateway that cannot be excluded runs, backups, the journal written durably, the
+journaled actions applied (sessionctl.actions), status written. Undo reverses the run
+from its journal.
+
+Parts of repair (`--only`):
+
+- store: an empty / unparseable / non-object sessions.json is replaced (store.replace,
+  under sessions.json.lock, only while it is still byte-identical to what was planned
+  on) by the newest sessionctl run backup of that store that parses and holds at least
+  one entry (`--from RUN_ID` to choose), or, with `--salvage`, by every complete entry
+  recovered from the damaged text (sessionctl.salvage). Never by `{}`: when neither
+  yields an entry, the store is refused (exit 65) and left alone. The damaged bytes are
+  backed up into the run first.
+- transcripts: a truncated tail is cut back to the last complete line, or, when the
+  unterminated last line is a complete JSON object, terminated with "\\n" (nothing is
+  lost); `--drop-bad-lines` removes unparseable middle lines; each as one file.rewrite
+  under the transcript's lock with the whole original backed up. A transcript whose
+  header is invalid (OpenClaw would replace the file) is quarantined by renaming it to
+  `<file>.bak.<stamp>`; its entries are reported, and with `--reset-entries` removed.
+- entries: non-object entries, unsafe sessionIds and sessionFiles resolving outside the
+  sessions folder are removed (store.remove keeps them in the journal); `--merge-case`
+  merges keys that differ only by case, as OpenClaw does (highest updatedAt wins).
+- locks: `.lock` files stale by the gateway's rules (locks.inspect_lock; 30 s for
+  sessions.json.lock, 30 min for transcript locks) are moved into the run; live ones
+  are never touched.
+- leftovers: store temp files and OpenClaw's own transcript-repair leftovers
+  (`.bak-<pid>-<ms>`, `.repair-<pid>-<ms>.tmp`) older than 5 minutes are moved into the
+  run.
+
+No run leaves a store with no entries when it had some (OpenClaw cannot tell that from
+a lost store): such removals are refused.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from sessionctl.context import RunContext
+from sessionctl.errors import DataError, SessionctlError
+from sessionctl.findings import Finding, Severity
+from sessionctl.snapshot import AgentSnapshot, EntryView, snapshot_agent
+from sessionctl.store import num, session_id_unsafe
+from sessionctl.timeutil import archive_stamp, format_duration, now_ms
+
+PARTS = ("store", "transcripts", "entries", "locks", "leftovers")
+LEFTOVER_AGE_MS = 5 * 60_000
+TRANSCRIPT_FILE_KINDS = ("transcript", "topic", "fork")
+DAMAGED = ("empty", "unparseable", "not_object")
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def rel_path(ctx: RunContext, path: Path) -> str:
+    """A path as the journal records it: relative to the state dir (never outside)."""
+    real = Path(os.path.realpath(path.parent)) / path.name
+    try:
+        return str(real.relative_to(ctx.state_dir))
+    except ValueError:
+        raise DataError(f"refusing to touch {path}: it is outside the state dir", path=str(path)) from None
+
+
+# ---------------------------------------------------------------- the plan
+
+
+@dataclass
+class Plan:
+    """What a command would do: journal-ready actions (each with `check`, `agent`,
+    `what` and `reason` for humans), what it found and left alone, and refusals."""
+
+    command: str
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[Finding] = field(default_factory=list)  # reported, not touched
+    kept: list[dict[str, Any]] = field(default_factory=list)  # inspected and deliberately left alone
+    refusals: list[SessionctlError] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    store_sizes: dict[str, int] = field(default_factory=dict)  # store rel → entries now
+    store_keys: dict[str, list[str]] = field(default_factory=dict)  # store rel → keys now
+
+    def add(self, action: dict[str, Any], payload: bytes | None = None) -> dict[str, Any]:
+        """Add an action; `payload` is content the run folder must hold for it
+        (a store.replace's replacement), written there before the journal."""
+        if payload is not None:
+            action["_payload"] = payload
+        self.actions.append(action)
+        return action
+
+    def keep(self, check: str, agent: str | None, path: str | None, reason: str, **extra: Any) -> None:
+        self.kept.append({"check": check, "agent": agent, "path": path, "reason": reason, **extra})
+
+    def problem(
+        self,
+        check: str,
+        severity: Severity,
+        agent: str | None,
+        message: str,
+        *,
+        key: str | None = None,
+        path: str | None = None,
+        fix: str | None = None,
+        **data: Any,
+    ) -> None:
+        self.problems.append(Finding(check, severity, agent, message, key=key, path=path, fix=fix, data=data))
+
+    @property
+    def needs_offline(self) -> bool:
+        """True when an action is transcript surgery (needs every gateway stopped)."""
+        return any(a.get("offline") for a in self.actions)
+
+    def removed_keys(self, store_rel: str) -> set[str]:
+        return {
+            a["key"]
+            for a in self.actions
+            if a.get("store") == store_rel
+            and (a["type"] == "store.remove" or (a["type"] == "store.set" and a.get("after") is None))
+        }
+
+    def guard_nonempty(self) -> None:
+        """Refuse every store edit that would leave a store with no entries."""
+        by_store: dict[str, list[int]] = {}
+        for i, a in enumerate(self.actions):
+            if a["type"] in ("store.remove", "store.insert", "store.set"):
+                by_store.setdefault(a["store"], []).append(i)
+        drop: set[int] = set()
+        for store_rel, idxs in by_store.items():
+            n = self.store_sizes.get(store_rel)
+            if not n:
+                continue
+            keys = set(self.store_keys.get(store_rel, ()))
+            for i in idxs:
+                a = self.actions[i]
+                if a["type"] == "store.remove" or (a["type"] == "store.set" and a.get("after") is None):
+                    keys.discard(a["key"])
+                else:
+                    keys.add(a["key"])
+            if keys:
+                continue
+            agent = self.actions[idxs[0]].get("agent")
+            drop.update(idxs)
+            self.refusals.append(
+                DataError(
+                    f"{store_rel}: these changes would remove all {n} entries and leave a store that "
+                    "OpenClaw cannot tell from a lost one; nothing was removed from it",
+                    path=store_rel,
+                    hint="remove the entries by hand (or stop the agent) if that is really intended",
+                )
+            )
+            self.problem(
+                "store.would_be_empty",
+                "warning",
+                agent,
+                f"not changed: the planned removals would leave {store_rel} with no entries",
+                path=store_rel,
+            )
+        if drop:
+            self.actions = [a for i, a in enumerate(self.actions) if i not in drop]
+
+    def note_store(self, store_rel: str, keys: list[str]) -> None:
+        self.store_sizes[store_rel] = len(keys)
+        self.store_keys[store_rel] = keys
+
+
+def public_action(a: dict[str, Any]) -> dict[str, Any]:
+    """An action as reports show it (without the verbatim entries)."""
+    out: dict[str, Any] = {}
+    for k in ("id", "type", "check", "agent", "key", "store", "path", "from", "to", "what", "reason"):
+        if a.get(k) is not None:
+            out[k] = a[k]
+    for k in ("bytes", "bytes_cut", "lines_dropped", "entries", "origin", "from_run", "keys", "compress"):
+        if a.get(k) is not None:
+            out[k] = a[k]
+    out["state"] = a.get("state", "planned")
+    if a.get("note"):
+        out["note"] = a["note"]
+    return out
+
+
+# ---------------------------------------------------------------- executing a plan
+
+
+@dataclass
+class Outcome:
+    plan: Plan
+    dry_run: bool
+    run_id: str | None = None
+    run_dir: str | None = None
+    gateways: list[str] = field(default_factory=list)
+    would_refuse: str | None = None  # dry run: why a real run would refuse
+    lock_held_ms: int = 0
+
+    @property
+    def applied(self) -> int:
+        return sum(1 for a in self.plan.actions if a.get("state") == "applied")
+
+    @property
+    def skipped(self) -> list[dict[str, Any]]:
+        return [a for a in self.plan.actions if a.get("state") == "skipped"]
+
+
+def _write_payloads(run: Any, plan: Plan) -> None:
+    from sessionctl.fsio import atomic_write
+    from sessionctl.runs import _mkdirs
+
+    for a in plan.actions:
+        data = a.pop("_payload", None)
+        if data is None:
+            continue
+        rel = f"replacement/{a['store']}"
+        dst = run.dir / rel
+        _mkdirs(dst.parent)
+        atomic_write(dst, data, mode=0o600)
+        a["source"] = rel
+
+
+def execute(
+    ctx: RunContext,
+    plan: Plan,
+    *,
+    force_online: bool,
+    backup_dir: str | None = None,
+    phases: list[Callable[[dict[str, Any]], bool]] | None = None,
+) -> Outcome:
+    """Run a plan: refuse under a gateway that cannot be excluded, back up, journal,
+    apply (in `phases`, each a filter over the actions, in order), finish. The caller
+    holds the private lock."""
+    from sessionctl.actions import apply_actions, prepare
+    from sessionctl.gateway import refuse_if_gateway_running
+    from sessionctl.runs import Run, maybe_finish
+
+    gws = refuse_if_gateway_running(
+        ctx.state_dir, force_online=force_online, allow_lock_era=not plan.needs_offline
+    )
+    out = Outcome(plan, dry_run=False, gateways=[g.describe() for g in gws])
+    run = Run.start(ctx.state_dir, plan.command, policy_now_ms=ctx.now_ms, backup_dir=backup_dir)
+    out.run_id, out.run_dir = run.run_id, str(run.dir)
+    try:
+        _write_payloads(run, plan)
+        prepare(run, plan.actions)
+        for a in plan.actions:
+            run.add(a)
+        run.commit_journal()
+    except BaseException:
+        # nothing has changed yet: the half-made run folder holds only copies
+        shutil.rmtree(run.dir, ignore_errors=True)
+        raise
+    with maybe_finish(run):
+        groups = phases or [lambda a: True]
+        done: set[int] = set()
+        for pick in groups:
+            batch = [a for a in plan.actions if a["id"] not in done and pick(a)]
+            done.update(a["id"] for a in batch)
+            if batch:
+                stats = apply_actions(run, batch)
+                out.lock_held_ms = max(out.lock_held_ms, stats.get("lock_held_ms", 0))
+        for a in plan.actions:
+            if a.get("state") == "planned":
+                a["state"], a["note"] = "skipped", "not applied"
+        run.finish(
+            "done",
+            {
+                "planned": len(plan.actions),
+                "applied": sum(1 for a in plan.actions if a.get("state") == "applied"),
+                "skipped": sum(1 for a in plan.actions if a.get("state") == "skipped"),
+            },
+        )
+    return out
+
+
+def run_plan(
+    ctx: RunContext,
+    make_plan: Callable[[], Plan],
+    *,
+    dry_run: bool,
+    force_online: bool,
+    backup_dir: str | None = None,
+    phases: list[Callable[[dict[str, Any]], bool]] | None = None,
+) -> Outcome:
+    """Plan and (unless dry_run) execute under sessionctl's private lock. A dry run
+    takes no lock and writes nothing."""
+    if dry_run:
+        plan = make_plan()
+        out = Outcome(plan, dry_run=True)
+        if plan.actions:
+            from sessionctl.errors import BusyError
+            from sessionctl.gateway import find_gateways, refuse_if_gateway_running
+
+            out.gateways = [g.describe() for g in find_gateways(ctx.state_dir)]
+            try:
+                refuse_if_gateway_running(
+                    ctx.state_dir, force_online=force_online, allow_lock_era=not plan.needs_offline
+                )
+            except BusyError as exc:
+                out.would_refuse = exc.message
+        return out
+    from sessionctl.locks import private_lock
+
+    with private_lock(ctx.state_dir):
+        plan = make_plan()
+        if not plan.actions:
+            return Outcome(plan, dry_run=False)
+        return execute(ctx, plan, force_online=force_online, backup_dir=backup_dir, phases=phases)
+
+
+# ---------------------------------------------------------------- repair planning
+
+
+@dataclass
+class RepairOptions:
+    only: tuple[str, ...] = PARTS
+    salvage: bool = False
+    from_run: str | None = None
+    drop_bad_lines: bool = False
+    reset_entries: bool = False
+    merge_case: bool = False
+    backup_dir: str | None = None
+
+
+@dataclass
+class BackupCandidate:
+    run_id: str
+    started_at: str | None
+    path: Path
+    data: bytes
+    entries: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "started_at": self.started_at, "entries": self.entries}
+
+
+def store_backups(
+    ctx: RunContext, store_rel: str, backup_dir: str | None, only_run: str | None = None
+) -> tuple[list[BackupCandidate], list[str]]:
+    """sessionctl run backups of one store that parse and hold at least one entry,
+    newest first, and notes on the ones that do not qualify."""
+    from sessionctl.fsio import read_bytes
+    from sessionctl.runs import list_runs, read_run
+    from sessionctl.store import parse_store_bytes
+
+    runs = (
+        [read_run(ctx.state_dir, only_run, backup_dir)] if only_run else list_runs(ctx.state_dir, backup_dir)
+    )
+    out: list[BackupCandidate] = []
+    notes: list[str] = []
+    for info in reversed(runs):
+        j = info.journal or {}
+        for b in j.get("backups", []):
+            if b.get("path") != store_rel or b.get("kind") != "store":
+                continue
+            path = info.dir / str(b.get("backup", ""))
+            try:
+                data = read_bytes(path)
+            except OSError as exc:
+                notes.append(f"run {info.run_id}: backup unreadable ({exc.strerror or exc})")
+                continue
+            status, parsed, err = parse_store_bytes(data)
+            if status != "ok" or parsed is None:
+                notes.append(f"run {info.run_id}: backup does not parse ({err})")
+                continue
+            if not parsed:
+                notes.append(f"run {info.run_id}: backup holds no entries")
+                continue
+            out.append(BackupCandidate(info.run_id, j.get("started_at"), path, data, len(parsed)))
+    return out, notes
+
+
+def _plan_store(ctx: RunContext, opts: RepairOptions, plan: Plan, snap: AgentSnapshot) -> None:
+    from sessionctl.salvage import salvage_store
+    from sessionctl.store import serialize_store
+
+    load = snap.load
+    agent = snap.agent_id
+    st = snap.store
+    if load.status in ("ok", "missing"):
+        return
+    rel = rel_path(ctx, st.store_path)
+    if load.status == "unreadable" or load.raw is None:
+        plan.refusals.append(
+            DataError(
+                f"{rel}: {load.error}; sessionctl cannot read it, so it will not replace it",
+                path=rel,
+                hint="fix its type or permissions by hand (it must be a regular file owned by the gateway's user)",
+            )
+        )
+        return
+    raw = load.raw
+    backups, notes = store_backups(ctx, rel, opts.backup_dir, opts.from_run)
+    salvage = salvage_store(raw)
+    detail: dict[str, Any] = {
+        "agent": agent,
+        "store": rel,
+        "status": load.status,
+        "error": load.error,
+        "bytes": len(raw),
+        "backups": [b.to_json() for b in backups],
+        "backup_notes": notes,
+        "salvage": salvage.to_json(),
+        "chosen": None,
+    }
+    plan.details.setdefault("stores", []).append(detail)
+    fix = f"sessionctl repair --only store --agent {agent}"
+    chosen: str | None = None
+    new: bytes | None = None
+    entries = 0
+    origin_run: str | None = None
+    if opts.from_run:
+        if backups:
+            b = backups[0]
+            chosen, new, entries, origin_run = "backup", b.data, b.entries, b.run_id
+        else:
+            why = "; ".join(notes) or f"run {opts.from_run} holds no backup of {rel}"
+            plan.refusals.append(
+                DataError(
+                    f"{rel} is {load.status}: --from {opts.from_run} cannot restore it ({why})",
+                    path=rel,
+                    hint="list runs with `sessionctl runs`, or try "
+                    f"`{fix} --salvage --dry-run` to see what can be recovered from the damaged file",
+                )
+            )
+            return
+    elif opts.salvage:
+        if salvage.recovered:
+            chosen, entries = "salvage", salvage.recovered
+            new = serialize_store(salvage.entries)
+        else:
+            alt = (
+                f"; a backup from run {backups[0].run_id} exists: run `{fix}` without --salvage"
+                if backups
+                else ""
+            )
+            plan.refusals.append(
+                DataError(
+                    f"{rel} is {load.status} and no complete entry could be recovered from it{alt}",
+                    path=rel,
+                    hint=None
+                    if backups
+                    else "nothing was written; stop the gateway and restore sessions.json from your own backup",
+                )
+            )
+            return
+    elif backups:
+        b = backups[0]
+        chosen, new, entries, origin_run = "backup", b.data, b.entries, b.run_id
+    else:
+        more = (
+            f"; `--salvage` would recover {salvage.recovered} entries ({salvage.lost} lost)"
+            if salvage.recovered
+            else "; no complete entry can be recovered from it either"
+        )
+        plan.refusals.append(
+            DataError(
+                f"{rel} is {load.status} ({load.error}) and sessionctl has no backup of it{more}",
+                path=rel,
+                hint=f"run `{fix} --salvage`"
+                if salvage.recovered
+                else "nothing was written; stop the gateway before it overwrites the store and "
+                "restore sessions.json from your own backup",
+            )
+        )
+        return
+    assert new is not None
+    detail["chosen"] = chosen
+    what = (
+        f"restore {rel} from the backup of run {origin_run} ({entries} entries)"
+        if chosen == "backup"
+        else f"rebuild {rel} from {salvage.recovered} salvaged entries ({salvage.lost} lost)"
+    )
+    plan.add(
+        {
+            "type": "store.replace",
+            "agent": agent,
+            "store": rel,
+            "before_sha256": sha256_bytes(raw),
+            "after_sha256": sha256_bytes(new),
+            "origin": chosen,
+            "from_run": origin_run,
+            "entries": entries,
+            "check": f"store.{load.status}",
+            "what": what,
+            "reason": f"sessions.json is {load.status}: {load.error}",
+        },
+        payload=new,
+    )
+
+
+def _remove_action(
+    ctx: RunContext, snap: AgentSnapshot, ev: EntryView, check: str, reason: str, what: str | None = None
+) -> dict[str, Any]:
+    return {
+        "type": "store.remove",
+        "agent": snap.agent_id,
+        "store": rel_path(ctx, snap.store.store_path),
+        "key": ev.key,
+        "entry": ev.entry,
+        "check": check,
+        "what": what or f"remove {ev.key!r} from {snap.agent_id}'s store",
+        "reason": reason,
+    }
+
+
+def _plan_entries(ctx: RunContext, opts: RepairOptions, plan: Plan, snap: AgentSnapshot) -> None:
+    if snap.load.data is None:
+        return
+    removed: set[str] = set()
+    for ev in snap.entries:
+        check: str | None = None
+        if not isinstance(ev.entry, dict):
+            check, reason = (
+                "entry.not_object",
+                f"{ev.shape_problem}; OpenClaw drops it when it loads the store",
+            )
+        elif (why := session_id_unsafe(ev.entry.get("sessionId"))) is not None:
+            check, reason = (
+                "entry.unsafe_session_id",
+                f"{why}; OpenClaw drops it, sessionctl never follows it",
+            )
+        elif ev.ref.outside is not None:
+            check = "entry.session_file_outside"
+            reason = f"sessionFile {ev.ref.outside!r} resolves outside the sessions folder (never followed)"
+        if check is not None:
+            plan.add(_remove_action(ctx, snap, ev, check, reason))
+            removed.add(ev.key)
+    if opts.merge_case:
+        _plan_merge_case(ctx, plan, snap, removed)
+
+
+def _merge_rank(m: tuple[int, EntryView], canon: str) -> tuple[int, int, int]:
+    """Highest updatedAt wins; on a tie the lowercased key, then the first in the file."""
+    pos, ev = m
+    ua = num(ev.obj.get("updatedAt"))
+    return (ua if ua is not None else -(2**62), 1 if ev.key == canon else 0, -pos)
+
+
+def _plan_merge_case(ctx: RunContext, plan: Plan, snap: AgentSnapshot, removed: set[str]) -> None:
+    """Keys differing only by case (or surrounding blanks): OpenClaw keeps the one with
+    the highest updatedAt under the lowercased key and deletes the others."""
+    groups: dict[str, list[tuple[int, EntryView]]] = {}
+    for pos, ev in enumerate(snap.entries):
+        if ev.key in removed or not isinstance(ev.entry, dict):
+            continue
+        groups.setdefault(ev.key.strip().lower(), []).append((pos, ev))
+    store_rel = rel_path(ctx, snap.store.store_path)
+    for canon, members in groups.items():
+        if len(members) == 1 and members[0][1].key == canon:
+            continue
+
+        winner = max(members, key=functools.partial(_merge_rank, canon=canon))[1]
+        existing = next((ev for _p, ev in members if ev.key == canon), None)
+        keys = [ev.key for _p, ev in members]
+        reason = (
+            f"keys {', '.join(repr(k) for k in keys)} are one session to OpenClaw; the highest updatedAt wins"
+        )
+        if winner.key != canon:
+            plan.add(
+                {
+                    "type": "store.set",
+                    "agent": snap.agent_id,
+                    "store": store_rel,
+                    "key": canon,
+                    "before": existing.entry if existing is not None else None,
+                    "after": winner.entry,
+                    "check": "entry.mixed_case_key",
+                    "what": f"keep {winner.key!r} as {canon!r}",
+                    "reason": reason,
+                }
+            )
+        for _p, ev in members:
+            if ev.key == canon:
+                continue
+            plan.add(
+                _remove_action(
+                    ctx,
+                    snap,
+                    ev,
+                    "entry.mixed_case_key",
+                    reason,
+                    what=f"remove {ev.key!r} (merged into {canon!r})",
+                )
+            )
+
+
+def _tail_fix(data: bytes) -> tuple[str | None, int]:
+    """How to fix an unterminated last line: ("newline", 0) when it is a complete JSON
+    object, ("cut", n) to drop its n bytes, (None, 0) when the file ends with "\\n"."""
+    if not data or data.endswith(b"\n"):
+        return None, 0
+    partial = data[data.rfind(b"\n") + 1 :]
+    try:
+        obj = orjson.loads(partial)
+    except orjson.JSONDecodeError:
+        obj = None
+    if isinstance(obj, dict):
+        return "newline", 0
+    return "cut", len(partial)
+
+
+def _entries_of_file(snap: AgentSnapshot, name: str) -> list[EntryView]:
+    """The entries whose transcript is this file of the agent's sessions folder."""
+    sdir = str(snap.store.sessions_dir)
+    return [
+        ev
+        for ev in snap.entries
+        if ev.ref.path is not None and ev.ref.path.name == name and str(ev.ref.path.parent) == sdir
+    ]
+
+
+def unique_archive_name(folder: Path, name: str, reason: str, at_ms: int, taken: set[str]) -> str:
+    """`<name>.<reason>.<stamp>` that exists neither on disk nor in this plan."""
+    t = at_ms
+    while True:
+        cand = f"{name}.{reason}.{archive_stamp(t)}"
+        if cand not in taken and not os.path.lexists(folder / cand):
+            taken.add(cand)
+            return cand
+        t += 1
+
+
+def _plan_transcripts(
+    ctx: RunContext, opts: RepairOptions, plan: Plan, snap: AgentSnapshot, wall: int, taken: set[str]
+) -> None:
+    from sessionctl.actions import rewrite_edit
+    from sessionctl.fsio import read_bytes
+    from sessionctl.transcripts import deep_scan, read_facts
+
+    agent = snap.agent_id
+    sdir = snap.store.sessions_dir
+    fix = f"sessionctl repair --only transcripts --agent {agent}"
+    for fi in sorted(snap.inventory.of_kind(*TRANSCRIPT_FILE_KINDS), key=lambda f: f.name):
+        facts = read_facts(fi.path)
+        rel = rel_path(ctx, fi.path)
+        if facts.error:
+            plan.problem("transcript.unreadable", "warning", agent, f"{fi.name}: {facts.error}", path=rel)
+            continue
+        if facts.size == 0:
+            plan.keep(
+                "transcript.empty", agent, rel, "empty file: OpenClaw writes a fresh header, nothing to keep"
+            )
+            continue
+        users = _entries_of_file(snap, fi.name)
+        if not facts.header_ok:
+            dst = unique_archive_name(sdir, fi.name, "bak", wall, taken)
+            keys = [ev.key for ev in users]
+            plan.add(
+                {
+                    "type": "file.rename",
+                    "agent": agent,
+                    "from": rel,
+                    "to": rel_path(ctx, sdir / dst),
+                    "keys": keys,
+                    "offline": True,
+                    "check": "transcript.bad_header",
+                    "what": f"quarantine {fi.name} as {dst}",
+                    "reason": f"{facts.header_problem}; OpenClaw would replace the file with a fresh header",
+                }
+            )
+            for ev in users:
+                if opts.reset_entries and snap.load.data is not None:
+                    plan.add(
+                        _remove_action(
+                            ctx,
+                            snap,
+                            ev,
+                            "entry.reset",
+                            f"its transcript {fi.name} had an invalid header and was quarantined",
+                            what=f"remove {ev.key!r} so its next message starts a clean session",
+                        )
+                    )
+                else:
+                    plan.problem(
+                        "transcript.quarantined_entry",
+                        "warning",
+                        agent,
+                        f"the transcript of {ev.key!r} is quarantined as {dst}; OpenClaw starts a new "
+                        "transcript for it on the next message (history stays in the quarantined file)",
+                        key=ev.key,
+                        path=rel,
+                        fix=f"{fix} --reset-entries",
+                    )
+            continue
+        need_tail = not facts.ends_with_newline
+        bad: list[int] = []
+        if opts.drop_bad_lines:
+            deep = deep_scan(fi.path, facts)
+            bad = list(deep.bad_lines or [])
+        if not need_tail and not bad:
+            continue
+        try:
+            data = read_bytes(fi.path)
+        except OSError as exc:
+            plan.problem(
+                "transcript.unreadable", "warning", agent, f"{fi.name}: {exc.strerror or exc}", path=rel
+            )
+            continue
+        tail, cut = _tail_fix(data)
+        edit: dict[str, Any] = {}
+        if tail is not None:
+            edit["tail"] = tail
+        if bad:
+            edit["drop_lines"] = bad
+        if not edit:
+            continue
+        new = rewrite_edit(data, edit)
+        if not new:
+            plan.problem(
+                "transcript.unrepairable",
+                "warning",
+                agent,
+                f"{fi.name}: repairing it would leave an empty file; left alone",
+                path=rel,
+            )
+            continue
+        parts: list[str] = []
+        reasons: list[str] = []
+        if tail == "newline":
+            parts.append("terminate its last line")
+            reasons.append(
+                "the last line is complete but lacks its final newline (the next append would be glued on)"
+            )
+        elif tail == "cut":
+            parts.append(f"cut the {cut}-byte unterminated tail")
+            reasons.append("the file ends in a truncated line")
+        if bad:
+            parts.append(f"drop {len(bad)} unparseable line(s) ({', '.join(map(str, bad[:10]))})")
+            reasons.append("unparseable middle lines")
+        plan.add(
+            {
+                "type": "file.rewrite",
+                "agent": agent,
+                "path": rel,
+                "edit": edit,
+                "before_sha256": sha256_bytes(data),
+                "after_sha256": sha256_bytes(new),
+                "bytes_cut": len(data) - len(new) if len(new) < len(data) else 0,
+                "lines_dropped": len(bad) or None,
+                "keys": [ev.key for ev in users],
+                "offline": True,
+                "check": "transcript.truncated_tail" if tail else "transcript.bad_lines",
+                "what": f"{fi.name}: " + ", ".join(parts) + " (original kept in the run)",
+                "reason": "; ".join(reasons),
+            }
+        )
+
+
+def _plan_locks(ctx: RunContext, plan: Plan, snap: AgentSnapshot) -> None:
+    from sessionctl.locks import STORE_LOCK_STALE_MS, TRANSCRIPT_LOCK_STALE_MS, inspect_lock
+
+    agent = snap.agent_id
+    for fi in sorted(snap.inventory.of_kind("store_lock", "lock"), key=lambda f: f.name):
+        stale_ms = STORE_LOCK_STALE_MS if fi.kind == "store_lock" else TRANSCRIPT_LOCK_STALE_MS
+        st = inspect_lock(fi.path, stale_ms=stale_ms)
+        rel = rel_path(ctx, fi.path)
+        if not st.exists:
+            continue
+        if not st.stale:
+            plan.keep("lock.held", agent, rel, st.reason or "held", pid=st.pid)
+            continue
+        if st.raw is None:
+            continue
+        plan.add(
+            {
+                "type": "file.move",
+                "agent": agent,
+                "from": rel,
+                "before_sha256": sha256_bytes(st.raw) if len(st.raw) < (64 << 10) else None,
+                "check": "lock.stale",
+                "what": f"move the stale lock {fi.name} into the run",
+                "reason": f"stale by the gateway's rules ({format_duration(stale_ms)} for this lock): {st.reason}",
+            }
+        )
+
+
+def _plan_leftovers(ctx: RunContext, plan: Plan, snap: AgentSnapshot, wall: int) -> None:
+    from sessionctl.actions import sha256_file
+
+    agent = snap.agent_id
+    for fi in sorted(snap.inventory.of_kind("store_tmp", "repair_leftover"), key=lambda f: f.name):
+        rel = rel_path(ctx, fi.path)
+        age = wall - fi.mtime_ms
+        what = "store temp file" if fi.kind == "store_tmp" else "leftover of OpenClaw's transcript repair"
+        if age < LEFTOVER_AGE_MS:
+            plan.keep(
+                "leftover.young",
+                agent,
+                rel,
+                f"{what} modified {format_duration(max(age, 0))} ago (may still be in use; moved after 5min)",
+            )
+            continue
+        plan.add(
+            {
+                "type": "file.move",
+                "agent": agent,
+                "from": rel,
+                "before_sha256": sha256_file(fi.path),
+                "bytes": fi.size,
+                "check": "leftover.store_tmp" if fi.kind == "store_tmp" else "leftover.repair",
+                "what": f"move the {what} {fi.name} into the run",
+                "reason": f"untouched for {format_duration(age)}; OpenClaw never cleans it up",
+            }
+        )
+
+
+def plan_repair(ctx: RunContext, opts: RepairOptions) -> Plan:
+    """The repair plan for every selected agent (pure: reads, never writes)."""
+    plan = Plan("repair")
+    wall = now_ms()
+    taken: set[str] = set()
+    for store in ctx.discovery.stores:
+        agent = store.agent_id
+        if store.layout == "sqlite" or store.legacy_pending:
+            plan.keep(
+                "store.sqlite_era",
+                agent,
+                str(store.store_path),
+                "SQLite-era agent: its sessions live in SQLite; sessionctl does not modify it",
+            )
+            continue
+        if not store.sessions_dir.is_dir():
+            continue
+        snap = snapshot_agent(store, ctx.state_dir, main_key=ctx.openclaw.main_key, read="none")
+        if snap.load.data is not None:
+            plan.note_store(rel_path(ctx, store.store_path), [ev.key for ev in snap.entries])
+        elif snap.load.status in DAMAGED and "entries" in opts.only and "store" not in opts.only:
+            plan.problem(
+                f"store.{snap.load.status}",
+                "critical",
+                agent,
+                f"sessions.json is {snap.load.status} ({snap.load.error}); entries cannot be checked",
+                path=str(store.store_path),
+                fix=f"sessionctl repair --only store --agent {agent}",
+            )
+        if "locks" in opts.only:
+            _plan_locks(ctx, plan, snap)
+        if "leftovers" in opts.only:
+            _plan_leftovers(ctx, plan, snap, wall)
+        if "store" in opts.only:
+            _plan_store(ctx, opts, plan, snap)
+        if "entries" in opts.only:
+            _plan_entries(ctx, opts, plan, snap)
+        if "transcripts" in opts.only:
+            _plan_transcripts(ctx, opts, plan, snap, wall, taken)
+    plan.guard_nonempty()
+    return plan
+
+
+def repair_phases() -> list[Callable[[dict[str, Any]], bool]]:
+    """Stale locks and leftovers go into the run first (so taking sessions.json.lock
+    later never has to break a stale lock unbacked), then everything else."""
+    return [lambda a: str(a.get("check", "")).startswith(("lock.", "leftover.")), lambda a: True]
+
+
+def run_repair(ctx: RunContext, opts: RepairOptions, *, dry_run: bool, force_online: bool) -> Outcome:
+    return run_plan(
+        ctx,
+        lambda: plan_repair(ctx, opts),
+        dry_run=dry_run,
+        force_online=force_online,
+        backup_dir=opts.backup_dir,
+        phases=repair_phases(),
+    )
+
+
+def summary(out: Outcome) -> dict[str, Any]:
+    by_check: dict[str, int] = {}
+    for a in out.plan.actions:
+        by_check[a.get("check", a["type"])] = by_check.get(a.get("check", a["type"]), 0) + 1
+    return {
+        "planned": len(out.plan.actions),
+        "applied": out.applied,
+        "skipped": len(out.skipped),
+        "kept": len(out.plan.kept),
+        "problems": len(out.plan.problems),
+        "refused": len(out.plan.refusals),
+        "by_check": dict(sorted(by_check.items())),
+    }
