@@ -14,7 +14,7 @@ from pathlib import Path
 
 import orjson
 
-from sessionctl.errors import BusyError
+from sessionctl.errors import BusyError, NotFoundError
 from sessionctl.locks import proc_cmdline
 
 # Releases whose gateway takes sessions.json.lock around every store write (v2.17–v5.1).
@@ -119,6 +119,12 @@ def find_gateways(state_dir: Path) -> list[Gateway]:
                     explicit = os.path.join(cwd, explicit.strip())
                 theirs = resolve_state_dir(explicit if explicit else None, env)
                 match = theirs == state_dir
+            except NotFoundError:
+                # the state dir this process would use does not exist, so it cannot be
+                # serving ours (unless it is relative to a cwd we could not read)
+                unsure = bool(explicit) and not os.path.isabs(str(explicit).strip())
+                unsure = unsure and not str(explicit).strip().startswith("~")
+                match = None if unsure else False
             except Exception:
                 match = None
         if match is False:
