@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -126,7 +127,10 @@ def _read_lock(path: Path) -> tuple[bytes | None, os.stat_result | None]:
             return None, None
     try:
         st = os.fstat(fd)
-        data = os.read(fd, 64 << 10)
+        try:
+            data = os.read(fd, 64 << 10)
+        except OSError:  # e.g. a directory in the lock's place: exists, unreadable
+            data = b""
         return data, st
     finally:
         os.close(fd)
@@ -196,7 +200,7 @@ def remove_if_unchanged(status: LockStatus) -> bool:
     raw, st = _read_lock(status.path)
     if st is None:
         return True
-    if st.st_ino != status.ino or raw != status.raw:
+    if st.st_ino != status.ino or raw != status.raw or not stat.S_ISREG(st.st_mode):
         return False
     try:
         fault_point("lock.break")
@@ -272,9 +276,8 @@ def acquire(
             held.broke = broke
             return held
         last = inspect_lock(path, stale_ms=stale_ms)
-        if last.exists and last.stale:
-            if remove_if_unchanged(last):
-                broke.append(last)
+        if last.exists and last.stale and remove_if_unchanged(last):
+            broke.append(last)
             continue
         if time.monotonic() >= deadline:
             holder = last.describe() if last.exists else "another process"
