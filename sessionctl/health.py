@@ -39,6 +39,8 @@ def fix_cmd(kind: str, agent: str | None, extra: str = "") -> str:
     cmds = {
         "store": f"sessionctl repair --only store{a}",
         "entries": f"sessionctl repair --only entries{a}",
+        "merge_case": f"sessionctl repair --only entries --merge-case{a}",
+        "bad_lines": f"sessionctl repair --only transcripts --drop-bad-lines{a}",
         "transcripts": f"sessionctl repair --only transcripts{a}",
         "locks": f"sessionctl repair --only locks{a}",
         "leftovers": f"sessionctl repair --only leftovers{a}",
@@ -221,6 +223,8 @@ def entry_checks(snap: AgentSnapshot, thr: HealthThresholds, now_ms: int) -> lis
     for ev in snap.entries:
         key = ev.key
         if ev.shape_problem:
+            # repair removes non-object entries and unsafe sessionIds; a bad updatedAt has no fix
+            removable = not isinstance(ev.entry, dict) or "sessionId" in ev.shape_problem
             out.append(
                 Finding(
                     "entry.invalid_shape",
@@ -229,7 +233,7 @@ def entry_checks(snap: AgentSnapshot, thr: HealthThresholds, now_ms: int) -> lis
                     f"{ev.shape_problem}; OpenClaw drops or misreads this entry",
                     key=key,
                     path=store_path,
-                    fix=fix_cmd("entries", agent),
+                    fix=fix_cmd("entries", agent) if removable else None,
                 )
             )
         canon = key.strip().lower()
@@ -246,7 +250,7 @@ def entry_checks(snap: AgentSnapshot, thr: HealthThresholds, now_ms: int) -> lis
                     msg,
                     key=key,
                     path=store_path,
-                    fix=fix_cmd("entries", agent),
+                    fix=fix_cmd("merge_case", agent),
                     data={"canonical": canon, "collides_with": twins},
                 )
             )
@@ -452,7 +456,7 @@ def _file_checks(
                 "OpenClaw skips them silently",
                 key=key,
                 path=path,
-                fix=repair,
+                fix=fix_cmd("bad_lines", agent),
                 data={"count": len(f.bad_lines), "lines": f.bad_lines[:MAX_LINES_LISTED]},
             )
         )
@@ -831,7 +835,7 @@ def binding_checks(
                         f"{what} binding is expired ({why}); only a running gateway sweeps it",
                         key=b.target_session_key,
                         path=str(bf.path),
-                        fix=fix_cmd("gc", None, "--kind binding"),
+                        fix=fix_cmd("gc", agent),
                         data=data,
                     )
                 )
@@ -845,7 +849,7 @@ def binding_checks(
                         f"{what} is bound to session {target}, which no longer exists in agent {agent!r}",
                         key=b.target_session_key,
                         path=str(bf.path),
-                        fix=fix_cmd("gc", None, "--kind binding"),
+                        fix=fix_cmd("gc", agent),
                         data=data,
                     )
                 )

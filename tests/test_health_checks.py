@@ -146,7 +146,13 @@ def test_invalid_entries(state: StateDir) -> None:
     hits = found(env, "entry.invalid_shape")
     assert sorted(f["key"] for f in hits) == [f"agent:main:explicit:{x}" for x in "abcd"]
     assert {f["severity"] for f in hits} == {"warning"}
-    assert all(f["fix"] == "sessionctl repair --only entries --agent main" for f in hits)
+    fixes = {f["key"][-1]: f["fix"] for f in hits}
+    assert fixes == {
+        "a": "sessionctl repair --only entries --agent main",
+        "b": "sessionctl repair --only entries --agent main",
+        "c": None,  # a bad updatedAt: repair leaves it, nothing to suggest
+        "d": "sessionctl repair --only entries --agent main",
+    }
     assert rc == 1
 
 
@@ -157,6 +163,7 @@ def test_mixed_case_key_names_its_twin(state: StateDir) -> None:
     f = only(env, "entry.key_not_lowercase")
     assert (f["severity"], f["agent"], f["key"]) == ("warning", "main", "agent:main:Telegram:direct:55")
     assert f["data"]["collides_with"] == ["agent:main:telegram:direct:55"]
+    assert f["fix"] == "sessionctl repair --only entries --merge-case --agent main"
     assert rc == 1
 
 
@@ -269,6 +276,7 @@ def test_bad_line_and_broken_parent_only_in_deep_mode(state: StateDir) -> None:
     rc, env = health(state, "--deep")
     bad = only(env, "transcript.bad_line")
     assert (bad["severity"], bad["path"], bad["data"]["lines"]) == ("warning", str(path), [3])
+    assert bad["fix"] == "sessionctl repair --only transcripts --drop-bad-lines --agent main"
     broken = only(env, "transcript.broken_parent")
     assert (broken["severity"], broken["data"]["lines"]) == ("warning", [4])
     assert env["deep"] is True and rc == 1
@@ -561,6 +569,7 @@ def test_expired_and_dangling_bindings(state: StateDir) -> None:
     assert (exp["severity"], exp["agent"], exp["key"], exp["path"]) == ("info", "main", sub, str(path))
     dang = only(env, "binding.dangling")
     assert (dang["severity"], dang["agent"], dang["key"]) == ("warning", "main", gone)
+    assert exp["fix"] == dang["fix"] == "sessionctl gc --agent main"
     assert rc == 1
     for args in ((), ("--format", "prometheus")):
         from helpers import run_cli
