@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sessionctl.errors import UsageError
 
@@ -33,6 +33,9 @@ _UNITS_MS: dict[str, int] = {
 }
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*([a-zA-Z]+)")
 _DURATION_HELP = "write a number with a unit: 30s, 15min, 120h, 5d, 1w, or a sum like 2d12h"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
+_MAX_DURATION_MS = 100 * 365 * 86_400_000  # a century: anything longer is a typo
 
 
 def parse_duration(text: str) -> int:
@@ -62,6 +65,8 @@ def parse_duration(text: str) -> int:
         pos = m.end()
     if pos != len(compact) or pos == 0:
         raise UsageError(f"cannot read duration {text!r}: {_DURATION_HELP}")
+    if not total <= _MAX_DURATION_MS:
+        raise UsageError(f"duration {text!r} is too large (more than 100 years): {_DURATION_HELP}")
     return int(total)
 
 
@@ -102,8 +107,9 @@ def parse_iso_ms(text: str) -> int | None:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     try:
-        return int(dt.timestamp() * 1000)
-    except (OverflowError, OSError, ValueError):
+        # exact integer arithmetic: float seconds * 1000 turns .497 into 496.999… → 496
+        return (dt - _EPOCH) // _ONE_MS
+    except (OverflowError, ValueError):
         return None
 
 
@@ -119,7 +125,7 @@ def parse_now(text: str | None) -> int:
 
 def iso_ms(ms: int) -> str:
     """Epoch ms → `2026-04-29T10:11:12.345Z` (what OpenClaw writes)."""
-    dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    dt = _EPOCH + ms * _ONE_MS
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
@@ -142,5 +148,5 @@ def parse_archive_stamp(stamp: str) -> int | None:
 
 def run_stamp(ms: int) -> str:
     """Sortable UTC stamp without colons for run ids: 20260429T101112.345Z."""
-    dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    dt = _EPOCH + ms * _ONE_MS
     return dt.strftime("%Y%m%dT%H%M%S.") + f"{ms % 1000:03d}Z"
