@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sessionctl.context import RunContext
 from sessionctl.findings import SEVERITY_RANK, Finding, Severity
@@ -23,6 +23,9 @@ from sessionctl.store import num
 from sessionctl.thresholds import HealthThresholds, token_type
 from sessionctl.timeutil import format_duration, iso_ms
 from sessionctl.transcripts import FileInfo, TranscriptFacts
+
+if TYPE_CHECKING:
+    from sessionctl.policy import Policy
 
 Progress = Callable[[int, int, str], None]
 
@@ -655,49 +658,51 @@ def storm_checks(snap: AgentSnapshot, thr: HealthThresholds) -> list[Finding]:
 # ---------------------------------------------------------------- entry.stale
 
 
-def interim_prune_after_ms(ctx: RunContext) -> int:
-    """INTERIM until sessionctl.policy lands: OpenClaw's own age rule,
-    session.maintenance.pruneAfter (default 30d), applied to updatedAt."""
-    from sessionctl.errors import UsageError
-    from sessionctl.timeutil import parse_duration
-
-    v = ctx.openclaw.maintenance.get("pruneAfter")
-    if isinstance(v, int | float) and not isinstance(v, bool) and v > 0:
-        return int(v)
-    if isinstance(v, str) and v.strip():
-        try:
-            return parse_duration(v.strip())
-        except UsageError:
-            pass
-    return 30 * 86_400_000
+def _rule_source(policy: Any, kind: str, rule: str | None) -> str | None:
+    r = policy.rule_for(kind)
+    if rule == "max-age" and r.max_age is not None:
+        return str(r.max_age.source)
+    if rule == "idle" and r.idle is not None:
+        return str(r.idle.source)
+    if rule == "cap":
+        cap = r.cap or policy.cap
+        return str(cap.source) if cap is not None else None
+    return None
 
 
-def stale_checks(
-    snap: AgentSnapshot, ctx: RunContext, now_ms: int, policy: Any = None
-) -> tuple[list[Finding], dict[str, Any] | None]:
-    """entry.stale: entries the configured gc policy would expire (dry and pure)."""
-    prune_ms = interim_prune_after_ms(ctx)
+def stale_checks(snaps: list[AgentSnapshot], policy: Any, now_ms: int) -> list[Finding]:
+    """entry.stale: the sessions the configured gc policy would expire, from gc's own
+    pure planner (sessionctl.policy.plan_gc) — the same decision `gc --dry-run` shows."""
+    from sessionctl.policy import collect_transcript_locks, plan_gc
+
+    if not policy.has_expiry:
+        return []
+    locks = collect_transcript_locks(snaps)  # gc keeps sessions whose transcript is locked
+    plan = plan_gc(snaps, policy, now_ms, transcript_locks=locks)
     out: list[Finding] = []
-    agent = snap.agent_id
-    for ev in snap.entries:
-        ua = ev.updated_at
-        if ev.shape_problem or ua is None or now_ms - ua <= prune_ms:
-            continue
-        out.append(
-            Finding(
-                "entry.stale",
-                "info",
-                agent,
-                f"not updated for {format_duration(now_ms - ua)} (pruneAfter {format_duration(prune_ms)})",
-                key=ev.key,
-                fix=fix_cmd("gc", agent),
-                data={"rule": "pruneAfter", "age_ms": now_ms - ua, "limit_ms": prune_ms},
+    for ap in plan.agents:
+        refused = " (gc refuses this plan: it would expire every session of the agent)" if ap.refused else ""
+        for d in ap.expired:
+            src = _rule_source(policy, d.kind, d.rule)
+            out.append(
+                Finding(
+                    "entry.stale",
+                    "info",
+                    ap.agent,
+                    f"gc would expire it: {d.reason}" + (f" ({src})" if src else "") + refused,
+                    key=d.key,
+                    fix=fix_cmd("gc", ap.agent),
+                    data={
+                        "rule": d.rule,
+                        "reasons": d.reasons,
+                        "source": src,
+                        "age_ms": d.age_ms,
+                        "idle_ms": d.idle_ms,
+                        "gc_refuses": bool(ap.refused),
+                    },
+                )
             )
-        )
-    return out, {
-        "source": "openclaw.json session.maintenance.pruneAfter (interim)",
-        "prune_after_ms": prune_ms,
-    }
+    return out
 
 
 # ---------------------------------------------------------------- cross-agent
@@ -899,7 +904,7 @@ def run_health(
     *,
     deep: bool = False,
     thresholds: HealthThresholds | None = None,
-    stale_policy: Any = None,
+    stale_policy: Policy | None = None,
     progress: Progress | None = None,
     wall_ms: int | None = None,
 ) -> HealthReport:
@@ -925,7 +930,12 @@ def run_health(
             Finding("config.unparseable", "warning", None, ctx.openclaw.error, path=str(ctx.openclaw.path))
         )
     stores = ctx.discovery.stores
-    policy_info: dict[str, Any] | None = None
+    if stale_policy is None:
+        from sessionctl.policy import resolve_policy
+
+        stale_policy = resolve_policy(ctx)  # gc's own policy: a bad [gc] is a ConfigError
+    policy = stale_policy
+    policy_info = {"source": policy.source, "description": policy.describe(), "notes": list(policy.notes)}
     for i, store in enumerate(stores):
         if progress is not None:
             progress(i, len(stores), store.agent_id)
@@ -948,11 +958,9 @@ def run_health(
         findings.extend(transcript_checks(snap, thr, deep))
         findings.extend(folder_checks(snap, thr, wall))
         findings.extend(storm_checks(snap, thr))
-        if snap.load.data is not None:
-            stale, policy_info = stale_checks(snap, ctx, now, stale_policy)
-            findings.extend(stale)
     if progress is not None:
         progress(len(stores), len(stores), "")
+    findings.extend(stale_checks(snaps, policy, now))
     findings.extend(peer_checks(snaps, ctx))
     wanted = {s.agent_id for s in stores} if ctx.agents else None
     findings.extend(binding_checks(ctx, snaps, now, wanted))

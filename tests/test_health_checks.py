@@ -224,14 +224,40 @@ def test_token_thresholds_from_config(state: StateDir) -> None:
     assert (f["severity"], f["key"]) == ("warning", "agent:main:main") and rc == 1
 
 
-def test_stale_entry_is_info(state: StateDir) -> None:
-    state.add_session("main", "agent:main:main")
+def test_stale_entry_follows_the_gc_policy(state: StateDir) -> None:
+    state.add_session("main", "agent:main:main", updated_at=NOW_MS - 90 * DAY_MS)  # main: gc protects it
     state.add_session("main", "agent:main:telegram:direct:3", updated_at=NOW_MS - 40 * DAY_MS)
+    state.add_session("main", "agent:main:telegram:direct:4", updated_at=NOW_MS - 10 * DAY_MS)
+    rc, env = health(state)
+    assert not found(env, "entry.stale") and rc == 0  # no policy anywhere: nothing is stale
+    assert env["stale_policy"]["source"] == "none"
+    # OpenClaw's own maintenance: pruneAfter becomes gc's idle limit
+    state.write_config({"session": {"maintenance": {"pruneAfter": "30d"}}})
     rc, env = health(state)
     f = only(env, "entry.stale")
     assert (f["severity"], f["agent"], f["key"]) == ("info", "main", "agent:main:telegram:direct:3")
-    assert f["fix"].startswith("sessionctl gc")
+    assert f["data"]["rule"] == "idle" and "pruneAfter" in f["data"]["source"]
+    assert f["fix"] == "sessionctl gc --agent main"
     assert rc == 0
+    # sessionctl.toml's [gc] wins over openclaw.json, exactly as for gc itself
+    (state.root / "sessionctl.toml").write_text('[gc]\nidle = "7d"\n')
+    rc, env = health(state)
+    assert sorted(f["key"] for f in found(env, "entry.stale")) == [
+        "agent:main:telegram:direct:3",
+        "agent:main:telegram:direct:4",
+    ]
+    assert "sessionctl.toml" in env["stale_policy"]["source"]
+    # the same decision `gc --dry-run` shows
+    gc = run_json("gc", "--dry-run", "--state-dir", str(state.root), "--now", NOW_ISO)[1]
+    removed = sorted(a["key"] for a in gc["actions"] if a["type"] == "store.remove")
+    assert removed == sorted(f["key"] for f in found(env, "entry.stale"))
+
+
+def test_bad_gc_policy_makes_health_unknown(state: StateDir) -> None:
+    state.add_session("main", "agent:main:main")
+    (state.root / "sessionctl.toml").write_text('[gc]\nidle = "soon"\n')
+    rc, env = health(state)
+    assert rc == 3 and env["errors"][0]["code"] == "bad_config"
 
 
 # ---------------------------------------------------------------- transcripts
