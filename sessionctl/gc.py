@@ -533,9 +533,8 @@ def _apply(
         for agent in sorted({a["agent"] for a in store_acts}):
             snap = by_agent[agent]
             gone = {a["key"] for a in store_acts if a["agent"] == agent}
-            for blob in prompt_blob_paths(
-                [ev for ev in snap.entries if ev.key in gone], snap.store.sessions_dir
-            ):
+            removed = [ev.entry for ev in snap.entries if ev.key in gone]
+            for blob in prompt_blob_paths(removed, snap.store.sessions_dir):
                 run.backup_file(blob, kind="prompt_blob")
         rewrite_acts = [a for a in actions if a["type"] == "file.rewrite"]
         for a in rewrite_acts:

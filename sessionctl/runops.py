@@ -149,7 +149,34 @@ def undo_run(
             out.lock_held_ms = apply_actions(run, actions)["lock_held_ms"]
             out.backups = list(run.backups)
             run.finish("done", _counts(actions))
+        for lock in clean_stale_run_locks(ctx, target, backup_dir):
+            out.logs.append(("info", f"removed {lock}: a stale lock left by the interrupted run {target}"))
     return out
+
+
+def clean_stale_run_locks(ctx: RunContext, target: str, backup_dir: str | None) -> list[str]:
+    """Transcript locks an interrupted run left behind (killed while archiving): removed
+    only when provably stale by the gateway's rules AND still carrying that run's pid."""
+    from sessionctl.locks import TRANSCRIPT_LOCK_STALE_MS, inspect_lock, lock_path_for, remove_if_unchanged
+    from sessionctl.runs import read_run
+
+    info = read_run(ctx.state_dir, target, backup_dir)
+    journal = info.journal or {}
+    pid = journal.get("pid")
+    if info.status is not None or not isinstance(pid, int):
+        return []
+    removed: list[str] = []
+    seen: set[str] = set()
+    for a in journal.get("actions", []):
+        rel = a.get("lock")
+        if not isinstance(rel, str) or rel in seen:
+            continue
+        seen.add(rel)
+        path = lock_path_for(ctx.state_dir / rel)
+        st = inspect_lock(path, stale_ms=TRANSCRIPT_LOCK_STALE_MS)
+        if st.exists and st.stale and st.pid == pid and remove_if_unchanged(st):
+            removed.append(str(path.relative_to(ctx.state_dir)))
+    return removed
 
 
 def _counts(actions: list[dict[str, Any]]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ def render(result: Result, console: Console) -> None:
     kinds = Counter(f.get("kind", "file") for f in files)
     what = ", ".join(f"{n} {k}{'s' if n != 1 else ''}" for k, n in sorted(kinds.items())) or "no files"
     total = sum(int(f.get("size") or 0) for f in files)
-    console.print(f"backup {d.get('run_id')}: {what} ({bytes_h(total)})", markup=False)
-    console.print(f"in {b.get('path')}", markup=False)
+    console.print(f"backup {d.get('run_id')}: {what} ({bytes_h(total)})", markup=False, soft_wrap=True)
+    console.print(f"in {b.get('path')}", markup=False, soft_wrap=True)
     if d.get("pruned_runs"):
-        console.print(f"pruned {len(d['pruned_runs'])} old run folder(s)", markup=False)
+        console.print(f"pruned {len(d['pruned_runs'])} old run folder(s)", markup=False, soft_wrap=True)

@@ -41,7 +41,8 @@ def render(result: Result, console: Console) -> None:
     dry = bool(d.get("dry_run"))
     verbose = bool(result.view.get("verbose"))
     pol = d.get("policy") or {}
-    console.print(f"policy: {pol.get('description', '-')}  [source: {pol.get('source', '-')}]", markup=False)
+    console.print(f"policy: {pol.get('description', '-')}", markup=False, soft_wrap=True)
+    console.print(f"source: {pol.get('source', '-')}", markup=False, soft_wrap=True)
     scope = pol.get("scope") or {}
     if scope.get("kinds") or scope.get("match"):
         bits = []
@@ -49,7 +50,7 @@ def render(result: Result, console: Console) -> None:
             bits.append("kinds " + ", ".join(scope["kinds"]))
         if scope.get("match"):
             bits.append("keys " + ", ".join(scope["match"]))
-        console.print("scope: " + "; ".join(bits), markup=False)
+        console.print("scope: " + "; ".join(bits), markup=False, soft_wrap=True)
     rows = d.get("sessions") or []
     if (dry or verbose) and rows:
         table = Table(title="plan" if dry else "sessions", header_style="bold")
@@ -86,23 +87,26 @@ def render(result: Result, console: Console) -> None:
             what = a.get("from") or a.get("path")
             tail = f" → {a['to']}" if a["type"] == "file.rename" else f" ({a.get('reason', '')})"
             state = "" if dry else f" [{a.get('state')}]"
-            console.print(f"  {verb[a['type']]} {what}{tail}{state}", markup=False, highlight=False)
+            console.print(
+                f"  {verb[a['type']]} {what}{tail}{state}", markup=False, highlight=False, soft_wrap=True
+            )
     summary = d.get("summary") or {}
     for agent, s in (summary.get("agents") or {}).items():
-        console.print(_agent_line(agent, s, dry), markup=False, highlight=False)
+        console.print(_agent_line(agent, s, dry), markup=False, highlight=False, soft_wrap=True)
     if summary.get("bindings_removed"):
         bverb = "would remove" if dry else "removed"
-        console.print(f"thread bindings: {bverb} {summary['bindings_removed']}", markup=False)
+        console.print(f"thread bindings: {bverb} {summary['bindings_removed']}", markup=False, soft_wrap=True)
     if summary.get("pruned_runs"):
-        console.print(f"pruned {len(summary['pruned_runs'])} old run folder(s)", markup=False)
+        console.print(f"pruned {len(summary['pruned_runs'])} old run folder(s)", markup=False, soft_wrap=True)
     if dry:
-        console.print("dry run: nothing was changed", markup=False)
+        console.print("dry run: nothing was changed", markup=False, soft_wrap=True)
     elif d.get("run_id"):
         b = d.get("backup") or {}
         console.print(
             f"run {d['run_id']} (lock held {summary.get('lock_held_ms', 0)} ms); backup and journal in {b.get('path')}",
             markup=False,
+            soft_wrap=True,
         )
-        console.print(f"undo with: sessionctl undo {d['run_id']}", markup=False)
+        console.print(f"undo with: sessionctl undo {d['run_id']}", markup=False, soft_wrap=True)
     else:
-        console.print("nothing to do", markup=False)
+        console.print("nothing to do", markup=False, soft_wrap=True)

@@ -14,6 +14,7 @@ def render(result: Result, console: Console) -> None:
                 f"{a.get('agent')}: {a['path']}: {diff['entries_now']} entries now → {diff['entries_after']} "
                 f"({diff['come_back']} come back, {diff['go_away']} go away, {diff['change']} change)",
                 markup=False,
+                soft_wrap=True,
                 highlight=False,
             )
     render_run(result, console, "restore")

@@ -10,7 +10,7 @@ from sessionctl.views.fmt import bytes_h
 def render(result: Result, console: Console) -> None:
     runs = result.data.get("runs") or []
     if not runs:
-        console.print(f"no runs in {result.data.get('runs_dir')}", markup=False)
+        console.print(f"no runs in {result.data.get('runs_dir')}", markup=False, soft_wrap=True)
         return
     table = Table(title=f"{len(runs)} runs in {result.data.get('runs_dir')}", header_style="bold")
     for col in ("run id", "command", "started", "state", "actions", "applied", "bytes"):

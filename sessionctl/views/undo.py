@@ -42,15 +42,17 @@ def render_run(result: Result, console: Console, verb: str) -> None:
             + (f", {s['skipped']} cannot be" if s.get("skipped") else "")
             + "; nothing was changed",
             markup=False,
+            soft_wrap=True,
         )
         return
     if not d.get("run_id"):
-        console.print(f"nothing to {verb} for run {d.get('target_run')}", markup=False)
+        console.print(f"nothing to {verb} for run {d.get('target_run')}", markup=False, soft_wrap=True)
         return
     console.print(
         f"run {d['run_id']}: {s.get('applied', 0)} applied, {s.get('skipped', 0)} skipped "
         f"({verb} of {d.get('target_run')}); undo it with: sessionctl undo {d['run_id']}",
         markup=False,
+        soft_wrap=True,
     )
 
 
