@@ -7,7 +7,8 @@ Import them as ``from helpers import ...`` (tests/conftest.py puts tests/ on sys
 - ``js_stringify`` is an independent reference of ``JSON.stringify(value, null, 2)``
   (array-index keys first, JS number formatting, well-formed string escaping).
 - ``run_cli`` / ``run_json`` run ``python -m sessionctl`` with a clean environment (no
-  ``OPENCLAW_*``, ``HOME`` pointing nowhere real) and return ``(rc, stdout, stderr)``.
+  ``OPENCLAW_*``, ``HOME`` pointing nowhere real) and return ``(rc, stdout, stderr)``;
+  ``run_clis`` runs several invocations concurrently (CLI start-up is the slow part).
 - ``tree_snapshot`` records bytes, mtimes and modes of a tree, to prove a command changed
   nothing on disk.
 """
@@ -302,16 +303,41 @@ def run_cli(
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 
-def run_json(*args: str, **kwargs: Any) -> tuple[int, dict[str, Any], str]:
-    """run_cli with --json appended; returns (rc, envelope, stderr). Fails when stdout
-    is not exactly one JSON object."""
-    res = run_cli(*args, "--json", **kwargs)
+def run_clis(*commands: list[str], env: dict[str, str] | None = None, timeout: float = 60) -> list[CliResult]:
+    """Run several independent ``python -m sessionctl`` invocations concurrently (each CLI
+    start costs a few hundred ms of imports); results in the order given."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "sessionctl", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env if env is not None else clean_env(),
+        )
+        for args in commands
+    ]
+    out = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=timeout)
+        out.append(CliResult(p.returncode, stdout, stderr))
+    return out
+
+
+def parse_envelope(res: CliResult) -> dict[str, Any]:
+    """The JSON envelope on a result's stdout; fails when stdout is not one JSON object."""
     try:
         envelope = json.loads(res.stdout)
     except json.JSONDecodeError as exc:
         raise AssertionError(f"stdout is not JSON ({exc}):\n{res.stdout}\nstderr:\n{res.stderr}") from None
     assert isinstance(envelope, dict), envelope
-    return res.rc, envelope, res.stderr
+    return envelope
+
+
+def run_json(*args: str, **kwargs: Any) -> tuple[int, dict[str, Any], str]:
+    """run_cli with --json appended; returns (rc, envelope, stderr). Fails when stdout
+    is not exactly one JSON object."""
+    res = run_cli(*args, "--json", **kwargs)
+    return res.rc, parse_envelope(res), res.stderr
 
 
 ENVELOPE_KEYS = ("schema_version", "command", "status", "exit_code", "state_dir", "now", "errors")

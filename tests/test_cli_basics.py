@@ -1,0 +1,231 @@
+"""The CLI as a user meets it, run as a subprocess: version, missing/broken state, exit
+codes of docs/exit-codes.md, the JSON envelope (also for usage errors), --now, and that
+read-only commands change nothing on disk."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import (
+    NOW_ISO,
+    NOW_MS,
+    StateDir,
+    assert_envelope,
+    clean_env,
+    parse_envelope,
+    run_cli,
+    run_clis,
+    run_json,
+    store_bytes,
+    tree_snapshot,
+)
+
+from sessionctl import __version__
+
+# ------------------------------------------------------------ version
+
+
+def test_version() -> None:
+    """`python -m sessionctl --version` and the installed `sessionctl` script."""
+    script = Path(sys.executable).with_name("sessionctl")
+    assert script.exists(), "sessionctl is not installed next to the interpreter (pip install -e .)"
+    proc = subprocess.Popen([str(script), "--version"], stdout=subprocess.PIPE, text=True, env=clean_env())
+    res = run_cli("--version")
+    assert (res.rc, res.stdout, res.stderr) == (0, f"sessionctl {__version__}\n", "")
+    out, _ = proc.communicate(timeout=60)
+    assert (proc.returncode, out) == (0, f"sessionctl {__version__}\n")
+
+
+# ------------------------------------------------------------ missing state dir
+
+
+def test_missing_state_dir_list_66_health_3(tmp_path: Path) -> None:
+    missing = tmp_path / "nope"
+    lst, health = run_clis(
+        ["list", "--state-dir", str(missing)], ["health", "--state-dir", str(missing), "--json"]
+    )
+    assert lst.rc == 66
+    assert lst.stdout == ""
+    lines = lst.stderr.splitlines()
+    assert lines[0] == f"sessionctl: error: state dir {missing} does not exist"
+    assert lines[1].strip().startswith("hint: pass --state-dir PATH or set OPENCLAW_STATE_DIR")
+    assert len(lines) == 2
+
+    env = parse_envelope(health)
+    assert health.rc == 3
+    assert_envelope(env, command="health", exit_code=3)
+    assert env["status"] == "unknown"
+    assert env["errors"][0]["code"] == "not_found"
+    assert env["errors"][0]["message"] == f"state dir {missing} does not exist"
+    assert "Traceback" not in health.stderr
+    assert not missing.exists()
+
+
+def test_default_state_dir_comes_from_the_environment(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / ".clawdbot" / "agents" / "main" / "sessions").mkdir(parents=True)
+    rc, env, _ = run_json("list", env=clean_env(home=home))
+    assert rc == 0
+    assert env["state_dir"] == str((home / ".clawdbot").resolve())
+    rc, env, _ = run_json("list", env=clean_env(home=home, OPENCLAW_STATE_DIR=str(tmp_path / "elsewhere")))
+    assert rc == 66 and env["errors"][0]["path"] == str(tmp_path / "elsewhere")
+
+
+# ------------------------------------------------------------ broken stores
+
+BAD_STORES: dict[str, tuple[bytes | None, str]] = {
+    # name: (sessions.json bytes or None for a directory, load status); the other byte-level
+    # shapes (whitespace, BOM, NaN, deep nesting, …) are classified in test_store.py
+    "empty": (b"", "empty"),
+    "truncated": (b'{\n  "agent:main:main": {\n    "sessionId": "ab', "unparseable"),
+    "not-utf8": (b'{"agent:main:main": {"sessionId": "a", "updatedAt": 1, "label": "\xff"}}', "unparseable"),
+    "array-root": (b"[]", "not_object"),
+    "directory": (None, "unreadable"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_STORES))
+def test_broken_store_list_65_health_2_nothing_changed(state: StateDir, name: str) -> None:
+    raw, status = BAD_STORES[name]
+    path = state.store_path("main")
+    if raw is None:
+        path.mkdir(parents=True)
+    else:
+        state.write_store("main", raw)
+    state.add_session("work", "agent:work:main", updated_at=NOW_MS - 1000)
+    before = tree_snapshot(state.root)
+    common = ["--state-dir", str(state.root), "--now", NOW_ISO, "--json"]
+    lst, health = run_clis(["list", *common], ["health", *common])
+
+    # list: the readable agent is listed, the broken store is named, exit 65 (DATA)
+    env = parse_envelope(lst)
+    assert lst.rc == 65, lst.stderr
+    assert_envelope(env, command="list", exit_code=65)
+    assert env["status"] == "error"
+    (problem,) = env["unreadable_stores"]
+    assert (problem["agent"], problem["path"], problem["status"]) == ("main", str(path), status)
+    assert [s["key"] for s in env["sessions"]] == ["agent:work:main"]
+    warning = [line for line in lst.stderr.splitlines() if line.startswith("warning: main: cannot list")]
+    assert len(warning) == 1 and warning[0].endswith("(run: sessionctl health)")
+
+    # health: a critical finding on that store, exit 2 (CRITICAL)
+    env = parse_envelope(health)
+    assert health.rc == 2, health.stderr
+    assert_envelope(env, command="health", exit_code=2)
+    assert env["status"] == "critical"
+    assert [f for f in env["findings"] if f["path"] == str(path) and f["severity"] == "critical"], env[
+        "findings"
+    ]
+    assert all("\n" not in f["message"] for f in env["findings"])
+
+    for res in (lst, health):
+        assert "Traceback" not in res.stderr
+    assert tree_snapshot(state.root) == before
+
+
+def test_human_output_of_a_broken_store(state: StateDir) -> None:
+    state.write_store("main", BAD_STORES["truncated"][0] or b"")
+    common = ["--state-dir", str(state.root), "--now", NOW_ISO]
+    health, lst = run_clis(["health", *common], ["list", *common])
+    assert health.rc == 2
+    assert "sessions.json is not valid JSON" in health.stdout
+    assert "status: CRITICAL" in health.stdout
+    assert lst.rc == 65
+    assert "cannot list" in lst.stderr
+    assert "Traceback" not in health.stderr + lst.stderr
+
+
+def test_entries_of_the_wrong_type(state: StateDir) -> None:
+    raw = store_bytes(
+        {
+            "agent:main:main": [],
+            "agent:main:telegram:direct:1": {"sessionId": "abc", "updatedAt": "1777000000000"},
+            "agent:main:telegram:direct:2": {"sessionId": "def", "updatedAt": NOW_MS - 5000},
+        }
+    )
+    state.write_store("main", raw)
+    before = tree_snapshot(state.root)
+    rc, env, err = run_json("list", "--state-dir", str(state.root), "--now", NOW_ISO)
+    assert rc == 0, err
+    flags = {s["key"]: s["flags"] for s in env["sessions"]}
+    assert "invalid" in flags["agent:main:main"]
+    assert "invalid" in flags["agent:main:telegram:direct:1"]
+    assert "invalid" not in flags["agent:main:telegram:direct:2"]
+    rc, env, err = run_json("health", "--state-dir", str(state.root), "--now", NOW_ISO)
+    bad_keys = {f["key"] for f in env["findings"] if f["severity"] in ("warning", "critical")}
+    assert {"agent:main:main", "agent:main:telegram:direct:1"} <= bad_keys
+    assert rc == {"warning": 1, "critical": 2}[env["status"]]
+    assert "Traceback" not in err
+    assert tree_snapshot(state.root) == before
+    assert state.store_path("main").read_bytes() == raw
+
+
+# ------------------------------------------------------------ usage errors → 64 + envelope
+
+
+USAGE_ERRORS: list[tuple[list[str], str]] = [
+    (["list", "--no-such-option"], "list"),
+    (["list", "--kind", "nonsense"], "list"),
+    (["health", "--fail-on", "sometimes"], "health"),
+    (["health", "--now", "tomorrow"], "health"),  # health maps errors to 3 — but not usage errors
+    (["no-such-command"], "no-such-command"),
+]
+
+
+def test_usage_errors_exit_64_with_a_json_envelope(state: StateDir) -> None:
+    results = run_clis(*[[*args, "--state-dir", str(state.root), "--json"] for args, _ in USAGE_ERRORS])
+    for (args, command), res in zip(USAGE_ERRORS, results, strict=True):
+        env = parse_envelope(res)
+        assert res.rc == 64, (args, res.stderr)
+        assert_envelope(env, command=command, exit_code=64)
+        assert env["status"] == "error", args
+        assert env["errors"] and env["errors"][0]["code"] == "usage", args
+        assert "Traceback" not in res.stderr, args
+
+
+def test_usage_error_without_json(state: StateDir) -> None:
+    kind, option = run_clis(
+        ["list", "--kind", "nonsense", "--state-dir", str(state.root)], ["list", "--no-such-option"]
+    )
+    assert kind.rc == 64
+    assert kind.stdout == ""
+    assert kind.stderr.startswith("sessionctl: error: unknown kind 'nonsense'; kinds are: main, direct")
+    assert option.rc == 64
+    assert "No such option" in option.stderr and "Traceback" not in option.stderr
+
+
+# ------------------------------------------------------------ reproducible output
+
+
+def test_now_makes_json_output_reproducible(state: StateDir) -> None:
+    state.write_config({"agents": {"list": [{"id": "main"}]}})
+    state.add_session("main", "agent:main:main", updated_at=NOW_MS - 3 * 3_600_000)
+    state.add_session("main", "agent:main:telegram:direct:42", updated_at=NOW_MS - 26 * 3_600_000)
+    state.add_session("main", "agent:main:cron:nightly", updated_at=NOW_MS - 50 * 3_600_000, transcript=False)
+    before = tree_snapshot(state.root)
+    common = ["--state-dir", str(state.root), "--now", NOW_ISO, "--json"]
+    list1, list2, health1, health2 = run_clis(
+        ["list", *common], ["list", *common], ["health", *common], ["health", *common]
+    )
+    assert list1.stdout == list2.stdout
+    assert health1.stdout == health2.stdout
+    env = parse_envelope(list1)
+    assert list1.rc == 0 and env["now"] == "2026-05-01T12:00:00.000Z"
+    assert parse_envelope(health1)["now"] == "2026-05-01T12:00:00.000Z"
+    rows = {s["key"]: s for s in env["sessions"]}
+    assert rows["agent:main:main"]["idle_ms"] == 3 * 3_600_000
+    assert rows["agent:main:telegram:direct:42"]["idle_ms"] == 26 * 3_600_000
+    assert rows["agent:main:cron:nightly"]["kind"] == "cron-job"
+    assert "missing-transcript" in rows["agent:main:cron:nightly"]["flags"]
+    assert tree_snapshot(state.root) == before
+
+
+def test_list_of_an_empty_state_dir(state: StateDir) -> None:
+    rc, env, err = run_json("list", "--state-dir", str(state.root), "--now", NOW_ISO)
+    assert (rc, env["sessions"], env["unreadable_stores"]) == (0, [], [])
+    assert_envelope(env, command="list", exit_code=0)
+    assert env["state_dir"] == str(state.root)
+    assert err == ""
