@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -614,3 +615,43 @@ def test_outside_targets_are_never_opened_by_the_cli(state: StateDir, tmp_path: 
     assert rows["agent:main:telegram:direct:3"]["transcript"] is None  # c.jsonl → FIFO outside
     assert "out-of-dir" in rows["agent:main:telegram:direct:1"]["flags"]
     assert "out-of-dir" in rows["agent:main:telegram:direct:2"]["flags"]
+
+
+# ------------------------------------------------------------ the real OpenClaw's output
+
+SAMPLES = sorted(
+    (Path(__file__).resolve().parent.parent / "interop").glob(
+        "sample-state-*/agents/*/sessions/sessions.json"
+    )
+)
+
+
+def test_stores_written_by_the_real_openclaw_round_trip(tmp_path: Path) -> None:
+    """interop/sample-state-<version>/ was written by the real OpenClaw (a copy is used:
+    the sample itself is never touched). Its stores re-serialise byte-for-byte, and every
+    entry's absolute sessionFile — from the machine that generated it — resolves to the
+    transcript here by the relocated-state-dir rule."""
+    from sessionctl.transcripts import classify, read_facts
+
+    assert SAMPLES, "interop/sample-state-*/ is missing"
+    for src in SAMPLES:
+        state_src = src.parents[3]
+        root = tmp_path / state_src.name
+        if not root.exists():
+            shutil.copytree(state_src, root, symlinks=True)
+        root = Path(os.path.realpath(root))
+        agent = src.parent.parent.name
+        path = root / "agents" / agent / "sessions" / "sessions.json"
+        load = load_store(path)
+        assert load.status == "ok" and load.data, (src, load.error)
+        assert serialize_store(load.data) == load.raw == src.read_bytes(), src
+        for key, entry in load.data.items():
+            assert entry_shape_problem(entry) is None, key
+            ref = resolve_transcript(entry, path.parent, agent, root)
+            assert ref.source == "relocated" and ref.path is not None, (key, ref)
+            facts = read_facts(ref.path)
+            assert facts.header_ok and facts.header_id == entry["sessionId"], (key, facts.header_problem)
+            assert facts.ends_with_newline and facts.last_ts_ms is not None
+        for f in path.parent.iterdir():
+            if f.is_file():
+                assert classify(f.name)[0] != "other", f.name
