@@ -155,8 +155,8 @@ class Plan:
             drop.update(idxs)
             self.refusals.append(
                 DataError(
-                    f"{store_rel}: these changes would remove all {n} entries and leave a store that "
-                    "OpenClaw cannot tell from a lost one; nothing was removed from it",
+                    f"{store_rel}: these changes would remove all {n} entries and leave an empty store, "
+                    "which OpenClaw cannot tell from a lost one; nothing was removed from it",
                     path=store_rel,
                     hint="remove the entries by hand (or stop the agent) if that is really intended",
                 )

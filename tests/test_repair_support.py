@@ -1,0 +1,123 @@
+"""Shared builders for the repair / archive / dedupe tests (no tests here).
+
+Everything runs the real CLI as a subprocess on real files (helpers.run_json), and
+checks what a user would notice: the files on disk, the run folder, the JSON report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from helpers import NOW_ISO, StateDir, iso, run_json, tree_snapshot
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def cli(state: StateDir, command: str, *args: str, **kw: Any) -> tuple[int, dict[str, Any], str]:
+    """`sessionctl <command> --state-dir <root> --now NOW_ISO *args --json`."""
+    return run_json(command, "--state-dir", str(state.root), "--now", NOW_ISO, *args, **kw)
+
+
+def undo(state: StateDir, run_id: str) -> dict[str, Any]:
+    rc, env, err = run_json("undo", run_id, "--state-dir", str(state.root))
+    assert rc == 0, (rc, env, err)
+    return env
+
+
+def live_files(root: Path) -> dict[str, bytes]:
+    """rel path → bytes of every regular file outside sessionctl's own folder."""
+    out: dict[str, bytes] = {}
+    for rel, (kind, content, _mt, _mode) in tree_snapshot(root).items():
+        if rel.split(os.sep)[0] == "sessionctl" or kind != "file":
+            continue
+        assert isinstance(content, bytes)
+        out[rel] = content
+    return out
+
+
+def assert_dry_run_changes_nothing(state: StateDir, command: str, *args: str) -> dict[str, Any]:
+    """Run `command --dry-run *args` and prove the whole tree (bytes, mtimes, modes, and
+    no new sessionctl/ folder) is untouched. Returns the envelope."""
+    before = tree_snapshot(state.root)
+    rc, env, err = cli(state, command, "--dry-run", *args)
+    assert rc == 0, (rc, env, err)
+    assert env["dry_run"] is True and env["run_id"] is None
+    assert tree_snapshot(state.root) == before
+    return env
+
+
+def run_and_undo(state: StateDir, command: str, *args: str, expect_rc: int = 0) -> dict[str, Any]:
+    """Run a command for real, then undo it and prove every live file has its pre-run
+    bytes again (and nothing new is left in the sessions folders). Returns the run's envelope."""
+    before = live_files(state.root)
+    rc, env, err = cli(state, command, *args)
+    assert rc == expect_rc, (rc, env, err)
+    assert env["run_id"], env
+    assert live_files(state.root) != before, "the run changed nothing"
+    undo(state, env["run_id"])
+    assert live_files(state.root) == before
+    return env
+
+
+def run_dir(state: StateDir, env: dict[str, Any]) -> Path:
+    return state.root / "sessionctl" / "runs" / env["run_id"]
+
+
+def journal(state: StateDir, env: dict[str, Any]) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((run_dir(state, env) / "journal.json").read_bytes())
+    return data
+
+
+def checks(env: dict[str, Any]) -> list[str]:
+    return sorted(a["check"] for a in env["actions"])
+
+
+class Sleeper:
+    """A live second process (`sleep`), to hold locks the way a running gateway would."""
+
+    def __init__(self, argv: list[str] | None = None, env: dict[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen(
+            argv or [sys.executable, "-c", "import time; time.sleep(120)"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def starttime(self) -> int:
+        from sessionctl.locks import proc_starttime
+
+        for _ in range(100):
+            st = proc_starttime(self.pid)
+            if st is not None:
+                return st
+            time.sleep(0.01)
+        raise AssertionError("no /proc entry for the sleeper")
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+def lock_payload(pid: Any, *, age_ms: int = 0, starttime: int | None = None, **extra: Any) -> bytes:
+    body: dict[str, Any] = {"pid": pid, "createdAt": iso(wall_ms() - age_ms)}
+    if starttime is not None:
+        body["starttime"] = starttime
+    body.update(extra)
+    return json.dumps(body).encode()
+
+
+def set_age(path: Path, age_s: float) -> None:
+    t = time.time() - age_s
+    os.utime(path, (t, t), follow_symlinks=False)
