@@ -158,8 +158,18 @@ def test_store_changed_after_planning_is_not_replaced(state: StateDir) -> None:
     try:
         lock.write_bytes(lock_payload(holder.pid, starttime=holder.starttime()))
         proc = subprocess.Popen(
-            [sys.executable, "-m", "sessionctl", "repair", "--only", "store", "--salvage"]
-            + ["--state-dir", str(state.root), "--json"],
+            [
+                sys.executable,
+                "-m",
+                "sessionctl",
+                "repair",
+                "--only",
+                "store",
+                "--salvage",
+                "--state-dir",
+                str(state.root),
+                "--json",
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=clean_env(),
@@ -268,7 +278,7 @@ def test_a_lone_unterminated_line_is_never_cut_to_nothing(state: StateDir) -> No
     header = header_line(a)[:-1]
     pa.write_bytes(header)  # a valid header without its newline
     pb.write_bytes(b'{"type":"session","version":3,"id":"trunc')  # a cut-off header
-    rc, env, err = cli(state, "repair", "--only", "transcripts")
+    rc, _env, err = cli(state, "repair", "--only", "transcripts")
     assert rc == 0, err
     assert pa.read_bytes() == header + b"\n"
     assert not pb.exists()
