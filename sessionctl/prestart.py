@@ -213,21 +213,44 @@ def _ms(ms: int | None) -> str:
 class Costs:
     """What the plan measured, and the per-step estimates built from it (ms).
 
-    Rates start conservative (50 MB/s copy, 8 ms per durable file operation) and the
-    copy rate is recalibrated from the backup step's real throughput."""
+    The plan only parses the stores and lists the sessions folders (it never reads
+    transcripts): repair, gc and health each read every entry and transcript again, so
+    one such read is estimated per entry and per transcript file, and recalibrated from
+    the repair step's real duration. Copies start at 50 MB/s, a durable file operation
+    (write or rename + fsync) at 4 ms; the copy rate is recalibrated from the backup."""
 
-    read_ms: int = 0  # one cheap read of every store (what gc, repair and health each do again)
+    parse_ms: int = 0  # parsing every store, measured
     store_bytes: int = 0
     store_files: int = 0
+    entries: int = 0
+    transcripts: int = 0  # transcript-like files in the sessions folders
+    fixups: int = 0  # stale-lock candidates, leftovers, damaged stores
     binding_bytes: int = 0
     binding_files: int = 0
     copy_rate: float = 50_000.0  # bytes per ms
-    file_op_ms: int = 8
+    file_op_ms: float = 4.0
+    entry_ms: float = 0.3  # resolving one entry's transcript
+    transcript_ms: float = 0.3  # reading one transcript's header and tail
+    read_measured_ms: int | None = None  # a full read, as measured by the repair step
 
     def copy_ms(self, nbytes: int, files: int) -> int:
-        return int(nbytes / self.copy_rate) + files * self.file_op_ms
+        return int(nbytes / self.copy_rate + files * self.file_op_ms)
 
-    def calibrate(self, nbytes: int, files: int, elapsed_ms: int) -> None:
+    def read_ms(self) -> int:
+        """One read of every entry and transcript (what repair, gc and health each do)."""
+        if self.read_measured_ms is not None:
+            return self.read_measured_ms
+        return int(self.parse_ms + self.entries * self.entry_ms + self.transcripts * self.transcript_ms)
+
+    def calibrate_copy(self, nbytes: int, files: int, elapsed_ms: int) -> None:
+        """Learn from the backup step: mostly copying → the copy rate; mostly small
+        durable files → the cost of one durable file operation."""
+        if files <= 0 or elapsed_ms <= 0:
+            return
+        copying = nbytes / self.copy_rate
+        if copying < 0.2 * elapsed_ms:
+            self.file_op_ms = max(0.2, min(50.0, elapsed_ms / files))
+            return
         spent = elapsed_ms - files * self.file_op_ms
         if nbytes > 1_000_000 and spent > 0:
             self.copy_rate = max(5_000.0, min(1_000_000.0, nbytes / spent))
@@ -248,8 +271,8 @@ class Prestart:
         self.ctx: Any = None
         self.policy: Any = None
         self.policy_error: str | None = None
-        self.snaps: list[Any] = []
-        self.gc_plan: Any = None
+        self._gc_touched_bytes = 0  # bytes of the stores gc will probably rewrite
+        self._gc_archives = 0  # files gc will probably archive
         self.costs = Costs()
         self.stopped: str | None = None  # why every later step is skipped
         self.no_change: str | None = None  # why mutating steps are skipped (backup failed)
@@ -279,7 +302,7 @@ class Prestart:
         self._step("gc", self._est_gc(), self._do_gc)
         self._step("bindings", self._est_bindings(), self._do_bindings)
         self._step("retention", 20, self._do_retention)
-        self._step("health", self.costs.read_ms + 50, self._do_health)
+        self._step("health", self._est_health(), self._do_health)
         self._validate()
         rep.elapsed_ms = self.deadline.elapsed_ms()
         skipped = rep.skipped()
@@ -361,9 +384,12 @@ class Prestart:
         return [s for s in self.ctx.discovery.stores if s.layout == "file" and not s.legacy_pending]
 
     def _plan(self) -> None:
-        """Read every store once (cheap transcript facts), measure, plan gc, estimate."""
-        from sessionctl.snapshot import snapshot_agent
+        """Parse every store once, list the sessions folders, estimate every step. No
+        transcript is read here: the steps read what they need themselves."""
+        from sessionctl.store import load_store
+        from sessionctl.transcripts import scan_sessions_dir
 
+        c = self.costs
         t0 = self.deadline.elapsed_ms()
         for st in self.ctx.discovery.stores:
             if st.legacy_pending:
@@ -373,52 +399,51 @@ class Prestart:
                     "(never modified; run `openclaw doctor --fix`)",
                 )
         for st in self._file_stores():
-            snap = snapshot_agent(st, self.ctx.state_dir, main_key=self.ctx.openclaw.main_key, read="cheap")
-            self.snaps.append(snap)
             key = str(st.store_path)
             self._stat_before[key] = _stat(st.store_path)
-            self._status_before[key] = snap.load.status
-            self.costs.store_bytes += snap.load.size
-            self.costs.store_files += 1
+            load = load_store(st.store_path)
+            self._status_before[key] = load.status
+            c.store_bytes += load.size
+            c.store_files += 1
+            c.entries += len(load.data or {})
+            expired = self._rough_expired(load.data or {})
+            if load.status not in ("ok", "missing"):
+                c.fixups += 1
+                self.log(
+                    "warning", f"prestart: agent {st.agent_id}: sessions.json is {load.status} ({load.error})"
+                )
+            transcripts = 0
+            if st.sessions_dir.is_dir():
+                inv = scan_sessions_dir(st.sessions_dir)
+                for fi in inv.files:
+                    if fi.kind in ("transcript", "topic", "fork", "checkpoint"):
+                        transcripts += 1
+                    elif fi.kind in ("lock", "store_lock", "store_tmp", "repair_leftover"):
+                        c.fixups += 1
+            c.transcripts += transcripts
+            if expired:
+                # each expired session: a store edit; each of its files: an archive rename
+                self._gc_touched_bytes += load.size
+                self._gc_archives += min(expired, transcripts)
         bindings = _optional("bindings")
         if bindings is not None:
             for _ch, p in bindings.binding_file_paths(self.ctx.state_dir):
-                self.costs.binding_files += 1
-                self.costs.binding_bytes += _size(p)
-        self.costs.read_ms = max(1, self.deadline.elapsed_ms() - t0)
-        if self.policy is not None:
-            try:
-                from sessionctl.policy import collect_transcript_locks, plan_gc
-
-                ok = [s for s in self.snaps if s.load.data is not None]
-                self.gc_plan = plan_gc(
-                    ok, self.policy, self.ctx.now_ms, transcript_locks=collect_transcript_locks(ok)
-                )
-            except Exception as exc:  # only an estimate: gc plans again for real
-                if os.environ.get("SESSIONCTL_DEBUG"):
-                    raise
-                self.gc_plan = None
-                self.log("info", f"prestart: could not pre-plan gc ({exc}); using a rough estimate")
-        damaged = [s for s in self.snaps if s.load.status not in ("ok", "missing")]
-        for s in damaged:
-            self.log(
-                "warning",
-                f"prestart: agent {s.agent_id}: sessions.json is {s.load.status} ({s.load.error})",
-            )
+                c.binding_files += 1
+                c.binding_bytes += _size(p)
+        c.parse_ms = max(1, self.deadline.elapsed_ms() - t0)
         ests = {
             "backup": self._est_backup(),
             "repair": self._est_repair(),
             "gc": self._est_gc(),
             "bindings": self._est_bindings(),
-            "health": self.costs.read_ms + 50,
+            "health": self._est_health(),
         }
-        total = sum(ests.values())
         self.log(
             "info",
-            f"prestart: plan for {self.ctx.state_dir}: {len(self.snaps)} store(s), "
-            f"{self.costs.store_bytes} bytes, read in {_ms(self.costs.read_ms)}; estimates "
+            f"prestart: plan for {self.ctx.state_dir}: {c.store_files} store(s), {c.entries} sessions, "
+            f"{c.transcripts} transcripts, {_bytes(c.store_bytes)} of stores; estimates "
             + ", ".join(f"{k} ~{_ms(v)}" for k, v in ests.items())
-            + f"; total ~{_ms(total)} of {_ms(self.deadline.remaining_ms())} left",
+            + f"; total ~{_ms(sum(ests.values()))} of {_ms(self.deadline.remaining_ms())} left",
         )
 
     # ------------------------------------------------------------ estimates
@@ -429,35 +454,43 @@ class Prestart:
 
     def _est_repair(self) -> int:
         c = self.costs
-        damaged = sum(1 for s in self.snaps if s.load.status not in ("ok", "missing"))
-        tails = 0
-        tail_bytes = 0
-        for s in self.snaps:
-            for ev in s.entries:
-                f = ev.facts
-                if f is not None and not f.ends_with_newline:
-                    tails += 1
-                    tail_bytes += f.size
-        # repair reads everything again, backs up and rewrites what it fixes
-        return (
-            30
-            + c.read_ms
-            + c.copy_ms(2 * tail_bytes + 2 * damaged * max(c.store_bytes, 1), 4 * (tails + damaged))
-        )
+        # a full read, then for each fix: a backup and a durable write or move
+        return 30 + c.read_ms() + c.copy_ms(c.store_bytes if c.fixups else 0, 3 * c.fixups)
+
+    def _rough_expired(self, data: dict[str, Any]) -> int:
+        """An upper-bound-ish count of what gc will expire in one store, from the store
+        alone: entries not updated within the shortest limit, plus what exceeds a cap."""
+        from sessionctl.store import num
+
+        pol = self.policy
+        if pol is None:
+            return 0
+        rules = [pol.default, *pol.per_kind.values()]
+        limits = [lim.ms for r in rules for lim in (r.max_age, r.idle) if lim is not None]
+        caps = [cap.n for cap in [pol.cap, *(r.cap for r in rules)] if cap is not None]
+        old = 0
+        if limits:
+            shortest = min(limits)
+            for e in data.values():
+                ua = num(e.get("updatedAt")) if isinstance(e, dict) else None
+                if ua is not None and self.ctx.now_ms - ua > shortest:
+                    old += 1
+        over = max(0, len(data) - min(caps)) if caps else 0
+        return min(len(data), old + over)
 
     def _est_gc(self) -> int:
         c = self.costs
-        if self.gc_plan is None:
-            return 30 + c.read_ms + c.copy_ms(3 * c.store_bytes, 4 * c.store_files)
-        touched = {a.agent for a in self.gc_plan.agents if a.expired}
-        nbytes = sum(s.load.size for s in self.snaps if s.agent_id in touched)
-        files = sum(len(a.files) + len(a.purges) for a in self.gc_plan.agents)
-        # gc reads again, backs up each touched store, rewrites it, archives by rename
-        return 30 + c.read_ms + c.copy_ms(3 * nbytes + c.binding_bytes, 4 * len(touched) + 3 * files)
+        # a full read and the plan (about as long again); per touched store a backup and
+        # a rewrite; per archived file a rename
+        nbytes = 3 * self._gc_touched_bytes + c.binding_bytes
+        return 30 + 2 * c.read_ms() + c.copy_ms(nbytes, 3 * c.store_files + self._gc_archives)
 
     def _est_bindings(self) -> int:
         c = self.costs
         return 10 + c.copy_ms(2 * c.binding_bytes, 3 * c.binding_files)
+
+    def _est_health(self) -> int:
+        return 50 + int(self.costs.read_ms() * 1.5)
 
     # ------------------------------------------------------------ the step runner
 
@@ -556,7 +589,7 @@ class Prestart:
             self._relay(level, f"prestart: backup: {msg}")
         files = len(out.backups)
         nbytes = sum(int(b.get("size") or 0) for b in out.backups)
-        self.costs.calibrate(nbytes, 2 * files, self.deadline.elapsed_ms() - t0)
+        self.costs.calibrate_copy(nbytes, 2 * files, self.deadline.elapsed_ms() - t0)
         st.run_id = self.backup_run = out.run_id
         st.status = "done"
         st.detail = {"files": files, "bytes": nbytes, "run_dir": out.run_dir}
@@ -566,13 +599,70 @@ class Prestart:
         lvl: LogLevel = level if level in ("error", "warning", "notice", "info", "debug") else "info"  # type: ignore[assignment]
         self.log(lvl, msg)
 
+    # the repairs prestart makes: nothing here guesses (no salvage, no line dropping,
+    # no entry removal); a bad-header transcript is renamed aside, because OpenClaw would
+    # otherwise replace it with a fresh header on its next load and lose the history
+    SAFE_REPAIRS = ("locks", "leftovers", "store", "transcripts")
+    SAFE_CHECKS = (
+        "lock.stale",
+        "leftover.store_tmp",
+        "leftover.repair",
+        "store.",
+        "transcript.truncated_tail",
+        "transcript.bad_header",
+    )
+
     def _do_repair(self, st: StepReport) -> None:
         repair = _optional("repair")
         if repair is None:
             st.status = "unavailable"
             st.reason = "this build of sessionctl has no repair module; safe repairs not done"
             return
-        raise NotImplementedError("repair wiring pending")
+        opts = repair.RepairOptions(only=self.SAFE_REPAIRS)
+        safe = self.SAFE_CHECKS
+
+        def make_plan() -> Any:
+            plan = repair.plan_repair(self.ctx, opts)
+            plan.actions = [a for a in plan.actions if str(a.get("check", "")).startswith(safe)]
+            return plan
+
+        t0 = self.deadline.elapsed_ms()
+        out = repair.run_plan(
+            self.ctx, make_plan, dry_run=False, force_online=False, phases=repair.repair_phases()
+        )
+        plan = out.plan
+        # repair read every entry and transcript: what gc and health will do again
+        fixes = self.costs.copy_ms(0, 3 * len(plan.actions))
+        self.costs.read_measured_ms = max(1, self.deadline.elapsed_ms() - t0 - fixes)
+        for exc in plan.refusals:
+            self.log("error", f"prestart: repair: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
+            self.report.errors.append({**exc.to_json(), "step": "repair"})
+        for f in plan.problems:
+            if f.severity != "info":
+                self.log("warning", f"prestart: repair: {f.agent or '-'}: {f.message}")
+        by_check: dict[str, int] = {}
+        for a in plan.actions:
+            if a.get("state") == "applied":
+                c = str(a.get("check") or a["type"])
+                by_check[c] = by_check.get(c, 0) + 1
+        st.run_id = out.run_id
+        st.changes = out.applied
+        st.detail = {
+            "applied": by_check,
+            "skipped": [repair.public_action(a) for a in out.skipped],
+            "refused": [e.to_json() for e in plan.refusals],
+        }
+        if plan.refusals and not out.applied:
+            st.status = "failed"
+            st.reason = "; ".join(e.message for e in plan.refusals)
+        elif out.applied:
+            st.status = "done"
+            st.reason = ", ".join(f"{n} {c}" for c, n in sorted(by_check.items()))
+            if plan.refusals:
+                st.reason += f"; refused: {'; '.join(e.message for e in plan.refusals)}"
+        else:
+            st.status = "nothing_to_do"
+            st.reason = "no stale lock, leftover, truncated tail, bad header or damaged store"
 
     def _ok_agents_ctx(self) -> tuple[Any, list[str]]:
         """The context narrowed to the stores that parse (gc never cleans a store it
