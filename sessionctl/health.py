@@ -283,8 +283,11 @@ def _missing_check(
     p = ev.ref.path
     if p is not None and ev.facts is not None:
         return []
-    fi = inv.get(p.name) if p is not None and p.parent == sdir else None
-    if p is not None and fi is not None and fi.kind in ("symlink", "directory"):
+    # a symlink (even one pointing outside, which resolves to no path at all) or a directory
+    # where the transcript should be is not "missing": it is there and never followed
+    name = f"{ev.session_id}.jsonl" if p is None else p.name if p.parent == sdir else None
+    fi = inv.get(name) if name is not None else None
+    if fi is not None and fi.kind in ("symlink", "directory"):
         what = "a symbolic link (not followed)" if fi.kind == "symlink" else "a directory"
         return [
             Finding(
@@ -293,7 +296,7 @@ def _missing_check(
                 agent,
                 f"the transcript is {what}",
                 key=ev.key,
-                path=str(p),
+                path=str(fi.path),
             )
         ]
     created = _entry_age_ref(ev)

@@ -643,3 +643,48 @@ def test_clean_store_has_no_warnings(state: StateDir) -> None:
     rc, env = health(state, "--deep")
     assert env["findings"] == [] and rc == 0 and env["status"] == "ok"
     assert env["summary"]["critical"] == env["summary"]["warning"] == env["summary"]["info"] == 0
+
+
+# ---------------------------------------------------------------- the extra ids of docs/health.md
+
+
+def test_empty_and_unreadable_transcripts(state: StateDir, tmp_path: Path) -> None:
+    empty = state.add_session("main", "agent:main:main", transcript=b"")
+    linked = state.add_session("main", "agent:main:telegram:direct:1", transcript=False)
+    target = tmp_path / "secret.jsonl"
+    target.write_bytes(transcript_bytes(linked))
+    (state.sessions_dir("main") / f"{linked}.jsonl").symlink_to(target)
+    rc, env = health(state, "--deep")
+    e = only(env, "transcript.empty")
+    assert (e["severity"], e["key"]) == ("info", "agent:main:main")
+    assert e["path"] == str(state.sessions_dir("main") / f"{empty}.jsonl")
+    u = only(env, "transcript.unreadable")
+    assert (u["severity"], u["key"]) == ("warning", "agent:main:telegram:direct:1")
+    assert "symbolic link" in u["message"]
+    assert rc == 1
+
+
+def test_store_that_is_a_directory_is_unreadable(state: StateDir) -> None:
+    state.store_path("main").mkdir(parents=True)
+    rc, env = health(state)
+    f = only(env, "store.unreadable")
+    assert (f["severity"], f["agent"]) == ("critical", "main") and rc == 2
+
+
+def test_state_dir_level_findings(state: StateDir, tmp_path: Path) -> None:
+    state.add_session("main", "agent:main:main")
+    elsewhere = tmp_path / "elsewhere-agent"
+    (elsewhere / "sessions").mkdir(parents=True)
+    (state.root / "agents" / "linked").symlink_to(elsewhere)
+    (state.root / "openclaw.json").write_text("{ agents: [ }")
+    (state.root / "discord").mkdir()
+    (state.root / "discord" / "thread-bindings.json").write_text("{}")
+    rc, env = health(state)
+    skipped = only(env, "discovery.skipped")
+    assert (skipped["severity"], skipped["agent"]) == ("warning", None)
+    assert skipped["path"] == str(state.root / "agents" / "linked")
+    cfg = only(env, "config.unparseable")
+    assert (cfg["severity"], cfg["path"]) == ("warning", str(state.root / "openclaw.json"))
+    bf = only(env, "binding.file_invalid")
+    assert (bf["severity"], bf["path"]) == ("warning", str(state.root / "discord" / "thread-bindings.json"))
+    assert rc == 1
