@@ -256,21 +256,28 @@ def edit_store(
 def restore_order(
     current: dict[str, Any], restored: dict[str, Any], original_order: list[str]
 ) -> dict[str, Any]:
-    """Merge `restored` entries back into `current`, placing each near its original
-    position (by the order of keys in the pre-run store)."""
+    """Merge `restored` entries back into `current`, each right after its nearest
+    predecessor in the pre-run key order (`original_order`) that is still present —
+    so restored keys sit where they were, and keys added since stay where they are.
+    A restored key unknown to the original order goes to the end."""
     if not restored:
         return current
-    pos = {k: i for i, k in enumerate(original_order)}
-    out: dict[str, Any] = {}
-    pending = sorted(restored, key=lambda k: pos.get(k, len(pos)))
-    pi = 0
+    front: list[str] = []
+    after: dict[str, list[str]] = {}
+    anchor: str | None = None
+    for k in original_order:  # one pass: the nearest present predecessor of each key
+        if k in restored and k not in current:
+            (after.setdefault(anchor, []) if anchor is not None else front).append(k)
+        elif k in current:
+            anchor = k
+    placed = set(front).union(*after.values()) if after else set(front)
+    end = [k for k in restored if k not in placed and k not in current]
+    out: dict[str, Any] = {k: restored[k] for k in front}
     for k, v in current.items():
-        kp = pos.get(k)
-        while pi < len(pending) and kp is not None and pos.get(pending[pi], len(pos)) < kp:
-            out[pending[pi]] = restored[pending[pi]]
-            pi += 1
         out[k] = v
-    for k in pending[pi:]:
+        for r in after.get(k, ()):
+            out[r] = restored[r]
+    for k in end:
         out[k] = restored[k]
     return out
 

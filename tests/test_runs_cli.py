@@ -1,0 +1,184 @@
+"""`backup`, `runs` and `restore` end to end (the CLI as a subprocess, real files)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from helpers import NOW_ISO, NOW_MS, StateDir, assert_envelope, run_cli, run_json, tree_snapshot
+from test_gc_support import OLD_DM, OPS_HOOK, RECENT_DM, gc_state, live_tree
+
+
+def sd(state: StateDir) -> list[str]:
+    return ["--state-dir", str(state.root)]
+
+
+def _bindings(state: StateDir) -> Path:
+    p = state.root / "telegram" / "thread-bindings-default.json"
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps({"version": 1, "bindings": []}))
+    return p
+
+
+# ------------------------------------------------------------------ backup + runs
+
+
+def test_backup_copies_stores_blobs_and_bindings_and_changes_nothing_else(state: StateDir) -> None:
+    gc_state(state)
+    bfile = _bindings(state)
+    before = live_tree(state.root)
+    rc, env, err = run_json("backup", *sd(state))
+    assert rc == 0, err
+    assert_envelope(env, command="backup", exit_code=0)
+    assert live_tree(state.root) == before
+    files = {b["path"]: b for b in env["backup"]["files"]}
+    blob = next(p for p in files if "skills-prompts" in p)
+    assert files[blob]["kind"] == "prompt_blob"
+    assert files["agents/main/sessions/sessions.json"]["kind"] == "store"
+    assert files["agents/ops/sessions/sessions.json"]["kind"] == "store"
+    assert files[str(bfile.relative_to(state.root))]["kind"] == "binding"
+    rd = Path(env["backup"]["path"])
+    for rel, b in files.items():
+        copy = (rd / b["backup"]).read_bytes()
+        assert copy == (state.root / rel).read_bytes()
+        assert hashlib.sha256(copy).hexdigest() == b["sha256"]
+        assert oct((rd / b["backup"]).stat().st_mode & 0o777) == "0o600"
+    journal = json.loads((rd / "journal.json").read_bytes())
+    assert journal["command"] == "backup" and journal["actions"] == []
+    rc, runs, _ = run_json("runs", *sd(state))
+    assert rc == 0
+    (row,) = runs["runs"]
+    assert (row["run_id"], row["command"], row["state"], row["actions"]) == (
+        env["run_id"],
+        "backup",
+        "done",
+        0,
+    )
+    assert row["bytes"] > 0 and row["started_at"].endswith("Z")
+
+
+def test_backup_of_one_agent_leaves_out_the_others_and_the_bindings(state: StateDir) -> None:
+    gc_state(state)
+    _bindings(state)
+    rc, env, err = run_json("backup", *sd(state), "--agent", "ops")
+    assert rc == 0, err
+    assert [b["path"] for b in env["backup"]["files"]] == ["agents/ops/sessions/sessions.json"]
+
+
+def test_backup_copies_a_store_that_does_not_parse_and_warns(state: StateDir) -> None:
+    gc_state(state)
+    state.store_path("ops").write_bytes(b'{"agent:ops:main": ')
+    rc, env, err = run_json("backup", *sd(state))
+    assert rc == 0
+    assert "agent ops: store copied as it is, but it does not parse" in err
+    assert "agents/ops/sessions/sessions.json" in [b["path"] for b in env["backup"]["files"]]
+
+
+def test_runs_human_list_and_errors_for_unknown_runs(state: StateDir) -> None:
+    gc_state(state)
+    res = run_cli("runs", *sd(state))
+    assert res.rc == 0 and "no runs in" in res.stdout
+    rc, env, _ = run_json("backup", *sd(state))
+    res = run_cli("runs", *sd(state))
+    assert env["run_id"] in res.stdout and "backup" in res.stdout
+    rc, env, _ = run_json("undo", "20260101T000000.000Z-000000", *sd(state))
+    assert rc == 66 and "no run 20260101T000000.000Z-000000" in env["errors"][0]["message"]
+    rc, env, _ = run_json("restore", "../etc", *sd(state))
+    assert rc == 64
+
+
+def test_backup_dir_elsewhere_and_never_inside_a_sessions_folder(state: StateDir, tmp_path: Path) -> None:
+    gc_state(state)
+    other = tmp_path / "backups"
+    rc, env, err = run_json(
+        "gc", *sd(state), "--now", NOW_ISO, "--max-age", "120h", "--backup-dir", str(other)
+    )
+    assert rc == 0, err
+    assert (other / env["run_id"] / "journal.json").is_file()
+    assert not (state.root / "sessionctl" / "runs").exists()
+    rc, runs, _ = run_json("runs", *sd(state), "--backup-dir", str(other))
+    assert [r["run_id"] for r in runs["runs"]] == [env["run_id"]]
+    rc, _u, err = run_json("undo", env["run_id"], *sd(state), "--backup-dir", str(other))
+    assert rc == 0, err
+    assert OLD_DM in state.read_store("main")
+    inside = state.sessions_dir("main") / "bk"
+    rc, env, _ = run_json("backup", *sd(state), "--backup-dir", str(inside))
+    assert rc == 64 and "inside the sessions folder" in env["errors"][0]["message"]
+
+
+def test_backup_keep_runs(state: StateDir) -> None:
+    gc_state(state)
+    ids = [run_json("backup", *sd(state))[1]["run_id"] for _ in range(3)]
+    rc, env, _ = run_json("backup", *sd(state), "--keep-runs", "2")
+    assert rc == 0
+    assert sorted(env["pruned_runs"]) == ids[:2]
+    assert sorted(os.listdir(state.root / "sessionctl" / "runs")) == [ids[2], env["run_id"]]
+
+
+# ------------------------------------------------------------------ restore
+
+
+def _gateway_writes(state: StateDir) -> None:
+    store = state.read_store("main")
+    store[RECENT_DM]["updatedAt"] = NOW_MS
+    store["agent:main:telegram:direct:777"] = {"sessionId": "n1", "updatedAt": NOW_MS}
+    state.write_store("main", store)
+
+
+def test_restore_puts_whole_stores_back_and_can_be_undone(state: StateDir) -> None:
+    gc_state(state)
+    rc, bk, _ = run_json("backup", *sd(state))
+    backed_up = state.store_path("main").read_bytes()
+    ops_before = state.store_path("ops").read_bytes()
+    rc, _g, err = run_json("gc", *sd(state), "--now", NOW_ISO, "--max-age", "120h")
+    assert rc == 0, err
+    _gateway_writes(state)
+    modified = state.store_path("main").read_bytes()
+    ops_after_gc = state.store_path("ops").read_bytes()
+    snap = tree_snapshot(state.root)
+    # dry run: the diff, nothing changed
+    rc, dry, err = run_json("restore", bk["run_id"], *sd(state), "--dry-run")
+    assert rc == 0, err
+    assert tree_snapshot(state.root) == snap
+    diffs = {a["agent"]: a["diff"] for a in dry["actions"] if a["type"] == "file.restore"}
+    assert diffs["main"] == {"entries_now": 4, "entries_after": 6, "come_back": 3, "go_away": 1, "change": 1}
+    # apply: byte-identical to the backup
+    rc, env, err = run_json("restore", bk["run_id"], *sd(state), "--agent", "main")
+    assert rc == 0, err
+    assert state.store_path("main").read_bytes() == backed_up
+    assert state.store_path("ops").read_bytes() == ops_after_gc != ops_before  # not selected
+    assert oct(state.store_path("main").stat().st_mode & 0o777) == "0o600"
+    assert env["run_id"] and env["summary"]["applied"] == 1
+    # the store it replaced is in the restore run's backup; undo puts it back
+    rc, _u, err = run_json("undo", env["run_id"], *sd(state))
+    assert rc == 0, err
+    assert state.store_path("main").read_bytes() == modified
+
+
+def test_restore_of_identical_stores_does_nothing(state: StateDir) -> None:
+    gc_state(state)
+    rc, bk, _ = run_json("backup", *sd(state))
+    rc, env, err = run_json("restore", bk["run_id"], *sd(state))
+    assert rc == 0, err
+    assert env["run_id"] is None and env["actions"] == []
+
+
+def test_restore_refuses_a_backup_that_does_not_parse_or_was_altered(state: StateDir) -> None:
+    gc_state(state)
+    state.store_path("ops").write_bytes(b'{"agent:ops:main": ')
+    rc, bk, _ = run_json("backup", *sd(state))
+    state.write_store("ops", {OPS_HOOK: {"sessionId": "h1", "updatedAt": NOW_MS}})  # a good store again
+    before = live_tree(state.root)
+    rc, env, _ = run_json("restore", bk["run_id"], *sd(state))
+    assert rc == 65
+    assert "does not parse" in env["errors"][0]["message"]
+    assert live_tree(state.root) == before
+    # the main store's copy is fine, but tampering is noticed
+    rc, bk2, _ = run_json("backup", *sd(state), "--agent", "main")
+    copy = Path(bk2["backup"]["path"]) / "backup/agents/main/sessions/sessions.json"
+    copy.write_bytes(copy.read_bytes().replace(b"telegram", b"TELEGRAM"))
+    state.add_session("main", "agent:main:direct:new")
+    rc, env, _ = run_json("restore", bk2["run_id"], *sd(state))
+    assert rc == 65 and "does not match its recorded checksum" in env["errors"][0]["message"]

@@ -1,0 +1,168 @@
+"""`undo`: exact restoration, never clobbering what changed since, itself a run; and the
+key-order merge it relies on (runs.restore_order)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from helpers import NOW_ISO, NOW_MS, StateDir, clean_env, run_cli, run_json, store_bytes, tree_snapshot
+from hypothesis import given
+from hypothesis import strategies as st
+from test_gc_support import CRON_RUN, OLD_DM, OLD_TOPIC, gc_state, live_tree
+
+from sessionctl.runs import restore_order
+
+
+def sd(state: StateDir) -> list[str]:
+    return ["--state-dir", str(state.root)]
+
+
+def _gc(state: StateDir) -> dict[str, Any]:
+    rc, env, err = run_json("gc", *sd(state), "--now", NOW_ISO, "--max-age", "120h")
+    assert rc == 0, err
+    return env
+
+
+def test_undo_dry_run_changes_nothing(state: StateDir) -> None:
+    gc_state(state)
+    env = _gc(state)
+    snap = tree_snapshot(state.root)
+    rc, dry, err = run_json("undo", env["run_id"], *sd(state), "--dry-run")
+    assert rc == 0, err
+    assert tree_snapshot(state.root) == snap
+    assert dry["run_id"] is None and dry["dry_run"] is True
+    assert {a["type"] for a in dry["actions"]} == {"store.insert", "file.rename"}
+    assert all(a["state"] == "planned" for a in dry["actions"])
+    assert all("entry" not in a for a in dry["actions"])
+
+
+def test_undo_never_clobbers_an_entry_recreated_since(state: StateDir) -> None:
+    sids = gc_state(state)
+    env = _gc(state)
+    # the gateway starts a new session under the same key, writing a new transcript
+    store = state.read_store("main")
+    store[OLD_DM] = {"sessionId": "fresh", "updatedAt": NOW_MS}
+    state.write_store("main", store)
+    state.write_transcript("main", f"{sids['old_dm']}.jsonl", b"new content\n")
+    res = run_cli("undo", env["run_id"], *sd(state))
+    assert res.rc == 0, res.stderr
+    assert "not undone/restored: store.insert" in res.stderr and "key exists again" in res.stderr
+    after = state.read_store("main")
+    assert after[OLD_DM] == {"sessionId": "fresh", "updatedAt": NOW_MS}
+    assert CRON_RUN in after and OLD_TOPIC in after  # the rest came back
+    assert (state.sessions_dir("main") / f"{sids['old_dm']}.jsonl").read_bytes() == b"new content\n"
+    # the archive of the old transcript stays where it is
+    assert any(
+        n.startswith(f"{sids['old_dm']}.jsonl.deleted.")
+        for n in (x.name for x in state.sessions_dir("main").iterdir())
+    )
+    rc, env2, _ = run_json("undo", env["run_id"], *sd(state))
+    assert rc == 0 and env2["status"] == "warning"
+
+
+def test_undo_twice_changes_nothing_the_second_time(state: StateDir) -> None:
+    gc_state(state)
+    env = _gc(state)
+    rc, _u, err = run_json("undo", env["run_id"], *sd(state))
+    assert rc == 0, err
+    restored = live_tree(state.root)
+    rc, u2, err = run_json("undo", env["run_id"], *sd(state))
+    assert rc == 0, err
+    assert live_tree(state.root) == restored
+    assert u2["summary"]["applied"] == 0 and u2["status"] == "warning"
+
+
+def test_undo_of_undo_is_the_original_run_again(state: StateDir) -> None:
+    gc_state(state)
+    env = _gc(state)
+    after_gc = live_tree(state.root)
+    rc, u, err = run_json("undo", env["run_id"], *sd(state))
+    assert rc == 0, err
+    rc, _u2, err = run_json("undo", u["run_id"], *sd(state))
+    assert rc == 0, err
+    assert live_tree(state.root) == after_gc
+
+
+def test_undo_restores_key_order_among_new_entries(state: StateDir) -> None:
+    gc_state(state)
+    original = state.read_store("main")
+    env = _gc(state)
+    store = state.read_store("main")
+    store["agent:main:telegram:direct:zzz"] = {"sessionId": "z", "updatedAt": NOW_MS}
+    state.write_store("main", store)
+    rc, _u, err = run_json("undo", env["run_id"], *sd(state))
+    assert rc == 0, err
+    expected = dict(original)
+    expected["agent:main:telegram:direct:zzz"] = {"sessionId": "z", "updatedAt": NOW_MS}
+    assert state.store_path("main").read_bytes() == store_bytes(expected)
+
+
+def test_undo_is_refused_under_a_running_gateway(state: StateDir) -> None:
+    import subprocess
+    import sys
+
+    gc_state(state)
+    env = _gc(state)
+    before = live_tree(state.root)
+    gw = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", "openclaw", "gateway"],
+        env=clean_env(OPENCLAW_STATE_DIR=str(state.root)),
+    )
+    try:
+        rc, u, _ = run_json("undo", env["run_id"], *sd(state))
+    finally:
+        gw.kill()
+        gw.wait()
+    assert rc == 75 and f"pid {gw.pid}" in u["errors"][0]["message"]
+    assert live_tree(state.root) == before
+
+
+def test_undo_journal_names_the_target(state: StateDir) -> None:
+    gc_state(state)
+    env = _gc(state)
+    rc, u, err = run_json("undo", env["run_id"], *sd(state))
+    assert rc == 0, err
+    journal = json.loads((state.root / "sessionctl/runs" / u["run_id"] / "journal.json").read_bytes())
+    assert journal["command"] == "undo"
+    assert {a["undoes"] for a in journal["actions"]} == {env["run_id"]}
+    assert journal["argv"][:2] == ["undo", env["run_id"]]
+    assert sorted((b["kind"], b["path"]) for b in journal["backups"]) == [
+        ("store", "agents/main/sessions/sessions.json"),
+        ("store", "agents/ops/sessions/sessions.json"),
+    ]
+
+
+# ------------------------------------------------------------------ restore_order
+
+
+@given(
+    n=st.integers(min_value=1, max_value=30),
+    data=st.data(),
+)
+def test_restore_order_puts_removed_keys_back_in_place(n: int, data: st.DataObject) -> None:
+    keys = [f"k{i}" for i in range(n)]
+    removed = data.draw(st.sets(st.sampled_from(keys)))
+    current = {k: i for i, k in enumerate(keys) if k not in removed}
+    restored = {k: keys.index(k) for k in removed}
+    merged = restore_order(current, restored, keys)
+    assert list(merged) == keys
+    assert merged == {k: i for i, k in enumerate(keys)}
+
+
+@given(
+    n=st.integers(min_value=1, max_value=20),
+    data=st.data(),
+)
+def test_restore_order_keeps_entries_added_since(n: int, data: st.DataObject) -> None:
+    keys = [f"k{i}" for i in range(n)]
+    removed = data.draw(st.sets(st.sampled_from(keys)))
+    current: dict[str, int] = {k: 0 for k in keys if k not in removed}
+    new_keys = data.draw(st.lists(st.sampled_from(["n1", "n2", "n3"]), unique=True))
+    for k in new_keys:
+        current[k] = 1
+    merged = restore_order(current, {k: 2 for k in removed}, keys)
+    assert set(merged) == set(keys) | set(new_keys)
+    # original keys keep their relative order; new keys keep theirs
+    assert [k for k in merged if k in keys] == keys
+    assert [k for k in merged if k in new_keys] == new_keys
