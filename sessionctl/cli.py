@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "runs_cmds",
     "prestart",
     "repair",
+    "archive",
 ]
 
 _exit_code = 0

@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from sessionctl.commands.common import (
+    AgentOpt,
+    ConfigOpt,
+    ForceOnlineOpt,
+    JsonOpt,
+    NowOpt,
+    StateDirOpt,
+    VerboseOpt,
+)
+from sessionctl.commands.repair import BackupDirOpt, DryRunOpt
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("archive")
+    def archive_cmd(
+        older_than: Annotated[
+            str,
+            typer.Option(
+                "--older-than",
+                help="Only orphans not modified for DURATION (wall clock); younger ones may be about to be used.",
+            ),
+        ] = "1h",
+        orphans: Annotated[
+            bool,
+            typer.Option("--orphans/--no-orphans", help="Archive orphaned session files (default: yes)."),
+        ] = True,
+        retention: Annotated[
+            str | None,
+            typer.Option(
+                "--retention",
+                help="Purge .deleted/.reset archives whose name stamp is older than DURATION "
+                "(moved into the run folder).",
+                show_default=False,
+            ),
+        ] = None,
+        no_backup: Annotated[
+            bool,
+            typer.Option(
+                "--no-backup",
+                help="With --retention: delete old archives for good instead of moving them into the run "
+                "(cannot be undone).",
+            ),
+        ] = False,
+        to: Annotated[
+            str | None,
+            typer.Option(
+                "--to",
+                help="Move archives (and this run's orphans) out of the sessions folders into DIR.",
+                show_default=False,
+            ),
+        ] = None,
+        compress: Annotated[
+            str | None,
+            typer.Option("--compress", help="With --to: gzip or zstd.", show_default=False),
+        ] = None,
+        dry_run: DryRunOpt = False,
+        backup_dir: BackupDirOpt = None,
+        force_online: ForceOnlineOpt = False,
+        state_dir: StateDirOpt = None,
+        agent: AgentOpt = None,
+        now: NowOpt = None,
+        config: ConfigOpt = None,
+        json: JsonOpt = False,
+        verbose: VerboseOpt = False,
+    ) -> None:
+        """Archive orphaned transcripts and sidecars (.deleted rename), purge old archives, move archives away."""
+        from sessionctl.cli import run_command
+
+        def body() -> object:
+            from sessionctl.archive import ArchiveOptions, check_to_dir, run_archive
+            from sessionctl.commands.repair import check_backup_dir, outcome_result
+            from sessionctl.context import make_context
+            from sessionctl.errors import UsageError
+            from sessionctl.timeutil import parse_duration
+
+            def dur(opt: str, text: str) -> int:
+                try:
+                    return parse_duration(text)
+                except UsageError as exc:
+                    raise UsageError(f"{opt}: {exc.message}") from None
+
+            if no_backup and retention is None:
+                raise UsageError("--no-backup only makes sense with --retention")
+            if compress is not None and to is None:
+                raise UsageError("--compress only makes sense with --to DIR")
+            if compress not in (None, "gzip", "zstd"):
+                raise UsageError(f"--compress {compress!r}: use gzip or zstd")
+            if not orphans and retention is None and to is None:
+                raise UsageError("--no-orphans leaves nothing to do: add --retention or --to")
+            older = dur("--older-than", older_than)
+            keep = dur("--retention", retention) if retention is not None else None
+            ctx = make_context(state_dir=state_dir, agents=agent, now=now, config=config)
+            check_backup_dir(ctx, backup_dir)
+            opts = ArchiveOptions(
+                orphans=orphans,
+                older_than_ms=older,
+                retention_ms=keep,
+                no_backup=no_backup,
+                to_dir=check_to_dir(ctx, to) if to is not None else None,
+                compress=compress,
+                backup_dir=backup_dir,
+            )
+            out = run_archive(ctx, opts, dry_run=dry_run, force_online=force_online)
+            return outcome_result("archive", ctx, out, verbose=verbose)
+
+        run_command("archive", json, body)

@@ -1,0 +1,226 @@
+"""archive on real files through the real CLI: orphans (every kind, conservative about
+references), retention, export with compression, dry runs and undo."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+from helpers import DAY_MS, NOW_MS, StateDir, transcript_bytes
+from test_repair_support import (
+    assert_dry_run_changes_nothing,
+    checks,
+    cli,
+    journal,
+    live_files,
+    run_and_undo,
+    run_dir,
+    set_age,
+    undo,
+)
+
+ORPHAN = "99999999-9999-4999-8999-999999999999"
+
+
+def with_orphans(state: StateDir) -> tuple[str, dict[str, bytes]]:
+    """A live session with all its side files, and an orphan with all of its kinds."""
+    live = state.add_session("main", "agent:main:main")
+    state.add_session("main", "agent:main:telegram:direct:5")
+    sdir = state.sessions_dir("main")
+    for name in (
+        f"{live}-topic-7.jsonl",
+        f"2026-04-30T10-00-00.000Z_{live}.jsonl",
+        f"{live}.checkpoint.0b5f3c1e-7a52-4d8e-9a0c-2f4b6d8e1a37.jsonl",
+        f"{live}.jsonl.trajectory.jsonl",
+        f"{live}.jsonl.trajectory-path.json",
+        f"{live}.acp-stream.jsonl",
+    ):
+        (sdir / name).write_bytes(b'{"x":1}\n')
+    orphans = {
+        f"{ORPHAN}.jsonl": transcript_bytes(ORPHAN),
+        f"{ORPHAN}-topic-7.jsonl": b'{"t":1}\n',
+        f"2026-04-30T10-00-00.000Z_{ORPHAN}.jsonl": b'{"f":1}\n',
+        f"{ORPHAN}.checkpoint.1b5f3c1e-7a52-4d8e-9a0c-2f4b6d8e1a37.jsonl": b'{"c":1}\n',
+        f"{ORPHAN}.jsonl.trajectory.jsonl": b'{"tr":1}\n',
+        f"{ORPHAN}.jsonl.trajectory-path.json": b'{"p":1}',
+        f"{ORPHAN}.acp-stream.jsonl": b'{"a":1}\n',
+    }
+    for name, data in orphans.items():
+        (sdir / name).write_bytes(data)
+    for p in sdir.iterdir():
+        set_age(p, 2 * 3600)
+    return live, orphans
+
+
+def test_orphans_of_every_kind_are_archived_and_live_files_never(state: StateDir) -> None:
+    _live, orphans = with_orphans(state)
+    sdir = state.sessions_dir("main")
+    env = assert_dry_run_changes_nothing(state, "archive")
+    assert sorted(a["from"].rsplit("/", 1)[1] for a in env["actions"]) == sorted(orphans)
+    run_and_undo(state, "archive")
+    for name in orphans:
+        set_age(sdir / name, 2 * 3600)  # undo just renamed them back
+    before = live_files(state.root)
+    rc, env, err = cli(state, "archive")
+    assert rc == 0, err
+    after = live_files(state.root)
+    for name, data in orphans.items():
+        rel = f"agents/main/sessions/{name}"
+        assert rel not in after
+        archived = [k for k in after if k.startswith(rel + ".deleted.")]
+        assert len(archived) == 1 and after[archived[0]] == data
+    # every file that belongs to a live session is untouched
+    assert {k: v for k, v in before.items() if ORPHAN not in k} == {
+        k: v for k, v in after.items() if ORPHAN not in k
+    }
+
+
+def test_young_and_locked_orphans_are_spared(state: StateDir) -> None:
+    state.add_session("main", "agent:main:main")
+    sdir = state.sessions_dir("main")
+    (sdir / "aaaaaaaa-0000-4000-8000-000000000001.jsonl").write_bytes(b"{}\n")  # young
+    old = sdir / "aaaaaaaa-0000-4000-8000-000000000002.jsonl"
+    old.write_bytes(b"{}\n")
+    set_age(old, 2 * 3600)
+    (sdir / "aaaaaaaa-0000-4000-8000-000000000002.jsonl.lock").write_bytes(b'{"pid": 1}')
+    rc, env, _err = cli(state, "archive")
+    assert rc == 0 and env["actions"] == []
+    assert sorted(k["check"] for k in env["kept"]) == ["orphan.locked", "orphan.young"]
+    rc, env, _err = cli(state, "archive", "--older-than", "1s")
+    assert [a["from"].rsplit("/", 1)[1] for a in env["actions"]] == [
+        "aaaaaaaa-0000-4000-8000-000000000001.jsonl"
+    ]
+
+
+def test_references_from_other_agents_and_checkpoints_count(state: StateDir) -> None:
+    sdir_b = state.sessions_dir("b")
+    sdir_b.mkdir(parents=True)
+    shared = "bbbbbbbb-0000-4000-8000-000000000001"
+    (sdir_b / f"{shared}.jsonl").write_bytes(transcript_bytes(shared))
+    cp = "cccccccc-0000-4000-8000-000000000001.checkpoint.0b5f3c1e-7a52-4d8e-9a0c-2f4b6d8e1a37.jsonl"
+    (state.sessions_dir("main")).mkdir(parents=True)
+    (state.sessions_dir("main") / cp).write_bytes(b"{}\n")
+    state.add_session(
+        "main",
+        "agent:main:main",
+        compactionCheckpoints=[{"preCompaction": {"sessionFile": str(state.sessions_dir("main") / cp)}}],
+    )
+    # agent a's entry points at b's transcript through a sibling sessionFile
+    state.add_session(
+        "a", "agent:a:main", session_id=shared, transcript=False, sessionFile=str(sdir_b / f"{shared}.jsonl")
+    )
+    state.write_store("b", {})
+    for p in [*sdir_b.iterdir(), state.sessions_dir("main") / cp]:
+        set_age(p, 2 * 3600)
+    rc, env, _err = cli(state, "archive")
+    assert rc == 0 and env["actions"] == [], env["actions"]
+
+
+def test_a_damaged_store_means_nothing_in_its_folder_is_archived(state: StateDir) -> None:
+    with_orphans(state)
+    state.store_path("main").write_bytes(b"{ damaged")
+    before = live_files(state.root)
+    rc, env, _err = cli(state, "archive")
+    assert rc == 0 and env["actions"] == []
+    assert [p["check"] for p in env["problems"]] == ["archive.references_unknown"]
+    assert live_files(state.root) == before
+
+
+def with_archives(state: StateDir) -> dict[str, bytes]:
+    sid = state.add_session("main", "agent:main:explicit:archived")
+    sdir = state.sessions_dir("main")
+    files = {
+        f"{sid}.jsonl.deleted.2026-03-01T00-00-00.000Z": b"old deleted\n",  # 61 days before NOW
+        f"{sid}.jsonl.reset.2026-03-15T10-11-12.345Z": b"old reset\n",
+        f"{sid}.jsonl.deleted.2026-04-30T00-00-00.000Z": b"young deleted\n",
+        f"{sid}.jsonl.bak.2026-01-01T00-00-00.000Z": b"quarantine: never purged\n",
+    }
+    for name, data in files.items():
+        (sdir / name).write_bytes(data)
+    return files
+
+
+def test_retention_moves_old_archives_into_the_run(state: StateDir) -> None:
+    files = with_archives(state)
+    sdir = state.sessions_dir("main")
+    env = assert_dry_run_changes_nothing(state, "archive", "--retention", "30d")
+    assert checks(env) == ["archive.expired", "archive.expired"]
+    run_and_undo(state, "archive", "--retention", "30d")
+    rc, env, err = cli(state, "archive", "--retention", "30d")
+    assert rc == 0, err
+    left = sorted(p.name for p in sdir.iterdir() if ".jsonl." in p.name)
+    assert left == sorted(n for n in files if "young" in files[n].decode() or ".bak." in n)
+    moved = run_dir(state, env) / "moved" / "agents" / "main" / "sessions"
+    assert sorted(p.name for p in moved.iterdir()) == sorted(n for n in files if b"old" in files[n])
+
+
+def test_retention_without_backup_deletes_and_is_journaled(state: StateDir) -> None:
+    files = with_archives(state)
+    sdir = state.sessions_dir("main")
+    rc, env, err = cli(state, "archive", "--retention", "30d", "--no-backup")
+    assert rc == 0, err
+    gone = sorted(n for n in files if b"old" in files[n])
+    assert all(not (sdir / n).exists() for n in gone)
+    acts = journal(state, env)["actions"]
+    assert sorted(a["path"].rsplit("/", 1)[1] for a in acts if a["type"] == "file.delete") == gone
+    assert not (run_dir(state, env) / "moved").exists()
+    # undo cannot bring them back and says so
+    out = undo(state, env["run_id"])
+    assert all(not (sdir / n).exists() for n in gone)
+    assert "cannot be restored" in json.dumps(out)
+
+
+def test_export_to_a_folder_with_gzip_and_undo_brings_them_back(state: StateDir, tmp_path: Path) -> None:
+    files = with_archives(state)
+    _live, orphans = with_orphans(state)
+    dest = tmp_path / "cold"
+    env = assert_dry_run_changes_nothing(state, "archive", "--to", str(dest), "--compress", "gzip")
+    assert not dest.exists()
+    assert {a["type"] for a in env["actions"]} == {"file.export"}
+    before = live_files(state.root)
+    rc, env, err = cli(state, "archive", "--to", str(dest), "--compress", "gzip")
+    assert rc == 0, err
+    sdir = state.sessions_dir("main")
+    for name, data in {**files, **orphans}.items():
+        assert not (sdir / name).exists(), name
+        pattern = re.escape(name) + r"(\.deleted\.[0-9T.-]+Z)?\.gz"
+        hits = [p for p in (dest / "agents" / "main" / "sessions").iterdir() if re.fullmatch(pattern, p.name)]
+        assert len(hits) == 1 and gzip.decompress(hits[0].read_bytes()) == data
+    manifest = json.loads(next(dest.glob("sessionctl-manifest-*.json")).read_bytes())
+    assert manifest["run_id"] == env["run_id"] and len(manifest["files"]) == len(files) + len(orphans)
+    undo(state, env["run_id"])
+    assert live_files(state.root) == before
+    assert len(list(dest.rglob("*.gz"))) == len(files) + len(orphans)  # the exports stay
+
+
+def test_export_refusals(state: StateDir, tmp_path: Path) -> None:
+    with_archives(state)
+    inside = state.sessions_dir("main") / "sub"
+    rc, _env, err = cli(state, "archive", "--to", str(inside))
+    assert rc == 64 and "inside the sessions folder" in err
+    rc, _env, _err = cli(state, "archive", "--compress", "gzip")
+    assert rc == 64
+    rc, _env, _err = cli(state, "archive", "--no-backup")
+    assert rc == 64
+    rc, _env, _err = cli(state, "archive", "--older-than", "5")
+    assert rc == 64
+    dest = tmp_path / "z"
+    rc, _env, err = cli(state, "archive", "--to", str(dest), "--compress", "zstd")
+    if importlib.util.find_spec("zstandard") is None:
+        assert rc == 64 and "zstandard" in err and not dest.exists()
+    else:
+        assert rc == 0 and list(dest.rglob("*.zst"))
+
+
+def test_archive_stamp_uses_openclaw_archive_names(state: StateDir) -> None:
+    with_orphans(state)
+    rc, env, _err = cli(state, "archive", "--now", "2026-05-01T12:00:00Z")
+    assert rc == 0
+    for a in env["actions"]:
+        name = a["to"].rsplit("/", 1)[1]
+        stamp = name.rsplit(".deleted.", 1)[1]
+        assert stamp.endswith("Z") and ":" not in stamp and len(stamp) == len("2026-04-29T10-11-12.345Z")
+    assert NOW_MS - 61 * DAY_MS > 0
