@@ -22,48 +22,55 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 "--max-age",
-                help="Expire sessions started longer ago than this (e.g. 120h, or off).",
+                help="gc: expire sessions older than DURATION (30s, 15min, 120h, 5d, 1w, 2d12h; 'off').",
                 show_default=False,
             ),
         ] = None,
         idle: Annotated[
             str | None,
             typer.Option(
-                "--idle", help="Expire sessions idle longer than this (e.g. 24h, or off).", show_default=False
+                "--idle",
+                help="gc: expire sessions idle longer than DURATION ('off' disables a configured one).",
+                show_default=False,
             ),
         ] = None,
         max_entries: Annotated[
             int | None,
             typer.Option(
                 "--max-entries",
-                help="Keep at most this many sessions per agent (newest first).",
+                help="gc: per agent, after age/idle, keep the N most recently active.",
                 show_default=False,
             ),
         ] = None,
         kind: Annotated[
             list[str] | None,
             typer.Option(
-                "--kind", "-k", help="gc only sessions of this kind (repeatable).", show_default=False
+                "--kind",
+                "-k",
+                help="gc: only sessions of this kind (repeatable): cron-run, subagent, hook, ...",
+                show_default=False,
             ),
         ] = None,
         protect: Annotated[
             list[str] | None,
             typer.Option(
-                "--protect", help="Never expire keys matching this glob (repeatable).", show_default=False
+                "--protect", help="gc: never expire keys matching this glob (repeatable).", show_default=False
             ),
         ] = None,
         keep_runs: Annotated[
             int | None,
             typer.Option(
                 "--keep-runs",
-                help="Keep the newest N run folders (default: [gc] keep-runs, else 20).",
+                help="Afterwards, keep only the newest N run folders (default: [gc] keep-runs, else 20).",
                 show_default=False,
             ),
         ] = None,
         keep_within: Annotated[
             str | None,
             typer.Option(
-                "--keep-within", help="Also keep run folders younger than this (e.g. 7d).", show_default=False
+                "--keep-within",
+                help="Afterwards, delete run folders older than DURATION (e.g. 30d); with --keep-runs, a run is kept if either keeps it.",
+                show_default=False,
             ),
         ] = None,
         state_dir: StateDirOpt = None,
