@@ -388,3 +388,43 @@ def test_health_never_changes_a_byte(state: StateDir, tmp_path: Path) -> None:
         res = run_cli("health", "--state-dir", str(state.root), *args)
         assert res.rc == 2, (args, res)
         assert tree_snapshot(state.root) == before, args
+
+
+def _run_with_stderr_on_a_tty(args: list[str]) -> tuple[int, bytes, bytes]:
+    import pty
+    import select
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    env = clean_env()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sessionctl", *args], stdout=subprocess.PIPE, stderr=slave, env=env
+    )
+    os.close(slave)
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    proc.wait(timeout=60)
+    err = b""
+    while select.select([master], [], [], 0.2)[0]:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed its end
+            break
+        if not chunk:
+            break
+        err += chunk
+    os.close(master)
+    return proc.returncode, out, err
+
+
+def test_progress_bar_only_on_a_terminal_stderr_and_never_on_stdout(state: StateDir) -> None:
+    messy_state(state)
+    base = ["health", "--state-dir", str(state.root), "--now", NOW_ISO]
+    rc, out, err = _run_with_stderr_on_a_tty([*base, "--deep"])
+    assert rc == 2
+    assert b"health" in err and b"/3" in err  # the bar counts agents
+    assert b"status: CRITICAL" in out and b"\x1b[" not in out
+    # machine output never gets a bar, even with a terminal on stderr
+    rc, out, err = _run_with_stderr_on_a_tty([*base, "--deep", "--json"])
+    assert rc == 2 and err == b"" and json.loads(out)["exit_code"] == 2

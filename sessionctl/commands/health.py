@@ -107,7 +107,7 @@ def register(app: typer.Typer) -> None:
             )
             from sessionctl.views.health import stderr_progress
 
-            with stderr_progress(ctx, deep=deep, enabled=fmt == "human" and output is None) as progress:
+            with stderr_progress(ctx, deep=deep, enabled=not as_json and fmt == "human") as progress:
                 report = run_health(ctx, deep=deep, thresholds=thr, progress=progress)
             w = worst(report.findings)
             res = Result("health", state_dir=str(ctx.state_dir), now=ctx.now_iso)
