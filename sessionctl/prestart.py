@@ -322,7 +322,7 @@ class Prestart:
         )
         from sessionctl.context import RunContext
         from sessionctl.discovery import discover
-        from sessionctl.errors import ConfigError, UsageError
+        from sessionctl.errors import ConfigError
         from sessionctl.gateway import find_gateways
 
         rep = self.report
@@ -334,6 +334,32 @@ class Prestart:
             )
             raise _NothingToDo(f"{exc.message}: nothing to do") from None
         rep.state_dir = str(sd)
+        # read-only first: the configs and the policy, so a bad flag is exit 64 whatever runs
+        oc = load_openclaw_config(sd)
+        try:
+            sc = load_sessionctl_config(self.opts.config, sd)
+        except ConfigError as exc:
+            sc = SessionctlConfig()
+            self.policy_error = exc.message
+            config_error: ConfigError | None = exc
+        else:
+            config_error = None
+        disc = discover(sd, oc, self.opts.agents or None)
+        self.ctx = RunContext(
+            sd, rep.now_ms, self.opts.now is not None, oc, sc, disc, self.opts.agents or None
+        )
+        from sessionctl.policy import PolicyOverrides, resolve_policy
+
+        overrides = self.opts.overrides or PolicyOverrides()
+        try:
+            policy = resolve_policy(self.ctx, overrides)  # UsageError (a bad flag) propagates: 64
+        except ConfigError as exc:
+            self.policy_error = self.policy_error or exc.message
+            config_error = config_error or exc
+        else:
+            if config_error is None:
+                self.policy = policy
+
         gws = find_gateways(sd)
         if gws:
             g = gws[0]
@@ -350,33 +376,16 @@ class Prestart:
             )
             self.log("warning", f"prestart: {msg}")
             raise _NothingToDo("a gateway is running for this state dir: nothing was done")
-        oc = load_openclaw_config(sd)
         if oc.error:
             self.log("warning", f"prestart: {oc.error} (read as an empty config)")
-        try:
-            sc = load_sessionctl_config(self.opts.config, sd)
-        except ConfigError as exc:
-            sc = SessionctlConfig()
-            self.policy_error = exc.message
-            rep.errors.append({**exc.to_json(), "step": "gc"})
-            self.log("error", f"prestart: {exc.message}; gc is skipped, the other steps run")
-        disc = discover(sd, oc, self.opts.agents or None)
-        for s in disc.skipped:
-            self.log("warning", f"prestart: {s.what} {s.path} {s.reason}")
-        self.ctx = RunContext(
-            sd, rep.now_ms, self.opts.now is not None, oc, sc, disc, self.opts.agents or None
-        )
-        if self.policy_error is None:
-            from sessionctl.policy import PolicyOverrides, resolve_policy
-
-            try:
-                self.policy = resolve_policy(self.ctx, self.opts.overrides or PolicyOverrides())
-            except UsageError:
-                raise  # a bad flag: the unit line is wrong, exit 64 before anything happens
-            except ConfigError as exc:
-                self.policy_error = exc.message
-                rep.errors.append({**exc.to_json(), "step": "gc"})
-                self.log("error", f"prestart: {exc.message}; gc is skipped, the other steps run")
+        for sk in disc.skipped:
+            self.log("warning", f"prestart: {sk.what} {sk.path} {sk.reason}")
+        if config_error is not None:
+            rep.errors.append({**config_error.to_json(), "step": "gc"})
+            self.log(
+                "error",
+                f"prestart: {config_error.message}; gc and run retention are skipped, the other steps run",
+            )
 
     # ------------------------------------------------------------ plan
 
@@ -577,6 +586,9 @@ class Prestart:
         if runops is None:
             st.status, st.reason = "unavailable", "this build of sessionctl cannot take backups"
             self.no_change = "no backup could be taken: nothing is changed without one"
+            return
+        if self.costs.store_files == 0 and self.costs.binding_files == 0:
+            st.status, st.reason = "nothing_to_do", "no sessions.json and no thread-binding file to back up"
             return
         t0 = self.deadline.elapsed_ms()
         try:
@@ -814,6 +826,12 @@ class Prestart:
         from sessionctl.runs import prune_runs
         from sessionctl.timeutil import now_ms
 
+        if self.policy_error is not None:
+            st.status = "skipped"
+            st.reason = (
+                "sessionctl.toml could not be read: its keep-runs / keep-within are unknown, nothing pruned"
+            )
+            return
         keep_runs = getattr(self.policy, "keep_runs", None)
         kw = getattr(self.policy, "keep_within", None)
         keep_within_ms = kw.ms if kw is not None else None

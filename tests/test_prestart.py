@@ -247,6 +247,22 @@ def test_prestart_does_nothing_while_a_gateway_runs_for_the_state_dir(
     assert tree_snapshot(state) == snap  # nothing changed, not even a run folder
 
 
+def test_a_bad_flag_is_a_usage_error_even_while_a_gateway_runs(tmp_path: Path, fake_gateway: Any) -> None:
+    state = copy_demo(tmp_path)
+    fake_gateway(state)
+    rc, env, _err = run_json("prestart", "--state-dir", str(state), "--idle", "3")
+    assert rc == 64
+    assert env["status"] == "error"
+
+
+def test_a_state_dir_without_sessions_is_ok_and_makes_no_run(state: StateDir) -> None:
+    rc, env, err = run_json("prestart", "--state-dir", str(state.root), "--now", NOW_ISO, "--idle", "72h")
+    assert rc == 0, err
+    assert step(env, "backup")["status"] == "nothing_to_do"
+    assert env["store_valid"] is True
+    assert not (state.root / "sessionctl" / "runs").exists()
+
+
 def test_a_gateway_of_another_state_dir_does_not_stop_prestart(tmp_path: Path, fake_gateway: Any) -> None:
     state = copy_demo(tmp_path)
     other = tmp_path / "other"
@@ -397,6 +413,7 @@ def test_a_broken_sessionctl_toml_skips_gc_but_the_rest_runs_and_exit_is_0(state
     assert step(env, "gc")["status"] == "failed"
     assert "sessionctl.toml" in step(env, "gc")["reason"]
     assert step(env, "health")["status"] == "done"
+    assert step(env, "retention")["status"] == "skipped"  # its keep-runs are in the broken file
     assert any(e["code"] == "bad_config" for e in env["errors"])
     assert "agent:main:telegram:direct:2" in state.read_store("main")  # gc did not run
 
