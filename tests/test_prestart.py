@@ -499,3 +499,26 @@ def test_transcripts_and_entries_of_fresh_sessions_are_untouched(state: StateDir
     assert not (state.sessions_dir("main") / f"{old}.jsonl").exists()
     archived = list(state.sessions_dir("main").glob(f"{old}.jsonl.deleted.*"))
     assert len(archived) == 1  # archived by rename, not deleted
+
+
+def test_flags_override_the_config_file_and_kind_narrows_gc(state: StateDir) -> None:
+    (state.root / "sessionctl.toml").write_text('[gc]\nidle = "30d"\n')
+    state.add_session("main", "agent:main:main")
+    state.add_session("main", "agent:main:telegram:direct:1", updated_at=NOW_MS - 9 * DAY_MS)
+    state.add_session("main", "agent:main:cron:job:run:a", updated_at=NOW_MS - 9 * DAY_MS)
+    state.add_session("main", "agent:main:cron:job:run:b", updated_at=NOW_MS - HOUR_MS)
+    base = ("prestart", "--state-dir", str(state.root), "--now", NOW_ISO)
+
+    rc, env, err = run_json(*base)  # the file alone: 30d idle, nothing is that old
+    assert rc == 0, err
+    assert step(env, "gc")["status"] == "nothing_to_do"
+    assert len(state.read_store("main")) == 4
+
+    rc, env, err = run_json(*base, "--idle", "72h", "--kind", "cron-run")  # the flag wins, for cron runs only
+    assert rc == 0, err
+    assert "72h" in step(env, "gc")["detail"]["policy"]
+    assert set(state.read_store("main")) == {
+        "agent:main:main",
+        "agent:main:telegram:direct:1",
+        "agent:main:cron:job:run:b",
+    }
