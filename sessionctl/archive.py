@@ -71,7 +71,7 @@ def check_to_dir(ctx: RunContext, to: str) -> Path:
     return real
 
 
-def _snapshots(ctx: RunContext) -> list[AgentSnapshot]:
+def all_snapshots(ctx: RunContext) -> list[AgentSnapshot]:
     """Every file-layout agent of the state dir (not only --agent ones): references can
     cross agents."""
     from sessionctl.discovery import discover
@@ -137,7 +137,7 @@ def plan_archive(ctx: RunContext, opts: ArchiveOptions) -> Plan:
 
     plan = Plan("archive")
     wall = now_ms()
-    snaps = _snapshots(ctx)
+    snaps = all_snapshots(ctx)
     refs = referenced_paths(snaps)
     selected = {str(s.store_path) for s in ctx.discovery.stores}
     taken: set[str] = set()

@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "prestart",
     "repair",
     "archive",
+    "dedupe",
 ]
 
 _exit_code = 0

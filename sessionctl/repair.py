@@ -169,6 +169,11 @@ class Plan:
                 path=store_rel,
             )
         if drop:
+            gone = {(self.actions[i]["store"], self.actions[i]["key"]) for i in drop}
+            # and whatever only makes sense after one of the dropped removals (its transcript's archive)
+            for i, a in enumerate(self.actions):
+                if any((s, k) in gone for s, k in a.get("requires", ())):
+                    drop.add(i)
             self.actions = [a for i, a in enumerate(self.actions) if i not in drop]
 
     def note_store(self, store_rel: str, keys: list[str]) -> None:

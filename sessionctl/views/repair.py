@@ -29,7 +29,8 @@ def render_actions(result: Result, console: Console) -> None:
     else:
         head = "would do" if dry else "done"
         console.print(f"[bold]{head} ({len(actions)})[/]", highlight=False)
-        for a in actions:
+        shown = actions if verbose or len(actions) <= 25 else actions[:20]
+        for a in shown:
             state = "planned" if dry else a.get("state", "planned")
             mark = "" if dry else f"[{_STATE_STYLE.get(state, 'white')}]{state:8}[/] "
             agent = f"{a['agent']}: " if a.get("agent") else ""
@@ -39,6 +40,8 @@ def render_actions(result: Result, console: Console) -> None:
                 _line(console, f"      why: {a['reason']}")
             if a.get("note") and state == "skipped":
                 _line(console, f"      note: {a['note']}")
+        if len(shown) < len(actions):
+            console.print(f"  … and {len(actions) - len(shown)} more (use -v)", highlight=False)
     problems = d.get("problems", [])
     if problems:
         console.print(f"\n[bold]reported, not changed ({len(problems)})[/]", highlight=False)

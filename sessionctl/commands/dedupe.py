@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from sessionctl.commands.common import (
+    AgentOpt,
+    ConfigOpt,
+    ForceOnlineOpt,
+    JsonOpt,
+    NowOpt,
+    StateDirOpt,
+    VerboseOpt,
+)
+from sessionctl.commands.repair import BackupDirOpt, DryRunOpt
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("dedupe")
+    def dedupe_cmd(
+        keep: Annotated[
+            str | None,
+            typer.Option(
+                "--keep",
+                help="Peers: 'bound' (the agent bindings route to; default) or 'newest' (most recently "
+                "active). With --storms: how many sessions of a burst to keep (default 3).",
+                show_default=False,
+            ),
+        ] = None,
+        storms: Annotated[
+            bool, typer.Option("--storms", help="Collapse spawn storms instead of cross-agent duplicates.")
+        ] = False,
+        window: Annotated[
+            str,
+            typer.Option(
+                "--window", help="With --storms: sessions started this close together form a burst."
+            ),
+        ] = "1h",
+        min_sessions: Annotated[
+            int,
+            typer.Option("--min", help="With --storms: a burst needs at least N sessions within one window."),
+        ] = 20,
+        match: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--match",
+                help="With --storms: treat the keys matching this glob as one family (repeatable), "
+                "e.g. 'agent:marketer:explicit:dyad-coord-*'.",
+                show_default=False,
+            ),
+        ] = None,
+        dry_run: DryRunOpt = False,
+        backup_dir: BackupDirOpt = None,
+        force_online: ForceOnlineOpt = False,
+        state_dir: StateDirOpt = None,
+        agent: AgentOpt = None,
+        now: NowOpt = None,
+        config: ConfigOpt = None,
+        json: JsonOpt = False,
+        verbose: VerboseOpt = False,
+    ) -> None:
+        """Resolve one peer living in several agents (by bindings or recency); collapse spawn storms."""
+        from sessionctl.cli import run_command
+
+        def body() -> object:
+            from sessionctl.commands.repair import check_backup_dir, outcome_result
+            from sessionctl.context import make_context
+            from sessionctl.dedupe import DedupeOptions, run_dedupe
+            from sessionctl.errors import UsageError
+            from sessionctl.timeutil import parse_duration
+
+            opts = DedupeOptions(storms=storms, match=list(match or []), backup_dir=backup_dir)
+            if storms:
+                if keep is not None:
+                    if not keep.isdigit() or int(keep) < 1:
+                        raise UsageError(f"--keep {keep!r}: with --storms give how many to keep (at least 1)")
+                    opts.storm_keep = int(keep)
+                if min_sessions < 2:
+                    raise UsageError("--min must be at least 2")
+                try:
+                    opts.storm_window_ms = parse_duration(window)
+                except UsageError as exc:
+                    raise UsageError(f"--window: {exc.message}") from None
+                opts.storm_min = min_sessions
+            else:
+                if match:
+                    raise UsageError("--match only applies with --storms")
+                if keep is not None and keep not in ("bound", "newest"):
+                    raise UsageError(f"--keep {keep!r}: use 'bound' or 'newest' (or --storms with a number)")
+                opts.keep = keep or "bound"
+            ctx = make_context(state_dir=state_dir, agents=agent, now=now, config=config)
+            check_backup_dir(ctx, backup_dir)
+            out = run_dedupe(ctx, opts, dry_run=dry_run, force_online=force_online)
+            return outcome_result("dedupe", ctx, out, verbose=verbose, mode="storms" if storms else "peers")
+
+        run_command("dedupe", json, body)

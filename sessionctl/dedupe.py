@@ -1,0 +1,436 @@
+"""dedupe: one peer, one agent — and collapsing spawn storms.
+
+Peers (sessionctl.peers): a session's peer is channel + account + peer kind + peer id,
+from the key and, where the key leaves them out (`dmScope` forms differ), from
+`deliveryContext` / `origin` / `lastTo`; with `session.identityLinks` a linked identity.
+Sessions of one peer (and one thread) that live in several agents are duplicates. The
+agent that should own the peer is what OpenClaw's routing picks from `bindings[]`
+(peer → parent peer → account → channel → default agent; peers.expected_route).
+
+- `--keep bound` (default): keep the sessions in the agent a *binding* routes the peer
+  to; remove the others. A peer that no binding routes (it falls to the default agent),
+  whose route cannot be told from the rows, or whose bound agent holds none of its
+  sessions is reported and left alone.
+- `--keep newest`: keep the agent of the most recently active session; remove the
+  sessions of that peer in every other agent.
+- A lone session that a binding routes to another agent (a stray) is reported only:
+  removing it would leave the peer with no session at all.
+
+Removed entries go through store.remove (the journal keeps them verbatim); their
+transcripts are archived by rename to `.deleted.<stamp>` when no remaining entry of any
+agent references them. Sidecars (trajectory, checkpoints) become orphans for `archive`.
+
+Storms (`--storms`): machine-made sessions (subagent, acp, hook, dashboard, explicit,
+node, other shapes; never DMs, groups, threads, main, cron) sharing a key family — the
+key up to its first variable token, e.g. `agent:marketer:explicit:dyad-coord-*` — or a
+`--match` glob. Sessions of a family are chained into bursts (each started within
+`--window` of the previous one); a burst with at least `--min` sessions inside one
+window keeps its `--keep N` most recently active sessions (and any still `running`),
+the rest are removed like duplicates.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from sessionctl.context import RunContext
+from sessionctl.repair import Outcome, Plan, rel_path, run_plan, unique_archive_name
+from sessionctl.snapshot import AgentSnapshot, EntryView
+from sessionctl.timeutil import format_duration, iso_ms, now_ms
+
+STORM_EXCLUDED_KINDS = frozenset(
+    {
+        "main",
+        "direct",
+        "group",
+        "channel",
+        "thread",
+        "topic",
+        "legacy",
+        "global",
+        "cron-job",
+        "cron-run",
+        "heartbeat",
+    }
+)
+_SPLIT = re.compile(r"([-_.])")
+_HEXISH = re.compile(r"^[0-9a-f]{6,}$")
+
+
+@dataclass
+class DedupeOptions:
+    keep: str = "bound"  # bound | newest
+    storms: bool = False
+    storm_keep: int = 3
+    storm_window_ms: int = 3_600_000
+    storm_min: int = 20
+    match: list[str] = field(default_factory=list)
+    backup_dir: str | None = None
+
+
+def session_agent(snap: AgentSnapshot, ev: EntryView) -> str:
+    """The agent a session belongs to: the store's, or the key's in a shared store."""
+    from sessionctl.config import normalize_agent_id
+
+    if snap.store.shared and ev.parsed.agent:
+        return normalize_agent_id(ev.parsed.agent)
+    return snap.agent_id
+
+
+def storm_family(key: str) -> str | None:
+    """`agent:marketer:explicit:dyad-coord-1714400000000-k3j9x2` → `agent:marketer:explicit:dyad-coord-*`:
+    the key up to the first token of its last segment that varies (has a digit or looks
+    like hex); None for keys with fewer than two segments."""
+    k = key.strip().lower()
+    i = k.rfind(":")
+    if i <= 0:
+        return None
+    head, last = k[: i + 1], k[i + 1 :]
+    stable = ""
+    for tok in _SPLIT.split(last):
+        if tok in ("-", "_", "."):
+            stable += tok
+            continue
+        if not tok or any(c.isdigit() for c in tok) or _HEXISH.match(tok):
+            break
+        stable += tok
+    return f"{head}{stable}*"
+
+
+# ---------------------------------------------------------------- shared removal
+
+
+@dataclass
+class _Removal:
+    snap: AgentSnapshot
+    ev: EntryView
+    check: str
+    reason: str
+
+
+def _last_active(ev: EntryView) -> int:
+    t = ev.last_active_ms()[0]
+    return t if t is not None else -(2**62)
+
+
+def _add_removals(ctx: RunContext, plan: Plan, snaps: list[AgentSnapshot], removals: list[_Removal]) -> None:
+    """store.remove for each, then archive each transcript no remaining entry references."""
+    removed: set[tuple[str, str]] = {(str(r.snap.store.store_path), r.ev.key) for r in removals}
+    # every (path → keys) reference that remains after the removals, across all agents
+    remaining_paths: set[str] = set()
+    for snap in snaps:
+        sp = str(snap.store.store_path)
+        for ev in snap.entries:
+            if (sp, ev.key) in removed:
+                continue
+            if ev.ref.path is not None:
+                remaining_paths.add(str(ev.ref.path))
+    wall = now_ms()
+    taken: set[str] = set()
+    seen_files: set[str] = set()
+    for r in removals:
+        snap, ev = r.snap, r.ev
+        plan.add(
+            {
+                "type": "store.remove",
+                "agent": snap.agent_id,
+                "store": rel_path(ctx, snap.store.store_path),
+                "key": ev.key,
+                "entry": ev.entry,
+                "check": r.check,
+                "what": f"remove {ev.key!r} from {snap.agent_id}'s store",
+                "reason": r.reason,
+            }
+        )
+    for r in removals:
+        snap, ev = r.snap, r.ev
+        p = ev.ref.path
+        if p is None or str(p) in seen_files:
+            continue
+        seen_files.add(str(p))
+        sp = str(snap.store.store_path)
+        same_folder = str(p.parent) == str(snap.store.sessions_dir)
+        fi = snap.inventory.by_name.get(p.name) if same_folder else None
+        if fi is None or fi.kind in ("directory", "symlink"):
+            continue  # not written yet (or not a plain file): nothing to archive
+        users = [k for k in snap.referenced.get(p.name, []) if (sp, k) not in removed]
+        if users or str(p) in remaining_paths:
+            continue
+        store_rel = rel_path(ctx, snap.store.store_path)
+        owners = [[store_rel, k] for k in snap.referenced.get(p.name, [])]
+        dst = unique_archive_name(p.parent, p.name, "deleted", wall, taken)
+        plan.add(
+            {
+                "type": "file.rename",
+                "agent": snap.agent_id,
+                "from": rel_path(ctx, p),
+                "to": rel_path(ctx, p.parent / dst),
+                "bytes": fi.size,
+                "offline": True,
+                "requires": owners or [[store_rel, ev.key]],
+                "check": f"{r.check}.transcript",
+                "what": f"archive {p.name} as {dst}",
+                "reason": f"transcript of the removed {ev.key!r}; no remaining entry references it",
+            }
+        )
+
+
+def _snapshots(ctx: RunContext) -> list[AgentSnapshot]:
+    from sessionctl.archive import all_snapshots
+
+    return all_snapshots(ctx)
+
+
+def _selected(ctx: RunContext) -> set[str]:
+    return {str(s.store_path) for s in ctx.discovery.stores}
+
+
+# ---------------------------------------------------------------- peers
+
+
+def plan_peers(ctx: RunContext, opts: DedupeOptions) -> Plan:
+    from sessionctl.peers import IdentityLinks, SessionPeer, expected_route, route_bindings, session_peer
+
+    plan = Plan("dedupe")
+    snaps = _snapshots(ctx)
+    selected = _selected(ctx)
+    links = IdentityLinks(ctx.openclaw.identity_links)
+    bindings = route_bindings(ctx.openclaw)
+    groups: dict[tuple[Any, ...], list[tuple[AgentSnapshot, EntryView, SessionPeer, str]]] = defaultdict(list)
+    for snap in snaps:
+        if snap.load.data is None:
+            if str(snap.store.store_path) in selected:
+                plan.problem(
+                    "dedupe.store_unreadable",
+                    "warning",
+                    snap.agent_id,
+                    f"sessions.json is {snap.load.status}: its sessions are not considered",
+                    path=str(snap.store.store_path),
+                    fix=f"sessionctl repair --only store --agent {snap.agent_id}",
+                )
+            continue
+        plan.note_store(rel_path(ctx, snap.store.store_path), [ev.key for ev in snap.entries])
+        for ev in snap.entries:
+            if ev.shape_problem:
+                continue
+            sp = session_peer(ev.parsed, ev.entry, links)
+            if sp is None:
+                continue
+            groups[(*sp.identity.key, sp.thread)].append((snap, ev, sp, session_agent(snap, ev)))
+    removals: list[_Removal] = []
+    report: list[dict[str, Any]] = []
+    for gkey in sorted(groups, key=lambda k: tuple(str(x) for x in k)):
+        members = groups[gkey]
+        agents = sorted({m[3] for m in members})
+        sp0 = members[0][2]
+        routes = (
+            {r for m in members if (r := expected_route(m[2], bindings, ctx.openclaw)) is not None}
+            if bindings
+            else set()
+        )
+        bound = {r.agent for r in routes if r.matched_by != "default"}
+        route_agent = next(iter(bound)) if len(bound) == 1 else None
+        route = next((r for r in routes if r.agent == route_agent), None) if route_agent else None
+        entry = {
+            "peer": sp0.identity.to_json(),
+            "thread": sp0.thread,
+            "agents": agents,
+            "bound_agent": route_agent,
+            "matched_by": route.matched_by if route else None,
+            "binding_index": route.binding if route else None,
+            "sessions": [
+                {
+                    "agent": a,
+                    "key": ev.key,
+                    "last_active": iso_ms(t) if (t := ev.last_active_ms()[0]) is not None else None,
+                }
+                for _s, ev, _sp, a in members
+            ],
+            "decision": None,
+        }
+        desc = sp0.identity.describe() + (f" thread {sp0.thread}" if sp0.thread else "")
+        if len(agents) < 2:
+            snap, ev, _sp, agent = members[0]
+            if route_agent is not None and route_agent != agent and len(members) == 1:
+                plan.problem(
+                    "peer.stray",
+                    "warning",
+                    agent,
+                    f"the only session of {desc} lives in {agent!r}, but bindings route this peer to "
+                    f"{route_agent!r}; left alone (removing it would leave the peer with no session)",
+                    key=ev.key,
+                    path=str(snap.store.store_path),
+                )
+                entry["decision"] = "stray: reported"
+                report.append(entry)
+            continue
+        keep_agent: str | None = None
+        if opts.keep == "bound":
+            if route_agent is None:
+                why = (
+                    "no binding routes this peer (it falls to the default agent)"
+                    if routes and not bound
+                    else "its route cannot be told from the session rows"
+                    if bindings
+                    else "openclaw.json has no bindings"
+                )
+                if len(bound) > 1:
+                    why = f"its sessions route to different agents ({', '.join(sorted(bound))})"
+                plan.problem(
+                    "peer.duplicate_unbound",
+                    "warning",
+                    None,
+                    f"{desc} has sessions in {', '.join(agents)}; {why}: left alone "
+                    "(use --keep newest to keep the most recently active)",
+                    key=members[0][1].key,
+                )
+                entry["decision"] = "unbound: reported"
+                report.append(entry)
+                continue
+            if route_agent not in agents:
+                plan.problem(
+                    "peer.bound_agent_missing",
+                    "warning",
+                    None,
+                    f"{desc} is bound to {route_agent!r}, which has none of its sessions "
+                    f"({', '.join(agents)}); left alone",
+                    key=members[0][1].key,
+                )
+                entry["decision"] = "bound agent has no session: reported"
+                report.append(entry)
+                continue
+            keep_agent = route_agent
+            why_keep = (
+                f"bindings route this peer to {route_agent!r} ({route.matched_by if route else 'binding'})"
+            )
+        else:
+            best = max(members, key=lambda m: (_last_active(m[1]), m[3] == route_agent, m[3]))
+            keep_agent = best[3]
+            why_keep = f"{keep_agent!r} holds the most recently active session ({best[1].key!r})"
+        entry["decision"] = f"keep {keep_agent}"
+        report.append(entry)
+        for snap, ev, _sp, agent in members:
+            if agent == keep_agent:
+                continue
+            if str(snap.store.store_path) not in selected:
+                plan.keep(
+                    "peer.not_selected", agent, None, "duplicate in an agent outside --agent", key=ev.key
+                )
+                continue
+            removals.append(
+                _Removal(
+                    snap, ev, "peer.duplicate", f"{desc} also has a session in {keep_agent!r}: {why_keep}"
+                )
+            )
+    _add_removals(ctx, plan, snaps, removals)
+    plan.details["peers"] = report
+    plan.details["keep"] = opts.keep
+    plan.guard_nonempty()
+    return plan
+
+
+# ---------------------------------------------------------------- storms
+
+
+def _max_in_window(times: list[int], window: int) -> int:
+    best, j = 0, 0
+    for i, t in enumerate(times):
+        while t - times[j] > window:
+            j += 1
+        best = max(best, i - j + 1)
+    return best
+
+
+def plan_storms(ctx: RunContext, opts: DedupeOptions) -> Plan:
+    plan = Plan("dedupe")
+    snaps = _snapshots(ctx)
+    selected = _selected(ctx)
+    removals: list[_Removal] = []
+    report: list[dict[str, Any]] = []
+    globs = [m.strip().lower() for m in opts.match]
+    for snap in snaps:
+        if snap.load.data is None:
+            continue
+        plan.note_store(rel_path(ctx, snap.store.store_path), [ev.key for ev in snap.entries])
+        if str(snap.store.store_path) not in selected:
+            continue
+        fams: dict[str, list[EntryView]] = defaultdict(list)
+        for ev in snap.entries:
+            if ev.shape_problem:
+                continue
+            k = ev.key.strip().lower()
+            if globs:
+                fam = next((g for g in globs if fnmatch.fnmatchcase(k, g)), None)
+            elif ev.parsed.kind in STORM_EXCLUDED_KINDS:
+                fam = None
+            else:
+                fam = storm_family(ev.key)
+            if fam is not None:
+                fams[fam].append(ev)
+        for fam in sorted(fams):
+            evs = fams[fam]
+            if len(evs) < opts.storm_min:
+                continue
+            dated = sorted(
+                ((t, ev) for ev in evs if (t := ev.started_ms()[0]) is not None),
+                key=lambda x: (x[0], x[1].key),
+            )
+            bursts: list[list[tuple[int, EntryView]]] = []
+            for t, ev in dated:
+                if bursts and t - bursts[-1][-1][0] <= opts.storm_window_ms:
+                    bursts[-1].append((t, ev))
+                else:
+                    bursts.append([(t, ev)])
+            for burst in bursts:
+                peak = _max_in_window([t for t, _ev in burst], opts.storm_window_ms)
+                if peak < opts.storm_min:
+                    continue
+                by_activity = sorted(
+                    (ev for _t, ev in burst), key=lambda e: (_last_active(e), e.key), reverse=True
+                )
+                keep = by_activity[: opts.storm_keep]
+                running = [e for e in by_activity[opts.storm_keep :] if e.obj.get("status") == "running"]
+                gone = [e for e in by_activity[opts.storm_keep :] if e.obj.get("status") != "running"]
+                first, last = burst[0][0], burst[-1][0]
+                why = (
+                    f"one of {len(burst)} sessions of {fam} started within {format_duration(last - first)} "
+                    f"({iso_ms(first)} …); the {len(keep)} most recently active are kept"
+                )
+                for ev in gone:
+                    removals.append(_Removal(snap, ev, "storm", why))
+                report.append(
+                    {
+                        "agent": snap.agent_id,
+                        "family": fam,
+                        "sessions": len(burst),
+                        "peak_in_window": peak,
+                        "first_started": iso_ms(first),
+                        "last_started": iso_ms(last),
+                        "kept": [e.key for e in keep] + [e.key for e in running],
+                        "removed": len(gone),
+                    }
+                )
+    _add_removals(ctx, plan, snaps, removals)
+    plan.details["storms"] = report
+    plan.details["storm_policy"] = {
+        "keep": opts.storm_keep,
+        "window_ms": opts.storm_window_ms,
+        "min": opts.storm_min,
+        "match": opts.match,
+    }
+    plan.guard_nonempty()
+    return plan
+
+
+def run_dedupe(ctx: RunContext, opts: DedupeOptions, *, dry_run: bool, force_online: bool) -> Outcome:
+    return run_plan(
+        ctx,
+        (lambda: plan_storms(ctx, opts)) if opts.storms else (lambda: plan_peers(ctx, opts)),
+        dry_run=dry_run,
+        force_online=force_online,
+        backup_dir=opts.backup_dir,
+    )
