@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -485,32 +486,62 @@ def _file_checks(
 # ---------------------------------------------------------------- the folder
 
 
+def external_references(snaps: list[AgentSnapshot]) -> set[tuple[str, str]]:
+    """(sessions folder, file name) of transcripts that entries of *another* folder use
+    (OpenClaw accepts a sibling agent's `sessionFile`, format doc §3)."""
+    out: set[tuple[str, str]] = set()
+    for snap in snaps:
+        own = str(snap.store.sessions_dir)
+        for ev in snap.entries:
+            p = ev.ref.path
+            if p is not None and str(p.parent) != own:
+                out.add((str(p.parent), p.name))
+    return out
+
+
+def orphan_checks(snap: AgentSnapshot, external: AbstractSet[tuple[str, str]] = frozenset()) -> list[Finding]:
+    """transcript.orphan: session files no entry references (only when the store parses:
+    with no entries to go by, everything would look orphaned)."""
+    from sessionctl.views.fmt import bytes_h
+
+    if snap.load.data is None:
+        return []
+    out: list[Finding] = []
+    agent = snap.agent_id
+    sdir = str(snap.store.sessions_dir)
+    names = {"transcript": "transcript", "topic": "topic transcript", "fork": "forked transcript"}
+    for fi in sorted(snap.inventory.files, key=lambda x: x.name):
+        kind = fi.kind
+        if kind not in SESSION_FILE_KINDS or snap.is_referenced(fi):
+            continue
+        if (sdir, fi.name) in external or (fi.owner is not None and (sdir, fi.owner) in external):
+            continue
+        out.append(
+            Finding(
+                "transcript.orphan",
+                "warning",
+                agent,
+                f"{names.get(kind, kind.replace('_', ' '))} {fi.name} ({bytes_h(fi.size)}) "
+                "is referenced by no entry",
+                path=str(fi.path),
+                fix=fix_cmd("archive", agent),
+                data={"kind": kind, "bytes": fi.size},
+            )
+        )
+    return out
+
+
 def folder_checks(snap: AgentSnapshot, thr: HealthThresholds, wall_ms: int) -> list[Finding]:
-    """Orphans, locks, temp files and leftovers, archives (one listing, stat only)."""
+    """Locks, temp files and leftovers, archives (one listing, stat only)."""
     from sessionctl.locks import STORE_LOCK_STALE_MS, TRANSCRIPT_LOCK_STALE_MS, inspect_lock
     from sessionctl.views.fmt import bytes_h
 
     out: list[Finding] = []
     agent = snap.agent_id
-    store_ok = snap.load.data is not None
     archives: list[FileInfo] = []
     for fi in sorted(snap.inventory.files, key=lambda x: x.name):
         kind = fi.kind
-        if kind in SESSION_FILE_KINDS and store_ok and not snap.is_referenced(fi):
-            names = {"transcript": "transcript", "topic": "topic transcript", "fork": "forked transcript"}
-            out.append(
-                Finding(
-                    "transcript.orphan",
-                    "warning",
-                    agent,
-                    f"{names.get(kind, kind.replace('_', ' '))} {fi.name} ({bytes_h(fi.size)}) "
-                    "is referenced by no entry",
-                    path=str(fi.path),
-                    fix=fix_cmd("archive", agent),
-                    data={"kind": kind, "bytes": fi.size},
-                )
-            )
-        elif kind in ("store_lock", "lock"):
+        if kind in ("store_lock", "lock"):
             stale_ms = STORE_LOCK_STALE_MS if kind == "store_lock" else TRANSCRIPT_LOCK_STALE_MS
             ls = inspect_lock(fi.path, stale_ms=stale_ms)  # wall clock, on purpose
             if not ls.exists:
@@ -964,6 +995,9 @@ def run_health(
     if progress is not None:
         progress(len(stores), len(stores), "")
     findings.extend(stale_checks(snaps, policy, now))
+    external = external_references(snaps)
+    for snap in snaps:
+        findings.extend(orphan_checks(snap, external))
     findings.extend(peer_checks(snaps, ctx))
     wanted = {s.agent_id for s in stores} if ctx.agents else None
     findings.extend(binding_checks(ctx, snaps, now, wanted))

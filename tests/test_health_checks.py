@@ -347,6 +347,17 @@ def test_orphans(state: StateDir) -> None:
     assert rc == 1
 
 
+def test_transcript_used_by_a_sibling_agent_is_no_orphan(state: StateDir) -> None:
+    state.add_session("main", "agent:main:main")
+    shared = str(uuid.uuid4())
+    path = state.write_transcript("main", f"{shared}.jsonl", transcript_bytes(shared))
+    # OpenClaw accepts a sessionFile in a sibling agent's sessions folder (format doc §3)
+    state.add_session("work", "agent:work:main", session_id=shared, transcript=False, sessionFile=str(path))
+    rc, env = health(state)
+    assert not found(env, "transcript.orphan") and not found(env, "entry.transcript_missing")
+    assert rc == 0
+
+
 # ---------------------------------------------------------------- locks, temp files, archives
 
 
