@@ -38,12 +38,20 @@ class StoreLoad:
     mtime_ns: int = 0
     ino: int = 0
     error: str | None = None
-    canonical: bool = True  # re-serialises to the exact bytes read
     notes: list[str] = field(default_factory=list)
+    _canonical: bool | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def canonical(self) -> bool:
+        """True when re-serialising the parsed store gives back the exact bytes read (what
+        OpenClaw itself would write). Computed on first use: it costs one serialisation."""
+        if self._canonical is None:
+            self._canonical = is_canonical(self)
+        return self._canonical
 
 
 _JSON_TYPE = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean"}

@@ -48,17 +48,17 @@ def iso(ms: int) -> str:
 def _shortest_digits(x: float) -> tuple[str, int]:
     """(digits, n) with x == 0.digits × 10**n (ECMA-262 Number::toString step 5): the
     fewest digits that read back as x; among several, the one closest to x (on a tie the
-    even one). For each precision the correctly rounded string and its two neighbours are
-    the candidates (a neighbour matters next to a power of two, where the spacing of
-    doubles changes)."""
-    exact = Decimal(x)
-    for p in range(1, 18):
-        mant, exp = f"{x:.{p - 1}e}".split("e")
-        m, e = int(mant.replace(".", "")), int(exp) - (p - 1)  # x ≈ m × 10**e
-        cands = [(abs(Decimal(c).scaleb(e) - exact), c) for c in (m - 1, m, m + 1) if c > 0]
-        ok = [(dist, c % 2, c) for dist, c in cands if float(Decimal(c).scaleb(e)) == x]  # tie: even
+    even one). Python's repr only tells how many digits are needed; the candidates at that
+    precision are the correctly rounded string and its two neighbours (a neighbour wins
+    next to a power of two, where the spacing of doubles changes)."""
+    p = len(repr(x).split("e")[0].replace(".", "").strip("0")) or 1
+    for q in range(p, 18):
+        mant, exp = f"{x:.{q - 1}e}".split("e")
+        m, e = int(mant.replace(".", "")), int(exp) - (q - 1)  # x ≈ m × 10**e
+        ok = [c for c in (m - 1, m, m + 1) if c > 0 and float(f"{c}e{e}") == x]
         if ok:
-            best = str(min(ok)[2])
+            exact = Decimal(x)
+            best = str(min(ok, key=lambda c: (abs(Decimal(c).scaleb(e) - exact), c % 2)))  # tie: even
             return best.rstrip("0"), len(best) + e
     raise AssertionError(f"no shortest form for {x!r}")
 

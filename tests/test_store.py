@@ -169,7 +169,7 @@ def test_real_store_round_trips_byte_for_byte(tmp_path: Path) -> None:
     load = load_store(path)
     assert load.status == "ok" and load.data is not None
     assert serialize_store(load.data) == REAL_STORE
-    assert is_canonical(load)
+    assert is_canonical(load) and load.canonical
     # unknown fields and key order survive
     assert list(load.data) == [
         "4155551234",
@@ -180,6 +180,24 @@ def test_real_store_round_trips_byte_for_byte(tmp_path: Path) -> None:
     assert list(main)[:3] == ["sessionId", "updatedAt", "sessionStartedAt"]
     assert main["futureField"]["nested"][6] == "\x01\x1f control"
     assert main["label"].startswith("Zoë – 東京 😀")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"k": {"sessionId": "s", "updatedAt": 1}}',  # compact: hand-written or another tool
+        b'{\n  "k": {\n    "sessionId": "s",\n    "updatedAt": 1\n  }\n}\n',  # trailing newline
+        b'{\n  "k": {\n    "sessionId": "s",\n    "updatedAt": 1.0\n  }\n}',  # JS never writes 1.0
+        b'{\n  "k": {\n    "sessionId": "\\u0073",\n    "updatedAt": 1\n  }\n}',  # needless escape
+    ],
+)
+def test_stores_not_in_openclaw_formatting_are_not_canonical(tmp_path: Path, raw: bytes) -> None:
+    path = tmp_path / "sessions.json"
+    path.write_bytes(raw)
+    load = load_store(path)
+    assert load.status == "ok"
+    assert not load.canonical and not is_canonical(load)
+    assert not load_store(tmp_path / "missing.json").canonical
 
 
 def test_write_store_writes_exactly_what_openclaw_would(tmp_path: Path) -> None:
