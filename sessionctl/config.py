@@ -150,7 +150,8 @@ def load_openclaw_config(state_dir: Path, environ: dict[str, str] | None = None)
                     cfg.default_agent = aid
         if cfg.agents and not any(isinstance(a, dict) and a.get("default") is True for a in agents):
             cfg.default_agent = cfg.agents[0]
-    for b in data.get("bindings") or []:
+    bindings = data.get("bindings")
+    for b in bindings if isinstance(bindings, list) else []:
         if not isinstance(b, dict) or b.get("agentId") is None:
             continue
         m_raw = b.get("match")

@@ -93,6 +93,29 @@ def test_broken_config_is_reported_not_raised(state: StateDir, text: str | bytes
     assert cfg.agents == []
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{bindings: true}",
+        "{bindings: 5, agents: 5, session: [], cron: 5}",
+        "{agents: {list: {id: 'x'}}, session: {store: 5, mainKey: 7, maintenance: [], identityLinks: 'x'}}",
+        "{agents: {list: [5, null, 'x', {id: null}, {}]}, bindings: ['x', {agentId: 'a', match: 5}]}",
+    ],
+)
+def test_config_with_wrong_types_falls_back_to_defaults(state: StateDir, text: str) -> None:
+    state.write_config(text)
+    cfg = load_openclaw_config(state.root, environ={})
+    assert cfg.error is None
+    assert (cfg.default_agent, cfg.session_store, cfg.main_key, cfg.maintenance, cfg.identity_links) == (
+        "main",
+        None,
+        "main",
+        {},
+        {},
+    )
+    assert all(b.agent_id == "a" for b in cfg.bindings)
+
+
 def test_missing_config_is_empty(state: StateDir) -> None:
     cfg = load_openclaw_config(state.root, environ={})
     assert (cfg.exists, cfg.error, cfg.agents, cfg.default_agent) == (False, None, [], "main")
