@@ -101,7 +101,8 @@ def _parse_rest(raw: str, agent: str | None, parts: list[str], main_key: str) ->
     i = _last_index(parts, "thread", 1, len(parts) - 1)
     if i is not None:
         conv = _parse_conversation(parts[:i]) or {}
-        return ParsedKey(raw, agent, "thread", rest, thread=":".join(parts[i + 1 :]), **conv)  # type: ignore[arg-type]
+        thread = ":".join(parts[i + 1 :])
+        return ParsedKey(raw, agent, "thread", rest, thread=thread, **conv)  # type: ignore[arg-type]
     if len(parts) >= 2 and parts[-1] == "heartbeat":
         conv = _parse_conversation(parts[:-1]) or {}
         return ParsedKey(raw, agent, "heartbeat", rest, **conv)  # type: ignore[arg-type]
@@ -130,7 +131,8 @@ def _parse_rest(raw: str, agent: str | None, parts: list[str], main_key: str) ->
             j = len(gparts) - 1 - gparts[::-1].index("topic")
             if 0 < j < len(gparts) - 1:
                 conv = {**conv, "peer": ":".join(gparts[:j])}
-                return ParsedKey(raw, agent, "topic", rest, topic=":".join(gparts[j + 1 :]), **conv)  # type: ignore[arg-type]
+                topic = ":".join(gparts[j + 1 :])
+                return ParsedKey(raw, agent, "topic", rest, topic=topic, **conv)  # type: ignore[arg-type]
         return ParsedKey(raw, agent, kind, rest, **conv)  # type: ignore[arg-type]
     return ParsedKey(raw, agent, "other", rest)
 

@@ -23,7 +23,25 @@ _JOURNAL_PREFIX = {"error": "<3>", "warning": "<4>", "notice": "<5>", "info": "<
 
 
 def render_json(result: Result) -> bytes:
-    return orjson.dumps(result.envelope(), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n"
+    env = result.envelope()
+    try:
+        return orjson.dumps(env, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n"
+    except (orjson.JSONEncodeError, TypeError):
+        # a value orjson cannot write (e.g. an integer beyond 64 bits taken from a store):
+        # never a traceback instead of the envelope
+        return orjson.dumps(_jsonable(env), option=orjson.OPT_INDENT_2) + b"\n"
+
+
+def _jsonable(v: object) -> object:
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, bool) or v is None or isinstance(v, str | float):
+        return v
+    if isinstance(v, int):
+        return v if -(2**63) <= v < 2**64 else float(v)
+    return str(v)
 
 
 def stdout_console() -> Console:

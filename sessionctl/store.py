@@ -289,11 +289,15 @@ def entry_shape_problem(entry: Any) -> str | None:
     return None
 
 
+_MAX_SAFE = 2**53 - 1  # Number.MAX_SAFE_INTEGER: no timestamp or counter OpenClaw writes is larger
+
+
 def num(v: Any) -> int | None:
-    """A store timestamp/number as int, or None when absent/wrong type."""
+    """A store timestamp/number as int, or None when absent, of the wrong type, not finite
+    or beyond ±2**53 (1e300 as an updatedAt is garbage, not a date far in the future)."""
     if isinstance(v, bool) or not isinstance(v, int | float):
         return None
-    if v != v or v in (float("inf"), float("-inf")):
+    if v != v or not -_MAX_SAFE <= v <= _MAX_SAFE:
         return None
     return int(v)
 

@@ -163,6 +163,43 @@ def test_entries_of_the_wrong_type(state: StateDir) -> None:
     assert state.store_path("main").read_bytes() == raw
 
 
+def test_absurd_values_never_break_the_json_output(state: StateDir) -> None:
+    """Numbers JSON.parse accepts but no clock writes, wrong types in optional fields: the
+    envelope is still valid JSON, never a traceback."""
+    raw = (
+        b'{\n  "agent:main:main": {\n    "sessionId": "abc",\n    "updatedAt": 1e300,\n'
+        b'    "sessionStartedAt": -1e300,\n    "totalTokens": 1e400,\n    "sessionFile": 5,\n'
+        b'    "compactionCheckpoints": [5, {"preCompaction": 3}, {"postCompaction": {"sessionFile": 7}}]'
+        b'\n  },\n  "agent:main:x": {"sessionId": "def", "updatedAt": 12345678901234567890123,'
+        b' "inputTokens": 99999999999999999999}\n}'
+    )
+    state.write_store("main", raw)
+    common = ["--state-dir", str(state.root), "--now", NOW_ISO, "--json"]
+    lst, health = run_clis(["list", *common], ["health", *common])
+    for res in (lst, health):
+        assert "Traceback" not in res.stderr, res.stderr
+        env = parse_envelope(res)
+        assert env["exit_code"] == res.rc
+    rows = {r["key"]: r for r in parse_envelope(lst)["sessions"]}
+    assert lst.rc == 0
+    assert rows["agent:main:main"]["last_active_at"] is None  # 1e300 is not a time
+    assert rows["agent:main:x"]["tokens"] is None
+    assert health.rc in (0, 1, 2)
+    assert state.store_path("main").read_bytes() == raw
+
+
+def test_render_json_never_fails_on_values_orjson_cannot_write() -> None:
+    import json
+
+    from sessionctl.render import render_json
+    from sessionctl.result import Result
+
+    out = render_json(Result("list", data={"huge": 10**30, "keys": {1: "a"}, "odd": {3}}))
+    env = json.loads(out)
+    assert (env["huge"], env["keys"], env["odd"]) == (1e30, {"1": "a"}, "{3}")
+    assert list(env)[-1] == "errors"
+
+
 # ------------------------------------------------------------ usage errors → 64 + envelope
 
 

@@ -35,7 +35,8 @@ JSON5_CONFIG = """
     ],
   },
   bindings: [
-    { agentId: "ops", match: { channel: "Telegram", accountId: "Alerts", peer: { kind: "group", id: -100123 } } },
+    { agentId: "ops",
+      match: { channel: "Telegram", accountId: "Alerts", peer: { kind: "group", id: -100123 } } },
     { match: { channel: "slack" } },     // no agentId: ignored
   ],
   session: {

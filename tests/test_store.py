@@ -475,6 +475,10 @@ def test_num() -> None:
     assert num(float("nan")) is None
     assert num(float("inf")) is None
     assert num(None) is None
+    assert num(2**53 - 1) == 2**53 - 1
+    assert num(-(2**53) + 1) == -(2**53) + 1
+    for absurd in (2**53, 1e300, -1e300, 12345678901234567890):
+        assert num(absurd) is None  # garbage, not a date in the year 10^290
 
 
 # ------------------------------------------------------------ entry → transcript
