@@ -29,6 +29,7 @@ import contextlib
 import hashlib
 import os
 from collections import defaultdict
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,8 @@ from sessionctl.fsio import (
     store_tmp_name,
 )
 from sessionctl.locks import store_lock
-from sessionctl.runs import Run, _mkdirs, edit_store, entries_equal, read_run, restore_order
+from sessionctl.runs import Run, _mkdirs, entries_equal, read_run, restore_order
+from sessionctl.store import write_store
 
 
 def sha256_file(path: Path) -> str | None:
@@ -57,17 +59,37 @@ def sha256_file(path: Path) -> str | None:
     return h.hexdigest()
 
 
-def apply_store_actions(run: Run, store_path: Path, actions: list[dict[str, Any]]) -> int:
+def apply_store_actions(
+    run: Run,
+    store_path: Path,
+    actions: list[dict[str, Any]],
+    *,
+    base: tuple[bytes, dict[str, Any]] | None = None,
+    lock_timeout_s: float = 10.0,
+) -> int:
     """Apply the store.* actions of one store in a single critical section. Each is
     re-validated against the store as re-read under the lock: an entry changed since
-    planning is skipped, never overwritten. Returns ms the lock was held."""
+    planning is skipped, never overwritten. Returns ms the lock was held.
+
+    The critical section stays short on big stores: the edit is computed, serialised
+    and written to a temp file BEFORE the lock, from `base` (the store's bytes and
+    parsed data as planned — the dict is consumed) or from the bytes on disk now. Under
+    sessions.json.lock the store is re-read; when its bytes are still exactly those, the
+    temp file is renamed over it. Otherwise (the gateway wrote meanwhile) the store is
+    parsed and edited again under the lock, entry by entry, as before."""
+    from sessionctl.errors import DataError
+    from sessionctl.fsio import commit_temp, write_temp
+    from sessionctl.store import parse_store_bytes, serialize_store
+
     original_order: list[str] = []
 
     def edit(data: dict[str, Any]) -> dict[str, Any] | None:
         changed = False
+        original_order.clear()
         original_order.extend(data.keys())
         restored: dict[str, Any] = {}
         for a in actions:
+            a.pop("note", None)
             key = a["key"]
             t = a["type"]
             cur = data.get(key, _MISSING)
@@ -99,8 +121,73 @@ def apply_store_actions(run: Run, store_path: Path, actions: list[dict[str, Any]
             data = restore_order(data, restored, a_order(actions, original_order))
         return data if changed else None
 
-    _new, held = edit_store(store_path, edit)
-    return held
+    # ---- outside the lock: compute, serialise, write the temp file
+    expect: bytes | None = None
+    tmp: Path | None = None
+    data: dict[str, Any] | None
+    try:
+        if base is not None:
+            expect, data = base
+        else:
+            expect = read_bytes(store_path)
+            with _gc_paused():
+                _status, data, _err = parse_store_bytes(expect)
+        if data is not None:
+            new = edit(data)
+            if new is not None:
+                tmp = write_temp(
+                    store_path, serialize_store(new), mode=0o600, tmp_name=store_tmp_name(store_path)
+                )
+        else:
+            expect = None
+    except (OSError, DataError):
+        expect, tmp = None, None  # the slow path under the lock decides (and reports)
+    # ---- the critical section
+    try:
+        with store_lock(store_path, timeout_s=lock_timeout_s) as held:
+            fault_point("store.locked")
+            try:
+                cur = read_bytes(store_path)
+            except FileNotFoundError:
+                cur = None
+            if expect is not None and cur == expect:
+                if tmp is not None:
+                    commit_temp(tmp, store_path)
+                    tmp = None
+                return held.held_ms()
+            # the store changed since the edit was prepared: edit what is there now
+            with _gc_paused():
+                status, now_data, err = parse_store_bytes(cur) if cur is not None else ("missing", None, None)
+            if now_data is None:
+                raise DataError(
+                    f"{store_path} became unreadable ({err or status}) before it could be changed; "
+                    "nothing was written",
+                    path=str(store_path),
+                    hint="run `sessionctl health` and `sessionctl repair --only store`",
+                )
+            new = edit(now_data)
+            if new is not None:
+                write_store(store_path, new)
+            return held.held_ms()
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Python's cyclic GC off while a big store is parsed (halves the time; the parse
+    creates no cycles)."""
+    import gc
+
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 _MISSING: Any = object()
@@ -334,16 +421,33 @@ def prepare(run: Run, actions: list[dict[str, Any]]) -> None:
             a["after_sha256"] = sha256_file(Path(a["source"]))
 
 
-def apply_actions(run: Run, actions: list[dict[str, Any]]) -> dict[str, int]:
+def apply_actions(
+    run: Run,
+    actions: list[dict[str, Any]],
+    *,
+    base: Mapping[str, tuple[bytes, dict[str, Any]]] | None = None,
+    lock_timeout_s: float = 10.0,
+) -> dict[str, int]:
     """Apply journaled actions: store edits grouped per store (one critical section
-    each), then file operations in order. Returns {"lock_held_ms": max}."""
+    each), then file operations in order. Returns {"lock_held_ms": max}. `base` maps a
+    store (relative path) to its bytes and parsed data as planned (consumed), which
+    lets the edit be prepared before the lock (see apply_store_actions)."""
     by_store: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for a in actions:
         if a["type"].startswith("store.") and a["type"] != "store.replace":
             by_store[a["store"]].append(a)
     held_max = 0
     for store_rel, acts in by_store.items():
-        held_max = max(held_max, apply_store_actions(run, run.state_dir / store_rel, acts))
+        held_max = max(
+            held_max,
+            apply_store_actions(
+                run,
+                run.state_dir / store_rel,
+                acts,
+                base=(base or {}).get(store_rel),
+                lock_timeout_s=lock_timeout_s,
+            ),
+        )
     for a in actions:
         t = a["type"]
         if t == "file.rename":

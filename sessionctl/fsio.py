@@ -177,6 +177,59 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o600, tmp_name: str | 
     fsync_dir(folder)
 
 
+def write_temp(path: Path, data: bytes, *, mode: int = 0o600, tmp_name: str | None = None) -> Path:
+    """The first half of `atomic_write`, for callers that must keep the second half
+    short (a critical section): the temp file next to `path` (owner of the file it will
+    replace when we may), written and fsynced. Finish with `commit_temp`; on any other
+    path unlink it (OpenClaw's own cleanup also reclaims stale store temp files)."""
+    folder = path.parent
+    tmp = folder / (tmp_name or f".{path.name}.{os.getpid()}.{uuid.uuid4()}.tmp")
+    owner: tuple[int, int] | None = None
+    try:
+        st = os.lstat(path)
+        if stat.S_ISREG(st.st_mode):
+            owner = (st.st_uid, st.st_gid)
+    except FileNotFoundError:
+        pass
+    fd = os.open(
+        tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), mode
+    )
+    try:
+        try:
+            os.fchmod(fd, mode)
+            if owner is not None and owner != (os.geteuid(), os.getegid()):
+                with contextlib.suppress(PermissionError):
+                    os.fchown(fd, owner[0], owner[1])
+            fault_point("atomic.write")
+            view = memoryview(data)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+            fault_point("atomic.fsync")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return tmp
+
+
+def commit_temp(tmp: Path, path: Path) -> None:
+    """The second half of `atomic_write`: rename the temp file over `path`, fsync the
+    folder. The temp file is removed if the rename fails."""
+    try:
+        fault_point("atomic.replace")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fault_point("atomic.fsync_dir")
+    fsync_dir(path.parent)
+
+
 def store_tmp_name(store_path: Path) -> str:
     """OpenClaw's temp name for an atomic store write."""
     return f"{store_path.name}.{os.getpid()}.{uuid.uuid4()}.tmp"

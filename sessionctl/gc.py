@@ -20,7 +20,7 @@ import contextlib
 import os
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from sessionctl.policy import (
     collect_transcript_locks,
     plan_gc,
 )
-from sessionctl.snapshot import AgentSnapshot, EntryView, build_references, snapshot_agent
+from sessionctl.snapshot import AgentSnapshot, snapshot_agent
 
 PROMPT_HASH_LEN = 64
 
@@ -336,27 +336,60 @@ def wait_store_lock_free(store_path: Path, timeout_s: float) -> None:
 
 
 def store_references(ctx: RunContext, snap: AgentSnapshot) -> dict[str, list[str]] | None:
-    """References of the store as it is on disk now (re-read after the edit)."""
-    from sessionctl.keys import parse_key
-    from sessionctl.store import TranscriptRef, entry_shape_problem, load_store, resolve_transcript
+    """File names the store as it is on disk now (re-read after the edit) keeps in use:
+    every entry's sessionFile base name, `<sessionId>.jsonl`, `sid:<sessionId>` and its
+    compaction checkpoints. Deliberately wider than the resolved references (no path
+    resolution: a name is kept even when its sessionFile points elsewhere) — a file it
+    keeps is only left in place, never lost. None when the store cannot be read."""
+    from sessionctl.fsio import read_bytes
+    from sessionctl.store import parse_store_bytes
 
-    load = load_store(snap.store.store_path)
-    if load.data is None:
+    try:
+        raw = read_bytes(snap.store.store_path)
+    except OSError:
         return None
-    sdir = snap.store.sessions_dir
-    views = [
-        EntryView(
-            k,
-            parse_key(k, ctx.openclaw.main_key),
-            e,
-            entry_shape_problem(e),
-            resolve_transcript(e, sdir, snap.agent_id, ctx.state_dir)
-            if isinstance(e, dict)
-            else TranscriptRef(None, "none"),
-        )
-        for k, e in load.data.items()
-    ]
-    return build_references(views, sdir)
+    with gc_paused():
+        _status, data, _err = parse_store_bytes(raw)
+    if data is None:
+        return None
+    refs: dict[str, list[str]] = {}
+
+    def add(name: str, key: str) -> None:
+        refs.setdefault(name, []).append(key)
+
+    for key, e in data.items():
+        if not isinstance(e, dict):
+            continue
+        sf = e.get("sessionFile")
+        if isinstance(sf, str) and sf.strip():
+            add(os.path.basename(sf.strip()), key)
+        sid = e.get("sessionId")
+        if isinstance(sid, str) and sid:
+            add(f"{sid}.jsonl", key)
+            add(f"sid:{sid}", key)
+        cps = e.get("compactionCheckpoints")
+        for cp in cps if isinstance(cps, list) else []:
+            for side in ("preCompaction", "postCompaction"):
+                part = cp.get(side) if isinstance(cp, dict) else None
+                f = part.get("sessionFile") if isinstance(part, dict) else None
+                if isinstance(f, str) and f:
+                    add(os.path.basename(f), key)
+    return refs
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic GC off while big stores are parsed and planned: the parse makes
+    no reference cycles, and with the collector on it takes about twice as long."""
+    import gc as pygc
+
+    was = pygc.isenabled()
+    pygc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            pygc.enable()
 
 
 def _in_use(name: str, refs: dict[str, list[str]]) -> list[str] | None:
@@ -377,10 +410,11 @@ def apply_renames(
     lock_timeout_s: float,
 ) -> None:
     """Archive files by rename, re-checking first that the stores as written no longer
-    reference them, each group under its transcript's lock."""
-    from sessionctl.actions import apply_rename
+    reference them, each group (a transcript and its sidecars) under its transcript's
+    lock. Each folder is fsynced once at the end (the journal already names every
+    rename; undo checks each one's state)."""
     from sessionctl.errors import SessionctlError
-    from sessionctl.fsio import fault_point
+    from sessionctl.fsio import fault_point, fsync_dir
     from sessionctl.locks import TRANSCRIPT_LOCK_STALE_MS, acquire
 
     by_agent = {s.agent_id: s for s in snaps}
@@ -388,7 +422,6 @@ def apply_renames(
     for a in renames:
         if a["agent"] not in refs_now:
             refs_now[a["agent"]] = store_references(ctx, by_agent[a["agent"]])
-    # sibling references from other agents (planning snapshots)
     groups: dict[str, list[dict[str, Any]]] = {}
     for a in renames:
         refs = refs_now[a["agent"]]
@@ -403,25 +436,35 @@ def apply_renames(
             a["state"], a["note"] = "skipped", f"still referenced by {', '.join(users[:3])}"
             continue
         groups.setdefault(a["lock"], []).append(a)
-    run_state = ctx.state_dir
-    for lock_rel, acts in groups.items():
-        try:
-            held = acquire(
-                run_state / lock_rel, timeout_s=min(lock_timeout_s, 5.0), stale_ms=TRANSCRIPT_LOCK_STALE_MS
-            )
-        except SessionctlError as exc:
-            for a in acts:
-                a["state"], a["note"] = "skipped", f"transcript lock: {exc.message}"
-            continue
-        try:
-            for a in acts:
-                fault_point("gc.archive")
-                if os.path.lexists(run_state / a["to"]):
-                    a["state"], a["note"] = "skipped", "the archive name exists already"
-                    continue
-                apply_rename(run, a)
-        finally:
-            held.release()
+    sd = ctx.state_dir
+    folders: set[Path] = set()
+    try:
+        for lock_rel, acts in groups.items():
+            try:
+                held = acquire(
+                    sd / lock_rel, timeout_s=min(lock_timeout_s, 5.0), stale_ms=TRANSCRIPT_LOCK_STALE_MS
+                )
+            except SessionctlError as exc:
+                for a in acts:
+                    a["state"], a["note"] = "skipped", f"transcript lock: {exc.message}"
+                continue
+            try:
+                for a in acts:
+                    fault_point("gc.archive")
+                    src, dst = sd / a["from"], sd / a["to"]
+                    if not os.path.lexists(src):
+                        a["state"], a["note"] = "skipped", "the file no longer exists"
+                    elif os.path.lexists(dst):
+                        a["state"], a["note"] = "skipped", "the archive name exists already"
+                    else:
+                        os.rename(src, dst)
+                        folders.add(dst.parent)
+                        a["state"] = "applied"
+            finally:
+                held.release()
+    finally:
+        for folder in sorted(folders):
+            fsync_dir(folder)
 
 
 def apply_purges(run: Any, purges: list[dict[str, Any]]) -> None:
@@ -466,13 +509,15 @@ def run_gc(
     """Plan (and unless `dry_run`, apply) gc. Raises BusyError (75), DataError (65, incl.
     PlanRefused), CantCreateError/IOFailure; never leaves a half-applied store."""
     if dry_run:
-        return _plan_only(ctx, policy)
+        with gc_paused():
+            return _plan_only(ctx, policy)
     from sessionctl.gateway import refuse_if_gateway_running
     from sessionctl.locks import private_lock
 
-    with private_lock(ctx.state_dir):
+    with private_lock(ctx.state_dir, timeout_s=lock_timeout_s):
         gws = refuse_if_gateway_running(ctx.state_dir, force_online=force_online)
-        out = _plan_only(ctx, policy, gateways=[g.describe() for g in gws])
+        with gc_paused():
+            out = _plan_only(ctx, policy, gateways=[g.describe() for g in gws])
         if out.plan.refusals:
             raise PlanRefused(
                 out.plan.refusals[0], hint="pass --allow-empty if emptying it is really intended"
@@ -541,7 +586,13 @@ def _apply(
             a["backup"] = run.backup_file(ctx.state_dir / a["path"], kind="binding")
         run.commit_journal()
         fault_point("gc.before_apply")
-        held = apply_actions(run, store_acts)
+        # each store's bytes and parsed data as planned: the edit is prepared before the lock
+        base = {
+            _rel(ctx, s.store.store_path): (s.load.raw, s.load.data)
+            for s in snaps
+            if s.load.raw is not None and s.load.data is not None
+        }
+        held = apply_actions(run, store_acts, base=base, lock_timeout_s=lock_timeout_s)
         out.lock_held_ms = held["lock_held_ms"]
         renames = [a for a in actions if a["type"] == "file.rename"]
         apply_renames(ctx, run, renames, snaps, lock_timeout_s=lock_timeout_s)

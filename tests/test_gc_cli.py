@@ -195,6 +195,8 @@ def test_a_write_between_plan_and_apply_is_preserved(state: StateDir, tmp_path: 
     assert skipped_files and all("still referenced by" in a["note"] for a in skipped_files)
     assert env_out["status"] == "warning"
     assert env_out["summary"]["agents"]["main"]["skipped"] == 1
+    # the edit prepared before the lock was not used: its temp file is gone
+    assert not [n for n in os.listdir(state.sessions_dir("main")) if n.endswith(".tmp")]
 
 
 # ------------------------------------------------------------------ busy, invalid, refused
