@@ -97,4 +97,10 @@ def render(result: Result, *, as_json: bool) -> None:
     except ModuleNotFoundError:
         sys.stdout.buffer.write(render_json(result))
         return
-    view.render(result, stdout_console())
+    from rich.errors import MarkupError
+
+    try:
+        view.render(result, stdout_console())
+    except MarkupError as exc:  # store content mistaken for markup: never a traceback
+        sys.stderr.write(f"sessionctl: error: cannot show the human view ({exc}); the JSON result follows\n")
+        sys.stdout.buffer.write(render_json(result))

@@ -188,6 +188,27 @@ def test_absurd_values_never_break_the_json_output(state: StateDir) -> None:
     assert state.store_path("main").read_bytes() == raw
 
 
+def test_store_content_that_looks_like_markup_is_shown_verbatim(state: StateDir) -> None:
+    keys = ["agent:main:telegram:direct:[/]", "agent:main:telegram:direct:[bold red]boom[/bold red]"]
+    state.write_store(
+        "main", store_bytes({k: {"sessionId": f"s{i}", "updatedAt": NOW_MS} for i, k in enumerate(keys)})
+    )
+    env = clean_env(COLUMNS="400")
+    lst, health = run_clis(
+        ["list", "--state-dir", str(state.root), "--now", NOW_ISO],
+        ["health", "--state-dir", str(state.root), "--now", NOW_ISO, "-v"],
+        env=env,
+    )
+    assert lst.rc == 0, lst.stderr
+    assert lst.stdout.splitlines()[0].strip() == "2 sessions"  # the table, not the JSON fallback
+    assert "cannot show the human view" not in lst.stderr
+    for key in keys:
+        assert key in lst.stdout
+    assert health.rc in (0, 1, 2)
+    for res in (lst, health):
+        assert "Traceback" not in res.stderr and "MarkupError" not in res.stderr
+
+
 def test_render_json_never_fails_on_values_orjson_cannot_write() -> None:
     import json
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from sessionctl.result import Result
 from sessionctl.views.fmt import bytes_h, dur_h
@@ -18,11 +19,11 @@ def render(result: Result, console: Console) -> None:
         )
     for r in rows:
         peer = "/".join(x for x in (r.get("channel"), r.get("peer")) if x) or "-"
-        table.add_row(
-            r["agent"],
-            r["key"],
+        table.add_row(  # store content as Text: a key like 'x:[/]' is not markup
+            Text(r["agent"]),
+            Text(r["key"]),
             r["kind"],
-            peer,
+            Text(peer),
             dur_h(r.get("age_ms")),
             dur_h(r.get("idle_ms")),
             bytes_h(r.get("transcript_bytes")),
