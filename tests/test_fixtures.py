@@ -280,3 +280,130 @@ def test_demo_list_shows_every_session_and_never_a_secret(regenerated: Path) -> 
     for b in json.loads(raw)["bindings"].values():
         assert b["webhookToken"] not in proc.stdout + proc.stderr
 
+
+# --------------------------------------------------------------------------- benchmark state
+
+SMALL = ("--entries", "200", "--transcripts", "300", "--max-transcript-mb", "2", "--seed", "7")
+
+
+def snapshot(root: Path) -> dict[str, tuple[bytes, int, int]]:
+    """Contents, modes and mtimes of every file (the generator sets all three)."""
+    return {rel: (data, mode, (root / rel).stat().st_mtime_ns) for rel, (data, mode) in tree(root).items()}
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, dict[str, tuple[bytes, int, int]]]:
+    out = tmp_path_factory.mktemp("bench") / "state"
+    proc = run(MAKE_STATE, out, *SMALL)
+    assert proc.returncode == 0, proc.stderr
+    return out, proc.stdout, snapshot(out)
+
+
+def test_make_state_is_deterministic(bench: tuple[Path, str, dict[str, tuple[bytes, int, int]]]) -> None:
+    out, _summary, first = bench
+    # same arguments, same path (absolute sessionFile paths name it): identical tree
+    proc = run(MAKE_STATE, out, *SMALL)
+    assert proc.returncode == 0, proc.stderr
+    assert snapshot(out) == first
+    other = out.parent / "other-seed"
+    assert run(MAKE_STATE, other, *SMALL[:-1], "8").returncode == 0
+    assert tree(other) != {rel: (d, m) for rel, (d, m, _t) in first.items()}
+
+
+def test_make_state_entries_look_real_and_mix_kinds(
+    bench: tuple[Path, str, dict[str, tuple[bytes, int, int]]],
+) -> None:
+    out, summary, _ = bench
+    stores = load_stores(out)
+    assert len(stores) == 3
+    assert sum(len(s) for s in stores.values()) == 200
+    kinds = {parse_key(k).kind for s in stores.values() for k in s}
+    assert {
+        "main",
+        "direct",
+        "group",
+        "channel",
+        "thread",
+        "topic",
+        "cron-job",
+        "cron-run",
+        "subagent",
+        "hook",
+        "heartbeat",
+        "explicit",
+    } <= kinds
+    sizes = [len(json.dumps(e, indent=2)) for s in stores.values() for e in s.values()]
+    assert 10_000 < sum(sizes) / len(sizes) < 20_000  # ~15 KB, mostly the prompt report
+    ages = [
+        1_777_636_800_000 - e["updatedAt"] for s in stores.values() for e in s.values()
+    ]  # DEFAULT_NOW in ms
+    day = 86_400_000
+    assert min(ages) < day and max(ages) > 30 * day  # gc has work at several thresholds
+    # the skills prompt blobs the entries point at exist, with the right size and hash
+    for agent, store in stores.items():
+        refs = {
+            e["skillsSnapshot"]["promptRef"]["hash"]: e["skillsSnapshot"]["promptRef"]["bytes"]
+            for e in store.values()
+            if "skillsSnapshot" in e
+        }
+        for digest_hex, size in refs.items():
+            blob = (
+                out
+                / "agents"
+                / agent
+                / "sessions"
+                / "skills-prompts"
+                / "sha256"
+                / digest_hex[:2]
+                / f"{digest_hex}.txt"
+            )
+            assert blob.stat().st_size == size
+    assert "entries     200" in summary and "transcripts 300 files" in summary
+
+
+def test_make_state_transcripts_and_leftovers(
+    bench: tuple[Path, str, dict[str, tuple[bytes, int, int]]],
+) -> None:
+    out, _summary, _ = bench
+    stores = load_stores(out)
+    sids = {e["sessionId"] for s in stores.values() for e in s.values()}
+    names = [p.name for p in (out / "agents").glob("*/sessions/*") if p.is_file()]
+    transcripts = [n for n in names if ".jsonl" in n and not n.endswith(".lock")]
+    assert len(transcripts) == 300
+    for p in (out / "agents").glob("*/sessions/*.jsonl*"):
+        if p.name.endswith(".lock"):
+            continue
+        header_ok, newline = check_transcript(p)
+        assert header_ok and newline, p.name
+    orphans = [
+        n
+        for n in transcripts
+        if n.endswith(".jsonl") and n.split("-topic-")[0].removesuffix(".jsonl") not in sids
+    ]
+    assert orphans
+    assert any(".jsonl.deleted." in n for n in names) and any(".jsonl.reset." in n for n in names)
+    lock = json.loads((out / "agents" / "main" / "sessions" / "sessions.json.lock").read_text())
+    assert lock["pid"] > 4_194_304 and lock["createdAt"].endswith("Z")
+    assert any(n.startswith("sessions.json.") and n.endswith(".tmp") for n in names)
+    bindings = json.loads((out / "discord" / "thread-bindings.json").read_text())["bindings"]
+    assert bindings and all(b["webhookToken"] for b in bindings.values())
+
+
+def test_make_state_respects_the_disk_cap(tmp_path: Path) -> None:
+    out = tmp_path / "capped"
+    proc = run(MAKE_STATE, out, "--entries", "50", "--transcripts", "400", "--total-transcript-gb", "0.005")
+    assert proc.returncode == 0, proc.stderr
+    total = sum(
+        p.stat().st_size for p in (out / "agents").glob("*/sessions/*.jsonl*") if not p.name.endswith(".lock")
+    )
+    assert total <= 0.005 * 1024**3 * 1.1
+    assert "scaled by" in proc.stdout
+
+
+def test_make_state_refuses_to_overwrite_a_foreign_folder(tmp_path: Path) -> None:
+    victim = tmp_path / "home"
+    victim.mkdir()
+    (victim / "diary.txt").write_text("mine")
+    proc = run(MAKE_STATE, victim, "--entries", "10", "--transcripts", "10")
+    assert proc.returncode != 0 and "refusing" in proc.stderr
+    assert (victim / "diary.txt").read_text() == "mine"
