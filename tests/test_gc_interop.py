@@ -1,0 +1,97 @@
+"""gc on a state dir written by the real OpenClaw (interop/sample-state-2026.5.28, a
+moved state dir: absolute sessionFile paths point at its old location).
+
+The first tests always run on the committed sample: gc removes exactly the planned
+keys, the rest of the store stays byte-identical to what OpenClaw wrote, the
+transcripts and their trajectory sidecars are archived, and undo gives back every
+byte. The `interop` test asks the real OpenClaw afterwards (`openclaw sessions --json
+--store ...`) and checks it lists exactly the kept keys."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import iso, run_json, store_bytes
+from test_gc_support import live_tree
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "interop" / "sample-state-2026.5.28"
+DAY = 86_400_000
+
+
+def _copy(tmp_path: Path) -> Path:
+    dst = tmp_path / "state"
+    shutil.copytree(SAMPLE, dst, copy_function=shutil.copy2)
+    return dst
+
+
+def _newest(state: Path) -> int:
+    newest = 0
+    for store in state.glob("agents/*/sessions/sessions.json"):
+        for e in json.loads(store.read_bytes()).values():
+            newest = max(newest, int(e["updatedAt"]), int(e.get("lastInteractionAt") or 0))
+    return newest
+
+
+def _gc(state: Path, *extra: str) -> tuple[int, dict[str, Any], str]:
+    # ages shifted into the past: "now" is 3 days after the newest activity, so every
+    # session is ~3 days idle; the main keys and (by --protect) the ops cron job stay
+    now = iso(_newest(state) + 3 * DAY)
+    return run_json(
+        "gc", "--state-dir", str(state), "--now", now, "--idle", "2d", "--protect", "agent:ops:cron:*", *extra
+    )
+
+
+def test_gc_on_a_real_openclaw_store_keeps_its_bytes_and_undoes_exactly(tmp_path: Path) -> None:
+    state = _copy(tmp_path)
+    before = live_tree(state)
+    stores = {
+        a: json.loads((state / f"agents/{a}/sessions/sessions.json").read_bytes()) for a in ("main", "ops")
+    }
+    # OpenClaw's own bytes are what sessionctl writes for the same data
+    for a, data in stores.items():
+        assert (state / f"agents/{a}/sessions/sessions.json").read_bytes() == store_bytes(data)
+    rc, env, err = _gc(state)
+    assert rc == 0, err
+    removed = {(a["agent"], a["key"]) for a in env["actions"] if a["type"] == "store.remove"}
+    assert removed and all(a["state"] == "applied" for a in env["actions"])
+    assert ("main", "agent:main:main") not in removed
+    for a, data in stores.items():
+        kept = {k: v for k, v in data.items() if (a, k) not in removed}
+        assert (state / f"agents/{a}/sessions/sessions.json").read_bytes() == store_bytes(kept)
+    # the relocated transcripts and their trajectory sidecars were archived
+    archived = {Path(a["from"]).name for a in env["actions"] if a["type"] == "file.rename"}
+    for agent, key in removed:
+        sid = stores[agent][key]["sessionId"]
+        assert f"{sid}.jsonl" in archived
+        assert {f"{sid}.trajectory.jsonl", f"{sid}.trajectory-path.json"} <= archived
+    rc, _u, err = run_json("undo", env["run_id"], "--state-dir", str(state))
+    assert rc == 0, err
+    assert live_tree(state) == before
+
+
+@pytest.mark.interop
+def test_openclaw_lists_exactly_the_kept_keys_after_gc(tmp_path: Path) -> None:
+    sys.path.insert(0, str(REPO))
+    from interop import harness as h
+
+    h.install(h.DEFAULT_VERSION)
+    state = _copy(tmp_path)
+    rc, env, err = _gc(state)
+    assert rc == 0, err
+    kept: dict[str, set[str]] = {}
+    for agent in ("main", "ops"):
+        store = state / f"agents/{agent}/sessions/sessions.json"
+        kept[agent] = set(json.loads(store.read_bytes()))
+        planned_gone = {
+            a["key"] for a in env["actions"] if a["type"] == "store.remove" and a["agent"] == agent
+        }
+        listing = h.openclaw_sessions_json(state, store)
+        assert {s["key"] for s in listing["sessions"]} == kept[agent]
+        assert not kept[agent] & planned_gone
+    assert kept == {"main": {"agent:main:main"}, "ops": {"agent:ops:cron:nightly"}}
