@@ -204,8 +204,12 @@ def _optional(module: str) -> Any:
 
 
 def _ms(ms: int | None) -> str:
+    """1ms, 250ms, 4.2s, 2min05s."""
     if ms is None:
         return "?"
+    ms = max(0, ms)
+    if ms < 1000:
+        return f"{ms}ms"
     return f"{ms / 1000:.1f}s" if ms < 60_000 else f"{ms // 60_000}min{(ms % 60_000) // 1000:02d}s"
 
 
@@ -518,13 +522,14 @@ class Prestart:
             return
         if not self.deadline.fits(estimate_ms):
             left = max(0, self.deadline.remaining_ms())
-            self.stopped = f"deadline: {_ms(left)} left, {name} needs ~{_ms(estimate_ms)}"
+            self.stopped = f"deadline: stopped before {name} ({_ms(left)} left, it needs ~{_ms(estimate_ms)})"
             self.report.stopped_at = name
             st.status, st.reason = "skipped", self.stopped
             rest = [s.name for s in self.report.steps if s.status == "skipped" and s.reason is None]
             self.log(
                 "warning",
-                f"prestart: stopping before {name} ({self.stopped}); skipped: {', '.join([name, *rest])}",
+                f"prestart: stopping before {name} ({_ms(left)} of the deadline left, {name} needs "
+                f"~{_ms(estimate_ms)}); skipped: {', '.join([name, *rest])}",
             )
             return
         t0 = self.deadline.elapsed_ms()

@@ -19,7 +19,9 @@ _STEP_STYLE = {
 
 
 def _secs(ms: int | None) -> str:
-    return "" if ms is None else f"{ms / 1000:.1f}s"
+    if ms is None:
+        return ""
+    return f"{ms}ms" if ms < 1000 else f"{ms / 1000:.1f}s"
 
 
 def render(result: Result, console: Console) -> None:
@@ -33,7 +35,11 @@ def render(result: Result, console: Console) -> None:
         console.print(f"  [yellow]{escape(str(d['note']))}[/]")
     if d.get("refused"):
         for g in d["refused"].get("gateways", []):
-            console.print(f"  gateway pid {g['pid']}: {escape(str(g.get('cmdline') or ''))}", highlight=False)
+            console.print(
+                f"  gateway pid {g['pid']}: {escape(str(g.get('cmdline') or ''))}",
+                highlight=False,
+                soft_wrap=True,
+            )
     if not d.get("note"):
         for s in d.get("steps", []):
             style = _STEP_STYLE.get(s["status"], "")
