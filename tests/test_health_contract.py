@@ -428,3 +428,21 @@ def test_progress_bar_only_on_a_terminal_stderr_and_never_on_stdout(state: State
     # machine output never gets a bar, even with a terminal on stderr
     rc, out, err = _run_with_stderr_on_a_tty([*base, "--deep", "--json"])
     assert rc == 2 and err == b"" and json.loads(out)["exit_code"] == 2
+
+
+def test_state_written_by_the_real_openclaw_is_healthy(tmp_path: Path) -> None:
+    """interop/sample-state-* were written by the real OpenClaw CLI (interop/generate_sample.py):
+    health must not find a single warning or critical problem in them."""
+    import shutil
+
+    from helpers import REPO
+
+    samples = sorted(p for p in (REPO / "interop").glob("sample-state-*") if p.is_dir())
+    assert samples, "no interop/sample-state-* (see interop/README.md)"
+    for sample in samples:
+        state = tmp_path / sample.name
+        shutil.copytree(sample, state, symlinks=True)
+        rc, env, err = run_json("health", "--deep", "--state-dir", str(state))
+        bad = [f for f in env["findings"] if f["severity"] != "info"]
+        assert bad == [] and rc == 0, (sample.name, bad, err)
+        assert sum(a["entries"] for a in env["agents"]) > 0
