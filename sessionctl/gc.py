@@ -609,12 +609,13 @@ def _prune(
     if policy.keep_runs is None and policy.keep_within is None:
         return
     from sessionctl.runs import prune_runs
+    from sessionctl.timeutil import now_ms as wall_ms
 
     out.pruned_runs = prune_runs(
         ctx.state_dir,
         keep_runs=policy.keep_runs,
         keep_within_ms=policy.keep_within.ms if policy.keep_within else None,
-        now=ctx.now_ms,
+        now=wall_ms(),  # run folders are aged by the wall clock, like their ids
         backup_dir=backup_dir,
         protect=protect,
     )

@@ -49,6 +49,7 @@ def take_backup(
     from sessionctl.locks import private_lock
     from sessionctl.runs import Run, maybe_finish, prune_runs
     from sessionctl.store import load_store
+    from sessionctl.timeutil import now_ms as wall_ms
 
     out = RunOutcome("backup")
     with private_lock(ctx.state_dir):
@@ -82,7 +83,7 @@ def take_backup(
                 ctx.state_dir,
                 keep_runs=keep_runs,
                 keep_within_ms=keep_within_ms,
-                now=ctx.now_ms,
+                now=wall_ms(),  # run folders are aged by the wall clock, like their ids
                 backup_dir=backup_dir,
                 protect=run.run_id,
             )

@@ -18,6 +18,7 @@ BackupDirOpt = Annotated[
     str | None,
     typer.Option(
         "--backup-dir",
+        metavar="DIR",
         help="Folder of the run folders (default: <state>/sessionctl/runs); must be outside every sessions folder.",
         show_default=False,
     ),
@@ -26,6 +27,7 @@ KeepRunsOpt = Annotated[
     int | None,
     typer.Option(
         "--keep-runs",
+        metavar="N",
         help="Afterwards, keep only the newest N run folders (the newest is always kept).",
         show_default=False,
     ),
@@ -34,6 +36,7 @@ KeepWithinOpt = Annotated[
     str | None,
     typer.Option(
         "--keep-within",
+        metavar="DURATION",
         help="Afterwards, delete run folders older than DURATION (e.g. 30d).",
         show_default=False,
     ),
@@ -47,6 +50,7 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 "--max-age",
+                metavar="DURATION",
                 help="Expire sessions older than DURATION (30s, 15min, 120h, 5d, 1w, 2d12h; 'off').",
                 show_default=False,
             ),
@@ -55,6 +59,7 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 "--idle",
+                metavar="DURATION",
                 help="Expire sessions idle longer than DURATION ('off' disables a configured one).",
                 show_default=False,
             ),
@@ -63,6 +68,7 @@ def register(app: typer.Typer) -> None:
             int | None,
             typer.Option(
                 "--max-entries",
+                metavar="N",
                 help="Per agent, after age/idle, keep the N most recently active.",
                 show_default=False,
             ),
@@ -72,6 +78,7 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--kind",
                 "-k",
+                metavar="KIND",
                 help="Only sessions of this kind (repeatable): cron-run, subagent, hook, ...",
                 show_default=False,
             ),
@@ -80,6 +87,7 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option(
                 "--match",
+                metavar="GLOB",
                 help="Only keys matching this glob (repeatable), e.g. 'agent:*:explicit:tmp-*'.",
                 show_default=False,
             ),
@@ -87,7 +95,10 @@ def register(app: typer.Typer) -> None:
         protect: Annotated[
             list[str] | None,
             typer.Option(
-                "--protect", help="Never expire keys matching this glob (repeatable).", show_default=False
+                "--protect",
+                metavar="GLOB",
+                help="Never expire keys matching this glob (repeatable).",
+                show_default=False,
             ),
         ] = None,
         allow_empty: Annotated[
@@ -100,6 +111,7 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 "--archive-retention",
+                metavar="DURATION",
                 help="Also remove .deleted/.reset archives older than DURATION (by the stamp in their name); "
                 "they are moved into the run folder.",
                 show_default=False,
@@ -119,7 +131,9 @@ def register(app: typer.Typer) -> None:
         lock_timeout: Annotated[
             str,
             typer.Option(
-                "--lock-timeout", help="How long to wait for sessions.json.lock (and sessionctl's own lock)."
+                "--lock-timeout",
+                metavar="DURATION",
+                help="How long to wait for sessions.json.lock (and sessionctl's own lock).",
             ),
         ] = "10s",
         force_online: ForceOnlineOpt = False,

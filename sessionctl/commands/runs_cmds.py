@@ -9,11 +9,17 @@ import typer
 from sessionctl.commands.common import AgentOpt, ConfigOpt, ForceOnlineOpt, JsonOpt, NowOpt, StateDirOpt
 from sessionctl.commands.gc import BackupDirOpt, KeepRunsOpt, KeepWithinOpt
 
-RunIdArg = Annotated[str, typer.Argument(help="The run id (see `sessionctl runs`).", show_default=False)]
+RunIdArg = Annotated[
+    str, typer.Argument(metavar="RUN_ID", help="The run id (see `sessionctl runs`).", show_default=False)
+]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", "-n", help="Show what would be done, change nothing.")]
 LockTimeoutOpt = Annotated[
     str,
-    typer.Option("--lock-timeout", help="How long to wait for sessions.json.lock and sessionctl's own lock."),
+    typer.Option(
+        "--lock-timeout",
+        metavar="DURATION",
+        help="How long to wait for sessions.json.lock and sessionctl's own lock.",
+    ),
 ]
 
 
