@@ -300,7 +300,15 @@ class Prestart:
                 s.status, s.reason = "skipped", str(stop)
             rep.elapsed_ms = self.deadline.elapsed_ms()
             return rep
-        self._plan()
+        try:
+            self._plan()
+        except (SessionctlError, OSError) as exc:
+            from sessionctl.errors import from_os_error
+
+            err = exc if isinstance(exc, SessionctlError) else from_os_error(exc, "cannot plan")
+            self.stopped = f"could not plan: {err.message}"
+            rep.errors.append({**err.to_json(), "step": "plan"})
+            self.log("error", f"prestart: {self.stopped}; nothing is changed")
         self._step("backup", self._est_backup(), self._do_backup)
         self._step("repair", self._est_repair(), self._do_repair)
         self._step("gc", self._est_gc(), self._do_gc)
