@@ -56,6 +56,7 @@ class GcOutcome:
     logs: list[tuple[str, str]] = field(default_factory=list)
     snaps: list[AgentSnapshot] = field(default_factory=list, repr=False)
     binding_edits: list[BindingEdit] = field(default_factory=list, repr=False)
+    errors: list[Any] = field(default_factory=list)  # SessionctlErrors that stopped part of the run
 
 
 # ---------------------------------------------------------------- selecting and reading
@@ -138,6 +139,9 @@ class BindingEdit:
     data: bytes  # the rewritten file
     before_sha256: str
     removed: list[dict[str, Any]]
+    bf: Any = None  # the BindingFile as read (holds secrets: never print)
+    # (binding, reason, (agent, lowercased key) when dropped because this run removes that session)
+    drops: list[tuple[Any, str, tuple[str, str] | None]] = field(default_factory=list)
 
 
 def plan_bindings(
@@ -166,35 +170,51 @@ def plan_bindings(
             if bf.error != "file does not exist":
                 out.logs.append(("warning", f"binding file {bf.path}: {bf.error}; left as it is"))
             continue
-        drop: list[tuple[Any, str]] = []
+        drop: list[tuple[Any, str, tuple[str, str] | None]] = []
         for b in bf.bindings:
             agent = bmod.target_agent(b, ctx.openclaw.default_agent)
             if agent not in keys_after:
                 continue  # not an agent gc looked at
             tkey = (b.target_session_key or "").strip().lower()
             if tkey and tkey in gone.get(agent, set()):
-                drop.append((b, "its session is removed by this gc run"))
+                drop.append((b, "its session is removed by this gc run", (agent, tkey)))
                 continue
             if tkey and not plan.policy.in_scope(tkey, parse_key(tkey, ctx.openclaw.main_key).kind):
                 continue
             why = bmod.expired(b, plan.now_ms)
             if why is not None:
-                drop.append((b, f"expired: {why}"))
+                drop.append((b, f"expired: {why}", None))
             elif bmod.dangling(b, keys_after, ctx.openclaw.default_agent):
-                drop.append((b, "dangling: its session no longer exists"))
+                drop.append((b, "dangling: its session no longer exists", None))
         if not drop or bf.raw is None:
             continue
-        new = bmod.serialize(bf, bmod.without(bf, [b for b, _ in drop]))
+        new = bmod.serialize(bf, bmod.without(bf, [b for b, _, _ in drop]))
         edits.append(
             BindingEdit(
                 bf.path,
                 bf.channel,
                 new,
                 hashlib.sha256(bf.raw).hexdigest(),
-                [{**b.to_json(), "reason": why} for b, why in drop],
+                [{**b.to_json(), "reason": why} for b, why, _ in drop],
+                bf,
+                drop,
             )
         )
     return edits
+
+
+def _narrow_binding_edit(e: BindingEdit, removed: set[tuple[str, str]]) -> bool:
+    """Drop from a planned binding edit the bindings whose session removal did not
+    happen (skipped: changed since planning, store busy). True when it changed."""
+    from sessionctl import bindings as bmod
+
+    keep = [d for d in e.drops if d[2] is None or d[2] in removed]
+    if len(keep) == len(e.drops):
+        return False
+    e.drops = keep
+    e.removed = [{**b.to_json(), "reason": why} for b, why, _ in keep]
+    e.data = bmod.serialize(e.bf, bmod.without(e.bf, [b for b, _, _ in keep])) if keep else b""
+    return True
 
 
 # ---------------------------------------------------------------- actions
@@ -477,11 +497,29 @@ def apply_purges(run: Any, purges: list[dict[str, Any]]) -> None:
             apply_delete(run, a)
 
 
-def apply_binding_edits(run: Any, acts: list[dict[str, Any]], edits: list[BindingEdit]) -> None:
+def apply_binding_edits(
+    run: Any, acts: list[dict[str, Any]], edits: list[BindingEdit], removed: set[tuple[str, str]]
+) -> None:
+    """Rewrite binding files. Bindings planned to go with a session whose removal was
+    skipped stay; the journal is re-written with the narrowed edit before any change."""
     from sessionctl.actions import apply_rewrite
 
     by_path = {_rel_str(run.state_dir, e.path): e for e in edits}
+    narrowed = False
     for a in acts:
+        e = by_path[a["path"]]
+        if _narrow_binding_edit(e, removed):
+            narrowed = True
+            a["removed_bindings"] = e.removed
+            if e.drops:
+                a["after_sha256"] = _sha(e.data)
+            else:
+                a["state"], a["note"] = "skipped", "their sessions were not removed"
+    if narrowed:
+        run.commit_journal()
+    for a in acts:
+        if a.get("state") == "skipped":
+            continue
         e = by_path[a["path"]]
         if not os.path.lexists(e.path):
             a["state"], a["note"] = "skipped", "file no longer exists"
@@ -578,8 +616,8 @@ def _apply(
         for agent in sorted({a["agent"] for a in store_acts}):
             snap = by_agent[agent]
             gone = {a["key"] for a in store_acts if a["agent"] == agent}
-            removed = [ev.entry for ev in snap.entries if ev.key in gone]
-            for blob in prompt_blob_paths(removed, snap.store.sessions_dir):
+            gone_entries = [ev.entry for ev in snap.entries if ev.key in gone]
+            for blob in prompt_blob_paths(gone_entries, snap.store.sessions_dir):
                 run.backup_file(blob, kind="prompt_blob")
         rewrite_acts = [a for a in actions if a["type"] == "file.rewrite"]
         for a in rewrite_acts:
@@ -592,12 +630,24 @@ def _apply(
             for s in snaps
             if s.load.raw is not None and s.load.data is not None
         }
-        held = apply_actions(run, store_acts, base=base, lock_timeout_s=lock_timeout_s)
-        out.lock_held_ms = held["lock_held_ms"]
+        by_store: dict[str, list[dict[str, Any]]] = {}
+        for a in store_acts:
+            by_store.setdefault(a["store"], []).append(a)
+        for acts in by_store.values():
+            try:
+                held = apply_actions(run, acts, base=base, lock_timeout_s=lock_timeout_s)
+            except BusyError as exc:
+                # this store only: its sessions stay (and so do their files); the rest goes on
+                for a in acts:
+                    a["state"], a["note"] = "skipped", f"store busy: {exc.message}"
+                out.errors.append(exc)
+                continue
+            out.lock_held_ms = max(out.lock_held_ms, held["lock_held_ms"])
+        removed = {(a["agent"], a["key"].strip().lower()) for a in store_acts if a.get("state") == "applied"}
         renames = [a for a in actions if a["type"] == "file.rename"]
         apply_renames(ctx, run, renames, snaps, lock_timeout_s=lock_timeout_s)
         apply_purges(run, [a for a in actions if a["type"] in ("file.move", "file.delete")])
-        apply_binding_edits(run, rewrite_acts, edits)
+        apply_binding_edits(run, rewrite_acts, edits, removed)
         out.backups = list(run.backups)
         run.finish("done", summarize(out))
     _prune(ctx, out.plan.policy, out, backup_dir, protect=run.run_id)

@@ -445,3 +445,123 @@ def test_killed_between_the_store_edit_and_the_archives_is_undone(state: StateDi
     assert res.rc == 0, res.stderr
     assert f"a stale lock left by the interrupted run {rid}" in res.stderr
     assert live_tree(state.root) == before
+
+
+# ------------------------------------------------------------------ partial runs
+
+
+def _paused_gc(state: StateDir, flag: Path, *args: str) -> subprocess.Popen[str]:
+    env = clean_env(SESSIONCTL_FAULT="pause:gc.before_apply", SESSIONCTL_FAULT_PAUSE_FILE=str(flag))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sessionctl", "gc", "--state-dir", str(state.root), "--now", NOW_ISO, *args, "--json"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not Path(str(flag) + ".reached").exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "gc never reached the pause point"
+        time.sleep(0.02)
+    return proc
+
+
+def _binding_file(state: StateDir, targets: dict[str, str]) -> Path:
+    bfile = state.root / "discord" / "thread-bindings.json"
+    bfile.parent.mkdir(exist_ok=True)
+    bindings = {
+        f"default:{tid}": {"threadId": tid, "targetSessionKey": key, "agentId": key.split(":")[1],
+                           "boundAt": NOW_MS, "lastActivityAt": NOW_MS}
+        for tid, key in targets.items()
+    }  # fmt: skip
+    bfile.write_text(json.dumps({"version": 1, "bindings": bindings}, indent=2))
+    return bfile
+
+
+def test_a_store_busy_during_apply_keeps_its_sessions_and_their_bindings(
+    state: StateDir, tmp_path: Path
+) -> None:
+    sids = gc_state(state)
+    bfile = _binding_file(state, {"1": OLD_DM, "2": OPS_HOOK})
+    ops_before = state.store_path("ops").read_bytes()
+    flag = tmp_path / "go"
+    proc = _paused_gc(state, flag, "--max-age", "120h", "--lock-timeout", "1s")
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        from helpers import iso
+
+        lock = state.sessions_dir("ops") / "sessions.json.lock"
+        lock.write_text(json.dumps({"pid": holder.pid, "createdAt": iso(time.time_ns() // 1_000_000)}))
+        flag.write_text("go")
+        out, err = proc.communicate(timeout=60)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert proc.returncode == 75, err
+    env = json.loads(out)
+    assert f"pid {holder.pid}" in env["errors"][0]["message"]
+    assert state.store_path("ops").read_bytes() == ops_before
+    assert (state.sessions_dir("ops") / f"{sids['ops_hook']}.jsonl").exists()
+    assert OLD_DM not in state.read_store("main")  # the other store went ahead
+    left = json.loads(bfile.read_bytes())["bindings"]
+    assert sorted(left) == ["default:2"]  # the binding of the kept ops session stays
+    rewrite = next(a for a in env["actions"] if a["type"] == "file.rewrite")
+    assert [b["target_session_key"] for b in rewrite["removed_bindings"]] == [OLD_DM]
+    journal = json.loads((run_dir(state, env["run_id"]) / "journal.json").read_bytes())
+    assert (
+        next(a for a in journal["actions"] if a["type"] == "file.rewrite")["after_sha256"]
+        == rewrite["after_sha256"]
+    )
+    rc, _u, uerr = run_json("undo", env["run_id"], "--state-dir", str(state.root))
+    assert rc == 0, uerr
+    assert sorted(json.loads(bfile.read_bytes())["bindings"]) == ["default:1", "default:2"]
+
+
+def test_a_binding_stays_when_its_session_changed_since_planning(state: StateDir, tmp_path: Path) -> None:
+    gc_state(state)
+    bfile = _binding_file(state, {"1": OLD_DM})
+    before = bfile.read_bytes()
+    flag = tmp_path / "go"
+    proc = _paused_gc(state, flag, "--max-age", "120h")
+    try:
+        store = state.read_store("main")
+        store[OLD_DM]["updatedAt"] = NOW_MS
+        state.write_store("main", store)
+    finally:
+        flag.write_text("go")
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert bfile.read_bytes() == before
+    rewrite = next(a for a in json.loads(out)["actions"] if a["type"] == "file.rewrite")
+    assert (rewrite["state"], rewrite["note"]) == ("skipped", "their sessions were not removed")
+
+
+def test_another_sessionctl_run_is_busy(state: StateDir) -> None:
+    gc_state(state)
+    (state.root / "sessionctl").mkdir()
+    code = (
+        "import sys, time; from filelock import FileLock; lock = FileLock(sys.argv[1]); lock.acquire(); "
+        "print('ok', flush=True); time.sleep(60)"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(state.root / "sessionctl" / ".lock")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
+        before = live_tree(state.root)
+        rc, env, _err = gc(state, "--max-age", "120h", "--lock-timeout", "1s")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert rc == 75 and "another sessionctl run" in env["errors"][0]["message"]
+    assert live_tree(state.root) == before
+
+
+def test_an_unknown_agent_is_reported(state: StateDir) -> None:
+    gc_state(state)
+    res = run_cli(
+        "gc", "--state-dir", str(state.root), "--now", NOW_ISO, "--max-age", "120h", "--agent", "nosuch"
+    )
+    assert res.rc == 0
+    assert "agent nosuch: no such agent in openclaw.json or on disk" in res.stderr
+    assert "nothing to do" in res.stdout

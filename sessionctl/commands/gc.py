@@ -199,6 +199,8 @@ def register(app: typer.Typer) -> None:
                 )
             for level, msg in out.logs:
                 res.log(level, msg)  # type: ignore[arg-type]
+            for sk_disc in ctx.discovery.skipped:
+                res.log("warning", f"{sk_disc.what} {sk_disc.path}: {sk_disc.reason}")
             for sk in out.skipped_agents:
                 res.log("notice", f"agent {sk['agent']}: skipped: {sk['reason']}")
             if out.gateways:
@@ -229,6 +231,9 @@ def register(app: typer.Typer) -> None:
             if err is not None:
                 res.status, res.exit_code = "error", ExitCode.DATA
                 res.errors.append(err.to_json())
+            if out.errors:  # part of the run could not be done (a store stayed busy)
+                res.status, res.exit_code = "error", int(out.errors[0].exit_code)
+                res.errors.extend(e.to_json() for e in out.errors)
             return res
 
         run_command("gc", json, body)
