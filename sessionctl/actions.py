@@ -471,7 +471,7 @@ def apply_actions(
             data = read_bytes(Path(a["source"]))
             expected = a.get("before_sha256")
             if path.name == "sessions.json":
-                with store_lock(path) as held:
+                with store_lock(path, timeout_s=lock_timeout_s) as held:
                     fault_point("store.locked")
                     if expected is not None and sha256_file(path) != expected:
                         a["state"], a["note"] = "skipped", "the store changed since planning"

@@ -134,8 +134,10 @@ class Policy:
                 bits.append(f"idle {r.idle.text}")
             if r.cap and r.cap != d.cap:
                 bits.append(f"max-entries {r.cap.n}")
-            if (d.max_age and not r.max_age) or (d.idle and not r.idle):
-                bits.append("some limits off")
+            if d.max_age and not r.max_age:
+                bits.append("max-age off")
+            if d.idle and not r.idle:
+                bits.append("idle off")
             if bits:
                 parts.append(f"{kind}: {', '.join(bits)}")
         if self.archive_retention:

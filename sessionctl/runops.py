@@ -147,7 +147,7 @@ def undo_run(
             prepare(run, actions)
             run.commit_journal()
             fault_point("undo.before_apply")
-            out.lock_held_ms = apply_actions(run, actions)["lock_held_ms"]
+            out.lock_held_ms = apply_actions(run, actions, lock_timeout_s=lock_timeout_s)["lock_held_ms"]
             out.backups = list(run.backups)
             run.finish("done", _counts(actions))
         for lock in clean_stale_run_locks(ctx, target, backup_dir):
@@ -327,7 +327,7 @@ def restore_run(
             prepare(run, planned)
             run.commit_journal()
             fault_point("restore.before_apply")
-            out.lock_held_ms = apply_actions(run, planned)["lock_held_ms"]
+            out.lock_held_ms = apply_actions(run, planned, lock_timeout_s=lock_timeout_s)["lock_held_ms"]
             out.backups = list(run.backups)
             run.finish("done", _counts(planned))
     return out
