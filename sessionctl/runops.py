@@ -8,6 +8,7 @@ journal written before the first change, store writes under sessions.json.lock.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,6 +134,8 @@ def undo_run(
         planned = plan_undo_at(ctx.state_dir, target, backup_dir)
         if not planned:
             out.logs.append(("info", f"run {target}: nothing to undo"))
+            for left in clean_stale_run_locks(ctx, target, backup_dir):
+                out.logs.append(("info", f"removed {left}: left behind by the interrupted run {target}"))
             return out
         for p in _touched_stores(ctx, planned):
             wait_store_lock_free(p, lock_timeout_s)
@@ -151,24 +154,39 @@ def undo_run(
             out.backups = list(run.backups)
             run.finish("done", _counts(actions))
         for lock in clean_stale_run_locks(ctx, target, backup_dir):
-            out.logs.append(("info", f"removed {lock}: a stale lock left by the interrupted run {target}"))
+            out.logs.append(("info", f"removed {lock}: left behind by the interrupted run {target}"))
     return out
 
 
 def clean_stale_run_locks(ctx: RunContext, target: str, backup_dir: str | None) -> list[str]:
-    """Transcript locks an interrupted run left behind (killed while archiving): removed
-    only when provably stale by the gateway's rules AND still carrying that run's pid."""
-    from sessionctl.locks import TRANSCRIPT_LOCK_STALE_MS, inspect_lock, lock_path_for, remove_if_unchanged
+    """What an interrupted run (killed mid-way) left behind in the live folders: its
+    transcript and store locks, removed only when provably stale by the gateway's rules
+    AND still carrying that run's pid; its store temp files
+    (`sessions.json.<pid>.<uuid>.tmp`, a prepared edit never renamed into place), only
+    while that pid is not running. Session data is never touched."""
+    import re
+
+    from sessionctl.locks import (
+        STORE_LOCK_STALE_MS,
+        TRANSCRIPT_LOCK_STALE_MS,
+        inspect_lock,
+        lock_path_for,
+        pid_alive,
+        remove_if_unchanged,
+    )
     from sessionctl.runs import read_run
 
     info = read_run(ctx.state_dir, target, backup_dir)
     journal = info.journal or {}
     pid = journal.get("pid")
-    if info.status is not None or not isinstance(pid, int):
+    if info.status is not None or not isinstance(pid, int) or isinstance(pid, bool):
         return []
     removed: list[str] = []
     seen: set[str] = set()
+    stores: set[str] = set()
     for a in journal.get("actions", []):
+        if isinstance(a.get("store"), str):
+            stores.add(a["store"])
         rel = a.get("lock")
         if not isinstance(rel, str) or rel in seen:
             continue
@@ -177,6 +195,25 @@ def clean_stale_run_locks(ctx: RunContext, target: str, backup_dir: str | None) 
         st = inspect_lock(path, stale_ms=TRANSCRIPT_LOCK_STALE_MS)
         if st.exists and st.stale and st.pid == pid and remove_if_unchanged(st):
             removed.append(str(path.relative_to(ctx.state_dir)))
+    dead = pid_alive(pid) is False
+    tmp_name = re.compile(rf"^sessions\.json\.{pid}\.[0-9a-fA-F-]{{36}}\.tmp$")
+    for rel in sorted(stores):
+        store = ctx.state_dir / rel
+        lock = lock_path_for(store)
+        st = inspect_lock(lock, stale_ms=STORE_LOCK_STALE_MS)
+        if st.exists and st.stale and st.pid == pid and remove_if_unchanged(st):
+            removed.append(str(lock.relative_to(ctx.state_dir)))
+        if not dead:
+            continue
+        try:
+            names = os.listdir(store.parent)
+        except OSError:
+            continue
+        for name in names:
+            if tmp_name.match(name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(store.parent / name)
+                    removed.append(str((store.parent / name).relative_to(ctx.state_dir)))
     return removed
 
 

@@ -443,7 +443,7 @@ def test_killed_between_the_store_edit_and_the_archives_is_undone(state: StateDi
     assert runs["runs"][0]["state"] == "interrupted"
     res = run_cli("undo", rid, "--state-dir", str(state.root))
     assert res.rc == 0, res.stderr
-    assert f"a stale lock left by the interrupted run {rid}" in res.stderr
+    assert f"left behind by the interrupted run {rid}" in res.stderr
     assert live_tree(state.root) == before
 
 
@@ -565,3 +565,28 @@ def test_an_unknown_agent_is_reported(state: StateDir) -> None:
     assert res.rc == 0
     assert "agent nosuch: no such agent in openclaw.json or on disk" in res.stderr
     assert "nothing to do" in res.stdout
+
+
+def test_killed_inside_the_critical_section_changes_nothing_and_undo_cleans_up(state: StateDir) -> None:
+    gc_state(state)
+    before = live_tree(state.root)
+    res = run_cli(
+        "gc", "--state-dir", str(state.root), "--now", NOW_ISO, "--max-age", "120h",
+        env=clean_env(SESSIONCTL_FAULT="kill:store.locked"),
+    )  # fmt: skip
+    assert res.rc == -9
+    sdir = state.sessions_dir("main")
+    assert state.store_path("main").read_bytes() == before["agents/main/sessions/sessions.json"]
+    leftovers = sorted(n for n in os.listdir(sdir) if n.endswith((".lock", ".tmp")))
+    assert sorted(n.split(".")[-1] for n in leftovers) == ["lock", "tmp"]  # its lock and its prepared edit
+    rc, runs, _ = run_json("runs", "--state-dir", str(state.root))
+    assert rc == 0
+    rid = runs["runs"][0]["run_id"]
+    res = run_cli("undo", rid, "--state-dir", str(state.root))
+    assert res.rc == 0, res.stderr
+    assert live_tree(state.root) == before
+    # and gc works again afterwards
+    rc, env, err = gc(state, "--max-age", "120h")
+    assert rc == 0, err
+    assert env["summary"]["agents"]["main"]["expired"] == 3
+    assert OLD_DM not in state.read_store("main")
