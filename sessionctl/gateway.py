@@ -44,9 +44,26 @@ class Gateway:
         return f"OpenClaw gateway{v} (pid {self.pid})"
 
 
-def _looks_like_gateway(argv: list[str]) -> bool:
-    joined = " ".join(argv).lower()
-    return "openclaw" in joined and "gateway" in joined
+def looks_like_gateway(argv: list[str]) -> bool:
+    """A gateway's command line: either the process title OpenClaw sets for its
+    gateway command (`openclaw-gateway`, written over argv[0]), or an `openclaw`
+    program (binary, .mjs entry, or a path inside the openclaw package) followed by a
+    `gateway` argument. Tools that merely mention the unit (`journalctl -u
+    openclaw-gateway`, `systemctl restart openclaw-gateway`) do not match."""
+    if not argv:
+        return False
+    first = os.path.basename(argv[0]).lower()
+    if first.startswith("openclaw-gateway") or first.startswith("openclaw gateway"):
+        return True
+    seen_openclaw = False
+    for arg in argv:
+        low = arg.lower()
+        if seen_openclaw and low == "gateway":
+            return True
+        base = os.path.basename(low)
+        if base.startswith("openclaw") or "/openclaw/" in low:
+            seen_openclaw = True
+    return False
 
 
 def _environ(pid: int) -> dict[str, str] | None:
@@ -97,7 +114,7 @@ def find_gateways(state_dir: Path) -> list[Gateway]:
         if pid == me:
             continue
         argv = proc_cmdline(pid)
-        if not argv or not _looks_like_gateway(argv):
+        if not argv or not looks_like_gateway(argv):
             continue
         env = _environ(pid)
         match: bool | None
