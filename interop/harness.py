@@ -1,0 +1,633 @@
+"""Drive the REAL OpenClaw offline, for interop tests of sessionctl.
+
+Standard library only. Typical use from a test::
+
+    from interop import harness as h
+
+    oc = h.install("2026.5.28")                 # or h.require_installed(...) / skip
+    with h.fake_model() as port:
+        state = h.make_state_dir(tmp_path, ["main", "ops"], port)
+        h.run_agent(state, "main", "agent:main:telegram:direct:12345", "hi")
+        store = h.store_path(state, "main")
+        listing = h.openclaw_sessions_json(state, store)
+        plan = h.openclaw_cleanup_dry_run(state, store)
+
+Every subprocess has a timeout. Nothing touches the real ``$HOME``: OpenClaw runs with
+``OPENCLAW_STATE_DIR=<state>`` and ``HOME``/``OPENCLAW_HOME`` set to a sibling folder
+``<state>-home``.
+
+Cache root: ``$SESSIONCTL_INTEROP_CACHE`` or ``~/.cache/sessionctl-interop``; each
+release lives in ``<cache>/openclaw-<version>`` with a wrapper ``bin/openclaw``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+INTEROP_DIR = Path(__file__).resolve().parent
+INSTALL_SH = INTEROP_DIR / "install.sh"
+FAKE_MODEL_PY = INTEROP_DIR / "fake_model.py"
+
+#: current file-store release (no cross-process store lock, ``--session-key``)
+DEFAULT_VERSION = "2026.5.28"
+#: lock-era release (``sessions.json.lock``, ``--session-id``/``--to`` only)
+LOCK_ERA_VERSION = "2026.4.15"
+
+PROVIDER_ID = "fake"
+MODEL_ID = "fake-model"
+
+#: generous per-call timeouts (seconds): a 2026.4.15 agent call takes 40-100 s on an idle
+#: 2-core box and was seen at 260 s under heavy load
+AGENT_TIMEOUT = 600
+CLI_TIMEOUT = 300
+INSTALL_TIMEOUT = 1800
+
+
+class InteropUnavailable(RuntimeError):
+    """OpenClaw cannot be installed/run here (no registry, unsupported platform, ...)."""
+
+
+class OpenClawError(RuntimeError):
+    """An OpenClaw command failed."""
+
+    def __init__(self, msg: str, result: subprocess.CompletedProcess[str] | None = None):
+        super().__init__(msg)
+        self.result = result
+
+
+# ----------------------------------------------------------------------------- install
+
+
+# captured at import: the test suite's autouse fixture clears SESSIONCTL_* variables
+_CACHE_ENV_AT_IMPORT = os.environ.get("SESSIONCTL_INTEROP_CACHE")
+
+
+def cache_dir() -> Path:
+    root = (
+        os.environ.get("SESSIONCTL_INTEROP_CACHE")
+        or _CACHE_ENV_AT_IMPORT
+        or str(Path.home() / ".cache" / "sessionctl-interop")
+    )
+    return Path(root).expanduser()
+
+
+def release_dir(version: str = DEFAULT_VERSION) -> Path:
+    return cache_dir() / f"openclaw-{version}"
+
+
+def installed(version: str = DEFAULT_VERSION) -> Path | None:
+    """Wrapper path if ``version`` is fully installed in the cache, else None (no network)."""
+    d = release_dir(version)
+    wrapper = d / "bin" / "openclaw"
+    if (d / ".sessionctl-installed").is_file() and os.access(wrapper, os.X_OK):
+        return wrapper
+    return None
+
+
+def install(version: str = DEFAULT_VERSION, timeout: float = INSTALL_TIMEOUT) -> Path:
+    """Install Node 24 + OpenClaw ``version`` (idempotent); return the ``openclaw`` wrapper.
+
+    Raises InteropUnavailable when the installer fails (e.g. registry unreachable).
+    """
+    done = installed(version)
+    if done is not None:
+        return done
+    env = dict(os.environ, SESSIONCTL_INTEROP_CACHE=str(cache_dir()))
+    try:
+        proc = subprocess.run(
+            ["bash", str(INSTALL_SH), version],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired as e:
+        raise InteropUnavailable(f"install.sh {version} timed out after {timeout}s") from e
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+        raise InteropUnavailable(f"install.sh {version} failed (exit {proc.returncode}):\n{tail}")
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
+    if not lines:
+        raise InteropUnavailable(f"install.sh {version} printed no wrapper path")
+    wrapper = Path(lines[-1].strip())
+    if not os.access(wrapper, os.X_OK):
+        raise InteropUnavailable(f"install.sh {version}: wrapper {wrapper} is not executable")
+    return wrapper
+
+
+def supports_session_key(version: str) -> bool:
+    """True if this release's ``openclaw agent`` has ``--session-key`` (2026.5.x does,
+    2026.4.15 does not). Decided from the installed JS, without running it."""
+    dist = release_dir(version) / "node_modules" / "openclaw" / "dist"
+    files = sorted(dist.glob("register.agent*.js"))
+    if not files:
+        # unknown layout: guess from the version number
+        return version >= "2026.5"
+    return any("--session-key <" in f.read_text("utf-8", "replace") for f in files)
+
+
+# ----------------------------------------------------------------------------- fake model
+
+
+def start_fake_model(
+    *,
+    delay: float = 0.0,
+    prefix: str = "fake reply",
+    extra_args: Sequence[str] = (),
+    timeout: float = 15.0,
+) -> tuple[subprocess.Popen, int]:
+    """Start interop/fake_model.py on 127.0.0.1 with a free port; return (proc, port)."""
+    cmd = [sys.executable, str(FAKE_MODEL_PY), "--port", "0", "--prefix", prefix]
+    if delay:
+        cmd += ["--delay", str(delay)]
+    cmd += list(extra_args)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True
+    )
+    port_box: list[str] = []
+    reader = threading.Thread(target=lambda: port_box.append(proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    reader.join(timeout)
+    line = port_box[0].strip() if port_box else ""
+    if not line.isdigit():
+        stop_fake_model(proc)
+        raise RuntimeError(f"fake model server did not report a port (got {line!r})")
+    return proc, int(line)
+
+
+def stop_fake_model(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout)
+    if proc.stdout:
+        proc.stdout.close()
+
+
+@contextlib.contextmanager
+def fake_model(**kw: Any) -> Iterator[int]:
+    """Context manager around start_fake_model/stop_fake_model; yields the port."""
+    proc, port = start_fake_model(**kw)
+    try:
+        yield port
+    finally:
+        stop_fake_model(proc)
+
+
+# ----------------------------------------------------------------------------- state dir
+
+
+def provider_config(port: int) -> dict[str, Any]:
+    """The ``models`` block pointing OpenClaw at the fake server."""
+    return {
+        "mode": "merge",
+        "providers": {
+            PROVIDER_ID: {
+                "baseUrl": f"http://127.0.0.1:{port}/v1",
+                "apiKey": "sk-fake-local",
+                "api": "openai-completions",
+                "models": [
+                    {
+                        "id": MODEL_ID,
+                        "name": "Fake Model",
+                        "reasoning": False,
+                        "input": ["text"],
+                        "cost": {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0},
+                        "contextWindow": 128000,
+                        "maxTokens": 4096,
+                    }
+                ],
+            }
+        },
+    }
+
+
+def make_state_dir(
+    tmp: os.PathLike[str] | str,
+    agents: Sequence[str] = ("main", "ops"),
+    port: int = 0,
+    *,
+    name: str = "state",
+    session: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Create ``<tmp>/<name>`` with an ``openclaw.json`` (first agent is the default).
+
+    ``session`` becomes the config's ``session`` block (e.g. ``{"dmScope": "per-peer"}``
+    or ``{"maintenance": {...}}``); ``extra`` is merged into the top level.
+    """
+    if not agents:
+        raise ValueError("need at least one agent")
+    state = Path(tmp) / name
+    state.mkdir(parents=True, exist_ok=True)
+    cfg: dict[str, Any] = {
+        "agents": {
+            "defaults": {
+                "workspace": str(state / "workspace"),
+                "model": {"primary": f"{PROVIDER_ID}/{MODEL_ID}"},
+            },
+            "list": [({"id": a, "default": True} if i == 0 else {"id": a}) for i, a in enumerate(agents)],
+        },
+        "models": provider_config(port),
+    }
+    if session:
+        cfg["session"] = session
+    if extra:
+        cfg.update(extra)
+    (state / "openclaw.json").write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
+    home_for(state).mkdir(parents=True, exist_ok=True)
+    return state
+
+
+def set_model_port(state: Path, port: int) -> None:
+    """Re-point an existing state dir's provider at another fake-model port."""
+    p = Path(state) / "openclaw.json"
+    cfg = json.loads(p.read_text("utf-8"))
+    cfg.setdefault("models", {}).setdefault("providers", {})[PROVIDER_ID] = provider_config(port)[
+        "providers"
+    ][PROVIDER_ID]
+    p.write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
+
+
+def home_for(state: Path) -> Path:
+    state = Path(state)
+    return state.with_name(state.name + "-home")
+
+
+def store_path(state: Path, agent: str = "main") -> Path:
+    return Path(state) / "agents" / agent / "sessions" / "sessions.json"
+
+
+def sessions_dir(state: Path, agent: str = "main") -> Path:
+    return store_path(state, agent).parent
+
+
+def read_store(state: Path, agent: str = "main") -> dict[str, Any]:
+    p = store_path(state, agent)
+    return json.loads(p.read_text("utf-8")) if p.exists() else {}
+
+
+def openclaw_env(state: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    state = Path(state).resolve()
+    home = home_for(state)
+    home.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENCLAW_")}
+    env.update(
+        {
+            "OPENCLAW_STATE_DIR": str(state),
+            "OPENCLAW_HOME": str(home),
+            "HOME": str(home),
+            "OPENCLAW_NO_AUTO_UPDATE": "1",
+            "OPENCLAW_DISABLE_BONJOUR": "1",
+            "NO_COLOR": "1",
+            "FORCE_COLOR": "0",
+        }
+    )
+    if extra:
+        env.update(extra)
+    return env
+
+
+# ----------------------------------------------------------------------------- running openclaw
+
+
+def run_openclaw(
+    state: Path,
+    args: Sequence[str],
+    *,
+    version: str = DEFAULT_VERSION,
+    timeout: float = CLI_TIMEOUT,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``openclaw ARGS`` for ``state`` with the cached release ``version``."""
+    wrapper = installed(version) or install(version)
+    cmd = [str(wrapper), *args]
+    try:
+        res = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=openclaw_env(state, env),
+            cwd=str(state),
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired as e:
+        raise OpenClawError(f"openclaw {' '.join(args)} timed out after {timeout}s") from e
+    if check and res.returncode != 0:
+        raise OpenClawError(
+            f"openclaw {' '.join(args)} exited {res.returncode}\nstderr tail:\n"
+            + "\n".join(res.stderr.strip().splitlines()[-20:]),
+            res,
+        )
+    return res
+
+
+def extract_json(*texts: str) -> Any:
+    """Parse the JSON document printed by ``--json`` (2026.4.15 prints it on STDERR,
+    2026.5.28 on stdout). Tries each text whole, then from every line starting with
+    ``{`` or ``[``. Returns None if nothing parses."""
+    dec = json.JSONDecoder()
+    for text in texts:
+        if not text or not text.strip():
+            continue
+        with contextlib.suppress(ValueError):
+            return json.loads(text)
+        for m in re.finditer(r"(?m)^[{\[]", text):
+            with contextlib.suppress(ValueError):
+                obj, _ = dec.raw_decode(text, m.start())
+                return obj
+    return None
+
+
+@dataclass
+class AgentRun:
+    version: str
+    agent: str
+    key: str
+    argv: list[str]
+    returncode: int
+    elapsed: float
+    stdout: str
+    stderr: str
+    output: Any = None  # parsed --json document
+    session_id: str | None = None
+    seeded: bool = False  # 4.15 only: the key was pre-seeded into the store
+    events: list[tuple[float, str, str | None]] = field(default_factory=list)
+
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def _write_store_like_openclaw(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(json.dumps(data, indent=2, ensure_ascii=False))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def legacy_agent_args(state: Path, agent: str, key: str) -> tuple[list[str], bool]:
+    """CLI selector for releases WITHOUT ``--session-key`` (e.g. 2026.4.15).
+
+    Mapping (from 2026.4.15's resolveSessionKeyForRequest):
+      * ``agent:<agent>:main``                  -> ``--agent <agent>``
+      * ``agent:main:explicit:<id>``            -> ``--session-id <id>`` (no --agent)
+      * ``agent:main:<ch>:group|channel:<id>``  -> ``--to <ch>:group|channel:<id>``
+      * anything else: the key is SEEDED into ``<agent>``'s store as
+        ``{"sessionId": <uuid4>, "updatedAt": now}`` (OpenClaw-style atomic write) unless
+        present, then ``--session-id <that id>``; OpenClaw finds the key by session id in
+        any configured agent's store and runs there.
+    Returns (args, seeded).
+    """
+    key = key.strip().lower()
+    parts = key.split(":")
+    if len(parts) < 3 or parts[0] != "agent":
+        raise ValueError(f"not an agent session key: {key!r}")
+    if parts[1] != agent:
+        raise ValueError(f"key {key!r} does not belong to agent {agent!r}")
+    rest = ":".join(parts[2:])
+    if rest == "main":
+        return ["--agent", agent], False
+    if agent == "main" and parts[2] == "explicit" and len(parts) == 4 and _SAFE_ID.match(parts[3]):
+        return ["--session-id", parts[3]], False
+    if (
+        agent == "main"
+        and len(parts) >= 5
+        and parts[3] in ("group", "channel")
+        and ":thread:" not in key
+        and ":topic:" not in key
+    ):
+        return ["--to", rest], False
+    path = store_path(state, agent)
+    store = json.loads(path.read_text("utf-8")) if path.exists() else {}
+    entry = store.get(key)
+    if isinstance(entry, dict) and isinstance(entry.get("sessionId"), str):
+        return ["--session-id", entry["sessionId"]], False
+    sid = str(uuid.uuid4())
+    store[key] = {"sessionId": sid, "updatedAt": int(time.time() * 1000)}
+    _write_store_like_openclaw(path, store)
+    return ["--session-id", sid], True
+
+
+class SessionsDirWatcher:
+    """Poll a sessions folder every few ms in a thread and record new files and the
+    content of lock/tmp files, to catch ``sessions.json.lock`` & co. during a run.
+
+    ``events``: list of (time, filename, content-or-None); content is recorded for
+    names ending in ``.lock`` (each distinct content once) and None for other new files.
+    """
+
+    def __init__(self, folder: Path, interval: float = 0.003) -> None:
+        self.folder = Path(folder)
+        self.interval = interval
+        self.events: list[tuple[float, str, str | None]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        seen: set[str] = set()
+        seen_content: set[tuple[str, str]] = set()
+        while not self._stop.is_set():
+            try:
+                names = os.listdir(self.folder)
+            except OSError:
+                names = []
+            now = time.time()
+            for n in names:
+                if n.endswith(".lock"):
+                    try:
+                        with open(self.folder / n, encoding="utf-8", errors="replace") as f:
+                            c = f.read()
+                    except OSError:
+                        continue
+                    if (n, c) not in seen_content:
+                        seen_content.add((n, c))
+                        seen.add(n)
+                        self.events.append((now, n, c))
+                elif n not in seen:
+                    seen.add(n)
+                    self.events.append((now, n, None))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> SessionsDirWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def locks(self) -> list[tuple[float, str, str]]:
+        return [(t, n, c) for t, n, c in self.events if c is not None]
+
+
+def run_agent(
+    state: Path,
+    agent: str,
+    key: str,
+    message: str,
+    *,
+    version: str = DEFAULT_VERSION,
+    timeout: float = AGENT_TIMEOUT,
+    check: bool = True,
+    watch: bool = False,
+    extra_args: Sequence[str] = (),
+) -> AgentRun:
+    """One real ``openclaw agent --local ... --json`` turn for session ``key`` of ``agent``.
+
+    2026.5.x: ``--agent A --session-key KEY``. Releases without ``--session-key``
+    (2026.4.15): see legacy_agent_args(). ``watch=True`` records lock/tmp files that
+    appear in the agent's sessions folder during the run (AgentRun.events).
+    """
+    key = key.strip()
+    seeded = False
+    if supports_session_key(version):
+        sel = ["--agent", agent, "--session-key", key]
+    else:
+        sel, seeded = legacy_agent_args(state, agent, key)
+    args = ["agent", "--local", *sel, "--message", message, "--json", *extra_args]
+    watcher = SessionsDirWatcher(sessions_dir(state, agent)) if watch else None
+    t0 = time.monotonic()
+    with watcher if watcher else contextlib.nullcontext():
+        res = run_openclaw(state, args, version=version, timeout=timeout, check=False)
+    elapsed = time.monotonic() - t0
+    out = extract_json(res.stdout, res.stderr)
+    sid = None
+    if isinstance(out, dict):
+        meta = out.get("meta") or {}
+        sid = (meta.get("agentMeta") or {}).get("sessionId") or (meta.get("systemPromptReport") or {}).get(
+            "sessionId"
+        )
+    run = AgentRun(
+        version=version,
+        agent=agent,
+        key=key.lower(),
+        argv=args,
+        returncode=res.returncode,
+        elapsed=elapsed,
+        stdout=res.stdout,
+        stderr=res.stderr,
+        output=out,
+        session_id=sid,
+        seeded=seeded,
+        events=watcher.events if watcher else [],
+    )
+    if check:
+        if res.returncode != 0:
+            raise OpenClawError(
+                f"openclaw {' '.join(args)} exited {res.returncode}\n"
+                + "\n".join(res.stderr.strip().splitlines()[-20:]),
+                res,
+            )
+        if not isinstance(out, dict) or not out.get("payloads"):
+            raise OpenClawError(
+                f"openclaw agent printed no JSON result:\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}", res
+            )
+    return run
+
+
+def openclaw_sessions_json(
+    state: Path,
+    store: Path,
+    *,
+    version: str = DEFAULT_VERSION,
+    extra_args: Sequence[str] | None = None,
+    timeout: float = CLI_TIMEOUT,
+) -> dict[str, Any]:
+    """``openclaw sessions --json --store STORE`` parsed. Shape (5.28)::
+
+    {"path": STORE, "count", "totalCount", "limitApplied", "hasMore",
+     "activeMinutes": null, "sessions": [{"key", "updatedAt", "ageMs", "sessionId",
+     ..., "agentId", "kind": "direct"|"group"|...}]}
+    """
+    args = ["sessions", "--json", "--store", str(store)]
+    if extra_args is None:
+        # --limit exists in 2026.5.x (default 100 rows), not in 2026.4.15
+        res = run_openclaw(state, [*args, "--limit", "all"], version=version, timeout=timeout, check=False)
+        if res.returncode != 0 and "unknown option '--limit'" in res.stderr:
+            res = run_openclaw(state, args, version=version, timeout=timeout)
+        elif res.returncode != 0:
+            raise OpenClawError(
+                f"openclaw {' '.join(args)} exited {res.returncode}\n{res.stderr[-2000:]}", res
+            )
+    else:
+        res = run_openclaw(state, [*args, *extra_args], version=version, timeout=timeout)
+    out = extract_json(res.stdout, res.stderr)
+    if not isinstance(out, dict):
+        raise OpenClawError(
+            f"openclaw sessions printed no JSON:\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}", res
+        )
+    return out
+
+
+def openclaw_cleanup_dry_run(
+    state: Path,
+    store: Path,
+    *,
+    version: str = DEFAULT_VERSION,
+    extra_args: Sequence[str] = (),
+    timeout: float = CLI_TIMEOUT,
+) -> dict[str, Any]:
+    """``openclaw sessions cleanup --dry-run --json --store STORE`` parsed. Shape (5.28)::
+
+    {"agentId", "storePath", "mode", "dryRun": true, "beforeCount", "afterCount",
+     "missing", "dmScopeRetired", "pruned", "capped",
+     "unreferencedArtifacts": {...}, "diskBudget": null|{...}, "wouldMutate": bool}
+    """
+    res = run_openclaw(
+        state,
+        ["sessions", "cleanup", "--dry-run", "--json", "--store", str(store), *extra_args],
+        version=version,
+        timeout=timeout,
+    )
+    out = extract_json(res.stdout, res.stderr)
+    if not isinstance(out, dict):
+        raise OpenClawError(
+            f"openclaw sessions cleanup printed no JSON:\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}", res
+        )
+    return out
+
+
+# ----------------------------------------------------------------------------- samples
+
+
+def copy_sample(state: Path, dest: Path) -> Path:
+    """Copy the parts of a state dir worth keeping as a fixture: ``openclaw.json`` (apiKey
+    redacted) and ``agents/*/sessions/**`` byte for byte (mode kept). Workspace, logs,
+    tasks DB, plugin caches and ``agents/*/agent/`` (models.json with keys) are left out."""
+    state, dest = Path(state), Path(dest)
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    cfg = json.loads((state / "openclaw.json").read_text("utf-8"))
+    for prov in (cfg.get("models") or {}).get("providers", {}).values():
+        if "apiKey" in prov:
+            prov["apiKey"] = "REDACTED"
+    (dest / "openclaw.json").write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
+    for sess in sorted((state / "agents").glob("*/sessions")):
+        target = dest / sess.relative_to(state)
+        shutil.copytree(sess, target, copy_function=shutil.copy2)
+    return dest
