@@ -755,7 +755,17 @@ class Prestart:
                 a: {"expired": s["expired"], "kept": s["kept"]} for a, s in summary["agents"].items()
             },
         }
-        if out.run_id is None:
+        if out.errors:
+            # part of gc could not run (a store stayed locked, ...): say so, never hide it
+            msgs = [getattr(e, "message", str(e)) for e in out.errors]
+            st.detail["errors"] = msgs
+            for m in msgs:
+                self.log("warning", f"prestart: gc: {m}")
+            st.status = "failed"
+            st.reason = f"gc stopped part-way ({len(msgs)} error(s)): {msgs[0]}" + (
+                f"; run {out.run_id} holds what was done" if out.run_id else ""
+            )
+        elif out.run_id is None:
             st.status = "nothing_to_do"
             st.reason = f"no session exceeds the policy ({self.policy.describe()})"
         else:

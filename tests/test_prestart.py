@@ -522,3 +522,38 @@ def test_flags_override_the_config_file_and_kind_narrows_gc(state: StateDir) -> 
         "agent:main:telegram:direct:1",
         "agent:main:cron:job:run:b",
     }
+
+
+def test_a_store_held_by_a_live_writer_makes_the_gc_step_fail_visibly_and_changes_no_store(
+    state: StateDir,
+) -> None:
+    """One agent's sessions.json.lock is held by a live process for the whole run: gc
+    checks every store's lock before it starts and does nothing. prestart must say so
+    (step failed, holder named), never remove the live lock, and exit 0 because every
+    store is left valid."""
+    old = NOW_MS - 10 * DAY_MS
+    for agent in ("main", "ops"):
+        state.add_session(agent, f"agent:{agent}:main")
+        state.add_session(agent, f"agent:{agent}:hook:old", updated_at=old)
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        from sessionctl.locks import proc_starttime
+        from sessionctl.timeutil import iso_ms, now_ms
+
+        lock = state.sessions_dir("main") / "sessions.json.lock"
+        payload = {"pid": holder.pid, "createdAt": iso_ms(now_ms()), "starttime": proc_starttime(holder.pid)}
+        lock.write_bytes(json.dumps(payload).encode())
+        before_main = state.store_path("main").read_bytes()
+        rc, env, _err = run_json(
+            "prestart", "--state-dir", str(state.root), "--now", NOW_ISO, "--idle", "5d", "--deadline", "60s"
+        )
+    finally:
+        holder.kill()
+        holder.wait()
+    assert rc == 0, env
+    gc = next(s for s in env["steps"] if s["name"] == "gc")
+    assert gc["status"] == "failed", gc
+    assert "sessions.json.lock" in gc["reason"] and str(holder.pid) in gc["reason"], gc["reason"]
+    assert state.store_path("main").read_bytes() == before_main
+    assert lock.exists(), "a live writer's lock must never be removed"
+    assert set(state.read_store("ops")) == {"agent:ops:main", "agent:ops:hook:old"}
