@@ -179,8 +179,12 @@ class Run:
     def commit_journal(self) -> None:
         """Write journal.json durably. Call after backups and planning, before any change."""
         try:
+            journal = self._journal()
+            meta = {k: v for k, v in journal.items() if k not in ("backups", "actions")}
+            meta["action_count"] = len(self.actions)
+            atomic_write(self.dir / "meta.json", orjson.dumps(meta, option=orjson.OPT_INDENT_2), mode=0o600)
             fault_point("journal.write")
-            atomic_write(self.dir / "journal.json", orjson.dumps(self._journal()), mode=0o600)
+            atomic_write(self.dir / "journal.json", orjson.dumps(journal), mode=0o600)
         except OSError as exc:
             raise from_os_error(exc, "cannot write the run journal (nothing was changed)") from None
         self.journal_written = True
@@ -285,27 +289,64 @@ def restore_order(
 # ---------------------------------------------------------------- reading runs
 
 
-@dataclass
 class RunInfo:
-    run_id: str
-    dir: Path
-    journal: dict[str, Any] | None
-    status: dict[str, Any] | None
-    error: str | None = None
+    """A run folder as found on disk. `status.json` and the small `meta.json` are read
+    at once; the journal (tens of MB after a big gc) only when something asks for it."""
+
+    def __init__(
+        self, run_id: str, dir: Path, status: dict[str, Any] | None, meta: dict[str, Any] | None
+    ) -> None:
+        self.run_id = run_id
+        self.dir = dir
+        self.status = status
+        self.meta = meta
+        self.error: str | None = None
+        self._journal: dict[str, Any] | None = None
+        self._journal_read = False
+
+    @property
+    def journal(self) -> dict[str, Any] | None:
+        if not self._journal_read:
+            self._journal_read = True
+            path = self.dir / "journal.json"
+            if path.exists():
+                try:
+                    data = _read_json(path)
+                    self._journal = data if isinstance(data, dict) else None
+                    if self._journal is None:
+                        self.error = "the run's journal is not a JSON object"
+                except (OSError, orjson.JSONDecodeError) as exc:
+                    self.error = f"cannot read the run's journal: {exc}"
+        return self._journal
+
+    @property
+    def has_journal(self) -> bool:
+        return (self.dir / "journal.json").exists()
 
     @property
     def state(self) -> str:
         if self.error:
             return "unreadable"
-        if self.journal is None:
+        if not self.has_journal:
             return "empty"
         if self.status is None:
             return "interrupted"
         return str(self.status.get("status", "done"))
 
+    def header(self, field_name: str) -> Any:
+        """A journal header field (command, started_at, ...), from meta.json when present."""
+        if self.meta is not None and field_name in self.meta:
+            return self.meta[field_name]
+        return (self.journal or {}).get(field_name)
+
     def to_json(self) -> dict[str, Any]:
-        j = self.journal or {}
-        acts = j.get("actions") or []
+        results = (self.status or {}).get("results")
+        if isinstance(results, list):
+            n_actions = len(results)
+        elif self.meta is not None and isinstance(self.meta.get("action_count"), int):
+            n_actions = self.meta["action_count"]
+        else:
+            n_actions = len((self.journal or {}).get("actions") or [])
         size = 0
         for p in self.dir.rglob("*"):
             with contextlib.suppress(OSError):
@@ -314,11 +355,11 @@ class RunInfo:
         return {
             "run_id": self.run_id,
             "path": str(self.dir),
-            "command": j.get("command"),
-            "started_at": j.get("started_at"),
+            "command": self.header("command"),
+            "started_at": self.header("started_at"),
             "state": self.state,
-            "actions": len(acts),
-            "applied": sum(1 for r in (self.status or {}).get("results", []) if r.get("state") == "applied"),
+            "actions": n_actions,
+            "applied": sum(1 for r in (results or []) if r.get("state") == "applied"),
             "bytes": size,
             "error": self.error,
         }
@@ -337,12 +378,13 @@ def read_run(state_dir: Path, run_id: str, backup_dir: str | None = None) -> Run
         raise NotFoundError(f"no run {run_id} in {root}", hint="list runs with `sessionctl runs`")
     info = RunInfo(run_id, d, None, None)
     try:
-        if (d / "journal.json").exists():
-            info.journal = _read_json(d / "journal.json")
         if (d / "status.json").exists():
             info.status = _read_json(d / "status.json")
+        if (d / "meta.json").exists():
+            meta = _read_json(d / "meta.json")
+            info.meta = meta if isinstance(meta, dict) else None
     except (OSError, orjson.JSONDecodeError) as exc:
-        info.error = f"cannot read the run's journal: {exc}"
+        info.error = f"cannot read the run's status: {exc}"
     return info
 
 
@@ -392,7 +434,8 @@ def prune_runs(
     for r in runs:
         if r.run_id in keep:
             continue
-        started = parse_iso_ms(str((r.journal or {}).get("started_at", ""))) if r.journal else None
+        started_at = r.header("started_at")
+        started = parse_iso_ms(str(started_at)) if started_at else None
         if keep_within_ms is not None and started is not None and now - started <= keep_within_ms:
             continue
         if keep_within_ms is not None and keep_runs is None and started is None:
