@@ -7,8 +7,9 @@ tests stop the process (`kill:<name>[:n]`) or raise an OSError (`enospc:<name>`,
 `eio:<name>`) at a named write boundary, or wait there (`pause:<name>`: creates
 `$SESSIONCTL_FAULT_PAUSE_FILE.reached`, then waits up to 120 s for
 `$SESSIONCTL_FAULT_PAUSE_FILE` to exist — lets a test change files between a plan and
-its application). It is inert when the variable is unset and documented in
-docs/reliability.md.
+its application). `SESSIONCTL_FAULT_TRACE=<file>` appends `<name> <pid> <monotonic ns>`
+to that file at every point reached (the crash tests enumerate and time the points with
+it). Both are inert when unset and documented in docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -23,11 +24,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 _FAULT = os.environ.get("SESSIONCTL_FAULT")
+_TRACE = os.environ.get("SESSIONCTL_FAULT_TRACE")
 _FAULT_COUNTS: dict[str, int] = {}
 
 
 def fault_point(name: str) -> None:
-    """A named write boundary. Inert unless SESSIONCTL_FAULT is set (tests only)."""
+    """A named write boundary. Inert unless SESSIONCTL_FAULT(_TRACE) is set (tests only)."""
+    if _TRACE:
+        _trace(name)
     if not _FAULT:
         return
     for spec in _FAULT.split(","):
@@ -48,6 +52,18 @@ def fault_point(name: str) -> None:
             raise OSError(errno.EIO, os.strerror(errno.EIO), name)
         elif action == "pause":
             _pause(name)
+
+
+def _trace(name: str) -> None:
+    """Test-only: record that `name` was reached (one O_APPEND write, so lines of several
+    processes sharing the file never interleave)."""
+    import time
+
+    fd = os.open(str(_TRACE), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, f"{name} {os.getpid()} {time.monotonic_ns()}\n".encode())
+    finally:
+        os.close(fd)
 
 
 def _pause(name: str) -> None:
@@ -139,42 +155,7 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o600, tmp_name: str | 
     `tmp_name` lets callers use OpenClaw's own temp naming (sessions.json.<pid>.<uuid>.tmp),
     which OpenClaw's cleanup reclaims if we die between write and rename.
     """
-    folder = path.parent
-    name = tmp_name or f".{path.name}.{os.getpid()}.{uuid.uuid4()}.tmp"
-    tmp = folder / name
-    owner: tuple[int, int] | None = None
-    try:
-        st = os.lstat(path)
-        if stat.S_ISREG(st.st_mode):
-            owner = (st.st_uid, st.st_gid)
-    except FileNotFoundError:
-        pass
-    fd = os.open(
-        tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), mode
-    )
-    try:
-        try:
-            os.fchmod(fd, mode)
-            if owner is not None and owner != (os.geteuid(), os.getegid()):
-                with contextlib.suppress(PermissionError):
-                    os.fchown(fd, owner[0], owner[1])
-            fault_point("atomic.write")
-            view = memoryview(data)
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
-            fault_point("atomic.fsync")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        fault_point("atomic.replace")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    fault_point("atomic.fsync_dir")
-    fsync_dir(folder)
+    commit_temp(write_temp(path, data, mode=mode, tmp_name=tmp_name), path)
 
 
 def write_temp(path: Path, data: bytes, *, mode: int = 0o600, tmp_name: str | None = None) -> Path:
