@@ -378,7 +378,11 @@ class AgentRun:
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
-def _write_store_like_openclaw(path: Path, data: dict[str, Any]) -> None:
+def write_store(path: Path, data: dict[str, Any]) -> None:
+    """Write ``sessions.json`` exactly as OpenClaw does: ``JSON.stringify(store, null, 2)``
+    (no trailing newline), temp file ``sessions.json.<pid>.<uuid>.tmp`` mode 0600 in the
+    same folder, fsync, rename. No lock: only for a store no OpenClaw process is using."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -387,6 +391,123 @@ def _write_store_like_openclaw(path: Path, data: dict[str, Any]) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+_write_store_like_openclaw = write_store
+
+
+# ----------------------------------------------------------------------------- ageing sessions
+
+_ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+#: epoch-ms values below this are not timestamps (token counts, sizes, ...)
+_EPOCH_MS_MIN = 1_000_000_000_000
+
+
+def iso_ms(ms: int) -> str:
+    """Epoch ms -> ``2026-05-01T12:00:00.123Z`` (``Date.prototype.toISOString``)."""
+    t = time.gmtime(ms // 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", t) + f".{ms % 1000:03d}Z"
+
+
+def parse_iso_ms(text: str) -> int:
+    """``2026-05-01T12:00:00.123Z`` -> epoch ms (UTC)."""
+    import calendar
+
+    if not _ISO_MS.match(text):
+        raise ValueError(f"not an ISO timestamp with ms and Z: {text!r}")
+    secs = calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S"))
+    return secs * 1000 + int(text[20:23])
+
+
+def _shift_timestamps(obj: Any, delta_ms: int) -> Any:
+    """Every ``"timestamp"`` value in ``obj`` (ISO string or epoch ms), recursively,
+    moved ``delta_ms`` into the past."""
+    if isinstance(obj, list):
+        return [_shift_timestamps(v, delta_ms) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    out: dict[str, Any] = {}
+    for k, v in obj.items():
+        if k == "timestamp" and isinstance(v, str) and _ISO_MS.match(v):
+            out[k] = iso_ms(parse_iso_ms(v) - delta_ms)
+        elif k == "timestamp" and isinstance(v, int) and not isinstance(v, bool) and v > _EPOCH_MS_MIN:
+            out[k] = v - delta_ms
+        else:
+            out[k] = _shift_timestamps(v, delta_ms)
+    return out
+
+
+def _js_line(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def age_transcript(path: Path, activity_ms: int, start_ms: int | None = None) -> None:
+    """Move a transcript into the past the way it would look had it been written then:
+    the header's ``timestamp`` by ``start_ms`` (default ``activity_ms``), every later
+    line's ``timestamp`` values (ISO and epoch ms, also nested) by ``activity_ms``; the
+    file's mtime becomes its (shifted) last line time. Lines are re-serialised like
+    ``JSON.stringify`` -- refused (ValueError) for a line that would not round-trip
+    byte for byte. Atomic (same-folder temp + rename), mode kept."""
+    path = Path(path)
+    start_ms = activity_ms if start_ms is None else start_ms
+    raw = path.read_bytes()
+    if not raw.endswith(b"\n"):
+        raise ValueError(f"{path}: transcript does not end with a newline")
+    out: list[str] = []
+    last_ts: int | None = None
+    for i, line in enumerate(raw.decode("utf-8").split("\n")[:-1]):
+        obj = json.loads(line)
+        if _js_line(obj) != line:
+            raise ValueError(f"{path}:{i + 1}: line would not round-trip through JSON.stringify")
+        obj = _shift_timestamps(obj, start_ms if i == 0 else activity_ms)
+        ts = obj.get("timestamp") if isinstance(obj, dict) else None
+        if isinstance(ts, str) and _ISO_MS.match(ts):
+            last_ts = parse_iso_ms(ts)
+        out.append(_js_line(obj))
+    mode = stat_mode(path)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write("".join(ln + "\n" for ln in out))
+        f.flush()
+        os.fsync(f.fileno())
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+    if last_ts is not None:
+        os.utime(path, ns=(last_ts * 1_000_000, last_ts * 1_000_000))
+
+
+def stat_mode(path: Path) -> int:
+    import stat as _stat
+
+    return _stat.S_IMODE(os.stat(path).st_mode)
+
+
+#: entry fields that record activity / the session start (epoch ms)
+ACTIVITY_FIELDS = ("updatedAt", "lastInteractionAt")
+START_FIELDS = ("sessionStartedAt",)
+
+
+def age_session(state: Path, agent: str, key: str, activity_ms: int, start_ms: int | None = None) -> None:
+    """Make session ``key`` of ``agent`` look ``activity_ms`` idle and ``start_ms`` old
+    (default: the same): ``updatedAt``/``lastInteractionAt`` move back by
+    ``activity_ms``, ``sessionStartedAt`` by ``start_ms``, and its transcript
+    (``sessionFile``) by age_transcript(). The store is rewritten exactly as OpenClaw
+    writes it (write_store). Only while no OpenClaw process uses the state dir."""
+    start_ms = activity_ms if start_ms is None else start_ms
+    path = store_path(state, agent)
+    store = json.loads(path.read_text("utf-8"))
+    entry = store[key]
+    for f in ACTIVITY_FIELDS:
+        if isinstance(entry.get(f), int):
+            entry[f] -= activity_ms
+    for f in START_FIELDS:
+        if isinstance(entry.get(f), int):
+            entry[f] -= start_ms
+    transcript = Path(entry.get("sessionFile") or path.parent / f"{entry['sessionId']}.jsonl")
+    if transcript.exists():
+        age_transcript(transcript, activity_ms, start_ms)
+    write_store(path, store)
 
 
 def legacy_agent_args(state: Path, agent: str, key: str) -> tuple[list[str], bool]:
@@ -482,6 +603,65 @@ class SessionsDirWatcher:
 
     def locks(self) -> list[tuple[float, str, str]]:
         return [(t, n, c) for t, n, c in self.events if c is not None]
+
+
+@dataclass
+class LockSighting:
+    """One distinct payload seen in a lock file: when, which file, the holder's pid
+    and its command line at that moment (``/proc/<pid>/cmdline``, "" if gone)."""
+
+    t: float
+    path: Path
+    pid: int | None
+    cmdline: str
+    payload: str
+
+
+class LockPoller:
+    """Watch given lock files (e.g. both agents' ``sessions.json.lock``) in a thread,
+    reading them directly every ``interval`` seconds (default 0.5 ms; a store critical
+    section of sessionctl lasts a few ms). Each distinct non-empty payload is recorded
+    once with its holder's command line, read right away so the holder is identified
+    while it still holds the lock. Use as a context manager; ``sightings`` afterwards."""
+
+    def __init__(self, paths: Sequence[Path], interval: float = 0.0005) -> None:
+        self.paths = [Path(p) for p in paths]
+        self.interval = interval
+        self.sightings: list[LockSighting] = []
+        self.polls = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        seen: set[tuple[Path, str]] = set()
+        while not self._stop.is_set():
+            self.polls += 1
+            for path in self.paths:
+                try:
+                    with open(path, encoding="utf-8", errors="replace") as f:
+                        content = f.read()
+                except OSError:
+                    continue
+                if not content.strip() or (path, content) in seen:
+                    continue
+                seen.add((path, content))
+                pid: int | None = None
+                with contextlib.suppress(ValueError, TypeError, AttributeError):
+                    pid = int(json.loads(content)["pid"])
+                cmdline = ""
+                if pid is not None:
+                    with contextlib.suppress(OSError), open(f"/proc/{pid}/cmdline", "rb") as f:
+                        cmdline = f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+                self.sightings.append(LockSighting(time.time(), path, pid, cmdline, content))
+            time.sleep(self.interval)
+
+    def __enter__(self) -> LockPoller:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join(5)
 
 
 def run_agent(
