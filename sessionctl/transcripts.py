@@ -55,7 +55,7 @@ _USAGE = re.compile(r"^\.usage-cost-cache\.json(?:\..*)?$")
 @dataclass(slots=True)
 class FileInfo:
     name: str
-    path: Path
+    parent: Path  # the sessions folder
     kind: FileKind
     size: int = 0
     mtime_ms: int = 0
@@ -63,6 +63,15 @@ class FileInfo:
     owner: str | None = None  # file name this one belongs to (sidecars, checkpoints, archives, locks)
     archive_reason: str | None = None
     archive_ts_ms: int | None = None
+    _path: Path | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def path(self) -> Path:
+        """parent / name, built on first use (a folder of 100,000 files needs few of them)."""
+        p = self._path
+        if p is None:
+            p = self._path = self.parent / self.name
+        return p
 
 
 @dataclass
@@ -77,39 +86,48 @@ class Inventory:
 
 
 def classify(name: str) -> tuple[FileKind, dict[str, Any]]:
-    """Classify a file name found in a sessions folder."""
+    """Classify a file name found in a sessions folder.
+
+    Each pattern is tried only when a plain string test that every name it matches
+    passes (a literal it contains, a suffix) says it can match: a folder holds 100,000
+    names and most are plain `<sessionId>.jsonl` or archives."""
     if name == "sessions.json":
         return "store", {}
     if name == "sessions.json.lock":
         return "store_lock", {"owner": "sessions.json"}
-    if _USAGE.match(name):
+    if name.startswith(".usage-cost-cache.json") and _USAGE.match(name):
         return "usage_cache", {}
     if name.endswith(".lock"):
         return "lock", {"owner": name[: -len(".lock")]}
-    if _STORE_TMP.match(name):
-        return "store_tmp", {}
-    if m := _STORE_BAK.match(name):
-        return "store_bak", {"archive_ts_ms": int(m.group(1))}
-    if m := _ARCHIVE.match(name):
+    # `$` also matches before one final newline: suffix tests use the name without it
+    core = name[:-1] if name.endswith("\n") else name
+    if name.startswith("sessions.json."):
+        if core.endswith(".tmp") and _STORE_TMP.match(name):
+            return "store_tmp", {}
+        if m := _STORE_BAK.match(name):
+            return "store_bak", {"archive_ts_ms": int(m.group(1))}
+    if core.endswith("Z") and (m := _ARCHIVE.match(name)):
         return "archive", {
             "owner": m.group("base"),
             "archive_reason": m.group("reason"),
             "archive_ts_ms": parse_archive_stamp(m.group("ts")),
         }
-    if m := _LEFTOVER_BAK.match(name) or _LEFTOVER_TMP.match(name):
+    if (".jsonl.bak-" in name or ".jsonl.repair-" in name) and (
+        m := _LEFTOVER_BAK.match(name) or _LEFTOVER_TMP.match(name)
+    ):
         return "repair_leftover", {"owner": m.group("base"), "archive_ts_ms": int(m.group("ms"))}
     if not name.endswith(".jsonl") and not name.endswith(".trajectory-path.json"):
         return "other", {}
-    if m := _CHECKPOINT.match(name):
+    if ".checkpoint." in name and (m := _CHECKPOINT.match(name)):
         return "checkpoint", {"owner": m.group("base") + ".jsonl"}
-    if m := _TRAJ.match(name):
+    if ".trajectory" in name and (m := _TRAJ.match(name)):
         owner = m.group("owner")
         return "trajectory", {"owner": owner if owner.endswith(".jsonl") else owner + ".jsonl"}
-    if m := _ACP.match(name):
+    if ".acp-stream.jsonl" in name and (m := _ACP.match(name)):
         return "acp_stream", {"session_id": m.group("sid"), "owner": m.group("sid") + ".jsonl"}
-    if m := _FORK.match(name):
+    if name[4:5] == "-" and (m := _FORK.match(name)):
         return "fork", {"session_id": m.group("sid")}
-    if m := _TOPIC.match(name):
+    if "-topic-" in name and (m := _TOPIC.match(name)):
         return "topic", {"session_id": m.group("sid")}
     return "transcript", {"session_id": name[: -len(".jsonl")]}
 
@@ -125,6 +143,7 @@ def scan_sessions_dir(sessions_dir: Path) -> Inventory:
     except OSError as exc:
         inv.error = f"cannot list sessions folder: {exc.strerror or exc}"
         return inv
+    parent = Path(sessions_dir)
     with it:
         for de in it:
             name = de.name
@@ -141,7 +160,7 @@ def scan_sessions_dir(sessions_dir: Path) -> Inventory:
                     st = de.stat(follow_symlinks=False)
             except OSError:
                 continue
-            fi = FileInfo(name, Path(de.path), kind, st.st_size, st.st_mtime_ns // 1_000_000, **extra)
+            fi = FileInfo(name, parent, kind, st.st_size, st.st_mtime_ns // 1_000_000, **extra)
             inv.files.append(fi)
             inv.by_name[name] = fi
     return inv
