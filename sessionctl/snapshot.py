@@ -193,7 +193,7 @@ def snapshot_agent(
     for key, entry in load.data.items():
         problem = entry_shape_problem(entry)
         ref = (
-            resolve_transcript(entry, sdir, store.agent_id, state_dir)
+            resolve_transcript(entry, sdir, store.agent_id, state_dir, inventory.by_name)
             if isinstance(entry, dict)
             else TranscriptRef(None, "none")
         )

@@ -11,6 +11,7 @@ import errno
 import math
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -331,13 +332,34 @@ class TranscriptRef:
     outside: str | None = None  # the sessionFile value that resolves outside (a finding)
 
 
+_NOT_FILES = frozenset({"symlink", "directory", "prompt_blobs"})
+
+
 def resolve_transcript(
-    entry: dict[str, Any], sessions_dir: Path, agent_id: str, state_dir: Path
+    entry: dict[str, Any],
+    sessions_dir: Path,
+    agent_id: str,
+    state_dir: Path,
+    listed: Mapping[str, Any] | None = None,
 ) -> TranscriptRef:
     """Entry → transcript path, exactly as format doc §3. Never returns a path
-    outside the sessions folder (or a sibling agent's sessions folder)."""
+    outside the sessions folder (or a sibling agent's sessions folder).
+
+    `listed` is the sessions folder's inventory (name → transcripts.FileInfo) when the
+    caller has one: a sessionFile that names a file of the (resolved) sessions folder
+    directly, and that the listing saw as neither a symlink nor a folder, is its own
+    realpath — no need to resolve it component by component."""
     sf = entry.get("sessionFile")
     outside: str | None = None
+    if listed is not None and isinstance(sf, str) and sf.strip():
+        head, sep, name = sf.rpartition("/")
+        if (
+            (head == str(sessions_dir) if sep else not os.path.isabs(sf))
+            and name not in ("", ".", "..")
+            and (fi := listed.get(name)) is not None
+            and fi.kind not in _NOT_FILES
+        ):
+            return TranscriptRef(sessions_dir / name, "sessionFile")
     if isinstance(sf, str) and sf.strip():
         candidate = Path(sf) if os.path.isabs(sf) else sessions_dir / sf
         inside = resolve_inside(candidate, sessions_dir)
@@ -361,7 +383,10 @@ def resolve_transcript(
         outside = sf
     sid = entry.get("sessionId")
     if isinstance(sid, str) and PATH_SESSION_ID.match(sid):
-        p = resolve_inside(sessions_dir / f"{sid}.jsonl", sessions_dir)
+        name = f"{sid}.jsonl"
+        if listed is not None and (fi := listed.get(name)) is not None and fi.kind not in _NOT_FILES:
+            return TranscriptRef(sessions_dir / name, "sessionId", outside)
+        p = resolve_inside(sessions_dir / name, sessions_dir)
         if p is not None:
             return TranscriptRef(p, "sessionId", outside)
     return TranscriptRef(None, "none", outside)
