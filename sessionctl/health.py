@@ -978,12 +978,14 @@ def run_health(
             continue
         if store.legacy_pending:
             # never modified and no longer read by the runtime: report it, check nothing inside
-            snap = snapshot_agent(store, ctx.state_dir, main_key=ctx.openclaw.main_key, read="none")
+            snap = snapshot_agent(
+                store, ctx.state_dir, main_key=ctx.openclaw.main_key, read="none", slim=True
+            )
             s = stats_for(snap, now)
             stats.append(s)
             findings.extend(store_checks(snap, ctx))
             continue
-        snap = snapshot_agent(store, ctx.state_dir, main_key=ctx.openclaw.main_key, read=read)
+        snap = snapshot_agent(store, ctx.state_dir, main_key=ctx.openclaw.main_key, read=read, slim=True)
         snaps.append(snap)
         stats.append(stats_for(snap, now))
         findings.extend(store_checks(snap, ctx))

@@ -61,7 +61,7 @@ def list_sessions(
     for store in ctx.discovery.stores:
         if store.layout == "missing":
             continue
-        snap = snapshot_agent(store, ctx.state_dir, main_key=ctx.openclaw.main_key, read="cheap")
+        snap = snapshot_agent(store, ctx.state_dir, main_key=ctx.openclaw.main_key, read="cheap", slim=True)
         if snap.load.data is None:
             problems.append(
                 {

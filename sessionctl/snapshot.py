@@ -182,9 +182,14 @@ def snapshot_agent(
     read: ReadMode = "cheap",
     workers: int = 2,
     load: StoreLoad | None = None,
+    slim: bool = False,
 ) -> AgentSnapshot:
-    """Read one agent: parse the store, list the folder, read transcript facts."""
-    load = load if load is not None else load_store(store.store_path)
+    """Read one agent: parse the store, list the folder, read transcript facts.
+
+    `slim=True` (read-only callers: health, list) parses the store without the big
+    diagnostic objects (store.SLIM_DROPPED) and keeps no raw bytes: a fraction of the
+    memory. Callers that write the store or journal whole entries must not use it."""
+    load = load if load is not None else load_store(store.store_path, slim=slim)
     inventory = scan_sessions_dir(store.sessions_dir)
     snap = AgentSnapshot(store, load, inventory)
     if load.data is None:

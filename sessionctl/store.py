@@ -119,8 +119,76 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def load_store(path: Path) -> StoreLoad:
-    """Read and parse a store. Never raises for bad content; I/O trouble → 'unreadable'."""
+# The big diagnostic objects of an entry (format doc §3: why an entry is 10-20 KB). No
+# read-only check reads them; `load_store(slim=True)` drops them as each entry is parsed.
+SLIM_DROPPED = ("systemPromptReport", "skillsSnapshot", "contextBudgetStatus")
+
+
+def _member_starts(raw: bytes) -> list[int] | None:
+    """Offsets of the top-level members of a store laid out as JSON.stringify(x, null, 2)
+    writes it ('{', then each member on a line starting with exactly two spaces and a
+    quote, then '\n}'); None for any other layout."""
+    if not raw.startswith(b'{\n  "') or not raw.endswith(b"\n}"):
+        return None
+    starts: list[int] = []
+    pos = 1
+    find = raw.find
+    while pos >= 0:
+        starts.append(pos + 1)
+        pos = find(b'\n  "', pos + 4)
+    return starts
+
+
+def parse_store_slim(raw: bytes) -> tuple[StoreStatus, dict[str, Any] | None, str | None]:
+    """parse_store_bytes, minus SLIM_DROPPED in every entry, parsing one member at a time
+    so the whole parsed store (several times the file's size) never exists at once.
+
+    Sound for any input: JSON strings cannot hold a raw newline, so each piece between
+    two member starts is text of the object's member list; when every piece parses as
+    `{piece}`, the object is exactly the union of the pieces (later duplicates win, as
+    in JSON.parse). Anything else — another layout, a piece that does not parse, a
+    value orjson refuses — takes the whole-store path, with its exact messages."""
+    starts = _member_starts(raw)
+    if starts is not None:
+        data: dict[str, Any] = {}
+        loads = orjson.loads
+        ok = True
+        last = len(starts) - 1
+        for i, s in enumerate(starts):
+            if i < last:
+                e = starts[i + 1] - 2  # the ',' before '\n  "'
+                if raw[e] != 0x2C:
+                    ok = False
+                    break
+            else:
+                e = len(raw) - 2  # '\n}'
+            try:
+                part = loads(b"{" + raw[s:e] + b"}")
+            except orjson.JSONDecodeError:
+                ok = False
+                break
+            for key, entry in part.items():
+                if type(entry) is dict:
+                    for f in SLIM_DROPPED:
+                        entry.pop(f, None)
+                data[key] = entry
+        if ok:
+            return "ok", data, None
+        del data
+    status, full, error = parse_store_bytes(raw)
+    if full is not None:
+        for entry in full.values():
+            if type(entry) is dict:
+                for f in SLIM_DROPPED:
+                    entry.pop(f, None)
+    return status, full, error
+
+
+def load_store(path: Path, *, slim: bool = False) -> StoreLoad:
+    """Read and parse a store. Never raises for bad content; I/O trouble → 'unreadable'.
+
+    `slim=True` is for read-only callers (health, list): entries lack SLIM_DROPPED and
+    the raw bytes are not kept (`raw` is None, so `canonical` is False)."""
     try:
         raw = read_bytes(path)
     except FileNotFoundError:
@@ -136,6 +204,9 @@ def load_store(path: Path) -> StoreLoad:
         mtime_ns, ino = st.st_mtime_ns, st.st_ino
     except OSError:
         mtime_ns, ino = 0, 0
+    if slim:
+        status, data, error = parse_store_slim(raw)
+        return StoreLoad(path, status, data, None, len(raw), mtime_ns, ino, error)
     status, data, error = parse_store_bytes(raw)
     load = StoreLoad(path, status, data, raw, len(raw), mtime_ns, ino, error)
     return load

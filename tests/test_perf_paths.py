@@ -78,3 +78,47 @@ def test_listing_fast_path_resolves_exactly_like_realpath(tmp_path: Path) -> Non
     link = resolve_transcript({"sessionFile": str(sdir / "link.jsonl")}, sdir, "main", state, listed)
     assert link.path is None and link.outside == str(sdir / "link.jsonl")
     assert os.path.islink(sdir / "link.jsonl")
+
+
+def test_slim_parse_equals_full_parse_minus_the_big_objects() -> None:
+    import orjson
+
+    from sessionctl.store import SLIM_DROPPED, parse_store_bytes, parse_store_slim
+
+    def stringify(d: object) -> bytes:
+        return orjson.dumps(d, option=orjson.OPT_INDENT_2)
+
+    big = {
+        "sessionId": "a",
+        "updatedAt": 1,
+        "systemPromptReport": {"x": [1, {"y": '}\\n  "'}]},
+        "skillsSnapshot": {"promptRef": {"hash": "h"}},
+        "contextBudgetStatus": {},
+        "keep": {"k": 1},
+    }
+    cases: list[bytes] = [
+        stringify({"agent:main:a": big, "agent:main:b": {"sessionId": "b", "updatedAt": 2}}),
+        stringify({"agent:main:a": big}),
+        stringify({"only": 1, "list": [1, 2], "s": "x"}),  # non-object entries stay as they are
+        b'{\n  "a": {"sessionId": "x", "updatedAt": 1},\n  "a": {"sessionId": "y", "updatedAt": 2}\n}',
+        b'{"a": {"sessionId": "x", "updatedAt": 1}}',  # compact: whole-store path
+        b'{\n  "a": {"sessionId": "x",\n  "b": 1}\n}',  # a member start inside an object
+        b'{\n  "a": 1\n  "b": 2\n}',  # missing comma: unparseable either way
+        b'{\n  "a": "\\ud800"\n}',  # lone surrogate: orjson refuses, json reads it
+        b'{\n  "a": 1,\n}',
+        b"{}",
+        b"[]",
+        b"",
+        b'{\n  "a": {"n": 1e400}\n}',
+    ]
+    for raw in cases:
+        st, full, err = parse_store_bytes(raw)
+        if full is not None:
+            for v in full.values():
+                if isinstance(v, dict):
+                    for f in SLIM_DROPPED:
+                        v.pop(f, None)
+        got = parse_store_slim(raw)
+        assert got == (st, full, err), raw
+        if full is not None:
+            assert list(got[1] or {}) == list(full), raw
