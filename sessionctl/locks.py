@@ -296,7 +296,10 @@ def store_lock(store_path: Path, *, timeout_s: float = STORE_LOCK_TIMEOUT_S) -> 
     try:
         yield held
     finally:
-        held.release()
+        try:
+            fault_point("store.unlock")  # test-only: the end of the critical section
+        finally:
+            held.release()
 
 
 @contextlib.contextmanager
