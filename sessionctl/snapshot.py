@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -209,8 +208,54 @@ def snapshot_agent(
     return snap
 
 
+# deep reads of at least this many bytes are spread over worker processes: line parsing
+# is CPU-bound and holds the GIL, so threads would not help; below it forking costs more
+PARALLEL_DEEP_BYTES = 32 << 20
+
+
+def _facts_chunk(paths: list[Path], deep: bool) -> list[TranscriptFacts]:
+    """Cheap facts (and with `deep`, every line) of each path, in order."""
+    out = []
+    for p in paths:
+        f = read_facts(p)
+        out.append(deep_scan(p, f) if deep and f.error is None else f)
+    return out
+
+
+def _deep_in_processes(paths: list[Path], sizes: list[int], workers: int) -> list[TranscriptFacts] | None:
+    """Deep-scan `paths` in `workers` forked processes, in chunks balanced by bytes
+    (largest files first, each to the least-loaded chunk). None when processes cannot
+    be used here (the caller then scans in-process)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    try:
+        mp = multiprocessing.get_context("fork")
+    except ValueError:
+        return None
+    n_chunks = min(len(paths), workers * 4)
+    chunks: list[list[int]] = [[] for _ in range(n_chunks)]
+    load = [0] * n_chunks
+    for i in sorted(range(len(paths)), key=lambda i: -sizes[i]):
+        c = load.index(min(load))
+        chunks[c].append(i)
+        load[c] += sizes[i] + 4096  # a file costs an open and a stat even when small
+    results: list[TranscriptFacts | None] = [None] * len(paths)
+    try:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp) as ex:
+            futures = [(idx, ex.submit(_facts_chunk, [paths[i] for i in idx], True)) for idx in chunks if idx]
+            for idx, fut in futures:
+                for i, f in zip(idx, fut.result(), strict=True):
+                    results[i] = f
+    except (OSError, RuntimeError):  # no fork/semaphores here, or a worker died: do it in-process
+        return None
+    return [f for f in results if f is not None] if all(f is not None for f in results) else None
+
+
 def read_entry_facts(snap: AgentSnapshot, *, deep: bool = False, workers: int = 2) -> None:
-    """Fill `facts` for every entry whose transcript exists (each file read once)."""
+    """Fill `facts` for every entry whose transcript exists (each file read once).
+    Cheap facts are read in-process (a few syscalls per file); a big deep read uses
+    `workers` processes."""
     by_path: dict[Path, list[EntryView]] = {}
     inv = snap.inventory.by_name
     sdir = str(snap.store.sessions_dir)
@@ -226,16 +271,14 @@ def read_entry_facts(snap: AgentSnapshot, *, deep: bool = False, workers: int = 
             continue
         by_path.setdefault(p, []).append(ev)
 
-    def work(p: Path) -> TranscriptFacts:
-        f = read_facts(p)
-        return deep_scan(p, f) if deep and f.error is None else f
-
     paths = list(by_path)
-    if workers > 1 and len(paths) > 64:
-        with ThreadPoolExecutor(max_workers=workers) as ex:
-            results = list(ex.map(work, paths, chunksize=64))
-    else:
-        results = [work(p) for p in paths]
+    results: list[TranscriptFacts] | None = None
+    if deep and workers > 1 and len(paths) > 1:
+        sizes = [fi.size if (fi := inv.get(p.name)) is not None else 0 for p in paths]
+        if sum(sizes) >= PARALLEL_DEEP_BYTES:
+            results = _deep_in_processes(paths, sizes, workers)
+    if results is None:
+        results = _facts_chunk(paths, deep)
     for p, f in zip(paths, results, strict=True):
         for ev in by_path[p]:
             ev.facts = f
