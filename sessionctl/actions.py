@@ -36,7 +36,6 @@ from typing import Any
 from sessionctl.errors import DataError
 from sessionctl.fsio import (
     atomic_write,
-    copy_durable,
     durable_rename,
     fault_point,
     fsync_dir,
@@ -460,8 +459,8 @@ def apply_actions(
                 a["state"], a["note"] = "skipped", "a file exists there again (not overwritten)"
                 continue
             _mkdirs(dst.parent)
-            copy_durable(Path(a["source"]), dst)
-            fsync_dir(dst.parent)
+            # temp + link: a kill mid-copy never leaves a truncated file at the live path
+            _write_new(dst, lambda fd, src=Path(a["source"]): _copy_to_fd(src, fd))
             a["state"] = "applied"
         elif t == "file.restore":
             path = run.state_dir / a["path"]
@@ -686,6 +685,18 @@ def _write_new(dst: Path, fill: Any) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
     fsync_dir(dst.parent)
+
+
+def _copy_to_fd(src: Path, fd: int) -> None:
+    """Copy a regular file (no symlink, no FIFO) into an open fd."""
+    from sessionctl.fsio import open_regular
+
+    with open_regular(src) as rfd:
+        while chunk := os.read(rfd, 1 << 20):
+            fault_point("copy.write")
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view) :]
 
 
 def apply_export(run: Run, a: dict[str, Any]) -> None:
