@@ -22,6 +22,22 @@ COMMAND_MODULES = [
     "dedupe",
 ]
 
+# Command name → its module, so a run imports and builds only the command it runs
+# (tests/test_perf_paths.py checks this against what each module registers).
+COMMAND_OF = {
+    "list": "list_cmd",
+    "health": "health",
+    "gc": "gc",
+    "backup": "runs_cmds",
+    "runs": "runs_cmds",
+    "undo": "runs_cmds",
+    "restore": "runs_cmds",
+    "prestart": "prestart",
+    "repair": "repair",
+    "archive": "archive",
+    "dedupe": "dedupe",
+}
+
 _exit_code = 0
 
 
@@ -58,7 +74,8 @@ def run_command(command: str, as_json: bool, fn: Callable[[], object]) -> None:
     _exit_code = int(result.exit_code)
 
 
-def build_app() -> object:
+def build_app(only: str | None = None) -> object:
+    """The typer app with every command, or with just the module of command `only`."""
     import typer
 
     app = typer.Typer(
@@ -83,7 +100,7 @@ def build_app() -> object:
     ) -> None:
         """Keep the on-disk session stores of OpenClaw gateways healthy."""
 
-    for mod in COMMAND_MODULES:
+    for mod in [COMMAND_OF[only]] if only in COMMAND_OF else COMMAND_MODULES:
         importlib.import_module(f"sessionctl.commands.{mod}").register(app)
     return app
 
@@ -111,7 +128,8 @@ def main(argv: list[str] | None = None) -> None:
     if args == ["--version"]:  # fast path: ExecStartPre and cron call us a lot
         sys.stdout.write(f"sessionctl {__version__}\n")
         sys.exit(0)
-    app = build_app()
+    # a command name first: build only that command (root --help and typos get them all)
+    app = build_app(args[0] if args and args[0] in COMMAND_OF else None)
     try:
         app(args=args, prog_name="sessionctl")  # type: ignore[operator]
     except SystemExit as exc:

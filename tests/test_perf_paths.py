@@ -122,3 +122,23 @@ def test_slim_parse_equals_full_parse_minus_the_big_objects() -> None:
         assert got == (st, full, err), raw
         if full is not None:
             assert list(got[1] or {}) == list(full), raw
+
+
+def test_command_of_names_every_registered_command() -> None:
+    """cli.main builds only the invoked command's module: the name → module table must
+    match what each module registers (a command missing from it would still run, built
+    with all the others, but slower; a wrong module would break it)."""
+    import importlib
+
+    import typer
+
+    from sessionctl import cli
+
+    registered: dict[str, str] = {}
+    for mod in cli.COMMAND_MODULES:
+        app = typer.Typer()
+        importlib.import_module(f"sessionctl.commands.{mod}").register(app)
+        for info in app.registered_commands:
+            assert info.name is not None
+            registered[info.name] = mod
+    assert registered == cli.COMMAND_OF
