@@ -210,9 +210,21 @@ def remove_if_unchanged(status: LockStatus) -> bool:
     return True
 
 
+_OWN_STARTTIME: dict[int, int | None] = {}
+
+
+def _own_starttime() -> int | None:
+    """This process's starttime: read from /proc once per pid (it never changes; a
+    forked child has its own pid and reads its own)."""
+    pid = os.getpid()
+    if pid not in _OWN_STARTTIME:
+        _OWN_STARTTIME[pid] = proc_starttime(pid)
+    return _OWN_STARTTIME[pid]
+
+
 def _payload() -> bytes:
     body: dict[str, Any] = {"pid": os.getpid(), "createdAt": iso_ms(now_ms())}
-    st = proc_starttime(os.getpid())
+    st = _own_starttime()
     if st is not None:
         body["starttime"] = st
     return orjson.dumps(body)
