@@ -362,14 +362,14 @@ def store_references(ctx: RunContext, snap: AgentSnapshot) -> dict[str, list[str
     resolution: a name is kept even when its sessionFile points elsewhere) — a file it
     keeps is only left in place, never lost. None when the store cannot be read."""
     from sessionctl.fsio import read_bytes
-    from sessionctl.store import parse_store_bytes
+    from sessionctl.store import parse_store_slim
 
     try:
         raw = read_bytes(snap.store.store_path)
     except OSError:
         return None
-    with gc_paused():
-        _status, data, _err = parse_store_bytes(raw)
+    with gc_paused():  # slim: only names matter here, not the big diagnostic objects
+        _status, data, _err = parse_store_slim(raw)
     if data is None:
         return None
     refs: dict[str, list[str]] = {}
