@@ -314,6 +314,41 @@ def store_lock(store_path: Path, *, timeout_s: float = STORE_LOCK_TIMEOUT_S) -> 
             held.release()
 
 
+def _user(uid: int) -> str:
+    import pwd
+
+    try:
+        return f"{uid} ({pwd.getpwuid(uid).pw_name})"
+    except KeyError:
+        return str(uid)
+
+
+def refuse_foreign_owner(state_dir: Path) -> None:
+    """Mutations run as the user that owns the state dir. Under any other uid (root
+    included) the gateway would judge sessionctl's store lock stale — signalling its
+    holder fails with EPERM, which OpenClaw counts as dead (format doc §6) — and the run
+    folders and lock files sessionctl creates would not belong to that user."""
+    try:
+        owner = os.stat(state_dir).st_uid
+    except OSError:
+        return  # a missing state dir is reported by whoever reads it
+    me = os.geteuid()
+    if owner == me:
+        return
+    try:
+        import pwd
+
+        name = pwd.getpwuid(owner).pw_name
+    except (KeyError, ImportError):
+        name = str(owner)
+    raise PermissionDenied(
+        f"{state_dir} belongs to uid {_user(owner)} but sessionctl runs as uid {_user(me)}; "
+        "a gateway of that user would take sessionctl's lock for a dead one, so nothing was changed",
+        path=str(state_dir),
+        hint=f"run sessionctl as the user that owns the state dir (e.g. `sudo -u {name} sessionctl …`)",
+    )
+
+
 @contextlib.contextmanager
 def private_lock(state_dir: Path, *, timeout_s: float = 10.0) -> Iterator[Path]:
     """sessionctl's own lock: two sessionctl runs on one state dir never overlap.
@@ -321,6 +356,7 @@ def private_lock(state_dir: Path, *, timeout_s: float = 10.0) -> Iterator[Path]:
     is taken as well."""
     from filelock import FileLock, Timeout
 
+    refuse_foreign_owner(state_dir)
     folder = state_dir / "sessionctl"
     try:
         folder.mkdir(mode=0o700, exist_ok=True)
