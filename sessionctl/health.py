@@ -37,23 +37,25 @@ ARCHIVE_KINDS = frozenset({"archive", "store_bak"})
 MAX_LINES_LISTED = 10
 
 
+_FIX_CMDS = {
+    "store": "sessionctl repair --only store",
+    "entries": "sessionctl repair --only entries",
+    "merge_case": "sessionctl repair --only entries --merge-case",
+    "bad_lines": "sessionctl repair --only transcripts --drop-bad-lines",
+    "transcripts": "sessionctl repair --only transcripts",
+    "locks": "sessionctl repair --only locks",
+    "leftovers": "sessionctl repair --only leftovers",
+    "archive": "sessionctl archive",
+    "gc": "sessionctl gc",
+    "dedupe": "sessionctl dedupe",
+    "storms": "sessionctl dedupe --storms",
+}
+
+
 def fix_cmd(kind: str, agent: str | None, extra: str = "") -> str:
     """The fix commands health suggests (the commands are documented in docs/)."""
     a = f" --agent {agent}" if agent else ""
-    cmds = {
-        "store": f"sessionctl repair --only store{a}",
-        "entries": f"sessionctl repair --only entries{a}",
-        "merge_case": f"sessionctl repair --only entries --merge-case{a}",
-        "bad_lines": f"sessionctl repair --only transcripts --drop-bad-lines{a}",
-        "transcripts": f"sessionctl repair --only transcripts{a}",
-        "locks": f"sessionctl repair --only locks{a}",
-        "leftovers": f"sessionctl repair --only leftovers{a}",
-        "archive": f"sessionctl archive{a}",
-        "gc": f"sessionctl gc{a}",
-        "dedupe": f"sessionctl dedupe{a}",
-        "storms": f"sessionctl dedupe --storms{a}",
-    }
-    return cmds[kind] + (f" {extra}" if extra else "")
+    return _FIX_CMDS[kind] + a + (f" {extra}" if extra else "")
 
 
 @dataclass
@@ -523,7 +525,7 @@ def orphan_checks(snap: AgentSnapshot, external: AbstractSet[tuple[str, str]] = 
                 agent,
                 f"{names.get(kind, kind.replace('_', ' '))} {fi.name} ({bytes_h(fi.size)}) "
                 "is referenced by no entry",
-                path=str(fi.path),
+                path=fi.path_str,
                 fix=fix_cmd("archive", agent),
                 data={"kind": kind, "bytes": fi.size},
             )

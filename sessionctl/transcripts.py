@@ -66,6 +66,11 @@ class FileInfo:
     _path: Path | None = field(default=None, repr=False, compare=False)
 
     @property
+    def path_str(self) -> str:
+        """str(self.path) without building the Path (reports name 50,000 orphans)."""
+        return os.path.join(str(self.parent), self.name)
+
+    @property
     def path(self) -> Path:
         """parent / name, built on first use (a folder of 100,000 files needs few of them)."""
         p = self._path
