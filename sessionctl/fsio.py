@@ -7,9 +7,10 @@ tests stop the process (`kill:<name>[:n]`) or raise an OSError (`enospc:<name>`,
 `eio:<name>`) at a named write boundary, or wait there (`pause:<name>`: creates
 `$SESSIONCTL_FAULT_PAUSE_FILE.reached`, then waits up to 120 s for
 `$SESSIONCTL_FAULT_PAUSE_FILE` to exist — lets a test change files between a plan and
-its application). `SESSIONCTL_FAULT_TRACE=<file>` appends `<name> <pid> <monotonic ns>`
-to that file at every point reached (the crash tests enumerate and time the points with
-it). Both are inert when unset and documented in docs/reliability.md.
+its application). `SESSIONCTL_FAULT_TRACE=<file>` appends `<name> <pid> <monotonic ns>
+[<path>]` to that file at every point reached (atomic.* points name the file being
+written); the crash tests enumerate, classify and time the points with it. Both are
+inert when unset and documented in docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ _TRACE = os.environ.get("SESSIONCTL_FAULT_TRACE")
 _FAULT_COUNTS: dict[str, int] = {}
 
 
-def fault_point(name: str) -> None:
+def fault_point(name: str, path: object = None) -> None:
     """A named write boundary. Inert unless SESSIONCTL_FAULT(_TRACE) is set (tests only)."""
     if _TRACE:
-        _trace(name)
+        _trace(name, path)
     if not _FAULT:
         return
     for spec in _FAULT.split(","):
@@ -54,14 +55,15 @@ def fault_point(name: str) -> None:
             _pause(name)
 
 
-def _trace(name: str) -> None:
+def _trace(name: str, path: object) -> None:
     """Test-only: record that `name` was reached (one O_APPEND write, so lines of several
     processes sharing the file never interleave)."""
     import time
 
     fd = os.open(str(_TRACE), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
-        os.write(fd, f"{name} {os.getpid()} {time.monotonic_ns()}\n".encode())
+        where = f" {path}" if path is not None else ""
+        os.write(fd, f"{name} {os.getpid()} {time.monotonic_ns()}{where}\n".encode())
     finally:
         os.close(fd)
 
@@ -181,12 +183,12 @@ def write_temp(path: Path, data: bytes, *, mode: int = 0o600, tmp_name: str | No
             if owner is not None and owner != (os.geteuid(), os.getegid()):
                 with contextlib.suppress(PermissionError):
                     os.fchown(fd, owner[0], owner[1])
-            fault_point("atomic.write")
+            fault_point("atomic.write", path)
             view = memoryview(data)
             while view:
                 n = os.write(fd, view)
                 view = view[n:]
-            fault_point("atomic.fsync")
+            fault_point("atomic.fsync", path)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -201,13 +203,13 @@ def commit_temp(tmp: Path, path: Path) -> None:
     """The second half of `atomic_write`: rename the temp file over `path`, fsync the
     folder. The temp file is removed if the rename fails."""
     try:
-        fault_point("atomic.replace")
+        fault_point("atomic.replace", path)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    fault_point("atomic.fsync_dir")
+    fault_point("atomic.fsync_dir", path)
     fsync_dir(path.parent)
 
 
