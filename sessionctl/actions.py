@@ -406,10 +406,13 @@ def prepare(run: Run, actions: list[dict[str, Any]]) -> None:
     """Back up everything the actions will change (before the journal is committed):
     each touched store, and each file a restore will overwrite. Records `backup` and
     `after_sha256` on restore actions so the undo of an undo works too."""
+    stores_done: set[str] = set()  # gc removes thousands of keys from one store: back it up once
     for a in actions:
         t = a["type"]
         if t.startswith("store.") and t != "store.replace":
-            run.backup_file(run.state_dir / a["store"], kind="store")
+            if a["store"] not in stores_done:
+                stores_done.add(a["store"])
+                run.backup_file(run.state_dir / a["store"], kind="store")
         elif t in ("store.replace", "file.rewrite") and not a.get("backup"):
             rel = a["store"] if t == "store.replace" else a["path"]
             a["backup"] = _backup_verified(run, rel, a.get("before_sha256"), t)
