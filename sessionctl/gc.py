@@ -221,6 +221,9 @@ def _narrow_binding_edit(e: BindingEdit, removed: set[tuple[str, str]]) -> bool:
 
 
 def _rel(ctx: RunContext, p: Path) -> str:
+    s, root = str(p), str(ctx.state_dir)
+    if s.startswith(root) and s[len(root) : len(root) + 1] == "/":  # what relative_to does, cheaper
+        return s[len(root) + 1 :]
     return str(p.relative_to(ctx.state_dir))
 
 
