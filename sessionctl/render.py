@@ -35,12 +35,24 @@ def render_json(result: Result) -> bytes:
         return orjson.dumps(_jsonable(env), option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
 
 
+def _text(s: str) -> str:
+    """A string UTF-8 can carry: a lone surrogate (JSON allows one, a store may hold one)
+    becomes U+FFFD, valid pairs are joined."""
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return s.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return s
+
+
 def _jsonable(v: object) -> object:
     if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
+        return {_text(str(k)): _jsonable(x) for k, x in v.items()}
     if isinstance(v, list | tuple):
         return [_jsonable(x) for x in v]
-    if isinstance(v, bool) or v is None or isinstance(v, str | float):
+    if isinstance(v, str):
+        return _text(v)
+    if isinstance(v, bool) or v is None or isinstance(v, float):
         return v
     if isinstance(v, int):
         return v if -(2**63) <= v < 2**64 else float(v)
@@ -84,6 +96,11 @@ def emit_errors(result: Result) -> None:
 
 def render(result: Result, *, as_json: bool) -> None:
     """Write the result: JSON envelope to stdout, or the human view; logs to stderr."""
+    for stream in (sys.stdout, sys.stderr):
+        # a store may hold a lone surrogate (valid JSON, not UTF-8): print it as \udxxx
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     emit_logs(result, quiet=as_json)
     if as_json:
         sys.stdout.buffer.write(render_json(result))
