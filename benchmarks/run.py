@@ -52,19 +52,41 @@ class Sample:
     stdout: bytes = b""
 
 
-def run_once(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> Sample:
-    """Run one subprocess; wall time from a monotonic clock, peak RSS and CPU from wait4."""
-    with tempfile.TemporaryFile() as out:
+GNU_TIME = "/usr/bin/time"
+
+
+def run_once(
+    cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None, keep_stdout: bool = False
+) -> Sample:
+    """Run one subprocess; wall time from a monotonic clock, peak RSS and CPU of the
+    command as its parent saw them when it was reaped (rusage of wait4).
+
+    Linux counts the memory a process had when it was forked (its parent's) in its
+    ru_maxrss until it execs, so the command is started by GNU time (2 MB) when there is
+    one, not straight from this process; otherwise from here with wait4 (this process
+    keeps no command output, so it stays small)."""
+    use_time = os.access(GNU_TIME, os.X_OK)
+    with tempfile.TemporaryFile() as out, tempfile.NamedTemporaryFile("r") as tfile:
+        full = [GNU_TIME, "-f", "%M %U %S %x", "-o", tfile.name, *cmd] if use_time else cmd
         t0 = time.perf_counter()
         proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, env=env, cwd=cwd
+            full,
+            stdout=out if keep_stdout else subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=cwd,
         )
         _pid, status, ru = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        rc = os.waitstatus_to_exitcode(status)
+        maxrss, utime, stime = ru.ru_maxrss, ru.ru_utime, ru.ru_stime
+        if use_time:
+            fields = tfile.read().split()[-4:]  # "Command exited with non-zero status N" may come first
+            maxrss, utime, stime, rc = int(fields[0]), float(fields[1]), float(fields[2]), int(fields[3])
         out.seek(0)
-        data = out.read()
-    return Sample(wall, ru.ru_maxrss, ru.ru_utime, ru.ru_stime, proc.returncode, data)
+        data = out.read() if keep_stdout else b""
+    return Sample(wall, maxrss, utime, stime, rc, data)
 
 
 @dataclass
@@ -198,7 +220,7 @@ def gc_lock_held_ms(state: Path, fresh: FreshCopy) -> tuple[int | None, dict[str
     """One extra gc --json run on a fresh copy: its summary.lock_held_ms."""
     fresh.prepare()
     try:
-        s = run_once(sessionctl("gc", "--json", "--state-dir", str(state), "--now", NOW))
+        s = run_once(sessionctl("gc", "--json", "--state-dir", str(state), "--now", NOW), keep_stdout=True)
     finally:
         fresh.restore()
     try:
@@ -460,8 +482,10 @@ def run_scale(args: argparse.Namespace) -> dict[str, Any]:
     tiny = make_state(OUT / "state-tiny", agents=1, entries=10, transcripts=10, gb=0.01)
     out: list[dict[str, Any]] = []
     for n in sizes:
-        # transcripts grow with the entries (2 per entry); disk capped at 1 GB per 10k entries
-        st = make_state(OUT / f"scale-{n}", agents=3, entries=n, transcripts=2 * n, gb=max(0.05, n / 10000))
+        # transcripts grow with the entries (1.5 per entry); disk capped at 0.25 GB per 10k entries
+        st = make_state(
+            OUT / f"scale-{n}", agents=3, entries=n, transcripts=n * 3 // 2, gb=max(0.05, n / 40000)
+        )
         FreshCopy(st).restore()
         benches = suite(st, only=set(SCALE_BENCHES), tiny=tiny)
         print(f"scale {n}", file=sys.stderr)
