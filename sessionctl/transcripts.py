@@ -176,6 +176,10 @@ def scan_sessions_dir(sessions_dir: Path) -> Inventory:
 HEADER_LIMIT = 1 << 20  # a header line longer than 1 MiB is not a header
 TAIL_CHUNK = 64 << 10
 TAIL_LIMIT = 8 << 20
+# first reads: a header line is ~200 bytes and most last lines a few KB; each read that
+# comes up short doubles (so the spans still reach exactly HEADER_LIMIT / TAIL_LIMIT)
+HEAD_FIRST = 4 << 10
+TAIL_FIRST = 16 << 10
 
 
 @dataclass(slots=True)
@@ -241,13 +245,13 @@ def read_facts(path: Path, *, size: int | None = None, mtime_ms: int = 0) -> Tra
             if facts.size == 0:
                 facts.header_problem = "file is empty"
                 return facts
-            head = os.pread(fd, min(TAIL_CHUNK, facts.size), 0)
+            head = os.pread(fd, min(HEAD_FIRST, facts.size), 0)
             nl = head.find(b"\n")
             if nl < 0 and facts.size > len(head):
-                # long first line: read on, bounded
+                # long first line: read on (doubling), bounded
                 buf = bytearray(head)
                 while nl < 0 and len(buf) < min(facts.size, HEADER_LIMIT):
-                    more = os.pread(fd, TAIL_CHUNK, len(buf))
+                    more = os.pread(fd, min(len(buf), HEADER_LIMIT - len(buf)), len(buf))
                     if not more:
                         break
                     k = more.find(b"\n")
@@ -283,11 +287,11 @@ def _read_tail(fd: int, facts: TranscriptFacts) -> None:
     has no '\n' at all, tail_bytes_cut == size: the only line is unterminated.
     """
     size = facts.size
-    start = max(0, size - TAIL_CHUNK)
+    start = max(0, size - TAIL_FIRST)
     buf = os.pread(fd, size - start, start)
     facts.ends_with_newline = buf.endswith(b"\n")
     while start > 0 and buf.count(b"\n") < 2 and size - start < TAIL_LIMIT:
-        new_start = max(0, start - TAIL_CHUNK)
+        new_start = max(0, start - min(size - start, TAIL_LIMIT - (size - start)))  # double the span
         buf = os.pread(fd, start - new_start, new_start) + buf
         start = new_start
     last_nl = buf.rfind(b"\n")
