@@ -48,10 +48,14 @@ from sessionctl.store import write_store
 
 
 def sha256_file(path: Path) -> str | None:
+    """sha256 of a regular file; None when it is missing, unreadable, a symlink or not a
+    regular file (a FIFO is never opened for a blocking read)."""
+    from sessionctl.fsio import open_regular
+
     h = hashlib.sha256()
     try:
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
+        with open_regular(path) as fd:
+            while chunk := os.read(fd, 1 << 20):
                 h.update(chunk)
     except OSError:
         return None
