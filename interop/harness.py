@@ -622,38 +622,56 @@ class LockPoller:
     reading them directly every ``interval`` seconds (default 0.5 ms; a store critical
     section of sessionctl lasts a few ms). Each distinct non-empty payload is recorded
     once with its holder's command line, read right away so the holder is identified
-    while it still holds the lock. Use as a context manager; ``sightings`` afterwards."""
+    while it still holds the lock. Use as a context manager; ``sightings`` afterwards.
+    ``mute(path)`` stops reading one file for a while (see LockOpenWatcher)."""
 
     def __init__(self, paths: Sequence[Path], interval: float = 0.0005) -> None:
         self.paths = [Path(p) for p in paths]
         self.interval = interval
         self.sightings: list[LockSighting] = []
         self.polls = 0
+        self._seen: set[tuple[Path, str]] = set()
+        self._muted: set[Path] = set()
+        self._busy = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def mute(self, path: Path) -> None:
+        """Stop reading ``path``; when this returns no read of it is in progress, so every
+        later open of the file is someone else's."""
+        with self._busy:
+            self._muted.add(Path(path))
+
+    def unmute(self, path: Path) -> None:
+        with self._busy:
+            self._muted.discard(Path(path))
+
     def _run(self) -> None:
-        seen: set[tuple[Path, str]] = set()
         while not self._stop.is_set():
-            self.polls += 1
-            for path in self.paths:
-                try:
-                    with open(path, encoding="utf-8", errors="replace") as f:
-                        content = f.read()
-                except OSError:
-                    continue
-                if not content.strip() or (path, content) in seen:
-                    continue
-                seen.add((path, content))
-                pid: int | None = None
-                with contextlib.suppress(ValueError, TypeError, AttributeError):
-                    pid = int(json.loads(content)["pid"])
-                cmdline = ""
-                if pid is not None:
-                    with contextlib.suppress(OSError), open(f"/proc/{pid}/cmdline", "rb") as f:
-                        cmdline = f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
-                self.sightings.append(LockSighting(time.time(), path, pid, cmdline, content))
+            with self._busy:
+                for path in self.paths:
+                    if path not in self._muted:
+                        self._poll(path)
             time.sleep(self.interval)
+
+    def _poll(self, path: Path) -> None:
+        self.polls += 1
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                content = f.read()
+        except OSError:
+            return
+        if not content.strip() or (path, content) in self._seen:
+            return
+        self._seen.add((path, content))
+        pid: int | None = None
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            pid = int(json.loads(content)["pid"])
+        cmdline = ""
+        if pid is not None:
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()
+        self.sightings.append(LockSighting(time.time(), path, pid, cmdline, content))
 
     def __enter__(self) -> LockPoller:
         self._thread.start()
@@ -662,6 +680,103 @@ class LockPoller:
     def __exit__(self, *exc: Any) -> None:
         self._stop.set()
         self._thread.join(5)
+
+
+class LockOpenWatcher:
+    """Linux inotify (through ctypes) on the folders of some lock files: while a *window*
+    is open for a lock file, every open, creation and removal of that file is recorded.
+
+    Used to see a contender at work: while sessionctl holds ``sessions.json.lock`` (and
+    nothing else of ours reads it: mute it in the LockPoller first), an ``open`` is
+    another process reading the holder's payload to judge it -- OpenClaw waiting for
+    the lock -- and a ``create``/``delete`` would be someone breaking a live lock.
+    inotify names no process; the caller makes sure only the contenders can be it. The
+    kernel merges identical unread events, so counts are lower bounds.
+    """
+
+    IN_OPEN = 0x020
+    IN_MOVED_FROM = 0x040
+    IN_MOVED_TO = 0x080
+    IN_CREATE = 0x100
+    IN_DELETE = 0x200
+    _KINDS = ((IN_OPEN, "open"), (IN_CREATE, "create"), (IN_DELETE, "delete"))
+    _KINDS += ((IN_MOVED_FROM, "moved_from"), (IN_MOVED_TO, "moved_to"))
+
+    def __init__(self, lock_paths: Sequence[Path]) -> None:
+        import ctypes
+
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self.lock_paths = [Path(p) for p in lock_paths]
+        fd = self._libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), "inotify_init1 failed")
+        self._fd = fd
+        self._wd: dict[int, Path] = {}
+        mask = self.IN_OPEN | self.IN_CREATE | self.IN_DELETE | self.IN_MOVED_FROM | self.IN_MOVED_TO
+        for folder in {p.parent for p in self.lock_paths}:
+            wd = self._libc.inotify_add_watch(fd, str(folder).encode(), mask)
+            if wd < 0:
+                raise OSError(ctypes.get_errno(), f"inotify_add_watch {folder} failed")
+            self._wd[wd] = folder
+        self._windows: dict[Path, list[tuple[float, str]]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _drain(self) -> None:
+        import struct
+
+        while True:
+            try:
+                buf = os.read(self._fd, 64 << 10)
+            except BlockingIOError:
+                return
+            now = time.time()
+            off = 0
+            while off + 16 <= len(buf):
+                wd, mask, _cookie, ln = struct.unpack_from("iIII", buf, off)
+                name = buf[off + 16 : off + 16 + ln].split(b"\0", 1)[0].decode("utf-8", "replace")
+                off += 16 + ln
+                folder = self._wd.get(wd)
+                if folder is None:
+                    continue
+                events = self._windows.get(folder / name)
+                if events is None:
+                    continue
+                for bit, kind in self._KINDS:
+                    if mask & bit:
+                        events.append((now, kind))
+
+    def _run(self) -> None:
+        import select
+
+        poller = select.poll()
+        poller.register(self._fd, select.POLLIN)
+        while not self._stop.is_set():
+            if poller.poll(20):
+                with self._lock:
+                    self._drain()
+
+    def open_window(self, path: Path) -> None:
+        """Start recording events of ``path`` (events queued before now are dropped)."""
+        with self._lock:
+            self._drain()
+            self._windows[Path(path)] = []
+
+    def close_window(self, path: Path) -> list[tuple[float, str]]:
+        """Stop recording ``path``; returns its (time, kind) events since open_window."""
+        with self._lock:
+            self._drain()
+            return self._windows.pop(Path(path), [])
+
+    def __enter__(self) -> LockOpenWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        os.close(self._fd)
 
 
 def run_agent(

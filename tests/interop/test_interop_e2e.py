@@ -16,14 +16,16 @@ OpenClaw"). Marked `interop`: runs only with SESSIONCTL_INTEROP=1 (interop/ci.sh
 
 2. OpenClaw 2026.4.15 (lock era): three real `openclaw agent --local` turns run while
    sessionctl loops gc / undo on the same stores; both sides serialise on
-   `sessions.json.lock` and neither loses an update.
+   `sessions.json.lock` and neither loses an update. Each sessionctl run sits in its
+   first store critical section for HOLD_S (the test-only `pause:store.locked` fault
+   point of sessionctl/fsio.py: a slow critical section, as on a big store), so that
+   OpenClaw's writers really meet a held lock; inotify shows them waiting on it.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import copy
-import itertools
 import json
 import os
 import subprocess
@@ -343,15 +345,25 @@ SAMPLE_415 = h.INTEROP_DIR / "sample-state-2026.4.15"
 RACERS = [
     ("main", "agent:main:main"),  # --agent main
     ("main", "agent:main:discord:group:999"),  # --to discord:group:999
-    ("ops", "agent:ops:main"),  # --agent ops
+    ("main", "agent:main:explicit:race"),  # --session-id race
 ]
-STALE_PER_AGENT = {"main": 6, "ops": 3}
+#: how long each sessionctl run holds main's store lock (test-only pause fault point):
+#: a slow critical section, so that OpenClaw's writers do meet it. Well under the 10 s
+#: 2026.4.15 waits for the lock; it retries every 50 ms x attempt (<= 0.45 s after 2 s),
+#: so it gets the lock in the gap (~1 s) before sessionctl's next run takes it again
+HOLD_S = 2.0
+#: OpenClaw's store writes are a few short moments per turn, so a round of 3 turns may
+#: (rarely) never meet a held section; then the racers take another turn each
+MAX_ROUNDS = 3
+#: sessions idle for 3 days that gc expires (and undo brings back) in each loop; only in
+#: main, where the racers write, so that every sessionctl run holds main's lock
+STALE_PER_AGENT = {"main": 8, "ops": 0}
 
 
 def _seed_lock_era_state(state: Path, now_ms: int) -> tuple[set[tuple[str, str]], dict[str, dict[str, Any]]]:
     """Sessions written by OpenClaw 2026.4.15 (entries and transcripts of the committed
-    sample, each under a new key and session id): per agent some idle for 3 days (gc's
-    targets) and one active an hour ago (a keeper nothing may touch)."""
+    sample, each under a new key and session id): STALE_PER_AGENT idle for 3 days (gc's
+    targets) and per agent one active an hour ago (a keeper nothing may touch)."""
     templates: list[tuple[dict[str, Any], bytes]] = []
     for agent in AGENTS:
         folder = SAMPLE_415 / "agents" / agent / "sessions"
@@ -397,13 +409,33 @@ def _seed_lock_era_state(state: Path, now_ms: int) -> tuple[set[tuple[str, str]]
 
 
 @dataclass
+class Hold:
+    """sessionctl paused inside a store critical section: the lock it held, and what
+    happened to that lock file meanwhile (inotify: opens by others, create/delete)."""
+
+    command: str
+    pid: int
+    path: Path
+    start: float
+    end: float
+    events: list[tuple[float, str]]
+
+    def opens(self) -> int:
+        return sum(1 for _t, k in self.events if k == "open")
+
+    def broken(self) -> list[str]:
+        return [k for _t, k in self.events if k != "open"]
+
+
+@dataclass
 class Race:
     state: Path
     stale: set[tuple[str, str]]
     keepers: dict[str, dict[str, Any]]
-    runs: list[tuple[h.AgentRun, int, int]]  # (run, start ms, end ms)
+    runs: list[tuple[h.AgentRun, int, int]]  # (run, start ms, end ms), RACERS order, round by round
     ops: list[tuple[str, int, int, dict[str, Any], str]]  # (command, pid, rc, envelope, stderr)
     raced: int  # how many of `ops` ran while OpenClaw did (the rest: one final gc)
+    holds: list[Hold]
     during: dict[str, dict[str, Any]]  # stores right after the race, before anything else
     after: dict[str, dict[str, Any]]  # after a final gc (if the race ended on an undo)
     leftovers: list[str]
@@ -411,27 +443,64 @@ class Race:
     listing: dict[str, Any]  # 2026.4.15 `openclaw sessions --json` of main, at the end
 
 
-def _sessionctl_popen(*args: str) -> tuple[int, int, dict[str, Any], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sessionctl", *args, "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        env=clean_env(),
-    )
-    out, err = proc.communicate(timeout=300)
+def _lock_pid(path: Path) -> int | None:
     try:
-        env = json.loads(out)
-    except json.JSONDecodeError:
-        env = {"unparsed_stdout": out[-2000:]}
-    return proc.pid, proc.returncode, env, err
+        return int(json.loads(path.read_text("utf-8"))["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+class Racer:
+    """Runs sessionctl commands one after the other; each one pauses (test-only fault
+    point `pause:store.locked`) for HOLD_S inside its first store critical section,
+    while the lock file is watched for other processes' opens."""
+
+    def __init__(self, locks: list[Path], pause_dir: Path, poller: h.LockPoller, watcher: h.LockOpenWatcher):
+        self.locks, self.pause_dir, self.poller, self.watcher = locks, pause_dir, poller, watcher
+        self.ops: list[tuple[str, int, int, dict[str, Any], str]] = []
+        self.holds: list[Hold] = []
+
+    def run(self, *args: str, hold: bool = True) -> tuple[int, dict[str, Any]]:
+        flag = self.pause_dir / f"release-{len(self.ops)}"
+        reached = Path(f"{flag}.reached")
+        extra = {"SESSIONCTL_FAULT": "pause:store.locked:1", "SESSIONCTL_FAULT_PAUSE_FILE": str(flag)}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sessionctl", *args, "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=clean_env(**extra) if hold else clean_env(),
+        )
+        if hold:
+            deadline = time.monotonic() + 120
+            while proc.poll() is None and not reached.exists() and time.monotonic() < deadline:
+                time.sleep(0.002)
+            if reached.exists():
+                path = next((p for p in self.locks if _lock_pid(p) == proc.pid), None)
+                if path is not None:
+                    self.poller.mute(path)
+                    self.watcher.open_window(path)
+                    t0 = time.time()
+                    time.sleep(HOLD_S)
+                    events = self.watcher.close_window(path)
+                    self.holds.append(Hold(args[0], proc.pid, path, t0, time.time(), events))
+                    self.poller.unmute(path)
+            flag.touch()
+        out, err = proc.communicate(timeout=300)
+        try:
+            env = json.loads(out)
+        except json.JSONDecodeError:
+            env = {"unparsed_stdout": out[-2000:]}
+        self.ops.append((args[0], proc.pid, proc.returncode, env, err))
+        return proc.returncode, env
 
 
 @pytest.fixture(scope="module")
 def race(tmp_path_factory: pytest.TempPathFactory, fake_port: int) -> Race:
     h.install(h.LOCK_ERA_VERSION)
-    state = h.make_state_dir(tmp_path_factory.mktemp("race415"), AGENTS, fake_port)
+    tmp = tmp_path_factory.mktemp("race415")
+    state = h.make_state_dir(tmp, AGENTS, fake_port)
     stale, keepers = _seed_lock_era_state(state, int(time.time() * 1000))
     # 2026.4.15 turns for keys without a --session-id/--to form would need a seed write
     # of ours; the racers use the forms that need none, so only OpenClaw and sessionctl
@@ -440,36 +509,44 @@ def race(tmp_path_factory: pytest.TempPathFactory, fake_port: int) -> Race:
         _args, seeded = h.legacy_agent_args(state, agent, key)
         assert not seeded
     locks = [h.store_path(state, a).with_name("sessions.json.lock") for a in AGENTS]
+    (tmp / "pause").mkdir()
 
-    def turn(agent: str, key: str) -> tuple[h.AgentRun, int, int]:
+    def turn(agent: str, key: str, n: int) -> tuple[h.AgentRun, int, int]:
         t0 = int(time.time() * 1000)
-        run = h.run_agent(state, agent, key, f"racing turn of {key}", version=h.LOCK_ERA_VERSION, check=False)
+        msg = f"racing turn {n} of {key}"
+        run = h.run_agent(state, agent, key, msg, version=h.LOCK_ERA_VERSION, check=False)
         return run, t0, int(time.time() * 1000)
 
-    ops: list[tuple[str, int, int, dict[str, Any], str]] = []
     base = ("--state-dir", str(state), "--lock-timeout", "30s")
-    with h.LockPoller(locks) as poller, concurrent.futures.ThreadPoolExecutor(len(RACERS)) as pool:
-        futures = [pool.submit(turn, a, k) for a, k in RACERS]
+    runs: list[tuple[h.AgentRun, int, int]] = []
+    with (
+        h.LockPoller(locks) as poller,
+        h.LockOpenWatcher(locks) as watcher,
+        concurrent.futures.ThreadPoolExecutor(len(RACERS)) as pool,
+    ):
+        racer = Racer(locks, tmp / "pause", poller, watcher)
         last_gc: str | None = None
-        # sessionctl keeps going for the whole OpenClaw run: gc expires the stale
-        # sessions, undo brings them back, gc again, ...
-        while not all(f.done() for f in futures):
-            if last_gc is None:
-                pid, rc, env, err = _sessionctl_popen("gc", "--idle", "2d", *base)
-                ops.append(("gc", pid, rc, env, err))
-                last_gc = env.get("run_id")
-            else:
-                pid, rc, env, err = _sessionctl_popen("undo", last_gc, *base)
-                ops.append(("undo", pid, rc, env, err))
-                last_gc = None
-            if rc != 0:
-                break
-        runs = [f.result() for f in futures]
-    raced = len(ops)
-    during = stores(state)
-    if ops and ops[-1][0] == "undo" and ops[-1][2] == 0:
-        pid, rc, env, err = _sessionctl_popen("gc", "--idle", "2d", *base)
-        ops.append(("gc", pid, rc, env, err))
+        rc = 0
+        for n in range(1, MAX_ROUNDS + 1):
+            futures = [pool.submit(turn, a, k, n) for a, k in RACERS]
+            # sessionctl keeps going for the whole OpenClaw run: gc expires the stale
+            # sessions, undo brings them back, gc again, ...
+            while not all(f.done() for f in futures):
+                if last_gc is None:
+                    rc, env = racer.run("gc", "--idle", "2d", *base)
+                    last_gc = env.get("run_id")
+                else:
+                    rc, env = racer.run("undo", last_gc, *base)
+                    last_gc = None
+                if rc != 0:
+                    break
+            runs += [f.result() for f in futures]
+            if rc != 0 or any(hd.opens() for hd in racer.holds if hd.path == locks[0]):
+                break  # a failure to report, or contention seen: enough
+        raced = len(racer.ops)
+        during = stores(state)
+        if racer.ops[-1][0] == "undo" and racer.ops[-1][2] == 0:
+            racer.run("gc", "--idle", "2d", *base, hold=False)
     after = stores(state)
     leftovers = [
         n
@@ -478,7 +555,20 @@ def race(tmp_path_factory: pytest.TempPathFactory, fake_port: int) -> Race:
         if n.endswith((".lock", ".tmp")) or n.startswith("sessions.json.")
     ]
     listing = h.openclaw_sessions_json(state, h.store_path(state, "main"), version=h.LOCK_ERA_VERSION)
-    return Race(state, stale, keepers, runs, ops, raced, during, after, leftovers, poller.sightings, listing)
+    return Race(
+        state,
+        stale,
+        keepers,
+        runs,
+        racer.ops,
+        raced,
+        racer.holds,
+        during,
+        after,
+        leftovers,
+        poller.sightings,
+        listing,
+    )
 
 
 def _ops_summary(r: Race) -> str:
@@ -489,6 +579,8 @@ def test_every_sessionctl_run_during_the_race_succeeded(race: Race) -> None:
     assert race.ops, "no sessionctl run happened"
     for cmd, _pid, rc, env, err in race.ops:
         assert rc == 0, f"{cmd} exited {rc}: {err[-1500:]}\n{env}\nall runs: {_ops_summary(race)}"
+        # a running `openclaw agent --local` (process title openclaw-agent) is no gateway
+        assert "running gateway" not in err, err
         if cmd == "gc":
             removed = {
                 (a["agent"], a["key"])
@@ -507,8 +599,15 @@ def test_every_sessionctl_run_during_the_race_succeeded(race: Race) -> None:
 def test_no_openclaw_update_was_lost(race: Race) -> None:
     """Every racing turn's final row is in the store: its session id, the token counts
     its --json result reports, and an updatedAt from within the turn."""
-    for (run, t0, t1), (agent, key) in zip(race.runs, RACERS, strict=True):
+    assert len(race.runs) % len(RACERS) == 0 and race.runs
+    last: dict[tuple[str, str], tuple[h.AgentRun, int, int]] = {}
+    for i, (run, t0, t1) in enumerate(race.runs):
         assert run.returncode == 0, run.stderr[-2000:]
+        assert (run.agent, run.key) == RACERS[i % len(RACERS)]
+        transcript = h.sessions_dir(race.state, run.agent) / f"{run.session_id}.jsonl"
+        assert f"racing turn {i // len(RACERS) + 1} of {run.key}" in transcript.read_text("utf-8")
+        last[(run.agent, run.key)] = (run, t0, t1)
+    for (agent, key), (run, t0, t1) in last.items():
         usage = run.output["meta"]["agentMeta"]["usage"]
         for snapshot in (race.during, race.after):
             entry = snapshot[agent].get(key)
@@ -517,63 +616,61 @@ def test_no_openclaw_update_was_lost(race: Race) -> None:
             assert (entry["inputTokens"], entry["outputTokens"]) == (usage["input"], usage["output"])
             assert entry["model"] == h.MODEL_ID
             assert t0 <= entry["updatedAt"] <= t1
-        transcript = h.sessions_dir(race.state, agent) / f"{run.session_id}.jsonl"
-        assert f"racing turn of {key}" in transcript.read_text("utf-8")
 
 
 def test_gc_expirations_stuck_and_nothing_else_was_lost(race: Race) -> None:
-    racers = {(a, k) for a, k in RACERS}
     ended_on_undo = race.ops[race.raced - 1][0] == "undo"
     for agent in AGENTS:
         keepers = {k: v for k, v in race.keepers.items() if k.startswith(f"agent:{agent}:")}
         stale = {k for a, k in race.stale if a == agent}
-        mine = {k for a, k in racers if a == agent}
+        turns = {k for a, k in RACERS if a == agent}
         for label, snap in (("right after the race", race.during), ("at the end", race.after)):
             keys = set(snap[agent])
             # the state the last sessionctl run of the race left: stale sessions gone after
             # a gc, back after an undo -- an OpenClaw write never resurrected or dropped one
             want_stale = stale if (label == "right after the race" and ended_on_undo) else set()
-            assert keys == mine | set(keepers) | want_stale, (label, sorted(keys), _ops_summary(race))
+            assert keys == turns | set(keepers) | want_stale, (label, sorted(keys), _ops_summary(race))
             for k, v in keepers.items():
                 assert snap[agent][k] == v, f"keeper {k} changed ({label})"
     assert race.leftovers == [], "lock or temp files left behind"
     assert listed_keys(race.listing) == set(race.after["main"])
 
 
-def test_both_sides_took_the_store_lock_during_the_race(race: Race) -> None:
-    """Evidence that the race was real: the poller saw sessions.json.lock held by
-    sessionctl processes and by OpenClaw processes, interleaved in time."""
+def test_openclaw_waited_for_sessionctl_and_never_broke_its_lock(race: Race) -> None:
+    """Evidence that the race was real. While sessionctl sat in a store critical section
+    (held HOLD_S by the test-only pause point, nothing of ours touching the lock file),
+    other processes -- only OpenClaw's turns can be -- opened the lock file to judge its
+    holder and left it alone (no removal, no re-creation); and the poller saw the lock
+    held by sessionctl and by `openclaw-agent` processes, interleaved."""
     ours = {pid for _c, pid, _rc, _e, _err in race.ops}
     by_us = [s for s in race.sightings if s.pid in ours]
     by_openclaw = [s for s in race.sightings if s.pid not in ours and "openclaw" in s.cmdline]
     unknown = [s for s in race.sightings if s.pid not in ours and "openclaw" not in s.cmdline]
     start = min(t0 for _r, t0, _t1 in race.runs) / 1000
     end = max(t1 for _r, _t0, t1 in race.runs) / 1000
-    ours_in_window = [s for s in by_us if start <= s.t <= end]
-    assert by_openclaw and ours_in_window, (
-        "no contention observed in this run: the lock was seen held "
-        f"{len(by_us)} times by sessionctl ({len(ours_in_window)} while OpenClaw ran), "
-        f"{len(by_openclaw)} times by OpenClaw, {len(unknown)} times by exited/unknown pids; "
-        f"{len(race.ops)} sessionctl runs ({_ops_summary(race)})"
-    )
-    # hand-overs: the same lock file held by one side, then by the other within 50 ms
-    seq = sorted((s.t, s.path, s.pid in ours) for s in by_us + by_openclaw)
-    handovers = sum(
-        1 for a, b in itertools.pairwise(seq) if a[1] == b[1] and a[2] != b[2] and b[0] - a[0] < 0.05
-    )
-    print(
-        f"race: {handovers} lock hand-overs within 50 ms between sessionctl and OpenClaw; "
-        f"{race.raced} sessionctl runs while OpenClaw ran ({_ops_summary(race)}); lock seen held "
-        f"{len(by_us)}x by sessionctl ({len(ours_in_window)} in the OpenClaw window), "
-        f"{len(by_openclaw)}x by OpenClaw ({sorted({s.cmdline for s in by_openclaw})}), "
-        f"{len(unknown)}x unknown; OpenClaw turns took "
+    main_lock = h.store_path(race.state, "main").with_name("sessions.json.lock")
+    in_window = [hd for hd in race.holds if start <= hd.start <= end]
+    contended = [hd for hd in in_window if hd.path == main_lock and hd.opens()]
+    seen = (
+        f"{len(race.ops)} sessionctl runs ({_ops_summary(race)}); {len(race.holds)} held critical sections "
+        f"({len(in_window)} while OpenClaw ran, {sum(1 for hd in in_window if hd.path == main_lock)} on main's "
+        f"store), {len(contended)} of them with opens by others ({[hd.opens() for hd in contended]}); the "
+        f"lock was seen held {len(by_us)}x by sessionctl, {len(by_openclaw)}x by OpenClaw "
+        f"({sorted({s.cmdline for s in by_openclaw})}), {len(unknown)}x by exited/unknown pids; OpenClaw "
+        f"turns ({len(race.runs) // len(RACERS)} round(s)) took "
         + ", ".join(f"{(t1 - t0) / 1000:.0f}s" for _r, t0, t1 in race.runs)
     )
-    # interleaved: sessionctl held the lock between two of OpenClaw's critical sections
+    gaps = [b.start - a.end for a, b in zip(race.holds, race.holds[1:], strict=False)]
+    if gaps:
+        seen += f"; gaps between held sections {min(gaps):.2f}-{max(gaps):.2f}s"
+    print("race:", seen)
+    for hd in race.holds:
+        assert not hd.broken(), f"sessionctl's live lock {hd.path} was broken while held: {hd.events}"
+    assert contended, f"no contention observed in this run (OpenClaw never met sessionctl's lock): {seen}"
+    assert by_openclaw and [s for s in by_us if start <= s.t <= end], f"no contention observed: {seen}"
     first, last = min(s.t for s in by_openclaw), max(s.t for s in by_openclaw)
     assert any(first < s.t < last for s in by_us), (
-        f"sessionctl never took the lock between OpenClaw's first and last ({first:.3f}..{last:.3f})"
+        f"sessionctl never held the lock between OpenClaw's: {seen}"
     )
     for s in by_us:
-        payload = json.loads(s.payload)
-        assert set(payload) == {"pid", "createdAt", "starttime"}
+        assert set(json.loads(s.payload)) == {"pid", "createdAt", "starttime"}

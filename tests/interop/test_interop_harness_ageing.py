@@ -141,3 +141,38 @@ def test_lock_poller_names_the_holder(tmp_path: Path) -> None:
     s = poller.sightings[0]
     assert (s.path, s.pid, s.payload) == (lock, os.getpid(), payload)
     assert "python" in s.cmdline
+
+
+def test_lock_poller_mute_stops_reading(tmp_path: Path) -> None:
+    lock = tmp_path / "sessions.json.lock"
+    with h.LockPoller([lock]) as poller:
+        poller.mute(lock)
+        lock.write_text(json.dumps({"pid": os.getpid()}))
+        time.sleep(0.05)
+        assert poller.sightings == []
+        poller.unmute(lock)
+        time.sleep(0.05)
+    assert [s.pid for s in poller.sightings] == [os.getpid()]
+
+
+def test_lock_open_watcher_records_only_inside_a_window(tmp_path: Path) -> None:
+    lock = tmp_path / "sessions.json.lock"
+    lock.write_text("{}")
+    with h.LockOpenWatcher([lock]) as watcher:
+        lock.read_text()  # before the window: dropped
+        (tmp_path / "sessions.json").write_text("{}")  # another file: ignored
+        watcher.open_window(lock)
+        lock.read_text()
+        lock.read_text()
+        lock.unlink()
+        lock.write_text("{}")
+        time.sleep(0.05)
+        events = watcher.close_window(lock)
+        lock.read_text()  # after: not recorded
+        time.sleep(0.05)
+        assert watcher.close_window(lock) == []
+    kinds = [k for _t, k in events]
+    # the kernel merges identical unread events: two reads in a row may count as one
+    assert kinds[0] == "open" and kinds.count("open") >= 2, kinds
+    assert "delete" in kinds and "create" in kinds
+    assert kinds.index("open") < kinds.index("delete") < kinds.index("create")
