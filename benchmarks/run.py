@@ -506,22 +506,31 @@ def run_scale(args: argparse.Namespace) -> dict[str, Any]:
 
 def print_scale(scale: list[dict[str, Any]]) -> None:
     names = [r["name"] for r in scale[0]["rows"]]
-    print("\nscaling: median seconds (and seconds per 1,000 entries)")
-    print(f"{'benchmark':<16}" + "".join(f"{s['entries']:>20,}" for s in scale))
-    for name in names:
-        cells = []
-        for s in scale:
-            r = next(r for r in s["rows"] if r["name"] == name)
-            cells.append(f"{r['median_s']:>9.2f} ({r['median_s'] / s['entries'] * 1000:.3f})")
-        print(f"{name:<16}" + "".join(f"{c:>20}" for c in cells))
-    print("\nratio to the baseline of the same size")
-    for name in names:
-        cells = []
-        for s in scale:
-            r = next(r for r in s["rows"] if r["name"] == name)
-            cells.append(f"{r['ratio']:.2f}x" if "ratio" in r else "")
-        if any(cells):
-            print(f"{name:<16}" + "".join(f"{c:>20}" for c in cells))
+
+    def table(title: str, cell: Any) -> None:
+        print(f"\n{title}")
+        print(f"{'benchmark':<16}" + "".join(f"{s['entries']:>22,}" for s in scale))
+        for name in names:
+            cells = []
+            for s in scale:
+                r = next(r for r in s["rows"] if r["name"] == name)
+                cells.append(cell(r, s["entries"]))
+            if any(cells):
+                print(f"{name:<16}" + "".join(f"{c:>22}" for c in cells))
+
+    table(
+        "scaling: median wall seconds (per 1,000 entries)",
+        lambda r, n: f"{r['median_s']:.2f} ({r['median_s'] / n * 1000:.3f})",
+    )
+    table(
+        "scaling: CPU seconds, user+system (per 1,000 entries) — steadier than wall time on a shared box",
+        lambda r, n: f"{r['cpu_s']:.2f} ({r['cpu_s'] / n * 1000:.3f})",
+    )
+    table("scaling: peak RSS MB", lambda r, n: f"{r['peak_rss_mb']:.0f}")
+    table(
+        "ratio to the baseline of the same size (wall)",
+        lambda r, n: f"{r['ratio']:.2f}x" if "ratio" in r else "",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
