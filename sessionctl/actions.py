@@ -280,6 +280,9 @@ def plan_undo_at(state_dir: Path, target_run_id: str, backup_dir: str | None = N
         raise DataError(f"run {target_run_id} has no journal: nothing to undo", hint="see `sessionctl runs`")
     results = {r["id"]: r["state"] for r in (info.status or {}).get("results", [])}
     interrupted = info.status is None
+    # a run that failed: the action it was doing when the error struck is still "planned"
+    # but may have reached the disk (e.g. an fsync after the rename failed): state-check it
+    failed = not interrupted and (info.status or {}).get("status") == "failed"
     out: list[dict[str, Any]] = []
     order_by_store: dict[str, list[str]] = {}
     for b in info.journal.get("backups", []):
@@ -288,7 +291,8 @@ def plan_undo_at(state_dir: Path, target_run_id: str, backup_dir: str | None = N
                 order_by_store[b["path"]] = list(_store_keys(info.dir / b["backup"]))
     sd = state_dir
     for a in reversed(info.journal.get("actions", [])):
-        if not interrupted and results.get(a.get("id")) != "applied":
+        state = results.get(a.get("id"))
+        if not interrupted and state != "applied" and not (failed and state == "planned"):
             continue
         t = a.get("type")
         if t == "store.remove":
@@ -352,6 +356,8 @@ def plan_undo_at(state_dir: Path, target_run_id: str, backup_dir: str | None = N
                     {"type": "conflict", "path": a["path"], "note": "changed since it was copied back"}
                 )
         elif t == "file.delete":
+            if state != "applied" and os.path.lexists(sd / a["path"]):
+                continue  # never deleted (interrupted or failed before it)
             out.append(
                 {
                     "type": "conflict",
