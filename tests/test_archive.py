@@ -89,6 +89,8 @@ def test_young_and_locked_orphans_are_spared(state: StateDir) -> None:
     rc, env, _err = cli(state, "archive")
     assert rc == 0 and env["actions"] == []
     assert sorted(k["check"] for k in env["kept"]) == ["orphan.locked", "orphan.young"]
+    # a minute old: past --older-than 1s however fast the run above was
+    set_age(sdir / "aaaaaaaa-0000-4000-8000-000000000001.jsonl", 60)
     rc, env, _err = cli(state, "archive", "--older-than", "1s")
     assert [a["from"].rsplit("/", 1)[1] for a in env["actions"]] == [
         "aaaaaaaa-0000-4000-8000-000000000001.jsonl"
