@@ -406,10 +406,10 @@ def plan_undo_at(state_dir: Path, target_run_id: str, backup_dir: str | None = N
 
 
 def _store_keys(path: Path) -> list[str]:
-    import orjson
+    from sessionctl.store import parse_store_bytes
 
-    data = orjson.loads(read_bytes(path))
-    return list(data) if isinstance(data, dict) else []
+    _status, data, _err = parse_store_bytes(read_bytes(path))
+    return list(data) if data is not None else []
 
 
 def prepare(run: Run, actions: list[dict[str, Any]]) -> None:

@@ -182,9 +182,9 @@ class Run:
             journal = self._journal()
             meta = {k: v for k, v in journal.items() if k not in ("backups", "actions")}
             meta["action_count"] = len(self.actions)
-            atomic_write(self.dir / "meta.json", orjson.dumps(meta, option=orjson.OPT_INDENT_2), mode=0o600)
+            atomic_write(self.dir / "meta.json", json_bytes(meta, indent=True), mode=0o600)
             fault_point("journal.write")
-            atomic_write(self.dir / "journal.json", orjson.dumps(journal), mode=0o600)
+            atomic_write(self.dir / "journal.json", json_bytes(journal), mode=0o600)
         except OSError as exc:
             raise from_os_error(exc, "cannot write the run journal (nothing was changed)") from None
         self.journal_written = True
@@ -202,7 +202,7 @@ class Run:
             "summary": summary or {},
         }
         with contextlib.suppress(OSError):
-            atomic_write(self.dir / "status.json", orjson.dumps(body, option=orjson.OPT_INDENT_2), mode=0o600)
+            atomic_write(self.dir / "status.json", json_bytes(body, indent=True), mode=0o600)
 
     # ------------------------------------------------------------ file moves
 
@@ -230,7 +230,40 @@ class Run:
 
 
 def entries_equal(a: Any, b: Any) -> bool:
-    return bool(orjson.dumps(a, option=orjson.OPT_SORT_KEYS) == orjson.dumps(b, option=orjson.OPT_SORT_KEYS))
+    try:
+        return bool(
+            orjson.dumps(a, option=orjson.OPT_SORT_KEYS) == orjson.dumps(b, option=orjson.OPT_SORT_KEYS)
+        )
+    except (orjson.JSONEncodeError, TypeError):  # see json_bytes
+        import json
+
+        return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def json_bytes(obj: Any, *, indent: bool = False) -> bytes:
+    """JSON for the run folder. A store entry may hold what orjson refuses — a lone UTF-16
+    surrogate (valid JSON), an integer beyond 64 bits — and a file name undecodable bytes
+    (surrogate escapes): those are written by the json module as ASCII escapes, which
+    `read_json` reads back to the very same values."""
+    try:
+        return orjson.dumps(obj, option=orjson.OPT_INDENT_2 if indent else 0)
+    except (orjson.JSONEncodeError, TypeError):
+        import json
+
+        return json.dumps(obj, indent=2 if indent else None, ensure_ascii=True).encode()
+
+
+def read_json(raw: bytes) -> Any:
+    """Parse JSON written by json_bytes."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        import json
+
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise orjson.JSONDecodeError(str(exc), "", 0) from None
 
 
 def edit_store(
@@ -366,7 +399,7 @@ class RunInfo:
 
 
 def _read_json(path: Path) -> Any:
-    return orjson.loads(read_bytes(path))
+    return read_json(read_bytes(path))
 
 
 def read_run(state_dir: Path, run_id: str, backup_dir: str | None = None) -> RunInfo:
