@@ -15,7 +15,12 @@ from sessionctl.gateway import looks_like_gateway
         ["openclaw", "gateway"],
         ["openclaw", "gateway", "run", "--port", "18789"],
         ["node", "/usr/lib/node_modules/openclaw/openclaw.mjs", "gateway"],
-        ["/usr/bin/node", "/home/u/.npm-global/lib/node_modules/openclaw/dist/index.js", "gateway", "--verbose"],
+        [
+            "/usr/bin/node",
+            "/home/u/.npm-global/lib/node_modules/openclaw/dist/index.js",
+            "gateway",
+            "--verbose",
+        ],
         ["python3", "-c", "import time; time.sleep(60)", "openclaw", "gateway"],  # the tests' fake gateway
     ],
 )
