@@ -104,10 +104,6 @@ def stores(state: Path) -> dict[str, dict[str, Any]]:
     return {a: h.read_store(state, a) for a in AGENTS}
 
 
-def store_keys(state: Path) -> dict[str, set[str]]:
-    return {a: set(s) for a, s in stores(state).items()}
-
-
 def listed_keys(listing: dict[str, Any]) -> set[str]:
     return {s["key"] for s in listing["sessions"]}
 
