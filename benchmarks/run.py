@@ -406,7 +406,7 @@ def run_main(args: argparse.Namespace) -> dict[str, Any]:
     oc_rows: list[dict[str, Any]] = []
     if not args.no_openclaw and (only is None or "openclaw" in only):
         oc_state = make_state(
-            Path(args.openclaw_state), agents=1, entries=args.entries, transcripts=20000, gb=1.6
+            Path(args.openclaw_state), agents=1, entries=args.entries, transcripts=20000, gb=2.0
         )
         oc = openclaw_suite(oc_state)
         for b in oc:
