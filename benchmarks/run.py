@@ -268,7 +268,7 @@ def suite(state: Path, *, only: set[str] | None, tiny: Path) -> list[Bench]:
         ),
     ]
     if only:
-        benches = [b for b in benches if b.name in only or b.name.split()[0] in only]
+        benches = [b for b in benches if b.name in only or b.name.split()[0].lstrip("-") in only]
     return benches
 
 
