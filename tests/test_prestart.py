@@ -39,8 +39,15 @@ STEPS = ["backup", "repair", "gc", "bindings", "retention", "health"]
 
 
 def copy_demo(tmp_path: Path) -> Path:
+    """A copy of the demo state whose files all carry an mtime two hours old, as on a box
+    where they were written before the restart (a git checkout gives every file the time
+    of the checkout, which would make the demo's stale temp file look fresh)."""
     dst = tmp_path / "state"
     shutil.copytree(DEMO, dst, symlinks=True)
+    old = time.time() - 2 * 3600
+    for p in dst.rglob("*"):
+        if not p.is_symlink():
+            os.utime(p, (old, old))
     return Path(os.path.realpath(dst))
 
 
