@@ -441,6 +441,16 @@ def check_restored(base: Baseline, *, allowed_pids: set[int], what: str = "") ->
         assert pid is not None and pid in allowed_pids, f"{ctx}{rel} is left over after undo"
 
 
+def _tmpfs() -> Path | None:
+    shm = Path("/dev/shm")
+    try:
+        st = os.statvfs(shm)
+        roomy = st.f_bavail * st.f_frsize > 512 << 20 and os.access(shm, os.W_OK)
+    except OSError:
+        roomy = False
+    return shm if roomy else None
+
+
 @contextlib.contextmanager
 def fast_folder(fallback: Path) -> Iterator[Path]:
     """A scratch folder on tmpfs (/dev/shm) when there is room, else `fallback`.
@@ -448,13 +458,8 @@ def fast_folder(fallback: Path) -> Iterator[Path]:
     The crash tests kill processes, they do not cut the power: what a SIGKILLed process
     wrote is in the page cache either way, so fsync proves nothing here and on a real
     disk it is most of the time the tests take. The code under test fsyncs all the same."""
-    shm = Path("/dev/shm")
-    try:
-        st = os.statvfs(shm)
-        roomy = st.f_bavail * st.f_frsize > 512 << 20 and os.access(shm, os.W_OK)
-    except OSError:
-        roomy = False
-    if not roomy:
+    shm = _tmpfs()
+    if shm is None:
         yield fallback
         return
     import tempfile
@@ -464,6 +469,33 @@ def fast_folder(fallback: Path) -> Iterator[Path]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+_TEMPLATES: dict[str, Scenario] = {}
+_POINTS: dict[str, list[Point]] = {}
+_TEMPLATE_DIR: list[Path] = []
+
+
+def cached_scenario(name: str) -> Scenario:
+    """Scenario `name`, built once per process (its template is only ever copied), in a
+    scratch folder removed at exit."""
+    if name not in _TEMPLATES:
+        if not _TEMPLATE_DIR:
+            import atexit
+            import tempfile
+
+            d = Path(tempfile.mkdtemp(prefix="sessionctl-templates-", dir=_tmpfs()))
+            atexit.register(shutil.rmtree, d, True)
+            _TEMPLATE_DIR.append(d)
+        _TEMPLATES[name] = build_scenario(name, _TEMPLATE_DIR[0] / name)
+    return _TEMPLATES[name]
+
+
+def cached_points(name: str) -> list[Point]:
+    """The fault points of scenario `name` (traced once per process)."""
+    if name not in _POINTS:
+        _POINTS[name] = trace_points(cached_scenario(name), _TEMPLATE_DIR[0] if _TEMPLATE_DIR else Path("."))
+    return _POINTS[name]
 
 
 # ---------------------------------------------------------------- scenarios
@@ -1052,7 +1084,10 @@ while not os.path.exists(stop_path):
     except FileNotFoundError:
         mine = False
     if mine:
-        os.unlink(lock_path)
+        try:
+            os.unlink(lock_path)
+        except FileNotFoundError:  # taken between the check and the unlink
+            report["thefts"].append(counter)
     else:
         report["thefts"].append(counter)
     report["iterations"] += 1

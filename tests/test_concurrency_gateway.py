@@ -16,6 +16,7 @@ its unit policy) and changes nothing; once it stops, the same command succeeds.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -30,6 +31,7 @@ from reliability_support import (
     FakeGateway,
     Scenario,
     build_scenario,
+    cached_scenario,
     intervals,
     live_files,
     overlaps,
@@ -122,10 +124,9 @@ def test_gc_and_undo_never_lose_a_lock_era_gateway_update(state: StateDir, tmp_p
 
 
 @pytest.fixture(scope="module")
-def templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Scenario]:
-    work = tmp_path_factory.mktemp("refusal-templates")
+def templates() -> dict[str, Scenario]:
     names = ["gc", "repair", "archive", "dedupe", "undo", "restore", "prestart"]
-    return {n: build_scenario(n, work / n) for n in names}
+    return {n: cached_scenario(n) for n in names}
 
 
 def _live(root: Path) -> dict[str, tuple[bytes, int]]:
@@ -185,3 +186,40 @@ def test_transcript_surgery_refuses_under_a_lock_era_gateway_too(tmp_path: Path)
         assert p.rc == 0, p.stderr  # store edits only: the store lock excludes this gateway
     finally:
         gw.stop()
+
+
+# ---------------------------------------------------------------- the instruments themselves
+
+
+def test_the_overlap_check_sees_two_holders(tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    log.write_text(
+        "enter 1 100\nstore.locked 2 150\nexit 1 200\nstore.unlock 2 300\nenter 1 400\nexit 1 500\n"
+    )
+    spans = intervals(log)
+    assert [s[2] for s in spans] == ["sim:1", "sessionctl:2", "sim:1"]
+    assert overlaps(spans) == [((100, 200, "sim:1"), (150, 300, "sessionctl:2"))]
+
+
+def test_the_gateway_simulator_sees_its_lock_taken(state: StateDir, tmp_path: Path) -> None:
+    """A writer that ignores the protocol (deletes the lock whenever it sees one) is
+    caught: the simulator records thefts — so `thefts == []` above means something."""
+    state.write_store("main", {"agent:main:main": {"sessionId": "m", "updatedAt": wall_ms()}})
+    store = state.store_path("main")
+    lock = store.with_name("sessions.json.lock")
+    log, report_path, stop = tmp_path / "log", tmp_path / "report.json", tmp_path / "stop"
+    gw = FakeGateway.start(
+        tmp_path / "gw", state.root, "2026.4.15", script=GATEWAY_SIM,
+        script_args=[str(store), str(log), str(report_path), str(stop), "1"],
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(lock)
+    finally:
+        stop.touch()
+        rc = gw.wait(timeout=60)
+    assert rc == 0, gw.proc.stderr.read().decode() if gw.proc.stderr else rc
+    report = json.loads(report_path.read_text())
+    assert report["iterations"] > 0 and report["thefts"], report

@@ -22,14 +22,14 @@ import pytest
 from reliability_support import (
     BUILDERS,
     Scenario,
-    build_scenario,
+    cached_points,
+    cached_scenario,
     error_case,
     error_indices,
     fast_folder,
     live_files,
     read_runs,
     run,
-    trace_points,
 )
 
 WORKERS = 3
@@ -43,7 +43,7 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def scenarios(work: Path) -> dict[str, Scenario]:
-    return {name: build_scenario(name, work / "templates" / name) for name in BUILDERS}
+    return {name: cached_scenario(name) for name in BUILDERS}
 
 
 EIO_SCENARIOS = ("gc", "repair", "dedupe", "undo")  # the store editors
@@ -59,7 +59,7 @@ def test_error_at_every_write_step(
     sc = scenarios[name]
     folder = work / re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)
     folder.mkdir()
-    points = trace_points(sc, folder)
+    points = cached_points(name)
     if kind == "enospc":  # every point, once per kind of file it writes
         picks = error_indices(points)
     else:  # every point name once (EIO takes the same error path with another message)

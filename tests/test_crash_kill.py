@@ -30,11 +30,11 @@ from reliability_support import (
     BUILDERS,
     CaseResult,
     Scenario,
-    build_scenario,
+    cached_points,
+    cached_scenario,
     crash_case,
     fast_folder,
     kill_indices,
-    trace_points,
     write_span,
 )
 
@@ -82,7 +82,7 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def scenarios(work: Path) -> dict[str, Scenario]:
-    return {name: build_scenario(name, work / "templates" / name) for name in BUILDERS}
+    return {name: cached_scenario(name) for name in BUILDERS}
 
 
 @pytest.fixture
@@ -101,7 +101,7 @@ def test_ci_kills_at_least_200_times() -> None:
 @pytest.mark.parametrize("name", sorted(BUILDERS))
 def test_sigkill_at_every_write_boundary(name: str, scenarios: dict[str, Scenario], cases: Path) -> None:
     sc = scenarios[name]
-    points = trace_points(sc, cases)
+    points = cached_points(name)
     missing = MUST_REACH[name] - {p.name for p in points}
     assert not missing, f"{name} no longer reaches {missing}: {Counter(map(str, points))}"
     indices = kill_indices(points, full=FULL)
@@ -136,3 +136,42 @@ def test_sigkill_at_random_times(name: str, scenarios: dict[str, Scenario], case
     killed = sum(r.killed for r in results)
     # a run that finished before its timer is checked as a normal run (exit 0)
     assert killed >= TIMER_KILLS_PER_SCENARIO, f"only {killed} of {len(delays)} timers hit a running process"
+
+
+def test_the_invariant_checks_catch_a_loss(scenarios: dict[str, Scenario], cases: Path) -> None:
+    """The checks after each kill would prove nothing if they could not fail: a removed
+    entry, a deleted transcript, a stray file and a reordered store are each caught."""
+    import json
+
+    from reliability_support import Baseline, check_nothing_lost, check_restored
+
+    sc = scenarios["gc"]
+    root = sc.copy(cases / "c")
+    base = Baseline.capture(root)
+    store = root / "agents" / "main" / "sessions" / "sessions.json"
+    data = json.loads(store.read_bytes())
+    key = next(iter(data))
+    # an entry gone without a journal
+    store.write_text(json.dumps({k: v for k, v in data.items() if k != key}, indent=2))
+    with pytest.raises(AssertionError, match="neither in the store nor in a durable journal"):
+        check_nothing_lost(base, allowed_pids=set())
+    # the same entries in another order: not what undo promises
+    store.write_text(json.dumps(dict(reversed(list(data.items()))), indent=2))
+    with pytest.raises(AssertionError, match="key order differs"):
+        check_restored(base, allowed_pids=set())
+    store.write_bytes(base.files[str(store.relative_to(root))])
+    # a transcript's bytes gone
+    victim = next(p for p in store.parent.iterdir() if p.name.endswith(".jsonl"))
+    victim.unlink()
+    with pytest.raises(AssertionError, match="are nowhere"):
+        check_nothing_lost(base, allowed_pids=set())
+    victim.write_bytes(base.files[str(victim.relative_to(root))])
+    # a stray file, and a temp file of a pid that was not killed
+    (store.parent / "stray.jsonl").write_bytes(b"{}\n")
+    with pytest.raises(AssertionError, match="unexpected new file"):
+        check_nothing_lost(base, allowed_pids=set())
+    (store.parent / "stray.jsonl").unlink()
+    (store.parent / "sessions.json.4242.0f0f0f0f-0000-4000-8000-000000000000.tmp").write_bytes(b"{")
+    with pytest.raises(AssertionError, match="not of a killed run"):
+        check_nothing_lost(base, allowed_pids={1})
+    check_nothing_lost(base, allowed_pids={4242})

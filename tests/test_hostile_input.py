@@ -640,3 +640,34 @@ def test_generated_stores_and_transcripts(
     outside.assert_untouched()
     # nothing a user had is gone: every entry and every file's bytes are live, archived or in a run
     check_nothing_lost(base, allowed_pids=set(), what="generated")
+
+
+# ---------------------------------------------------------------- the instruments themselves
+
+
+def test_the_tripwires_outside_see_a_read(tmp_path: Path, outside: Outside) -> None:
+    """The checks above would prove nothing if they could not fail: a process that only
+    reads a canary outside is seen by inotify and moves its atime."""
+    import subprocess
+
+    with outside.watched() as watch:
+        subprocess.run(["cat", str(outside.path("secret.txt"))], check=True, capture_output=True)
+        events = watch.events()
+    assert any(name == "secret.txt" for _folder, name, _mask in events), events
+    with pytest.raises(AssertionError, match="outside was read or written"):
+        outside.assert_untouched()
+
+
+def test_the_metadata_snapshot_sees_a_write_that_restores_the_mtime(tmp_path: Path) -> None:
+    """A write that puts the mtime back (os.utime) still moves ctime: the read-only proof
+    cannot be fooled that way."""
+    state = new_state(tmp_path)
+    path = state.add_session("main", "agent:main:main") and state.store_path("main")
+    before = meta_snapshot(state.root)
+    st = os.lstat(path)
+    with open(path, "r+b") as f:
+        f.write(b"{")  # same byte, same size
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    after = meta_snapshot(state.root)
+    assert before != after
+    assert [k for k in before if before[k] != after[k]] == ["agents/main/sessions/sessions.json"]
