@@ -231,12 +231,19 @@ def _unique_archive_name(path: Path, stamp_ms: int, taken: set[str]) -> Path:
     from sessionctl.timeutil import archive_stamp
 
     ms = stamp_ms
+    base = str(path)  # the name gets a suffix: same folder, so plain string concatenation
     while True:
-        cand = path.with_name(f"{path.name}.deleted.{archive_stamp(ms)}")
-        if str(cand) not in taken and not os.path.lexists(cand):
-            taken.add(str(cand))
-            return cand
+        stamp = _STAMPS.get(ms)
+        if stamp is None:
+            stamp = _STAMPS[ms] = archive_stamp(ms)
+        cand = f"{base}.deleted.{stamp}"
+        if cand not in taken and not os.path.lexists(cand):
+            taken.add(cand)
+            return Path(cand)
         ms += 1
+
+
+_STAMPS: dict[int, str] = {}  # archive stamps by ms: thousands of files share a few
 
 
 def build_actions(
