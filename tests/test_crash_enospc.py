@@ -12,6 +12,7 @@ byte-identical (only the run folder may remain); otherwise nothing is lost
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +33,7 @@ from reliability_support import (
     run,
 )
 
-WORKERS = 3
+WORKERS = (os.cpu_count() or 2) + 1  # CLI start-ups are CPU-bound; one extra hides the waits
 
 
 @pytest.fixture(scope="module")

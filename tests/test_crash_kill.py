@@ -38,7 +38,7 @@ from reliability_support import (
     write_span,
 )
 
-WORKERS = 3
+WORKERS = (os.cpu_count() or 2) + 1  # CLI start-ups are CPU-bound; one extra hides the waits
 
 # The fault points each scenario must reach (a change that stops reaching one weakens the
 # proof: update the scenario, not this table).
