@@ -11,7 +11,7 @@ copied per case) where the command has every kind of action to do:
 | scenario | command | actions |
 |---|---|---|
 | gc | `gc --max-age 120h --archive-retention 30d` | store.remove in two stores, archive renames (transcript, sidecars, checkpoint, topic), a purged archive moved into the run, a binding file rewritten, a stale `sessions.json.lock` broken |
-| repair | `repair --salvage --merge-case` | a damaged store replaced by its salvage, tail cut / newline added, a bad header quarantined, an unsafe entry removed, a case merge, a stale lock and leftovers moved into the run |
+| repair | `repair --salvage --merge-case` | a damaged store replaced by its salvage, a truncated tail cut, a bad header quarantined, an unsafe entry removed, a case merge, a stale lock and a stale temp file moved into the run |
 | archive | `archive --retention 30d` | orphans renamed to `.deleted.<ts>`, old archives moved into the run |
 | archive-export | `archive --retention 30d --to <dir> --compress gzip` | the same, then archives exported (copy, verify, unlink) |
 | dedupe | `dedupe` | duplicate peers removed from three agents, their transcripts archived |
@@ -507,8 +507,7 @@ class Scenario:
 
     name: str
     args: list[str]
-    template: Path  # <template>/state is the state dir; <template>/export the --to folder
-    # expected outcome of an uninterrupted run: the live files afterwards (for soak checks)
+    template: Path  # <template>/state is the state dir; a case's `export` folder is its --to DIR
 
     def argv(self, case: Path) -> list[str]:
         return [a.replace("{export}", str(case / "export")) for a in self.args]
