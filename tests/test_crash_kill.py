@@ -119,14 +119,14 @@ def test_sigkill_at_every_write_boundary(name: str, scenarios: dict[str, Scenari
 
 @pytest.mark.parametrize("name", sorted(BUILDERS))
 def test_sigkill_at_random_times(name: str, scenarios: dict[str, Scenario], cases: Path) -> None:
-    """Timer kills, seeded (SESSIONCTL_CRASH_SEED): each delay is drawn from the time
-    span in which an uninterrupted run reaches its first to its last fault point, so the
-    kills land anywhere in the write phase — mostly between two fault points, where no
-    hook is."""
+    """Timer kills, seeded (SESSIONCTL_CRASH_SEED): each timer starts when the command
+    reaches its first fault point and fires after a delay drawn from the length of an
+    uninterrupted run's write phase (first to last fault point), so the kills land
+    anywhere in it — mostly between two fault points, where no hook is."""
     sc = scenarios[name]
     span = write_span(sc, cases)
     rand = random.Random(f"{SEED}-{name}")
-    delays = [rand.uniform(span[0], span[1]) for _ in range(TIMERS_PER_SCENARIO)]
+    delays = [rand.uniform(0, span) for _ in range(TIMERS_PER_SCENARIO)]
 
     def case(i: int) -> CaseResult:
         return crash_case(sc, cases / f"t{i}", kill_after=delays[i], label=f"timer {delays[i]:.3f}s")
