@@ -449,7 +449,7 @@ def _tmpfs() -> Path | None:
     shm = Path("/dev/shm")
     try:
         st = os.statvfs(shm)
-        roomy = st.f_bavail * st.f_frsize > 512 << 20 and os.access(shm, os.W_OK)
+        roomy = st.f_bavail * st.f_frsize > 32 << 20 and os.access(shm, os.W_OK)  # cases are ~1 MB
     except OSError:
         roomy = False
     return shm if roomy else None
