@@ -13,6 +13,7 @@ import errno
 import os
 import stat
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -250,20 +251,63 @@ class HeldLock:
         return now_ms() - self.acquired_ms
 
 
+def _lock_os_error(path: Path, exc: OSError) -> Exception:
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return PermissionDenied(
+            f"cannot create lock {path}: {exc.strerror}",
+            path=str(path),
+            hint="run sessionctl as the user that owns the OpenClaw state dir",
+        )
+    return from_os_error(exc, "cannot create lock")
+
+
+# errnos of a filesystem without hard links: fall back to O_EXCL create + write
+_NO_LINK = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK, errno.ENOSYS, errno.EXDEV}
+
+
 def try_acquire(path: Path) -> HeldLock | None:
+    """Create the lock file with its payload already in it.
+
+    The payload goes into a hidden temp file in the lock's folder, which is then
+    hard-linked to the lock path (EEXIST when the lock is taken, exactly like O_EXCL).
+    So the lock never exists empty: a sessionctl killed between creating the lock and
+    writing its payload would otherwise leave a lock with no pid, which the gateway and
+    the next run may only reclaim after 5-30 s (format doc §6). Filesystems without
+    hard links get OpenClaw's own O_CREAT|O_EXCL create-then-write."""
     payload = _payload()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise _lock_os_error(path, exc) from None
+    try:
+        try:
+            os.write(fd, payload)
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+        try:
+            fault_point("lock.create", path)  # test-only: the payload is written, the lock not yet there
+            os.link(tmp, path, follow_symlinks=False)
+        except FileExistsError:
+            return None
+        except OSError as exc:
+            if exc.errno not in _NO_LINK:
+                raise _lock_os_error(path, exc) from None
+            return _try_acquire_excl(path, payload)
+        return HeldLock(path, payload, st.st_ino, now_ms(), [])
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def _try_acquire_excl(path: Path, payload: bytes) -> HeldLock | None:
     try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
     except FileExistsError:
         return None
     except OSError as exc:
-        if exc.errno in (errno.EACCES, errno.EPERM):
-            raise PermissionDenied(
-                f"cannot create lock {path}: {exc.strerror}",
-                path=str(path),
-                hint="run sessionctl as the user that owns the OpenClaw state dir",
-            ) from None
-        raise from_os_error(exc, "cannot create lock") from None
+        raise _lock_os_error(path, exc) from None
     try:
         os.write(fd, payload)
         st = os.fstat(fd)

@@ -121,6 +121,36 @@ def test_acquire_writes_the_gateway_payload(tmp_path: Path) -> None:
     assert not lock.exists()
 
 
+TAKE_GATEWAY_LOCK = """
+import sys
+from pathlib import Path
+from sessionctl.locks import acquire
+acquire(Path(sys.argv[1]), timeout_s=10)
+"""
+
+
+def test_a_run_killed_while_taking_the_lock_leaves_no_lock_behind(tmp_path: Path) -> None:
+    """The payload is written before the lock file appears (a hard link of a finished
+    temp file): a sessionctl killed mid-acquire never leaves an empty, pid-less lock,
+    which the gateway and the next run could only reclaim after 5-30 s."""
+    target = tmp_path / "sessions.json"
+    target.write_text("{}")
+    env = {**os.environ, "SESSIONCTL_FAULT": "kill:lock.create"}
+    proc = subprocess.run(
+        [sys.executable, "-c", TAKE_GATEWAY_LOCK, str(target)], env=env, capture_output=True, timeout=60
+    )
+    assert proc.returncode == -9, proc.stderr
+    assert not (tmp_path / "sessions.json.lock").exists()
+    # only the killed run's hidden temp file (with the full payload) is left; it blocks nothing
+    left = sorted(p.name for p in tmp_path.iterdir() if p.name != "sessions.json")
+    assert len(left) == 1 and re.fullmatch(r"\.sessions\.json\.lock\.\d+\.[0-9a-f-]{36}\.tmp", left[0]), left
+    assert "pid" in json.loads((tmp_path / left[0]).read_bytes())
+    t0 = time.monotonic()
+    with store_lock(target, timeout_s=1):
+        assert json.loads((tmp_path / "sessions.json.lock").read_bytes())["pid"] == os.getpid()
+    assert time.monotonic() - t0 < 1
+
+
 def test_lock_lives_next_to_the_real_folder(tmp_path: Path) -> None:
     real = tmp_path / "real"
     real.mkdir()
