@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sessionctl.context import RunContext
 from sessionctl.findings import SEVERITY_RANK, Finding, Severity
 from sessionctl.snapshot import AgentSnapshot, EntryView, ReadMode, snapshot_agent
-from sessionctl.store import num
+from sessionctl.store import num, openclaw_keeps_entries
 from sessionctl.thresholds import HealthThresholds, token_type
 from sessionctl.timeutil import format_duration, iso_ms
 from sessionctl.transcripts import FileInfo, TranscriptFacts
@@ -136,7 +136,9 @@ def store_checks(snap: AgentSnapshot, ctx: RunContext | None = None) -> list[Fin
                 "store.unparseable",
                 "critical",
                 agent,
-                f"sessions.json is not valid JSON ({load.error}); OpenClaw would load it as {{}} and overwrite it",
+                f"sessions.json is not valid JSON ({load.error}); sessionctl changes nothing in it until repaired"
+                if openclaw_keeps_entries(load.error)
+                else f"sessions.json is not valid JSON ({load.error}); OpenClaw would load it as {{}} and overwrite it",
                 path=path,
                 fix=repair,
             )

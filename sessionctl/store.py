@@ -93,7 +93,10 @@ def parse_store_bytes(raw: bytes) -> tuple[StoreStatus, dict[str, Any] | None, s
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as uexc:
-            return "unparseable", None, f"not valid UTF-8 at byte {uexc.start}"
+            where = f"not valid UTF-8 at byte {uexc.start}"
+            if _parses_as_object(raw.decode("utf-8", "replace")):
+                return "unparseable", None, where + UTF8_REPLACED
+            return "unparseable", None, where
         # orjson is stricter than JSON.parse: it rejects lone UTF-16 surrogate escapes (JS
         # writes them for a string cut inside an emoji) and numbers beyond a double (JSON.parse
         # reads Infinity). Python's json accepts both; NaN/Infinity literals stay invalid.
@@ -117,6 +120,27 @@ def parse_store_bytes(raw: bytes) -> tuple[StoreStatus, dict[str, Any] | None, s
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+# Node reads the store with readFileSync(path, "utf-8"), which turns invalid bytes into
+# U+FFFD instead of failing (checked against OpenClaw 2026.5.28): such a store still loads
+# with all its entries, and the gateway's next write makes the replacement permanent.
+UTF8_REPLACED = "; OpenClaw reads those bytes as U+FFFD and keeps the entries, and its next write makes the replacement permanent"
+
+
+def openclaw_keeps_entries(error: str | None) -> bool:
+    """True for a store sessionctl calls unparseable only because of invalid UTF-8 bytes,
+    which OpenClaw reads (with U+FFFD in their place) rather than as `{}`."""
+    return error is not None and error.endswith(UTF8_REPLACED)
+
+
+def _parses_as_object(text: str) -> bool:
+    import json
+
+    try:
+        return isinstance(json.loads(text, parse_constant=_reject_constant), dict)
+    except (ValueError, RecursionError):
+        return False
 
 
 # The big diagnostic objects of an entry (format doc §3: why an entry is 10-20 KB). No

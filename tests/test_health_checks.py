@@ -81,6 +81,32 @@ def test_broken_store_is_critical(state: StateDir, raw: bytes, check: str) -> No
     assert rc == 2 and env["status"] == "critical"
 
 
+@pytest.mark.parametrize(
+    ("raw", "keeps_entries"),
+    [
+        # an invalid byte inside a string: Node reads it as U+FFFD and the store loads
+        (
+            b'{\n  "agent:main:main": {\n    "sessionId": "a",\n    "label": "x\xffy",\n    "updatedAt": 1\n  }\n}',
+            True,
+        ),
+        # invalid bytes that also break the JSON: OpenClaw falls back to {}
+        (b'{\n  "agent:main:main": \xff\n}', False),
+    ],
+)
+def test_invalid_utf8_store_says_what_openclaw_would_do(
+    state: StateDir, raw: bytes, keeps_entries: bool
+) -> None:
+    path = state.write_store("main", raw)
+    rc, env = health(state)
+    f = only(env, "store.unparseable")
+    assert (f["severity"], f["path"]) == ("critical", str(path))
+    assert "not valid UTF-8 at byte" in f["message"]
+    assert ("reads those bytes as U+FFFD and keeps the entries" in f["message"]) is keeps_entries
+    assert ("OpenClaw would load it as {}" in f["message"]) is not keeps_entries
+    assert rc == 2
+    assert path.read_bytes() == raw
+
+
 def test_legacy_store_in_sqlite_era_is_critical_and_names_doctor(state: StateDir) -> None:
     healthy(state)
     sqlite = state.agent_dir("main") / "agent" / "openclaw-agent.sqlite"
