@@ -62,6 +62,50 @@ LEFTOVER_AGE_MS = 5 * 60_000
 TRANSCRIPT_FILE_KINDS = ("transcript", "topic", "fork")
 DAMAGED = ("empty", "unparseable", "not_object")
 
+# repair's `check` ids → the health check id (docs/health.md) of the finding each item
+# resolves (actions) or concerns (problems, kept); None where health has no such check.
+# Both vocabularies are public contracts and are never renamed; this is the one place
+# they meet (reported as `finding` next to `check`; documented in docs/repair.md).
+REPAIR_TO_HEALTH: dict[str, str | None] = {
+    # actions
+    "store.empty": "store.empty_file",
+    "store.unparseable": "store.unparseable",
+    "store.not_object": "store.not_object",
+    "transcript.truncated_tail": "transcript.truncated_tail",
+    "transcript.bad_lines": "transcript.bad_line",
+    "transcript.bad_header": "transcript.header_invalid",
+    "entry.reset": None,  # follows a quarantine; health reports nothing about the entry itself
+    "entry.not_object": "entry.invalid_shape",
+    "entry.unsafe_session_id": "entry.invalid_shape",
+    "entry.session_file_outside": "entry.session_file_outside",
+    "entry.mixed_case_key": "entry.key_not_lowercase",
+    "lock.stale": "lock.stale",
+    "leftover.store_tmp": "tmp.stale",
+    "leftover.repair": "tmp.stale",
+    # problems (also `store.<status>` above: entries not checked because the store is damaged)
+    "transcript.quarantined_entry": None,
+    "transcript.unreadable": "transcript.unreadable",
+    "transcript.unrepairable": "transcript.truncated_tail",  # only cutting a tail can empty a file
+    "store.would_be_empty": None,
+    # kept
+    "lock.held": "lock.held",
+    "leftover.young": None,  # health reports temp files only once they are stale
+    "transcript.empty": "transcript.empty",
+    "store.sqlite_era": "store.legacy_pending_migration",  # reported while a sessions.json is left
+}
+
+
+@dataclass(slots=True)
+class RepairProblem(Finding):
+    """A problem repair reports: a health-style finding plus `finding`, the health check
+    id it concerns (REPAIR_TO_HEALTH)."""
+
+    finding: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out = Finding.to_json(self)
+        return {"check": out.pop("check"), "finding": self.finding, **out}
+
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
@@ -102,7 +146,10 @@ class Plan:
         return action
 
     def keep(self, check: str, agent: str | None, path: str | None, reason: str, **extra: Any) -> None:
-        self.kept.append({"check": check, "agent": agent, "path": path, "reason": reason, **extra})
+        item: dict[str, Any] = {"check": check}
+        if check in REPAIR_TO_HEALTH:
+            item["finding"] = REPAIR_TO_HEALTH[check]
+        self.kept.append({**item, "agent": agent, "path": path, "reason": reason, **extra})
 
     def problem(
         self,
@@ -116,7 +163,24 @@ class Plan:
         fix: str | None = None,
         **data: Any,
     ) -> None:
-        self.problems.append(Finding(check, severity, agent, message, key=key, path=path, fix=fix, data=data))
+        if check in REPAIR_TO_HEALTH:
+            self.problems.append(
+                RepairProblem(
+                    check,
+                    severity,
+                    agent,
+                    message,
+                    key=key,
+                    path=path,
+                    fix=fix,
+                    data=data,
+                    finding=REPAIR_TO_HEALTH[check],
+                )
+            )
+        else:
+            self.problems.append(
+                Finding(check, severity, agent, message, key=key, path=path, fix=fix, data=data)
+            )
 
     @property
     def needs_offline(self) -> bool:
@@ -182,11 +246,14 @@ class Plan:
 
 
 def public_action(a: dict[str, Any]) -> dict[str, Any]:
-    """An action as reports show it (without the verbatim entries)."""
+    """An action as reports show it (without the verbatim entries). A repair action also
+    gets `finding`: the health check id it resolves (REPAIR_TO_HEALTH; null when none)."""
     out: dict[str, Any] = {}
     for k in ("id", "type", "check", "agent", "key", "store", "path", "from", "to", "what", "reason"):
         if a.get(k) is not None:
             out[k] = a[k]
+        if k == "check" and a.get("check") in REPAIR_TO_HEALTH:
+            out["finding"] = REPAIR_TO_HEALTH[a["check"]]  # null too: no health check corresponds
     for k in ("bytes", "bytes_cut", "lines_dropped", "entries", "origin", "from_run", "keys", "compress"):
         if a.get(k) is not None:
             out[k] = a[k]
