@@ -38,6 +38,8 @@ def render_actions(result: Result, console: Console) -> None:
             console.print(a.get("what") or a["type"], markup=False, highlight=False)
             if verbose and a.get("reason"):
                 _line(console, f"      why: {a['reason']}")
+            if verbose and a.get("finding"):
+                _line(console, f"      resolves: {a['finding']} (health)")
             if a.get("note") and state == "skipped":
                 _line(console, f"      note: {a['note']}")
         if len(shown) < len(actions):
