@@ -7,13 +7,14 @@ import typer
 from sessionctl.commands.common import (
     AgentOpt,
     ConfigOpt,
+    DryRunOpt,
     ForceOnlineOpt,
     JsonOpt,
     NowOpt,
+    PlanBackupDirOpt,
     StateDirOpt,
     VerboseOpt,
 )
-from sessionctl.commands.repair import BackupDirOpt, DryRunOpt
 
 
 def register(app: typer.Typer) -> None:
@@ -60,7 +61,7 @@ def register(app: typer.Typer) -> None:
             typer.Option("--compress", help="With --to: gzip or zstd.", show_default=False),
         ] = None,
         dry_run: DryRunOpt = False,
-        backup_dir: BackupDirOpt = None,
+        backup_dir: PlanBackupDirOpt = None,
         force_online: ForceOnlineOpt = False,
         state_dir: StateDirOpt = None,
         agent: AgentOpt = None,
@@ -74,16 +75,9 @@ def register(app: typer.Typer) -> None:
 
         def body() -> object:
             from sessionctl.archive import ArchiveOptions, check_to_dir, run_archive
-            from sessionctl.commands.repair import check_backup_dir, outcome_result
+            from sessionctl.commands.common import check_backup_dir, outcome_result, parse_duration_opt
             from sessionctl.context import make_context
             from sessionctl.errors import UsageError
-            from sessionctl.timeutil import parse_duration
-
-            def dur(opt: str, text: str) -> int:
-                try:
-                    return parse_duration(text)
-                except UsageError as exc:
-                    raise UsageError(f"{opt}: {exc.message}") from None
 
             if no_backup and retention is None:
                 raise UsageError("--no-backup only makes sense with --retention")
@@ -93,8 +87,8 @@ def register(app: typer.Typer) -> None:
                 raise UsageError(f"--compress {compress!r}: use gzip or zstd")
             if not orphans and retention is None and to is None:
                 raise UsageError("--no-orphans leaves nothing to do: add --retention or --to")
-            older = dur("--older-than", older_than)
-            keep = dur("--retention", retention) if retention is not None else None
+            older = parse_duration_opt("--older-than", older_than)
+            keep = parse_duration_opt("--retention", retention) if retention is not None else None
             ctx = make_context(state_dir=state_dir, agents=agent, now=now, config=config)
             check_backup_dir(ctx, backup_dir)
             opts = ArchiveOptions(

@@ -1,10 +1,25 @@
-"""Options shared by every command (so they can be given after the command name)."""
+"""What the commands share: option aliases (so an option reads the same in every command
+that takes it, and can be given after the command name) and the small pieces of body
+logic they have in common (parsing a duration option, checking --backup-dir, building
+the Result, the warnings every command gives the same way).
+
+Importing this module costs typer and nothing more: the helpers import the core inside
+their bodies, as the command bodies do.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from sessionctl.context import RunContext
+    from sessionctl.repair import Outcome
+    from sessionctl.result import Result
+
+# ------------------------------------------------------------ every command
 
 StateDirOpt = Annotated[
     str | None,
@@ -34,6 +49,9 @@ ConfigOpt = Annotated[
     ),
 ]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show per-session detail.")]
+
+# ------------------------------------------------------------ commands that change files
+
 ForceOnlineOpt = Annotated[
     bool,
     typer.Option(
@@ -41,3 +59,206 @@ ForceOnlineOpt = Annotated[
         help="Mutate even while a gateway that takes no store lock (v5.2+) is running. Risky.",
     ),
 ]
+# gc, repair, archive, dedupe (undo and restore say "what would be done": runs_cmds.py)
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", "-n", help="Show the plan, change nothing (exit 0).")]
+
+
+def _backup_dir_option(metavar: str | None) -> Any:
+    return typer.Option(
+        "--backup-dir",
+        metavar=metavar,
+        help="Folder of the run folders (default: <state>/sessionctl/runs); must be outside every sessions folder.",
+        show_default=False,
+    )
+
+
+# gc, backup, runs, undo, restore: `--backup-dir DIR`
+BackupDirOpt = Annotated[str | None, _backup_dir_option("DIR")]
+# repair, archive, dedupe show it without a metavar (`--backup-dir <str>`); their --help
+# is kept as it is
+PlanBackupDirOpt = Annotated[str | None, _backup_dir_option(None)]
+# gc and backup (prestart says more about its defaults: prestart.py)
+KeepRunsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--keep-runs",
+        metavar="N",
+        help="Afterwards, keep only the newest N run folders (the newest is always kept).",
+        show_default=False,
+    ),
+]
+KeepWithinOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--keep-within",
+        metavar="DURATION",
+        help="Afterwards, delete run folders older than DURATION (e.g. 30d).",
+        show_default=False,
+    ),
+]
+
+# ------------------------------------------------------------ gc's policy (gc, prestart)
+
+# option → (metavar, help); prestart hands the same options to its gc step and shows
+# them as "gc: <help>", without a metavar
+_GC_POLICY = {
+    "--max-age": (
+        "DURATION",
+        "expire sessions older than DURATION (30s, 15min, 120h, 5d, 1w, 2d12h; 'off').",
+    ),
+    "--idle": ("DURATION", "expire sessions idle longer than DURATION ('off' disables a configured one)."),
+    "--max-entries": ("N", "per agent, after age/idle, keep the N most recently active."),
+    "--kind": ("KIND", "only sessions of this kind (repeatable): cron-run, subagent, hook, ..."),
+    "--protect": ("GLOB", "never expire keys matching this glob (repeatable)."),
+}
+
+
+def _gc_policy_option(*decls: str, prestart: bool = False) -> Any:
+    metavar, text = _GC_POLICY[decls[0]]
+    if prestart:
+        return typer.Option(*decls, help=f"gc: {text}", show_default=False)
+    return typer.Option(*decls, metavar=metavar, help=text[0].upper() + text[1:], show_default=False)
+
+
+MaxAgeOpt = Annotated[str | None, _gc_policy_option("--max-age")]
+IdleOpt = Annotated[str | None, _gc_policy_option("--idle")]
+MaxEntriesOpt = Annotated[int | None, _gc_policy_option("--max-entries")]
+KindOpt = Annotated[list[str] | None, _gc_policy_option("--kind", "-k")]
+ProtectOpt = Annotated[list[str] | None, _gc_policy_option("--protect")]
+PrestartMaxAgeOpt = Annotated[str | None, _gc_policy_option("--max-age", prestart=True)]
+PrestartIdleOpt = Annotated[str | None, _gc_policy_option("--idle", prestart=True)]
+PrestartMaxEntriesOpt = Annotated[int | None, _gc_policy_option("--max-entries", prestart=True)]
+PrestartKindOpt = Annotated[list[str] | None, _gc_policy_option("--kind", "-k", prestart=True)]
+PrestartProtectOpt = Annotated[list[str] | None, _gc_policy_option("--protect", prestart=True)]
+
+# ------------------------------------------------------------ body helpers
+
+
+def parse_duration_opt(option: str, text: str) -> int:
+    """A duration option's value in ms; a bad one is a usage error naming the option."""
+    from sessionctl.errors import UsageError
+    from sessionctl.timeutil import parse_duration
+
+    try:
+        return parse_duration(text)
+    except UsageError as exc:
+        raise UsageError(f"{option}: {exc.message}") from None
+
+
+def lock_timeout_s(text: str) -> float:
+    """--lock-timeout in seconds."""
+    return parse_duration_opt("--lock-timeout", text) / 1000
+
+
+def check_backup_dir(ctx: RunContext, backup_dir: str | None) -> None:
+    """--backup-dir must lie outside every sessions folder."""
+    import contextlib
+    import os
+    from pathlib import Path
+
+    from sessionctl.errors import UsageError
+    from sessionctl.fsio import is_within
+
+    if not backup_dir:
+        return
+    real = Path(os.path.realpath(backup_dir))
+    for st in ctx.discovery.stores:
+        with contextlib.suppress(OSError):
+            if is_within(real, Path(os.path.realpath(st.sessions_dir))):
+                raise UsageError(
+                    f"--backup-dir {backup_dir} is inside the sessions folder {st.sessions_dir}; "
+                    "choose a folder outside every sessions folder"
+                )
+
+
+def context_result(command: str, ctx: RunContext) -> Result:
+    """An empty Result of `command` for the state dir and clock of `ctx`."""
+    from sessionctl.result import Result
+
+    return Result(command, state_dir=str(ctx.state_dir), now=ctx.now_iso)
+
+
+def add_logs(res: Result, logs: Iterable[tuple[str, str]]) -> None:
+    """The (level, message) logs the core returned, in order."""
+    for level, msg in logs:
+        res.log(level, msg)  # type: ignore[arg-type]
+
+
+def warn_discovery_skips(res: Result, ctx: RunContext) -> None:
+    """One warning per agent, folder or store discovery left out: an --agent that names
+    no agent ("agent nosuch: no such agent in openclaw.json or on disk"), a symlinked
+    agent or sessions folder, a store outside the state dir. Exit code and status stay
+    as they are: what exists was handled."""
+    for sk in ctx.discovery.skipped:
+        res.log("warning", f"{sk.what} {sk.path}: {sk.reason}")
+
+
+def note_gateways(res: Result, gateways: Sequence[str]) -> None:
+    if gateways:
+        res.log("notice", "running gateway(s): " + ", ".join(gateways))
+
+
+def warn_skipped(
+    res: Result,
+    skipped: Sequence[dict[str, Any]],
+    *,
+    label: str = "skipped",
+    names: tuple[str, ...] = ("key", "from", "path"),
+) -> None:
+    """One warning per action the run skipped — "<label> <type> <what>: <note>", <what>
+    the first of the action's `names` fields that is set — and status warning."""
+    for a in skipped:
+        what = None
+        for name in names:
+            what = a.get(name)
+            if what:
+                break
+        res.log("warning", f"{label} {a['type']} {what}: {a.get('note')}")
+    if skipped:
+        res.status = "warning"
+
+
+def outcome_result(command: str, ctx: RunContext, out: Outcome, *, verbose: bool, **extra: Any) -> Result:
+    """The Result of a plan → run command (repair, archive, dedupe): the same envelope
+    fields for all three, then the command's own (`extra`)."""
+    from sessionctl.errors import ExitCode
+    from sessionctl.repair import public_action, summary
+
+    res = context_result(command, ctx)
+    res.view["verbose"] = verbose
+    plan = out.plan
+    res.data = {
+        "dry_run": out.dry_run,
+        "run_id": out.run_id,
+        "run_dir": out.run_dir,
+        **extra,
+        "actions": [public_action(a) for a in plan.actions],
+        "problems": [f.to_json() for f in plan.problems],
+        "kept": plan.kept,
+        "refused": [e.to_json() for e in plan.refusals],
+        "gateways": out.gateways,
+        "would_refuse": out.would_refuse,
+        "summary": summary(out),
+        **plan.details,
+    }
+    note_gateways(res, out.gateways)
+    if out.would_refuse:
+        res.log("warning", f"a real run would refuse: {out.would_refuse}")
+    skipped = out.skipped
+    warn_skipped(res, skipped, names=("key", "from", "path", "store"))
+    if any(f.severity != "info" for f in plan.problems):
+        res.status = "warning"
+    if plan.refusals:
+        res.status, res.exit_code = "error", ExitCode.DATA
+        res.errors.extend(e.to_json() for e in plan.refusals)
+    elif skipped and not out.applied:
+        res.status, res.exit_code = "error", ExitCode.BUSY
+        res.errors.append(
+            {
+                "code": "busy",
+                "message": f"nothing was applied: {len(skipped)} change(s) were skipped because the files "
+                "changed since planning",
+                "hint": "run the command again",
+            }
+        )
+    return res

@@ -7,13 +7,14 @@ import typer
 from sessionctl.commands.common import (
     AgentOpt,
     ConfigOpt,
+    DryRunOpt,
     ForceOnlineOpt,
     JsonOpt,
     NowOpt,
+    PlanBackupDirOpt,
     StateDirOpt,
     VerboseOpt,
 )
-from sessionctl.commands.repair import BackupDirOpt, DryRunOpt
 
 
 def register(app: typer.Typer) -> None:
@@ -51,7 +52,7 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         dry_run: DryRunOpt = False,
-        backup_dir: BackupDirOpt = None,
+        backup_dir: PlanBackupDirOpt = None,
         force_online: ForceOnlineOpt = False,
         state_dir: StateDirOpt = None,
         agent: AgentOpt = None,
@@ -64,11 +65,10 @@ def register(app: typer.Typer) -> None:
         from sessionctl.cli import run_command
 
         def body() -> object:
-            from sessionctl.commands.repair import check_backup_dir, outcome_result
+            from sessionctl.commands.common import check_backup_dir, outcome_result, parse_duration_opt
             from sessionctl.context import make_context
             from sessionctl.dedupe import DedupeOptions, run_dedupe
             from sessionctl.errors import UsageError
-            from sessionctl.timeutil import parse_duration
 
             opts = DedupeOptions(storms=storms, match=list(match or []), backup_dir=backup_dir)
             if storms:
@@ -78,10 +78,7 @@ def register(app: typer.Typer) -> None:
                     opts.storm_keep = int(keep)
                 if min_sessions < 2:
                     raise UsageError("--min must be at least 2")
-                try:
-                    opts.storm_window_ms = parse_duration(window)
-                except UsageError as exc:
-                    raise UsageError(f"--window: {exc.message}") from None
+                opts.storm_window_ms = parse_duration_opt("--window", window)
                 opts.storm_min = min_sessions
             else:
                 if match:

@@ -94,11 +94,11 @@ def register(app: typer.Typer) -> None:
         def _run() -> object:
             from pathlib import Path
 
+            from sessionctl.commands.common import context_result
             from sessionctl.context import make_context
             from sessionctl.errors import ExitCode
             from sessionctl.findings import worst
             from sessionctl.health import run_health
-            from sessionctl.result import Result
             from sessionctl.thresholds import thresholds_for
 
             ctx = make_context(state_dir=state_dir, agents=agent, now=now, config=config)
@@ -110,7 +110,7 @@ def register(app: typer.Typer) -> None:
             with stderr_progress(ctx, deep=deep, enabled=not as_json and fmt == "human") as progress:
                 report = run_health(ctx, deep=deep, thresholds=thr, progress=progress)
             w = worst(report.findings)
-            res = Result("health", state_dir=str(ctx.state_dir), now=ctx.now_iso)
+            res = context_result("health", ctx)
             res.status = "critical" if w == "critical" else "warning" if w == "warning" else "ok"
             if w == "critical":
                 res.exit_code = ExitCode.CRITICAL

@@ -23,18 +23,18 @@ def register(app: typer.Typer) -> None:
         from sessionctl.cli import run_command
 
         def body() -> object:
+            from sessionctl.commands.common import context_result
             from sessionctl.context import make_context
             from sessionctl.errors import ExitCode, UsageError
             from sessionctl.keys import KINDS
             from sessionctl.listing import list_sessions
-            from sessionctl.result import Result
 
             for k in kind or []:
                 if k not in KINDS:
                     raise UsageError(f"unknown kind {k!r}; kinds are: {', '.join(KINDS)}")
             ctx = make_context(state_dir=state_dir, agents=agent, now=now, config=config)
             rows, problems = list_sessions(ctx, kind)
-            res = Result("list", state_dir=str(ctx.state_dir), now=ctx.now_iso)
+            res = context_result("list", ctx)
             res.data = {"sessions": rows, "unreadable_stores": problems}
             for p in problems:
                 res.log(

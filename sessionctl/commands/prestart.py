@@ -4,7 +4,18 @@ from typing import Annotated
 
 import typer
 
-from sessionctl.commands.common import AgentOpt, ConfigOpt, JsonOpt, NowOpt, StateDirOpt
+from sessionctl.commands.common import (
+    AgentOpt,
+    ConfigOpt,
+    JsonOpt,
+    NowOpt,
+    PrestartIdleOpt,
+    PrestartKindOpt,
+    PrestartMaxAgeOpt,
+    PrestartMaxEntriesOpt,
+    PrestartProtectOpt,
+    StateDirOpt,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -18,45 +29,11 @@ def register(app: typer.Typer) -> None:
                 "never interrupted. Keep it well under the unit's TimeoutStartSec.",
             ),
         ] = "30s",
-        max_age: Annotated[
-            str | None,
-            typer.Option(
-                "--max-age",
-                help="gc: expire sessions older than DURATION (30s, 15min, 120h, 5d, 1w, 2d12h; 'off').",
-                show_default=False,
-            ),
-        ] = None,
-        idle: Annotated[
-            str | None,
-            typer.Option(
-                "--idle",
-                help="gc: expire sessions idle longer than DURATION ('off' disables a configured one).",
-                show_default=False,
-            ),
-        ] = None,
-        max_entries: Annotated[
-            int | None,
-            typer.Option(
-                "--max-entries",
-                help="gc: per agent, after age/idle, keep the N most recently active.",
-                show_default=False,
-            ),
-        ] = None,
-        kind: Annotated[
-            list[str] | None,
-            typer.Option(
-                "--kind",
-                "-k",
-                help="gc: only sessions of this kind (repeatable): cron-run, subagent, hook, ...",
-                show_default=False,
-            ),
-        ] = None,
-        protect: Annotated[
-            list[str] | None,
-            typer.Option(
-                "--protect", help="gc: never expire keys matching this glob (repeatable).", show_default=False
-            ),
-        ] = None,
+        max_age: PrestartMaxAgeOpt = None,
+        idle: PrestartIdleOpt = None,
+        max_entries: PrestartMaxEntriesOpt = None,
+        kind: PrestartKindOpt = None,
+        protect: PrestartProtectOpt = None,
         keep_runs: Annotated[
             int | None,
             typer.Option(

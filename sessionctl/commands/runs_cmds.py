@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sessionctl.commands.common import AgentOpt, ConfigOpt, ForceOnlineOpt, JsonOpt, NowOpt, StateDirOpt
-from sessionctl.commands.gc import BackupDirOpt, KeepRunsOpt, KeepWithinOpt
+from sessionctl.commands.common import (
+    AgentOpt,
+    BackupDirOpt,
+    ConfigOpt,
+    ForceOnlineOpt,
+    JsonOpt,
+    KeepRunsOpt,
+    KeepWithinOpt,
+    NowOpt,
+    StateDirOpt,
+)
+
+if TYPE_CHECKING:
+    from sessionctl.result import Result
 
 RunIdArg = Annotated[
     str, typer.Argument(metavar="RUN_ID", help="The run id (see `sessionctl runs`).", show_default=False)
@@ -23,18 +35,40 @@ LockTimeoutOpt = Annotated[
 ]
 
 
-def _lock_timeout(text: str) -> float:
-    from sessionctl.errors import UsageError
-    from sessionctl.timeutil import parse_duration
+def _undo_or_restore(
+    command: str,
+    run_id: str,
+    *,
+    dry_run: bool,
+    backup_dir: str | None,
+    lock_timeout: str,
+    force_online: bool,
+    state_dir: str | None,
+    agent: list[str] | None,
+    now: str | None,
+    config: str | None,
+) -> Result:
+    """The body of undo and restore: the same run, the same Result."""
+    import sys
 
-    try:
-        return parse_duration(text) / 1000
-    except UsageError as exc:
-        raise UsageError(f"--lock-timeout: {exc.message}") from None
+    from sessionctl.commands.common import add_logs, context_result, lock_timeout_s, warn_skipped
+    from sessionctl.context import make_context
+    from sessionctl.runops import restore_run, undo_run
 
-
-def _outcome_data(out: Any) -> dict[str, Any]:
-    return {
+    timeout = lock_timeout_s(lock_timeout)
+    ctx = make_context(state_dir=state_dir, agents=agent, now=now, config=config)
+    out = (undo_run if command == "undo" else restore_run)(
+        ctx,
+        run_id,
+        dry_run=dry_run,
+        force_online=force_online,
+        backup_dir=backup_dir,
+        lock_timeout_s=timeout,
+        argv=sys.argv[1:],
+    )
+    res = context_result(command, ctx)
+    add_logs(res, out.logs)
+    res.data = {
         "run_id": out.run_id,
         "dry_run": out.dry_run,
         "target_run": out.target,
@@ -48,6 +82,9 @@ def _outcome_data(out: Any) -> dict[str, Any]:
         },
         "backup": {"path": out.run_dir, "files": out.backups} if out.run_id else None,
     }
+    skipped = [a for a in out.actions if a.get("state") == "skipped"]
+    warn_skipped(res, skipped, label="not undone/restored:", names=("key", "path", "from"))
+    return res
 
 
 def register(app: typer.Typer) -> None:
@@ -68,27 +105,26 @@ def register(app: typer.Typer) -> None:
         def body() -> object:
             import sys
 
+            from sessionctl.commands.common import (
+                add_logs,
+                check_backup_dir,
+                context_result,
+                parse_duration_opt,
+            )
             from sessionctl.context import make_context
             from sessionctl.errors import UsageError
-            from sessionctl.gc import check_backup_dir
-            from sessionctl.result import Result
             from sessionctl.runops import take_backup
-            from sessionctl.timeutil import parse_duration
 
             if keep_runs is not None and keep_runs < 1:
                 raise UsageError("--keep-runs must be at least 1 (the newest run is always kept)")
-            try:
-                kw = parse_duration(keep_within) if keep_within is not None else None
-            except UsageError as exc:
-                raise UsageError(f"--keep-within: {exc.message}") from None
+            kw = parse_duration_opt("--keep-within", keep_within) if keep_within is not None else None
             ctx = make_context(state_dir=state_dir, agents=agent, now=now, config=config)
             check_backup_dir(ctx, backup_dir)
             out = take_backup(
                 ctx, backup_dir=backup_dir, keep_runs=keep_runs, keep_within_ms=kw, argv=sys.argv[1:]
             )
-            res = Result("backup", state_dir=str(ctx.state_dir), now=ctx.now_iso)
-            for level, msg in out.logs:
-                res.log(level, msg)  # type: ignore[arg-type]
+            res = context_result("backup", ctx)
+            add_logs(res, out.logs)
             res.data = {
                 "run_id": out.run_id,
                 "backup": {"path": out.run_dir, "files": out.backups},
@@ -137,29 +173,18 @@ def register(app: typer.Typer) -> None:
         from sessionctl.cli import run_command
 
         def body() -> object:
-            import sys
-
-            from sessionctl.context import make_context
-            from sessionctl.result import Result
-            from sessionctl.runops import undo_run
-
-            timeout = _lock_timeout(lock_timeout)
-            ctx = make_context(state_dir=state_dir, now=now, config=config)
-            out = undo_run(
-                ctx,
+            return _undo_or_restore(
+                "undo",
                 run_id,
                 dry_run=dry_run,
-                force_online=force_online,
                 backup_dir=backup_dir,
-                lock_timeout_s=timeout,
-                argv=sys.argv[1:],
+                lock_timeout=lock_timeout,
+                force_online=force_online,
+                state_dir=state_dir,
+                agent=None,
+                now=now,
+                config=config,
             )
-            res = Result("undo", state_dir=str(ctx.state_dir), now=ctx.now_iso)
-            for level, msg in out.logs:
-                res.log(level, msg)  # type: ignore[arg-type]
-            res.data = _outcome_data(out)
-            _warn_skipped(res, out.actions)
-            return res
 
         run_command("undo", json, body)
 
@@ -180,37 +205,17 @@ def register(app: typer.Typer) -> None:
         from sessionctl.cli import run_command
 
         def body() -> object:
-            import sys
-
-            from sessionctl.context import make_context
-            from sessionctl.result import Result
-            from sessionctl.runops import restore_run
-
-            timeout = _lock_timeout(lock_timeout)
-            ctx = make_context(state_dir=state_dir, agents=agent, now=now, config=config)
-            out = restore_run(
-                ctx,
+            return _undo_or_restore(
+                "restore",
                 run_id,
                 dry_run=dry_run,
-                force_online=force_online,
                 backup_dir=backup_dir,
-                lock_timeout_s=timeout,
-                argv=sys.argv[1:],
+                lock_timeout=lock_timeout,
+                force_online=force_online,
+                state_dir=state_dir,
+                agent=agent,
+                now=now,
+                config=config,
             )
-            res = Result("restore", state_dir=str(ctx.state_dir), now=ctx.now_iso)
-            for level, msg in out.logs:
-                res.log(level, msg)  # type: ignore[arg-type]
-            res.data = _outcome_data(out)
-            _warn_skipped(res, out.actions)
-            return res
 
         run_command("restore", json, body)
-
-
-def _warn_skipped(res: Any, actions: list[dict[str, Any]]) -> None:
-    skipped = [a for a in actions if a.get("state") == "skipped"]
-    for a in skipped:
-        what = a.get("key") or a.get("path") or a.get("from")
-        res.log("warning", f"not undone/restored: {a['type']} {what}: {a.get('note')}")
-    if skipped:
-        res.status = "warning"
