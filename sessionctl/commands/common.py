@@ -241,6 +241,7 @@ def outcome_result(command: str, ctx: RunContext, out: Outcome, *, verbose: bool
         "summary": summary(out),
         **plan.details,
     }
+    warn_discovery_skips(res, ctx)
     note_gateways(res, out.gateways)
     if out.would_refuse:
         res.log("warning", f"a real run would refuse: {out.would_refuse}")

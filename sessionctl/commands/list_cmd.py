@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
         from sessionctl.cli import run_command
 
         def body() -> object:
-            from sessionctl.commands.common import context_result
+            from sessionctl.commands.common import context_result, warn_discovery_skips
             from sessionctl.context import make_context
             from sessionctl.errors import ExitCode, UsageError
             from sessionctl.keys import KINDS
@@ -36,6 +36,7 @@ def register(app: typer.Typer) -> None:
             rows, problems = list_sessions(ctx, kind)
             res = context_result("list", ctx)
             res.data = {"sessions": rows, "unreadable_stores": problems}
+            warn_discovery_skips(res, ctx)
             for p in problems:
                 res.log(
                     "warning",

@@ -51,7 +51,13 @@ def _undo_or_restore(
     """The body of undo and restore: the same run, the same Result."""
     import sys
 
-    from sessionctl.commands.common import add_logs, context_result, lock_timeout_s, warn_skipped
+    from sessionctl.commands.common import (
+        add_logs,
+        context_result,
+        lock_timeout_s,
+        warn_discovery_skips,
+        warn_skipped,
+    )
     from sessionctl.context import make_context
     from sessionctl.runops import restore_run, undo_run
 
@@ -68,6 +74,8 @@ def _undo_or_restore(
     )
     res = context_result(command, ctx)
     add_logs(res, out.logs)
+    if command == "restore":  # undo works from the run's journal, whatever --agent says
+        warn_discovery_skips(res, ctx)
     res.data = {
         "run_id": out.run_id,
         "dry_run": out.dry_run,
@@ -110,6 +118,7 @@ def register(app: typer.Typer) -> None:
                 check_backup_dir,
                 context_result,
                 parse_duration_opt,
+                warn_discovery_skips,
             )
             from sessionctl.context import make_context
             from sessionctl.errors import UsageError
@@ -125,6 +134,7 @@ def register(app: typer.Typer) -> None:
             )
             res = context_result("backup", ctx)
             add_logs(res, out.logs)
+            warn_discovery_skips(res, ctx)
             res.data = {
                 "run_id": out.run_id,
                 "backup": {"path": out.run_dir, "files": out.backups},
