@@ -27,7 +27,7 @@ from typing import Any
 
 from sessionctl.context import RunContext
 from sessionctl.discovery import AgentStore
-from sessionctl.errors import BusyError, DataError, UsageError
+from sessionctl.errors import BusyError, DataError
 from sessionctl.policy import (
     AgentPlan,
     GcPlan,
@@ -746,19 +746,3 @@ def _agent_summary(ap: AgentPlan) -> dict[str, Any]:
         "archives_purged_bytes": 0,
         "refused": ap.refused,
     }
-
-
-def check_backup_dir(ctx: RunContext, backup_dir: str | None) -> None:
-    """--backup-dir must lie outside every sessions folder."""
-    if not backup_dir:
-        return
-    from sessionctl.fsio import is_within
-
-    real = Path(os.path.realpath(backup_dir))
-    for st in ctx.discovery.stores:
-        with contextlib.suppress(OSError):
-            if is_within(real, Path(os.path.realpath(st.sessions_dir))):
-                raise UsageError(
-                    f"--backup-dir {backup_dir} is inside the sessions folder {st.sessions_dir}; "
-                    "choose a folder outside every sessions folder"
-                )

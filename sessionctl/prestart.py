@@ -391,7 +391,7 @@ class Prestart:
         if oc.error:
             self.log("warning", f"prestart: {oc.error} (read as an empty config)")
         for sk in disc.skipped:
-            self.log("warning", f"prestart: {sk.what} {sk.path} {sk.reason}")
+            self.log("warning", f"prestart: {sk.what} {sk.path}: {sk.reason}")
         if config_error is not None:
             rep.errors.append({**config_error.to_json(), "step": "gc"})
             self.log(

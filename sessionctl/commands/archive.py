@@ -6,12 +6,12 @@ import typer
 
 from sessionctl.commands.common import (
     AgentOpt,
+    BackupDirOpt,
     ConfigOpt,
     DryRunOpt,
     ForceOnlineOpt,
     JsonOpt,
     NowOpt,
-    PlanBackupDirOpt,
     StateDirOpt,
     VerboseOpt,
 )
@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
             typer.Option("--compress", help="With --to: gzip or zstd.", show_default=False),
         ] = None,
         dry_run: DryRunOpt = False,
-        backup_dir: PlanBackupDirOpt = None,
+        backup_dir: BackupDirOpt = None,
         force_online: ForceOnlineOpt = False,
         state_dir: StateDirOpt = None,
         agent: AgentOpt = None,

@@ -72,11 +72,8 @@ def _backup_dir_option(metavar: str | None) -> Any:
     )
 
 
-# gc, backup, runs, undo, restore: `--backup-dir DIR`
+# gc, backup, runs, undo, restore, repair, archive, dedupe: `--backup-dir DIR`
 BackupDirOpt = Annotated[str | None, _backup_dir_option("DIR")]
-# repair, archive, dedupe show it without a metavar (`--backup-dir <str>`); their --help
-# is kept as it is
-PlanBackupDirOpt = Annotated[str | None, _backup_dir_option(None)]
 # gc and backup (prestart says more about its defaults: prestart.py)
 KeepRunsOpt = Annotated[
     int | None,
