@@ -19,6 +19,9 @@
   `.gz`/`.zst` with `--compress`): copy, fsync, verify, then the original is removed.
   The run journal is the manifest undo uses to bring them back; a readable copy of it is
   written to `DIR/sessionctl-manifest-<run_id>.json`.
+
+Every action, problem and kept item carries `finding`: the health check id it resolves
+or concerns (ARCHIVE_TO_HEALTH, as repair's REPAIR_TO_HEALTH; docs/archive.md).
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from typing import Any
 
 from sessionctl.context import RunContext
 from sessionctl.errors import UsageError
-from sessionctl.repair import Outcome, Plan, rel_path, run_plan, unique_archive_name
+from sessionctl.repair import Outcome, Plan, RepairProblem, rel_path, run_plan, unique_archive_name
 from sessionctl.snapshot import AgentSnapshot, snapshot_agent
 from sessionctl.timeutil import archive_stamp, format_duration, iso_ms, now_ms
 from sessionctl.transcripts import FileInfo
@@ -40,6 +43,54 @@ PURGE_REASONS = ("deleted", "reset")
 EXPORT_REASONS = ("deleted", "reset", "bak")
 DEFAULT_OLDER_THAN_MS = 3_600_000
 SUFFIX = {None: "", "gzip": ".gz", "zstd": ".zst"}
+
+# archive's `check` ids → the health check id (docs/health.md) of the finding each item
+# resolves (actions) or concerns (problems, kept); None where no health finding is
+# resolved or concerned. Like repair.REPAIR_TO_HEALTH: both vocabularies are public
+# contracts and never renamed; this is where they meet for archive (`finding` next to
+# `check`; documented in docs/archive.md).
+ARCHIVE_TO_HEALTH: dict[str, str | None] = {
+    # actions
+    "orphan": "transcript.orphan",
+    "archive.expired": None,  # health's archive.accumulated counts archives (info, no fix): not resolved
+    "archive.export": None,  # likewise
+    # problems
+    "archive.references_unknown": None,  # the store's own finding depends on its status; no orphan check
+    # kept
+    "orphan.young": "transcript.orphan",  # health reports orphans whatever their age
+    "orphan.locked": "transcript.orphan",  # ... and whatever lock sits beside them
+    "export.exists": None,  # with --to: an orphan or an archive alike
+}
+
+
+def tag_findings(plan: Plan, mapping: dict[str, str | None]) -> Plan:
+    """Give every action, problem and kept item of `plan` the `finding` of its `check`
+    (null for ids the mapping lacks). Actions keep it in their dict (the journal too);
+    problems become RepairProblems, kept items get it right after `check`. Items that
+    carry one already (repair's shared checks, e.g. `store.would_be_empty`) keep theirs."""
+    for a in plan.actions:
+        a.setdefault("finding", mapping.get(a["check"]))
+    plan.problems = [
+        f
+        if isinstance(f, RepairProblem)
+        else RepairProblem(
+            f.check,
+            f.severity,
+            f.agent,
+            f.message,
+            key=f.key,
+            path=f.path,
+            fix=f.fix,
+            data=f.data,
+            finding=mapping.get(f.check),
+        )
+        for f in plan.problems
+    ]
+    plan.kept = [
+        k if "finding" in k else {"check": k["check"], "finding": mapping.get(k["check"]), **k}
+        for k in plan.kept
+    ]
+    return plan
 
 
 @dataclass
@@ -257,7 +308,7 @@ def plan_archive(ctx: RunContext, opts: ArchiveOptions) -> Plan:
         "compress": opts.compress,
         "stamp": archive_stamp(stamp_ms),
     }
-    return plan
+    return tag_findings(plan, ARCHIVE_TO_HEALTH)
 
 
 def write_manifest(out: Outcome, to_dir: Path) -> str | None:

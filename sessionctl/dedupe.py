@@ -27,6 +27,9 @@ key up to its first variable token, e.g. `agent:marketer:explicit:dyad-coord-*` 
 `--window` of the previous one); a burst with at least `--min` sessions inside one
 window keeps its `--keep N` most recently active sessions (and any still `running`),
 the rest are removed like duplicates.
+
+Every action, problem and kept item carries `finding`: the health check id it resolves
+or concerns (DEDUPE_TO_HEALTH, as repair's REPAIR_TO_HEALTH; docs/dedupe.md).
 """
 
 from __future__ import annotations
@@ -37,8 +40,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from sessionctl.archive import tag_findings
 from sessionctl.context import RunContext
-from sessionctl.repair import Outcome, Plan, rel_path, run_plan, unique_archive_name
+from sessionctl.repair import REPAIR_TO_HEALTH, Outcome, Plan, rel_path, run_plan, unique_archive_name
 from sessionctl.snapshot import AgentSnapshot, EntryView
 from sessionctl.timeutil import format_duration, iso_ms, now_ms
 
@@ -59,6 +63,27 @@ STORM_EXCLUDED_KINDS = frozenset(
 )
 _SPLIT = re.compile(r"([-_.])")
 _HEXISH = re.compile(r"^[0-9a-f]{6,}$")
+
+# dedupe's `check` ids → the health check id (docs/health.md) of the finding each item
+# resolves (actions) or concerns (problems, kept); None where health has no such check.
+# Like repair.REPAIR_TO_HEALTH: both vocabularies are public contracts and never renamed;
+# this is where they meet for dedupe (`finding` next to `check`; docs/dedupe.md).
+DEDUPE_TO_HEALTH: dict[str, str | None] = {
+    # actions; a removed session that a binding routes elsewhere (every removal of
+    # --keep bound) also resolves its own peer.stray: `finding` names the peer's finding
+    "peer.duplicate": "peer.duplicate_across_agents",
+    "peer.duplicate.transcript": "peer.duplicate_across_agents",
+    "storm": "sessions.spawn_storm",
+    "storm.transcript": "sessions.spawn_storm",
+    # problems
+    "peer.duplicate_unbound": "peer.duplicate_across_agents",
+    "peer.bound_agent_missing": "peer.duplicate_across_agents",
+    "peer.stray": "peer.stray",
+    "dedupe.store_unreadable": None,  # the store's own finding depends on its status
+    "store.would_be_empty": REPAIR_TO_HEALTH["store.would_be_empty"],  # Plan.guard_nonempty's
+    # kept
+    "peer.not_selected": "peer.duplicate_across_agents",
+}
 
 
 @dataclass
@@ -330,7 +355,7 @@ def plan_peers(ctx: RunContext, opts: DedupeOptions) -> Plan:
     plan.details["peers"] = report
     plan.details["keep"] = opts.keep
     plan.guard_nonempty()
-    return plan
+    return tag_findings(plan, DEDUPE_TO_HEALTH)
 
 
 # ---------------------------------------------------------------- storms
@@ -423,7 +448,7 @@ def plan_storms(ctx: RunContext, opts: DedupeOptions) -> Plan:
         "match": opts.match,
     }
     plan.guard_nonempty()
-    return plan
+    return tag_findings(plan, DEDUPE_TO_HEALTH)
 
 
 def run_dedupe(ctx: RunContext, opts: DedupeOptions, *, dry_run: bool, force_online: bool) -> Outcome:

@@ -303,14 +303,21 @@ def test_quarantined_entries_are_reported_with_no_health_finding(state: StateDir
     ]
 
 
-def test_archive_and_dedupe_items_carry_no_finding(tmp_path: Path) -> None:
-    """`finding` belongs to repair's ids: archive's and dedupe's own checks get none."""
+def test_archive_and_dedupe_items_carry_their_own_finding(tmp_path: Path) -> None:
+    """archive's and dedupe's checks get `finding` too, from their own mappings
+    (ARCHIVE_TO_HEALTH, DEDUPE_TO_HEALTH; tests/test_archive_dedupe_finding.py), never
+    from repair's."""
+    from sessionctl.archive import ARCHIVE_TO_HEALTH
+    from sessionctl.dedupe import DEDUPE_TO_HEALTH
+
     state = demo_copy(tmp_path)
-    for command in ("archive", "dedupe"):
+    for command, mapping in (("archive", ARCHIVE_TO_HEALTH), ("dedupe", DEDUPE_TO_HEALTH)):
         rc, env, err = cli(state, command, "--dry-run")
         assert rc == 0, err
         assert env["actions"], command
-        assert all("finding" not in a for a in env["actions"]), command
+        for a in env["actions"]:
+            assert a["check"] not in REPAIR_TO_HEALTH, a
+            assert a["finding"] == mapping[a["check"]], a
 
 
 def test_verbose_human_view_names_the_health_check(state: StateDir) -> None:
