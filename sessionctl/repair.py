@@ -246,14 +246,18 @@ class Plan:
 
 
 def public_action(a: dict[str, Any]) -> dict[str, Any]:
-    """An action as reports show it (without the verbatim entries). A repair action also
-    gets `finding`: the health check id it resolves (REPAIR_TO_HEALTH; null when none)."""
+    """An action as reports show it (without the verbatim entries), with `finding` right
+    after `check`: the health check id it resolves (null when none) — set on the action by
+    archive's and dedupe's planners (tag_findings), from REPAIR_TO_HEALTH for repair's."""
     out: dict[str, Any] = {}
     for k in ("id", "type", "check", "agent", "key", "store", "path", "from", "to", "what", "reason"):
         if a.get(k) is not None:
             out[k] = a[k]
-        if k == "check" and a.get("check") in REPAIR_TO_HEALTH:
-            out["finding"] = REPAIR_TO_HEALTH[a["check"]]  # null too: no health check corresponds
+        if k == "check":
+            if "finding" in a:
+                out["finding"] = a["finding"]
+            elif a.get("check") in REPAIR_TO_HEALTH:
+                out["finding"] = REPAIR_TO_HEALTH[a["check"]]  # null too: no health check corresponds
     for k in ("bytes", "bytes_cut", "lines_dropped", "entries", "origin", "from_run", "keys", "compress"):
         if a.get(k) is not None:
             out[k] = a[k]

@@ -215,24 +215,11 @@ def warn_skipped(
         res.status = "warning"
 
 
-def _public_action(a: dict[str, Any]) -> dict[str, Any]:
-    """repair.public_action, plus the `finding` archive's and dedupe's planners set on
-    their actions (tag_findings), right after `check` as repair's."""
-    from sessionctl.repair import public_action
-
-    out = public_action(a)
-    if "finding" in out or "finding" not in a:
-        return out
-    items = list(out.items())
-    at = [k for k, _v in items].index("check") + 1
-    return dict([*items[:at], ("finding", a["finding"]), *items[at:]])
-
-
 def outcome_result(command: str, ctx: RunContext, out: Outcome, *, verbose: bool, **extra: Any) -> Result:
     """The Result of a plan → run command (repair, archive, dedupe): the same envelope
     fields for all three, then the command's own (`extra`)."""
     from sessionctl.errors import ExitCode
-    from sessionctl.repair import summary
+    from sessionctl.repair import public_action, summary
 
     res = context_result(command, ctx)
     res.view["verbose"] = verbose
@@ -242,7 +229,7 @@ def outcome_result(command: str, ctx: RunContext, out: Outcome, *, verbose: bool
         "run_id": out.run_id,
         "run_dir": out.run_dir,
         **extra,
-        "actions": [_public_action(a) for a in plan.actions],
+        "actions": [public_action(a) for a in plan.actions],
         "problems": [f.to_json() for f in plan.problems],
         "kept": plan.kept,
         "refused": [e.to_json() for e in plan.refusals],
