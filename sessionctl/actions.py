@@ -16,7 +16,7 @@ the run folder):
 | file.copy_in | path, source | file copied from another run's folder | moved into this run's folder if unchanged |
 | file.export | from, to, compress, sha256, bytes | copied (gzip/zstd) to `to` outside the sessions folders, fsynced, verified, then the original removed | file.import |
 | file.import | path, source, compress, sha256 | `source` decompressed to `path` if absent, verified (source kept) | — |
-| file.delete | path, bytes | unlinked (only with an explicit no-backup flag) | cannot be undone: reported as a conflict |
+| file.delete | path, bytes, sha256? | unlinked (only with an explicit no-backup flag; skipped if its size or content changed) | cannot be undone: reported as a conflict |
 | file.restore | path, source, before_sha256? | whole file put back from a backup (store under its lock) | the overwritten file's backup restored if still `after` |
 
 `conflict` entries (type, path, note) are produced by `plan_undo` for actions whose
@@ -237,7 +237,9 @@ def apply_move(run: Run, action: dict[str, Any]) -> None:
 
 def apply_delete(run: Run, action: dict[str, Any]) -> None:
     """Unlink a file without a backup. Only for explicit no-backup requests
-    (gc --no-archive-backup); journaled, and skipped when the file changed size."""
+    (gc --no-archive-backup, archive --no-backup); journaled, and skipped when the file
+    changed size or (when the plan recorded one) content since planning: a file
+    replaced by other content of the same size is never deleted."""
     path = run.state_dir / action["path"]
     try:
         st = os.lstat(path)
@@ -245,6 +247,9 @@ def apply_delete(run: Run, action: dict[str, Any]) -> None:
         action["state"], action["note"] = "skipped", "file no longer exists"
         return
     if action.get("bytes") is not None and st.st_size != action["bytes"]:
+        action["state"], action["note"] = "skipped", "file changed since planning"
+        return
+    if action.get("sha256") is not None and sha256_file(path) != action["sha256"]:
         action["state"], action["note"] = "skipped", "file changed since planning"
         return
     os.unlink(path)

@@ -7,9 +7,13 @@ import gzip
 import importlib.util
 import json
 import re
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import Any
 
-from helpers import DAY_MS, NOW_MS, StateDir, transcript_bytes
+from helpers import DAY_MS, NOW_ISO, NOW_MS, StateDir, clean_env, transcript_bytes
 from test_repair_support import (
     assert_dry_run_changes_nothing,
     checks,
@@ -173,6 +177,52 @@ def test_retention_without_backup_deletes_and_is_journaled(state: StateDir) -> N
     out = undo(state, env["run_id"])
     assert all(not (sdir / n).exists() for n in gone)
     assert "cannot be restored" in json.dumps(out)
+
+
+def archive_paused(state: StateDir, flag: Path, point: str, args: list[str], during: Any) -> dict[str, Any]:
+    """`sessionctl archive *args --json`, paused at fault point `point` (after planning,
+    before any change) while `during()` changes files; returns the envelope."""
+    env = clean_env(SESSIONCTL_FAULT=f"pause:{point}", SESSIONCTL_FAULT_PAUSE_FILE=str(flag))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sessionctl", "archive", "--state-dir", str(state.root), "--now", NOW_ISO,
+         *args, "--json"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not Path(str(flag) + ".reached").exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, f"archive never reached {point}"
+            time.sleep(0.02)
+        during()
+    finally:
+        flag.write_text("go")
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    envelope: dict[str, Any] = json.loads(out)
+    return envelope
+
+
+def test_no_backup_never_deletes_an_archive_replaced_by_other_content_of_the_same_size(
+    state: StateDir, tmp_path: Path
+) -> None:
+    files = with_archives(state)
+    sdir = state.sessions_dir("main")
+    name = next(n for n in files if b"old deleted" in files[n])
+    other = b"new content\n"
+    assert len(other) == len(files[name])
+
+    def replace() -> None:
+        (sdir / name).write_bytes(other)
+
+    env = archive_paused(
+        state, tmp_path / "go", "journal.write", ["--retention", "30d", "--no-backup"], replace
+    )
+    assert (sdir / name).read_bytes() == other  # not deleted: not the content planned on
+    acts = {a["path"].rsplit("/", 1)[1]: a for a in env["actions"] if a["type"] == "file.delete"}
+    assert acts[name]["state"] == "skipped" and acts[name]["note"] == "file changed since planning"
+    other_old = next(n for n in files if b"old reset" in files[n])
+    assert acts[other_old]["state"] == "applied" and not (sdir / other_old).exists()
 
 
 def test_export_to_a_folder_with_gzip_and_undo_brings_them_back(state: StateDir, tmp_path: Path) -> None:
