@@ -105,7 +105,8 @@ class ArchiveOptions:
 
 
 def check_to_dir(ctx: RunContext, to: str) -> Path:
-    """`--to DIR`: absolute, not a file, outside every sessions folder."""
+    """`--to DIR`: absolute, not a file, outside every sessions folder and holding none
+    (exports under DIR/<path relative to the state dir> would land in one)."""
     from sessionctl.discovery import discover
     from sessionctl.fsio import is_within
 
@@ -118,6 +119,11 @@ def check_to_dir(ctx: RunContext, to: str) -> Path:
             raise UsageError(
                 f"--to {to} is inside the sessions folder {st.sessions_dir}; choose a folder outside every "
                 "sessions folder"
+            )
+        if is_within(sdir, real):
+            raise UsageError(
+                f"--to {to} contains the sessions folder {st.sessions_dir}; choose a folder outside the "
+                "state dir that holds no sessions folder"
             )
     return real
 

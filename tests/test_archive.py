@@ -253,6 +253,11 @@ def test_export_refusals(state: StateDir, tmp_path: Path) -> None:
     inside = state.sessions_dir("main") / "sub"
     rc, _env, err = cli(state, "archive", "--to", str(inside))
     assert rc == 64 and "inside the sessions folder" in err
+    for around in (state.root, state.sessions_dir("main").parent):  # e.g. --to ~/.openclaw
+        before = live_files(state.root)
+        rc, _env, err = cli(state, "archive", "--to", str(around))
+        assert rc == 64 and "contains the sessions folder" in err, (rc, err)
+        assert live_files(state.root) == before
     rc, _env, _err = cli(state, "archive", "--compress", "gzip")
     assert rc == 64
     rc, _env, _err = cli(state, "archive", "--no-backup")
