@@ -181,9 +181,17 @@ def test_transcript_surgery_refuses_under_a_lock_era_gateway_too(tmp_path: Path)
     try:
         p = run(root, sc.argv(tmp_path / "case"))
         assert p.rc == 75, p.stderr
+        # refused because of this gateway, not for any other reason worth 75 (a busy lock)
+        (line,) = [ln for ln in p.stderr.splitlines() if ln.startswith("sessionctl: error:")]
+        assert "gateway 2026.4.15" in line and f"pid {gw.pid}" in line, line
+        assert "will not change anything" in line, line
         assert _live(root) == before
         p = run(root, ["repair", "--only", "entries"])
         assert p.rc == 0, p.stderr  # store edits only: the store lock excludes this gateway
+        env = p.envelope()
+        assert env["actions"], env  # it did edit the store under the gateway, not just exit 0
+        assert all(a["type"].startswith("store.") and a["state"] == "applied" for a in env["actions"]), env
+        assert _live(root) != before
     finally:
         gw.stop()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import uuid
 from pathlib import Path
@@ -101,6 +102,8 @@ def test_invalid_utf8_store_says_what_openclaw_would_do(
     f = only(env, "store.unparseable")
     assert (f["severity"], f["path"]) == ("critical", str(path))
     assert "not valid UTF-8 at byte" in f["message"]
+    offset = raw.index(b"\xff")  # the first invalid byte (no backslash in an f-string on 3.11)
+    assert re.search(rf"\bat byte {offset}\b", f["message"]), (offset, f["message"])
     assert ("reads those bytes as U+FFFD and keeps the entries" in f["message"]) is keeps_entries
     assert ("OpenClaw would load it as {}" in f["message"]) is not keeps_entries
     assert rc == 2

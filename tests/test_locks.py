@@ -136,15 +136,25 @@ def test_a_run_killed_while_taking_the_lock_leaves_no_lock_behind(tmp_path: Path
     target = tmp_path / "sessions.json"
     target.write_text("{}")
     env = {**os.environ, "SESSIONCTL_FAULT": "kill:lock.create"}
-    proc = subprocess.run(
-        [sys.executable, "-c", TAKE_GATEWAY_LOCK, str(target)], env=env, capture_output=True, timeout=60
-    )
-    assert proc.returncode == -9, proc.stderr
+    with subprocess.Popen(
+        [sys.executable, "-c", TAKE_GATEWAY_LOCK, str(target)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as proc:  # Popen, not run: the payload must name this very child's pid
+        try:
+            _out, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert proc.returncode == -9, err
     assert not (tmp_path / "sessions.json.lock").exists()
     # only the killed run's hidden temp file (with the full payload) is left; it blocks nothing
     left = sorted(p.name for p in tmp_path.iterdir() if p.name != "sessions.json")
     assert len(left) == 1 and re.fullmatch(r"\.sessions\.json\.lock\.\d+\.[0-9a-f-]{36}\.tmp", left[0]), left
-    assert "pid" in json.loads((tmp_path / left[0]).read_bytes())
+    payload = json.loads((tmp_path / left[0]).read_bytes())
+    assert "pid" in payload
+    assert payload["pid"] == proc.pid, payload  # the killed run's own payload, complete
     t0 = time.monotonic()
     with store_lock(target, timeout_s=1):
         assert json.loads((tmp_path / "sessions.json.lock").read_bytes())["pid"] == os.getpid()
