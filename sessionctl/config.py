@@ -107,6 +107,36 @@ def _dig(d: Any, *path: str) -> Any:
     return d
 
 
+# the parts of openclaw.json sessionctl reads, with the JSON type each must have
+_EXPECTED_TYPES: tuple[tuple[tuple[str, ...], type, str], ...] = (
+    (("agents",), dict, "an object"),
+    (("agents", "list"), list, "an array"),
+    (("bindings",), list, "an array"),
+    (("session",), dict, "an object"),
+    (("session", "store"), str, "a string"),
+    (("session", "dmScope"), str, "a string"),
+    (("session", "mainKey"), str, "a string"),
+    (("session", "maintenance"), dict, "an object"),
+    (("session", "identityLinks"), dict, "an object"),
+)
+
+
+def _wrong_types(path: Path, data: dict[str, Any]) -> str | None:
+    """The fields sessionctl reads that are present with the wrong type, as one message
+    (None when all are right): sessionctl must not guess where stores live or how peers
+    route from a field it cannot use."""
+    from sessionctl.store import json_type
+
+    wrong = []
+    for keys, typ, name in _EXPECTED_TYPES:
+        parent = _dig(data, *keys[:-1]) if len(keys) > 1 else data
+        if isinstance(parent, dict) and keys[-1] in parent and not isinstance(parent[keys[-1]], typ):
+            got = json_type(parent[keys[-1]])
+            got = got if got == "null" else ("an " if got[0] in "aeiou" else "a ") + got
+            wrong.append(f"`{'.'.join(keys)}` is {got}, not {name}")
+    return f"{path}: " + "; ".join(wrong) if wrong else None
+
+
 def load_openclaw_config(state_dir: Path, environ: dict[str, str] | None = None) -> OpenClawConfig:
     """Load openclaw.json (JSON5). A missing file is an empty config; a broken one is
     returned with `error` set so read-only commands can report it and go on."""
@@ -139,6 +169,7 @@ def load_openclaw_config(state_dir: Path, environ: dict[str, str] | None = None)
         cfg.error = f"{path}: the top level is not an object"
         return cfg
     cfg.raw = data
+    cfg.error = _wrong_types(path, data)
     agents = _dig(data, "agents", "list")
     if isinstance(agents, list):
         for a in agents:
@@ -205,8 +236,10 @@ def load_sessionctl_config(explicit: str | None, state_dir: Path | None) -> Sess
         path = Path(explicit)
         if not path.is_file():
             raise ConfigError(f"config file {path} does not exist", path=str(path))
-    elif state_dir is not None and (state_dir / "sessionctl.toml").is_file():
+    elif state_dir is not None and os.path.lexists(state_dir / "sessionctl.toml"):
         path = state_dir / "sessionctl.toml"
+        if not path.is_file():
+            raise ConfigError(f"{path} is not a regular file", path=str(path))
     else:
         return SessionctlConfig()
     try:

@@ -13,6 +13,7 @@ from sessionctl.config import (
     resolve_state_dir,
 )
 from sessionctl.discovery import Discovery, discover
+from sessionctl.errors import ConfigError
 from sessionctl.timeutil import iso_ms, parse_now
 
 
@@ -29,6 +30,18 @@ class RunContext:
     @property
     def now_iso(self) -> str:
         return iso_ms(self.now_ms)
+
+    def require_openclaw_config(self) -> None:
+        """Mutations plan from openclaw.json (where the stores live, which agents exist,
+        how peers route). One that exists but cannot be read, parsed or used is a config
+        error (78) for them, never guessed around; read-only commands and dry runs report
+        it and go on."""
+        if self.openclaw.error is not None:
+            raise ConfigError(
+                f"{self.openclaw.error}; nothing was changed",
+                path=str(self.openclaw.path),
+                hint="fix openclaw.json (the gateway needs it too); read-only commands and --dry-run still work",
+            )
 
 
 def make_context(

@@ -562,6 +562,7 @@ def run_gc(
     from sessionctl.gateway import refuse_if_gateway_running
     from sessionctl.locks import private_lock
 
+    ctx.require_openclaw_config()
     with private_lock(ctx.state_dir, timeout_s=lock_timeout_s):
         gws = refuse_if_gateway_running(ctx.state_dir, force_online=force_online)
         with gc_paused():

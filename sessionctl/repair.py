@@ -373,15 +373,16 @@ def run_plan(
         plan = make_plan()
         out = Outcome(plan, dry_run=True)
         if plan.actions:
-            from sessionctl.errors import BusyError
+            from sessionctl.errors import BusyError, ConfigError
             from sessionctl.gateway import find_gateways, refuse_if_gateway_running
 
             out.gateways = [g.describe() for g in find_gateways(ctx.state_dir)]
             try:
+                ctx.require_openclaw_config()
                 refuse_if_gateway_running(
                     ctx.state_dir, force_online=force_online, allow_lock_era=not plan.needs_offline
                 )
-            except BusyError as exc:
+            except (BusyError, ConfigError) as exc:
                 out.would_refuse = exc.message
         return out
     from sessionctl.locks import private_lock
@@ -390,6 +391,7 @@ def run_plan(
         plan = make_plan()
         if not plan.actions:
             return Outcome(plan, dry_run=False)
+        ctx.require_openclaw_config()
         return execute(ctx, plan, force_online=force_online, backup_dir=backup_dir, phases=phases)
 
 

@@ -95,18 +95,42 @@ def test_broken_config_is_reported_not_raised(state: StateDir, text: str | bytes
 
 
 @pytest.mark.parametrize(
-    "text",
+    ("text", "wrong"),
     [
-        "{bindings: true}",
-        "{bindings: 5, agents: 5, session: [], cron: 5}",
-        "{agents: {list: {id: 'x'}}, session: {store: 5, mainKey: 7, maintenance: [], identityLinks: 'x'}}",
-        "{agents: {list: [5, null, 'x', {id: null}, {}]}, bindings: ['x', {agentId: 'a', match: 5}]}",
+        ("{bindings: true}", ["`bindings` is a boolean, not an array"]),
+        (
+            "{bindings: 5, agents: 5, session: [], cron: 5}",
+            [
+                "`agents` is a number, not an object",
+                "`bindings` is a number, not an array",
+                "`session` is an array",
+            ],
+        ),
+        (
+            "{agents: {list: {id: 'x'}}, session: {store: 5, mainKey: 7, maintenance: [], identityLinks: 'x'}}",
+            [
+                "`agents.list` is an object, not an array",
+                "`session.store` is a number, not a string",
+                "`session.mainKey` is a number",
+                "`session.maintenance` is an array, not an object",
+                "`session.identityLinks` is a string, not an object",
+            ],
+        ),
+        # wrong items inside the right containers are skipped one by one, not an error
+        ("{agents: {list: [5, null, 'x', {id: null}, {}]}, bindings: ['x', {agentId: 'a', match: 5}]}", []),
     ],
 )
-def test_config_with_wrong_types_falls_back_to_defaults(state: StateDir, text: str) -> None:
+def test_config_with_wrong_types_falls_back_to_defaults(state: StateDir, text: str, wrong: list[str]) -> None:
+    """Wrongly typed fields are named in `error` (health reports it, real changes refuse:
+    context.require_openclaw_config); what is read falls back to the defaults."""
     state.write_config(text)
     cfg = load_openclaw_config(state.root, environ={})
-    assert cfg.error is None
+    if wrong:
+        assert cfg.error is not None
+        for w in wrong:
+            assert w in cfg.error, (w, cfg.error)
+    else:
+        assert cfg.error is None
     assert (cfg.default_agent, cfg.session_store, cfg.main_key, cfg.maintenance, cfg.identity_links) == (
         "main",
         None,

@@ -476,11 +476,17 @@ def test_hostile_configuration(name: str, tmp_path: Path, outside: Outside) -> N
         for e in env["errors"]:
             assert "\n" not in e["message"], e  # one line: what, where
     if name in ("json5-broken", "wrong-types", "toml-broken", "toml-wrong-types", "config-fifo", "toml-fifo"):
-        # a config sessionctl cannot read is named in the error, never silently ignored
+        # a config sessionctl cannot read or use is named in the error, never silently
+        # ignored: the real gc refuses (78) and changes nothing
         gc_env = envs[2]
-        if gc_env["exit_code"] != 0:
-            assert gc_env["exit_code"] == 78, gc_env
-            assert gc_env["errors"][0]["code"] == "bad_config"
+        assert gc_env["exit_code"] == 78, gc_env
+        assert gc_env["errors"][0]["code"] == "bad_config"
+        config_file = "sessionctl.toml" if name.startswith("toml") else "openclaw.json"
+        assert config_file in gc_env["errors"][0]["message"], gc_env["errors"]
+        if config_file == "openclaw.json":
+            # health and the dry run report it and go on
+            assert any(f["check"] == "config.unparseable" for f in envs[0]["findings"]), envs[0]["findings"]
+            assert envs[1]["exit_code"] == 0, envs[1]
 
 
 # ---------------------------------------------------------------- another user

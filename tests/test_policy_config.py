@@ -187,3 +187,40 @@ def test_policy_json_names_every_source(state: StateDir) -> None:
         {"glob": "agent:*:explicit:pin-*", "source": "[gc] protect"},
         {"glob": "agent:main:direct:vip", "source": "--protect"},
     ]
+
+
+# ------------------------------------------------------------------ an openclaw.json that cannot be used
+
+
+def test_a_wrongly_typed_openclaw_json_is_reported_and_refused_for_real_changes(state: StateDir) -> None:
+    """sessionctl reads where stores live, the agents and the routing from openclaw.json:
+    a field of the wrong type is named; health and dry runs go on, a real gc refuses (78)
+    and changes nothing."""
+    from helpers import run_cli, run_json, tree_snapshot
+
+    state.add_session("main", "agent:main:main", updated_at=NOW_MS - 40 * DAY_MS)
+    state.write_config({"agents": {"list": "main"}, "session": {"store": 7}})
+    before = tree_snapshot(state.root)
+    rc, env, _err = run_json("health", "--state-dir", str(state.root), "--now", NOW_ISO)
+    assert rc == 1, env  # a warning
+    msgs = [f["message"] for f in env["findings"] if f["check"] == "config.unparseable"]
+    assert msgs == [
+        f"{state.root / 'openclaw.json'}: `agents.list` is a string, not an array; "
+        "`session.store` is a number, not a string"
+    ]
+    dry = run_cli("gc", "--state-dir", str(state.root), "--now", NOW_ISO, "--max-age", "30d", "--dry-run")
+    assert dry.rc == 0 and "`session.store` is a number" in dry.stderr, dry
+    assert "agent:main:main" in dry.stdout
+    real = run_cli("gc", "--state-dir", str(state.root), "--now", NOW_ISO, "--max-age", "30d")
+    assert real.rc == 78, real
+    assert "`agents.list` is a string, not an array" in real.stderr and "nothing was changed" in real.stderr
+    assert tree_snapshot(state.root) == before
+
+
+def test_a_sessionctl_toml_that_is_not_a_file_is_a_config_error(state: StateDir) -> None:
+    from helpers import run_cli
+
+    state.add_session("main", "agent:main:main", updated_at=NOW_MS)
+    (state.root / "sessionctl.toml").mkdir()
+    res = run_cli("list", "--state-dir", str(state.root))
+    assert res.rc == 78 and "sessionctl.toml is not a regular file" in res.stderr, res

@@ -184,8 +184,11 @@ def add_logs(res: Result, logs: Iterable[tuple[str, str]]) -> None:
 def warn_discovery_skips(res: Result, ctx: RunContext) -> None:
     """One warning per agent, folder or store discovery left out: an --agent that names
     no agent ("agent nosuch: no such agent in openclaw.json or on disk"), a symlinked
-    agent or sessions folder, a store outside the state dir. Exit code and status stay
-    as they are: what exists was handled."""
+    agent or sessions folder, a store outside the state dir — and an openclaw.json that
+    cannot be used (a real mutation refuses it: RunContext.require_openclaw_config).
+    Exit code and status stay as they are: what exists was handled."""
+    if ctx.openclaw.error is not None:
+        res.log("warning", f"{ctx.openclaw.error}: going on without it (no bindings, agents from disk)")
     for sk in ctx.discovery.skipped:
         res.log("warning", f"{sk.what} {sk.path}: {sk.reason}")
 
