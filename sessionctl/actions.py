@@ -17,7 +17,7 @@ the run folder):
 | file.export | from, to, compress, sha256, bytes | copied (gzip/zstd) to `to` outside the sessions folders, fsynced, verified, then the original removed | file.import |
 | file.import | path, source, compress, sha256 | `source` decompressed to `path` if absent, verified (source kept) | — |
 | file.delete | path, bytes, sha256? | unlinked (only with an explicit no-backup flag; skipped if its size or content changed) | cannot be undone: reported as a conflict |
-| file.restore | path, source, before_sha256? | whole file put back from a backup (store under its lock) | the overwritten file's backup restored if still `after` |
+| file.restore | path, source, kind, before_sha256?, source_sha256? | whole file put back from a backup, only if the backup still has the checksum its run recorded and (kind store) parses as a store; a store under its `<name>.lock`, mode 0600 | the overwritten file's backup restored if still `after` |
 
 `conflict` entries (type, path, note) are produced by `plan_undo` for actions whose
 current state does not allow a safe reversal; they are journaled as skipped.
@@ -290,6 +290,7 @@ def plan_undo_at(state_dir: Path, target_run_id: str, backup_dir: str | None = N
     failed = not interrupted and (info.status or {}).get("status") == "failed"
     out: list[dict[str, Any]] = []
     order_by_store: dict[str, list[str]] = {}
+    backup_recs = {b.get("backup"): b for b in info.journal.get("backups", [])}
     for b in info.journal.get("backups", []):
         if b.get("kind") == "store":
             with contextlib.suppress(OSError, ValueError):
@@ -386,16 +387,22 @@ def plan_undo_at(state_dir: Path, target_run_id: str, backup_dir: str | None = N
                 why = "a file exists there again" if os.path.lexists(sd / a["from"]) else "its export is gone"
                 out.append({"type": "conflict", "path": a["from"], "note": f"not brought back: {why}"})
         elif t in ("file.rewrite", "store.replace", "file.restore"):
-            path = sd / (a["store"] if t == "store.replace" else a["path"])
+            rel = a["store"] if t == "store.replace" else a["path"]
+            path = sd / rel
+            rec = backup_recs.get(a.get("backup")) or {}
             if sha256_file(path) == a.get("after_sha256") or (
                 a.get("after_sha256") is None and not os.path.lexists(path)
             ):
                 out.append(
                     {
                         "type": "file.restore",
-                        "path": a["store"] if t == "store.replace" else a["path"],
+                        "path": rel,
                         "source": str(info.dir / a["backup"]) if a.get("backup") else None,
                         "before_sha256": a.get("after_sha256"),
+                        "source_sha256": rec.get("sha256"),
+                        "kind": "store" if _is_store_action(t, a, rec) else "file",
+                        # a store repair's backup is the damaged store itself: put back as it was
+                        "source_may_not_parse": t == "store.replace",
                     }
                 )
             else:
@@ -408,6 +415,16 @@ def plan_undo_at(state_dir: Path, target_run_id: str, backup_dir: str | None = N
                     }
                 )
     return out
+
+
+def _is_store_action(t: str, a: Mapping[str, Any], rec: Mapping[str, Any]) -> bool:
+    """Whether the file an action changed is a session store (whatever its file name:
+    `session.store` can name it anything): the action says so (store.replace, a restore
+    of `kind` store), or the run backed it up as a store. The literal name is only the
+    fallback for journals that recorded neither."""
+    if t == "store.replace" or a.get("kind") == "store" or rec.get("kind") == "store":
+        return True
+    return t == "file.restore" and a.get("kind") is None and Path(str(a.get("path"))).name == "sessions.json"
 
 
 def _store_keys(path: Path) -> list[str]:
@@ -434,7 +451,7 @@ def prepare(run: Run, actions: list[dict[str, Any]]) -> None:
         elif t == "file.restore" and a.get("source"):
             path = run.state_dir / a["path"]
             if os.path.lexists(path):
-                a["backup"] = run.backup_file(path, kind="store" if path.name == "sessions.json" else "file")
+                a["backup"] = run.backup_file(path, kind="store" if a.get("kind") == "store" else "file")
             a["after_sha256"] = sha256_file(Path(a["source"]))
 
 
@@ -485,9 +502,13 @@ def apply_actions(
             if a.get("source") is None:
                 a["state"], a["note"] = "skipped", "no backup to restore from"
                 continue
-            data = read_bytes(Path(a["source"]))
+            bad = _bad_restore_source(a)
+            if isinstance(bad, str):
+                a["state"], a["note"] = "skipped", bad
+                continue
+            data = bad
             expected = a.get("before_sha256")
-            if path.name == "sessions.json":
+            if a.get("kind") == "store":
                 with store_lock(path, timeout_s=lock_timeout_s) as held:
                     fault_point("store.locked")
                     if expected is not None and sha256_file(path) != expected:
@@ -515,6 +536,27 @@ def apply_actions(
         elif t == "file.import":
             apply_import(run, a)
     return {"lock_held_ms": held_max}
+
+
+def _bad_restore_source(a: Mapping[str, Any]) -> bytes | str:
+    """The bytes of a file.restore's backup, or why they must not be written: unreadable,
+    not the content the journal recorded for that backup, or (a store) not a store
+    OpenClaw can load — it would read it as {} and overwrite it. Nothing is changed."""
+    from sessionctl.store import parse_store_bytes
+
+    src = Path(a["source"])
+    try:
+        data = read_bytes(src)
+    except OSError as exc:
+        return f"cannot read the backup {src} ({exc.strerror or exc}); nothing was changed"
+    want = a.get("source_sha256")
+    if want is not None and _sha(data) != want:
+        return f"the backup {src} does not match the checksum its run recorded; nothing was changed"
+    if a.get("kind") == "store" and not a.get("source_may_not_parse"):
+        _status, parsed, err = parse_store_bytes(data)
+        if parsed is None:
+            return f"the backup {src} is not a readable store ({err}); nothing was changed"
+    return data
 
 
 def apply_rewrite_new(path: Path, data: bytes) -> None:

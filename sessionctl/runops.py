@@ -99,7 +99,7 @@ def _touched_stores(ctx: RunContext, actions: list[dict[str, Any]]) -> list[Path
     for a in actions:
         if a["type"].startswith("store."):
             out.add(ctx.state_dir / a["store"])
-        elif a["type"] == "file.restore" and Path(a["path"]).name == "sessions.json":
+        elif a["type"] == "file.restore" and a.get("kind") == "store":
             out.add(ctx.state_dir / a["path"])
     return sorted(out)
 
@@ -296,6 +296,8 @@ def plan_restore(ctx: RunContext, target: str, backup_dir: str | None) -> list[d
                 "agent": st.agent_id,
                 "path": b["path"],
                 "source": str(src),
+                "kind": "store",
+                "source_sha256": hashlib.sha256(raw).hexdigest(),
                 "before_sha256": cur_sha,
                 "diff": _store_diff(cur.data, data),
                 "from_run": target,

@@ -6,9 +6,21 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
-from helpers import NOW_ISO, NOW_MS, StateDir, assert_envelope, run_cli, run_json, tree_snapshot
+from helpers import (
+    NOW_ISO,
+    NOW_MS,
+    StateDir,
+    assert_envelope,
+    make_entry,
+    run_cli,
+    run_json,
+    store_bytes,
+    tree_snapshot,
+)
 from test_gc_support import OLD_DM, OPS_HOOK, RECENT_DM, gc_state, live_tree
+from test_repair_support import Sleeper, lock_payload
 
 
 def sd(state: StateDir) -> list[str]:
@@ -182,3 +194,86 @@ def test_restore_refuses_a_backup_that_does_not_parse_or_was_altered(state: Stat
     state.add_session("main", "agent:main:direct:new")
     rc, env, _ = run_json("restore", bk2["run_id"], *sd(state))
     assert rc == 65 and "does not match its recorded checksum" in env["errors"][0]["message"]
+
+
+# ------------------------------------------------------------------ undo/restore: backups are checked
+
+
+def _restored_then_undo_source(state: StateDir) -> tuple[dict[str, Any], Path, bytes]:
+    """backup, gc, a gateway write, restore: returns the restore run's envelope, its backup
+    of the store it overwrote (what undo would write back) and the store as restored."""
+    gc_state(state)
+    rc, bk, err = run_json("backup", *sd(state))
+    assert rc == 0, err
+    rc, _g, err = run_json("gc", *sd(state), "--now", NOW_ISO, "--max-age", "120h")
+    assert rc == 0, err
+    _gateway_writes(state)
+    rc, env, err = run_json("restore", bk["run_id"], *sd(state), "--agent", "main")
+    assert rc == 0, err
+    copy = state.root / "sessionctl" / "runs" / env["run_id"] / "backup/agents/main/sessions/sessions.json"
+    return env, copy, state.store_path("main").read_bytes()
+
+
+def _undo_skips(state: StateDir, run_id: str, restored: bytes, note: str) -> None:
+    before = live_tree(state.root)
+    rc, u, err = run_json("undo", run_id, *sd(state))
+    assert rc == 0, err
+    assert u["status"] == "warning" and u["summary"]["applied"] == 0
+    (act,) = [a for a in u["actions"] if a["type"] == "file.restore"]
+    assert act["state"] == "skipped" and note in act["note"] and "nothing was changed" in act["note"]
+    assert state.store_path("main").read_bytes() == restored
+    assert live_tree(state.root) == before
+
+
+def test_undo_never_writes_a_store_backup_that_no_longer_matches_its_checksum(state: StateDir) -> None:
+    env, copy, restored = _restored_then_undo_source(state)
+    copy.write_bytes(copy.read_bytes().replace(b"telegram", b"TELEGRAM"))  # bit rot, tampering
+    _undo_skips(state, env["run_id"], restored, "does not match the checksum its run recorded")
+
+
+def test_undo_never_writes_a_store_backup_that_does_not_parse(state: StateDir) -> None:
+    env, copy, restored = _restored_then_undo_source(state)
+    copy.write_bytes(b'{"agent:main:main": {"sessionId": ')
+    # a journal without the backup's checksum: only the parse check stands in the way
+    jpath = copy.parents[4] / "journal.json"
+    journal = json.loads(jpath.read_bytes())
+    for b in journal["backups"]:
+        b.pop("sha256", None)
+    jpath.write_text(json.dumps(journal))
+    _undo_skips(state, env["run_id"], restored, "is not a readable store")
+
+
+def test_restore_and_undo_of_a_store_with_a_custom_name_use_its_lock_and_mode(state: StateDir) -> None:
+    state.write_config(
+        {"agents": {"list": [{"id": "main"}]}, "session": {"store": "stores/{agentId}/store.json"}}
+    )
+    store = state.root / "stores" / "main" / "store.json"
+    store.parent.mkdir(parents=True)
+    backed_up = store_bytes({"agent:main:main": make_entry("s1"), "agent:main:direct:1": make_entry("s2")})
+    store.write_bytes(backed_up)
+    store.chmod(0o600)
+    rc, bk, err = run_json("backup", *sd(state))
+    assert rc == 0, err
+    later = store_bytes({"agent:main:main": make_entry("s3", NOW_MS)})
+    store.write_bytes(later)
+    store.chmod(0o644)
+    # a live writer holds the store's own lock (store.json.lock): restore waits, then gives up
+    sleeper = Sleeper()
+    lock = store.parent / "store.json.lock"
+    try:
+        lock.write_bytes(lock_payload(sleeper.pid, starttime=sleeper.starttime()))
+        rc, env, err = run_json("restore", bk["run_id"], *sd(state), "--lock-timeout", "1s")
+        assert rc == 75, (rc, err)
+        assert store.read_bytes() == later
+    finally:
+        sleeper.stop()
+        lock.unlink()
+    rc, env, err = run_json("restore", bk["run_id"], *sd(state))
+    assert rc == 0, err
+    assert store.read_bytes() == backed_up
+    assert oct(store.stat().st_mode & 0o777) == "0o600"  # a store is always written 0600
+    journal = json.loads((state.root / "sessionctl" / "runs" / env["run_id"] / "journal.json").read_bytes())
+    assert [(b["path"], b["kind"]) for b in journal["backups"]] == [("stores/main/store.json", "store")]
+    rc, _u, err = run_json("undo", env["run_id"], *sd(state))
+    assert rc == 0, err
+    assert store.read_bytes() == later and oct(store.stat().st_mode & 0o777) == "0o600"
