@@ -117,15 +117,19 @@ class LockStatus:
 
 
 def _read_lock(path: Path) -> tuple[bytes | None, os.stat_result | None]:
+    """(payload, stat); (None, None) when there is no lock; (None, stat) when the lock
+    exists but cannot be opened (e.g. another user's 0600 lock: its holder may be alive)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
         return None, None
-    except OSError:
+    except OSError as exc:
         try:
-            return b"", os.lstat(path)
+            st = os.lstat(path)
         except OSError:
             return None, None
+        # a symlink in the lock's place (ELOOP) is judged like an unreadable payload
+        return (b"" if exc.errno == errno.ELOOP else None), st
     try:
         st = os.fstat(fd)
         try:
@@ -147,6 +151,12 @@ def inspect_lock(path: Path, *, stale_ms: int, now: int | None = None) -> LockSt
     if st is None:
         return LockStatus(path, exists=False)
     ls = LockStatus(path, exists=True, raw=raw, mtime_ms=st.st_mtime_ns // 1_000_000, ino=st.st_ino)
+    if raw is None:
+        # cannot be opened: nothing proves its holder dead, so it is held (never broken)
+        ls.unreadable = True
+        ls.age_ms = t - (ls.mtime_ms or t)
+        ls.reason = "cannot be opened (another user's lock?): treated as held"
+        return ls
     payload: Any = None
     if raw:
         try:

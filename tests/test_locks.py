@@ -312,6 +312,38 @@ def test_unreadable_old_lock_is_broken(tmp_path: Path) -> None:
         held.release()
 
 
+def _unopenable_lock(lock: Path) -> Iterator[None]:
+    """A lock file this process cannot open, whatever its uid: another user's 0600 lock
+    (EACCES) when not root; for root, whom mode bits never stop, a socket (ENXIO)."""
+    if os.geteuid() != 0:
+        _write_lock(lock, b"{}")
+        lock.chmod(0)
+        yield
+        lock.chmod(0o600)
+        return
+    import socket
+
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(lock))
+        yield
+
+
+def test_a_lock_that_cannot_be_opened_is_held_however_old(tmp_path: Path) -> None:
+    """Failing to open a lock proves nothing about its holder (another user's gateway may
+    hold it for a long turn): it is never judged stale, never broken, and acquire gives up."""
+    target = tmp_path / "sessions.json"
+    lock = lock_path_for(target)
+    for _ in _unopenable_lock(lock):
+        old = time.time() - 3600
+        os.utime(lock, (old, old), follow_symlinks=False)
+        status = inspect_lock(lock, stale_ms=STORE_LOCK_STALE_MS)
+        assert (status.exists, status.stale, status.unreadable) == (True, False, True)
+        assert "treated as held" in status.reason
+        with pytest.raises(BusyError, match="gave up after"):
+            acquire(target, timeout_s=0.3)
+        assert os.path.lexists(lock)
+
+
 def test_lock_path_that_is_a_directory_is_judged_not_crashed(tmp_path: Path) -> None:
     lock = tmp_path / "sessions.json.lock"
     lock.mkdir()
