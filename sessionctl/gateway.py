@@ -163,8 +163,13 @@ def refuse_if_gateway_running(
     blocking = [g for g in gws if not (allow_lock_era and g.lock_era)]
     if blocking and not force_online:
         g = blocking[0]
+        why = (
+            "this change is transcript surgery, which sessionctl does only with every gateway stopped"
+            if g.lock_era
+            else "its release takes no cross-process store lock"
+        )
         raise BusyError(
-            f"{g.describe()} is running for {state_dir}; its release takes no cross-process store lock, "
+            f"{g.describe()} is running for {state_dir}; {why}, "
             "so sessionctl cannot exclude it and will not change anything",
             hint="stop the gateway first (or run sessionctl as the unit's ExecStartPre=); "
             "--force-online overrides this at your own risk",

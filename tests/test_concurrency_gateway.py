@@ -185,6 +185,8 @@ def test_transcript_surgery_refuses_under_a_lock_era_gateway_too(tmp_path: Path)
         (line,) = [ln for ln in p.stderr.splitlines() if ln.startswith("sessionctl: error:")]
         assert "gateway 2026.4.15" in line and f"pid {gw.pid}" in line, line
         assert "will not change anything" in line, line
+        # the reason is transcript surgery, not a missing store lock (2026.4.15 takes one)
+        assert "transcript surgery" in line and "no cross-process store lock" not in line, line
         assert _live(root) == before
         p = run(root, ["repair", "--only", "entries"])
         assert p.rc == 0, p.stderr  # store edits only: the store lock excludes this gateway
