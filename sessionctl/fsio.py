@@ -23,6 +23,7 @@ import stat
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 _FAULT = os.environ.get("SESSIONCTL_FAULT")
 _TRACE = os.environ.get("SESSIONCTL_FAULT_TRACE")
@@ -229,8 +230,10 @@ def durable_rename(src: Path, dst: Path) -> None:
         fsync_dir(src.parent)
 
 
-def copy_durable(src: Path, dst: Path, *, mode: int = 0o600) -> int:
-    """Copy a regular file (not following links) to dst (new file), fsync it. Returns bytes."""
+def copy_durable(src: Path, dst: Path, *, mode: int = 0o600, hasher: Any = None) -> int:
+    """Copy a regular file (not following links) to dst (new file), fsync it. Returns bytes.
+    `hasher` (a hashlib object) is fed every byte copied: the checksum of the copy without
+    reading it again."""
     total = 0
     with open_regular(src) as rfd:
         wfd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
@@ -240,6 +243,8 @@ def copy_durable(src: Path, dst: Path, *, mode: int = 0o600) -> int:
                 if not chunk:
                     break
                 fault_point("copy.write")
+                if hasher is not None:
+                    hasher.update(chunk)
                 view = memoryview(chunk)
                 while view:
                     n = os.write(wfd, view)

@@ -137,19 +137,16 @@ class Run:
         if rel in self._backed_up:
             return self._backed_up[rel]
         dst = self.dir / "backup" / rel
+        h = hashlib.sha256()
         try:
             _mkdirs(dst.parent)
             fault_point("backup.copy")
-            size = copy_durable(path, dst)
+            size = copy_durable(path, dst, hasher=h)
             fsync_dir(dst.parent)
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise from_os_error(exc, f"cannot back up {path}") from None
-        h = hashlib.sha256()
-        with open(dst, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
         out = str(dst.relative_to(self.dir))
         self._backed_up[rel] = out
         self.backups.append({"path": rel, "backup": out, "kind": kind, "size": size, "sha256": h.hexdigest()})
