@@ -216,19 +216,26 @@ def apply_rename(run: Run, action: dict[str, Any]) -> None:
     action["state"] = "applied"
 
 
+def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def apply_move(run: Run, action: dict[str, Any]) -> None:
     src = run.state_dir / action["from"]
     if not os.path.lexists(src):
         action["state"], action["note"] = "skipped", "file no longer exists"
         return
     expected = action.get("before_sha256")
+    before = os.lstat(src)
     if expected is not None and sha256_file(src) != expected:
         action["state"], action["note"] = "skipped", "file changed since planning"
         return
     run.move_into_run(src, action)
     if expected is not None:
         moved = run.dir / action.get("moved", "moved/" + action["from"])
-        if sha256_file(moved) != expected:
+        # the very file checked, untouched, needs no second read; anything else (replaced
+        # or written between the check and the rename, or copied across filesystems) does
+        if _identity(os.lstat(moved)) != _identity(before) and sha256_file(moved) != expected:
             # replaced between the check and the rename (e.g. a lock re-taken): put it back
             if not os.path.lexists(src):
                 durable_rename(moved, src)

@@ -179,7 +179,9 @@ def test_retention_without_backup_deletes_and_is_journaled(state: StateDir) -> N
     assert "cannot be restored" in json.dumps(out)
 
 
-def archive_paused(state: StateDir, flag: Path, point: str, args: list[str], during: Any) -> dict[str, Any]:
+def archive_paused(
+    state: StateDir, flag: Path, point: str, args: list[str], during: Any, rc: int = 0
+) -> dict[str, Any]:
     """`sessionctl archive *args --json`, paused at fault point `point` (after planning,
     before any change) while `during()` changes files; returns the envelope."""
     env = clean_env(SESSIONCTL_FAULT=f"pause:{point}", SESSIONCTL_FAULT_PAUSE_FILE=str(flag))
@@ -198,7 +200,7 @@ def archive_paused(state: StateDir, flag: Path, point: str, args: list[str], dur
     finally:
         flag.write_text("go")
         out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
+    assert proc.returncode == rc, err
     envelope: dict[str, Any] = json.loads(out)
     return envelope
 
@@ -223,6 +225,39 @@ def test_no_backup_never_deletes_an_archive_replaced_by_other_content_of_the_sam
     assert acts[name]["state"] == "skipped" and acts[name]["note"] == "file changed since planning"
     other_old = next(n for n in files if b"old reset" in files[n])
     assert acts[other_old]["state"] == "applied" and not (sdir / other_old).exists()
+
+
+def test_an_archive_written_between_its_check_and_its_move_is_put_back(
+    state: StateDir, tmp_path: Path
+) -> None:
+    """The move into the run checks the content first and, when the moved file is not the
+    very file checked (other inode, size or mtime), checks it again: an archive written
+    in place while the run renames it goes back where it was, never into the run."""
+    files = with_archives(state)
+    sdir = state.sessions_dir("main")
+    old = [n for n in files if b"old " in files[n]]
+    assert len(old) == 2
+
+    def rewrite_in_place() -> None:
+        for n in old:
+            with open(sdir / n, "r+b") as f:
+                f.write(b"X")  # same size, new content, new mtime; same inode
+
+    # nothing applied: exit 75, "run the command again"
+    env = archive_paused(
+        state, tmp_path / "go", "rename", ["--no-orphans", "--retention", "30d"], rewrite_in_place, rc=75
+    )
+    assert [e["code"] for e in env["errors"]] == ["busy"]
+    moves = {a["from"].rsplit("/", 1)[1]: a for a in env["actions"] if a["type"] == "file.move"}
+    assert set(moves) == set(old)
+    assert sorted(a["note"] for a in moves.values()) == [
+        "file changed during the move (put back)",  # the one paused inside its rename
+        "file changed since planning",  # the other, caught by the first check
+    ]
+    assert all(a["state"] == "skipped" for a in moves.values())
+    for n in old:
+        assert (sdir / n).read_bytes() == b"X" + files[n][1:], n
+    assert [p for p in (run_dir(state, env) / "moved").rglob("*") if not p.is_dir()] == []
 
 
 def test_export_to_a_folder_with_gzip_and_undo_brings_them_back(state: StateDir, tmp_path: Path) -> None:
