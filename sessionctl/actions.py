@@ -778,6 +778,7 @@ def apply_export(run: Run, a: dict[str, Any]) -> None:
         a["state"], a["note"] = "skipped", f"{dst} already exists (not overwritten)"
         return
     _mkdirs(dst.parent)
+    before = os.lstat(src)
     got: list[str] = []
     _write_new(dst, lambda fd: got.append(_stream_out(src, fd, a.get("compress"))))
     if got[0] != a.get("sha256") or _stream_sha(dst, a.get("compress")) != a.get("sha256"):
@@ -785,7 +786,8 @@ def apply_export(run: Run, a: dict[str, Any]) -> None:
         a["state"], a["note"] = "skipped", "file changed since planning, or the copy did not verify (kept)"
         return
     fault_point("export.unlink")
-    if sha256_file(src) != a.get("sha256"):
+    # untouched since before the copy read it (same inode, size, mtime): no second read
+    if _identity(os.lstat(src)) != _identity(before) and sha256_file(src) != a.get("sha256"):
         os.unlink(dst)
         a["state"], a["note"] = "skipped", "file changed while it was copied (kept)"
         return

@@ -283,6 +283,38 @@ def test_export_to_a_folder_with_gzip_and_undo_brings_them_back(state: StateDir,
     assert len(list(dest.rglob("*.gz"))) == len(files) + len(orphans)  # the exports stay
 
 
+def test_an_orphan_written_while_it_is_exported_stays_and_its_copy_goes(
+    state: StateDir, tmp_path: Path
+) -> None:
+    """Before removing an exported original, archive checks that it is still what was
+    copied (re-read when its inode, size or mtime changed): a file written meanwhile
+    stays live, and its now stale copy is removed from DIR."""
+    names = sorted(with_archives(state))  # every archive is exported with --to
+    sdir = state.sessions_dir("main")
+    dest = tmp_path / "cold"
+    written: dict[str, bytes] = {}
+
+    def write_in_place() -> None:
+        for n in names:
+            data = (sdir / n).read_bytes()
+            written[n] = b"X" + data[1:]
+            (sdir / n).write_bytes(written[n])
+
+    env = archive_paused(
+        state, tmp_path / "go", "export.unlink", ["--no-orphans", "--to", str(dest)], write_in_place, rc=75
+    )
+    exports = [a for a in env["actions"] if a["type"] == "file.export"]
+    assert exports and all(a["state"] == "skipped" for a in exports), exports
+    assert {a["note"] for a in exports} <= {
+        "file changed while it was copied (kept)",
+        "file changed since planning, or the copy did not verify (kept)",
+    }
+    assert "file changed while it was copied (kept)" in {a["note"] for a in exports}
+    for n in names:
+        assert (sdir / n).read_bytes() == written[n], n
+    assert [p for p in dest.rglob("*") if p.is_file() and not p.name.startswith("sessionctl-manifest")] == []
+
+
 def test_export_refusals(state: StateDir, tmp_path: Path) -> None:
     with_archives(state)
     inside = state.sessions_dir("main") / "sub"
