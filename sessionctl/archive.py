@@ -134,7 +134,9 @@ def all_snapshots(ctx: RunContext) -> list[AgentSnapshot]:
     from sessionctl.discovery import discover
 
     out: list[AgentSnapshot] = []
-    for st in discover(ctx.state_dir, ctx.openclaw, None).stores:
+    stores = discover(ctx.state_dir, ctx.openclaw, None).stores
+    for i, st in enumerate(stores):
+        ctx.tick(f"reading agent {st.agent_id}", i, len(stores))
         if st.layout != "file" or st.legacy_pending or not st.sessions_dir.is_dir():
             continue
         out.append(snapshot_agent(st, ctx.state_dir, main_key=ctx.openclaw.main_key, read="none"))

@@ -137,6 +137,22 @@ def _wrong_types(path: Path, data: dict[str, Any]) -> str | None:
     return f"{path}: " + "; ".join(wrong) if wrong else None
 
 
+def parse_json5(text: str) -> Any:
+    """openclaw.json's text → its value. Plain JSON (what `openclaw config set` and most
+    generators write) goes through orjson — a 10 MB file in milliseconds; the pure-Python
+    JSON5 parser (~5 s per MB) only reads what orjson refuses: comments, trailing commas,
+    unquoted keys, NaN/Infinity, lone surrogates, integers beyond 64 bits."""
+    import orjson
+
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        pass
+    import json5
+
+    return json5.loads(text)
+
+
 def load_openclaw_config(state_dir: Path, environ: dict[str, str] | None = None) -> OpenClawConfig:
     """Load openclaw.json (JSON5). A missing file is an empty config; a broken one is
     returned with `error` set so read-only commands can report it and go on."""
@@ -158,10 +174,8 @@ def load_openclaw_config(state_dir: Path, environ: dict[str, str] | None = None)
     except UnicodeDecodeError as exc:
         cfg.error = f"{path} is not valid UTF-8 (byte {exc.start})"
         return cfg
-    import json5
-
     try:
-        data = json5.loads(text)
+        data = parse_json5(text)
     except (ValueError, RecursionError) as exc:
         cfg.error = f"{path} is not valid JSON5: {exc}"
         return cfg
@@ -214,12 +228,18 @@ def load_openclaw_config(state_dir: Path, environ: dict[str, str] | None = None)
 
 @dataclass
 class SessionctlConfig:
-    """sessionctl.toml: thresholds for health, policies for gc, backup retention."""
+    """sessionctl.toml: thresholds for health, policies for gc, backup retention.
+
+    A file that cannot be read or parsed is kept as `error` and raised by `section()`:
+    only a command that uses the configuration fails on it (`list` never does)."""
 
     path: Path | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    error: ConfigError | None = None
 
     def section(self, name: str) -> dict[str, Any]:
+        if self.error is not None:
+            raise self.error
         v = self.data.get(name)
         if v is None:
             return {}
@@ -228,25 +248,62 @@ class SessionctlConfig:
         return v
 
 
+_TOML_AT = re.compile(r"\(at line (\d+), column (\d+)\)")
+_TOML_TABLE = re.compile(r"^\s*\[+\s*([^\]]+?)\s*\]+\s*(#.*)?$")
+_TOML_KEY = re.compile(r"^\s*([A-Za-z0-9_.\"'-]+)\s*=\s*(.*?)\s*(#.*)?$")
+_BARE_DURATION = re.compile(r"^\d+(\.\d+)?\s*[A-Za-z]+$")
+
+
+def toml_error_message(path: Path, text: str, exc: Exception) -> str:
+    """tomllib's message with the table and key it is about (`[gc] idle: ...`) and, for an
+    unquoted duration (`idle = 5d`), what to write instead."""
+    msg = str(exc)
+    m = _TOML_AT.search(msg)
+    if m is None:
+        return f"{path} is not valid TOML: {msg}"
+    lineno = int(m.group(1))
+    lines = text.splitlines()
+    table = None
+    for line in lines[: lineno - 1]:
+        t = _TOML_TABLE.match(line)
+        if t:
+            table = t.group(1)
+    where = f"[{table}]" if table else "(top level)"
+    km = _TOML_KEY.match(lines[lineno - 1]) if 0 < lineno <= len(lines) else None
+    if km is None:
+        return f"{path}: {where}: not valid TOML: {msg}"
+    key, value = km.group(1), km.group(2)
+    out = f"{path}: {where} {key}: not valid TOML: {msg}"
+    if _BARE_DURATION.match(value):
+        out += f'; durations are quoted strings: write {key} = "{value}"'
+    return out
+
+
 def load_sessionctl_config(explicit: str | None, state_dir: Path | None) -> SessionctlConfig:
-    """`--config PATH` (must exist), else `<state>/sessionctl.toml` when present."""
+    """`--config PATH` (must exist), else `<state>/sessionctl.toml` when present. A file
+    that cannot be read or parsed comes back with `error` set (see SessionctlConfig)."""
     import tomllib
 
     if explicit is not None:
         path = Path(explicit)
         if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist", path=str(path))
+            raise ConfigError(f"--config {path}: the file does not exist", path=str(path))
     elif state_dir is not None and os.path.lexists(state_dir / "sessionctl.toml"):
         path = state_dir / "sessionctl.toml"
         if not path.is_file():
-            raise ConfigError(f"{path} is not a regular file", path=str(path))
+            return SessionctlConfig(
+                path=path, error=ConfigError(f"{path} is not a regular file", path=str(path))
+            )
     else:
         return SessionctlConfig()
     try:
         text = read_bytes(path).decode("utf-8")
         data = tomllib.loads(text)
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config {path}: {exc}", path=str(path)) from None
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        err = ConfigError(f"cannot read config {path}: {reason}", path=str(path))
+        return SessionctlConfig(path=path, error=err)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config {path} is not valid TOML: {exc}", path=str(path)) from None
+        err = ConfigError(toml_error_message(path, text, exc), path=str(path))
+        return SessionctlConfig(path=path, error=err)
     return SessionctlConfig(path=path, data=data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,10 @@ from sessionctl.discovery import Discovery, discover
 from sessionctl.errors import ConfigError
 from sessionctl.timeutil import iso_ms, parse_now
 
+# (what is being done, steps done, steps in all): the hook a command layer may set so a
+# long step shows progress; the core calls RunContext.tick and never prints
+ProgressFn = Callable[[str, int, int], None]
+
 
 @dataclass
 class RunContext:
@@ -26,6 +31,12 @@ class RunContext:
     config: SessionctlConfig
     discovery: Discovery
     agents: list[str] | None
+    progress: ProgressFn | None = None
+
+    def tick(self, what: str, done: int, total: int) -> None:
+        """Report progress of a long step to the command layer's hook, if any."""
+        if self.progress is not None:
+            self.progress(what, done, total)
 
     @property
     def now_iso(self) -> str:

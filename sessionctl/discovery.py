@@ -44,6 +44,16 @@ class Discovery:
     config: OpenClawConfig
     stores: list[AgentStore] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    # folders under agents/ (symlinks too), whatever --agent says: with openclaw.json,
+    # what tells an OpenClaw state dir from any other folder (SQLite-era agents included)
+    agent_folders: int = 0
+
+    @property
+    def is_state_dir(self) -> bool:
+        """True when this looks like an OpenClaw state dir: an openclaw.json, a folder
+        under agents/ (file-era `sessions/` or SQLite-era `agent/`), or a store found
+        through session.store. A state dir with no sessions yet is one."""
+        return self.config.exists or self.agent_folders > 0 or bool(self.stores)
 
 
 def _expand_store(template: str, agent_id: str, state_dir: Path) -> Path:
@@ -69,6 +79,8 @@ def discover(state_dir: Path, config: OpenClawConfig, only: list[str] | None = N
     try:
         with os.scandir(agents_root) as it:
             for de in it:
+                if de.is_symlink() or de.is_dir(follow_symlinks=False):
+                    disc.agent_folders += 1
                 if de.is_symlink():
                     disc.skipped.append(Skipped("agent", de.path, "is a symbolic link (not followed)"))
                     continue

@@ -93,6 +93,15 @@ class InternalError(SessionctlError):
     code = "internal"
 
 
+# The one hint for every permission error, whichever command meets it (docs/exit-codes.md).
+PERMISSION_HINT = "run sessionctl as the user that owns the OpenClaw state dir (the gateway's user)"
+
+
+def permission_denied(message: str, path: str | None = None) -> PermissionDenied:
+    """A permission error (77) with the one hint every command gives."""
+    return PermissionDenied(message, path=path, hint=PERMISSION_HINT)
+
+
 def from_os_error(exc: OSError, what: str) -> SessionctlError:
     """Turn an OSError into the matching sessionctl error with a readable message."""
     import errno
@@ -101,9 +110,7 @@ def from_os_error(exc: OSError, what: str) -> SessionctlError:
     reason = exc.strerror or str(exc)
     msg = f"{what}: {reason}" + (f" ({path})" if path else "")
     if exc.errno in (errno.EACCES, errno.EPERM):
-        return PermissionDenied(
-            msg, path=path, hint="run sessionctl as the user that owns the OpenClaw state dir"
-        )
+        return permission_denied(msg, path)
     if exc.errno == errno.ENOENT:
         return NotFoundError(msg, path=path)
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):

@@ -92,7 +92,8 @@ def read_snapshots(ctx: RunContext, stores: list[AgentStore]) -> list[AgentSnaps
     """Snapshot every store (cheap transcript facts). A store that does not parse stops
     gc before anything changes: gc never "cleans" a store it cannot read."""
     snaps: list[AgentSnapshot] = []
-    for st in stores:
+    for i, st in enumerate(stores):
+        ctx.tick(f"reading agent {st.agent_id}", i, len(stores))
         snap = snapshot_agent(st, ctx.state_dir, main_key=ctx.openclaw.main_key, read="cheap")
         if snap.load.status == "missing":
             continue
@@ -644,7 +645,9 @@ def _apply(
         by_store: dict[str, list[dict[str, Any]]] = {}
         for a in store_acts:
             by_store.setdefault(a["store"], []).append(a)
-        for acts in by_store.values():
+        steps = len(by_store) + 1
+        for i, acts in enumerate(by_store.values()):
+            ctx.tick(f"editing store {acts[0]['store']}", i, steps)
             try:
                 held = apply_actions(run, acts, base=base, lock_timeout_s=lock_timeout_s)
             except BusyError as exc:
@@ -656,6 +659,7 @@ def _apply(
             out.lock_held_ms = max(out.lock_held_ms, held["lock_held_ms"])
         removed = {(a["agent"], a["key"].strip().lower()) for a in store_acts if a.get("state") == "applied"}
         renames = [a for a in actions if a["type"] == "file.rename"]
+        ctx.tick(f"archiving {len(renames)} file(s)", steps - 1, steps)
         apply_renames(ctx, run, renames, snaps, lock_timeout_s=lock_timeout_s)
         apply_purges(run, [a for a in actions if a["type"] in ("file.move", "file.delete")])
         apply_binding_edits(run, rewrite_acts, edits, removed)

@@ -155,7 +155,10 @@ def store_checks(snap: AgentSnapshot, ctx: RunContext | None = None) -> list[Fin
             )
         )
     elif load.status == "unreadable":
-        out.append(Finding("store.unreadable", "critical", agent, str(load.error), path=path))
+        from sessionctl.errors import PERMISSION_HINT
+
+        msg = f"{load.error}; {PERMISSION_HINT}" if load.denied else str(load.error)
+        out.append(Finding("store.unreadable", "critical", agent, msg, path=path))
     if snap.inventory.error and load.status != "missing":
         out.append(
             Finding(
@@ -971,8 +974,12 @@ def run_health(
     if stale_policy is None:
         from sessionctl.policy import resolve_policy
 
-        stale_policy = resolve_policy(ctx)  # gc's own policy: a bad [gc] is a ConfigError
+        # gc's own policy: a bad [gc] is a ConfigError; an openclaw.json value it cannot
+        # read is a config.unparseable warning, and OpenClaw's default is used instead
+        stale_policy = resolve_policy(ctx, lenient_openclaw=True)
     policy = stale_policy
+    for prob in policy.problems:
+        findings.append(Finding("config.unparseable", "warning", None, prob.message, path=prob.path))
     policy_info = {"source": policy.source, "description": policy.describe(), "notes": list(policy.notes)}
     for i, store in enumerate(stores):
         if progress is not None:
@@ -983,13 +990,20 @@ def run_health(
         if store.legacy_pending:
             # never modified and no longer read by the runtime: report it, check nothing inside
             snap = snapshot_agent(
-                store, ctx.state_dir, main_key=ctx.openclaw.main_key, read="none", slim=True
+                store,
+                ctx.state_dir,
+                main_key=ctx.openclaw.main_key,
+                read="none",
+                slim=True,
+                report_denied=True,
             )
             s = stats_for(snap, now)
             stats.append(s)
             findings.extend(store_checks(snap, ctx))
             continue
-        snap = snapshot_agent(store, ctx.state_dir, main_key=ctx.openclaw.main_key, read=read, slim=True)
+        snap = snapshot_agent(
+            store, ctx.state_dir, main_key=ctx.openclaw.main_key, read=read, slim=True, report_denied=True
+        )
         snaps.append(snap)
         stats.append(stats_for(snap, now))
         findings.extend(store_checks(snap, ctx))

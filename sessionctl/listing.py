@@ -58,7 +58,9 @@ def list_sessions(
     rows: list[dict[str, Any]] = []
     problems: list[dict[str, Any]] = []
     wanted = set(kinds) if kinds else None
-    for store in ctx.discovery.stores:
+    stores = ctx.discovery.stores
+    for i, store in enumerate(stores):
+        ctx.tick(f"agent {store.agent_id}", i, len(stores))
         if store.layout == "missing":
             continue
         snap = snapshot_agent(store, ctx.state_dir, main_key=ctx.openclaw.main_key, read="cheap", slim=True)

@@ -94,6 +94,7 @@ class Policy:
     keep_within: Limit | None = None
     source: str = "none"
     notes: list[str] = field(default_factory=list)
+    problems: list[ConfigProblem] = field(default_factory=list)  # unreadable openclaw.json values
 
     def rule_for(self, kind: str) -> Rule:
         return self.per_kind.get(kind, self.default)
@@ -263,32 +264,35 @@ _OC_UNITS = {
 }
 
 
-def _openclaw_duration(value: Any, field_name: str, path: str) -> Limit:
+def _openclaw_duration(value: Any, field_name: str) -> Limit | None:
     """session.maintenance.pruneAfter as OpenClaw writes it: "30d", "24h", "90m" (m =
-    minutes in OpenClaw's own syntax). A bare number or anything else is refused: gc
-    will not guess what the gateway's config means."""
+    minutes in OpenClaw's own syntax). None for a bare number or anything else: gc will
+    not guess what the gateway's config means."""
     if isinstance(value, str):
         m = _OC_DURATION.match(value)
         if m and m.group(2):
             ms = int(float(m.group(1)) * _OC_UNITS[m.group(2).lower()])
             if ms > 0:
                 return Limit(ms, value.strip(), f"openclaw.json session.maintenance.{field_name}")
-    raise ConfigError(
-        f"{path}: session.maintenance.{field_name} = {value!r} is not a duration sessionctl can read",
-        path=path,
-        hint="give gc its own policy (--idle 30d, or [gc] idle in sessionctl.toml)",
-    )
+    return None
 
 
 def resolve_policy(
-    ctx: Any, overrides: PolicyOverrides | None = None, *, require_expiry: bool = False
+    ctx: Any,
+    overrides: PolicyOverrides | None = None,
+    *,
+    require_expiry: bool = False,
+    lenient_openclaw: bool = False,
 ) -> Policy:
     """Merge command-line flags over sessionctl.toml's `[gc]`/`[gc.kinds.<kind>]` over
     openclaw.json's `session.maintenance`. `ctx` needs `.config` (SessionctlConfig) and
     `.openclaw` (OpenClawConfig); a RunContext has both.
 
     Raises ConfigError (78) for a bad sessionctl.toml, UsageError (64) for bad flags,
-    and, with `require_expiry`, a UsageError when no source defines any limit.
+    and, with `require_expiry`, a UsageError when no source defines any limit. A
+    `session.maintenance` value it cannot read is a ConfigError too, unless
+    `lenient_openclaw` (health, dry runs): then it is listed in `Policy.problems` and
+    OpenClaw's default is used.
     """
     ov = overrides or PolicyOverrides()
     cfg: SessionctlConfig = ctx.config
@@ -368,34 +372,9 @@ def resolve_policy(
         sources.append("command line")
     if used_cfg:
         sources.append(f"sessionctl.toml ({path})")
-    if not used_cli and not used_cfg and oc.maintenance:
-        m = oc.maintenance
-        ocp = str(oc.path) if oc.path else "openclaw.json"
-        pa = m.get("pruneAfter", OPENCLAW_PRUNE_AFTER)
-        idle_lim = _openclaw_duration(pa, "pruneAfter", ocp)
-        if "pruneAfter" not in m:
-            idle_lim = Limit(idle_lim.ms, idle_lim.text, "OpenClaw default pruneAfter")
-        me = m.get("maxEntries", OPENCLAW_MAX_ENTRIES)
-        if isinstance(me, bool) or not isinstance(me, int | float) or me < 0:
-            raise ConfigError(
-                f"{ocp}: session.maintenance.maxEntries = {me!r} is not a count",
-                path=ocp,
-                hint="give gc its own policy (--max-entries N, or [gc] max-entries)",
-            )
-        default = Rule(None, idle_lim, None)
-        agent_cap = Cap(
-            int(me),
-            "openclaw.json session.maintenance.maxEntries"
-            if "maxEntries" in m
-            else "OpenClaw default maxEntries",
-        )
-        sources.append(
-            f"openclaw.json session.maintenance (pruneAfter → idle {idle_lim.text}, maxEntries {int(me)})"
-        )
-        pol.notes.append(
-            "no gc policy on the command line or in sessionctl.toml: using OpenClaw's own session.maintenance "
-            "(pruneAfter as idle time, maxEntries as the cap)"
-        )
+    if not used_cli and not used_cfg and oc.exists:
+        default, agent_cap, src = _openclaw_policy(oc, pol, strict=not lenient_openclaw)
+        sources.append(src)
     pol.source = " + ".join(sources) if sources else "none"
     pol.default, pol.per_kind, pol.cap = default, per_kind, agent_cap
 
@@ -434,12 +413,120 @@ def resolve_policy(
         pol.keep_within = _cfg_duration(gc["keep-within"], "[gc]", "keep-within", path)
 
     if require_expiry and not pol.has_expiry and pol.archive_retention is None:
+        if used_cli or used_cfg:
+            given = " and ".join(
+                x for x in ("the command line" if used_cli else "", "[gc]" if used_cfg else "") if x
+            )
+            why = (
+                f"no gc limit left: {given} turned every limit off; openclaw.json's session.maintenance "
+                "is used only when neither the command line nor sessionctl.toml sets a limit"
+            )
+        else:
+            why = (
+                "no gc policy: no limit on the command line, no [gc] in sessionctl.toml "
+                f"({path}), and no openclaw.json ({oc.path}) whose session.maintenance (or OpenClaw's "
+                "defaults) gc would follow"
+            )
         raise UsageError(
-            "no gc policy: nothing on the command line, no [gc] in sessionctl.toml, "
-            "no session.maintenance in openclaw.json",
-            hint="give a limit, e.g. `sessionctl gc --max-age 30d` or `--idle 7d` (see docs/gc.md)",
+            why, hint="give a limit, e.g. `sessionctl gc --max-age 30d` or `--idle 7d` (see docs/gc.md)"
         )
     return pol
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """A value of openclaw.json that cannot be read: `key` (e.g.
+    `session.maintenance.pruneAfter`), what is wrong, and what was used instead."""
+
+    key: str
+    message: str
+    path: str
+
+
+def _openclaw_policy(oc: OpenClawConfig, pol: Policy, *, strict: bool) -> tuple[Rule, Cap, str]:
+    """OpenClaw's own pruning as gc's policy (format doc §8): `pruneAfter` → idle time,
+    `maxEntries` → the per-agent cap; a field that is absent takes OpenClaw's default, as
+    the gateway does. A value sessionctl cannot read is a ConfigError when `strict` (a real
+    change must not guess), else a ConfigProblem in `pol.problems` and the default."""
+    m = oc.maintenance
+    ocp = str(oc.path) if oc.path else "openclaw.json"
+    defaults_note = []
+
+    def unreadable(key: str, value: Any, what: str, hint: str, default: str) -> None:
+        msg = f"session.maintenance.{key} = {_show(value)} is not {what}"
+        if strict:
+            raise ConfigError(f"{ocp}: {msg}", path=ocp, hint=hint)
+        pol.problems.append(
+            ConfigProblem(
+                f"session.maintenance.{key}", f"{ocp}: {msg}; using OpenClaw's default {default}", ocp
+            )
+        )
+
+    idle_lim: Limit | None = None
+    if "pruneAfter" in m:
+        idle_lim = _openclaw_duration(m["pruneAfter"], "pruneAfter")
+        if idle_lim is None:
+            unreadable(
+                "pruneAfter",
+                m["pruneAfter"],
+                'a duration sessionctl can read (like "30d", "24h", "90m")',
+                "fix it in openclaw.json, or give gc its own policy (--idle 30d, or [gc] idle in sessionctl.toml)",
+                OPENCLAW_PRUNE_AFTER,
+            )
+    if idle_lim is None:
+        default_ms = _openclaw_duration(OPENCLAW_PRUNE_AFTER, "pruneAfter")
+        assert default_ms is not None
+        idle_lim = Limit(default_ms.ms, OPENCLAW_PRUNE_AFTER, "OpenClaw default pruneAfter")
+        defaults_note.append(f"pruneAfter {OPENCLAW_PRUNE_AFTER}")
+    cap: Cap | None = None
+    if "maxEntries" in m:
+        me = m["maxEntries"]
+        if (
+            isinstance(me, bool)
+            or not isinstance(me, int | float)
+            or me != me
+            or me < 0
+            or me == float("inf")
+        ):
+            unreadable(
+                "maxEntries",
+                me,
+                "a count",
+                "fix it in openclaw.json, or give gc its own policy (--max-entries N, or [gc] max-entries)",
+                str(OPENCLAW_MAX_ENTRIES),
+            )
+        else:
+            cap = Cap(int(me), "openclaw.json session.maintenance.maxEntries")
+    if cap is None:
+        cap = Cap(OPENCLAW_MAX_ENTRIES, "OpenClaw default maxEntries")
+        defaults_note.append(f"maxEntries {OPENCLAW_MAX_ENTRIES}")
+    if not m:
+        pol.notes.append(
+            f"no gc policy on the command line or in sessionctl.toml, and openclaw.json has no "
+            f"session.maintenance: using OpenClaw's own defaults, as the gateway does (pruneAfter "
+            f"{OPENCLAW_PRUNE_AFTER} as idle time, maxEntries {OPENCLAW_MAX_ENTRIES} as the cap)"
+        )
+    else:
+        pol.notes.append(
+            "no gc policy on the command line or in sessionctl.toml: using OpenClaw's own session.maintenance "
+            "(pruneAfter as idle time, maxEntries as the cap"
+            + (f"; OpenClaw's defaults for {', '.join(defaults_note)}" if defaults_note else "")
+            + ")"
+        )
+    src = f"openclaw.json session.maintenance (pruneAfter → idle {idle_lim.text}, maxEntries {cap.n})"
+    if not m:
+        src = f"OpenClaw's defaults (no session.maintenance in openclaw.json: idle {idle_lim.text}, maxEntries {cap.n})"
+    return Rule(None, idle_lim, None), cap, src
+
+
+def _show(value: Any) -> str:
+    """A config value as JSON would write it (null, not None)."""
+    import json
+
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 # ---------------------------------------------------------------- planning

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from sessionctl.errors import ExitCode, NotFoundError, SessionctlError
+from sessionctl.errors import ExitCode, NotFoundError, PermissionDenied, SessionctlError
 from sessionctl.result import LogLevel, Status
 
 LogFn = Callable[[LogLevel, str], None]
@@ -189,6 +189,7 @@ class PrestartOptions:
     config: str | None = None
     overrides: Any = None  # sessionctl.policy.PolicyOverrides (flags override the config file)
     argv: list[str] | None = None
+    progress: Any = None  # context.ProgressFn: the command layer's progress hook
 
 
 def _optional(module: str) -> Any:
@@ -265,7 +266,8 @@ class Costs:
 
 class Prestart:
     """One prestart run. `run()` returns the report; it raises only for a bad command
-    line (UsageError), everything else becomes a step outcome in the report."""
+    line (UsageError) and a store it may not read (PermissionDenied, 77, before any
+    change); everything else becomes a step outcome in the report."""
 
     def __init__(self, opts: PrestartOptions, deadline: Deadline, log: LogFn) -> None:
         self.opts = opts
@@ -302,6 +304,8 @@ class Prestart:
             return rep
         try:
             self._plan()
+        except PermissionDenied:
+            raise  # sessionctl runs as the wrong user: 77 with the one hint, nothing changed
         except (SessionctlError, OSError) as exc:
             from sessionctl.errors import from_os_error
 
@@ -355,10 +359,20 @@ class Prestart:
             self.policy_error = exc.message
             config_error: ConfigError | None = exc
         else:
-            config_error = None
+            config_error = sc.error
+            if sc.error is not None:  # health still runs, with the default thresholds
+                self.policy_error = sc.error.message
+                sc = SessionctlConfig()
         disc = discover(sd, oc, self.opts.agents or None)
         self.ctx = RunContext(
-            sd, rep.now_ms, self.opts.now is not None, oc, sc, disc, self.opts.agents or None
+            sd,
+            rep.now_ms,
+            self.opts.now is not None,
+            oc,
+            sc,
+            disc,
+            self.opts.agents or None,
+            self.opts.progress,
         )
         from sessionctl.policy import PolicyOverrides, resolve_policy
 
@@ -407,7 +421,7 @@ class Prestart:
     def _plan(self) -> None:
         """Parse every store once, list the sessions folders, estimate every step. No
         transcript is read here: the steps read what they need themselves."""
-        from sessionctl.store import load_store
+        from sessionctl.store import load_store, require_access
         from sessionctl.transcripts import scan_sessions_dir
 
         c = self.costs
@@ -423,6 +437,7 @@ class Prestart:
             key = str(st.store_path)
             self._stat_before[key] = _stat(st.store_path)
             load = load_store(st.store_path)
+            require_access(load, st.agent_id)  # not damage: 77 before anything is changed
             self._status_before[key] = load.status
             c.store_bytes += load.size
             c.store_files += 1
@@ -520,6 +535,8 @@ class Prestart:
 
         st = self.report.step(name)
         st.estimate_ms = estimate_ms
+        if self.ctx is not None:
+            self.ctx.tick(name, STEPS.index(name), len(STEPS))
         if self.stopped is not None:
             st.status, st.reason = "skipped", self.stopped
             return
@@ -991,5 +1008,5 @@ def _size(path: Path) -> int:
 
 
 def run_prestart(opts: PrestartOptions, deadline: Deadline, log: LogFn) -> PrestartReport:
-    """Run prestart (see the module docstring). Raises only UsageError (bad flags)."""
+    """Run prestart (see the module docstring). Raises only UsageError (bad flags) and PermissionDenied (a store it may not read)."""
     return Prestart(opts, deadline, log).run()

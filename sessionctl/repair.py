@@ -338,7 +338,8 @@ def execute(
     with maybe_finish(run):
         groups = phases or [lambda a: True]
         done: set[int] = set()
-        for pick in groups:
+        for step, pick in enumerate(groups):
+            ctx.tick(f"applying {len(plan.actions)} action(s)", step, len(groups))
             batch = [a for a in plan.actions if a["id"] not in done and pick(a)]
             done.update(a["id"] for a in batch)
             if batch:
@@ -897,8 +898,9 @@ def plan_repair(ctx: RunContext, opts: RepairOptions) -> Plan:
     plan = Plan("repair")
     wall = now_ms()
     taken: set[str] = set()
-    for store in ctx.discovery.stores:
+    for i, store in enumerate(ctx.discovery.stores):
         agent = store.agent_id
+        ctx.tick(f"checking agent {agent}", i, len(ctx.discovery.stores))
         if store.layout == "sqlite" or store.legacy_pending:
             plan.keep(
                 "store.sqlite_era",

@@ -131,6 +131,7 @@ def undo_run(
         return out
     with private_lock(ctx.state_dir, timeout_s=lock_timeout_s):
         refuse_if_gateway_running(ctx.state_dir, force_online=force_online)
+        ctx.tick(f"reading run {target}", 0, 3)
         planned = plan_undo_at(ctx.state_dir, target, backup_dir)
         if not planned:
             out.logs.append(("info", f"run {target}: nothing to undo"))
@@ -147,9 +148,11 @@ def undo_run(
                 a["undoes"] = target
                 run.add(a)
             out.actions = run.actions
+            ctx.tick(f"backing up for {len(actions)} action(s)", 1, 3)
             prepare(run, actions)
             run.commit_journal()
             fault_point("undo.before_apply")
+            ctx.tick(f"undoing {len(actions)} action(s)", 2, 3)
             out.lock_held_ms = apply_actions(run, actions, lock_timeout_s=lock_timeout_s)["lock_held_ms"]
             out.backups = list(run.backups)
             run.finish("done", _counts(actions))

@@ -19,6 +19,7 @@ from sessionctl.store import (
     entry_shape_problem,
     load_store,
     num,
+    require_access,
     resolve_transcript,
 )
 from sessionctl.transcripts import (
@@ -182,13 +183,19 @@ def snapshot_agent(
     workers: int = 2,
     load: StoreLoad | None = None,
     slim: bool = False,
+    report_denied: bool = False,
 ) -> AgentSnapshot:
     """Read one agent: parse the store, list the folder, read transcript facts.
 
     `slim=True` (read-only callers: health, list) parses the store without the big
     diagnostic objects (store.SLIM_DROPPED) and keeps no raw bytes: a fraction of the
-    memory. Callers that write the store or journal whole entries must not use it."""
+    memory. Callers that write the store or journal whole entries must not use it.
+
+    A store the process may not read raises the permission error (77, store.require_access)
+    unless `report_denied` (health, which reports it as a finding)."""
     load = load if load is not None else load_store(store.store_path, slim=slim)
+    if not report_denied:
+        require_access(load, store.agent_id)
     inventory = scan_sessions_dir(store.sessions_dir)
     snap = AgentSnapshot(store, load, inventory)
     if load.data is None:

@@ -40,6 +40,7 @@ class StoreLoad:
     ino: int = 0
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    denied: bool = False  # unreadable because of permissions (EACCES/EPERM), not content
     _canonical: bool | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -208,6 +209,18 @@ def parse_store_slim(raw: bytes) -> tuple[StoreStatus, dict[str, Any] | None, st
     return status, full, error
 
 
+def require_access(load: StoreLoad, agent: str) -> None:
+    """A store that cannot be read for lack of permission is not damaged data: every
+    command that needs it stops with the one permission error (77) and its hint, instead
+    of calling it unreadable and advising a repair."""
+    if load.denied:
+        from sessionctl.errors import permission_denied
+
+        raise permission_denied(
+            f"agent {agent}: cannot read {load.path}: permission denied; nothing was changed", str(load.path)
+        )
+
+
 def load_store(path: Path, *, slim: bool = False) -> StoreLoad:
     """Read and parse a store. Never raises for bad content; I/O trouble → 'unreadable'.
 
@@ -222,7 +235,12 @@ def load_store(path: Path, *, slim: bool = False) -> StoreLoad:
     except OSError as exc:
         if exc.errno == errno.ENOENT:
             return StoreLoad(path, "missing", error="sessions.json does not exist")
-        return StoreLoad(path, "unreadable", error=f"cannot read sessions.json: {exc.strerror or exc}")
+        return StoreLoad(
+            path,
+            "unreadable",
+            error=f"cannot read sessions.json: {exc.strerror or exc}",
+            denied=exc.errno in (errno.EACCES, errno.EPERM),
+        )
     try:
         st = os.stat(path, follow_symlinks=False)
         mtime_ns, ino = st.st_mtime_ns, st.st_ino

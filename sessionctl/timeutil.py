@@ -1,4 +1,5 @@
-"""Time helpers: systemd-style durations, ISO timestamps, OpenClaw archive stamps.
+"""Time helpers: durations (a number with a unit, docs/gc.md#durations), ISO timestamps,
+OpenClaw archive stamps.
 
 All internal times are epoch milliseconds (int), like the store itself.
 """
@@ -39,7 +40,7 @@ _MAX_DURATION_MS = 100 * 365 * 86_400_000  # a century: anything longer is a typ
 
 
 def parse_duration(text: str) -> int:
-    """Parse a systemd-style duration into milliseconds.
+    """Parse a duration into milliseconds (not systemd.time: see docs/gc.md#durations).
 
     Accepts `30s`, `15min`, `120h`, `5d`, `1w` and sums like `2d12h` or `1h 30min`.
     Rejects a bare number (ambiguous unit) and a bare `m`/`M` (minutes or months?).

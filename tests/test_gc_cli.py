@@ -286,7 +286,8 @@ def test_emptying_an_agent_is_refused_unless_allowed(state: StateDir) -> None:
         (["--max-age", "5"], "has no unit"),
         (["--max-age", "5m"], "'m' is ambiguous; write 'min'"),
         (["--idle", "3 fortnights"], "unknown unit"),
-        ([], "no gc policy"),
+        # every limit off on the command line: the message says so (not "no session.maintenance")
+        (["--max-age", "off"], "the command line turned every limit off"),
         (["--max-age", "1d", "--kind", "cron"], "unknown kind"),
         (["--max-age", "1d", "--no-archive-backup"], "only makes sense with --archive-retention"),
         (["--max-age", "1d", "--keep-runs", "0"], "--keep-runs must be at least 1"),

@@ -295,7 +295,8 @@ def test_hostile_but_parseable_stores_go_through_gc(tmp_path: Path, outside: Out
     parseable = [
         a for a in agents if a.startswith("s-") and parse_store(state.store_path(a).read_bytes()) is not None
     ]
-    parseable += [f"x-{k}" for k in NO_PERMISSION] + ["x-lock-is-a-directory", "x-lock-is-a-fifo", "main"]
+    # (a store it may not read stops gc with 77 before anything changes: tests/test_operator.py)
+    parseable += ["x-lock-is-a-directory", "x-lock-is-a-fifo", "main"]
     assert len(parseable) >= 10, parseable
     selection = [x for a in parseable for x in ("--agent", a)]
     with outside.watched() as watch:

@@ -134,6 +134,18 @@ def test_openclaw_maintenance_defaults_fill_missing_fields(state: StateDir) -> N
     assert pol.cap is not None and (pol.cap.n, pol.cap.source) == (500, "OpenClaw default maxEntries")
 
 
+def test_openclaw_json_without_maintenance_means_openclaws_defaults(state: StateDir) -> None:
+    """OpenClaw prunes with its defaults when session.maintenance is absent (format doc
+    §8); so does gc's fallback, and it says so."""
+    state.write_config({"agents": {"list": [{"id": "main"}]}})
+    pol = _policy(state)
+    assert pol.default.idle is not None and pol.default.idle.ms == 30 * DAY_MS
+    assert pol.default.idle.source == "OpenClaw default pruneAfter"
+    assert pol.cap is not None and (pol.cap.n, pol.cap.source) == (500, "OpenClaw default maxEntries")
+    assert "OpenClaw's defaults" in pol.source
+    assert any("has no session.maintenance" in n and "OpenClaw's own defaults" in n for n in pol.notes)
+
+
 def test_no_policy_anywhere_is_a_usage_error_for_gc(state: StateDir) -> None:
     ctx = make_context(state_dir=str(state.root), now=NOW_ISO)
     assert not resolve_policy(ctx).has_expiry  # health may ask: no limits, no error
@@ -218,9 +230,17 @@ def test_a_wrongly_typed_openclaw_json_is_reported_and_refused_for_real_changes(
 
 
 def test_a_sessionctl_toml_that_is_not_a_file_is_a_config_error(state: StateDir) -> None:
-    from helpers import run_cli
+    from helpers import run_cli, run_clis
 
     state.add_session("main", "agent:main:main", updated_at=NOW_MS)
     (state.root / "sessionctl.toml").mkdir()
-    res = run_cli("list", "--state-dir", str(state.root))
-    assert res.rc == 78 and "sessionctl.toml is not a regular file" in res.stderr, res
+    gc, health, lst = run_clis(
+        ["gc", "--state-dir", str(state.root), "--dry-run"],
+        ["health", "--state-dir", str(state.root)],
+        ["list", "--state-dir", str(state.root)],
+    )
+    assert gc.rc == 78 and "sessionctl.toml is not a regular file" in gc.stderr, gc
+    assert health.rc == 3 and "sessionctl.toml is not a regular file" in health.stderr, health
+    # list uses no sessionctl.toml: it fails only on configuration it uses
+    assert lst.rc == 0 and "agent:main:main" in lst.stdout, lst
+    assert run_cli("list", "--state-dir", str(state.root), "--config", str(state.root / "nope.toml")).rc == 78
