@@ -41,7 +41,7 @@ COMMAND_OF = {
 _exit_code = 0
 
 
-def run_command(command: str, as_json: bool, fn: Callable[[], object]) -> None:
+def run_command(command: str, as_json: bool, fn: Callable[[], object], quiet: bool = False) -> None:
     """Run a command body, render its Result (or error), remember the exit code."""
     global _exit_code
     from sessionctl.errors import ExitCode, InternalError, SessionctlError, from_os_error
@@ -70,19 +70,24 @@ def run_command(command: str, as_json: bool, fn: Callable[[], object]) -> None:
         )
         if command != "health":
             result.exit_code = ExitCode.SOFTWARE
-    render(result, as_json=as_json)
+    render(result, as_json=as_json, quiet=quiet)
     _exit_code = int(result.exit_code)
 
 
 def build_app(only: str | None = None) -> object:
     """The typer app with every command, or with just the module of command `only`."""
     import typer
+    import typer.core
+
+    # typer shows an argument as `RUN_ID <str>` (its Python type) even with a metavar;
+    # the metavar alone reads as a word
+    typer.core.TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign]
 
     app = typer.Typer(
         name="sessionctl",
         help="Keep the on-disk session stores of OpenClaw gateways healthy.",
         no_args_is_help=True,
-        add_completion=False,
+        add_completion=True,
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
     )
@@ -110,7 +115,7 @@ def _usage_envelope(argv: list[str], message: str) -> None:
 
     from sessionctl.result import SCHEMA_VERSION
 
-    command = next((a for a in argv if not a.startswith("-")), None)
+    command = _command_of(argv)
     env = {
         "schema_version": SCHEMA_VERSION,
         "command": command,
@@ -123,8 +128,67 @@ def _usage_envelope(argv: list[str], message: str) -> None:
     sys.stdout.buffer.write(orjson.dumps(env, option=orjson.OPT_INDENT_2) + b"\n")
 
 
+def _command_of(args: list[str]) -> str | None:
+    """The command asked for, only when it is one: `sessionctl bogus` ran none (null)."""
+    first = next((a for a in args if not a.startswith("-")), None)
+    return first if first in COMMAND_OF else None
+
+
+def _wants_json(args: list[str]) -> bool:
+    if "--json" in args or "--format=json" in args:
+        return True
+    from itertools import pairwise
+
+    return any(a == "--format" and b == "json" for a, b in pairwise(args))
+
+
 def main(argv: list[str] | None = None) -> None:
+    """The entry point. Whatever goes wrong — a bug in a command, in a view, or an import
+    that fails (a broken install) — ends in one line on stderr and exit 70 (3 for health,
+    which a monitor must read as UNKNOWN), never a traceback (docs/exit-codes.md)."""
     args = sys.argv[1:] if argv is None else argv
+    try:
+        _main(args)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        sys.stderr.write("sessionctl: error: interrupted\n")
+        sys.exit(130)
+    except BaseException as exc:
+        if os.environ.get("SESSIONCTL_DEBUG"):
+            raise
+        _internal_error(args, exc)
+
+
+def _internal_error(args: list[str], exc: BaseException) -> None:
+    """One line for a bug (and a JSON envelope with --json), then exit 70 (health: 3)."""
+    command = _command_of(args)
+    code = 3 if command == "health" else 70
+    message = f"internal error: {type(exc).__name__}: {exc}"
+    hint = (
+        "this is a bug in sessionctl (or a broken install); rerun with SESSIONCTL_DEBUG=1 for the traceback"
+    )
+    if _wants_json(args):
+        import json
+
+        env = {
+            "schema_version": 1,
+            "command": command,
+            "status": "unknown" if code == 3 else "error",
+            "exit_code": code,
+            "state_dir": None,
+            "now": None,
+            "errors": [{"code": "internal", "message": message, "hint": hint}],
+        }
+        sys.stdout.write(json.dumps(env, indent=2) + "\n")
+        sys.stdout.flush()
+    line = f"sessionctl: error: {message} ({hint})"
+    sys.stderr.write(line.replace("\n", "\\n").replace("\r", "\\r") + "\n")
+    sys.stderr.flush()
+    sys.exit(code)
+
+
+def _main(args: list[str]) -> None:
     if args == ["--version"]:  # fast path: ExecStartPre and cron call us a lot
         sys.stdout.write(f"sessionctl {__version__}\n")
         sys.exit(0)

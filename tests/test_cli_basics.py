@@ -200,7 +200,8 @@ def test_store_content_that_looks_like_markup_is_shown_verbatim(state: StateDir)
         env=env,
     )
     assert lst.rc == 0, lst.stderr
-    assert lst.stdout.splitlines()[0].strip() == "2 sessions"  # the table, not the JSON fallback
+    header = "agent key kind channel/peer age idle transcript tokens flags"
+    assert lst.stdout.splitlines()[0].split() == header.split()  # the table, not the JSON fallback
     assert "cannot show the human view" not in lst.stderr
     for key in keys:
         assert key in lst.stdout
@@ -224,12 +225,15 @@ def test_render_json_never_fails_on_values_orjson_cannot_write() -> None:
 # ------------------------------------------------------------ usage errors → 64 + envelope
 
 
-USAGE_ERRORS: list[tuple[list[str], str]] = [
+USAGE_ERRORS: list[tuple[list[str], str | None]] = [
     (["list", "--no-such-option"], "list"),
     (["list", "--kind", "nonsense"], "list"),
     (["health", "--fail-on", "sometimes"], "health"),
     (["health", "--now", "tomorrow"], "health"),  # health maps errors to 3 — but not usage errors
-    (["no-such-command"], "no-such-command"),
+    # json.md: `command` is null when the command line could not be parsed — an unknown
+    # command is not a command that ran
+    (["no-such-command"], None),
+    (["bogus", "list"], None),
 ]
 
 

@@ -12,6 +12,7 @@ from sessionctl.commands.common import (
     ForceOnlineOpt,
     JsonOpt,
     NowOpt,
+    QuietOpt,
     StateDirOpt,
     VerboseOpt,
 )
@@ -24,6 +25,7 @@ def register(app: typer.Typer) -> None:
             str,
             typer.Option(
                 "--older-than",
+                metavar="DURATION",
                 help="Only orphans not modified for DURATION (wall clock); younger ones may be about to be used.",
             ),
         ] = "1h",
@@ -35,6 +37,7 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 "--retention",
+                metavar="DURATION",
                 help="Purge .deleted/.reset archives whose name stamp is older than DURATION "
                 "(moved into the run folder).",
                 show_default=False,
@@ -52,13 +55,19 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 "--to",
+                metavar="DIR",
                 help="Move archives (and this run's orphans) out of the sessions folders into DIR.",
                 show_default=False,
             ),
         ] = None,
         compress: Annotated[
             str | None,
-            typer.Option("--compress", help="With --to: gzip or zstd.", show_default=False),
+            typer.Option(
+                "--compress",
+                metavar="[gzip|zstd]",
+                help="With --to: compress the moved archives.",
+                show_default=False,
+            ),
         ] = None,
         dry_run: DryRunOpt = False,
         backup_dir: BackupDirOpt = None,
@@ -68,6 +77,7 @@ def register(app: typer.Typer) -> None:
         now: NowOpt = None,
         config: ConfigOpt = None,
         json: JsonOpt = False,
+        quiet: QuietOpt = False,
         verbose: VerboseOpt = False,
     ) -> None:
         """Archive orphaned transcripts and sidecars (.deleted rename), purge old archives, move archives away."""
@@ -100,7 +110,11 @@ def register(app: typer.Typer) -> None:
                 compress=compress,
                 backup_dir=backup_dir,
             )
-            out = run_archive(ctx, opts, dry_run=dry_run, force_online=force_online)
+            from sessionctl.views.progress import stderr_progress
+
+            with stderr_progress("archive", enabled=not json and not quiet) as hook:
+                ctx.progress = hook
+                out = run_archive(ctx, opts, dry_run=dry_run, force_online=force_online)
             return outcome_result("archive", ctx, out, verbose=verbose)
 
-        run_command("archive", json, body)
+        run_command("archive", json, body, quiet=quiet)

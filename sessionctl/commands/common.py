@@ -25,18 +25,22 @@ StateDirOpt = Annotated[
     str | None,
     typer.Option(
         "--state-dir",
+        metavar="DIR",
         help="OpenClaw state dir (default: $OPENCLAW_STATE_DIR, else ~/.openclaw, else legacy ~/.clawdbot).",
         show_default=False,
     ),
 ]
 AgentOpt = Annotated[
     list[str] | None,
-    typer.Option("--agent", "-a", help="Only this agent (repeatable).", show_default=False),
+    typer.Option("--agent", "-a", metavar="ID", help="Only this agent (repeatable).", show_default=False),
 ]
 NowOpt = Annotated[
     str | None,
     typer.Option(
-        "--now", help="Pretend the time is this ISO-8601 instant (reproducible runs).", show_default=False
+        "--now",
+        metavar="ISO-TIME",
+        help="Pretend the time is this ISO-8601 instant (reproducible runs).",
+        show_default=False,
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the versioned JSON envelope on stdout.")]
@@ -44,11 +48,20 @@ ConfigOpt = Annotated[
     str | None,
     typer.Option(
         "--config",
+        metavar="FILE",
         help="sessionctl.toml to use (default: <state>/sessionctl.toml if present).",
         show_default=False,
     ),
 ]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Show per-session detail.")]
+QuietOpt = Annotated[
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        help="Print exactly one summary line (status, counts, run id): for timers, cron and the journal.",
+    ),
+]
 
 # ------------------------------------------------------------ commands that change files
 
@@ -113,7 +126,7 @@ _GC_POLICY = {
 def _gc_policy_option(*decls: str, prestart: bool = False) -> Any:
     metavar, text = _GC_POLICY[decls[0]]
     if prestart:
-        return typer.Option(*decls, help=f"gc: {text}", show_default=False)
+        return typer.Option(*decls, metavar=metavar, help=f"gc: {text}", show_default=False)
     return typer.Option(*decls, metavar=metavar, help=text[0].upper() + text[1:], show_default=False)
 
 

@@ -12,6 +12,7 @@ from sessionctl.commands.common import (
     ForceOnlineOpt,
     JsonOpt,
     NowOpt,
+    QuietOpt,
     StateDirOpt,
     VerboseOpt,
 )
@@ -24,6 +25,7 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 "--keep",
+                metavar="[bound|newest|N]",
                 help="Peers: 'bound' (the agent bindings route to; default) or 'newest' (most recently "
                 "active). With --storms: how many sessions of a burst to keep (default 3).",
                 show_default=False,
@@ -35,17 +37,24 @@ def register(app: typer.Typer) -> None:
         window: Annotated[
             str,
             typer.Option(
-                "--window", help="With --storms: sessions started this close together form a burst."
+                "--window",
+                metavar="DURATION",
+                help="With --storms: sessions started this close together form a burst.",
             ),
         ] = "1h",
         min_sessions: Annotated[
             int,
-            typer.Option("--min", help="With --storms: a burst needs at least N sessions within one window."),
+            typer.Option(
+                "--min",
+                metavar="N",
+                help="With --storms: a burst needs at least N sessions within one window.",
+            ),
         ] = 20,
         match: Annotated[
             list[str] | None,
             typer.Option(
                 "--match",
+                metavar="GLOB",
                 help="With --storms: treat the keys matching this glob as one family (repeatable), "
                 "e.g. 'agent:marketer:explicit:dyad-coord-*'.",
                 show_default=False,
@@ -59,6 +68,7 @@ def register(app: typer.Typer) -> None:
         now: NowOpt = None,
         config: ConfigOpt = None,
         json: JsonOpt = False,
+        quiet: QuietOpt = False,
         verbose: VerboseOpt = False,
     ) -> None:
         """Resolve one peer living in several agents (by bindings or recency); collapse spawn storms."""
@@ -88,7 +98,11 @@ def register(app: typer.Typer) -> None:
                 opts.keep = keep or "bound"
             ctx = make_context(state_dir=state_dir, agents=agent, now=now, config=config)
             check_backup_dir(ctx, backup_dir)
-            out = run_dedupe(ctx, opts, dry_run=dry_run, force_online=force_online)
+            from sessionctl.views.progress import stderr_progress
+
+            with stderr_progress("dedupe", enabled=not json and not quiet) as hook:
+                ctx.progress = hook
+                out = run_dedupe(ctx, opts, dry_run=dry_run, force_online=force_online)
             return outcome_result("dedupe", ctx, out, verbose=verbose, mode="storms" if storms else "peers")
 
-        run_command("dedupe", json, body)
+        run_command("dedupe", json, body, quiet=quiet)

@@ -19,6 +19,7 @@ from sessionctl.commands.common import (
     MaxEntriesOpt,
     NowOpt,
     ProtectOpt,
+    QuietOpt,
     StateDirOpt,
     VerboseOpt,
 )
@@ -80,6 +81,7 @@ def register(app: typer.Typer) -> None:
         now: NowOpt = None,
         config: ConfigOpt = None,
         json: JsonOpt = False,
+        quiet: QuietOpt = False,
         verbose: VerboseOpt = False,
     ) -> None:
         """Expire sessions by age, idle time and count; archive their transcripts; backup and journal first."""
@@ -119,22 +121,29 @@ def register(app: typer.Typer) -> None:
                 keep_runs=keep_runs,
                 keep_within=keep_within,
             )
-            policy = resolve_policy(ctx, overrides, require_expiry=True)
+            # a dry run changes nothing: an unreadable session.maintenance value is a warning there
+            policy = resolve_policy(ctx, overrides, require_expiry=True, lenient_openclaw=dry_run)
             check_backup_dir(ctx, backup_dir)
             res = context_result("gc", ctx)
             res.view["verbose"] = verbose
             for note in policy.notes:
                 res.log("notice", note)
+            for prob in policy.problems:
+                res.log("warning", f"{prob.message} (a real run refuses: exit 78)")
             err: SessionctlError | None = None
-            out = run_gc(
-                ctx,
-                policy,
-                dry_run=dry_run,
-                force_online=force_online,
-                backup_dir=backup_dir,
-                lock_timeout_s=timeout_s,
-                argv=sys.argv[1:],
-            )
+            from sessionctl.views.progress import stderr_progress
+
+            with stderr_progress("gc", enabled=not json and not quiet) as hook:
+                ctx.progress = hook
+                out = run_gc(
+                    ctx,
+                    policy,
+                    dry_run=dry_run,
+                    force_online=force_online,
+                    backup_dir=backup_dir,
+                    lock_timeout_s=timeout_s,
+                    argv=sys.argv[1:],
+                )
             if dry_run and out.plan.refusals:
                 err = PlanRefused(
                     out.plan.refusals[0], hint="pass --allow-empty if emptying it is really intended"
@@ -171,4 +180,4 @@ def register(app: typer.Typer) -> None:
                 res.errors.extend(e.to_json() for e in out.errors)
             return res
 
-        run_command("gc", json, body)
+        run_command("gc", json, body, quiet=quiet)

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sessionctl.commands.common import AgentOpt, ConfigOpt, JsonOpt, NowOpt, StateDirOpt, VerboseOpt
+from sessionctl.commands.common import AgentOpt, ConfigOpt, JsonOpt, NowOpt, QuietOpt, StateDirOpt, VerboseOpt
+
+if TYPE_CHECKING:
+    from sessionctl.context import RunContext
+    from sessionctl.errors import SessionctlError
 
 FORMATS = ("human", "json", "prometheus")
 
@@ -19,18 +23,24 @@ def register(app: typer.Typer) -> None:
             str,
             typer.Option(
                 "--fail-on",
-                help="Lowest severity that makes the exit code non-zero: warning|critical.",
+                metavar="[warning|critical]",
+                help="Lowest severity that makes the exit code non-zero: warning or critical.",
             ),
         ] = "warning",
         fmt: Annotated[
             str,
-            typer.Option("--format", help="Output: human, json (same as --json) or prometheus."),
+            typer.Option(
+                "--format",
+                metavar="[human|json|prometheus]",
+                help="Output: human, json (same as --json) or prometheus (node_exporter text format).",
+            ),
         ] = "human",
         output: Annotated[
             str | None,
             typer.Option(
                 "--output",
                 "-o",
+                metavar="FILE",
                 help="With --format prometheus: write the metrics atomically to this file "
                 "(node_exporter textfile collector) instead of stdout.",
                 show_default=False,
@@ -39,13 +49,17 @@ def register(app: typer.Typer) -> None:
         store_max_mb: Annotated[
             float | None,
             typer.Option(
-                "--store-max-mb", help="store.oversized threshold in MB (default 50).", show_default=False
+                "--store-max-mb",
+                metavar="MB",
+                help="store.oversized threshold in MB (default 50).",
+                show_default=False,
             ),
         ] = None,
         transcript_max_kb: Annotated[
             float | None,
             typer.Option(
                 "--transcript-max-kb",
+                metavar="KB",
                 help="transcript.oversized threshold in KB (default 500).",
                 show_default=False,
             ),
@@ -54,6 +68,7 @@ def register(app: typer.Typer) -> None:
             int | None,
             typer.Option(
                 "--max-entries",
+                metavar="N",
                 help="store.too_many_entries threshold (default: session.maintenance.maxEntries, else 500).",
                 show_default=False,
             ),
@@ -63,6 +78,7 @@ def register(app: typer.Typer) -> None:
         now: NowOpt = None,
         config: ConfigOpt = None,
         json: JsonOpt = False,
+        quiet: QuietOpt = False,
         verbose: VerboseOpt = False,
     ) -> None:
         """Validate every store and transcript; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
@@ -82,13 +98,17 @@ def register(app: typer.Typer) -> None:
                 raise UsageError(f"--json and --format {fmt} contradict each other; use one")
             if output is not None and fmt != "prometheus":
                 raise UsageError("--output is only for --format prometheus")
+            if quiet and fmt == "prometheus" and output is None:
+                raise UsageError("--quiet prints one line, not the metrics: add --output FILE to write them")
             if fail_on not in ("warning", "critical"):
                 raise UsageError(f"--fail-on {fail_on!r}: use 'warning' or 'critical'")
             try:
                 return _run()
-            except SessionctlError:
+            except SessionctlError as exc:
                 if output is not None:
                     _write_unknown(output, now)
+                elif fmt == "prometheus" and not isinstance(exc, UsageError):
+                    return _unknown_metrics_result(exc)
                 raise
 
         def _run() -> object:
@@ -102,12 +122,15 @@ def register(app: typer.Typer) -> None:
             from sessionctl.thresholds import thresholds_for
 
             ctx = make_context(state_dir=state_dir, agents=agent, now=now, config=config)
+            require_state_dir(ctx)
             thr = thresholds_for(
                 ctx, store_max_mb=store_max_mb, transcript_max_kb=transcript_max_kb, max_entries=max_entries
             )
             from sessionctl.views.health import stderr_progress
 
-            with stderr_progress(ctx, deep=deep, enabled=not as_json and fmt == "human") as progress:
+            with stderr_progress(
+                ctx, deep=deep, enabled=not as_json and not quiet and fmt == "human"
+            ) as progress:
                 report = run_health(ctx, deep=deep, thresholds=thr, progress=progress)
             w = worst(report.findings)
             res = context_result("health", ctx)
@@ -147,16 +170,44 @@ def register(app: typer.Typer) -> None:
                     res.view["metrics"] = text
             return res
 
+        def _unknown_metrics_result(exc: SessionctlError) -> object:
+            """--format prometheus on stdout: an UNKNOWN run still prints its metrics
+            (status 3), so a scraper sees "cannot check" rather than stale numbers."""
+            from sessionctl.prometheus import unknown_metrics
+            from sessionctl.result import error_result
+
+            res = error_result("health", exc)
+            res.view["format"] = "prometheus"
+            res.view["metrics"] = unknown_metrics(_clock(now))
+            return res
+
+        def _clock(now_text: str | None) -> int:
+            from sessionctl.timeutil import now_ms, parse_iso_ms
+
+            return (parse_iso_ms(now_text) if now_text else None) or now_ms()
+
         def _write_unknown(path: str, now_text: str | None) -> None:
             import contextlib
             from pathlib import Path
 
             from sessionctl.errors import SessionctlError
             from sessionctl.prometheus import unknown_metrics, write_textfile
-            from sessionctl.timeutil import now_ms, parse_iso_ms
 
-            t = (parse_iso_ms(now_text) if now_text else None) or now_ms()
             with contextlib.suppress(SessionctlError):  # the original error is the one to report
-                write_textfile(Path(path), unknown_metrics(t))
+                write_textfile(Path(path), unknown_metrics(_clock(now_text)))
 
-        run_command("health", as_json, body)
+        run_command("health", as_json, body, quiet=quiet)
+
+
+def require_state_dir(ctx: RunContext) -> None:
+    """A folder that is not an OpenClaw state dir (no openclaw.json, no agents/<id>/) is
+    UNKNOWN for health, never OK: a wrong OPENCLAW_STATE_DIR in a timer must not stay green."""
+    from sessionctl.errors import NotFoundError
+
+    if not ctx.discovery.is_state_dir:
+        raise NotFoundError(
+            f"{ctx.state_dir} is not an OpenClaw state dir: it has no openclaw.json "
+            f"({ctx.openclaw.path}) and no agent folder (agents/<id>/sessions/ or agents/<id>/agent/)",
+            path=str(ctx.state_dir),
+            hint="pass --state-dir PATH or set OPENCLAW_STATE_DIR to the gateway's state dir (usually ~/.openclaw)",
+        )

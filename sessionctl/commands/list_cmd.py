@@ -4,23 +4,38 @@ from typing import Annotated
 
 import typer
 
-from sessionctl.commands.common import AgentOpt, ConfigOpt, JsonOpt, NowOpt, StateDirOpt
+from sessionctl.commands.common import AgentOpt, ConfigOpt, JsonOpt, NowOpt, QuietOpt, StateDirOpt
+
+FORMATS = ("table", "tsv", "json")
 
 
 def register(app: typer.Typer) -> None:
     @app.command("list")
     def list_cmd(
         kind: Annotated[
-            list[str] | None, typer.Option("--kind", "-k", help="Only sessions of this kind (repeatable).")
+            list[str] | None,
+            typer.Option("--kind", "-k", metavar="KIND", help="Only sessions of this kind (repeatable)."),
         ] = None,
         state_dir: StateDirOpt = None,
         agent: AgentOpt = None,
         now: NowOpt = None,
         config: ConfigOpt = None,
+        fmt: Annotated[
+            str,
+            typer.Option(
+                "--format",
+                metavar="[table|tsv|json]",
+                help="table: aligned columns (one session per line when piped); tsv: tab-separated "
+                "with a header line, raw numbers, for scripts; json: same as --json.",
+            ),
+        ] = "table",
         json: JsonOpt = False,
+        quiet: QuietOpt = False,
     ) -> None:
         """List every session: agent, key, kind, peer, age, idle, transcript size, tokens, flags."""
         from sessionctl.cli import run_command
+
+        as_json = json or fmt == "json"
 
         def body() -> object:
             from sessionctl.commands.common import context_result, warn_discovery_skips
@@ -29,13 +44,22 @@ def register(app: typer.Typer) -> None:
             from sessionctl.keys import KINDS
             from sessionctl.listing import list_sessions
 
+            if fmt not in FORMATS:
+                raise UsageError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
+            if json and fmt not in ("table", "json"):
+                raise UsageError(f"--json and --format {fmt} contradict each other; use one")
             for k in kind or []:
                 if k not in KINDS:
                     raise UsageError(f"unknown kind {k!r}; kinds are: {', '.join(KINDS)}")
             ctx = make_context(state_dir=state_dir, agents=agent, now=now, config=config)
-            rows, problems = list_sessions(ctx, kind)
+            from sessionctl.views.progress import stderr_progress
+
+            with stderr_progress("list", enabled=not as_json and not quiet) as hook:
+                ctx.progress = hook
+                rows, problems = list_sessions(ctx, kind)
             res = context_result("list", ctx)
             res.data = {"sessions": rows, "unreadable_stores": problems}
+            res.view["format"] = fmt
             warn_discovery_skips(res, ctx)
             for p in problems:
                 res.log(
@@ -46,4 +70,4 @@ def register(app: typer.Typer) -> None:
                 res.status, res.exit_code = "error", ExitCode.DATA
             return res
 
-        run_command("list", json, body)
+        run_command("list", as_json, body, quiet=quiet)

@@ -14,6 +14,7 @@ from sessionctl.commands.common import (
     PrestartMaxAgeOpt,
     PrestartMaxEntriesOpt,
     PrestartProtectOpt,
+    QuietOpt,
     StateDirOpt,
 )
 
@@ -25,7 +26,8 @@ def register(app: typer.Typer) -> None:
             str,
             typer.Option(
                 "--deadline",
-                help="Time budget (systemd style: 30s, 2min). Steps that do not fit are skipped, "
+                metavar="DURATION",
+                help="Time budget, a number with a unit (30s, 2min). Steps that do not fit are skipped, "
                 "never interrupted. Keep it well under the unit's TimeoutStartSec.",
             ),
         ] = "30s",
@@ -38,6 +40,7 @@ def register(app: typer.Typer) -> None:
             int | None,
             typer.Option(
                 "--keep-runs",
+                metavar="N",
                 help="Afterwards, keep only the newest N run folders (default: [gc] keep-runs, else 20).",
                 show_default=False,
             ),
@@ -46,6 +49,7 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 "--keep-within",
+                metavar="DURATION",
                 help="Afterwards, delete run folders older than DURATION (e.g. 30d); with --keep-runs, a run is kept if either keeps it.",
                 show_default=False,
             ),
@@ -55,6 +59,7 @@ def register(app: typer.Typer) -> None:
         now: NowOpt = None,
         config: ConfigOpt = None,
         json: JsonOpt = False,
+        quiet: QuietOpt = False,
     ) -> None:
         """Before the gateway starts (ExecStartPre=): backup, safe repairs, gc, expired
         thread bindings, health summary. Does nothing while a gateway runs. Exit 0 when
@@ -64,13 +69,14 @@ def register(app: typer.Typer) -> None:
         def body() -> object:
             import sys
 
+            from sessionctl.commands.common import parse_duration_opt
             from sessionctl.errors import UsageError
             from sessionctl.policy import PolicyOverrides
             from sessionctl.prestart import Deadline, PrestartOptions, process_age_ms, run_prestart
             from sessionctl.result import Result
-            from sessionctl.timeutil import iso_ms, parse_duration
+            from sessionctl.timeutil import iso_ms
 
-            budget = parse_duration(deadline)
+            budget = parse_duration_opt("--deadline", deadline)
             if budget <= 0:
                 raise UsageError(f"--deadline {deadline!r} must be longer than zero")
             dl = Deadline(budget, already_ms=process_age_ms())
@@ -92,7 +98,11 @@ def register(app: typer.Typer) -> None:
                 overrides=overrides,
                 argv=list(sys.argv[1:]),
             )
-            rep = run_prestart(opts, dl, res.log)
+            from sessionctl.views.progress import stderr_progress
+
+            with stderr_progress("prestart", enabled=not json and not quiet) as hook:
+                opts.progress = hook
+                rep = run_prestart(opts, dl, res.log)
             res.state_dir = rep.state_dir
             res.now = iso_ms(rep.now_ms)
             res.status = rep.status
@@ -101,4 +111,4 @@ def register(app: typer.Typer) -> None:
             res.errors = rep.errors
             return res
 
-        run_command("prestart", json, body)
+        run_command("prestart", json, body, quiet=quiet)

@@ -12,6 +12,7 @@ from sessionctl.commands.common import (
     ForceOnlineOpt,
     JsonOpt,
     NowOpt,
+    QuietOpt,
     StateDirOpt,
     VerboseOpt,
 )
@@ -44,6 +45,7 @@ def register(app: typer.Typer) -> None:
             list[str] | None,
             typer.Option(
                 "--only",
+                metavar="PART",
                 help="Only these parts (repeatable or comma-separated): store, transcripts, entries, locks, "
                 "leftovers. Default: all.",
                 show_default=False,
@@ -60,7 +62,10 @@ def register(app: typer.Typer) -> None:
         from_run: Annotated[
             str | None,
             typer.Option(
-                "--from", help="Restore a damaged store from the backup of this run.", show_default=False
+                "--from",
+                metavar="RUN_ID",
+                help="Restore a damaged store from the backup of this run.",
+                show_default=False,
             ),
         ] = None,
         drop_bad_lines: Annotated[
@@ -89,6 +94,7 @@ def register(app: typer.Typer) -> None:
         now: NowOpt = None,
         config: ConfigOpt = None,
         json: JsonOpt = False,
+        quiet: QuietOpt = False,
         verbose: VerboseOpt = False,
     ) -> None:
         """Repair damaged stores and transcripts, unsafe entries, stale locks and leftovers (backup + journal first)."""
@@ -120,7 +126,11 @@ def register(app: typer.Typer) -> None:
                 merge_case=merge_case,
                 backup_dir=backup_dir,
             )
-            out = run_repair(ctx, opts, dry_run=dry_run, force_online=force_online)
+            from sessionctl.views.progress import stderr_progress
+
+            with stderr_progress("repair", enabled=not json and not quiet) as hook:
+                ctx.progress = hook
+                out = run_repair(ctx, opts, dry_run=dry_run, force_online=force_online)
             return outcome_result("repair", ctx, out, verbose=verbose, only=list(parts))
 
-        run_command("repair", json, body)
+        run_command("repair", json, body, quiet=quiet)

@@ -15,6 +15,7 @@ from sessionctl.commands.common import (
     KeepRunsOpt,
     KeepWithinOpt,
     NowOpt,
+    QuietOpt,
     StateDirOpt,
 )
 
@@ -47,6 +48,7 @@ def _undo_or_restore(
     agent: list[str] | None,
     now: str | None,
     config: str | None,
+    progress: bool = False,
 ) -> Result:
     """The body of undo and restore: the same run, the same Result."""
     import sys
@@ -60,18 +62,21 @@ def _undo_or_restore(
     )
     from sessionctl.context import make_context
     from sessionctl.runops import restore_run, undo_run
+    from sessionctl.views.progress import stderr_progress
 
     timeout = lock_timeout_s(lock_timeout)
     ctx = make_context(state_dir=state_dir, agents=agent, now=now, config=config)
-    out = (undo_run if command == "undo" else restore_run)(
-        ctx,
-        run_id,
-        dry_run=dry_run,
-        force_online=force_online,
-        backup_dir=backup_dir,
-        lock_timeout_s=timeout,
-        argv=sys.argv[1:],
-    )
+    with stderr_progress(command, enabled=progress) as hook:
+        ctx.progress = hook
+        out = (undo_run if command == "undo" else restore_run)(
+            ctx,
+            run_id,
+            dry_run=dry_run,
+            force_online=force_online,
+            backup_dir=backup_dir,
+            lock_timeout_s=timeout,
+            argv=sys.argv[1:],
+        )
     res = context_result(command, ctx)
     add_logs(res, out.logs)
     if command == "restore":  # undo works from the run's journal, whatever --agent says
@@ -106,6 +111,7 @@ def register(app: typer.Typer) -> None:
         now: NowOpt = None,
         config: ConfigOpt = None,
         json: JsonOpt = False,
+        quiet: QuietOpt = False,
     ) -> None:
         """Take a run folder with a backup alone: stores, their prompt blobs, binding files."""
         from sessionctl.cli import run_command
@@ -143,13 +149,14 @@ def register(app: typer.Typer) -> None:
             }
             return res
 
-        run_command("backup", json, body)
+        run_command("backup", json, body, quiet=quiet)
 
     @app.command("runs")
     def runs_cmd(
         backup_dir: BackupDirOpt = None,
         state_dir: StateDirOpt = None,
         json: JsonOpt = False,
+        quiet: QuietOpt = False,
     ) -> None:
         """List run folders: id, command, started, state, actions, bytes."""
         from sessionctl.cli import run_command
@@ -165,7 +172,7 @@ def register(app: typer.Typer) -> None:
             res.data = {"runs_dir": str(runs_root(sd, backup_dir)), "runs": runs}
             return res
 
-        run_command("runs", json, body)
+        run_command("runs", json, body, quiet=quiet)
 
     @app.command("undo")
     def undo_cmd(
@@ -178,6 +185,7 @@ def register(app: typer.Typer) -> None:
         now: NowOpt = None,
         config: ConfigOpt = None,
         json: JsonOpt = False,
+        quiet: QuietOpt = False,
     ) -> None:
         """Reverse a run: removed entries come back (never clobbering newer ones), renamed files are renamed back."""
         from sessionctl.cli import run_command
@@ -194,9 +202,10 @@ def register(app: typer.Typer) -> None:
                 agent=None,
                 now=now,
                 config=config,
+                progress=not json and not quiet,
             )
 
-        run_command("undo", json, body)
+        run_command("undo", json, body, quiet=quiet)
 
     @app.command("restore")
     def restore_cmd(
@@ -210,6 +219,7 @@ def register(app: typer.Typer) -> None:
         now: NowOpt = None,
         config: ConfigOpt = None,
         json: JsonOpt = False,
+        quiet: QuietOpt = False,
     ) -> None:
         """Put whole sessions.json files back from a run's backup (journaled: can be undone)."""
         from sessionctl.cli import run_command
@@ -226,6 +236,7 @@ def register(app: typer.Typer) -> None:
                 agent=agent,
                 now=now,
                 config=config,
+                progress=not json and not quiet,
             )
 
-        run_command("restore", json, body)
+        run_command("restore", json, body, quiet=quiet)

@@ -5,6 +5,7 @@ from rich.console import Console
 from sessionctl.result import Result
 from sessionctl.views.fmt import bytes_h
 from sessionctl.views.repair import render_actions, render_footer
+from sessionctl.views.repair import summary as summary
 
 
 def render(result: Result, console: Console) -> None:

@@ -19,3 +19,12 @@ def render(result: Result, console: Console) -> None:
     console.print(f"in {b.get('path')}", markup=False, soft_wrap=True)
     if d.get("pruned_runs"):
         console.print(f"pruned {len(d['pruned_runs'])} old run folder(s)", markup=False, soft_wrap=True)
+
+
+def summary(result: Result) -> str:
+    d = result.data
+    s = d.get("summary") or {}
+    text = f"{s.get('files', 0)} file(s), {bytes_h(s.get('bytes'))}; run {d.get('run_id')}"
+    if d.get("pruned_runs"):
+        text += f"; pruned {len(d['pruned_runs'])} old run folder(s)"
+    return text

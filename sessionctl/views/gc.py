@@ -3,13 +3,21 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
+from sessionctl.render import terminal_width
 from sessionctl.result import Result
-from sessionctl.views.fmt import bytes_h, dur_h
+from sessionctl.views.fmt import Column, bytes_h, dur_h, table_lines
 
-_ACTION_STYLE = {"expire": "red", "keep": "green"}
+PLAN_COLUMNS = (
+    Column("action"),
+    Column("agent", drop=5),
+    Column("key"),
+    Column("kind", drop=4),
+    Column("age", right=True, drop=2),
+    Column("idle", right=True, drop=3),
+    Column("size", right=True, drop=1),
+    Column("reason", drop=6, shrink=20),
+)
 
 
 def _rules(by_rule: dict[str, int]) -> str:
@@ -53,27 +61,26 @@ def render(result: Result, console: Console) -> None:
         console.print("scope: " + "; ".join(bits), markup=False, soft_wrap=True)
     rows = d.get("sessions") or []
     if (dry or verbose) and rows:
-        table = Table(title="plan" if dry else "sessions", header_style="bold")
-        for col in ("action", "agent", "key", "kind", "age", "idle", "size", "reason"):
-            table.add_column(
-                col, overflow="fold", justify="right" if col in ("age", "idle", "size") else "left"
-            )
+        cells = []
         for r in rows:
-            action = r["decision"]
             reason = r["reason"]
             if r.get("notes"):
                 reason += " [" + "; ".join(r["notes"]) + "]"
-            table.add_row(
-                f"[{_ACTION_STYLE.get(action, '')}]{action}[/]",
-                escape(r["agent"]),
-                escape(r["key"]),
-                r["kind"],
-                dur_h(r.get("age_ms")),
-                dur_h(r.get("idle_ms")),
-                bytes_h(r.get("transcript_bytes")),
-                escape(reason),
+            cells.append(
+                (
+                    r["decision"],
+                    r["agent"],
+                    r["key"],
+                    r["kind"],
+                    dur_h(r.get("age_ms")),
+                    dur_h(r.get("idle_ms")),
+                    bytes_h(r.get("transcript_bytes")),
+                    reason,
+                )
             )
-        console.print(table)
+        console.print("plan:" if dry else "sessions:", markup=False)
+        for line in table_lines(PLAN_COLUMNS, cells, terminal_width(console)):
+            console.out(line, highlight=False)
     acts = d.get("actions") or []
     files = [a for a in acts if a["type"] in ("file.rename", "file.move", "file.delete", "file.rewrite")]
     if (dry or verbose) and files:
@@ -110,3 +117,22 @@ def render(result: Result, console: Console) -> None:
         console.print(f"undo with: sessionctl undo {d['run_id']}", markup=False, soft_wrap=True)
     else:
         console.print("nothing to do", markup=False, soft_wrap=True)
+
+
+def summary(result: Result) -> str:
+    d = result.data
+    dry = bool(d.get("dry_run"))
+    total = (d.get("summary") or {}).get("total") or {}
+    verb = "would expire" if dry else "expired"
+    arch = "would archive" if dry else "archived"
+    text = (
+        f"{verb} {total.get('expired', 0)} of {total.get('entries', 0)} sessions, "
+        f"{arch} {total.get('archived_files', 0)} file(s)"
+    )
+    if total.get("skipped"):
+        text += f", {total['skipped']} skipped"
+    if dry:
+        text += "; dry run, nothing changed"
+    elif d.get("run_id"):
+        text += f"; run {d['run_id']} (undo: sessionctl undo {d['run_id']})"
+    return text

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from sessionctl.result import Result
-from sessionctl.views.fmt import SEVERITY_STYLE, bytes_h, dur_h
+from sessionctl.views.fmt import SEVERITY_STYLE, Column, bytes_h, dur_h, table_lines
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -37,32 +37,35 @@ def render(result: Result, console: Console) -> None:
     render_human(result.data, console, verbose=bool(result.view.get("verbose")), status=result.status)
 
 
-def _agents_table(agents: list[dict[str, Any]]) -> Any:
-    from rich import box
-    from rich.table import Table
+AGENT_COLUMNS = (
+    Column("agent"),
+    Column("layout", drop=3),
+    Column("entries", right=True),
+    Column("store", right=True, drop=4),
+    Column("transcripts", drop=2),
+    Column("archives", drop=1),
+    Column("oldest idle", right=True, drop=5),
+)
 
-    table = Table(
-        title="agents", header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
-    )
-    cols = ("agent", "layout", "entries", "store", "transcripts", "archives", "oldest idle")
-    for col in cols:
-        table.add_column(
-            col, justify="right" if col in ("entries", "store", "oldest idle") else "left", no_wrap=True
-        )
+
+def _agents_lines(agents: list[dict[str, Any]], width: int | None) -> list[str]:
+    cells = []
     for a in agents:
         layout = a["layout"]
         if a.get("store_status") not in ("ok", "missing", None):
             layout += f" ({a['store_status']})"
-        table.add_row(
-            a["agent"],
-            layout,
-            str(a.get("entries", 0)),
-            bytes_h(a.get("store_bytes")),
-            f"{a.get('transcripts', 0)} / {bytes_h(a.get('transcript_bytes'))}",
-            f"{a.get('archives', 0)} / {bytes_h(a.get('archive_bytes'))}",
-            dur_h(a.get("oldest_idle_ms")),
+        cells.append(
+            (
+                a["agent"],
+                layout,
+                str(a.get("entries", 0)),
+                bytes_h(a.get("store_bytes")),
+                f"{a.get('transcripts', 0)} / {bytes_h(a.get('transcript_bytes'))}",
+                f"{a.get('archives', 0)} / {bytes_h(a.get('archive_bytes'))}",
+                dur_h(a.get("oldest_idle_ms")),
+            )
         )
-    return table
+    return table_lines(AGENT_COLUMNS, cells, width)
 
 
 def _kinds_lines(agents: list[dict[str, Any]]) -> list[str]:
@@ -77,8 +80,12 @@ def _kinds_lines(agents: list[dict[str, Any]]) -> list[str]:
 def render_human(data: dict[str, Any], console: Console, *, verbose: bool, status: str) -> None:
     from rich.markup import escape
 
+    from sessionctl.render import terminal_width
+
     agents = data.get("agents", [])
-    console.print(_agents_table(agents))
+    console.print("agents:", markup=False)
+    for line in _agents_lines(agents, terminal_width(console)):
+        console.out("  " + line, highlight=False)
     kinds = _kinds_lines(agents)
     if kinds:
         console.print("entries by kind:", markup=False)
@@ -116,6 +123,17 @@ def render_human(data: dict[str, Any], console: Console, *, verbose: bool, statu
     console.print(
         f"\n[{style}]status: {status.upper()}[/] — {s.get('critical', 0)} critical, "
         f"{s.get('warning', 0)} warning, {s.get('info', 0)} info" + (" (deep)" if data.get("deep") else "")
+    )
+
+
+def summary(result: Result) -> str:
+    d = result.data
+    s = d.get("summary", {})
+    agents = d.get("agents", [])
+    entries = sum(int(a.get("entries", 0)) for a in agents)
+    return (
+        f"{s.get('critical', 0)} critical, {s.get('warning', 0)} warning, {s.get('info', 0)} info; "
+        f"{len(agents)} agent(s), {entries} sessions" + (" (deep)" if d.get("deep") else "")
     )
 
 

@@ -88,3 +88,29 @@ def render(result: Result, console: Console) -> None:
         console.print(
             "runs: " + ", ".join(dict.fromkeys(runs)) + " — undo with: sessionctl undo RUN", soft_wrap=True
         )
+
+
+def summary(result: Result) -> str:
+    d = result.data
+    if d.get("note"):
+        return str(d["note"])
+    stores = d.get("stores", [])
+    bad = [s for s in stores if not s.get("valid")]
+    parts = [f"{len(bad)} store(s) left invalid" if bad else f"stores valid ({len(stores)})"]
+    h = d.get("health")
+    if h:
+        sm = h.get("summary", {})
+        parts.append(
+            f"health {str(h.get('status', 'ok')).upper()} ({sm.get('critical', 0)} critical, "
+            f"{sm.get('warning', 0)} warning)"
+        )
+    done = [s for s in d.get("steps", []) if s.get("status") == "done" and s["name"] not in ("health",)]
+    if done:
+        parts.append("done: " + ", ".join(f"{s['name']} ({s.get('reason') or 'ok'})" for s in done))
+    if d.get("skipped"):
+        parts.append("skipped: " + ", ".join(d["skipped"]))
+    runs = [s["run_id"] for s in d.get("steps", []) if s.get("run_id")]
+    if runs:
+        parts.append("runs " + ", ".join(dict.fromkeys(runs)))
+    parts.append(f"{_secs(d.get('elapsed_ms'))} of {_secs(d.get('deadline_ms'))}")
+    return "; ".join(parts)

@@ -98,3 +98,23 @@ def render(result: Result, console: Console) -> None:
         console.print("; ".join(parts), markup=False, highlight=False)
     render_actions(result, console)
     render_footer(result, console)
+
+
+def summary(result: Result) -> str:
+    """The --quiet line of repair, archive and dedupe."""
+    d = result.data
+    s = d.get("summary", {})
+    if d.get("dry_run"):
+        text = f"would do {s.get('planned', 0)} action(s); dry run, nothing changed"
+    elif d.get("run_id"):
+        text = (
+            f"{s.get('applied', 0)} applied, {s.get('skipped', 0)} skipped; "
+            f"run {d['run_id']} (undo: sessionctl undo {d['run_id']})"
+        )
+    else:
+        text = "nothing to do"
+    if s.get("problems"):
+        text += f"; {s['problems']} reported, not changed"
+    if s.get("refused"):
+        text += f"; {s['refused']} refused"
+    return text

@@ -4,6 +4,7 @@ from rich.console import Console
 
 from sessionctl.result import Result
 from sessionctl.views.undo import render_run
+from sessionctl.views.undo import summary as summary
 
 
 def render(result: Result, console: Console) -> None:

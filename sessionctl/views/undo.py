@@ -58,3 +58,18 @@ def render_run(result: Result, console: Console, verb: str) -> None:
 
 def render(result: Result, console: Console) -> None:
     render_run(result, console, "undo")
+
+
+def summary(result: Result) -> str:
+    """The --quiet line of undo and restore."""
+    d = result.data
+    s = d.get("summary") or {}
+    verb = result.command
+    if d.get("dry_run"):
+        return f"would {verb} {s.get('planned', 0)} action(s) of run {d.get('target_run')}; dry run, nothing changed"
+    if not d.get("run_id"):
+        return f"nothing to {verb} for run {d.get('target_run')}"
+    return (
+        f"{s.get('applied', 0)} applied, {s.get('skipped', 0)} skipped ({verb} of {d.get('target_run')}); "
+        f"run {d['run_id']} (undo: sessionctl undo {d['run_id']})"
+    )
