@@ -290,7 +290,7 @@ def test_cron_example_runs_health_every_10_minutes_and_gc_nightly_with_documente
             by_command[name] = (fields, opts)
     fields, opts = by_command["health"]
     assert fields[0] == "*/10" and fields[1:] == ["*"] * 4
-    assert "--json" in opts and "--fail-on" in opts
+    assert "--quiet" in opts and "--fail-on" in opts  # one line in cron mail
     assert "--fail-on critical" in CRONTAB.read_text()
     fields, _opts = by_command["gc"]
     assert fields[0].isdigit() and fields[1].isdigit() and fields[2:] == ["*"] * 3

@@ -67,6 +67,6 @@ def test_the_documented_prestart_exit_codes_are_the_real_ones() -> None:
     text = doc()
     section = text[text.index("### Exit codes of prestart") : text.index("### Logs and output")]
     rows = dict(re.findall(r"^\| (\d+)[^|]*\| ([^|]+)\|", section, re.M))
-    assert set(rows) == {"0", "65", "64", "130"}
-    assert int(ExitCode.DATA) == 65 and int(ExitCode.USAGE) == 64
+    assert set(rows) == {"0", "65", "64", "77", "130"}
+    assert int(ExitCode.DATA) == 65 and int(ExitCode.USAGE) == 64 and int(ExitCode.PERMISSION) == 77
     assert "ExecStartPre=-" in section
