@@ -28,8 +28,6 @@ from sessionctl.transcripts import FileInfo, TranscriptFacts
 if TYPE_CHECKING:
     from sessionctl.policy import Policy
 
-Progress = Callable[[int, int, str], None]
-
 # file kinds that belong to a session and are orphaned when nothing references them
 TRANSCRIPT_KINDS = frozenset({"transcript", "topic", "fork"})
 SESSION_FILE_KINDS = frozenset({"transcript", "topic", "fork", "checkpoint", "trajectory", "acp_stream"})
@@ -946,7 +944,6 @@ def run_health(
     deep: bool = False,
     thresholds: HealthThresholds | None = None,
     stale_policy: Policy | None = None,
-    progress: Progress | None = None,
     wall_ms: int | None = None,
 ) -> HealthReport:
     """Run every check on every selected agent. Read-only."""
@@ -982,8 +979,7 @@ def run_health(
         findings.append(Finding("config.unparseable", "warning", None, prob.message, path=prob.path))
     policy_info = {"source": policy.source, "description": policy.describe(), "notes": list(policy.notes)}
     for i, store in enumerate(stores):
-        if progress is not None:
-            progress(i, len(stores), store.agent_id)
+        ctx.tick(f"agent {store.agent_id}", i, len(stores))
         if store.layout == "missing" or (store.layout == "sqlite" and not store.legacy_pending):
             stats.append(AgentStats(store.agent_id, store.layout, str(store.store_path), "missing"))
             continue
@@ -1012,8 +1008,7 @@ def run_health(
         findings.extend(transcript_checks(snap, thr, deep))
         findings.extend(folder_checks(snap, thr, wall))
         findings.extend(storm_checks(snap, thr))
-    if progress is not None:
-        progress(len(stores), len(stores), "")
+    ctx.tick("cross-agent checks", len(stores), len(stores))
     findings.extend(stale_checks(snaps, policy, now))
     external = external_references(snaps)
     for snap in snaps:

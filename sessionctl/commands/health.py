@@ -126,12 +126,16 @@ def register(app: typer.Typer) -> None:
             thr = thresholds_for(
                 ctx, store_max_mb=store_max_mb, transcript_max_kb=transcript_max_kb, max_entries=max_entries
             )
-            from sessionctl.views.health import stderr_progress
+            from sessionctl.views.health import long_scan
+            from sessionctl.views.progress import SHOW_AFTER_S, stderr_progress
 
             with stderr_progress(
-                ctx, deep=deep, enabled=not as_json and not quiet and fmt == "human"
-            ) as progress:
-                report = run_health(ctx, deep=deep, thresholds=thr, progress=progress)
+                "health",
+                enabled=not as_json and not quiet and fmt == "human",
+                show_after_s=0.0 if long_scan(ctx, deep) else SHOW_AFTER_S,
+            ) as hook:
+                ctx.progress = hook
+                report = run_health(ctx, deep=deep, thresholds=thr)
             w = worst(report.findings)
             res = context_result("health", ctx)
             res.status = "critical" if w == "critical" else "warning" if w == "warning" else "ok"

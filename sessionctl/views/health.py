@@ -7,9 +7,7 @@ as they are (or nothing, when they were written to --output).
 
 from __future__ import annotations
 
-import contextlib
 import sys
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from sessionctl.result import Result
@@ -19,11 +17,8 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from sessionctl.context import RunContext
-    from sessionctl.health import Progress
 
 FOLD_AFTER = 5  # per check and severity, without --verbose
-LONG_SCAN_BYTES = 20 << 20
-LONG_SCAN_AGENTS = 4
 
 
 def render(result: Result, console: Console) -> None:
@@ -137,7 +132,14 @@ def summary(result: Result) -> str:
     )
 
 
-def _long_scan(ctx: RunContext, deep: bool) -> bool:
+LONG_SCAN_BYTES = 20 << 20
+LONG_SCAN_AGENTS = 4
+
+
+def long_scan(ctx: RunContext, deep: bool) -> bool:
+    """A scan known to be long (deep, many agents or big stores): its progress bar shows
+    from the start instead of after the first second."""
+    import contextlib
     import os
 
     if deep or len(ctx.discovery.stores) >= LONG_SCAN_AGENTS:
@@ -147,30 +149,3 @@ def _long_scan(ctx: RunContext, deep: bool) -> bool:
         with contextlib.suppress(OSError):
             total += os.stat(s.store_path, follow_symlinks=False).st_size
     return total >= LONG_SCAN_BYTES
-
-
-@contextlib.contextmanager
-def stderr_progress(ctx: RunContext, *, deep: bool, enabled: bool = True) -> Iterator[Progress | None]:
-    """A transient progress bar on stderr, only when stderr is a terminal and the scan
-    is long (deep, many agents or big stores). Yields the callback run_health takes."""
-    if not enabled or not sys.stderr.isatty() or not _long_scan(ctx, deep):
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    bar = Progress(
-        TextColumn("health{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    )
-    task = bar.add_task("", total=len(ctx.discovery.stores))
-
-    def cb(done: int, total: int, agent: str) -> None:
-        bar.update(task, completed=done, total=total, description=f" {agent}" if agent else "")
-
-    with bar:
-        yield cb

@@ -17,8 +17,12 @@ SHOW_AFTER_S = 1.0
 
 
 @contextlib.contextmanager
-def stderr_progress(command: str, *, enabled: bool) -> Iterator[ProgressFn | None]:
-    """Yield the hook for RunContext.progress (None when nothing may be shown)."""
+def stderr_progress(
+    command: str, *, enabled: bool, show_after_s: float | None = None
+) -> Iterator[ProgressFn | None]:
+    """Yield the hook for RunContext.progress (None when nothing may be shown). The bar
+    appears once the step has run `show_after_s` (default SHOW_AFTER_S; 0 for a step known
+    to be long)."""
     if not enabled or not sys.stderr.isatty():
         yield None
         return
@@ -28,7 +32,8 @@ def stderr_progress(command: str, *, enabled: bool) -> Iterator[ProgressFn | Non
     def hook(what: str, done: int, total: int) -> None:
         bar = state["bar"]
         if bar is None:
-            if time.monotonic() - started < SHOW_AFTER_S:
+            after = SHOW_AFTER_S if show_after_s is None else show_after_s
+            if time.monotonic() - started < after:
                 return
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
