@@ -13,6 +13,7 @@ nor sessionctl.toml sets any limit: `pruneAfter` → idle, `maxEntries` → cap)
 from __future__ import annotations
 
 import fnmatch
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -474,20 +475,14 @@ def _openclaw_policy(oc: OpenClawConfig, pol: Policy, *, strict: bool) -> tuple[
                 OPENCLAW_PRUNE_AFTER,
             )
     if idle_lim is None:
-        default_ms = _openclaw_duration(OPENCLAW_PRUNE_AFTER, "pruneAfter")
-        assert default_ms is not None
-        idle_lim = Limit(default_ms.ms, OPENCLAW_PRUNE_AFTER, "OpenClaw default pruneAfter")
+        idle_lim = Limit(
+            parse_duration(OPENCLAW_PRUNE_AFTER), OPENCLAW_PRUNE_AFTER, "OpenClaw default pruneAfter"
+        )
         defaults_note.append(f"pruneAfter {OPENCLAW_PRUNE_AFTER}")
     cap: Cap | None = None
     if "maxEntries" in m:
         me = m["maxEntries"]
-        if (
-            isinstance(me, bool)
-            or not isinstance(me, int | float)
-            or me != me
-            or me < 0
-            or me == float("inf")
-        ):
+        if isinstance(me, bool) or not isinstance(me, int | float) or not math.isfinite(me) or me < 0:
             unreadable(
                 "maxEntries",
                 me,
