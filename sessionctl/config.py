@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sessionctl.errors import ConfigError, NotFoundError
+from sessionctl.errors import ConfigError, NotFoundError, PermissionDenied, SessionctlError, from_os_error
 from sessionctl.fsio import NotRegularFile, read_bytes
 
 LEGACY_DIRS = (".clawdbot", ".moltbot", ".moldbot")
@@ -97,6 +97,7 @@ class OpenClawConfig:
     identity_links: dict[str, Any] = field(default_factory=dict)
     cron_session_retention: Any = None
     raw: dict[str, Any] = field(default_factory=dict)
+    denied: bool = False  # `error` is a permission error (EACCES/EPERM)
 
 
 def _dig(d: Any, *path: str) -> Any:
@@ -165,8 +166,11 @@ def load_openclaw_config(state_dir: Path, environ: dict[str, str] | None = None)
     except FileNotFoundError:
         return cfg
     except (NotRegularFile, OSError) as exc:
+        import errno
+
         cfg.exists = True
         cfg.error = f"cannot read {path}: {exc.strerror or exc}"
+        cfg.denied = exc.errno in (errno.EACCES, errno.EPERM)
         return cfg
     cfg.exists = True
     try:
@@ -235,7 +239,7 @@ class SessionctlConfig:
 
     path: Path | None = None
     data: dict[str, Any] = field(default_factory=dict)
-    error: ConfigError | None = None
+    error: SessionctlError | None = None  # ConfigError, or a PermissionDenied (77)
 
     def section(self, name: str) -> dict[str, Any]:
         if self.error is not None:
@@ -299,10 +303,15 @@ def load_sessionctl_config(explicit: str | None, state_dir: Path | None) -> Sess
     try:
         text = read_bytes(path).decode("utf-8")
         data = tomllib.loads(text)
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        err = ConfigError(f"cannot read config {path}: {reason}", path=str(path))
+    except OSError as exc:
+        err = from_os_error(exc, f"cannot read config {path}")
+        if not isinstance(err, PermissionDenied):
+            err = ConfigError(err.message, path=str(path))
         return SessionctlConfig(path=path, error=err)
+    except UnicodeDecodeError as exc:
+        return SessionctlConfig(
+            path=path, error=ConfigError(f"cannot read config {path}: {exc}", path=str(path))
+        )
     except tomllib.TOMLDecodeError as exc:
         err = ConfigError(toml_error_message(path, text, exc), path=str(path))
         return SessionctlConfig(path=path, error=err)

@@ -47,6 +47,10 @@ class RunContext:
         how peers route). One that exists but cannot be read, parsed or used is a config
         error (78) for them, never guessed around; read-only commands and dry runs report
         it and go on."""
+        if self.openclaw.denied:
+            from sessionctl.errors import permission_denied
+
+            raise permission_denied(f"{self.openclaw.error}; nothing was changed", str(self.openclaw.path))
         if self.openclaw.error is not None:
             raise ConfigError(
                 f"{self.openclaw.error}; nothing was changed",

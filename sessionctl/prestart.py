@@ -357,7 +357,7 @@ class Prestart:
         except ConfigError as exc:
             sc = SessionctlConfig()
             self.policy_error = exc.message
-            config_error: ConfigError | None = exc
+            config_error: SessionctlError | None = exc
         else:
             config_error = sc.error
             if sc.error is not None:  # health still runs, with the default thresholds

@@ -314,6 +314,31 @@ def test_an_unreadable_store_is_77_with_one_hint(tmp_path: Path, args: list[str]
         store.chmod(0o600)
 
 
+@pytest.mark.parametrize("name", ["sessionctl.toml", "openclaw.json"])
+def test_an_unreadable_config_file_is_77_for_gc_too(tmp_path: Path, name: str) -> None:
+    demo = demo_copy(tmp_path)
+    conf = demo / name
+    if not conf.exists():
+        conf.write_text('[gc]\nidle = "5d"\n')
+    _deny(conf)
+    try:
+        proc = subprocess.run(
+            _unprivileged(
+                [sys.executable, "-m", "sessionctl", "gc", "--state-dir", str(demo), "--now", NOW_ISO]
+            ),
+            capture_output=True,
+            text=True,
+            env=clean_env(),
+            timeout=120,
+        )
+        assert proc.returncode == 77, (proc.returncode, proc.stderr)
+        assert f"cannot read {'config ' if name == 'sessionctl.toml' else ''}{conf}" in proc.stderr
+        assert "hint: run sessionctl as the user that owns the OpenClaw state dir" in proc.stderr
+        assert not (demo / "sessionctl" / "runs").exists()
+    finally:
+        conf.chmod(0o600)
+
+
 # ------------------------------------------------------------ one line for a bug
 
 
