@@ -254,7 +254,9 @@ def test_usage_error_without_json(state: StateDir) -> None:
     )
     assert kind.rc == 64
     assert kind.stdout == ""
-    assert kind.stderr.startswith("sessionctl: error: unknown kind 'nonsense'; kinds are: main, direct")
+    assert kind.stderr.startswith(
+        "sessionctl: error: --kind 'nonsense': unknown kind; kinds are: main, direct"
+    )
     assert option.rc == 64
     assert "No such option" in option.stderr and "Traceback" not in option.stderr
 

@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
                 raise UsageError(f"--json and --format {fmt} contradict each other; use one")
             for k in kind or []:
                 if k not in KINDS:
-                    raise UsageError(f"unknown kind {k!r}; kinds are: {', '.join(KINDS)}")
+                    raise UsageError(f"--kind {k!r}: unknown kind; kinds are: {', '.join(KINDS)}")
             ctx = make_context(state_dir=state_dir, agents=agent, now=now, config=config)
             from sessionctl.views.progress import stderr_progress
 
