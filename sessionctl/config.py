@@ -112,6 +112,7 @@ def _dig(d: Any, *path: str) -> Any:
 _EXPECTED_TYPES: tuple[tuple[tuple[str, ...], type, str], ...] = (
     (("agents",), dict, "an object"),
     (("agents", "list"), list, "an array"),
+    (("agents", "entries"), dict, "an object"),
     (("bindings",), list, "an array"),
     (("session",), dict, "an object"),
     (("session", "store"), str, "a string"),
@@ -188,8 +189,22 @@ def load_openclaw_config(state_dir: Path, environ: dict[str, str] | None = None)
         return cfg
     cfg.raw = data
     cfg.error = _wrong_types(path, data)
+    entries = _dig(data, "agents", "entries")
     agents = _dig(data, "agents", "list")
-    if isinstance(agents, list):
+    if isinstance(entries, dict):
+        # the 2026.9 roster (`openclaw doctor --fix` rewrites `list` into it): keyed by agent
+        # id; when present OpenClaw reads it and ignores `list` (SQLite-era spec §1)
+        for key, value in entries.items():
+            aid = normalize_agent_id(key)
+            if isinstance(value, dict) and aid not in cfg.agents:
+                cfg.agents.append(aid)
+        system = _dig(data, "agents", "defaults", "systemAgent", "agentId")
+        chosen = normalize_agent_id(system) if isinstance(system, str) and system.strip() else None
+        if chosen in cfg.agents:
+            cfg.default_agent = chosen
+        elif cfg.agents:
+            cfg.default_agent = cfg.agents[0]
+    elif isinstance(agents, list):
         for a in agents:
             if isinstance(a, dict) and a.get("id") is not None:
                 aid = normalize_agent_id(a.get("id"))

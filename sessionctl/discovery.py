@@ -166,6 +166,11 @@ def discover(state_dir: Path, config: OpenClawConfig, only: list[str] | None = N
                 legacy_pending=sqlite_exists and exists,
             )
         )
+    if (state_dir / "state" / "openclaw.sqlite").exists():
+        from sessionctl.sqlite.discovery import registry_problems
+
+        for what, path, reason in registry_problems(state_dir, set(ids)):
+            disc.skipped.append(Skipped(what, path, reason))
     if wanted is not None:
         known = matched | {s.agent_id for s in disc.stores}
         for w in sorted(wanted - known):

@@ -8,7 +8,7 @@ from sessionctl.context import RunContext
 from sessionctl.snapshot import EntryView, snapshot_agent
 
 
-def session_row(ev: EntryView, agent: str, now_ms: int) -> dict[str, Any]:
+def session_row(ev: EntryView, agent: str, now_ms: int, store_path: str | None = None) -> dict[str, Any]:
     p = ev.parsed
     started, started_src = ev.started_ms()
     active, active_src = ev.last_active_ms()
@@ -48,6 +48,9 @@ def session_row(ev: EntryView, agent: str, now_ms: int) -> dict[str, Any]:
         "transcript_bytes": facts.size if facts is not None and not facts.error else None,
         "tokens": ev.total_tokens(),
         "flags": flags,
+        "layout": "file",
+        "store": store_path,
+        "archived_at": None,
     }
 
 
@@ -63,6 +66,22 @@ def list_sessions(
         ctx.tick(f"agent {store.agent_id}", i, len(stores))
         if store.layout == "missing":
             continue
+        if store.layout == "sqlite":
+            from sessionctl.sqlite.listing import read_for_list, sqlite_rows
+
+            adb = read_for_list(store)
+            if not adb.ok:
+                problems.append(
+                    {
+                        "agent": store.agent_id,
+                        "path": str(adb.path),
+                        "status": adb.status,
+                        "message": adb.error or (adb.problem[1] if adb.problem else None),
+                    }
+                )
+                continue
+            rows.extend(sqlite_rows(store, adb, ctx.now_ms, ctx.openclaw.main_key, wanted))
+            continue
         snap = snapshot_agent(store, ctx.state_dir, main_key=ctx.openclaw.main_key, read="cheap", slim=True)
         if snap.load.data is None:
             problems.append(
@@ -77,5 +96,5 @@ def list_sessions(
         for ev in snap.entries:
             if wanted is not None and ev.parsed.kind not in wanted:
                 continue
-            rows.append(session_row(ev, store.agent_id, ctx.now_ms))
+            rows.append(session_row(ev, store.agent_id, ctx.now_ms, str(store.store_path)))
     return rows, problems

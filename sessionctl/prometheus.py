@@ -114,11 +114,31 @@ def health_metrics(
         )
     per_agent = (
         ("sessionctl_agent_info", "Agent layout (file, sqlite, missing) and store status; value 1.", None),
-        ("sessionctl_store_entries", "Entries in sessions.json.", "entries"),
-        ("sessionctl_store_bytes", "Size of sessions.json in bytes.", "store_bytes"),
-        ("sessionctl_transcripts", "Transcript files in the sessions folder.", "transcripts"),
-        ("sessionctl_transcript_bytes", "Bytes of transcript files.", "transcript_bytes"),
-        ("sessionctl_archives", "Archived transcripts and store backups (.deleted/.reset/.bak).", "archives"),
+        (
+            "sessionctl_store_entries",
+            "Sessions in the agent's store (sessions.json, or the SQLite database).",
+            "entries",
+        ),
+        (
+            "sessionctl_store_bytes",
+            "Size of sessions.json, or of the SQLite database file, in bytes.",
+            "store_bytes",
+        ),
+        (
+            "sessionctl_transcripts",
+            "Transcripts: files in the sessions folder, or SQLite transcript generations.",
+            "transcripts",
+        ),
+        (
+            "sessionctl_transcript_bytes",
+            "Bytes of transcripts (files, or SQLite event bytes).",
+            "transcript_bytes",
+        ),
+        (
+            "sessionctl_archives",
+            "Archives: .deleted/.reset/.bak files, or SQLite transcript archive rows.",
+            "archives",
+        ),
         ("sessionctl_archive_bytes", "Bytes of archives.", "archive_bytes"),
     )
     for metric, help_, field in per_agent:
@@ -146,6 +166,16 @@ def health_metrics(
                 kind=kind,
             )
     for a in agent_list:
+        if a.get("resume_on_start") is not None:
+            m.add(
+                "sessionctl_resume_on_start_sessions",
+                "Sessions the next gateway start resumes (status running + abortedLastRun).",
+                "gauge",
+                int(a["resume_on_start"]),
+                agent=a["agent"],
+            )
+    _sqlite_metrics(m, agent_list)
+    for a in agent_list:
         if a.get("oldest_idle_ms") is not None:
             m.add(
                 "sessionctl_oldest_idle_seconds",
@@ -155,6 +185,58 @@ def health_metrics(
                 agent=a["agent"],
             )
     return m.text()
+
+
+# SQLite-era agents: agents[].sqlite of the health JSON → metric (docs/health.md)
+_SQLITE_GAUGES = (
+    ("sessionctl_sqlite_db_bytes", "Size of the agent's SQLite database file in bytes.", "db_bytes"),
+    ("sessionctl_sqlite_wal_bytes", "Size of the database's -wal file in bytes.", "wal_bytes"),
+    (
+        "sessionctl_sqlite_disk_bytes",
+        "Database + -wal + sessions/ bytes, what OpenClaw measures against maxDiskBytes.",
+        "disk_bytes",
+    ),
+    (
+        "sessionctl_sqlite_max_disk_bytes",
+        "session.maintenance.maxDiskBytes as OpenClaw resolves it.",
+        "max_disk_bytes",
+    ),
+    (
+        "sessionctl_sqlite_archived_entries",
+        "Sessions archived in place (archivedAt set).",
+        "archived_entries",
+    ),
+    ("sessionctl_sqlite_invalid_entries", "Rows whose entry_valid is not 1.", "invalid_entries"),
+    (
+        "sessionctl_sqlite_historical_transcripts",
+        "Transcript generations no session points at any more.",
+        "historical_transcripts",
+    ),
+    (
+        "sessionctl_sqlite_unpublished_archives",
+        "Transcript archives not yet written as a file.",
+        "unpublished_archives",
+    ),
+    ("sessionctl_sqlite_schema_version", "The database's user_version.", "schema_version"),
+)
+
+
+def _sqlite_metrics(m: _Families, agent_list: list[Mapping[str, Any]]) -> None:
+    rows = [(a["agent"], a["sqlite"]) for a in agent_list if isinstance(a.get("sqlite"), Mapping)]
+    for metric, help_, field in _SQLITE_GAUGES:
+        for agent, sq in rows:
+            if sq.get(field) is not None:
+                m.add(metric, help_, "gauge", int(sq[field]), agent=agent)
+    for agent, sq in rows:
+        if sq.get("integrity") is not None:
+            m.add(
+                "sessionctl_sqlite_integrity_ok",
+                "1 when PRAGMA quick_check (integrity_check with --deep) said ok, else 0.",
+                "gauge",
+                1 if sq["integrity"] == "ok" else 0,
+                agent=agent,
+                mode=str(sq.get("integrity_mode")),
+            )
 
 
 def unknown_metrics(now_ms: int) -> str:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 KB = 1024
 MB = 1024 * 1024
+SQLITE_DEFAULT_MAX_ENTRIES = 5000  # session.maintenance.maxEntries default of 2026.9 (unarchived rows)
 
 # token thresholds by session type (the session-management guide): (warning, critical)
 DEFAULT_TOKENS: dict[str, tuple[int, int]] = {
@@ -59,6 +60,17 @@ class HealthThresholds:
     storm_critical_window_ms: int = 86_400_000
     storm_critical: int = 100
     storm_exclude_kinds: tuple[str, ...] = ("cron-run",)
+    # sessions.resume_on_start (sessionctl/resume.py): OpenClaw resumes them one at a time on
+    # lane main, whose default concurrency is 4; older than the window they are stale
+    resume_budget: int = 4
+    resume_window_ms: int = 3_600_000
+
+    def max_entries_for(self, layout: str) -> int:
+        """store.too_many_entries for a store of this layout: an explicit threshold applies to
+        both eras; OpenClaw's default differs (2026.5.28: 500 entries, 2026.9: 5000 unarchived)."""
+        if self.max_entries_source == "default" and layout == "sqlite":
+            return SQLITE_DEFAULT_MAX_ENTRIES
+        return self.max_entries
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -76,6 +88,9 @@ class HealthThresholds:
                 "critical": self.storm_critical,
                 "exclude_kinds": list(self.storm_exclude_kinds),
             },
+            "resume_budget": self.resume_budget,
+            "resume_window_ms": self.resume_window_ms,
+            "sqlite_max_entries": self.max_entries_for("sqlite"),
         }
 
 
@@ -87,6 +102,8 @@ _TOP_KEYS = {
     "tmp_stale_after",
     "tokens",
     "spawn_storm",
+    "resume_budget",
+    "resume_window",
 }
 _STORM_KEYS = {"window", "warning", "critical_window", "critical", "exclude_kinds"}
 
@@ -101,6 +118,12 @@ def _positive(v: Any, where: str, *, allow_float: bool = False) -> float:
         what = "a positive number" if allow_float else "a positive integer"
         raise ConfigError(f"{where} must be {what}, not {v!r}")
     return float(v)
+
+
+def _nonnegative(v: Any, where: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise ConfigError(f"{where} must be a whole number of sessions (0 or more), not {v!r}")
+    return v
 
 
 def _duration(v: Any, where: str) -> int:
@@ -166,6 +189,14 @@ def resolve_thresholds(
     if "tmp_stale_after" in section:
         t = replace(
             t, tmp_stale_ms=_duration(section["tmp_stale_after"], _where(config_path, "tmp_stale_after"))
+        )
+    if "resume_budget" in section:
+        t = replace(
+            t, resume_budget=int(_nonnegative(section["resume_budget"], _where(config_path, "resume_budget")))
+        )
+    if "resume_window" in section:
+        t = replace(
+            t, resume_window_ms=_duration(section["resume_window"], _where(config_path, "resume_window"))
         )
     if "tokens" in section:
         t = replace(t, tokens=_tokens(section["tokens"], config_path))

@@ -111,18 +111,34 @@ def test_invalid_utf8_store_says_what_openclaw_would_do(
 
 
 def test_legacy_store_in_sqlite_era_is_critical_and_names_doctor(state: StateDir) -> None:
+    from sqlite_fixture import AgentDbBuilder
+
     healthy(state)
-    sqlite = state.agent_dir("main") / "agent" / "openclaw-agent.sqlite"
-    sqlite.parent.mkdir(parents=True)
-    sqlite.write_bytes(b"SQLite format 3\x00")
+    before = state.store_path("main").read_bytes()
+    db = AgentDbBuilder(state.root, "main", now_ms=NOW_MS)
+    db.add_session("agent:main:main")
+    db.close()
     rc, env = health(state)
     f = only(env, "store.legacy_pending_migration")
     assert (f["severity"], f["agent"]) == ("critical", "main")
     assert f["path"] == str(state.store_path("main"))
     assert "openclaw doctor --fix" in f["message"]
     assert env["agents"][0]["layout"] == "sqlite"
-    # nothing inside a store the runtime no longer reads is judged
+    assert env["agents"][0]["entries"] == 1  # the database is what the runtime reads: checked
+    # nothing inside the legacy store (which the runtime no longer reads) is judged, nor changed
     assert checks(env) == {"store.legacy_pending_migration"}
+    assert state.store_path("main").read_bytes() == before
+    assert rc == 2
+
+
+def test_a_file_that_is_not_a_database_is_unreadable(state: StateDir) -> None:
+    sqlite = state.agent_dir("main") / "agent" / "openclaw-agent.sqlite"
+    sqlite.parent.mkdir(parents=True)
+    sqlite.write_bytes(b"SQLite format 3\x00")
+    rc, env = health(state)
+    f = only(env, "store.unreadable")
+    assert (f["severity"], f["agent"], f["path"]) == ("critical", "main", str(sqlite))
+    assert env["agents"][0]["store_status"] == "unreadable"
     assert rc == 2
 
 

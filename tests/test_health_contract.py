@@ -71,6 +71,8 @@ AGENT_FIELDS: dict[str, Any] = {
     "archive_bytes": INT,
     "oldest_idle_ms": OPT_INT,
     "findings": dict,
+    "resume_on_start": OPT_INT,
+    "sqlite": (dict, type(None)),
 }
 FINDING_FIELDS: dict[str, Any] = {
     "check": str,
@@ -91,6 +93,9 @@ THRESHOLD_FIELDS: dict[str, Any] = {
     "missing_transcript_grace_ms": INT,
     "tmp_stale_ms": INT,
     "spawn_storm": dict,
+    "resume_budget": INT,
+    "resume_window_ms": INT,
+    "sqlite_max_entries": INT,
 }
 
 

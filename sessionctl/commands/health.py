@@ -141,6 +141,10 @@ def register(app: typer.Typer) -> None:
             res.status = "critical" if w == "critical" else "warning" if w == "warning" else "ok"
             if w == "critical":
                 res.exit_code = ExitCode.CRITICAL
+            elif report.unknown_agents():
+                # an agent health could not judge (a SQLite schema it does not know): UNKNOWN,
+                # below CRITICAL as in the monitoring-plugin convention
+                res.status, res.exit_code = "unknown", ExitCode.UNKNOWN
             elif w == "warning" and fail_on == "warning":
                 res.exit_code = ExitCode.WARNING
             summary: dict[str, object] = dict(report.counts())
