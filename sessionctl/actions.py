@@ -393,6 +393,36 @@ def plan_undo_at(state_dir: Path, target_run_id: str, backup_dir: str | None = N
             else:
                 why = "a file exists there again" if os.path.lexists(sd / a["from"]) else "its export is gone"
                 out.append({"type": "conflict", "path": a["from"], "note": f"not brought back: {why}"})
+        elif t in ("sqlite.delete", "sqlite.archive"):
+            from sessionctl.sqlite.gc import undo_actions
+
+            out.extend(undo_actions(target_run_id, a, state))
+        elif t == "sqlite.restore":
+            if a.get("backup"):  # put back the database as it was before that restore
+                out.append(
+                    {
+                        "type": "sqlite.restore",
+                        "agent": a.get("agent"),
+                        "path": a["path"],
+                        "source": str(info.dir / a["backup"]),
+                        "source_sha256": (backup_recs.get(a["backup"]) or {}).get("sha256"),
+                        "from_run": target_run_id,
+                    }
+                )
+            else:
+                out.append(
+                    {"type": "conflict", "path": a["path"], "note": "no backup of the database it replaced"}
+                )
+        elif t == "sqlite.unarchive":
+            out.append(
+                {
+                    "type": "conflict",
+                    "agent": a.get("agent"),
+                    "path": a.get("db"),
+                    "key": a.get("key"),
+                    "note": "unarchived through OpenClaw; archive it again with `openclaw sessions archive`",
+                }
+            )
         elif t in ("file.rewrite", "store.replace", "file.restore"):
             rel = a["store"] if t == "store.replace" else a["path"]
             path = sd / rel

@@ -19,6 +19,7 @@ class ExitCode(IntEnum):
     USAGE = 64  # bad command line (never 2: a monitor would read 2 as CRITICAL)
     DATA = 65  # a store or file is invalid for the requested operation
     NO_INPUT = 66  # state dir / store / run not found
+    UNAVAILABLE = 69  # an OpenClaw command needed for SQLite-era changes cannot run
     SOFTWARE = 70  # internal error (a bug in sessionctl)
     CANT_CREATE = 73  # cannot create a backup / run folder / output file
     IO = 74  # I/O error while reading or writing (ENOSPC, EIO, ...)
@@ -76,6 +77,14 @@ class IOFailure(SessionctlError):
 class BusyError(SessionctlError):
     exit_code = ExitCode.BUSY
     code = "busy"
+
+
+class Unavailable(SessionctlError):
+    """OpenClaw cannot do what sessionctl needs it to (no `openclaw` executable, or no
+    running gateway for a change that only the gateway can make)."""
+
+    exit_code = ExitCode.UNAVAILABLE
+    code = "unavailable"
 
 
 class PermissionDenied(SessionctlError):

@@ -39,6 +39,17 @@ class Gateway:
         major, minor = int(m.group(2)), int(m.group(3))
         return (2, 17) <= (major, minor) <= (5, 1)
 
+    @property
+    def sqlite_era(self) -> bool:
+        """True when this gateway's release keeps sessions in SQLite (2026.7.2 and later): it
+        never reads or writes a sessions.json (SQLite-era spec §1)."""
+        if self.version is None:
+            return False
+        m = _VERSION.match(self.version)
+        if not m:
+            return False
+        return (int(m.group(1)), int(m.group(2)), int(m.group(3))) >= (2026, 7, 2)
+
     def describe(self) -> str:
         v = f" {self.version}" if self.version else ""
         return f"OpenClaw gateway{v} (pid {self.pid})"
@@ -146,21 +157,38 @@ def find_gateways(state_dir: Path) -> list[Gateway]:
                 match = None
         if match is False:
             continue
-        found.append(Gateway(pid, argv, _version_near(argv), match))
+        found.append(Gateway(pid, argv, _version_near(argv) or _parent_version(pid), match))
     return found
 
 
+def _parent_version(pid: int) -> str | None:
+    """The release of a gateway whose process title replaced its argv (2026.9 runs the
+    gateway in a child titled `openclaw-gateway`): the version near its parent's argv (the
+    `node …/openclaw.mjs gateway run` that started it)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+        ppid = int(data[data.rfind(b")") + 2 :].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    argv = proc_cmdline(ppid) if ppid > 1 else None
+    return _version_near(argv) if argv else None
+
+
 def refuse_if_gateway_running(
-    state_dir: Path, *, force_online: bool, allow_lock_era: bool = True
+    state_dir: Path, *, force_online: bool, allow_lock_era: bool = True, allow_sqlite_era: bool = False
 ) -> list[Gateway]:
     """Raise BusyError when a gateway that no lock can exclude is running for this state dir.
 
     Gateways of the lock era (v2.17–v5.1) are excluded by sessions.json.lock, so store
-    edits may go on under them when `allow_lock_era`; anything else needs the gateway
-    stopped (ExecStartPre) or an explicit --force-online.
+    edits may go on under them when `allow_lock_era`; SQLite-era gateways (2026.7.2+) never
+    touch a sessions.json, so file-store edits may go on under them when `allow_sqlite_era`;
+    anything else needs the gateway stopped (ExecStartPre) or an explicit --force-online.
     """
     gws = find_gateways(state_dir)
-    blocking = [g for g in gws if not (allow_lock_era and g.lock_era)]
+    blocking = [
+        g for g in gws if not (allow_lock_era and g.lock_era) and not (allow_sqlite_era and g.sqlite_era)
+    ]
     if blocking and not force_online:
         g = blocking[0]
         why = (

@@ -57,13 +57,16 @@ class GcOutcome:
     snaps: list[AgentSnapshot] = field(default_factory=list, repr=False)
     binding_edits: list[BindingEdit] = field(default_factory=list, repr=False)
     errors: list[Any] = field(default_factory=list)  # SessionctlErrors that stopped part of the run
+    sqlite: Any = field(default=None, repr=False)  # sessionctl.sqlite.gc.SqliteGc (SQLite-era agents)
 
 
 # ---------------------------------------------------------------- selecting and reading
 
 
 def select_stores(ctx: RunContext, out: GcOutcome) -> list[AgentStore]:
-    """Stores gc may touch: file layout only; SQLite-era and missing stores are skipped."""
+    """The sessions.json stores gc may edit: file layout only. SQLite-era agents are planned
+    by sessionctl.sqlite.gc (through OpenClaw); a legacy sessions.json beside a database is
+    never modified."""
     stores: list[AgentStore] = []
     for st in ctx.discovery.stores:
         if st.layout == "missing":
@@ -72,17 +75,12 @@ def select_stores(ctx: RunContext, out: GcOutcome) -> list[AgentStore]:
             out.skipped_agents.append(
                 {
                     "agent": st.agent_id,
-                    "reason": "legacy sessions.json pending SQLite migration (never modified)",
+                    "reason": "legacy sessions.json pending SQLite migration (never modified; "
+                    "`openclaw doctor --fix` imports it)",
                 }
             )
             continue
         if st.layout != "file":
-            out.skipped_agents.append(
-                {
-                    "agent": st.agent_id,
-                    "reason": "sessions live in SQLite; gc manages sessions.json stores only",
-                }
-            )
             continue
         stores.append(st)
     return stores
@@ -554,20 +552,28 @@ def run_gc(
     backup_dir: str | None = None,
     lock_timeout_s: float = 10.0,
     argv: list[str] | None = None,
+    openclaw: str | None = None,
+    sqlite_delete: bool = False,
 ) -> GcOutcome:
     """Plan (and unless `dry_run`, apply) gc. Raises BusyError (75), DataError (65, incl.
-    PlanRefused), CantCreateError/IOFailure; never leaves a half-applied store."""
+    PlanRefused), CantCreateError/IOFailure, Unavailable (69: SQLite-era changes that only
+    OpenClaw can make, when it cannot); never leaves a half-applied store."""
+    from sessionctl.sqlite.gc import SqliteGc
+
+    sq = SqliteGc(ctx, openclaw=openclaw, delete_all=sqlite_delete)
     if dry_run:
         with gc_paused():
-            return _plan_only(ctx, policy)
+            return _plan_only(ctx, policy, sq=sq)
     from sessionctl.gateway import refuse_if_gateway_running
     from sessionctl.locks import private_lock
 
     ctx.require_openclaw_config()
     with private_lock(ctx.state_dir, timeout_s=lock_timeout_s):
-        gws = refuse_if_gateway_running(ctx.state_dir, force_online=force_online)
+        # a SQLite-era gateway never reads or writes a sessions.json: file-era stores may be
+        # edited under it (and the SQLite part needs it running)
+        gws = refuse_if_gateway_running(ctx.state_dir, force_online=force_online, allow_sqlite_era=True)
         with gc_paused():
-            out = _plan_only(ctx, policy, gateways=[g.describe() for g in gws])
+            out = _plan_only(ctx, policy, gateways=[g.describe() for g in gws], sq=sq)
         if out.plan.refusals:
             raise PlanRefused(
                 out.plan.refusals[0], hint="pass --allow-empty if emptying it is really intended"
@@ -576,23 +582,38 @@ def run_gc(
             out.logs.append(("info", "nothing to do: no session exceeds the policy"))
             _prune(ctx, policy, out, backup_dir, protect=None)
             return out
-        _apply(ctx, out, backup_dir=backup_dir, lock_timeout_s=lock_timeout_s, argv=argv)
+        sq_acts = [a for a in out.actions if a["type"].startswith("sqlite.")]
+        exe: Path | None = None
+        if sq_acts:
+            exe, err = sq.preflight()
+            if err is not None:
+                if len(sq_acts) == len(out.actions):
+                    raise err  # nothing else to do: no run folder for a run that changes nothing
+                out.errors.append(err)
+                for a in sq_acts:
+                    a["state"], a["note"] = "skipped", err.message
+        _apply(ctx, out, backup_dir=backup_dir, lock_timeout_s=lock_timeout_s, argv=argv, openclaw=exe)
         return out
 
 
-def _plan_only(ctx: RunContext, policy: Policy, gateways: list[str] | None = None) -> GcOutcome:
+def _plan_only(
+    ctx: RunContext, policy: Policy, gateways: list[str] | None = None, sq: Any = None
+) -> GcOutcome:
     from sessionctl.timeutil import now_ms
 
     plan = GcPlan(policy, ctx.now_ms)
-    out = GcOutcome(plan, dry_run=True, gateways=gateways or [])
+    out = GcOutcome(plan, dry_run=True, gateways=gateways or [], sqlite=sq)
     stores = select_stores(ctx, out)
     snaps = read_snapshots(ctx, stores)
+    sq_snaps = sq.read(out) if sq is not None else []
     locks = collect_transcript_locks(snaps)
-    out.plan = plan_gc(snaps, policy, ctx.now_ms, transcript_locks=locks)
+    out.plan = plan_gc([*snaps, *sq_snaps], policy, ctx.now_ms, transcript_locks=locks)
     out.snaps = snaps
     edits = plan_bindings(ctx, out.plan, snaps, out)
     out.binding_edits = edits
     out.actions = build_actions(ctx, out.plan, snaps, edits, archive_stamp_ms=now_ms())
+    if sq is not None:
+        out.actions.extend(sq.build_actions(out.plan))
     for a in out.actions:
         a.setdefault("state", "planned")
     for snap in snaps:
@@ -602,7 +623,13 @@ def _plan_only(ctx: RunContext, policy: Policy, gateways: list[str] | None = Non
 
 
 def _apply(
-    ctx: RunContext, out: GcOutcome, *, backup_dir: str | None, lock_timeout_s: float, argv: list[str] | None
+    ctx: RunContext,
+    out: GcOutcome,
+    *,
+    backup_dir: str | None,
+    lock_timeout_s: float,
+    argv: list[str] | None,
+    openclaw: Path | None = None,
 ) -> None:
     from sessionctl.actions import apply_actions, prepare
     from sessionctl.fsio import fault_point
@@ -619,8 +646,13 @@ def _apply(
     with maybe_finish(run):
         # archive names use the wall clock: OpenClaw ages archives by the stamp in the name
         actions = build_actions(ctx, out.plan, snaps, edits, archive_stamp_ms=now_ms())
+        sq_acts = [dict(a) for a in out.actions if a["type"].startswith("sqlite.")]
+        actions.extend(sq_acts)
         for a in actions:
             run.add(a)
+        live_sq = [a for a in sq_acts if a.get("state") == "planned"]
+        if live_sq and openclaw is not None:
+            out.sqlite.backup(run, live_sq)  # SQLite online backup of each database, first
         out.actions = run.actions
         store_acts = [a for a in actions if a["type"] == "store.remove"]
         prepare(run, store_acts)
@@ -663,6 +695,8 @@ def _apply(
         apply_renames(ctx, run, renames, snaps, lock_timeout_s=lock_timeout_s)
         apply_purges(run, [a for a in actions if a["type"] in ("file.move", "file.delete")])
         apply_binding_edits(run, rewrite_acts, edits, removed)
+        if live_sq and openclaw is not None:
+            out.sqlite.apply(run, live_sq, openclaw)
         out.backups = list(run.backups)
         run.finish("done", summarize(out))
     _prune(ctx, out.plan.policy, out, backup_dir, protect=run.run_id)
@@ -699,7 +733,16 @@ def summarize(out: GcOutcome) -> dict[str, Any]:
         s = agents.get(a.get("agent") or "")
         done = a.get("state") == "applied" if applied else True
         t = a["type"]
-        if t == "store.remove" and s is not None and not done:
+        if t.startswith("sqlite.") and s is not None:
+            verb = t.split(".", 1)[1]
+            if done:
+                s.setdefault("openclaw", {"delete": 0, "archive": 0})[verb] += 1
+            else:
+                s["skipped"] += 1
+                s["expired"] -= 1
+                s["kept"] += 1
+                s["expired_by_rule"][a.get("rule") or "?"] -= 1
+        elif t == "store.remove" and s is not None and not done:
             s["skipped"] += 1
             s["expired"] -= 1
             s["kept"] += 1

@@ -131,6 +131,7 @@ class PrestartReport:
     elapsed_ms: int = 0
     stopped_at: str | None = None  # the step the deadline (or a refusal) stopped before
     note: str | None = None  # one line about a run that did nothing (no state dir, refused, busy)
+    sqlite: dict[str, Any] | None = None  # SQLite-era agents: reported, never changed (sqlite/prestart.py)
 
     def step(self, name: str) -> StepReport:
         for s in self.steps:
@@ -175,6 +176,7 @@ class PrestartReport:
             "stores": [s.to_json() for s in self.stores],
             "store_valid": self.valid,
             "health": self.health,
+            "sqlite": self.sqlite,
         }
 
 
@@ -286,6 +288,7 @@ class Prestart:
         self.gc_outcome: Any = None
         self._stat_before: dict[str, tuple[int, int, int] | None] = {}
         self._status_before: dict[str, str] = {}
+        self._no_store_before: set[str] = set()  # SQLite-era agents: no sessions.json may appear
 
     # ------------------------------------------------------------ entry
 
@@ -433,6 +436,9 @@ class Prestart:
                     f"prestart: agent {st.agent_id}: legacy sessions.json pending SQLite migration "
                     "(never modified; run `openclaw doctor --fix`)",
                 )
+            elif st.layout == "sqlite":
+                self._no_store_before.add(str(st.store_path))
+        self._sqlite_plan()
         for st in self._file_stores():
             key = str(st.store_path)
             self._stat_before[key] = _stat(st.store_path)
@@ -481,6 +487,19 @@ class Prestart:
             + ", ".join(f"{k} ~{_ms(v)}" for k, v in ests.items())
             + f"; total ~{_ms(sum(ests.values()))} of {_ms(self.deadline.remaining_ms())} left",
         )
+
+    def _sqlite_plan(self) -> None:
+        """SQLite-era agents: the resume set and what gc would do, reported (never changed)."""
+        from sessionctl.sqlite.prestart import sqlite_report
+        from sessionctl.thresholds import thresholds_for
+
+        try:
+            window = thresholds_for(self.ctx).resume_window_ms
+        except SessionctlError:
+            window = 3_600_000
+        self.report.sqlite, logs = sqlite_report(self.ctx, self.policy, window)
+        for level, msg in logs:
+            self._relay(level, msg)
 
     # ------------------------------------------------------------ estimates
 
@@ -622,7 +641,8 @@ class Prestart:
             return
         t0 = self.deadline.elapsed_ms()
         try:
-            out = runops.take_backup(self.ctx, argv=self.opts.argv)
+            # SQLite-era databases: prestart changes nothing in them, so no copy at every start
+            out = runops.take_backup(self.ctx, argv=self.opts.argv, sqlite=False)
         except (SessionctlError, OSError) as exc:
             why = exc.message if isinstance(exc, SessionctlError) else str(exc)
             self.no_change = f"the backup failed ({why}): nothing is changed without one"
@@ -717,6 +737,8 @@ class Prestart:
         keep: list[Any] = []
         dropped: list[str] = []
         for store in self.ctx.discovery.stores:
+            if store.layout == "sqlite":
+                continue  # reported by _sqlite_plan: OpenClaw changes them only through its gateway
             if store.layout == "file" and not store.legacy_pending:
                 status = load_store(store.store_path).status
                 if status not in ("ok", "missing"):
@@ -952,7 +974,15 @@ class Prestart:
                 )
                 continue
             if store.layout != "file":
-                self.report.stores.append(StoreCheck(store.agent_id, path, store.layout, True))
+                appeared = path in self._no_store_before and os.path.lexists(path)
+                msg = (
+                    "a sessions.json appeared beside the SQLite database during prestart: OpenClaw refuses to start"
+                    if appeared
+                    else None
+                )
+                self.report.stores.append(StoreCheck(store.agent_id, path, store.layout, not appeared, msg))
+                if appeared:
+                    self.log("error", f"prestart: agent {store.agent_id}: {msg} ({path})")
                 continue
             before = self._status_before.get(path)
             if before == "ok" and _stat(store.store_path) == self._stat_before.get(path):

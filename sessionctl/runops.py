@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sessionctl.context import RunContext
-from sessionctl.errors import DataError
+from sessionctl.errors import DataError, SessionctlError
 
 # ---------------------------------------------------------------- backup
 
@@ -41,10 +41,13 @@ def take_backup(
     keep_runs: int | None = None,
     keep_within_ms: int | None = None,
     argv: list[str] | None = None,
+    sqlite: bool = True,
 ) -> RunOutcome:
     """A run with backups alone: every selected store (as it is, parseable or not), the
     prompt blobs its entries reference, and the thread-binding files (unless --agent
-    narrowed the run to some agents: bindings belong to the whole state dir)."""
+    narrowed the run to some agents: bindings belong to the whole state dir). With
+    `sqlite`, also every SQLite-era agent database (SQLite's online backup API: safe while
+    the gateway runs; `restore` can put it back with the gateway stopped)."""
     from sessionctl.bindings import binding_file_paths
     from sessionctl.gc import prompt_blob_paths
     from sessionctl.locks import private_lock
@@ -58,6 +61,15 @@ def take_backup(
         out.run_id, out.run_dir = run.run_id, str(run.dir)
         with maybe_finish(run):
             for st in ctx.discovery.stores:
+                if sqlite and st.layout == "sqlite" and st.sqlite_path is not None:
+                    from sessionctl.sqlite.backup import backup_db
+
+                    try:
+                        backup_db(run, st.sqlite_path, st.agent_id)
+                    except SessionctlError as exc:
+                        out.logs.append(
+                            ("warning", f"agent {st.agent_id}: database not backed up: {exc.message}")
+                        )
                 if not os.path.isfile(st.store_path) or os.path.islink(st.store_path):
                     continue
                 run.backup_file(st.store_path, kind="store")
@@ -113,6 +125,7 @@ def undo_run(
     backup_dir: str | None = None,
     lock_timeout_s: float = 10.0,
     argv: list[str] | None = None,
+    openclaw: str | None = None,
 ) -> RunOutcome:
     """Reverse the applied actions of run `target`, newest first, each only when the
     current state shows it applied and reversing cannot clobber something newer."""
@@ -129,10 +142,16 @@ def undo_run(
         for a in out.actions:
             a["state"] = "skipped" if a["type"] == "conflict" else "planned"
         return out
+    from sessionctl.sqlite.backup import apply_restores, prepare_restores, refuse_unless_stopped
+    from sessionctl.sqlite.gc import apply_unarchive
+
     with private_lock(ctx.state_dir, timeout_s=lock_timeout_s):
-        refuse_if_gateway_running(ctx.state_dir, force_online=force_online)
+        # a SQLite-era gateway never touches a sessions.json (and unarchiving needs it running)
+        refuse_if_gateway_running(ctx.state_dir, force_online=force_online, allow_sqlite_era=True)
         ctx.tick(f"reading run {target}", 0, 3)
         planned = plan_undo_at(ctx.state_dir, target, backup_dir)
+        if any(a["type"] == "sqlite.restore" for a in planned):
+            refuse_unless_stopped(ctx)
         if not planned:
             out.logs.append(("info", f"run {target}: nothing to undo"))
             for left in clean_stale_run_locks(ctx, target, backup_dir):
@@ -150,10 +169,13 @@ def undo_run(
             out.actions = run.actions
             ctx.tick(f"backing up for {len(actions)} action(s)", 1, 3)
             prepare(run, actions)
+            prepare_restores(run, actions)
             run.commit_journal()
             fault_point("undo.before_apply")
             ctx.tick(f"undoing {len(actions)} action(s)", 2, 3)
             out.lock_held_ms = apply_actions(run, actions, lock_timeout_s=lock_timeout_s)["lock_held_ms"]
+            apply_unarchive(ctx, actions, openclaw)
+            apply_restores(run, actions)
             out.backups = list(run.backups)
             run.finish("done", _counts(actions))
         for lock in clean_stale_run_locks(ctx, target, backup_dir):
@@ -256,6 +278,9 @@ def plan_restore(ctx: RunContext, target: str, backup_dir: str | None) -> list[d
     info = read_run(ctx.state_dir, target, backup_dir)
     if info.journal is None:
         raise DataError(f"run {target} has no journal: nothing to restore from", hint="see `sessionctl runs`")
+    from sessionctl.sqlite.backup import plan_restores
+
+    sqlite_restores = plan_restores(ctx, info, target)
     stores = {str(st.store_path.relative_to(ctx.state_dir)): st for st in ctx.discovery.stores}
     actions: list[dict[str, Any]] = []
     chosen_dirs: list[str] = []
@@ -322,7 +347,7 @@ def plan_restore(ctx: RunContext, target: str, backup_dir: str | None) -> list[d
                 "from_run": target,
             }
         )
-    return actions
+    return actions + sqlite_restores
 
 
 def restore_run(
@@ -350,9 +375,13 @@ def restore_run(
         for a in out.actions:
             a["state"] = "planned"
         return out
+    from sessionctl.sqlite.backup import apply_restores, prepare_restores, refuse_unless_stopped
+
     with private_lock(ctx.state_dir, timeout_s=lock_timeout_s):
-        refuse_if_gateway_running(ctx.state_dir, force_online=force_online)
+        refuse_if_gateway_running(ctx.state_dir, force_online=force_online, allow_sqlite_era=True)
         planned = plan_restore(ctx, target, backup_dir)
+        if any(a["type"] == "sqlite.restore" for a in planned):
+            refuse_unless_stopped(ctx)
         if not planned:
             out.logs.append(
                 ("info", f"run {target}: the stores are already as backed up; nothing to restore")
@@ -367,9 +396,11 @@ def restore_run(
                 run.add(a)
             out.actions = run.actions
             prepare(run, planned)
+            prepare_restores(run, planned)
             run.commit_journal()
             fault_point("restore.before_apply")
             out.lock_held_ms = apply_actions(run, planned, lock_timeout_s=lock_timeout_s)["lock_held_ms"]
+            apply_restores(run, planned)
             out.backups = list(run.backups)
             run.finish("done", _counts(planned))
     return out

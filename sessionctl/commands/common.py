@@ -72,6 +72,17 @@ ForceOnlineOpt = Annotated[
         help="Mutate even while a gateway that takes no store lock (v5.2+) is running. Risky.",
     ),
 ]
+# gc and undo: the OpenClaw executable for SQLite-era changes (sessionctl/sqlite/openclaw.py)
+OpenClawOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--openclaw",
+        metavar="PATH",
+        help="The `openclaw` executable for SQLite-era agents (default: `openclaw` on PATH); "
+        "sessionctl changes their sessions only through OpenClaw's own commands.",
+        show_default=False,
+    ),
+]
 # gc, repair, archive, dedupe (undo and restore say "what would be done": runs_cmds.py)
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", "-n", help="Show the plan, change nothing (exit 0).")]
 

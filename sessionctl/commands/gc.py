@@ -18,6 +18,7 @@ from sessionctl.commands.common import (
     MaxAgeOpt,
     MaxEntriesOpt,
     NowOpt,
+    OpenClawOpt,
     ProtectOpt,
     QuietOpt,
     StateDirOpt,
@@ -76,6 +77,15 @@ def register(app: typer.Typer) -> None:
             ),
         ] = "10s",
         force_online: ForceOnlineOpt = False,
+        openclaw: OpenClawOpt = None,
+        sqlite_delete: Annotated[
+            bool,
+            typer.Option(
+                "--sqlite-delete",
+                help="SQLite-era agents: delete expired ordinary sessions through OpenClaw instead of "
+                "archiving them (machine-made ones are always deleted; OpenClaw archives the transcript).",
+            ),
+        ] = False,
         state_dir: StateDirOpt = None,
         agent: AgentOpt = None,
         now: NowOpt = None,
@@ -143,6 +153,8 @@ def register(app: typer.Typer) -> None:
                     backup_dir=backup_dir,
                     lock_timeout_s=timeout_s,
                     argv=sys.argv[1:],
+                    openclaw=openclaw,
+                    sqlite_delete=sqlite_delete,
                 )
             if dry_run and out.plan.refusals:
                 err = PlanRefused(

@@ -15,6 +15,7 @@ from sessionctl.commands.common import (
     KeepRunsOpt,
     KeepWithinOpt,
     NowOpt,
+    OpenClawOpt,
     QuietOpt,
     StateDirOpt,
 )
@@ -49,6 +50,7 @@ def _undo_or_restore(
     now: str | None,
     config: str | None,
     progress: bool = False,
+    openclaw: str | None = None,
 ) -> Result:
     """The body of undo and restore: the same run, the same Result."""
     import sys
@@ -68,15 +70,27 @@ def _undo_or_restore(
     ctx = make_context(state_dir=state_dir, agents=agent, now=now, config=config)
     with stderr_progress(command, enabled=progress) as hook:
         ctx.progress = hook
-        out = (undo_run if command == "undo" else restore_run)(
-            ctx,
-            run_id,
-            dry_run=dry_run,
-            force_online=force_online,
-            backup_dir=backup_dir,
-            lock_timeout_s=timeout,
-            argv=sys.argv[1:],
-        )
+        if command == "undo":
+            out = undo_run(
+                ctx,
+                run_id,
+                dry_run=dry_run,
+                force_online=force_online,
+                backup_dir=backup_dir,
+                lock_timeout_s=timeout,
+                argv=sys.argv[1:],
+                openclaw=openclaw,
+            )
+        else:
+            out = restore_run(
+                ctx,
+                run_id,
+                dry_run=dry_run,
+                force_online=force_online,
+                backup_dir=backup_dir,
+                lock_timeout_s=timeout,
+                argv=sys.argv[1:],
+            )
     res = context_result(command, ctx)
     add_logs(res, out.logs)
     if command == "restore":  # undo works from the run's journal, whatever --agent says
@@ -181,13 +195,15 @@ def register(app: typer.Typer) -> None:
         backup_dir: BackupDirOpt = None,
         lock_timeout: LockTimeoutOpt = "10s",
         force_online: ForceOnlineOpt = False,
+        openclaw: OpenClawOpt = None,
         state_dir: StateDirOpt = None,
         now: NowOpt = None,
         config: ConfigOpt = None,
         json: JsonOpt = False,
         quiet: QuietOpt = False,
     ) -> None:
-        """Reverse a run: removed entries come back (never clobbering newer ones), renamed files are renamed back."""
+        """Reverse a run: removed entries come back (never clobbering newer ones), renamed files are renamed back;
+        SQLite-era sessions archived by gc are unarchived through OpenClaw (deleted ones need `restore`)."""
         from sessionctl.cli import run_command
 
         def body() -> object:
@@ -203,6 +219,7 @@ def register(app: typer.Typer) -> None:
                 now=now,
                 config=config,
                 progress=not json and not quiet,
+                openclaw=openclaw,
             )
 
         run_command("undo", json, body, quiet=quiet)
@@ -221,7 +238,7 @@ def register(app: typer.Typer) -> None:
         json: JsonOpt = False,
         quiet: QuietOpt = False,
     ) -> None:
-        """Put whole sessions.json files back from a run's backup (journaled: can be undone)."""
+        """Put whole sessions.json files (and SQLite-era agent databases, gateway stopped) back from a run's backup (journaled: can be undone)."""
         from sessionctl.cli import run_command
 
         def body() -> object:

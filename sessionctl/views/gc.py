@@ -38,6 +38,10 @@ def _agent_line(agent: str, s: dict[str, Any], dry: bool) -> str:
         parts.append(f"{arch} {s['archived_files']} files ({bytes_h(s['archived_bytes'])})")
     if s.get("files_still_referenced"):
         parts.append(f"{s['files_still_referenced']} files kept (still referenced)")
+    oc = s.get("openclaw")
+    if oc:
+        v_del, v_arch = ("would delete", "would archive") if dry else ("deleted", "archived")
+        parts.append(f"through OpenClaw: {v_del} {oc.get('delete', 0)}, {v_arch} {oc.get('archive', 0)}")
     if s.get("archives_purged"):
         purge = "would purge" if dry else "purged"
         parts.append(f"{purge} {s['archives_purged']} old archives ({bytes_h(s['archives_purged_bytes'])})")
@@ -96,6 +100,17 @@ def render(result: Result, console: Console) -> None:
             state = "" if dry else f" [{a.get('state')}]"
             console.print(
                 f"  {verb[a['type']]} {what}{tail}{state}", markup=False, highlight=False, soft_wrap=True
+            )
+    sq = [a for a in acts if a["type"] in ("sqlite.delete", "sqlite.archive")]
+    if (dry or verbose) and sq:
+        for a in sq:
+            op = "delete" if a["type"] == "sqlite.delete" else "archive"
+            state = "" if dry else f" [{a.get('state')}" + (f": {a['note']}" if a.get("note") else "") + "]"
+            console.print(
+                f"  {op} {a['key']} via openclaw sessions {op} --agent {a['agent']}{state}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
             )
     summary = d.get("summary") or {}
     for agent, s in (summary.get("agents") or {}).items():

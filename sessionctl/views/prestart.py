@@ -73,6 +73,22 @@ def render(result: Result, console: Console) -> None:
             )
         if h.get("more"):
             console.print(f"  … and {h['more']} more: sessionctl health")
+    sq = d.get("sqlite")
+    if sq:
+        for a in sq.get("agents", []):
+            resume = a.get("resume_on_start") or []
+            gc = a.get("gc") or {}
+            bits = [f"{len(resume)} to resume at start ({sum(1 for r in resume if r.get('stale'))} stale)"]
+            if gc.get("delete") or gc.get("archive"):
+                bits.append(
+                    f"gc would delete {len(gc.get('delete', []))}, archive {len(gc.get('archive', []))}"
+                )
+            if a.get("status") != "ok":
+                bits = [f"not read: {a.get('message')}"]
+            console.print(
+                f"  sqlite {escape(a['agent'])}: {escape('; '.join(bits))}", highlight=False, soft_wrap=True
+            )
+        console.print(f"  [dim]{escape(sq.get('not_done', ''))}[/]", highlight=False, soft_wrap=True)
     stores = d.get("stores", [])
     bad = [s for s in stores if not s.get("valid")]
     if bad:
