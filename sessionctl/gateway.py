@@ -27,6 +27,9 @@ class Gateway:
     cmdline: list[str]
     version: str | None
     state_dir_match: bool | None  # None: could not tell (treated as a match)
+    # SQLite-era evidence when the version is unknown: it holds this state dir's
+    # state/openclaw.sqlite or an agent database open (file-era releases create neither)
+    holds_sqlite: bool = False
 
     @property
     def lock_era(self) -> bool:
@@ -42,9 +45,11 @@ class Gateway:
     @property
     def sqlite_era(self) -> bool:
         """True when this gateway's release keeps sessions in SQLite (2026.7.2 and later): it
-        never reads or writes a sessions.json (SQLite-era spec §1)."""
+        never reads or writes a sessions.json. Told by its version, or — when the version
+        cannot be read (2026.9 retitles the gateway process `openclaw-gateway`) — by the
+        SQLite-era databases of this state dir it holds open."""
         if self.version is None:
-            return False
+            return self.holds_sqlite
         m = _VERSION.match(self.version)
         if not m:
             return False
@@ -157,8 +162,31 @@ def find_gateways(state_dir: Path) -> list[Gateway]:
                 match = None
         if match is False:
             continue
-        found.append(Gateway(pid, argv, _version_near(argv) or _parent_version(pid), match))
+        gw = Gateway(pid, argv, _version_near(argv) or _parent_version(pid), match)
+        if gw.version is None:
+            gw.holds_sqlite = _holds_sqlite(pid, state_dir)
+        found.append(gw)
     return found
+
+
+def _holds_sqlite(pid: int, state_dir: Path) -> bool:
+    """Whether process `pid` has this state dir's SQLite-era databases open."""
+    state_db = str(state_dir / "state" / "openclaw.sqlite")
+    agents = str(state_dir / "agents") + "/"
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target == state_db or (
+            target.startswith(agents) and target.endswith("/agent/openclaw-agent.sqlite")
+        ):
+            return True
+    return False
 
 
 def _parent_version(pid: int) -> str | None:

@@ -390,3 +390,54 @@ def test_backup_copies_the_databases_and_restore_puts_one_back(state: StateDir) 
     conn = sqlite3.connect(f"file:{b.path}?mode=ro", uri=True)
     assert conn.execute("SELECT count(*) FROM session_nodes").fetchone() == (5,)
     conn.close()
+
+
+HOLD = textwrap.dedent(
+    """
+    import sqlite3, sys, time
+    if sys.argv[1] != "-":
+        c = sqlite3.connect(sys.argv[1], isolation_level=None)
+        c.execute("SELECT count(*) FROM session_nodes").fetchall()
+    print("up", flush=True)
+    time.sleep(120)
+    """
+)
+
+
+def titled_gateway(state: StateDir, db_path: str) -> subprocess.Popen[str]:
+    """A process titled `openclaw-gateway` (as 2026.9 retitles its gateway: no version on its
+    command line), holding `db_path` open unless it is "-"."""
+    p = subprocess.Popen(
+        ["bash", "-c", 'exec -a openclaw-gateway "$0" -c "$1" "$2"', sys.executable, HOLD, db_path],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OPENCLAW_STATE_DIR": str(state.root)},
+    )
+    assert p.stdout is not None and p.stdout.readline().strip() == "up"
+    return p
+
+
+def test_a_gateway_holding_the_databases_is_sqlite_era_and_file_stores_are_edited_under_it(
+    state: StateDir,
+) -> None:
+    b = db(state, "main")
+    b.add_session("agent:main:main")
+    b.close()
+    state.add_session("sales", "agent:sales:main")
+    state.add_session("sales", "agent:sales:telegram:direct:1", updated_at=NOW_MS - 10 * DAY_MS)
+    gc = ["gc", "--state-dir", str(state.root), "--now", NOW_ISO, "--idle", "2d", "--agent", "sales"]
+    unknown = titled_gateway(state, "-")  # a gateway of unknown release: never edited under
+    try:
+        rc, env, _ = run_json(*gc)
+        assert rc == 75 and "is running for" in env["errors"][0]["message"]
+    finally:
+        unknown.kill()
+        unknown.wait()
+    sqlite_gw = titled_gateway(state, str(b.path))
+    try:
+        rc, env, err = run_json(*gc)
+        assert rc == 0, (env, err)
+        assert list(state.read_store("sales")) == ["agent:sales:main"]
+    finally:
+        sqlite_gw.kill()
+        sqlite_gw.wait()
