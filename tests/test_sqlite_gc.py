@@ -441,3 +441,24 @@ def test_a_gateway_holding_the_databases_is_sqlite_era_and_file_stores_are_edite
     finally:
         sqlite_gw.kill()
         sqlite_gw.wait()
+
+
+def test_undo_of_an_interrupted_run_says_what_it_cannot_know(
+    state: StateDir, tmp_path: Path, fake_gateway: Any
+) -> None:
+    aged_agent(state)
+    exe, log = stub_openclaw(tmp_path)
+    res = subprocess.run(
+        [sys.executable, "-m", "sessionctl", "gc", "--state-dir", str(state.root), "--now", NOW_ISO,
+         "--idle", "2d", "--openclaw", str(exe), "--json"],
+        env=clean_env(STUB_LOG=str(log), SESSIONCTL_FAULT="kill:gc.before_apply"),
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert res.returncode == -9 and not log.exists()  # killed before OpenClaw was asked
+    (run_id,) = os.listdir(state.root / "sessionctl" / "runs")
+    rc, env, _ = run_json("undo", run_id, "--state-dir", str(state.root), "--dry-run")
+    assert rc == 0
+    notes = {a["key"]: a["note"] for a in env["actions"] if a["type"] == "conflict"}
+    assert set(notes) == {"agent:main:cron:job:run:1", "agent:main:telegram:direct:5"}
+    assert "may or may not be deleted" in notes["agent:main:cron:job:run:1"]
+    assert f"sessionctl restore {run_id} --agent main" in notes["agent:main:telegram:direct:5"]

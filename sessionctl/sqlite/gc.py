@@ -233,7 +233,28 @@ class SqliteGc:
 
 
 def undo_actions(target_run: str, a: dict[str, Any], state: str | None) -> list[dict[str, Any]]:
-    """The reverse of one applied sqlite.* action of run `target_run` (see the module doc)."""
+    """The reverse of one applied sqlite.* action of run `target_run` (see the module doc).
+    `state` is the action's outcome from status.json (None when the run was interrupted: the
+    journal, rewritten after each OpenClaw batch, then tells what OpenClaw answered)."""
+    state = state or a.get("state")
+    if state != "applied":
+        if state != "planned":
+            return []  # skipped: OpenClaw was never asked, or said no
+        return [
+            {
+                "type": "conflict",
+                "agent": a["agent"],
+                "path": a["db"],
+                "key": a["key"],
+                "note": (
+                    f"the run stopped before OpenClaw's answer for {a['key']} was recorded: it may or may not "
+                    f"be {'deleted' if a['type'] == 'sqlite.delete' else 'archived'}; see `openclaw sessions "
+                    f"--agent {a['agent']} --json`; `sessionctl restore {target_run} --agent {a['agent']}` puts "
+                    "back the whole database (gateway stopped)"
+                ),
+                "restore_with": f"sessionctl restore {target_run} --agent {a['agent']}",
+            }
+        ]
     if a["type"] == "sqlite.archive":
         if a.get("result", {}).get("status") == "already_archived":
             return []
