@@ -605,7 +605,7 @@ def _plan_only(
     out = GcOutcome(plan, dry_run=True, gateways=gateways or [], sqlite=sq)
     stores = select_stores(ctx, out)
     snaps = read_snapshots(ctx, stores)
-    sq_snaps = sq.read(out) if sq is not None else []
+    sq_snaps = sq.read(out, policy) if sq is not None else []
     locks = collect_transcript_locks(snaps)
     out.plan = plan_gc([*snaps, *sq_snaps], policy, ctx.now_ms, transcript_locks=locks)
     out.snaps = snaps

@@ -1070,7 +1070,8 @@ def run_health(
             findings.extend(s_findings)
             if s_snap is not None and gc_snap is not None:
                 snaps.append(s_snap)
-                gc_snaps.append(gc_snap)
+                if not policy.openclaw_only:  # as gc plans them (sessionctl/sqlite/gc.py)
+                    gc_snaps.append(gc_snap)
                 findings.extend(storm_checks(s_snap, thr))
             continue
         snap = snapshot_agent(

@@ -106,6 +106,17 @@ class Policy:
         rules = [self.default, *self.per_kind.values()]
         return self.cap is not None or any(r.max_age or r.idle or r.cap for r in rules)
 
+    @property
+    def openclaw_only(self) -> bool:
+        """True when every limit comes from OpenClaw's own session.maintenance (or its
+        defaults): no flag and no sessionctl.toml set one. SQLite-era OpenClaw applies that
+        policy itself, in its own way, so sessionctl plans those agents only with its own."""
+        return (
+            self.source != "none"
+            and "command line" not in self.source
+            and "sessionctl.toml" not in self.source
+        )
+
     def in_scope(self, key: str, kind: str) -> bool:
         if self.kinds is not None and kind not in self.kinds:
             return False

@@ -462,3 +462,23 @@ def test_undo_of_an_interrupted_run_says_what_it_cannot_know(
     assert set(notes) == {"agent:main:cron:job:run:1", "agent:main:telegram:direct:5"}
     assert "may or may not be deleted" in notes["agent:main:cron:job:run:1"]
     assert f"sessionctl restore {run_id} --agent main" in notes["agent:main:telegram:direct:5"]
+
+
+def test_openclaws_own_policy_is_left_to_openclaw_for_sqlite_agents(state: StateDir) -> None:
+    aged_agent(state)
+    state.write_config({"session": {"maintenance": {"pruneAfter": "2d"}}})
+    state.add_session("sales", "agent:sales:main")
+    state.add_session("sales", "agent:sales:telegram:direct:1", updated_at=NOW_MS - 10 * DAY_MS)
+    rc, env, _ = run_json("gc", "--state-dir", str(state.root), "--now", NOW_ISO, "--dry-run")
+    assert rc == 0
+    assert [a["key"] for a in env["actions"] if "key" in a] == ["agent:sales:telegram:direct:1"]
+    (skip,) = [s for s in env["skipped_agents"] if s["agent"] == "main"]
+    assert "OpenClaw applies its own session.maintenance itself" in skip["reason"]
+    _rc, henv = health(state)
+    assert {f["agent"] for f in findings(henv, "entry.stale")} == {"sales"}
+    # a policy of sessionctl's own plans them
+    rc, env, _ = run_json("gc", "--state-dir", str(state.root), "--now", NOW_ISO, "--dry-run", "--idle", "2d")
+    assert {a["key"] for a in env["actions"] if a["type"].startswith("sqlite.")} == {
+        "agent:main:cron:job:run:1",
+        "agent:main:telegram:direct:5",
+    }

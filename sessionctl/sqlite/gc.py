@@ -79,9 +79,23 @@ class SqliteGc:
 
     # ------------------------------------------------------------ planning
 
-    def read(self, out: Any) -> list[AgentSnapshot]:
-        """Read every selected SQLite-era agent; those that cannot be read are skipped."""
+    def read(self, out: Any, policy: Any = None) -> list[AgentSnapshot]:
+        """Read every selected SQLite-era agent; those that cannot be read are skipped. With a
+        policy that is only OpenClaw's own session.maintenance, nothing is planned for them:
+        OpenClaw 2026.9 applies it itself after every write (archiving, protecting DMs and
+        groups, a cap of 5000 unarchived) — sessionctl would only apply it differently."""
         snaps: list[AgentSnapshot] = []
+        sqlite_stores = [st for st in self.ctx.discovery.stores if st.layout == "sqlite" and st.sqlite_path]
+        if policy is not None and policy.openclaw_only and sqlite_stores:
+            for st in sqlite_stores:
+                out.skipped_agents.append(
+                    {
+                        "agent": st.agent_id,
+                        "reason": "SQLite era: OpenClaw applies its own session.maintenance itself; "
+                        "sessionctl plans these agents only with a policy of its own (flags or [gc])",
+                    }
+                )
+            return snaps
         for st in self.ctx.discovery.stores:
             if st.layout != "sqlite" or st.sqlite_path is None:
                 continue

@@ -81,7 +81,15 @@ def sqlite_report(
                 )
             )
         gc_snaps.append(sqlite_snapshot(st, adb, main_key=ctx.openclaw.main_key, include="gc"))
-    if policy is not None and policy.has_expiry and gc_snaps:
+    if policy is not None and policy.openclaw_only:
+        logs.append(
+            (
+                "info",
+                "prestart: SQLite-era agents: OpenClaw applies its own session.maintenance to them itself; "
+                "gc plans them only with a policy of its own (flags or [gc])",
+            )
+        )
+    elif policy is not None and policy.has_expiry and gc_snaps:
         plan = plan_gc(gc_snaps, policy, ctx.now_ms)
         by_agent = {a["agent"]: a for a in agents}
         for ap in plan.agents:
