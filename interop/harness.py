@@ -130,6 +130,35 @@ def install(version: str = DEFAULT_VERSION, timeout: float = INSTALL_TIMEOUT) ->
     return wrapper
 
 
+def node_binary(version: str = DEFAULT_VERSION) -> Path:
+    """The Node binary that runs OpenClaw ``version`` (installed first if need be): the
+    judge of what ``JSON.parse`` accepts."""
+    wrapper = install(version)
+    m = re.search(r'^exec "([^"]+/bin/node)"', wrapper.read_text("utf-8"), re.M)
+    if m is None or not os.access(m.group(1), os.X_OK):
+        raise InteropUnavailable(f"no node binary named in {wrapper}")
+    return Path(m.group(1))
+
+
+def openclaw_module(name: str, version: str = DEFAULT_VERSION) -> tuple[Path, str]:
+    """(file, export name) of the function `name` in OpenClaw ``version``'s shipped
+    JavaScript (bundled files have hashed names and minified export aliases): lets a test
+    call OpenClaw's own code from Node."""
+    root = release_dir(version) / "node_modules"
+    for js in sorted((root / "openclaw" / "dist").glob("*.js")) + sorted(
+        root.glob("@mariozechner/*/dist/**/*.js")
+    ):
+        text = js.read_text("utf-8", errors="replace")
+        if f"function {name}(" not in text:
+            continue
+        m = re.search(rf"\b{name} as (\w+)\b", text)
+        if m:
+            return js, m.group(1)
+        if re.search(rf"export (async )?function {name}\(", text):
+            return js, name
+    raise InteropUnavailable(f"OpenClaw {version}: no exported function {name}")
+
+
 def supports_session_key(version: str) -> bool:
     """True if this release's ``openclaw agent`` has ``--session-key`` (2026.5.x does,
     2026.4.15 does not). Decided from the installed JS, without running it."""

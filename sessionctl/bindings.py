@@ -137,10 +137,12 @@ def load_binding_file(path: Path, channel: Channel) -> BindingFile:
         bf.error = f"cannot read: {exc.strerror or exc}"
         return bf
     bf.raw, bf.size = raw, len(raw)
+    from sessionctl import jsonjs
+
     try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        bf.error = f"not valid JSON ({str(exc).split(':')[0]})"
+        data = jsonjs.loads(raw)  # as the gateway reads it (JSON.parse semantics)
+    except jsonjs.JSONError as exc:
+        bf.error = f"not valid JSON ({exc.msg.split(':')[0]})"
         return bf
     bf.data = data
     bindings = data.get("bindings") if isinstance(data, dict) else None

@@ -12,8 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import orjson
-
+from sessionctl import jsonjs
 from sessionctl.errors import BusyError, NotFoundError
 from sessionctl.locks import proc_cmdline
 
@@ -104,8 +103,8 @@ def _version_near(argv: list[str]) -> str | None:
         for parent in [p, *p.parents][:6]:
             pkg = parent / "package.json"
             try:
-                data = orjson.loads(pkg.read_bytes())
-            except (OSError, orjson.JSONDecodeError):
+                data = jsonjs.loads(pkg.read_bytes())  # OpenClaw's own package.json
+            except (OSError, jsonjs.JSONError):
                 continue
             if (
                 isinstance(data, dict)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sessionctl.context import RunContext
 from sessionctl.findings import SEVERITY_RANK, Finding, Severity
 from sessionctl.snapshot import AgentSnapshot, EntryView, ReadMode, snapshot_agent
-from sessionctl.store import num, openclaw_keeps_entries
+from sessionctl.store import TOO_DEEP, num
 from sessionctl.thresholds import HealthThresholds, token_type
 from sessionctl.timeutil import format_duration, iso_ms
 from sessionctl.transcripts import FileInfo, TranscriptFacts
@@ -141,9 +141,7 @@ def store_checks(snap: AgentSnapshot, ctx: RunContext | None = None) -> list[Fin
                 "store.unparseable",
                 "critical",
                 agent,
-                f"sessions.json is not valid JSON ({load.error}); sessionctl changes nothing in it until repaired"
-                if openclaw_keeps_entries(load.error)
-                else f"sessions.json is not valid JSON ({load.error}); OpenClaw would load it as {{}} and overwrite it",
+                f"sessions.json is not valid JSON ({load.error}); OpenClaw would load it as {{}} and overwrite it",
                 path=path,
                 fix=repair,
             )
@@ -159,11 +157,17 @@ def store_checks(snap: AgentSnapshot, ctx: RunContext | None = None) -> list[Fin
                 fix=repair,
             )
         )
+    elif load.status == "unreadable" and load.error == TOO_DEEP:
+        # valid for JSON.parse: OpenClaw reads it with every entry; sessionctl leaves it alone
+        out.append(Finding("store.unreadable", "warning", agent, f"sessions.json: {load.error}", path=path))
     elif load.status == "unreadable":
         from sessionctl.errors import PERMISSION_HINT
 
         msg = f"{load.error}; {PERMISSION_HINT}" if load.denied else str(load.error)
         out.append(Finding("store.unreadable", "critical", agent, msg, path=path))
+    for note in load.notes:
+        # valid for OpenClaw (Node decodes invalid UTF-8 to U+FFFD): a warning, never "damaged"
+        out.append(Finding("store.invalid_utf8", "warning", agent, f"sessions.json is {note}", path=path))
     if snap.inventory.error and load.status != "missing":
         out.append(
             Finding(

@@ -159,9 +159,11 @@ def inspect_lock(path: Path, *, stale_ms: int, now: int | None = None) -> LockSt
         return ls
     payload: Any = None
     if raw:
+        from sessionctl import jsonjs
+
         try:
-            payload = orjson.loads(raw)
-        except orjson.JSONDecodeError:
+            payload = jsonjs.loads(raw)  # as the gateway reads it (JSON.parse semantics)
+        except jsonjs.JSONError:
             payload = None
     if not isinstance(payload, dict):
         ls.unreadable = True

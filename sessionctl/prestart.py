@@ -958,7 +958,7 @@ class Prestart:
     def _validate(self) -> None:
         """Is every store OpenClaw reads left valid? Re-read the ones that changed (or
         were bad); trust the plan's read for the ones nobody touched."""
-        from sessionctl.store import load_store
+        from sessionctl.store import load_store, valid_for_openclaw
 
         for store in self.ctx.discovery.stores:
             path = str(store.store_path)
@@ -990,7 +990,7 @@ class Prestart:
             else:
                 load = load_store(store.store_path)
                 status, msg = load.status, load.error
-            valid = status in ("ok", "missing")
+            valid = valid_for_openclaw(status, msg)  # what OpenClaw loads with its entries
             self.report.stores.append(StoreCheck(store.agent_id, path, status, valid, msg))
             if not valid:
                 self.log(

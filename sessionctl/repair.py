@@ -48,8 +48,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from sessionctl.context import RunContext
 from sessionctl.errors import DataError, SessionctlError
 from sessionctl.findings import Finding, Severity
@@ -678,11 +676,11 @@ def _tail_fix(data: bytes) -> tuple[str | None, int]:
     object, ("cut", n) to drop its n bytes, (None, 0) when the file ends with "\\n"."""
     if not data or data.endswith(b"\n"):
         return None, 0
+    from sessionctl.transcripts import js_line
+
     partial = data[data.rfind(b"\n") + 1 :]
-    try:
-        obj = orjson.loads(partial)
-    except orjson.JSONDecodeError:
-        obj = None
+    # as OpenClaw reads it (JSON.parse semantics): a line it can read is terminated, never cut
+    obj = js_line(partial, first=len(partial) == len(data), last=True)
     if isinstance(obj, dict):
         return "newline", 0
     return "cut", len(partial)

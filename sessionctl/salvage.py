@@ -75,33 +75,28 @@ class SalvageResult:
 
 
 def _decode_key(raw: bytes) -> str | None:
-    try:
-        key = orjson.loads(b'"' + raw + b'"')
-    except orjson.JSONDecodeError:
-        try:
-            import json
+    from sessionctl import jsonjs
 
-            key = json.loads('"' + raw.decode("utf-8", "replace") + '"')
-        except ValueError:
-            return None
+    try:
+        key = jsonjs.loads(b'"' + raw + b'"')
+    except jsonjs.JSONError:
+        return None
     return key if isinstance(key, str) else None
 
 
 def _parse_object(raw: bytes) -> tuple[dict[str, Any] | None, bool]:
     """(object, utf8_replaced) or (None, False) when the bytes are not one JSON object."""
+    from sessionctl import jsonjs
+
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError:
         try:
-            raw.decode("utf-8")
-            return None, False  # valid UTF-8 and still not JSON: broken
-        except UnicodeDecodeError:
-            pass
-        try:
-            obj = orjson.loads(raw.decode("utf-8", "replace"))
-        except orjson.JSONDecodeError:
+            obj = jsonjs.loads(raw, deep_ok=False)  # JSON.parse semantics (U+FFFD for bad bytes)
+        except (jsonjs.JSONError, jsonjs.TooDeep):
             return None, False
-        return (obj, True) if isinstance(obj, dict) else (None, False)
+        replaced = jsonjs.first_invalid_utf8(raw) is not None
+        return (obj, replaced) if isinstance(obj, dict) else (None, False)
     return (obj, False) if isinstance(obj, dict) else (None, False)
 
 

@@ -18,8 +18,10 @@ from typing import Any, Literal
 
 import orjson
 
+from sessionctl import jsonjs
 from sessionctl.errors import DataError
 from sessionctl.fsio import NotRegularFile, atomic_write, read_bytes, resolve_inside, store_tmp_name
+from sessionctl.jsonjs import decode_utf8, first_invalid_utf8
 
 StoreStatus = Literal["ok", "missing", "empty", "unparseable", "not_object", "unreadable"]
 
@@ -65,9 +67,9 @@ def json_type(value: Any) -> str:
 
 
 def _decode_error(exc: Exception, raw: bytes) -> str:
-    pos = getattr(exc, "pos", None)  # a character index (orjson and json agree)
-    msg = str(exc).split(":")[0] if str(exc) else "invalid JSON"
-    text = raw.decode("utf-8", "replace")
+    pos = getattr(exc, "pos", None)  # a character index of the decoded text
+    msg = (getattr(exc, "msg", None) or str(exc)).split(":")[0] or "invalid JSON"
+    text = decode_utf8(raw)
     if isinstance(pos, int) and 0 <= pos <= len(text):
         line = text.count("\n", 0, pos) + 1
         col = pos - (text.rfind("\n", 0, pos) + 1) + 1
@@ -75,73 +77,71 @@ def _decode_error(exc: Exception, raw: bytes) -> str:
     return msg
 
 
+# Node reads the store with readFileSync(path, "utf-8"), which turns invalid bytes into
+# U+FFFD instead of failing (checked against OpenClaw 2026.5.28): such a store loads with
+# all its entries, and the gateway's next write makes the replacement permanent.
+UTF8_REPLACED = (
+    "OpenClaw reads those bytes as U+FFFD and keeps every entry; its next write (or sessionctl's) "
+    "makes the replacement permanent"
+)
+TOO_DEEP = (
+    "the JSON is nested deeper than sessionctl can write back (OpenClaw reads it); "
+    "sessionctl will not modify it"
+)
+
+
+def parse_store_full(raw: bytes) -> tuple[StoreStatus, dict[str, Any] | None, str | None, str | None]:
+    """parse_store_bytes plus a note on a store that is valid but worth a word: not valid
+    UTF-8 (read as OpenClaw reads it, with U+FFFD)."""
+    if len(raw) == 0:
+        return "empty", None, "the file is empty (0 bytes)", None
+    note: str | None = None
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        if raw.strip() == b"":
+            return "empty", None, "the file holds only whitespace", None
+        # JSON.parse semantics (sessionctl.jsonjs): lone surrogate escapes, numbers beyond
+        # a double and invalid UTF-8 (read as U+FFFD) are valid; NaN, a BOM are not
+        bad_utf8 = first_invalid_utf8(raw)
+        try:
+            data = jsonjs.loads(raw, deep_ok=False)
+        except jsonjs.TooDeep:
+            return "unreadable", None, TOO_DEEP, None
+        except jsonjs.JSONError as exc:
+            if raw.startswith(b"\xef\xbb\xbf"):
+                return (
+                    "unparseable",
+                    None,
+                    "starts with a UTF-8 byte-order mark, which JSON.parse rejects",
+                    None,
+                )
+            err = _decode_error(exc, raw)
+            if bad_utf8 is not None:
+                err += f"; not valid UTF-8 at byte {bad_utf8}"
+            return "unparseable", None, err, None
+        if bad_utf8 is not None:
+            note = f"not valid UTF-8 at byte {bad_utf8}; {UTF8_REPLACED}"
+    if not isinstance(data, dict):
+        return "not_object", None, f"the top level is a JSON {json_type(data)}, not an object", None
+    return "ok", data, None, note
+
+
 def parse_store_bytes(raw: bytes) -> tuple[StoreStatus, dict[str, Any] | None, str | None]:
-    """Classify and parse store bytes the way OpenClaw's JSON.parse would see them.
+    """Classify and parse store bytes the way OpenClaw's JSON.parse sees them
+    (sessionctl.jsonjs: Node's UTF-8 decoding, JSON.parse's grammar).
 
     'empty'/'unparseable'/'not_object' are what JSON.parse rejects (OpenClaw then loads
     `{}` and overwrites the file). 'unreadable' here means valid for JSON.parse but nested
-    deeper than sessionctl can parse: sessionctl must not touch it.
+    deeper than sessionctl can write back: sessionctl must not touch it (valid_for_openclaw).
     """
-    if len(raw) == 0:
-        return "empty", None, "the file is empty (0 bytes)"
-    if raw.strip() == b"":
-        return "empty", None, "the file holds only whitespace"
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        if raw.startswith(b"\xef\xbb\xbf"):
-            return "unparseable", None, "starts with a UTF-8 byte-order mark, which JSON.parse rejects"
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as uexc:
-            where = f"not valid UTF-8 at byte {uexc.start}"
-            if _parses_as_object(raw.decode("utf-8", "replace")):
-                return "unparseable", None, where + UTF8_REPLACED
-            return "unparseable", None, where
-        # orjson is stricter than JSON.parse: it rejects lone UTF-16 surrogate escapes (JS
-        # writes them for a string cut inside an emoji) and numbers beyond a double (JSON.parse
-        # reads Infinity). Python's json accepts both; NaN/Infinity literals stay invalid.
-        import json
-
-        try:
-            data = json.loads(text, parse_constant=_reject_constant)
-        except RecursionError:
-            return (
-                "unreadable",
-                None,
-                "the JSON is nested deeper than sessionctl can parse (OpenClaw may still read it); "
-                "sessionctl will not modify it",
-            )
-        except ValueError:
-            return "unparseable", None, _decode_error(exc, raw)
-    if not isinstance(data, dict):
-        return "not_object", None, f"the top level is a JSON {json_type(data)}, not an object"
-    return "ok", data, None
+    status, data, error, _note = parse_store_full(raw)
+    return status, data, error
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-# Node reads the store with readFileSync(path, "utf-8"), which turns invalid bytes into
-# U+FFFD instead of failing (checked against OpenClaw 2026.5.28): such a store still loads
-# with all its entries, and the gateway's next write makes the replacement permanent.
-UTF8_REPLACED = "; OpenClaw reads those bytes as U+FFFD and keeps the entries, and its next write makes the replacement permanent"
-
-
-def openclaw_keeps_entries(error: str | None) -> bool:
-    """True for a store sessionctl calls unparseable only because of invalid UTF-8 bytes,
-    which OpenClaw reads (with U+FFFD in their place) rather than as `{}`."""
-    return error is not None and error.endswith(UTF8_REPLACED)
-
-
-def _parses_as_object(text: str) -> bool:
-    import json
-
-    try:
-        return isinstance(json.loads(text, parse_constant=_reject_constant), dict)
-    except (ValueError, RecursionError):
-        return False
+def valid_for_openclaw(status: str, error: str | None) -> bool:
+    """Whether OpenClaw loads a store of this status with its entries (not as `{}`)."""
+    return status in ("ok", "missing") or (status == "unreadable" and error == TOO_DEEP)
 
 
 # The big diagnostic objects of an entry (format doc §3: why an entry is 10-20 KB). No
@@ -165,7 +165,13 @@ def _member_starts(raw: bytes) -> list[int] | None:
 
 
 def parse_store_slim(raw: bytes) -> tuple[StoreStatus, dict[str, Any] | None, str | None]:
-    """parse_store_bytes, minus SLIM_DROPPED in every entry, parsing one member at a time
+    """parse_store_bytes, minus SLIM_DROPPED in every entry (see _parse_slim)."""
+    status, data, error, _note = _parse_slim(raw)
+    return status, data, error
+
+
+def _parse_slim(raw: bytes) -> tuple[StoreStatus, dict[str, Any] | None, str | None, str | None]:
+    """parse_store_full, minus SLIM_DROPPED in every entry, parsing one member at a time
     so the whole parsed store (several times the file's size) never exists at once.
 
     Sound for any input: JSON strings cannot hold a raw newline, so each piece between
@@ -198,15 +204,15 @@ def parse_store_slim(raw: bytes) -> tuple[StoreStatus, dict[str, Any] | None, st
                         entry.pop(f, None)
                 data[key] = entry
         if ok:
-            return "ok", data, None
+            return "ok", data, None, None
         del data
-    status, full, error = parse_store_bytes(raw)
+    status, full, error, note = parse_store_full(raw)
     if full is not None:
         for entry in full.values():
             if type(entry) is dict:
                 for f in SLIM_DROPPED:
                     entry.pop(f, None)
-    return status, full, error
+    return status, full, error, note
 
 
 def require_access(load: StoreLoad, agent: str) -> None:
@@ -247,10 +253,13 @@ def load_store(path: Path, *, slim: bool = False) -> StoreLoad:
     except OSError:
         mtime_ns, ino = 0, 0
     if slim:
-        status, data, error = parse_store_slim(raw)
-        return StoreLoad(path, status, data, None, len(raw), mtime_ns, ino, error)
-    status, data, error = parse_store_bytes(raw)
-    load = StoreLoad(path, status, data, raw, len(raw), mtime_ns, ino, error)
+        status, data, error, note = _parse_slim(raw)
+        load = StoreLoad(path, status, data, None, len(raw), mtime_ns, ino, error)
+    else:
+        status, data, error, note = parse_store_full(raw)
+        load = StoreLoad(path, status, data, raw, len(raw), mtime_ns, ino, error)
+    if note:
+        load.notes.append(note)
     return load
 
 

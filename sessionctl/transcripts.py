@@ -16,6 +16,8 @@ from typing import Any, Literal
 import orjson
 
 from sessionctl.fsio import NotRegularFile, open_regular
+from sessionctl.jsonjs import JS_WHITESPACE, JSONError, decode_utf8
+from sessionctl.jsonjs import loads as js_loads
 from sessionctl.timeutil import parse_archive_stamp, parse_iso_ms
 
 FileKind = Literal[
@@ -206,27 +208,75 @@ class TranscriptFacts:
     deep_last_ts_ms: int | None = None
 
 
-def _parse_header(line: bytes) -> tuple[bool, str | None, str | None, int | None]:
+BLANK: Any = object()  # a line OpenClaw's reader skips as blank
+BAD: Any = object()  # a line JSON.parse rejects (OpenClaw skips it silently)
+
+
+def js_line(line: bytes, *, first: bool = False, last: bool = False) -> Any:
+    """One JSONL line as OpenClaw reads a transcript (pi-coding-agent's
+    loadEntriesFromFile: `content.trim().split("\n")`, lines blank after `trim()`
+    skipped, each other one `JSON.parse`d, failures skipped): the parsed value, BLANK or
+    BAD. `first`/`last`: the line starts/ends the content, so JavaScript's trim() of the
+    whole content strips its leading/trailing whitespace too (a byte-order mark included)."""
     try:
-        obj = orjson.loads(line)
+        return orjson.loads(line)
     except orjson.JSONDecodeError:
-        return False, "first line is not valid JSON", None, None
+        pass
+    text = decode_utf8(line)
+    if first:
+        text = text.lstrip(JS_WHITESPACE)
+    if last:
+        text = text.rstrip(JS_WHITESPACE)
+    if not text.strip(JS_WHITESPACE):
+        return BLANK
+    try:
+        return js_loads(text)
+    except JSONError:
+        return BAD
+
+
+def _judge_header(obj: Any, line_no: int) -> tuple[bool, str | None, str | None, int | None]:
+    """OpenClaw's header test: the first entry it parses must have type "session" and a
+    string id (`header.type !== "session" || typeof header.id !== "string"` → the file
+    is replaced by a fresh header)."""
+    where = "first line" if line_no == 1 else f"line {line_no} (the first that parses)"
     if not isinstance(obj, dict):
-        return False, "first line is not a JSON object", None, None
+        return False, f"{where} is not a JSON object", None, None
     if obj.get("type") != "session":
-        return False, 'first line is not a session header (type != "session")', None, None
+        return False, f'{where} is not a session header (type != "session")', None, None
     hid = obj.get("id")
-    if not isinstance(hid, str) or not hid:
+    if not isinstance(hid, str):
         return False, "session header has no id", None, None
     ts = obj.get("timestamp")
     return True, None, hid, parse_iso_ms(ts) if isinstance(ts, str) else None
 
 
+def _parse_header(head: bytes, whole: bool) -> tuple[bool, str | None, str | None, int | None]:
+    """The header as OpenClaw finds it in the first bytes of a transcript (`head`;
+    `whole` when they are the whole file): the first line that is neither blank nor
+    rejected by JSON.parse. Line 1 is tried first, as bytes (the common case)."""
+    nl = head.find(b"\n")
+    first = js_line(head[:nl] if nl >= 0 else head, first=True, last=nl < 0 and whole)
+    if first is not BAD and first is not BLANK:
+        return _judge_header(first, 1)
+    lines = head.split(b"\n")
+    if not whole:
+        lines = lines[:-1]  # the last piece may be cut short
+    started = False
+    for n, line in enumerate(lines, 1):
+        obj = js_line(line, first=not started, last=whole and n == len(lines))
+        if obj is BLANK:
+            continue
+        started = True
+        if obj is not BAD:
+            return _judge_header(obj, n)
+    if whole:
+        return False, "no line of the file is valid JSON", None, None
+    return False, "first line is not valid JSON", None, None
+
+
 def _line_ts(line: bytes) -> int | None:
-    try:
-        obj = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return None
+    obj = js_line(line)
     if isinstance(obj, dict):
         ts = obj.get("timestamp")
         if isinstance(ts, str):
@@ -264,8 +314,12 @@ def read_facts(path: Path, *, size: int | None = None, mtime_ms: int = 0) -> Tra
             if nl < 0 and len(head) >= HEADER_LIMIT:
                 facts.header_problem = "first line is longer than 1 MiB"
             else:
-                first = head[:nl] if nl >= 0 else head
-                ok, problem, hid, hts = _parse_header(first)
+                ok, problem, hid, hts = _parse_header(head, len(head) >= facts.size)
+                if not ok and len(head) < min(facts.size, HEADER_LIMIT):
+                    # OpenClaw skips what JSON.parse rejects: the header may be a later line
+                    more = os.pread(fd, min(facts.size, HEADER_LIMIT) - len(head), len(head))
+                    head += more
+                    ok, problem, hid, hts = _parse_header(head, len(head) >= facts.size)
                 facts.header_ok, facts.header_problem, facts.header_id, facts.header_ts_ms = (
                     ok,
                     problem,
@@ -302,11 +356,7 @@ def _read_tail(fd: int, facts: TranscriptFacts) -> None:
         facts.tail_bytes_cut = size - (start + last_nl + 1)
         facts.tail_partial = partial[:4096]
         if len(partial) == facts.tail_bytes_cut:
-            try:
-                orjson.loads(partial)
-                facts.last_line_ok = True
-            except orjson.JSONDecodeError:
-                facts.last_line_ok = False
+            facts.last_line_ok = js_line(partial, first=facts.tail_bytes_cut == size, last=True) is not BAD
         else:
             facts.last_line_ok = False
         complete = buf[:last_nl] if last_nl >= 0 else b""
@@ -354,19 +404,28 @@ def iter_lines(path: Path, chunk: int = 1 << 20) -> Iterator[tuple[int, int, byt
 
 
 def deep_scan(path: Path, facts: TranscriptFacts) -> TranscriptFacts:
-    """Parse every line: bad middle lines, broken parentIds, last timestamp.
+    """Parse every line: bad lines, broken parentIds, last timestamp.
 
-    Reads 1 MiB chunks and parses each line once; only the last timestamp string is
-    converted (when it does not parse, `_deep_scan_exact` redoes the file the slow way,
-    which converts every one)."""
+    Lines are judged as OpenClaw reads them (js_line): blank lines are skipped, the
+    first line that parses is the header, every other non-blank line JSON.parse
+    rejects — or that is not an object — is bad (OpenClaw skips it silently). Reads
+    1 MiB chunks and parses each line once (orjson; sessionctl.jsonjs only for what
+    orjson rejects); only the last timestamp string is converted (when it does not
+    parse, `_deep_scan_exact` redoes the file the slow way, converting every one)."""
     loads = orjson.loads
     decode_error = orjson.JSONDecodeError
     seen: set[str] = set()
     add = seen.add
     bad: list[int] = []
     broken: list[int] = []
+    early: list[int] = []  # unparseable lines before the header (bad once a header follows)
     last_text: str | None = None
+    header = False
     n = 0
+
+    def slow(line: bytes, last: bool) -> Any:
+        return js_line(line, first=not header and not early, last=last)
+
     try:
         with open_regular(path) as fd:
             buf = bytearray()  # the unfinished line (linear also for one very long line)
@@ -390,17 +449,22 @@ def deep_scan(path: Path, facts: TranscriptFacts) -> TranscriptFacts:
                     try:
                         obj = loads(line)
                     except decode_error:
-                        if n > 1 and line.strip():
-                            bad.append(n)
+                        obj = slow(line, False)
+                        if obj is BLANK:
+                            continue
+                        if obj is BAD:
+                            (bad if header else early).append(n)
+                            continue
+                    if not header:
+                        header = True
+                        bad.extend(early)
+                        if type(obj) is dict:
+                            hid = obj.get("id")
+                            if isinstance(hid, str):
+                                add(hid)
                         continue
                     if type(obj) is not dict:
-                        if n > 1:
-                            bad.append(n)
-                        continue
-                    if n == 1:
-                        hid = obj.get("id")
-                        if isinstance(hid, str):
-                            add(hid)
+                        bad.append(n)
                         continue
                     pid = obj.get("parentId")
                     if pid is not None and (type(pid) is not str or pid not in seen):
@@ -413,18 +477,16 @@ def deep_scan(path: Path, facts: TranscriptFacts) -> TranscriptFacts:
                         last_text = ts
             if buf:  # the last line has no newline: never "bad", but it counts
                 n += 1
-                if n > 1:
-                    try:
-                        obj = loads(bytes(buf))
-                    except decode_error:
-                        obj = None
-                    if type(obj) is dict:
-                        pid = obj.get("parentId")
-                        if pid is not None and (type(pid) is not str or pid not in seen):
-                            broken.append(n)
-                        ts = obj.get("timestamp")
-                        if type(ts) is str:
-                            last_text = ts
+                obj = slow(bytes(buf), True)
+                if header and type(obj) is dict:
+                    pid = obj.get("parentId")
+                    if pid is not None and (type(pid) is not str or pid not in seen):
+                        broken.append(n)
+                    ts = obj.get("timestamp")
+                    if type(ts) is str:
+                        last_text = ts
+                elif not header and obj is not BAD and obj is not BLANK:
+                    bad.extend(early)
     except NotRegularFile as exc:
         facts.error = f"transcript {exc.strerror}"
         return facts
@@ -446,26 +508,25 @@ def _deep_scan_exact(path: Path, facts: TranscriptFacts) -> TranscriptFacts:
     seen: set[str] = set()
     bad: list[int] = []
     broken: list[int] = []
+    early: list[int] = []
+    header = False
     last_ts: int | None = None
     n = 0
     try:
         for line_no, _off, line, has_nl in iter_lines(path):
             n = line_no
-            if line_no == 1:
-                try:
-                    hdr = orjson.loads(line)
-                    if isinstance(hdr, dict) and isinstance(hdr.get("id"), str):
-                        seen.add(hdr["id"])
-                except orjson.JSONDecodeError:
-                    pass
+            obj = js_line(line, first=not header and not early, last=not has_nl)
+            if obj is BLANK:
                 continue
-            if not line.strip():
-                continue
-            try:
-                obj = orjson.loads(line)
-            except orjson.JSONDecodeError:
+            if obj is BAD:
                 if has_nl:
-                    bad.append(line_no)
+                    (bad if header else early).append(line_no)
+                continue
+            if not header:
+                header = True
+                bad.extend(early)
+                if isinstance(obj, dict) and isinstance(obj.get("id"), str):
+                    seen.add(obj["id"])
                 continue
             if not isinstance(obj, dict):
                 if has_nl:

@@ -82,32 +82,32 @@ def test_broken_store_is_critical(state: StateDir, raw: bytes, check: str) -> No
     assert rc == 2 and env["status"] == "critical"
 
 
-@pytest.mark.parametrize(
-    ("raw", "keeps_entries"),
-    [
-        # an invalid byte inside a string: Node reads it as U+FFFD and the store loads
-        (
-            b'{\n  "agent:main:main": {\n    "sessionId": "a",\n    "label": "x\xffy",\n    "updatedAt": 1\n  }\n}',
-            True,
-        ),
-        # invalid bytes that also break the JSON: OpenClaw falls back to {}
-        (b'{\n  "agent:main:main": \xff\n}', False),
-    ],
-)
-def test_invalid_utf8_store_says_what_openclaw_would_do(
-    state: StateDir, raw: bytes, keeps_entries: bool
-) -> None:
+def test_invalid_utf8_inside_a_string_is_a_warning_not_a_damaged_store(state: StateDir) -> None:
+    """Node reads the invalid byte as U+FFFD and the store loads with every entry: valid
+    for OpenClaw, so a warning (store.invalid_utf8), never store.unparseable."""
+    raw = b'{\n  "agent:main:main": {\n    "sessionId": "a",\n    "label": "x\xffy",\n    "updatedAt": 1\n  }\n}'
+    path = state.write_store("main", raw)
+    rc, env = health(state)
+    assert found(env, "store.unparseable") == []
+    f = only(env, "store.invalid_utf8")
+    assert (f["severity"], f["path"]) == ("warning", str(path))
+    offset = raw.index(b"\xff")  # the first invalid byte (no backslash in an f-string on 3.11)
+    assert re.search(rf"\bat byte {offset}\b", f["message"]), (offset, f["message"])
+    assert "reads those bytes as U+FFFD and keeps every entry" in f["message"]
+    assert rc == 1
+    assert path.read_bytes() == raw
+
+
+def test_invalid_utf8_that_breaks_the_json_is_critical(state: StateDir) -> None:
+    raw = b'{\n  "agent:main:main": \xff\n}'
     path = state.write_store("main", raw)
     rc, env = health(state)
     f = only(env, "store.unparseable")
     assert (f["severity"], f["path"]) == ("critical", str(path))
-    assert "not valid UTF-8 at byte" in f["message"]
-    offset = raw.index(b"\xff")  # the first invalid byte (no backslash in an f-string on 3.11)
-    assert re.search(rf"\bat byte {offset}\b", f["message"]), (offset, f["message"])
-    assert ("reads those bytes as U+FFFD and keeps the entries" in f["message"]) is keeps_entries
-    assert ("OpenClaw would load it as {}" in f["message"]) is not keeps_entries
+    offset = raw.index(b"\xff")
+    assert f"not valid UTF-8 at byte {offset}" in f["message"]
+    assert "OpenClaw would load it as {}" in f["message"]
     assert rc == 2
-    assert path.read_bytes() == raw
 
 
 def test_legacy_store_in_sqlite_era_is_critical_and_names_doctor(state: StateDir) -> None:

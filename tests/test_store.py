@@ -307,7 +307,7 @@ DEEP = b'{"a":' * 10_000 + b"1" + b"}" * 10_000
         (b'{\n  "agent:main:main": {\n    "sessionId": "ab', "unparseable", "line 3"),
         (b'{\n  "a": {"sessionId": "x", "updatedAt": 1}\n}\n{', "unparseable", "line 4"),
         (b"\xef\xbb\xbf{}", "unparseable", "byte-order mark"),
-        (b'{"a": {"label": "caf\xe9"}}', "unparseable", "UTF-8 at byte 20"),
+        (b'{"a": {"label": "caf\xe9"}, \xff}', "unparseable", "UTF-8 at byte 20"),
         (b'{"a": {"sessionId": "x", "updatedAt": NaN}}', "unparseable", ""),
         (b'{"a": {"sessionId": "x", "updatedAt": Infinity}}', "unparseable", ""),
         (b'{"a": {"sessionId": "x", "updatedAt": -Infinity}}', "unparseable", ""),

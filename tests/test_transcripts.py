@@ -50,17 +50,20 @@ def test_header_only_is_valid(tmp_path: Path) -> None:
     assert f.last_ts_ms == T0
 
 
+NOT_HEADER_2 = 'line 2 (the first that parses) is not a session header (type != "session")'
+
+
 @pytest.mark.parametrize(
     ("first", "problem"),
     [
-        (b'{"type":"session","id":"x"', "first line is not valid JSON"),
-        (b"not json at all", "first line is not valid JSON"),
+        # OpenClaw skips lines JSON.parse rejects: the message of line 2 becomes its "header"
+        (b'{"type":"session","id":"x"', NOT_HEADER_2),
+        (b"not json at all", NOT_HEADER_2),
         (b"[1, 2]", "first line is not a JSON object"),
         (b'{"type":"message","id":"x"}', 'first line is not a session header (type != "session")'),
-        (b'{"type":"session","id":""}', "session header has no id"),
         (b'{"type":"session","version":3}', "session header has no id"),
         (b'{"type":"session","id":42}', "session header has no id"),
-        (b"", "first line is not valid JSON"),  # a blank first line
+        (b"", NOT_HEADER_2),  # a blank first line is skipped
     ],
 )
 def test_invalid_header(tmp_path: Path, first: bytes, problem: str) -> None:
@@ -128,7 +131,7 @@ def test_whole_file_is_one_unterminated_header_line(tmp_path: Path) -> None:
 def test_whole_file_is_one_unterminated_garbage_line(tmp_path: Path) -> None:
     data = b'{"type":"sess'
     f = read_facts(_write(tmp_path, data))
-    assert not f.header_ok and f.header_problem == "first line is not valid JSON"
+    assert not f.header_ok and f.header_problem == "no line of the file is valid JSON"
     assert (f.ends_with_newline, f.tail_bytes_cut, f.last_line_ok) == (False, len(data), False)
 
 
