@@ -38,7 +38,6 @@ from sessionctl.fsio import (
     atomic_write,
     durable_rename,
     fault_point,
-    fsync_dir,
     read_bytes,
     store_tmp_name,
 )
@@ -50,11 +49,11 @@ from sessionctl.store import write_store
 def sha256_file(path: Path) -> str | None:
     """sha256 of a regular file; None when it is missing, unreadable, a symlink or not a
     regular file (a FIFO is never opened for a blocking read)."""
-    from sessionctl.fsio import open_regular
+    from sessionctl.fsio import open_regular_in
 
     h = hashlib.sha256()
     try:
-        with open_regular(path) as fd:
+        with open_regular_in(path) as fd:
             while chunk := os.read(fd, 1 << 20):
                 h.update(chunk)
     except OSError:
@@ -79,35 +78,44 @@ def apply_store_actions(
     parsed data as planned — the dict is consumed) or from the bytes on disk now. Under
     sessions.json.lock the store is re-read; when its bytes are still exactly those, the
     temp file is renamed over it. Otherwise (the gateway wrote meanwhile) the store is
-    parsed and edited again under the lock, entry by entry, as before."""
+    parsed and edited again under the lock, entry by entry, as before.
+
+    An action becomes `applied` only once the store holding it is durable (renamed and
+    its folder fsynced): a run that fails on the way leaves its actions `planned`, and
+    undo state-checks them."""
     from sessionctl.errors import DataError
-    from sessionctl.fsio import commit_temp, write_temp
+    from sessionctl.fsio import commit_temp, remove_temp, write_temp
     from sessionctl.store import parse_store_bytes, serialize_store
 
     original_order: list[str] = []
+    verdicts: list[tuple[dict[str, Any], str, str | None]] = []
+    rel = actions[0].get("store") if actions else None
+    run.step = f"editing the store {rel or store_path}"
 
     def edit(data: dict[str, Any]) -> dict[str, Any] | None:
         changed = False
         original_order.clear()
         original_order.extend(data.keys())
+        verdicts.clear()
         restored: dict[str, Any] = {}
         for a in actions:
-            a.pop("note", None)
             key = a["key"]
             t = a["type"]
             cur = data.get(key, _MISSING)
             if t == "store.remove":
                 if cur is not _MISSING and entries_equal(cur, a["entry"]):
                     del data[key]
-                    a["state"], changed = "applied", True
+                    verdicts.append((a, "applied", None))
+                    changed = True
                 else:
-                    a["state"], a["note"] = "skipped", "entry changed or removed since planning"
+                    verdicts.append((a, "skipped", "entry changed or removed since planning"))
             elif t == "store.insert":
                 if cur is _MISSING:
                     restored[key] = a["entry"]
-                    a["state"], changed = "applied", True
+                    verdicts.append((a, "applied", None))
+                    changed = True
                 else:
-                    a["state"], a["note"] = "skipped", "key exists again (not overwritten)"
+                    verdicts.append((a, "skipped", "key exists again (not overwritten)"))
             elif t == "store.set":
                 before = a.get("before", _MISSING_JSON)
                 if (cur is _MISSING and before is None) or (
@@ -117,12 +125,22 @@ def apply_store_actions(
                         data.pop(key, None)
                     else:
                         data[key] = a["after"]
-                    a["state"], changed = "applied", True
+                    verdicts.append((a, "applied", None))
+                    changed = True
                 else:
-                    a["state"], a["note"] = "skipped", "entry changed since planning"
+                    verdicts.append((a, "skipped", "entry changed since planning"))
         if restored:
-            data = restore_order(data, restored, a_order(actions, original_order))
+            order = run.orders.get(rel) if isinstance(rel, str) else None
+            data = restore_order(data, restored, order or a_order(actions, original_order))
         return data if changed else None
+
+    def settle() -> None:
+        """The store is durable (or nothing had to change): record each verdict."""
+        for a, state, note in verdicts:
+            a.pop("note", None)
+            a["state"] = state
+            if note:
+                a["note"] = note
 
     # ---- outside the lock: compute, serialise, write the temp file
     expect: bytes | None = None
@@ -157,6 +175,7 @@ def apply_store_actions(
                 if tmp is not None:
                     commit_temp(tmp, store_path)
                     tmp = None
+                settle()
                 return held.held_ms()
             # the store changed since the edit was prepared: edit what is there now
             with _gc_paused():
@@ -171,11 +190,11 @@ def apply_store_actions(
             new = edit(now_data)
             if new is not None:
                 write_store(store_path, new)
+            settle()
             return held.held_ms()
     finally:
         if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+            remove_temp(tmp)
 
 
 @contextlib.contextmanager
@@ -198,7 +217,9 @@ _MISSING_JSON: Any = object()
 
 
 def a_order(actions: list[dict[str, Any]], current_order: list[str]) -> list[str]:
-    """The pre-run key order when an action carries it, else the current order."""
+    """The pre-run key order when an action carries it (journals of format 1 gave each
+    store.insert the whole order; format 2 keeps it once per store: Run.orders), else
+    the current order."""
     for a in actions:
         if a.get("order"):
             return list(a["order"])
@@ -206,9 +227,12 @@ def a_order(actions: list[dict[str, Any]], current_order: list[str]) -> list[str
 
 
 def apply_rename(run: Run, action: dict[str, Any]) -> None:
+    from sessionctl.fsio import lexists_in
+
     src = run.state_dir / action["from"]
     dst = run.state_dir / action["to"]
-    if not os.path.lexists(src):
+    run.step = f"renaming {action['from']} to {action['to']}"
+    if not lexists_in(src):
         action["state"], action["note"] = "skipped", "source no longer exists"
         return
     _mkdirs(dst.parent)
@@ -221,12 +245,15 @@ def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
 
 
 def apply_move(run: Run, action: dict[str, Any]) -> None:
+    from sessionctl.fsio import lexists_in, lstat_in
+
     src = run.state_dir / action["from"]
-    if not os.path.lexists(src):
+    run.step = f"moving {action['from']} into the run"
+    if not lexists_in(src):
         action["state"], action["note"] = "skipped", "file no longer exists"
         return
     expected = action.get("before_sha256")
-    before = os.lstat(src)
+    before = lstat_in(src)
     if expected is not None and sha256_file(src) != expected:
         action["state"], action["note"] = "skipped", "file changed since planning"
         return
@@ -235,9 +262,9 @@ def apply_move(run: Run, action: dict[str, Any]) -> None:
         moved = run.dir / action.get("moved", "moved/" + action["from"])
         # the very file checked, untouched, needs no second read; anything else (replaced
         # or written between the check and the rename, or copied across filesystems) does
-        if _identity(os.lstat(moved)) != _identity(before) and sha256_file(moved) != expected:
+        if _identity(lstat_in(moved)) != _identity(before) and sha256_file(moved) != expected:
             # replaced between the check and the rename (e.g. a lock re-taken): put it back
-            if not os.path.lexists(src):
+            if not lexists_in(src):
                 durable_rename(moved, src)
             action["state"], action["note"] = "skipped", "file changed during the move (put back)"
 
@@ -247,9 +274,12 @@ def apply_delete(run: Run, action: dict[str, Any]) -> None:
     (gc --no-archive-backup, archive --no-backup); journaled, and skipped when the file
     changed size or (when the plan recorded one) content since planning: a file
     replaced by other content of the same size is never deleted."""
+    from sessionctl.fsio import lstat_in, unlink
+
     path = run.state_dir / action["path"]
+    run.step = f"deleting {action['path']}"
     try:
-        st = os.lstat(path)
+        st = lstat_in(path)
     except FileNotFoundError:
         action["state"], action["note"] = "skipped", "file no longer exists"
         return
@@ -259,19 +289,21 @@ def apply_delete(run: Run, action: dict[str, Any]) -> None:
     if action.get("sha256") is not None and sha256_file(path) != action["sha256"]:
         action["state"], action["note"] = "skipped", "file changed since planning"
         return
-    os.unlink(path)
-    fsync_dir(path.parent)
+    unlink(path)
     action["state"] = "applied"
 
 
 def apply_rewrite(run: Run, action: dict[str, Any], data: bytes) -> None:
     """Atomically rewrite a file whose backup is already in the run (mode kept)."""
+    from sessionctl.fsio import lstat_in
+
     path = run.state_dir / action["path"]
+    run.step = f"rewriting {action['path']}"
     expected = action.get("before_sha256")
     if expected is not None and sha256_file(path) != expected:
         action["state"], action["note"] = "skipped", "file changed since planning"
         return
-    mode = os.lstat(path).st_mode & 0o777
+    mode = lstat_in(path).st_mode & 0o777
     atomic_write(path, data, mode=mode)
     action["state"] = "applied"
 
@@ -281,15 +313,31 @@ def apply_rewrite(run: Run, action: dict[str, Any], data: bytes) -> None:
 
 def plan_undo(run: Run, target_run_id: str, backup_dir: str | None = None) -> list[dict[str, Any]]:
     """Turn the applied actions of `target_run_id` into this run's reverse actions,
-    newest first. Actions of an interrupted run are all considered (state-checked)."""
-    return plan_undo_at(run.state_dir, target_run_id, backup_dir)
+    newest first. Actions of an interrupted run are all considered (state-checked).
+    The pre-run key order of each store goes into `run.orders` (once per store)."""
+    actions, orders = plan_undo_full(run.state_dir, target_run_id, backup_dir)
+    run.orders.update(orders)
+    return actions
 
 
 def plan_undo_at(state_dir: Path, target_run_id: str, backup_dir: str | None = None) -> list[dict[str, Any]]:
     """plan_undo without a run (for dry runs): the reverse actions of `target_run_id`."""
+    return plan_undo_full(state_dir, target_run_id, backup_dir)[0]
+
+
+def plan_undo_full(
+    state_dir: Path, target_run_id: str, backup_dir: str | None = None
+) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
+    """The reverse actions of `target_run_id`, and the pre-run key order of each store
+    they re-insert entries into. Reads journals of every format (runs.JOURNAL_SCHEMA);
+    validates every path in the journal first (validate_journal): nothing is planned —
+    let alone touched — from a journal that names a path outside its place."""
+    from sessionctl.runs import runs_root, validate_journal
+
     info = read_run(state_dir, target_run_id, backup_dir)
     if info.journal is None:
         raise DataError(f"run {target_run_id} has no journal: nothing to undo", hint="see `sessionctl runs`")
+    validate_journal(info, state_dir, runs_root(state_dir, backup_dir))
     results = {r["id"]: r["state"] for r in (info.status or {}).get("results", [])}
     interrupted = info.status is None
     # a run that failed: the action it was doing when the error struck is still "planned"
@@ -298,8 +346,9 @@ def plan_undo_at(state_dir: Path, target_run_id: str, backup_dir: str | None = N
     out: list[dict[str, Any]] = []
     order_by_store: dict[str, list[str]] = {}
     backup_recs = {b.get("backup"): b for b in info.journal.get("backups", [])}
+    removes = {a.get("store") for a in info.journal.get("actions", []) if a.get("type") == "store.remove"}
     for b in info.journal.get("backups", []):
-        if b.get("kind") == "store":
+        if b.get("kind") == "store" and b.get("path") in removes:
             with contextlib.suppress(OSError, ValueError):
                 order_by_store[b["path"]] = list(_store_keys(info.dir / b["backup"]))
     sd = state_dir
@@ -316,7 +365,6 @@ def plan_undo_at(state_dir: Path, target_run_id: str, backup_dir: str | None = N
                     "store": a["store"],
                     "key": a["key"],
                     "entry": a["entry"],
-                    "order": order_by_store.get(a["store"]),
                 }
             )
         elif t == "store.insert":
@@ -353,9 +401,15 @@ def plan_undo_at(state_dir: Path, target_run_id: str, backup_dir: str | None = N
         elif t == "file.move":
             src = info.dir / a.get("moved", "moved/" + a["from"])
             if src.exists() and not os.path.lexists(sd / a["from"]):
-                out.append(
-                    {"type": "file.copy_in", "agent": a.get("agent"), "path": a["from"], "source": str(src)}
-                )
+                back: dict[str, Any] = {
+                    "type": "file.copy_in",
+                    "agent": a.get("agent"),
+                    "path": a["from"],
+                    "source": str(src),
+                }
+                if isinstance(a.get("mode"), int):
+                    back["mode"] = a["mode"]
+                out.append(back)
             else:
                 why = "a file exists there again" if os.path.lexists(sd / a["from"]) else "its copy is gone"
                 out.append({"type": "conflict", "path": a["from"], "note": f"not copied back: {why}"})
@@ -427,9 +481,10 @@ def plan_undo_at(state_dir: Path, target_run_id: str, backup_dir: str | None = N
             rel = a["store"] if t == "store.replace" else a["path"]
             path = sd / rel
             rec = backup_recs.get(a.get("backup")) or {}
-            if sha256_file(path) == a.get("after_sha256") or (
-                a.get("after_sha256") is None and not os.path.lexists(path)
-            ):
+            now_sha = sha256_file(path)
+            if state != "applied" and now_sha is not None and now_sha == a.get("before_sha256"):
+                continue  # never applied (interrupted or failed before it): nothing to undo
+            if now_sha == a.get("after_sha256") or (a.get("after_sha256") is None and not os.path.lexists(path)):
                 out.append(
                     {
                         "type": "file.restore",
@@ -451,7 +506,8 @@ def plan_undo_at(state_dir: Path, target_run_id: str, backup_dir: str | None = N
                         "source": str(info.dir / a["backup"]) if a.get("backup") else None,
                     }
                 )
-    return out
+    used = {a["store"] for a in out if a["type"] == "store.insert"}
+    return out, {k: v for k, v in order_by_store.items() if k in used}
 
 
 def _is_store_action(t: str, a: Mapping[str, Any], rec: Mapping[str, Any]) -> bool:
@@ -519,20 +575,25 @@ def apply_actions(
                 lock_timeout_s=lock_timeout_s,
             ),
         )
+    from sessionctl.fsio import lexists_in
+
     for a in actions:
         t = a["type"]
+        run.step = f"{t} {a.get('path') or a.get('from') or a.get('store') or ''}".rstrip()
         if t == "file.rename":
             apply_rename(run, a)
         elif t == "file.move":
             apply_move(run, a)
         elif t == "file.copy_in":
             dst = run.state_dir / a["path"]
-            if os.path.lexists(dst):
+            if lexists_in(dst):
                 a["state"], a["note"] = "skipped", "a file exists there again (not overwritten)"
                 continue
             _mkdirs(dst.parent)
-            # temp + link: a kill mid-copy never leaves a truncated file at the live path
-            _write_new(dst, lambda fd, src=Path(a["source"]): _copy_to_fd(src, fd))
+            src = Path(a["source"])
+            # temp + link: a kill mid-copy never leaves a truncated file at the live path;
+            # the file gets its own mode again (recorded when it was moved, else the copy's)
+            _write_new(dst, lambda fd, src=src: _copy_to_fd(src, fd), mode=_copy_mode(a, src))
             a["state"] = "applied"
         elif t == "file.restore":
             path = run.state_dir / a["path"]
@@ -597,10 +658,25 @@ def _bad_restore_source(a: Mapping[str, Any]) -> bytes | str:
 
 
 def apply_rewrite_new(path: Path, data: bytes) -> None:
+    from sessionctl.fsio import lstat_in
+
     mode = 0o600
     with contextlib.suppress(FileNotFoundError):
-        mode = os.lstat(path).st_mode & 0o777
+        mode = lstat_in(path).st_mode & 0o777
     atomic_write(path, data, mode=mode)
+
+
+def _copy_mode(a: Mapping[str, Any], src: Path) -> int:
+    """The mode a file copied back gets: the one recorded when it was moved into the run
+    (or backed up), else the mode of the run's copy itself (a rename into the run kept
+    it), at most 0o777 — and never group- or world-writable beyond what it was."""
+    mode = a.get("mode")
+    if isinstance(mode, int) and not isinstance(mode, bool) and 0 <= mode <= 0o7777:
+        return mode & 0o777
+    try:
+        return os.lstat(src).st_mode & 0o777
+    except OSError:
+        return 0o600
 
 
 # ---------------------------------------------------------------- repair / archive types
@@ -765,23 +841,30 @@ def _stream_sha(path: Path, kind: str | None) -> str:
     return h.hexdigest()
 
 
-def _write_new(dst: Path, fill: Any) -> None:
-    """Create dst without clobbering: temp in the same folder, fill(fd), fsync, link."""
+def _write_new(dst: Path, fill: Any, *, mode: int = 0o600) -> None:
+    """Create dst without clobbering: temp in the same folder, fill(fd), fsync, link —
+    all through the folder's fd (never through a symlinked folder)."""
     import uuid
 
-    tmp = dst.parent / f".{dst.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
+    from sessionctl.fsio import in_dir, named
+
+    tmp = f".{dst.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
+    with in_dir(dst.parent) as d:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=d)
         try:
-            fill(fd)
-            os.fsync(fd)
+            try:
+                fill(fd)
+                os.fchmod(fd, mode)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.link(tmp, dst.name, src_dir_fd=d, dst_dir_fd=d, follow_symlinks=False)  # never clobbers
+            os.fsync(d)
+        except OSError as exc:
+            raise named(exc, dst) from None
         finally:
-            os.close(fd)
-        os.link(tmp, dst)  # fails if dst exists: never clobbers
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-    fsync_dir(dst.parent)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=d)
 
 
 def _copy_to_fd(src: Path, fd: int) -> None:
@@ -799,38 +882,41 @@ def _copy_to_fd(src: Path, fd: int) -> None:
 def apply_export(run: Run, a: dict[str, Any]) -> None:
     """Copy a file out of the sessions folders (optionally compressed), fsync, verify
     the copy decompresses to the planned content, then remove the original."""
+    from sessionctl.fsio import lexists_in, lstat_in, unlink
+
     src = run.state_dir / a["from"]
     dst = Path(a["to"])
-    if not os.path.lexists(src):
+    if not lexists_in(src):
         a["state"], a["note"] = "skipped", "file no longer exists"
         return
-    if os.path.lexists(dst):
+    _mkdirs(dst.parent)
+    if lexists_in(dst):
         a["state"], a["note"] = "skipped", f"{dst} already exists (not overwritten)"
         return
-    _mkdirs(dst.parent)
-    before = os.lstat(src)
+    before = lstat_in(src)
     got: list[str] = []
     _write_new(dst, lambda fd: got.append(_stream_out(src, fd, a.get("compress"))))
     if got[0] != a.get("sha256") or _stream_sha(dst, a.get("compress")) != a.get("sha256"):
-        os.unlink(dst)
+        unlink(dst)
         a["state"], a["note"] = "skipped", "file changed since planning, or the copy did not verify (kept)"
         return
     fault_point("export.unlink")
     # untouched since before the copy read it (same inode, size, mtime): no second read
-    if _identity(os.lstat(src)) != _identity(before) and sha256_file(src) != a.get("sha256"):
-        os.unlink(dst)
+    if _identity(lstat_in(src)) != _identity(before) and sha256_file(src) != a.get("sha256"):
+        unlink(dst)
         a["state"], a["note"] = "skipped", "file changed while it was copied (kept)"
         return
-    os.unlink(src)
-    fsync_dir(src.parent)
+    unlink(src)
     a["state"] = "applied"
 
 
 def apply_import(run: Run, a: dict[str, Any]) -> None:
     """Bring an exported file back: decompress to its old path (if still absent), verify."""
+    from sessionctl.fsio import lexists_in
+
     dst = run.state_dir / a["path"]
     src = Path(a["source"])
-    if os.path.lexists(dst):
+    if lexists_in(dst):
         a["state"], a["note"] = "skipped", "a file exists there again (not overwritten)"
         return
     if not src.exists():

@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 from sessionctl.context import RunContext
-from sessionctl.errors import UsageError
 from sessionctl.repair import Outcome, Plan, RepairProblem, rel_path, run_plan, unique_archive_name
 from sessionctl.snapshot import AgentSnapshot, snapshot_agent
 from sessionctl.timeutil import archive_stamp, format_duration, iso_ms, now_ms
@@ -105,27 +104,13 @@ class ArchiveOptions:
 
 
 def check_to_dir(ctx: RunContext, to: str) -> Path:
-    """`--to DIR`: absolute, not a file, outside every sessions folder and holding none
+    """`--to DIR`: the one path check (fsio.check_output_path): no symlink in it,
+    outside every sessions folder and the state dir's live data, holding none of them
     (exports under DIR/<path relative to the state dir> would land in one)."""
-    from sessionctl.discovery import discover
-    from sessionctl.fsio import is_within
+    from sessionctl.commands.common import check_path_option
 
-    real = Path(os.path.realpath(to))
-    if real.exists() and not real.is_dir():
-        raise UsageError(f"--to {to}: exists and is not a folder")
-    for st in discover(ctx.state_dir, ctx.openclaw, None).stores:
-        sdir = Path(os.path.realpath(st.sessions_dir))
-        if is_within(real, sdir):
-            raise UsageError(
-                f"--to {to} is inside the sessions folder {st.sessions_dir}; choose a folder outside every "
-                "sessions folder"
-            )
-        if is_within(sdir, real):
-            raise UsageError(
-                f"--to {to} contains the sessions folder {st.sessions_dir}; choose a folder outside the "
-                "state dir that holds no sessions folder"
-            )
-    return real
+    out: Path = check_path_option(ctx, to, "--to", "dir")
+    return out
 
 
 def all_snapshots(ctx: RunContext) -> list[AgentSnapshot]:

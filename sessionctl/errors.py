@@ -115,9 +115,19 @@ def from_os_error(exc: OSError, what: str) -> SessionctlError:
     """Turn an OSError into the matching sessionctl error with a readable message."""
     import errno
 
+    from sessionctl.fsio import SymlinkRefused
+
     path = exc.filename if isinstance(exc.filename, str) else None
     reason = exc.strerror or str(exc)
     msg = f"{what}: {reason}" + (f" ({path})" if path else "")
+    if isinstance(exc, SymlinkRefused):
+        # a folder on the way was swapped for a symlink: refused before anything went through it
+        return DataError(
+            f"{what}: {path} {reason}",
+            path=path,
+            hint="put the real folder back (sessionctl never follows a symlink out of its place); "
+            "`sessionctl undo` of the run restores what it changed",
+        )
     if exc.errno in (errno.EACCES, errno.EPERM):
         return permission_denied(msg, path)
     if exc.errno == errno.ENOENT:

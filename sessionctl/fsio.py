@@ -1,6 +1,16 @@
 """Safe file primitives: bounded reads that never follow links or block on FIFOs,
 containment checks, and the atomic write every mutation goes through.
 
+Every mutation goes through a directory file descriptor opened component by component
+from `/` with O_NOFOLLOW (`open_dir`): a path with a symbolic link anywhere in it is
+refused (SymlinkRefused) at the moment of the write, so a folder swapped for a symlink
+between a plan and its application cannot redirect a write, a rename or an unlink
+outside the state dir. The paths sessionctl writes are real paths (the state dir is
+resolved once; run folders and `--backup-dir`/`--to`/`--output` are checked by
+`check_output_path`), so the walk costs a few `openat` calls and refuses only what must
+be refused. The names inside the folder are then used with `dir_fd=` (openat, renameat,
+unlinkat, linkat, mkdirat).
+
 Fault injection (test-only): when the environment variable
 `SESSIONCTL_FAULT` is set, `fault_point(name)` lets the crash and error-injection
 tests stop the process (`kill:<name>[:n]`) or raise an OSError (`enospc:<name>`,
@@ -48,10 +58,10 @@ def fault_point(name: str, path: object = None) -> None:
         action = parts[0]
         if action == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
-        elif action == "enospc":
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), name)
+        elif action == "enospc":  # like write(2): no file name; the primitives add the path
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         elif action == "eio":
-            raise OSError(errno.EIO, os.strerror(errno.EIO), name)
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
         elif action == "pause":
             _pause(name)
 
@@ -105,6 +115,135 @@ class NotRegularFile(OSError):
     pass
 
 
+class SymlinkRefused(OSError):
+    """A path sessionctl was about to write through has a symbolic link in it."""
+
+
+def named(exc: OSError, path: Path | str) -> OSError:
+    """`exc` with `path` as its file name when it names none or only a bare name (what
+    write(2), fsync(2) or a *at() call report): every I/O error names its file."""
+    if isinstance(exc.filename, str) and exc.filename.startswith("/"):
+        return exc
+    out = type(exc)(exc.errno, exc.strerror, str(path)) if exc.errno is not None else OSError(str(exc))
+    return out
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+
+def open_dir(path: Path | str, *, create: bool = False, mode: int = 0o700) -> int:
+    """A file descriptor of the folder `path` (absolute), opened one component at a time
+    from `/` with O_NOFOLLOW: SymlinkRefused when a component is a symbolic link,
+    NotADirectoryError when it is something else, FileNotFoundError when it is missing
+    (each naming the path up to that component). With `create`, missing folders are made
+    (mode `mode`, the parent fsynced). The caller closes the fd."""
+    text = os.fspath(path)
+    if not text.startswith("/"):
+        text = os.path.join(os.getcwd(), text)
+    parts = [c for c in text.split("/") if c and c != "."]
+    if ".." in parts:
+        raise OSError(errno.EINVAL, "the path has a '..' component (never followed)", text)
+    fd = os.open("/", _DIR_FLAGS)
+    where = ""
+    try:
+        for comp in parts:
+            where += "/" + comp
+            try:
+                nfd = os.open(comp, _DIR_FLAGS, dir_fd=fd)
+            except FileNotFoundError:
+                if not create:
+                    raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), where) from None
+                try:
+                    os.mkdir(comp, mode, dir_fd=fd)
+                    os.fsync(fd)
+                except FileExistsError:
+                    pass
+                except OSError as exc:
+                    raise OSError(exc.errno, exc.strerror, where) from None
+                nfd = os.open(comp, _DIR_FLAGS, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise _not_a_folder(comp, fd, where) from None
+                raise OSError(exc.errno, exc.strerror, where) from None
+            os.close(fd)
+            fd = nfd
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _not_a_folder(name: str, dir_fd: int, where: str) -> OSError:
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except OSError:
+        return NotADirectoryError(errno.ENOTDIR, "is not a folder", where)
+    if stat.S_ISLNK(st.st_mode):
+        return SymlinkRefused(errno.ELOOP, "is a symbolic link (sessionctl never writes through one)", where)
+    return NotADirectoryError(errno.ENOTDIR, "is not a folder", where)
+
+
+@contextlib.contextmanager
+def in_dir(path: Path | str, *, create: bool = False) -> Iterator[int]:
+    """open_dir as a context manager."""
+    fd = open_dir(path, create=create)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def makedirs(path: Path | str, *, mode: int = 0o700) -> None:
+    """mkdir -p without following a symlink anywhere (each new folder durable)."""
+    os.close(open_dir(path, create=True, mode=mode))
+
+
+def lstat_in(path: Path) -> os.stat_result:
+    """lstat of `path` through its folder's fd (its folders may not be symlinks)."""
+    with in_dir(path.parent) as d:
+        return os.stat(path.name, dir_fd=d, follow_symlinks=False)
+
+
+def lexists_in(path: Path) -> bool:
+    """os.path.lexists, for a path whose folders are not symlinks (False when a folder
+    on the way is missing; SymlinkRefused when one is a symlink)."""
+    try:
+        lstat_in(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def unlink(path: Path, *, durable: bool = True) -> None:
+    """Remove a file (never through a symlinked folder); fsync its folder."""
+    with in_dir(path.parent) as d:
+        os.unlink(path.name, dir_fd=d)
+        if durable:
+            os.fsync(d)
+
+
+@contextlib.contextmanager
+def open_regular_in(path: Path) -> Iterator[int]:
+    """open_regular, with no symlink in the folders on the way either (for what a
+    mutation reads: the copy it backs up, the file it checks before replacing)."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    with in_dir(path.parent) as d:
+        try:
+            fd = os.open(path.name, flags, dir_fd=d)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise NotRegularFile(errno.ELOOP, "is a symbolic link (not followed)", str(path)) from None
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+            raise NotRegularFile(errno.EINVAL, f"is {kind}", str(path))
+        yield fd
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def open_regular(path: Path) -> Iterator[int]:
     """Open a regular file read-only without following a final symlink and without
@@ -142,11 +281,11 @@ def read_bytes(path: Path) -> bytes:
 
 
 def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    with in_dir(path) as fd:
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            raise named(exc, path) from None
 
 
 def atomic_write(path: Path, data: bytes, *, mode: int = 0o600, tmp_name: str | None = None) -> None:
@@ -165,53 +304,75 @@ def write_temp(path: Path, data: bytes, *, mode: int = 0o600, tmp_name: str | No
     """The first half of `atomic_write`, for callers that must keep the second half
     short (a critical section): the temp file next to `path` (owner of the file it will
     replace when we may), written and fsynced. Finish with `commit_temp`; on any other
-    path unlink it (OpenClaw's own cleanup also reclaims stale store temp files)."""
+    path unlink it (OpenClaw's own cleanup also reclaims stale store temp files).
+    Through the folder's fd (open_dir): never through a symlinked folder."""
     folder = path.parent
-    tmp = folder / (tmp_name or f".{path.name}.{os.getpid()}.{uuid.uuid4()}.tmp")
-    owner: tuple[int, int] | None = None
-    try:
-        st = os.lstat(path)
-        if stat.S_ISREG(st.st_mode):
-            owner = (st.st_uid, st.st_gid)
-    except FileNotFoundError:
-        pass
-    fd = os.open(
-        tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), mode
-    )
-    try:
+    name = tmp_name or f".{path.name}.{os.getpid()}.{uuid.uuid4()}.tmp"
+    with in_dir(folder) as d:
+        owner: tuple[int, int] | None = None
         try:
-            os.fchmod(fd, mode)
-            if owner is not None and owner != (os.geteuid(), os.getegid()):
-                with contextlib.suppress(PermissionError):
-                    os.fchown(fd, owner[0], owner[1])
-            fault_point("atomic.write", path)
-            view = memoryview(data)
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
-            fault_point("atomic.fsync", path)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return tmp
+            st = os.stat(path.name, dir_fd=d, follow_symlinks=False)
+            if stat.S_ISREG(st.st_mode):
+                owner = (st.st_uid, st.st_gid)
+        except FileNotFoundError:
+            pass
+        fd = os.open(
+            name,
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0),
+            mode,
+            dir_fd=d,
+        )
+        try:
+            try:
+                os.fchmod(fd, mode)
+                if owner is not None and owner != (os.geteuid(), os.getegid()):
+                    with contextlib.suppress(PermissionError):
+                        os.fchown(fd, owner[0], owner[1])
+                fault_point("atomic.write", path)
+                view = memoryview(data)
+                while view:
+                    n = os.write(fd, view)
+                    view = view[n:]
+                fault_point("atomic.fsync", path)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(name, dir_fd=d)
+            raise named(exc, path) from None
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(name, dir_fd=d)
+            raise
+    return folder / name
 
 
 def commit_temp(tmp: Path, path: Path) -> None:
     """The second half of `atomic_write`: rename the temp file over `path`, fsync the
-    folder. The temp file is removed if the rename fails."""
-    try:
-        fault_point("atomic.replace", path)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    fault_point("atomic.fsync_dir", path)
-    fsync_dir(path.parent)
+    folder (re-opened without following symlinks). The temp file is removed if the
+    rename fails."""
+    with in_dir(path.parent) as d:
+        try:
+            fault_point("atomic.replace", path)
+            os.replace(tmp.name, path.name, src_dir_fd=d, dst_dir_fd=d)
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp.name, dir_fd=d)
+            if isinstance(exc, OSError):
+                raise named(exc, path) from None
+            raise
+        try:
+            fault_point("atomic.fsync_dir", path)
+            os.fsync(d)
+        except OSError as exc:
+            raise named(exc, path.parent) from None
+
+
+def remove_temp(tmp: Path) -> None:
+    """Remove a temp file of write_temp (never through a symlinked folder); quiet."""
+    with contextlib.suppress(OSError):
+        unlink(tmp, durable=False)
 
 
 def store_tmp_name(store_path: Path) -> str:
@@ -220,23 +381,38 @@ def store_tmp_name(store_path: Path) -> str:
 
 
 def durable_rename(src: Path, dst: Path) -> None:
-    """Rename within one folder tree, refusing to clobber, then fsync both folders."""
-    if os.path.lexists(dst):
-        raise FileExistsError(errno.EEXIST, "destination exists", str(dst))
-    fault_point("rename")
-    os.rename(src, dst)
-    fsync_dir(dst.parent)
-    if src.parent != dst.parent:
-        fsync_dir(src.parent)
+    """Rename, refusing to clobber, then fsync both folders — through folder fds, so
+    neither side can be redirected by a symlinked folder."""
+    with in_dir(src.parent) as sd, in_dir(dst.parent) as dd:
+        try:
+            os.stat(dst.name, dir_fd=dd, follow_symlinks=False)
+        except FileNotFoundError:
+            pass
+        else:
+            raise FileExistsError(errno.EEXIST, "destination exists", str(dst))
+        try:
+            fault_point("rename")
+            os.rename(src.name, dst.name, src_dir_fd=sd, dst_dir_fd=dd)
+        except OSError as exc:
+            raise named(exc, src) from None
+        try:
+            os.fsync(dd)
+            if src.parent != dst.parent:
+                os.fsync(sd)
+        except OSError as exc:
+            raise named(exc, dst.parent) from None
 
 
 def copy_durable(src: Path, dst: Path, *, mode: int = 0o600, hasher: Any = None) -> int:
-    """Copy a regular file (not following links) to dst (new file), fsync it. Returns bytes.
-    `hasher` (a hashlib object) is fed every byte copied: the checksum of the copy without
-    reading it again."""
+    """Copy a regular file (no symlink on either side, folders included) to dst (new
+    file), fsync it. Returns bytes. `hasher` (a hashlib object) is fed every byte copied:
+    the checksum of the copy without reading it again."""
     total = 0
-    with open_regular(src) as rfd:
-        wfd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    with open_regular_in(src) as rfd, in_dir(dst.parent) as dd:
+        try:
+            wfd = os.open(dst.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode, dir_fd=dd)
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(dst)) from None
         try:
             while True:
                 chunk = os.read(rfd, 1 << 20)
@@ -251,6 +427,8 @@ def copy_durable(src: Path, dst: Path, *, mode: int = 0o600, hasher: Any = None)
                     view = view[n:]
                 total += len(chunk)
             os.fsync(wfd)
+        except OSError as exc:
+            raise named(exc, dst) from None
         finally:
             os.close(wfd)
     return total
@@ -259,3 +437,91 @@ def copy_durable(src: Path, dst: Path, *, mode: int = 0o600, hasher: Any = None)
 def write_new_durable(path: Path, data: bytes, *, mode: int = 0o600) -> None:
     """Create a new file with data, fsynced (for backups/journal parts)."""
     atomic_write(path, data, mode=mode)
+
+
+# ---------------------------------------------------------------- user-named output paths
+
+
+def first_symlink(path: Path | str) -> str | None:
+    """The first component of the absolute `path` that is a symbolic link (or None)."""
+    where = ""
+    for comp in [c for c in os.path.abspath(os.fspath(path)).split("/") if c]:
+        where += "/" + comp
+        try:
+            st = os.lstat(where)
+        except OSError:
+            return None  # missing from here on: nothing further can be a link
+        if stat.S_ISLNK(st.st_mode):
+            return where
+    return None
+
+
+def check_output_path(
+    path: str,
+    *,
+    option: str,
+    kind: str,
+    state_dir: Path | None,
+    sessions_dirs: Iterator[Path] | list[Path] | tuple[Path, ...],
+) -> Path:
+    """THE check of every path a user names for sessionctl to write into (`--backup-dir`,
+    `archive --to`, `health --output`). Returns the real absolute path, or raises
+    UsageError (64, nothing done) when the path
+
+    - has a symbolic link anywhere in it (sessionctl writes only through real folders,
+      and re-checks that at every write: open_dir);
+    - is, or lies inside, the state dir's live data — anything in the state dir but
+      sessionctl's own folder `<state>/sessionctl/` — or contains the state dir;
+    - is, contains, or lies inside a sessions folder (custom `session.store` folders
+      outside the state dir included);
+    - exists as the wrong type (`kind` "dir": a folder; "file": a regular file).
+
+    So run retention in a `--backup-dir` can never reach live data, an export never
+    lands in (or swallows) a sessions folder, and metrics never replace a store."""
+    from sessionctl.errors import UsageError
+
+    if not path or "\0" in path:
+        raise UsageError(f"{option}: give a path")
+    absolute = os.path.abspath(path)
+    link = first_symlink(path)
+    if link is not None or os.path.realpath(path) != absolute:
+        where = link or absolute
+        raise UsageError(
+            f"{option} {path}: {where} is a symbolic link; sessionctl writes only through real folders",
+            hint=f"give the real path ({os.path.realpath(path)})",
+        )
+    p = Path(absolute)
+    try:
+        st = os.lstat(p)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: {exc.strerror or exc}") from None
+    if st is not None:
+        if kind == "dir" and not stat.S_ISDIR(st.st_mode):
+            raise UsageError(f"{option} {path}: exists and is not a folder")
+        if kind == "file" and not stat.S_ISREG(st.st_mode):
+            raise UsageError(f"{option} {path}: exists and is not a regular file")
+    for sdir in sessions_dirs:
+        real = Path(os.path.realpath(sdir))
+        if is_within(p, real):
+            raise UsageError(
+                f"{option} {path} is inside the sessions folder {sdir}; choose a path outside every sessions folder"
+            )
+        if is_within(real, p):
+            raise UsageError(
+                f"{option} {path} contains the sessions folder {sdir}; choose a folder that holds no sessions folder"
+            )
+    if state_dir is not None:
+        sd = Path(os.path.realpath(state_dir))
+        if is_within(sd, p):
+            raise UsageError(
+                f"{option} {path} contains the state dir {sd}; choose a folder outside it "
+                f"(or under {sd / 'sessionctl'})"
+            )
+        if is_within(p, sd) and not is_within(p, sd / "sessionctl"):
+            raise UsageError(
+                f"{option} {path} is inside the state dir's live data ({sd}); only "
+                f"{sd / 'sessionctl'} in it is sessionctl's own: choose a path there or outside the state dir"
+            )
+    return p

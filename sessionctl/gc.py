@@ -421,6 +421,47 @@ def gc_paused() -> Iterator[None]:
             pygc.enable()
 
 
+def _store_data(path: Path) -> dict[str, Any] | None:
+    from sessionctl.fsio import read_bytes
+    from sessionctl.store import parse_store_slim
+
+    try:
+        raw = read_bytes(path)
+    except FileNotFoundError:
+        return {}
+    except OSError:
+        return None
+    with gc_paused():
+        _status, data, _err = parse_store_slim(raw)
+    return data
+
+
+def foreign_references(
+    ctx: RunContext, exclude: set[str]
+) -> tuple[dict[str, dict[str, list[str]]], list[str]]:
+    """What the file stores of the state dir other than `exclude` (store paths) keep in
+    use in other agents' sessions folders (snapshot.sibling_references; keys as
+    `<agent> <key>`), and the agents whose store cannot be read (their references are
+    unknown). Whatever the scope of the command (--agent), every agent counts."""
+    from sessionctl.discovery import discover
+    from sessionctl.snapshot import sibling_references
+
+    refs: dict[str, dict[str, list[str]]] = {}
+    unknown: list[str] = []
+    for st in discover(ctx.state_dir, ctx.openclaw, None).stores:
+        if st.layout != "file" or st.legacy_pending or str(st.store_path) in exclude:
+            continue
+        data = _store_data(st.store_path)
+        if data is None:
+            unknown.append(st.agent_id)
+            continue
+        for folder, names in sibling_references(data, st.sessions_dir).items():
+            into = refs.setdefault(folder, {})
+            for name, keys in names.items():
+                into.setdefault(name, []).extend(f"{st.agent_id} {k}" for k in keys)
+    return refs, unknown
+
+
 def _in_use(name: str, refs: dict[str, list[str]]) -> list[str] | None:
     from sessionctl.transcripts import classify
 
@@ -445,28 +486,47 @@ def apply_renames(
     from sessionctl.errors import SessionctlError
     from sessionctl.fsio import fault_point, fsync_dir
     from sessionctl.locks import TRANSCRIPT_LOCK_STALE_MS, acquire
+    from sessionctl.snapshot import sibling_references
 
     by_agent = {s.agent_id: s for s in snaps}
     refs_now: dict[str, dict[str, list[str]] | None] = {}
+    foreign: dict[str, dict[str, list[str]]] = {}
+    unknown: list[str] = []
+    if renames:
+        # every store as it is now (the edits are done): every agent's entries count
+        for snap in snaps:
+            data = _store_data(snap.store.store_path)
+            if data is None:
+                continue
+            for fdir, names in sibling_references(data, snap.store.sessions_dir).items():
+                for name, keys in names.items():
+                    foreign.setdefault(fdir, {}).setdefault(name, []).extend(keys)
+        others, unknown = foreign_references(ctx, {str(s.store.store_path) for s in snaps})
+        for fdir, names in others.items():
+            for name, keys in names.items():
+                foreign.setdefault(fdir, {}).setdefault(name, []).extend(keys)
     for a in renames:
         if a["agent"] not in refs_now:
             refs_now[a["agent"]] = store_references(ctx, by_agent[a["agent"]])
     groups: dict[str, list[dict[str, Any]]] = {}
     for a in renames:
         refs = refs_now[a["agent"]]
-        if refs is None:
+        if refs is None or unknown:
             a["state"], a["note"] = (
                 "skipped",
-                "the store could not be re-read after the edit; file left in place",
+                "a store could not be re-read after the edit; file left in place",
             )
             continue
-        users = _in_use(Path(a["from"]).name, refs)
+        name = Path(a["from"]).name
+        users = _in_use(name, refs) or _in_use(name, foreign.get(str((ctx.state_dir / a["from"]).parent), {}))
         if users:
             a["state"], a["note"] = "skipped", f"still referenced by {', '.join(users[:3])}"
             continue
         groups.setdefault(a["lock"], []).append(a)
+    from sessionctl.fsio import in_dir, named
+
     sd = ctx.state_dir
-    folders: set[Path] = set()
+    folders: dict[Path, list[dict[str, Any]]] = {}  # renamed, not yet durable
     try:
         for lock_rel, acts in groups.items():
             try:
@@ -478,22 +538,42 @@ def apply_renames(
                     a["state"], a["note"] = "skipped", f"transcript lock: {exc.message}"
                 continue
             try:
-                for a in acts:
-                    fault_point("gc.archive")
-                    src, dst = sd / a["from"], sd / a["to"]
-                    if not os.path.lexists(src):
-                        a["state"], a["note"] = "skipped", "the file no longer exists"
-                    elif os.path.lexists(dst):
-                        a["state"], a["note"] = "skipped", "the archive name exists already"
-                    else:
-                        os.rename(src, dst)
-                        folders.add(dst.parent)
-                        a["state"] = "applied"
+                # through the folder's fd: a folder swapped for a symlink since the plan is
+                # refused (fsio.open_dir), never followed out of the state dir
+                folder = (sd / acts[0]["from"]).parent
+                run.step = f"archiving {acts[0]['from']}"
+                with in_dir(folder) as d:
+                    for a in acts:
+                        fault_point("gc.archive")
+                        src, dst = sd / a["from"], sd / a["to"]
+                        if src.parent != folder or dst.parent != folder:
+                            a["state"], a["note"] = "skipped", "not in the folder of its transcript"
+                        elif not _exists_at(d, src.name):
+                            a["state"], a["note"] = "skipped", "the file no longer exists"
+                        elif _exists_at(d, dst.name):
+                            a["state"], a["note"] = "skipped", "the archive name exists already"
+                        else:
+                            try:
+                                os.rename(src.name, dst.name, src_dir_fd=d, dst_dir_fd=d)
+                            except OSError as exc:
+                                raise named(exc, src) from None
+                            folders.setdefault(folder, []).append(a)
             finally:
                 held.release()
     finally:
+        # `applied` once the folder holding the new names is durable (fsynced)
         for folder in sorted(folders):
             fsync_dir(folder)
+            for a in folders[folder]:
+                a["state"] = "applied"
+
+
+def _exists_at(dir_fd: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def apply_purges(run: Any, purges: list[dict[str, Any]]) -> None:
@@ -607,7 +687,20 @@ def _plan_only(
     snaps = read_snapshots(ctx, stores)
     sq_snaps = sq.read(out, policy) if sq is not None else []
     locks = collect_transcript_locks(snaps)
-    out.plan = plan_gc([*snaps, *sq_snaps], policy, ctx.now_ms, transcript_locks=locks)
+    # what the agents outside the scope (--agent) keep in use in these folders
+    foreign, unknown = foreign_references(ctx, {str(s.store.store_path) for s in snaps})
+    out.plan = plan_gc([*snaps, *sq_snaps], policy, ctx.now_ms, transcript_locks=locks, foreign_refs=foreign)
+    if unknown:
+        for ap in out.plan.agents:
+            ap.kept_referenced.extend(f.path.name for f in ap.files)
+            ap.files = []
+        out.logs.append(
+            (
+                "warning",
+                f"the store of {', '.join(unknown)} cannot be read, so which files its entries use is "
+                "unknown: no file is archived this run (the expired entries still go)",
+            )
+        )
     out.snaps = snaps
     edits = plan_bindings(ctx, out.plan, snaps, out)
     out.binding_edits = edits

@@ -215,11 +215,15 @@ def remove_if_unchanged(status: LockStatus) -> bool:
         return True
     if st.st_ino != status.ino or raw != status.raw or not stat.S_ISREG(st.st_mode):
         return False
+    from sessionctl.fsio import SymlinkRefused, unlink
+
     try:
         fault_point("lock.break")
-        os.unlink(status.path)
+        unlink(status.path, durable=False)  # through its folder's fd: never via a symlink
     except FileNotFoundError:
         return True
+    except SymlinkRefused:
+        return False
     return True
 
 
@@ -253,11 +257,13 @@ class HeldLock:
 
     def release(self) -> None:
         """Unlink only if the lock is still ours (same inode, same content)."""
+        from sessionctl.fsio import SymlinkRefused, unlink
+
         raw, st = _read_lock(self.path)
         if st is None or st.st_ino != self.ino or raw != self.payload:
             return
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
+        with contextlib.suppress(FileNotFoundError, SymlinkRefused):
+            unlink(self.path, durable=False)
 
     def held_ms(self) -> int:
         return now_ms() - self.acquired_ms
@@ -285,37 +291,47 @@ def try_acquire(path: Path) -> HeldLock | None:
     So the lock never exists empty: a sessionctl killed between creating the lock and
     writing its payload would otherwise leave a lock with no pid, which the gateway and
     the next run may only reclaim after 5-30 s (format doc §6). Filesystems without
-    hard links get OpenClaw's own O_CREAT|O_EXCL create-then-write."""
+    hard links get OpenClaw's own O_CREAT|O_EXCL create-then-write. Everything goes
+    through the folder's fd (fsio.open_dir): never through a symlinked folder."""
+    from sessionctl.fsio import open_dir
+
     payload = _payload()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4()}.tmp")
+    tmp = f".{path.name}.{os.getpid()}.{uuid.uuid4()}.tmp"
     try:
-        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
+        d = open_dir(path.parent)
     except OSError as exc:
         raise _lock_os_error(path, exc) from None
     try:
         try:
-            os.write(fd, payload)
-            st = os.fstat(fd)
-        finally:
-            os.close(fd)
-        try:
-            fault_point("lock.create", path)  # test-only: the payload is written, the lock not yet there
-            os.link(tmp, path, follow_symlinks=False)
-        except FileExistsError:
-            return None
+            fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600, dir_fd=d)
         except OSError as exc:
-            if exc.errno not in _NO_LINK:
-                raise _lock_os_error(path, exc) from None
-            return _try_acquire_excl(path, payload)
-        return HeldLock(path, payload, st.st_ino, now_ms(), [])
+            raise _lock_os_error(path, exc) from None
+        try:
+            try:
+                os.write(fd, payload)
+                st = os.fstat(fd)
+            finally:
+                os.close(fd)
+            try:
+                fault_point("lock.create", path)  # test-only: the payload is written, the lock not yet there
+                os.link(tmp, path.name, src_dir_fd=d, dst_dir_fd=d, follow_symlinks=False)
+            except FileExistsError:
+                return None
+            except OSError as exc:
+                if exc.errno not in _NO_LINK:
+                    raise _lock_os_error(path, exc) from None
+                return _try_acquire_excl(path, payload, d)
+            return HeldLock(path, payload, st.st_ino, now_ms(), [])
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp, dir_fd=d)
     finally:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        os.close(d)
 
 
-def _try_acquire_excl(path: Path, payload: bytes) -> HeldLock | None:
+def _try_acquire_excl(path: Path, payload: bytes, dir_fd: int) -> HeldLock | None:
     try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
+        fd = os.open(path.name, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600, dir_fd=dir_fd)
     except FileExistsError:
         return None
     except OSError as exc:
@@ -334,6 +350,15 @@ def acquire(
     """Take `<target>.lock` with the gateway's protocol, breaking only provably stale
     locks; back off up to `timeout_s`, then raise BusyError naming the holder."""
     path = lock_path_for(target)
+    if path.parent != target.parent:
+        # the folder is (or passes through) a symlink: the lock would land elsewhere, and
+        # every write to this folder is refused anyway (fsio.open_dir)
+        from sessionctl.fsio import SymlinkRefused
+
+        raise from_os_error(
+            SymlinkRefused(errno.ELOOP, "has a symbolic link in it (never written through)", str(target.parent)),
+            f"cannot lock {target}",
+        )
     deadline = time.monotonic() + timeout_s
     delay = 0.01
     broke: list[LockStatus] = []
@@ -412,10 +437,13 @@ def private_lock(state_dir: Path, *, timeout_s: float = 10.0) -> Iterator[Path]:
     is taken as well."""
     from filelock import FileLock, Timeout
 
+    from sessionctl.fsio import makedirs
+    from sessionctl.runs import own_folder
+
     refuse_foreign_owner(state_dir)
-    folder = state_dir / "sessionctl"
+    folder = own_folder(state_dir)  # refused when it (or runs/ in it) is a symlink
     try:
-        folder.mkdir(mode=0o700, exist_ok=True)
+        makedirs(folder)
     except OSError as exc:
         raise from_os_error(exc, "cannot create sessionctl's folder in the state dir") from None
     lock = FileLock(str(folder / ".lock"), timeout=timeout_s)

@@ -770,12 +770,17 @@ def plan_gc(
     now_ms: int,
     *,
     transcript_locks: Mapping[str, str] | None = None,
+    foreign_refs: Mapping[str, Mapping[str, list[str]]] | None = None,
 ) -> GcPlan:
     """Decide, per session, expire or keep — and which files go with the expired ones.
 
     Pure: reads only the snapshots (store, inventory, transcript facts), the policy,
-    `now_ms` and `transcript_locks` (absolute transcript path → "pid N (...)" for locks
-    held by a live process, collected beforehand by `collect_transcript_locks`).
+    `now_ms`, `transcript_locks` (absolute transcript path → "pid N (...)" for locks
+    held by a live process, collected beforehand by `collect_transcript_locks`) and
+    `foreign_refs` (sessions folder → file name → keys: what the entries of the stores
+    NOT snapshotted — other agents than `--agent` ones — keep in use in other folders,
+    snapshot.sibling_references): a file any agent's live entry references is never
+    archived, whatever the scope of the command.
     """
     locks = transcript_locks or {}
     snaps = list(snapshots)
@@ -786,7 +791,7 @@ def plan_gc(
         if snap.load.data is None:
             continue
         _plan_agent(ap, snap, policy, now_ms, locks)
-    _plan_files(plan, snaps)
+    _plan_files(plan, snaps, foreign_refs or {})
     _plan_purges(plan, snaps, policy, now_ms)
     return plan
 
@@ -873,13 +878,18 @@ def _plan_agent(
         )
 
 
-def _plan_files(plan: GcPlan, snaps: list[AgentSnapshot]) -> None:
+def _plan_files(
+    plan: GcPlan, snaps: list[AgentSnapshot], foreign_refs: Mapping[str, Mapping[str, list[str]]]
+) -> None:
     """Files of expired sessions that no remaining entry (of any agent) references."""
     from sessionctl.snapshot import build_references
 
     expired_by_agent = {a.agent: {d.key for d in a.expired} for a in plan.agents}
-    # references of every remaining entry, per sessions folder (sibling references count)
-    remaining_refs: dict[str, dict[str, list[str]]] = {}
+    # references of every remaining entry, per sessions folder (sibling references count),
+    # those of the agents outside the command's scope included
+    remaining_refs: dict[str, dict[str, list[str]]] = {
+        folder: {name: list(keys) for name, keys in names.items()} for folder, names in foreign_refs.items()
+    }
     for snap in snaps:
         gone = expired_by_agent.get(snap.agent_id, set())
         remaining = [ev for ev in snap.entries if ev.key not in gone]

@@ -42,7 +42,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -323,17 +322,13 @@ def execute(
     out = Outcome(plan, dry_run=False, gateways=[g.describe() for g in gws])
     run = Run.start(ctx.state_dir, plan.command, policy_now_ms=ctx.now_ms, backup_dir=backup_dir)
     out.run_id, out.run_dir = run.run_id, str(run.dir)
-    try:
+    with maybe_finish(run):  # before the journal: the half-made run folder is discarded
+        run.step = "writing the replacement stores into the run"
         _write_payloads(run, plan)
         prepare(run, plan.actions)
         for a in plan.actions:
             run.add(a)
         run.commit_journal()
-    except BaseException:
-        # nothing has changed yet: the half-made run folder holds only copies
-        shutil.rmtree(run.dir, ignore_errors=True)
-        raise
-    with maybe_finish(run):
         groups = phases or [lambda a: True]
         done: set[int] = set()
         for step, pick in enumerate(groups):
@@ -826,6 +821,7 @@ def _plan_transcripts(
                 "lines_dropped": len(bad) or None,
                 "keys": [ev.key for ev in users],
                 "offline": True,
+                "lock": rel,  # taken while rewriting; undo of a killed run removes it if left behind
                 "check": "transcript.truncated_tail" if tail else "transcript.bad_lines",
                 "what": f"{fi.name}: " + ", ".join(parts) + " (original kept in the run)",
                 "reason": "; ".join(reasons),

@@ -191,6 +191,7 @@ def clean_stale_run_locks(ctx: RunContext, target: str, backup_dir: str | None) 
     while that pid is not running. Session data is never touched."""
     import re
 
+    from sessionctl.fsio import unlink
     from sessionctl.locks import (
         STORE_LOCK_STALE_MS,
         TRANSCRIPT_LOCK_STALE_MS,
@@ -199,20 +200,25 @@ def clean_stale_run_locks(ctx: RunContext, target: str, backup_dir: str | None) 
         pid_alive,
         remove_if_unchanged,
     )
-    from sessionctl.runs import read_run
+    from sessionctl.runs import read_run, runs_root, validate_journal
 
     info = read_run(ctx.state_dir, target, backup_dir)
     journal = info.journal or {}
     pid = journal.get("pid")
     if info.status is not None or not isinstance(pid, int) or isinstance(pid, bool):
         return []
+    validate_journal(info, ctx.state_dir, runs_root(ctx.state_dir, backup_dir))
     removed: list[str] = []
     seen: set[str] = set()
     stores: set[str] = set()
     for a in journal.get("actions", []):
         if isinstance(a.get("store"), str):
             stores.add(a["store"])
+        # the transcript lock the action took: gc's archives name it; a rewrite (repair)
+        # and a quarantine take the lock of the file itself
         rel = a.get("lock")
+        if rel is None and a.get("type") == "file.rewrite" and a.get("offline"):
+            rel = a.get("path")
         if not isinstance(rel, str) or rel in seen:
             continue
         seen.add(rel)
@@ -237,7 +243,7 @@ def clean_stale_run_locks(ctx: RunContext, target: str, backup_dir: str | None) 
         for name in names:
             if tmp_name.match(name):
                 with contextlib.suppress(FileNotFoundError):
-                    os.unlink(store.parent / name)
+                    unlink(store.parent / name, durable=False)
                     removed.append(str((store.parent / name).relative_to(ctx.state_dir)))
     return removed
 
@@ -272,12 +278,13 @@ def plan_restore(ctx: RunContext, target: str, backup_dir: str | None) -> list[d
 
     from sessionctl.actions import sha256_file
     from sessionctl.fsio import read_bytes
-    from sessionctl.runs import read_run
+    from sessionctl.runs import read_run, runs_root, validate_journal
     from sessionctl.store import load_store, parse_store_bytes
 
     info = read_run(ctx.state_dir, target, backup_dir)
     if info.journal is None:
         raise DataError(f"run {target} has no journal: nothing to restore from", hint="see `sessionctl runs`")
+    validate_journal(info, ctx.state_dir, runs_root(ctx.state_dir, backup_dir))
     from sessionctl.sqlite.backup import plan_restores
 
     sqlite_restores = plan_restores(ctx, info, target)
@@ -339,14 +346,15 @@ def plan_restore(ctx: RunContext, target: str, backup_dir: str | None) -> list[d
             continue
         if os.path.lexists(ctx.state_dir / b["path"]):
             continue
-        actions.append(
-            {
-                "type": "file.copy_in",
-                "path": b["path"],
-                "source": str(info.dir / b["backup"]),
-                "from_run": target,
-            }
-        )
+        copy: dict[str, Any] = {
+            "type": "file.copy_in",
+            "path": b["path"],
+            "source": str(info.dir / b["backup"]),
+            "from_run": target,
+        }
+        if isinstance(b.get("mode"), int):
+            copy["mode"] = b["mode"]  # the blob's own mode (the backup copy is 0600)
+        actions.append(copy)
     return actions + sqlite_restores
 
 

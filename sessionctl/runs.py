@@ -11,7 +11,13 @@ holds:
 - `journal.json` — every planned action with its full before-state (removed entries
   verbatim, every rename from → to), written durably BEFORE the first change;
 - `status.json` — written after the run: which actions were applied or skipped. A run
-  without it was interrupted; undo then checks the state of every action.
+  without it was interrupted; undo then checks the state of every action;
+- `meta.json` — sessionctl's MARKER, written first (the folder is made as
+  `.<run-id>.partial`, marked, then renamed into place): `format: "sessionctl-run"`, the
+  format version, the run id and the state dir it belongs to (its path and the random
+  id kept in `<state>/sessionctl/state-id`). Retention deletes nothing but folders that
+  carry the marker of THIS state dir; undo, restore and repair's backup search refuse
+  (or skip) a run of another state dir, e.g. in a shared `--backup-dir`.
 
 Undo reverses the actions of a run newest-first, each one only when the current state
 shows it was applied and restoring cannot clobber something newer. Undo is itself a run.
@@ -22,8 +28,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import secrets
 import shutil
+import stat
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,25 +40,94 @@ from typing import Any
 
 import orjson
 
-from sessionctl.errors import CantCreateError, DataError, NotFoundError, UsageError, from_os_error
+from sessionctl.errors import (
+    CantCreateError,
+    DataError,
+    NotFoundError,
+    SessionctlError,
+    UsageError,
+    from_os_error,
+)
 from sessionctl.fsio import (
     atomic_write,
     copy_durable,
     durable_rename,
     fault_point,
     fsync_dir,
+    in_dir,
     is_within,
+    makedirs,
     read_bytes,
 )
 from sessionctl.locks import store_lock
 from sessionctl.store import load_store, write_store
 from sessionctl.timeutil import iso_ms, now_ms, run_stamp
 
-JOURNAL_SCHEMA = 1
+# The run folder's format. 1: before run folders carried a marker (meta.json written
+# with the journal, no state id; undo actions carried the store's key order each).
+# 2: the marker at the start, the state id, the key order once per store.
+JOURNAL_SCHEMA = 2
+RUN_FORMAT = "sessionctl-run"
+RUN_ID = re.compile(r"^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{6}$")
+STATE_ID_FILE = "state-id"
+
+
+def own_folder(state_dir: Path) -> Path:
+    """`<state>/sessionctl`, refused (DataError) when it or `runs/` in it is a symbolic
+    link or not a folder: sessionctl's lock, state id and runs live only in real folders
+    of the state dir (a link would send full store copies — and retention — elsewhere)."""
+    folder = state_dir / "sessionctl"
+    for p in (folder, folder / "runs"):
+        try:
+            st = os.lstat(p)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise from_os_error(exc, f"cannot inspect {p}") from None
+        if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+            what = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a folder"
+            raise DataError(
+                f"{p} is {what}; sessionctl keeps its lock, state id and run folders only in a real "
+                "folder of the state dir, so nothing was done",
+                path=str(p),
+                hint=f"replace {p} by a real folder (move what it points to back), or pass --backup-dir",
+            )
+    return folder
 
 
 def runs_root(state_dir: Path, backup_dir: str | None = None) -> Path:
-    return Path(backup_dir).resolve() if backup_dir else state_dir / "sessionctl" / "runs"
+    if backup_dir:
+        return Path(os.path.abspath(backup_dir))  # checked by check_output_path: no symlink in it
+    return own_folder(state_dir) / "runs"
+
+
+def read_state_id(state_dir: Path) -> str | None:
+    """The random id of this state dir (`<state>/sessionctl/state-id`), None when none
+    was made yet (no run of this version) or it cannot be read."""
+    try:
+        text = read_bytes(own_folder(state_dir) / STATE_ID_FILE).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    return text if re.fullmatch(r"[0-9a-f]{32}", text) else None
+
+
+def ensure_state_id(state_dir: Path) -> str:
+    """The state dir's id, made (durably, 0600) on the first run that needs it."""
+    sid = read_state_id(state_dir)
+    if sid is not None:
+        return sid
+    folder = own_folder(state_dir)
+    sid = secrets.token_hex(16)
+    try:
+        makedirs(folder)
+        atomic_write(folder / STATE_ID_FILE, (sid + "\n").encode(), mode=0o600)
+    except OSError as exc:
+        raise CantCreateError(
+            f"cannot write {folder / STATE_ID_FILE}: {exc.strerror or exc}",
+            path=str(folder / STATE_ID_FILE),
+            hint="check free space and permissions of the state dir",
+        ) from None
+    return sid
 
 
 def new_run_id(at_ms: int | None = None) -> str:
@@ -65,16 +142,8 @@ def _rel(state_dir: Path, path: Path) -> str:
 
 
 def _mkdirs(path: Path) -> None:
-    """mkdir -p with mode 0700 and a durable parent entry."""
-    missing: list[Path] = []
-    p = path
-    while not p.exists():
-        missing.append(p)
-        p = p.parent
-    for d in reversed(missing):
-        with contextlib.suppress(FileExistsError):
-            d.mkdir(mode=0o700)
-        fsync_dir(d.parent)
+    """mkdir -p with mode 0700 and a durable parent entry, never through a symlink."""
+    makedirs(path)
 
 
 @dataclass
@@ -92,6 +161,9 @@ class Run:
     actions: list[dict[str, Any]] = field(default_factory=list)
     backups: list[dict[str, Any]] = field(default_factory=list)
     journal_written: bool = False
+    state_id: str | None = None
+    step: str = "starting the run"  # what the run is doing: named by every I/O error
+    orders: dict[str, list[str]] = field(default_factory=dict)  # store → its key order before the run
     _backed_up: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -104,29 +176,73 @@ class Run:
         backup_dir: str | None = None,
         argv: list[str] | None = None,
     ) -> Run:
+        """Make the run folder, marked as sessionctl's and bound to this state dir before
+        it gets its real name: `.<run-id>.partial` with meta.json, then renamed into
+        place, so every folder named like a run carries the marker."""
         started = now_ms()
         rid = new_run_id(started)
         root = runs_root(state_dir, backup_dir)
-        d = root / rid
-        try:
-            _mkdirs(root)
-            d.mkdir(mode=0o700)
-            fsync_dir(root)
-        except OSError as exc:
-            raise CantCreateError(
-                f"cannot create the run folder {d}: {exc.strerror or exc}",
-                path=str(d),
-                hint="check free space and permissions of the state dir (or pass --backup-dir)",
-            ) from None
-        return cls(
+        sid = ensure_state_id(state_dir)
+        run = cls(
             state_dir,
             rid,
-            d,
+            root / rid,
             command,
             list(argv if argv is not None else sys.argv[1:]),
             policy_now_ms,
             started,
+            state_id=sid,
         )
+        partial = root / f".{rid}.partial"
+        try:
+            makedirs(root)
+            with in_dir(root) as rfd:
+                os.mkdir(partial.name, 0o700, dir_fd=rfd)
+                try:
+                    atomic_write(partial / "meta.json", json_bytes(run._meta()), mode=0o600)
+                    os.rename(partial.name, rid, src_dir_fd=rfd, dst_dir_fd=rfd)
+                    os.fsync(rfd)
+                except BaseException:
+                    with contextlib.suppress(OSError):
+                        shutil.rmtree(partial.name, dir_fd=rfd)
+                    raise
+        except SessionctlError:
+            raise
+        except OSError as exc:
+            raise CantCreateError(
+                f"{command} run {rid}: cannot create the run folder {run.dir}: {exc.strerror or exc}"
+                + (f" ({exc.filename})" if exc.filename else "")
+                + "; nothing was changed",
+                path=str(run.dir),
+                hint="check free space and permissions of the state dir (or pass --backup-dir)",
+            ) from None
+        return run
+
+    def _meta(self, **extra: Any) -> dict[str, Any]:
+        """meta.json: the marker (format, version, run id, the state dir's path and id)
+        and the journal's header."""
+        return {
+            "format": RUN_FORMAT,
+            "schema_version": JOURNAL_SCHEMA,
+            "run_id": self.run_id,
+            "state_dir": str(self.state_dir),
+            "state_id": self.state_id,
+            "command": self.command,
+            "argv": self.argv,
+            "started_at": iso_ms(self.started_ms),
+            "policy_now": iso_ms(self.policy_now_ms),
+            "pid": os.getpid(),
+            **extra,
+        }
+
+    def discard(self) -> None:
+        """Remove the run folder of a run that failed before its journal was written: it
+        holds copies only (nothing was changed), and a half-made folder helps nobody."""
+        if self.journal_written:
+            return
+        with contextlib.suppress(OSError), in_dir(self.dir.parent) as rfd:
+            shutil.rmtree(self.dir.name, dir_fd=rfd)
+            os.fsync(rfd)
 
     # ------------------------------------------------------------ backups
 
@@ -138,52 +254,65 @@ class Run:
             return self._backed_up[rel]
         dst = self.dir / "backup" / rel
         h = hashlib.sha256()
+        self.step = f"backing up {rel}"
         try:
             _mkdirs(dst.parent)
             fault_point("backup.copy")
+            mode = os.lstat(path).st_mode & 0o7777
             size = copy_durable(path, dst, hasher=h)
             fsync_dir(dst.parent)
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise from_os_error(exc, f"cannot back up {path}") from None
+            raise self.io_error(exc, f"cannot back up {path}") from None
         out = str(dst.relative_to(self.dir))
         self._backed_up[rel] = out
-        self.backups.append({"path": rel, "backup": out, "kind": kind, "size": size, "sha256": h.hexdigest()})
+        self.backups.append(
+            {"path": rel, "backup": out, "kind": kind, "size": size, "sha256": h.hexdigest(), "mode": mode}
+        )
         return out
+
+    def io_error(self, exc: OSError, what: str | None = None) -> SessionctlError:
+        """An OSError of this run as the error the user sees: the command, the run id,
+        the step, the file and the reason — and whether anything was changed yet."""
+        step = what or self.step
+        tail = "" if self.journal_written else " (nothing was changed)"
+        err = from_os_error(exc, f"{self.command} run {self.run_id}: {step}{tail}")
+        return err
 
     def add(self, action: dict[str, Any]) -> dict[str, Any]:
         """Record a planned action (with its full before-state). Returns it for updating."""
         action.setdefault("id", len(self.actions))
         action.setdefault("state", "planned")
+        if action.get("type") == "file.move" and "mode" not in action:
+            # the file's mode, so that copying it back (undo) gives it its mode again
+            with contextlib.suppress(OSError, KeyError):
+                action["mode"] = os.lstat(self.state_dir / action["from"]).st_mode & 0o7777
         self.actions.append(action)
         return action
 
     def _journal(self) -> dict[str, Any]:
-        return {
-            "schema_version": JOURNAL_SCHEMA,
-            "run_id": self.run_id,
-            "command": self.command,
-            "argv": self.argv,
-            "state_dir": str(self.state_dir),
-            "started_at": iso_ms(self.started_ms),
-            "policy_now": iso_ms(self.policy_now_ms),
-            "pid": os.getpid(),
-            "backups": self.backups,
-            "actions": self.actions,
-        }
+        out = self._meta()
+        out.pop("format")
+        out["backups"] = self.backups
+        if self.orders:
+            out["orders"] = self.orders  # once per store (an action's `order` names nothing)
+        out["actions"] = self.actions
+        return out
 
     def commit_journal(self) -> None:
         """Write journal.json durably. Call after backups and planning, before any change."""
+        first = not self.journal_written
+        self.step = "writing the run journal"
         try:
-            journal = self._journal()
-            meta = {k: v for k, v in journal.items() if k not in ("backups", "actions")}
-            meta["action_count"] = len(self.actions)
+            meta = self._meta(action_count=len(self.actions))
             atomic_write(self.dir / "meta.json", json_bytes(meta, indent=True), mode=0o600)
             fault_point("journal.write")
-            atomic_write(self.dir / "journal.json", json_bytes(journal), mode=0o600)
+            atomic_write(self.dir / "journal.json", json_bytes(self._journal()), mode=0o600)
         except OSError as exc:
-            raise from_os_error(exc, "cannot write the run journal (nothing was changed)") from None
+            if first:
+                raise self.io_error(exc, "cannot write the run journal") from None
+            raise self.io_error(exc, "cannot rewrite the run journal") from None
         self.journal_written = True
 
     def finish(self, status: str = "done", summary: dict[str, Any] | None = None) -> None:
@@ -200,15 +329,21 @@ class Run:
         }
         with contextlib.suppress(OSError):
             atomic_write(self.dir / "status.json", json_bytes(body, indent=True), mode=0o600)
+        self.step = "finished"
 
     # ------------------------------------------------------------ file moves
 
     def move_into_run(self, path: Path, action: dict[str, Any]) -> None:
         """Move a file out of the state dir's live folders into moved/ (rename; copy +
         fsync + unlink across file systems). The journal must already name it."""
+        from sessionctl.fsio import lstat_in, unlink
+
         rel = _rel(self.state_dir, path)
         dst = self.dir / "moved" / rel
         _mkdirs(dst.parent)
+        mode = action.get("mode")
+        if not isinstance(mode, int):
+            mode = lstat_in(path).st_mode & 0o7777
         try:
             durable_rename(path, dst)
         except OSError as exc:
@@ -216,10 +351,9 @@ class Run:
 
             if exc.errno != errno.EXDEV:
                 raise
-            copy_durable(path, dst)
+            copy_durable(path, dst, mode=mode)
             fsync_dir(dst.parent)
-            os.unlink(path)
-            fsync_dir(path.parent)
+            unlink(path)
         action["state"] = "applied"
 
 
@@ -320,8 +454,14 @@ def restore_order(
 
 
 class RunInfo:
-    """A run folder as found on disk. `status.json` and the small `meta.json` are read
-    at once; the journal (tens of MB after a big gc) only when something asks for it."""
+    """A folder of a runs folder as found on disk. `status.json` and the small
+    `meta.json` are read at once; the journal (tens of MB after a big gc) only when
+    something asks for it.
+
+    `marker`: "run" (sessionctl's marker), "legacy" (a run folder of a version before
+    the marker: its meta.json or journal.json names this very run id), or None (not
+    provably sessionctl's: never deleted, never used). `belongs`: the run is bound to
+    the state dir it was read for."""
 
     def __init__(
         self, run_id: str, dir: Path, status: dict[str, Any] | None, meta: dict[str, Any] | None
@@ -331,6 +471,9 @@ class RunInfo:
         self.status = status
         self.meta = meta
         self.error: str | None = None
+        self.marker: str | None = None
+        self.belongs = False
+        self.owner: str | None = None  # the state dir a run of another one names
         self._journal: dict[str, Any] | None = None
         self._journal_read = False
 
@@ -355,6 +498,8 @@ class RunInfo:
 
     @property
     def state(self) -> str:
+        if self.marker is not None and not self.belongs:
+            return "foreign"
         if self.error:
             return "unreadable"
         if not self.has_journal:
@@ -362,6 +507,11 @@ class RunInfo:
         if self.status is None:
             return "interrupted"
         return str(self.status.get("status", "done"))
+
+    @property
+    def format_version(self) -> int:
+        v = self.header("schema_version")
+        return v if isinstance(v, int) and not isinstance(v, bool) else 1
 
     def header(self, field_name: str) -> Any:
         """A journal header field (command, started_at, ...), from meta.json when present."""
@@ -375,62 +525,289 @@ class RunInfo:
             n_actions = len(results)
         elif self.meta is not None and isinstance(self.meta.get("action_count"), int):
             n_actions = self.meta["action_count"]
-        else:
+        elif self.belongs:
             n_actions = len((self.journal or {}).get("actions") or [])
+        else:
+            n_actions = 0
         size = 0
         for p in self.dir.rglob("*"):
             with contextlib.suppress(OSError):
                 if p.is_file():
                     size += p.stat().st_size
-        return {
+        out = {
             "run_id": self.run_id,
             "path": str(self.dir),
             "command": self.header("command"),
             "started_at": self.header("started_at"),
             "state": self.state,
             "actions": n_actions,
-            "applied": sum(1 for r in (results or []) if r.get("state") == "applied"),
+            "applied": sum(1 for r in (results or []) if isinstance(r, dict) and r.get("state") == "applied"),
             "bytes": size,
             "error": self.error,
         }
+        if not self.belongs:
+            out["state_dir"] = self.owner
+        return out
+
+
+# ---------------------------------------------------------------- journal validation
+
+# where each action type keeps its paths: relative to the state dir (live files), to the
+# run folder, absolute inside the runs folder, or absolute outside the live data
+_LIVE_FIELDS = ("store", "path", "from", "to", "lock")
+_RUN_FIELDS = ("backup", "moved")
+
+
+class _Bad(Exception):
+    pass
+
+
+def _live_rel(value: Any) -> str:
+    """A path relative to the state dir naming live data: no `..`, `.` or empty part,
+    not absolute, not in sessionctl's own folder."""
+    if not isinstance(value, str) or not value or "\0" in value or value.startswith("/"):
+        raise _Bad("is not a path relative to the state dir")
+    parts = value.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        raise _Bad("has an empty, '.' or '..' part (it would leave its place)")
+    if parts[0] == "sessionctl":
+        raise _Bad("names sessionctl's own folder, not live data")
+    return value
+
+
+def _run_rel(value: Any) -> str:
+    if not isinstance(value, str) or not value or "\0" in value or value.startswith("/"):
+        raise _Bad("is not a path relative to the run folder")
+    parts = value.split("/")
+    if any(p in ("", ".", "..") for p in parts) or parts[0] not in ("backup", "moved", "replacement"):
+        raise _Bad("is not a file of the run folder (backup/, moved/, replacement/)")
+    return value
+
+
+def _in_root(value: Any, root: Path) -> str:
+    if not isinstance(value, str) or not value.startswith("/") or "\0" in value:
+        raise _Bad("is not an absolute path")
+    if os.path.normpath(value) != value or not is_within(Path(value), root) or Path(value) == root:
+        raise _Bad(f"is not a file of a run folder in {root}")
+    return value
+
+
+def validate_journal(info: RunInfo, state_dir: Path, root: Path) -> None:
+    """Check every path a journal names before anything is planned from it: live paths
+    relative to the state dir and staying in it, run paths inside the run folder,
+    sources of copies inside the runs folder, exports outside the live data. A journal
+    that fails (hand-edited, crafted, corrupt) is refused as a whole: DataError (65),
+    nothing changed."""
+    from sessionctl.fsio import check_output_path
+
+    j = info.journal or {}
+    where = "journal"
+    try:
+        if j.get("state_dir") not in (None, str(state_dir)) and info.marker == "legacy":
+            raise _Bad(f"names the state dir {j.get('state_dir')!r}")
+        for i, b in enumerate(j.get("backups") or []):
+            where = f"backup record {i}"
+            if not isinstance(b, dict):
+                raise _Bad("is not an object")
+            _live_rel(b.get("path"))
+            _run_rel(b.get("backup"))
+        for i, a in enumerate(j.get("actions") or []):
+            if not isinstance(a, dict):
+                where = f"action {i}"
+                raise _Bad("is not an object")
+            t = a.get("type")
+            where = f"action {a.get('id', i)} ({t})"
+            if t == "conflict":
+                continue
+            for f in _LIVE_FIELDS:
+                if f in a and not (t == "file.export" and f == "to"):
+                    where = f"action {a.get('id', i)} ({t}) field {f!r}"
+                    _live_rel(a[f])
+            for f in _RUN_FIELDS:
+                if a.get(f) is not None:
+                    where = f"action {a.get('id', i)} ({t}) field {f!r}"
+                    _run_rel(a[f])
+            if t == "store.replace" and a.get("source") is not None:
+                where = f"action {a.get('id', i)} ({t}) field 'source'"
+                _run_rel(a["source"])
+            elif t in ("file.copy_in", "file.restore") and a.get("source") is not None:
+                where = f"action {a.get('id', i)} ({t}) field 'source'"
+                _in_root(a["source"], root)
+            elif t == "file.import":
+                where = f"action {a.get('id', i)} ({t}) field 'source'"
+                if not isinstance(a.get("source"), str):
+                    raise _Bad("is not a path")
+                check_output_path(a["source"], option="source", kind="file", state_dir=state_dir, sessions_dirs=[])
+            elif t == "file.export":
+                where = f"action {a.get('id', i)} ({t}) field 'to'"
+                if not isinstance(a.get("to"), str) or os.path.normpath(a["to"]) != a["to"]:
+                    raise _Bad("is not a normalised absolute path")
+                check_output_path(a["to"], option="to", kind="file", state_dir=state_dir, sessions_dirs=[])
+            elif t not in (
+                "store.remove",
+                "store.insert",
+                "store.set",
+                "store.replace",
+                "file.rename",
+                "file.move",
+                "file.copy_in",
+                "file.rewrite",
+                "file.restore",
+                "file.delete",
+                "file.import",
+            ):
+                raise _Bad("is not an action type sessionctl knows")
+    except (_Bad, UsageError) as exc:
+        why = exc.message if isinstance(exc, UsageError) else str(exc)
+        raise DataError(
+            f"run {info.run_id}: its journal is not valid: {where} {why}; nothing was changed",
+            path=str(info.dir / "journal.json"),
+            hint="the journal was edited or damaged; its backups stay in the run folder for use by hand",
+        ) from None
 
 
 def _read_json(path: Path) -> Any:
     return read_json(read_bytes(path))
 
 
-def read_run(state_dir: Path, run_id: str, backup_dir: str | None = None) -> RunInfo:
-    root = runs_root(state_dir, backup_dir)
-    if "/" in run_id or run_id in ("", ".", ".."):
-        raise UsageError(f"{run_id!r} is not a run id (see `sessionctl runs`)")
-    d = root / run_id
-    if not d.is_dir() or d.is_symlink():
-        raise NotFoundError(f"no run {run_id} in {root}", hint="list runs with `sessionctl runs`")
+def _inspect(state_dir: Path, run_id: str, d: Path, state_id: str | None) -> RunInfo:
+    """Read a candidate run folder's status and marker; decide whether it is a run of
+    sessionctl's, and of this state dir."""
     info = RunInfo(run_id, d, None, None)
     try:
         if (d / "status.json").exists():
-            info.status = _read_json(d / "status.json")
+            status = _read_json(d / "status.json")
+            info.status = status if isinstance(status, dict) else None
         if (d / "meta.json").exists():
             meta = _read_json(d / "meta.json")
             info.meta = meta if isinstance(meta, dict) else None
     except (OSError, orjson.JSONDecodeError) as exc:
         info.error = f"cannot read the run's status: {exc}"
+    m = info.meta
+    if m is not None and m.get("format") == RUN_FORMAT and m.get("run_id") == run_id:
+        info.marker = "run"
+        info.owner = str(m.get("state_dir"))
+        info.belongs = state_id is not None and m.get("state_id") == state_id
+    elif m is not None and m.get("run_id") == run_id and m.get("schema_version") == 1 and "command" in m:
+        info.marker, info.owner = "legacy", str(m.get("state_dir"))
+        info.belongs = m.get("state_dir") == str(state_dir)
+    elif m is None and (d / "journal.json").exists():
+        j = info.journal
+        if j is not None and j.get("run_id") == run_id and j.get("schema_version") == 1 and "actions" in j:
+            info.marker, info.owner = "legacy", str(j.get("state_dir"))
+            info.belongs = j.get("state_dir") == str(state_dir)
     return info
 
 
-def list_runs(state_dir: Path, backup_dir: str | None = None) -> list[RunInfo]:
+def read_run(state_dir: Path, run_id: str, backup_dir: str | None = None) -> RunInfo:
+    """A run of THIS state dir. NotFoundError (66) when there is no such run folder,
+    DataError (65) when the folder is not a sessionctl run or belongs to another state
+    dir (a shared --backup-dir): it is never used."""
+    root = runs_root(state_dir, backup_dir)
+    if "/" in run_id or run_id in ("", ".", "..") or run_id.startswith("."):
+        raise UsageError(f"{run_id!r} is not a run id (see `sessionctl runs`)")
+    d = root / run_id
+    if not d.is_dir() or d.is_symlink():
+        raise NotFoundError(f"no run {run_id} in {root}", hint="list runs with `sessionctl runs`")
+    info = _inspect(state_dir, run_id, d, read_state_id(state_dir))
+    if info.marker is None:
+        raise DataError(
+            f"{d} is not a sessionctl run folder (no marker of sessionctl's in its meta.json); "
+            "sessionctl never uses or deletes it",
+            path=str(d),
+            hint="list runs with `sessionctl runs`",
+        )
+    if not info.belongs:
+        raise DataError(
+            f"run {run_id} belongs to the state dir {info.owner}, not to {state_dir}; "
+            "a run is used only for the state dir it was made for",
+            path=str(d),
+            hint=f"pass --state-dir {info.owner}" if info.owner else None,
+        )
+    return info
+
+
+def list_runs(state_dir: Path, backup_dir: str | None = None, *, own_only: bool = False) -> list[RunInfo]:
+    """Runs of the runs folder, oldest first: this state dir's — and, unless
+    `own_only`, runs of other state dirs (state `foreign`). Folders that carry no
+    marker of sessionctl's are not runs: never listed, used or deleted."""
     root = runs_root(state_dir, backup_dir)
     out: list[RunInfo] = []
     try:
-        names = sorted(n for n in os.listdir(root) if not n.startswith("."))
+        names = sorted(n for n in os.listdir(root) if RUN_ID.match(n))
     except FileNotFoundError:
         return out
+    sid = read_state_id(state_dir)
     for n in names:
-        try:
-            out.append(read_run(state_dir, n, backup_dir))
-        except (NotFoundError, UsageError):
+        d = root / n
+        if d.is_symlink() or not d.is_dir():
             continue
+        info = _inspect(state_dir, n, d, sid)
+        if info.marker is None or (own_only and not info.belongs):
+            continue
+        out.append(info)
     return out
+
+
+def _in_progress(info: RunInfo) -> bool:
+    """A run without status.json whose process is still running (never pruned)."""
+    if info.status is not None:
+        return False
+    pid = info.header("pid")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid == os.getpid():
+        return False
+    from sessionctl.locks import pid_alive
+
+    return pid_alive(pid) is not False
+
+
+def _remove_run_folder(root: Path, info: RunInfo, state_dir: Path, state_id: str | None) -> bool:
+    """Delete one run folder, re-checking right before that it still is that run of
+    this state dir (marker, id, binding), through the runs folder's fd (no symlink)."""
+    with in_dir(root) as rfd:
+        try:
+            st = os.stat(info.run_id, dir_fd=rfd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        if not stat.S_ISDIR(st.st_mode):
+            return False
+        again = _inspect(state_dir, info.run_id, root / info.run_id, state_id)
+        if again.marker is None or not again.belongs:
+            return False
+        shutil.rmtree(info.run_id, dir_fd=rfd)
+        os.fsync(rfd)
+    return True
+
+
+def _clean_partials(root: Path, state_dir: Path, state_id: str | None) -> None:
+    """`.<run-id>.partial` folders a killed Run.start left: removed when they carry this
+    state dir's marker and their process is gone (they hold nothing but the marker)."""
+    from sessionctl.locks import pid_alive
+
+    try:
+        names = [n for n in os.listdir(root) if n.startswith(".") and n.endswith(".partial")]
+    except OSError:
+        return
+    for n in names:
+        rid = n[1 : -len(".partial")]
+        if not RUN_ID.match(rid):
+            continue
+        try:
+            meta = _read_json(root / n / "meta.json")
+        except (OSError, orjson.JSONDecodeError):
+            continue
+        if not (
+            isinstance(meta, dict)
+            and meta.get("format") == RUN_FORMAT
+            and meta.get("run_id") == rid
+            and state_id is not None
+            and meta.get("state_id") == state_id
+            and isinstance(meta.get("pid"), int)
+            and pid_alive(meta["pid"]) is False
+        ):
+            continue
+        with contextlib.suppress(OSError), in_dir(root) as rfd:
+            shutil.rmtree(n, dir_fd=rfd)
 
 
 def prune_runs(
@@ -442,14 +819,20 @@ def prune_runs(
     backup_dir: str | None = None,
     protect: str | None = None,
 ) -> list[str]:
-    """Delete old run folders. Keeps a run when it is among the newest `keep_runs` OR
-    younger than `keep_within`; always keeps the newest run and `protect`. Refuses a
-    policy that would keep nothing."""
+    """Delete old run folders of THIS state dir. Keeps a run when it is among the newest
+    `keep_runs` OR younger than `keep_within`; always keeps the newest run, `protect`
+    and runs still in progress. Deletes nothing that is not provably one of this state
+    dir's runs: a folder without sessionctl's marker, a run of another state dir (a
+    shared --backup-dir) or anything else is never touched. Refuses a policy that would
+    keep nothing."""
     if keep_runs is None and keep_within_ms is None:
         return []
     if keep_runs is not None and keep_runs < 1:
         raise UsageError("--keep-runs must be at least 1 (the newest run is always kept)")
-    runs = list_runs(state_dir, backup_dir)
+    root = runs_root(state_dir, backup_dir)
+    sid = read_state_id(state_dir)
+    runs = list_runs(state_dir, backup_dir, own_only=True)
+    _clean_partials(root, state_dir, sid)
     if not runs:
         return []
     ids = [r.run_id for r in runs]
@@ -462,7 +845,7 @@ def prune_runs(
 
     removed: list[str] = []
     for r in runs:
-        if r.run_id in keep:
+        if r.run_id in keep or _in_progress(r):
             continue
         started_at = r.header("started_at")
         started = parse_iso_ms(str(started_at)) if started_at else None
@@ -470,17 +853,29 @@ def prune_runs(
             continue
         if keep_within_ms is not None and keep_runs is None and started is None:
             continue  # cannot date it: keep
-        shutil.rmtree(r.dir)
-        removed.append(r.run_id)
+        if _remove_run_folder(root, r, state_dir, sid):
+            removed.append(r.run_id)
     return removed
 
 
 @contextlib.contextmanager
 def maybe_finish(run: Run) -> Iterator[Run]:
-    """Finish a run as 'failed' when the body raises after the journal was written."""
+    """Finish a run as 'failed' when the body raises after the journal was written; a
+    run that fails before it is discarded (its folder held copies only). An OSError
+    becomes the error the user sees, naming the command, the run, the step and the file."""
     try:
         yield run
+    except OSError as exc:
+        err = run.io_error(exc)
+        _end_failed(run)
+        raise err from None
     except BaseException:
-        if run.journal_written:
-            run.finish("failed")
+        _end_failed(run)
         raise
+
+
+def _end_failed(run: Run) -> None:
+    if run.journal_written:
+        run.finish("failed")
+    else:
+        run.discard()

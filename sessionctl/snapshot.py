@@ -6,7 +6,7 @@ This is the snapshot that every check and policy is a pure function of.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -172,6 +172,35 @@ def build_references(entries: Iterable[EntryView], sessions_dir: Path) -> dict[s
                     if isinstance(sf, str) and sf:
                         _add_ref(refs, os.path.basename(sf), ev.key)
     return refs
+
+
+def sibling_references(entries: Mapping[str, Any], own_dir: Path | str) -> dict[str, dict[str, list[str]]]:
+    """sessions folder → file name → keys, for every entry of a store whose `sessionFile`
+    (or a compaction checkpoint's) is an absolute path into ANOTHER sessions folder —
+    OpenClaw's sibling rule (format doc §3): another agent's live entry keeps that file
+    in use. Pure and name-based (no I/O): a file it keeps is only left in place."""
+    out: dict[str, dict[str, list[str]]] = {}
+    own = str(own_dir)
+
+    def add(sf: Any, key: str) -> None:
+        if not isinstance(sf, str) or not sf.startswith("/"):
+            return
+        norm = os.path.normpath(sf.strip())
+        folder, name = os.path.dirname(norm), os.path.basename(norm)
+        if folder != own and name:
+            out.setdefault(folder, {}).setdefault(name, []).append(key)
+
+    for key, e in entries.items():
+        if not isinstance(e, dict):
+            continue
+        add(e.get("sessionFile"), key)
+        cps = e.get("compactionCheckpoints")
+        for cp in cps if isinstance(cps, list) else []:
+            for side in ("preCompaction", "postCompaction"):
+                part = cp.get(side) if isinstance(cp, dict) else None
+                if isinstance(part, dict):
+                    add(part.get("sessionFile"), key)
+    return out
 
 
 def snapshot_agent(

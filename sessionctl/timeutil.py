@@ -90,10 +90,71 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+# JavaScript's Date: ±8.64e15 ms around the epoch (years -271821 … 275760). OpenClaw's
+# timestamps are JS numbers and ISO strings from Date.toISOString(), which writes years
+# outside 0000-9999 with a sign and six digits (+011476-…): Python's datetime stops at
+# 9999, so both directions are computed here with plain day arithmetic.
+JS_DATE_MAX_MS = 8_640_000_000_000_000
+_EXTENDED_ISO = re.compile(
+    r"^([+-]\d{6}|\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:\d{2})$"
+)
+
+
+def _days_from_civil(y: int, m: int, d: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date (any year)."""
+    y -= m <= 2
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def _civil_from_days(z: int) -> tuple[int, int, int]:
+    z += 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + (3 if mp < 10 else -9)
+    return yoe + era * 400 + (m <= 2), m, d
+
+
+def _parse_extended(text: str) -> int | None:
+    """An ISO timestamp in Date.toISOString's shapes (years of 4 digits or ±6), with a
+    zone, to epoch ms — beyond Python's datetime range too. None when not that shape."""
+    m = _EXTENDED_ISO.match(text)
+    if m is None:
+        return None
+    ys, mo, d, h, mi, sec, frac, zone = m.groups()
+    if ys == "-000000":
+        return None  # JavaScript rejects it
+    y, mo_i, d_i, h_i, mi_i = int(ys), int(mo), int(d), int(h), int(mi)
+    s_i = int(sec or 0)
+    if not (1 <= mo_i <= 12 and 1 <= d_i <= 31 and h_i <= 24 and mi_i <= 59 and s_i <= 59):
+        return None
+    ms = int((frac or "0")[:3].ljust(3, "0"))
+    days = _days_from_civil(y, mo_i, d_i)
+    if _civil_from_days(days) != (y, mo_i, d_i):
+        return None  # 31 April and the like
+    total = ((days * 24 + h_i) * 60 + mi_i) * 60_000 + s_i * 1000 + ms
+    if zone != "Z":
+        sign = 1 if zone[0] == "+" else -1
+        total -= sign * (int(zone[1:3]) * 60 + int(zone[4:6])) * 60_000
+    return total if abs(total) <= JS_DATE_MAX_MS else None
+
+
 def parse_iso_ms(text: str) -> int | None:
-    """Parse an ISO-8601 timestamp to epoch ms; naive times are UTC. None if unparseable."""
+    """Parse an ISO-8601 timestamp to epoch ms; naive times are UTC. None if unparseable.
+    Years beyond 9999 (`+011476-…`, as JavaScript writes them) are read too."""
     if not isinstance(text, str) or not text or len(text) > 64:
         return None
+    if text[0] in "+-" or text[:4] in ("0000", "9999"):
+        ext = _parse_extended(text)
+        if ext is not None:
+            return ext
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00")) if "T" in text else None
     except ValueError:
@@ -125,9 +186,20 @@ def parse_now(text: str | None) -> int:
 
 
 def iso_ms(ms: int) -> str:
-    """Epoch ms → `2026-04-29T10:11:12.345Z` (what OpenClaw writes)."""
-    dt = _EPOCH + ms * _ONE_MS
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+    """Epoch ms → `2026-04-29T10:11:12.345Z`, as JavaScript's Date.toISOString writes it
+    (what OpenClaw writes): years past 9999 as `+011476-…`, before 0 as `-000001-…`.
+    Beyond JavaScript's date range (±8.64e15 ms) there is no date: "Invalid Date", as
+    `String(new Date(ms))` says (no OverflowError, whatever a store holds)."""
+    ms = int(ms)
+    if abs(ms) > JS_DATE_MAX_MS:
+        return "Invalid Date"
+    days, rest = divmod(ms, 86_400_000)
+    y, m, d = _civil_from_days(days)
+    year = f"{y:04d}" if 0 <= y <= 9999 else f"{'+' if y > 0 else '-'}{abs(y):06d}"
+    hh, rest = divmod(rest, 3_600_000)
+    mm, rest = divmod(rest, 60_000)
+    ss, milli = divmod(rest, 1000)
+    return f"{year}-{m:02d}-{d:02d}T{hh:02d}:{mm:02d}:{ss:02d}.{milli:03d}Z"
 
 
 def archive_stamp(ms: int) -> str:

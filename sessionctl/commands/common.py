@@ -171,25 +171,33 @@ def lock_timeout_s(text: str) -> float:
     return parse_duration_opt("--lock-timeout", text) / 1000
 
 
+def all_sessions_dirs(state_dir: Any, openclaw: Any) -> list[Any]:
+    """Every sessions folder of the state dir (every agent, not only --agent ones)."""
+    from sessionctl.discovery import discover
+
+    return [st.sessions_dir for st in discover(state_dir, openclaw, None).stores]
+
+
+def check_path_option(ctx: RunContext, path: str | None, option: str, kind: str) -> Any:
+    """`--backup-dir`, `--to`, `--output`: the one path check (fsio.check_output_path)
+    against this state dir and all its sessions folders. Returns the real path (or None)."""
+    from sessionctl.fsio import check_output_path
+
+    if path is None:
+        return None
+    return check_output_path(
+        path,
+        option=option,
+        kind=kind,
+        state_dir=ctx.state_dir,
+        sessions_dirs=all_sessions_dirs(ctx.state_dir, ctx.openclaw),
+    )
+
+
 def check_backup_dir(ctx: RunContext, backup_dir: str | None) -> None:
-    """--backup-dir must lie outside every sessions folder."""
-    import contextlib
-    import os
-    from pathlib import Path
-
-    from sessionctl.errors import UsageError
-    from sessionctl.fsio import is_within
-
-    if not backup_dir:
-        return
-    real = Path(os.path.realpath(backup_dir))
-    for st in ctx.discovery.stores:
-        with contextlib.suppress(OSError):
-            if is_within(real, Path(os.path.realpath(st.sessions_dir))):
-                raise UsageError(
-                    f"--backup-dir {backup_dir} is inside the sessions folder {st.sessions_dir}; "
-                    "choose a folder outside every sessions folder"
-                )
+    """--backup-dir: outside every sessions folder and the state dir's live data, no
+    symlink in it (fsio.check_output_path)."""
+    check_path_option(ctx, backup_dir, "--backup-dir", "dir")
 
 
 def context_result(command: str, ctx: RunContext) -> Result:

@@ -102,16 +102,17 @@ def register(app: typer.Typer) -> None:
                 raise UsageError("--quiet prints one line, not the metrics: add --output FILE to write them")
             if fail_on not in ("warning", "critical"):
                 raise UsageError(f"--fail-on {fail_on!r}: use 'warning' or 'critical'")
+            checked: list[object] = []  # --output, once it passed the path check
             try:
-                return _run()
+                return _run(checked)
             except SessionctlError as exc:
                 if output is not None:
-                    _write_unknown(output, now)
+                    _write_unknown(output, now, checked)
                 elif fmt == "prometheus" and not isinstance(exc, UsageError):
                     return _unknown_metrics_result(exc)
                 raise
 
-        def _run() -> object:
+        def _run(checked: list[object]) -> object:
             from pathlib import Path
 
             from sessionctl.commands.common import context_result
@@ -123,6 +124,10 @@ def register(app: typer.Typer) -> None:
 
             ctx = make_context(state_dir=state_dir, agents=agent, now=now, config=config)
             require_state_dir(ctx)
+            if output is not None:
+                from sessionctl.commands.common import check_path_option
+
+                checked.append(check_path_option(ctx, output, "--output", "file"))
             thr = thresholds_for(
                 ctx, store_max_mb=store_max_mb, transcript_max_kb=transcript_max_kb, max_entries=max_entries
             )
@@ -172,7 +177,7 @@ def register(app: typer.Typer) -> None:
                     findings=res.data["findings"],
                 )
                 if output is not None:
-                    write_textfile(Path(output), text)
+                    write_textfile(Path(str(checked[0])), text)
                     res.view["written"] = output
                 else:
                     res.view["metrics"] = text
@@ -194,7 +199,9 @@ def register(app: typer.Typer) -> None:
 
             return (parse_iso_ms(now_text) if now_text else None) or now_ms()
 
-        def _write_unknown(path: str, now_text: str | None) -> None:
+        def _write_unknown(path: str, now_text: str | None, checked: list[object]) -> None:
+            """Metrics that say UNKNOWN, to a path that passed the path check — against the
+            state dir when health got that far, else as far as what can be known allows."""
             import contextlib
             from pathlib import Path
 
@@ -202,7 +209,26 @@ def register(app: typer.Typer) -> None:
             from sessionctl.prometheus import unknown_metrics, write_textfile
 
             with contextlib.suppress(SessionctlError):  # the original error is the one to report
-                write_textfile(Path(path), unknown_metrics(_clock(now_text)))
+                target = Path(str(checked[0] if checked else _check_without_context(path)))
+                write_textfile(target, unknown_metrics(_clock(now_text)))
+
+        def _check_without_context(path: str) -> object:
+            from pathlib import Path
+
+            from sessionctl.commands.common import all_sessions_dirs
+            from sessionctl.config import load_openclaw_config, resolve_state_dir
+            from sessionctl.errors import SessionctlError
+            from sessionctl.fsio import check_output_path
+
+            try:
+                sd: Path | None = resolve_state_dir(state_dir)
+            except SessionctlError:
+                sd = None
+            dirs = all_sessions_dirs(sd, load_openclaw_config(sd)) if sd is not None else []
+            parent = Path(path).parent
+            if (parent / "sessions.json").exists() or parent.name == "sessions":
+                dirs.append(parent)  # a sessions folder of a state dir we could not find
+            return check_output_path(path, option="--output", kind="file", state_dir=sd, sessions_dirs=dirs)
 
         run_command("health", as_json, body, quiet=quiet)
 

@@ -57,6 +57,7 @@ def _undo_or_restore(
 
     from sessionctl.commands.common import (
         add_logs,
+        check_backup_dir,
         context_result,
         lock_timeout_s,
         warn_discovery_skips,
@@ -68,6 +69,7 @@ def _undo_or_restore(
 
     timeout = lock_timeout_s(lock_timeout)
     ctx = make_context(state_dir=state_dir, agents=agent, now=now, config=config)
+    check_backup_dir(ctx, backup_dir)  # undo and restore write a run there too
     with stderr_progress(command, enabled=progress) as hook:
         ctx.progress = hook
         if command == "undo":
@@ -99,7 +101,7 @@ def _undo_or_restore(
         "run_id": out.run_id,
         "dry_run": out.dry_run,
         "target_run": out.target,
-        "actions": [{k: v for k, v in a.items() if k != "entry"} for a in out.actions],
+        "actions": [public_undo_action(a) for a in out.actions],
         "summary": {
             "actions": len(out.actions),
             "applied": sum(1 for a in out.actions if a.get("state") == "applied"),
@@ -112,6 +114,16 @@ def _undo_or_restore(
     skipped = [a for a in out.actions if a.get("state") == "skipped"]
     warn_skipped(res, skipped, label="not undone/restored:", names=("key", "path", "from"))
     return res
+
+
+# what an undo/restore action shows: small fields only — never an entry (`entry`,
+# `before`, `after`: in the journal) or a store's key order, so the output of an undo of
+# 50,000 entries stays linear and small per action
+_HIDDEN = frozenset({"entry", "before", "after", "order"})
+
+
+def public_undo_action(a: dict[str, object]) -> dict[str, object]:
+    return {k: v for k, v in a.items() if k not in _HIDDEN}
 
 
 def register(app: typer.Typer) -> None:
@@ -176,11 +188,16 @@ def register(app: typer.Typer) -> None:
         from sessionctl.cli import run_command
 
         def body() -> object:
-            from sessionctl.config import resolve_state_dir
+            from sessionctl.commands.common import all_sessions_dirs
+            from sessionctl.config import load_openclaw_config, resolve_state_dir
+            from sessionctl.fsio import check_output_path
             from sessionctl.result import Result
             from sessionctl.runs import list_runs, runs_root
 
             sd = resolve_state_dir(state_dir)
+            if backup_dir is not None:
+                dirs = all_sessions_dirs(sd, load_openclaw_config(sd))
+                check_output_path(backup_dir, option="--backup-dir", kind="dir", state_dir=sd, sessions_dirs=dirs)
             runs = [r.to_json() for r in list_runs(sd, backup_dir)]
             res = Result("runs", state_dir=str(sd))
             res.data = {"runs_dir": str(runs_root(sd, backup_dir)), "runs": runs}

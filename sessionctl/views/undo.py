@@ -30,11 +30,20 @@ def action_line(a: dict[str, Any]) -> str:
     return f"  {_VERB.get(t, t)}: {what} [{state}]{note}"
 
 
+SHOWN = 50  # action lines at most: a 50,000-entry undo prints a summary, not 50,000 lines
+
+
 def render_run(result: Result, console: Console, verb: str) -> None:
     d = result.data
     acts = d.get("actions") or []
-    for a in acts:
+    for a in acts[:SHOWN]:
         console.print(action_line(a), markup=False, highlight=False)
+    if len(acts) > SHOWN:
+        from collections import Counter
+
+        rest = Counter(f"{_VERB.get(a['type'], a['type'])} [{a.get('state', 'planned')}]" for a in acts[SHOWN:])
+        more = ", ".join(f"{n} × {what}" for what, n in sorted(rest.items()))
+        console.print(f"  … and {len(acts) - SHOWN} more: {more} (all of them: --json)", markup=False, soft_wrap=True)
     s = d.get("summary") or {}
     if d.get("dry_run"):
         console.print(
