@@ -484,7 +484,9 @@ def plan_undo_full(
             now_sha = sha256_file(path)
             if state != "applied" and now_sha is not None and now_sha == a.get("before_sha256"):
                 continue  # never applied (interrupted or failed before it): nothing to undo
-            if now_sha == a.get("after_sha256") or (a.get("after_sha256") is None and not os.path.lexists(path)):
+            if now_sha == a.get("after_sha256") or (
+                a.get("after_sha256") is None and not os.path.lexists(path)
+            ):
                 out.append(
                     {
                         "type": "file.restore",

@@ -48,13 +48,19 @@ def run_command(command: str, as_json: bool, fn: Callable[[], object], quiet: bo
     from sessionctl.render import render
     from sessionctl.result import Result, error_result
 
+    def known() -> dict[str, str | None]:
+        """The state dir and clock, when the command got that far (context.CURRENT)."""
+        ctx_mod = sys.modules.get("sessionctl.context")
+        current = getattr(ctx_mod, "CURRENT", None) if ctx_mod is not None else None
+        return dict(current) if isinstance(current, dict) else {}
+
     try:
         result = fn()
         assert isinstance(result, Result)
     except SessionctlError as exc:
-        result = error_result(command, exc)
+        result = error_result(command, exc, **known())
     except OSError as exc:
-        result = error_result(command, from_os_error(exc, "I/O error"))
+        result = error_result(command, from_os_error(exc, "I/O error"), **known())
     except KeyboardInterrupt:
         result = error_result(command, InternalError("interrupted"))
         result.exit_code = 130
@@ -67,6 +73,7 @@ def run_command(command: str, as_json: bool, fn: Callable[[], object], quiet: bo
                 f"internal error: {type(exc).__name__}: {exc}",
                 hint="this is a bug in sessionctl; rerun with SESSIONCTL_DEBUG=1 for the traceback and report it",
             ),
+            **known(),
         )
         if command != "health":
             result.exit_code = ExitCode.SOFTWARE

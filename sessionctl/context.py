@@ -22,6 +22,11 @@ from sessionctl.timeutil import iso_ms, parse_now
 ProgressFn = Callable[[str, int, int], None]
 
 
+# The state dir and clock of the command being run, once known: the JSON envelope of an
+# error names them too (cli.run_command), not only the envelope of a result.
+CURRENT: dict[str, str | None] = {"state_dir": None, "now": None}
+
+
 @dataclass
 class RunContext:
     state_dir: Path
@@ -69,6 +74,7 @@ def make_context(
     """Resolve everything a command starts from. Raises SessionctlError subclasses."""
     now_ms = parse_now(now)
     sd = resolve_state_dir(state_dir)
+    CURRENT["state_dir"], CURRENT["now"] = str(sd), iso_ms(now_ms)
     oc = load_openclaw_config(sd)
     sc = load_sessionctl_config(config, sd)
     disc = discover(sd, oc, agents or None)

@@ -46,16 +46,17 @@ def fault_point(name: str, path: object = None) -> None:
         _trace(name, path)
     if not _FAULT:
         return
-    for spec in _FAULT.split(","):
+    due: list[str] = []
+    for spec in _FAULT.split(","):  # every spec counts this hit, then the first due one acts
         parts = spec.split(":")
         if len(parts) < 2 or parts[1] not in (name, "*"):
             continue
         count = _FAULT_COUNTS.get(spec, 0) + 1
         _FAULT_COUNTS[spec] = count
         nth = int(parts[2]) if len(parts) > 2 and parts[2].isdigit() else 1
-        if count != nth:
-            continue
-        action = parts[0]
+        if count == nth:
+            due.append(parts[0])
+    for action in due[:1]:
         if action == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
         elif action == "enospc":  # like write(2): no file name; the primitives add the path
@@ -502,26 +503,26 @@ def check_output_path(
             raise UsageError(f"{option} {path}: exists and is not a folder")
         if kind == "file" and not stat.S_ISREG(st.st_mode):
             raise UsageError(f"{option} {path}: exists and is not a regular file")
-    for sdir in sessions_dirs:
-        real = Path(os.path.realpath(sdir))
+    sd = Path(os.path.realpath(state_dir)) if state_dir is not None else None
+    if sd is not None and is_within(sd, p):
+        raise UsageError(
+            f"{option} {path} contains the state dir {sd}; choose a folder outside it "
+            f"(or under {sd / 'sessionctl'})"
+        )
+    real_dirs = [(sdir, Path(os.path.realpath(sdir))) for sdir in sessions_dirs]
+    for sdir, real in real_dirs:
         if is_within(p, real):
             raise UsageError(
                 f"{option} {path} is inside the sessions folder {sdir}; choose a path outside every sessions folder"
             )
+    if sd is not None and is_within(p, sd) and not is_within(p, sd / "sessionctl"):
+        raise UsageError(
+            f"{option} {path} is inside the state dir's live data ({sd}); only "
+            f"{sd / 'sessionctl'} in it is sessionctl's own: choose a path there or outside the state dir"
+        )
+    for sdir, real in real_dirs:
         if is_within(real, p):
             raise UsageError(
                 f"{option} {path} contains the sessions folder {sdir}; choose a folder that holds no sessions folder"
-            )
-    if state_dir is not None:
-        sd = Path(os.path.realpath(state_dir))
-        if is_within(sd, p):
-            raise UsageError(
-                f"{option} {path} contains the state dir {sd}; choose a folder outside it "
-                f"(or under {sd / 'sessionctl'})"
-            )
-        if is_within(p, sd) and not is_within(p, sd / "sessionctl"):
-            raise UsageError(
-                f"{option} {path} is inside the state dir's live data ({sd}); only "
-                f"{sd / 'sessionctl'} in it is sessionctl's own: choose a path there or outside the state dir"
             )
     return p

@@ -356,7 +356,9 @@ def acquire(
         from sessionctl.fsio import SymlinkRefused
 
         raise from_os_error(
-            SymlinkRefused(errno.ELOOP, "has a symbolic link in it (never written through)", str(target.parent)),
+            SymlinkRefused(
+                errno.ELOOP, "has a symbolic link in it (never written through)", str(target.parent)
+            ),
             f"cannot lock {target}",
         )
     deadline = time.monotonic() + timeout_s

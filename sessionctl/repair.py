@@ -424,17 +424,25 @@ def store_backups(
     from sessionctl.runs import list_runs, read_run
     from sessionctl.store import parse_store_bytes
 
+    # only this state dir's runs: a shared --backup-dir holds other state dirs' backups too
     runs = (
-        [read_run(ctx.state_dir, only_run, backup_dir)] if only_run else list_runs(ctx.state_dir, backup_dir)
+        [read_run(ctx.state_dir, only_run, backup_dir)]
+        if only_run
+        else list_runs(ctx.state_dir, backup_dir, own_only=True)
     )
     out: list[BackupCandidate] = []
     notes: list[str] = []
     for info in reversed(runs):
         j = info.journal or {}
         for b in j.get("backups", []):
-            if b.get("path") != store_rel or b.get("kind") != "store":
+            if not isinstance(b, dict) or b.get("path") != store_rel or b.get("kind") != "store":
                 continue
-            path = info.dir / str(b.get("backup", ""))
+            rel = b.get("backup")
+            parts = rel.split("/") if isinstance(rel, str) else []
+            if not parts or parts[0] != "backup" or any(p in ("", ".", "..") for p in parts):
+                notes.append(f"run {info.run_id}: its journal names a backup outside the run ({rel!r})")
+                continue
+            path = info.dir / rel
             try:
                 data = read_bytes(path)
             except OSError as exc:

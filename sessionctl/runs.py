@@ -637,7 +637,9 @@ def validate_journal(info: RunInfo, state_dir: Path, root: Path) -> None:
                 where = f"action {a.get('id', i)} ({t}) field 'source'"
                 if not isinstance(a.get("source"), str):
                     raise _Bad("is not a path")
-                check_output_path(a["source"], option="source", kind="file", state_dir=state_dir, sessions_dirs=[])
+                check_output_path(
+                    a["source"], option="source", kind="file", state_dir=state_dir, sessions_dirs=[]
+                )
             elif t == "file.export":
                 where = f"action {a.get('id', i)} ({t}) field 'to'"
                 if not isinstance(a.get("to"), str) or os.path.normpath(a["to"]) != a["to"]:

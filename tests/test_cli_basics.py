@@ -81,7 +81,8 @@ BAD_STORES: dict[str, tuple[bytes | None, str]] = {
     # shapes (whitespace, BOM, NaN, deep nesting, …) are classified in test_store.py
     "empty": (b"", "empty"),
     "truncated": (b'{\n  "agent:main:main": {\n    "sessionId": "ab', "unparseable"),
-    "not-utf8": (b'{"agent:main:main": {"sessionId": "a", "updatedAt": 1, "label": "\xff"}}', "unparseable"),
+    # (an invalid byte inside a string is valid for OpenClaw, U+FFFD: tests/test_jsonjs.py)
+    "not-utf8": (b'{"agent:main:main": {"sessionId": "a", "updatedAt": 1, "label": \xff}}', "unparseable"),
     "array-root": (b"[]", "not_object"),
     "directory": (None, "unreadable"),
 }

@@ -195,9 +195,14 @@ def register(app: typer.Typer) -> None:
             from sessionctl.runs import list_runs, runs_root
 
             sd = resolve_state_dir(state_dir)
+            from sessionctl import context
+
+            context.CURRENT["state_dir"] = str(sd)
             if backup_dir is not None:
                 dirs = all_sessions_dirs(sd, load_openclaw_config(sd))
-                check_output_path(backup_dir, option="--backup-dir", kind="dir", state_dir=sd, sessions_dirs=dirs)
+                check_output_path(
+                    backup_dir, option="--backup-dir", kind="dir", state_dir=sd, sessions_dirs=dirs
+                )
             runs = [r.to_json() for r in list_runs(sd, backup_dir)]
             res = Result("runs", state_dir=str(sd))
             res.data = {"runs_dir": str(runs_root(sd, backup_dir)), "runs": runs}

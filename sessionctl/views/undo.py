@@ -41,9 +41,13 @@ def render_run(result: Result, console: Console, verb: str) -> None:
     if len(acts) > SHOWN:
         from collections import Counter
 
-        rest = Counter(f"{_VERB.get(a['type'], a['type'])} [{a.get('state', 'planned')}]" for a in acts[SHOWN:])
+        rest = Counter(
+            f"{_VERB.get(a['type'], a['type'])} [{a.get('state', 'planned')}]" for a in acts[SHOWN:]
+        )
         more = ", ".join(f"{n} × {what}" for what, n in sorted(rest.items()))
-        console.print(f"  … and {len(acts) - SHOWN} more: {more} (all of them: --json)", markup=False, soft_wrap=True)
+        console.print(
+            f"  … and {len(acts) - SHOWN} more: {more} (all of them: --json)", markup=False, soft_wrap=True
+        )
     s = d.get("summary") or {}
     if d.get("dry_run"):
         console.print(
