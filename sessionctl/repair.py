@@ -439,7 +439,7 @@ def store_backups(
                 continue
             rel = b.get("backup")
             parts = rel.split("/") if isinstance(rel, str) else []
-            if not parts or parts[0] != "backup" or any(p in ("", ".", "..") for p in parts):
+            if not isinstance(rel, str) or parts[0] != "backup" or any(p in ("", ".", "..") for p in parts):
                 notes.append(f"run {info.run_id}: its journal names a backup outside the run ({rel!r})")
                 continue
             path = info.dir / rel
