@@ -904,7 +904,7 @@ class Prestart:
             keep_runs=keep_runs,
             keep_within_ms=keep_within_ms,
             now=now_ms(),  # run folders are dated by the wall clock
-            protect=self.backup_run,
+            protect={s.run_id for s in self.report.steps if s.run_id},  # every run of this prestart
         )
         st.changes = len(removed)
         st.detail = {"keep_runs": keep_runs, "keep_within_ms": keep_within_ms, "removed": removed}

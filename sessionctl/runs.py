@@ -33,7 +33,7 @@ import secrets
 import shutil
 import stat
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -819,7 +819,7 @@ def prune_runs(
     keep_within_ms: int | None,
     now: int,
     backup_dir: str | None = None,
-    protect: str | None = None,
+    protect: str | Iterable[str] | None = None,
 ) -> list[str]:
     """Delete old run folders of THIS state dir. Keeps a run when it is among the newest
     `keep_runs` OR younger than `keep_within`; always keeps the newest run, `protect`
@@ -839,8 +839,10 @@ def prune_runs(
         return []
     ids = [r.run_id for r in runs]
     keep: set[str] = {ids[-1]}
-    if protect:
+    if isinstance(protect, str):
         keep.add(protect)
+    elif protect is not None:
+        keep.update(protect)
     if keep_runs is not None:
         keep.update(ids[-keep_runs:])
     from sessionctl.timeutil import parse_iso_ms

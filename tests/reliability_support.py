@@ -17,7 +17,16 @@ copied per case) where the command has every kind of action to do:
 | dedupe | `dedupe` | duplicate peers removed from three agents, their transcripts archived |
 | undo | `undo <a completed gc run>` | entries re-inserted, archives renamed back, moved files copied back, the binding file restored |
 | restore | `restore <a backup run taken before gc>` | whole stores put back under the lock |
-| prestart | `prestart --max-age 120h` | a backup run, safe repairs, gc — three runs |
+| prestart | `prestart --max-age 120h --keep-runs 1` | a backup run, safe repairs, gc — three runs; retention |
+
+Every scenario also holds the classes of issue 17, so a kill or an error anywhere shows
+when one of them is lost: the runs folder holds folders that are not sessionctl's (an
+operator's archive, notes, a folder named like a run with someone else's meta.json) and
+gc and prestart prune runs (`--keep-runs 1`, an older run to prune) — those folders must
+survive every kill, error and undo (`FOREIGN_RUN_FOLDERS`); repair and prestart meet
+files only a JavaScript JSON.parse reads correctly (a header with a lone surrogate and a
+byte-order mark, lines with 1e400 and invalid UTF-8, a store whose only flaw is an
+invalid UTF-8 byte) — those must stay byte for byte where they are (`must-stay.json`).
 """
 
 from __future__ import annotations
@@ -50,6 +59,7 @@ from helpers import (
     StateDir,
     clean_env,
     dead_pid,
+    header_line,
     iso,
     message_line,
     store_bytes,
@@ -213,10 +223,12 @@ def runs_dir(root: Path) -> Path:
 
 
 def run_ids(root: Path) -> list[str]:
+    """The run folders (those of the runs folder that are not planted foreign folders)."""
     try:
-        return sorted(n for n in os.listdir(runs_dir(root)) if not n.startswith("."))
+        names = os.listdir(runs_dir(root))
     except FileNotFoundError:
         return []
+    return sorted(n for n in names if not n.startswith(".") and n not in FOREIGN_RUN_FOLDERS)
 
 
 @dataclass
@@ -231,6 +243,8 @@ class Baseline:
     export_dir: Path | None = None
     export_files: dict[str, bytes] = field(default_factory=dict)
     locks: set[tuple[str, bytes]] = field(default_factory=set)
+    foreign: dict[str, bytes] = field(default_factory=dict)  # folders of the runs folder not sessionctl's
+    must_stay: list[str] = field(default_factory=list)  # live files no command may change
 
     @classmethod
     def capture(cls, root: Path, export_dir: Path | None = None) -> Baseline:
@@ -238,7 +252,43 @@ class Baseline:
         stores = {r: parse_store(files[r]) for r in store_rels(files)}
         modes = {r: stat.S_IMODE(os.lstat(root / r).st_mode) for r in stores}
         exp = _all_files(export_dir) if export_dir else {}
-        return cls(root, files, stores, set(run_ids(root)), modes, export_dir, exp, lock_files(root))
+        base = cls(root, files, stores, set(run_ids(root)), modes, export_dir, exp, lock_files(root))
+        base.foreign = foreign_files(root)
+        stay = root.parent / "must-stay.json"
+        base.must_stay = json.loads(stay.read_text()) if stay.exists() else []
+        return base
+
+
+FOREIGN_RUN_FOLDERS = ("0-notes", "2019-family-archive", "20200101T000000.000Z-abcdef", "zzzz-sorts-last")
+
+
+def plant_foreign_run_folders(root: Path) -> None:
+    """Folders in the runs folder that are not sessionctl's runs (no marker of its own):
+    retention must never delete them, nor take one for the newest run."""
+    for name in FOREIGN_RUN_FOLDERS:
+        d = runs_dir(root) / name
+        d.mkdir(parents=True)
+        (d / "keep.txt").write_bytes(f"{name}: not sessionctl's".encode())
+    (runs_dir(root) / "20200101T000000.000Z-abcdef" / "meta.json").write_text('{"run_id": "someone else"}')
+
+
+def foreign_files(root: Path) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    for name in FOREIGN_RUN_FOLDERS:
+        for rel, data in _all_files(runs_dir(root) / name).items():
+            out[f"{name}/{rel}"] = data
+    return out
+
+
+def check_foreign_and_must_stay(base: Baseline, ctx: str) -> None:
+    assert foreign_files(base.root) == base.foreign, (
+        f"{ctx}a folder of the runs folder that is not a run changed"
+    )
+    now = live_files(base.root)
+    for rel in base.must_stay:
+        assert now.get(rel) == base.files[rel], (
+            f"{ctx}{rel} (valid for OpenClaw) was changed, moved or dropped"
+        )
 
     def new_runs(self) -> list[str]:
         return [r for r in run_ids(self.root) if r not in self.runs]
@@ -327,6 +377,7 @@ def check_nothing_lost(base: Baseline, *, allowed_pids: set[int], what: str = ""
     runs = read_runs(root, base.new_runs())
     journals = [r for r in runs if r.journal is not None]
     ctx = f"[{what}] " if what else ""
+    check_foreign_and_must_stay(base, ctx)
     for rel, parsed in base.stores.items():
         assert rel in now, f"{ctx}{rel} is gone"
         cur = parse_store(now[rel])
@@ -426,6 +477,7 @@ def check_restored(base: Baseline, *, allowed_pids: set[int], what: str = "") ->
     formatting), and nothing new is left in the live folders but temp files of the
     killed process (named with its pid)."""
     ctx = f"[{what}] " if what else ""
+    check_foreign_and_must_stay(base, ctx)
     now = live_files(base.root)
     for rel, data in base.files.items():
         assert rel in now, f"{ctx}{rel} did not come back"
@@ -585,9 +637,43 @@ def build_repair(state: StateDir) -> list[str]:
         state.add_session("ops", f"agent:ops:telegram:direct:{i}", updated_at=old)
     raw = state.store_path("ops").read_bytes()
     state.write_store("ops", raw[: len(raw) - 40])
+    _odd_but_valid(state, "main")
     _age_tree(state.root)
     _dead_lock(sdir / f"{a}.jsonl.lock", age_ms=2 * HOUR_MS)
-    return ["repair", "--salvage", "--merge-case"]
+    return ["repair", "--salvage", "--merge-case", "--drop-bad-lines"]
+
+
+def _odd_but_valid(state: StateDir, agent: str) -> None:
+    """A transcript only JavaScript's JSON.parse reads right — a byte-order mark and a
+    lone surrogate in the header, 1e400, an invalid UTF-8 byte, deep nesting — and a
+    store (agent `odd`) whose only flaw is an invalid UTF-8 byte: OpenClaw reads both
+    fine, so no command may quarantine, cut, drop or "repair" them (must-stay.json)."""
+    sid = str(uuid.uuid4())
+    hdr = header_line(sid, NOW_MS - 3 * HOUR_MS, cwd="/home/u/@").replace(b"@", b"\\ud83d")
+    m1 = message_line("00000001", None, NOW_MS - 2 * HOUR_MS).replace(b'"hi"', b'"hi","cost":1e400')
+    m2 = message_line("00000002", "00000001", NOW_MS - 2 * HOUR_MS).replace(b'"hi"', b'"caf\xe9"')
+    m3 = message_line("00000003", "00000002", NOW_MS - HOUR_MS).replace(
+        b'"hi"', b'"hi","d":' + b"[" * 2000 + b"]" * 2000
+    )
+    rel_t = state.add_session(
+        agent, f"agent:{agent}:telegram:direct:odd", updated_at=NOW_MS - HOUR_MS,
+        transcript=b"\xef\xbb\xbf" + hdr + m1 + m2 + m3,
+    )  # fmt: skip
+    odd = store_bytes(
+        {"agent:odd:main": {"sessionId": str(uuid.uuid4()), "updatedAt": NOW_MS, "label": "cafe"}}
+    )
+    state.write_store("odd", odd.replace(b'"cafe"', b'"caf\xe9"'))
+    root = state.root
+    cfg = json.loads((root / "openclaw.json").read_text()) if (root / "openclaw.json").exists() else {}
+    agents = cfg.setdefault("agents", {}).setdefault("list", [])
+    if agents:
+        agents.append({"id": "odd"})
+        (root / "openclaw.json").write_text(json.dumps(cfg, indent=2))
+    stay = [
+        f"agents/{agent}/sessions/{rel_t}.jsonl",
+        "agents/odd/sessions/sessions.json",
+    ]
+    (root.parent / "must-stay.json").write_text(json.dumps(stay))
 
 
 def _archive_state(state: StateDir) -> None:
@@ -670,13 +756,21 @@ def build_prestart(state: StateDir) -> list[str]:
     t = sdir / f"{recent}.jsonl"
     t.write_bytes(t.read_bytes() + b'{"type":"message","id":"0')
     (sdir / f"sessions.json.{dead_pid()}.{uuid.uuid4()}.tmp").write_bytes(b"{")
+    _odd_but_valid(state, "main")
     _age_tree(state.root)
     _dead_lock(sdir / "sessions.json.lock", age_ms=60_000)
-    return ["prestart", "--max-age", "120h"]
+    _cli_ok(state.root, ["backup"])  # an older run for retention to prune
+    return ["prestart", "--max-age", "120h", "--keep-runs", "1"]
+
+
+def build_gc_pruning(state: StateDir) -> list[str]:
+    args = build_gc(state)
+    _cli_ok(state.root, ["backup"])  # an older run for retention to prune
+    return [*args, "--keep-runs", "1"]
 
 
 BUILDERS: dict[str, Callable[[StateDir], list[str]]] = {
-    "gc": build_gc,
+    "gc": build_gc_pruning,
     "repair": build_repair,
     "archive": build_archive,
     "archive-export": build_archive_export,
@@ -693,6 +787,7 @@ def build_scenario(name: str, folder: Path) -> Scenario:
     (root / "agents").mkdir(parents=True)
     state = StateDir(Path(os.path.realpath(root)))
     args = BUILDERS[name](state)
+    plant_foreign_run_folders(state.root)
     return Scenario(name, args, folder)
 
 
