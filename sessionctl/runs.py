@@ -122,12 +122,25 @@ def ensure_state_id(state_dir: Path) -> str:
         makedirs(folder)
         atomic_write(folder / STATE_ID_FILE, (sid + "\n").encode(), mode=0o600)
     except OSError as exc:
-        raise CantCreateError(
-            f"cannot write {folder / STATE_ID_FILE}: {exc.strerror or exc}",
-            path=str(folder / STATE_ID_FILE),
-            hint="check free space and permissions of the state dir",
+        raise _cannot_create(
+            exc, f"cannot write {folder / STATE_ID_FILE} (nothing was changed)", folder / STATE_ID_FILE
         ) from None
     return sid
+
+
+def _cannot_create(exc: OSError, what: str, path: Path) -> SessionctlError:
+    """Disk full or an I/O error is an I/O error (74), permissions 77, anything else
+    (a file in the way, ...) cannot-create (73) — each naming the file."""
+    import errno
+
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EACCES, errno.EPERM):
+        return from_os_error(exc, what)
+    where = f" ({exc.filename})" if exc.filename else ""
+    return CantCreateError(
+        f"{what}: {exc.strerror or exc}{where}",
+        path=str(path),
+        hint="check free space and permissions of the state dir (or pass --backup-dir)",
+    )
 
 
 def new_run_id(at_ms: int | None = None) -> str:
@@ -209,12 +222,8 @@ class Run:
         except SessionctlError:
             raise
         except OSError as exc:
-            raise CantCreateError(
-                f"{command} run {rid}: cannot create the run folder {run.dir}: {exc.strerror or exc}"
-                + (f" ({exc.filename})" if exc.filename else "")
-                + "; nothing was changed",
-                path=str(run.dir),
-                hint="check free space and permissions of the state dir (or pass --backup-dir)",
+            raise _cannot_create(
+                exc, f"{command} run {rid}: cannot create the run folder {run.dir} (nothing was changed)", run.dir
             ) from None
         return run
 
@@ -849,8 +858,8 @@ def prune_runs(
 
     removed: list[str] = []
     for r in runs:
-        if r.run_id in keep or _in_progress(r):
-            continue
+        if r.run_id in keep or _in_progress(r) or r.header("pid") == os.getpid():
+            continue  # kept, still running, or made by this very process (prestart's failed steps too)
         started_at = r.header("started_at")
         started = parse_iso_ms(str(started_at)) if started_at else None
         if keep_within_ms is not None and started is not None and now - started <= keep_within_ms:

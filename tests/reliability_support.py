@@ -258,6 +258,9 @@ class Baseline:
         base.must_stay = json.loads(stay.read_text()) if stay.exists() else []
         return base
 
+    def new_runs(self) -> list[str]:
+        return [r for r in run_ids(self.root) if r not in self.runs]
+
 
 FOREIGN_RUN_FOLDERS = ("0-notes", "2019-family-archive", "20200101T000000.000Z-abcdef", "zzzz-sorts-last")
 
@@ -289,9 +292,6 @@ def check_foreign_and_must_stay(base: Baseline, ctx: str) -> None:
         assert now.get(rel) == base.files[rel], (
             f"{ctx}{rel} (valid for OpenClaw) was changed, moved or dropped"
         )
-
-    def new_runs(self) -> list[str]:
-        return [r for r in run_ids(self.root) if r not in self.runs]
 
 
 def _all_files(root: Path | None) -> dict[str, bytes]:
