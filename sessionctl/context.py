@@ -75,6 +75,9 @@ def make_context(
     now_ms = parse_now(now)
     sd = resolve_state_dir(state_dir)
     CURRENT["state_dir"], CURRENT["now"] = str(sd), iso_ms(now_ms)
+    from sessionctl.fsio import anchor
+
+    anchor(sd)  # writes below it walk from its verified fd (fsio.open_dir)
     oc = load_openclaw_config(sd)
     sc = load_sessionctl_config(config, sd)
     disc = discover(sd, oc, agents or None)

@@ -144,8 +144,7 @@ def open_dir(path: Path | str, *, create: bool = False, mode: int = 0o700) -> in
     parts = [c for c in text.split("/") if c and c != "."]
     if ".." in parts:
         raise OSError(errno.EINVAL, "the path has a '..' component (never followed)", text)
-    fd = os.open("/", _DIR_FLAGS)
-    where = ""
+    fd, where, parts = _from_anchor(parts)
     try:
         for comp in parts:
             where += "/" + comp
@@ -172,6 +171,34 @@ def open_dir(path: Path | str, *, create: bool = False, mode: int = 0o700) -> in
         os.close(fd)
         raise
     return fd
+
+
+# Folders opened once per process (the state dir, the runs folder), verified like any
+# other (from / with O_NOFOLLOW): a walk below one of them starts from its fd instead of
+# from /. A swap of a folder BELOW the anchor is still refused at every write; the
+# anchor itself stays the very folder that was verified, even if its path is renamed.
+_ANCHORS: dict[tuple[str, ...], int] = {}
+
+
+def anchor(path: Path | str) -> None:
+    """Remember the fd of the existing folder `path` (verified by open_dir) so that
+    walks below it start there. Idempotent; no-op when it cannot be opened."""
+    parts = tuple(c for c in os.path.abspath(os.fspath(path)).split("/") if c)
+    if parts in _ANCHORS:
+        return
+    with contextlib.suppress(OSError):
+        _ANCHORS[parts] = open_dir(path)
+
+
+def _from_anchor(parts: list[str]) -> tuple[int, str, list[str]]:
+    """(fd to start from — a dup the caller owns —, the path it names, what is left)."""
+    best: tuple[str, ...] = ()
+    for a in _ANCHORS:
+        if len(a) > len(best) and tuple(parts[: len(a)]) == a:
+            best = a
+    if best:
+        return os.dup(_ANCHORS[best]), "/" + "/".join(best), parts[len(best) :]
+    return os.open("/", _DIR_FLAGS), "", parts
 
 
 def _not_a_folder(name: str, dir_fd: int, where: str) -> OSError:
@@ -384,7 +411,10 @@ def store_tmp_name(store_path: Path) -> str:
 def durable_rename(src: Path, dst: Path) -> None:
     """Rename, refusing to clobber, then fsync both folders — through folder fds, so
     neither side can be redirected by a symlinked folder."""
-    with in_dir(src.parent) as sd, in_dir(dst.parent) as dd:
+    with (
+        in_dir(src.parent) as sd,
+        contextlib.nullcontext(sd) if dst.parent == src.parent else in_dir(dst.parent) as dd,
+    ):
         try:
             os.stat(dst.name, dir_fd=dd, follow_symlinks=False)
         except FileNotFoundError:

@@ -353,6 +353,9 @@ class Prestart:
             )
             raise _NothingToDo(f"{exc.message}: nothing to do") from None
         rep.state_dir = str(sd)
+        from sessionctl.fsio import anchor
+
+        anchor(sd)  # writes below it walk from its verified fd (fsio.open_dir)
         # read-only first: the configs and the policy, so a bad flag is exit 64 whatever runs
         oc = load_openclaw_config(sd)
         try:

@@ -49,6 +49,7 @@ from sessionctl.errors import (
     from_os_error,
 )
 from sessionctl.fsio import (
+    anchor,
     atomic_write,
     copy_durable,
     durable_rename,
@@ -209,6 +210,7 @@ class Run:
         partial = root / f".{rid}.partial"
         try:
             makedirs(root)
+            anchor(root)
             with in_dir(root) as rfd:
                 os.mkdir(partial.name, 0o700, dir_fd=rfd)
                 try:
@@ -223,7 +225,9 @@ class Run:
             raise
         except OSError as exc:
             raise _cannot_create(
-                exc, f"{command} run {rid}: cannot create the run folder {run.dir} (nothing was changed)", run.dir
+                exc,
+                f"{command} run {rid}: cannot create the run folder {run.dir} (nothing was changed)",
+                run.dir,
             ) from None
         return run
 

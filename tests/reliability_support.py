@@ -930,6 +930,13 @@ def error_case(sc: Scenario, case: Path, kind: str, n: int, label: str) -> str:
         assert env["exit_code"] == 74 and [e["code"] for e in env["errors"]] == ["io_error"], env["errors"]
         assert len(errors) == 1, f"[{what}] {p.stderr}"
         assert REASON[kind] in errors[0], errors[0]
+        # it names the run (when one has a journal) or says that nothing was changed
+        journaled = [r.run_id for r in read_runs(root, base.new_runs()) if r.journal is not None]
+        if journaled:
+            assert any(f"run {rid}" in errors[0] for rid in journaled), f"[{what}] {errors[0]}"
+        else:
+            assert "nothing was changed" in errors[0], f"[{what}] {errors[0]}"
+        assert "/" in errors[0], f"[{what}] no file named: {errors[0]}"
         outcome = "error"
     runs = check_nothing_lost(base, allowed_pids=set(), what=what)
     if any(r.journal is not None for r in runs):

@@ -6,7 +6,7 @@ What must hold: exit 74 (prestart: 0 with the step reported failed — its unit 
 docs/operations.md) with exactly one `sessionctl: error:` line on stderr that says what
 failed and why, the JSON envelope's error `io_error`, no traceback, no temp file left
 behind (the error path cleans up); when nothing was applied yet the live tree is
-byte-identical (only the run folder may remain); otherwise nothing is lost
+byte-identical and no run folder is left; otherwise nothing is lost
 (check_nothing_lost) and `undo` of the failed run gives back every byte.
 """
 
@@ -31,6 +31,7 @@ from reliability_support import (
     live_files,
     read_runs,
     run,
+    run_ids,
 )
 
 WORKERS = (os.cpu_count() or 2) + 1  # CLI start-ups are CPU-bound; one extra hides the waits
@@ -94,5 +95,5 @@ def test_disk_full_before_any_change_leaves_no_trace_but_the_message(
     assert "cannot write the run journal (nothing was changed)" in line and "No space left on device" in line
     assert "hint: free disk space" in p.stderr
     assert live_files(root) == before
-    (r,) = read_runs(root, [d.name for d in (root / "sessionctl" / "runs").iterdir()])
-    assert r.journal is None and r.status is None
+    # the half-made run folder (copies only) is removed; planted foreign folders stay
+    assert read_runs(root, run_ids(root)) == []

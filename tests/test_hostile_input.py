@@ -431,6 +431,166 @@ def test_hostile_entries_and_transcripts(tmp_path: Path, outside: Outside, big_l
     assert big_now, "the 100 MB transcript was replaced"
 
 
+# ---------------------------------------------------------------- corpus: run folders, sessionctl's folder
+
+
+def _runs_corpus(state: StateDir, other: StateDir, shared: Path, outside: Outside) -> dict[str, bytes]:
+    """The runs folder of `state` holds what is not sessionctl's (an operator's archive,
+    notes, a folder named like a run, one that sorts last), a run of `other` (another
+    state dir), and crafted journals (paths out of the state dir and the run, aimed at
+    the canaries outside); `shared` (a --backup-dir of both) holds runs of `other` too.
+    Returns the bytes of every file that must survive: the foreign folders, the other
+    state dir's runs (here and in `shared`)."""
+    import shutil
+
+    from reliability_support import _cli_ok
+
+    runs = state.root / "sessionctl" / "runs"
+    _cli_ok(state.root, ["gc", "--max-age", "1d", "--archive-retention", "1d"])
+    _cli_ok(other.root, ["gc", "--max-age", "1d"])
+    _cli_ok(other.root, ["backup", "--backup-dir", str(shared)])
+    for name in ("2019-family-archive", "0-notes", "zzzz-sorts-last", "20200101T000000.000Z-abcdef"):
+        (runs / name).mkdir(parents=True)
+        (runs / name / "keep.txt").write_text(f"{name}: not a run")
+    other_run = next((other.root / "sessionctl" / "runs").iterdir())
+    shutil.copytree(other_run, runs / other_run.name)
+    real = sorted(p for p in runs.iterdir() if (p / "journal.json").exists() and p.name != other_run.name)[0]
+    crafted: dict[str, Callable[[dict[str, Any]], None]] = {
+        "000001": lambda j: j["actions"].append(
+            {"id": 90, "type": "file.move", "from": "agents/main/sessions/x.jsonl",
+             "moved": "../../../../../../" + str(outside.path("secret.txt")).lstrip("/"), "state": "applied"}
+        ),
+        "000002": lambda j: j["actions"].append(
+            {"id": 91, "type": "file.rename", "from": os.path.relpath(outside.path("victim.jsonl"), state.root),
+             "to": "agents/main/sessions/victim.jsonl", "state": "applied"}
+        ),
+        "000003": lambda j: j["actions"].append(
+            {"id": 92, "type": "file.copy_in", "path": "agents/main/sessions/stolen.txt",
+             "source": str(outside.path("secret.txt")), "state": "applied"}
+        ),
+    }  # fmt: skip
+    for suffix, edit in crafted.items():
+        rid = real.name[:-6] + suffix
+        shutil.copytree(real, runs / rid)
+        for name in ("journal.json", "meta.json", "status.json"):
+            path = runs / rid / name
+            data = json.loads(path.read_bytes())
+            data["run_id"] = rid
+            if name == "journal.json":
+                edit(data)
+            if name == "status.json":
+                data["results"] = [{"id": a, "state": "applied"} for a in (90, 91, 92)] + data["results"]
+            path.write_text(json.dumps(data))
+    planted: dict[str, bytes] = {}
+    keep = [
+        runs / n for n in ("2019-family-archive", "0-notes", "zzzz-sorts-last", "20200101T000000.000Z-abcdef")
+    ]
+    for folder in [*keep, runs / other_run.name, shared]:
+        for p in folder.rglob("*"):
+            if p.is_file() and not p.is_symlink():
+                planted[str(p)] = p.read_bytes()
+    return planted
+
+
+def test_hostile_run_folders_and_a_shared_backup_dir(tmp_path: Path, outside: Outside) -> None:
+    """Folders in the runs folder that are not sessionctl's, a run of another state dir,
+    crafted journals, a --backup-dir shared with another state dir: every command keeps
+    its documented exit, reads and writes nothing outside, and every planted folder and
+    the other state dir's runs survive retention (`--keep-runs 1`) and undo."""
+    state, other = new_state(tmp_path, "state"), new_state(tmp_path, "other")
+    shared = tmp_path / "shared"
+    for st_ in (state, other):
+        for i in range(3):
+            st_.add_session("main", f"agent:main:telegram:direct:{i}", updated_at=NOW_MS - 3 * 86_400_000)
+        st_.add_session("main", "agent:main:main", updated_at=NOW_MS)
+        (st_.sessions_dir("main") / "old.jsonl.deleted.2020-01-01T00-00-00.000Z").write_bytes(b'{"a":1}\n')
+    planted = _runs_corpus(state, other, shared, outside)
+    runs = sorted(p.name for p in (state.root / "sessionctl" / "runs").iterdir())
+    bd = ["--backup-dir", str(shared)]
+    with outside.watched() as watch:
+        run_read_only(state.root, [["runs"], ["runs", *bd], *[["undo", "--dry-run", r] for r in runs[:8]]])
+        run_mutating(
+            state.root,
+            [
+                ["backup", "--keep-runs", "1"],
+                ["gc", "--max-age", "1d", "--keep-runs", "1"],
+                ["backup", *bd, "--keep-runs", "1"],
+                ["prestart", "--max-age", "1d", "--keep-runs", "1"],
+                *[["undo", r] for r in runs[:8]],
+            ],
+        )
+        events = watch.events()
+    assert events == [], events[:10]
+    outside.assert_untouched()
+    gone = sorted(p for p, data in planted.items() if not _same(Path(p), data))
+    assert gone == [], gone
+    assert not (state.sessions_dir("main") / "stolen.txt").exists()
+    assert not (state.sessions_dir("main") / "victim.jsonl").exists()
+
+
+def _same(path: Path, data: bytes) -> bool:
+    try:
+        return path.read_bytes() == data
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("which", ["sessionctl", "sessionctl/runs"])
+def test_hostile_symlinked_sessionctl_folder(tmp_path: Path, outside: Outside, which: str) -> None:
+    """`<state>/sessionctl` or its `runs/` as a symlink to a folder outside: every
+    command refuses or works without it, nothing outside is written (or even read)."""
+    state = new_state(tmp_path)
+    state.add_session("main", "agent:main:main", updated_at=NOW_MS - 3 * 86_400_000)
+    state.add_session("main", "agent:main:cron:x:run:1", updated_at=NOW_MS - 3 * 86_400_000)
+    link = state.root / which
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(outside.folder, target_is_directory=True)
+    with outside.watched() as watch:
+        run_read_only(state.root, [["health"], ["list"], ["gc", "--dry-run", "--max-age", "1d"]])
+        envs = run_mutating(state.root, [*MUTATING, ["undo", "20260101T000000.000Z-abcdef"]])
+        events = watch.events()
+    assert events == [], events[:10]
+    outside.assert_untouched()
+    assert all(e["exit_code"] in (0, 65) for e in envs), [(e["command"], e["exit_code"]) for e in envs]
+
+
+def test_javascript_valid_json_survives_every_command(tmp_path: Path, outside: Outside) -> None:
+    """What only JavaScript's JSON.parse reads right (tests/js_json_corpus.py: lone
+    surrogates, 1e400, invalid UTF-8, deep nesting, a byte-order mark before the header,
+    blank and CRLF lines) — OpenClaw reads it, so no command (repair --drop-bad-lines,
+    prestart, gc, ...) quarantines, cuts, drops or "restores" it."""
+    from js_json_corpus import LINES, TRANSCRIPTS
+
+    state = new_state(tmp_path)
+    state.add_session("main", "agent:main:main", updated_at=NOW_MS)
+    store = state.read_store("main")
+    keep: dict[Path, bytes] = {}
+    for i, (name, (data, header_valid, bad)) in enumerate(sorted(TRANSCRIPTS.items())):
+        if not header_valid or bad:
+            continue  # (a line OpenClaw skips may be dropped by --drop-bad-lines)
+        sid = f"0dd{i:05d}-0000-4000-8000-000000000000"
+        store[f"agent:main:telegram:direct:{name}"] = {"sessionId": sid, "updatedAt": NOW_MS - 60_000}
+        path = state.sessions_dir("main") / f"{sid}.jsonl"
+        path.write_bytes(data)
+        keep[path] = data
+    state.write_store("main", store)
+    lines = [r for _n, (r, valid) in sorted(LINES.items()) if valid and r.startswith(b"{") and b"\n" not in r]
+    odd = b'{\n  "agent:odd:main": {\n    "sessionId": "x",\n    "updatedAt": ' + str(NOW_MS).encode()
+    odd += b',\n    "label": "caf\xe9 \\ud83d",\n    "big": 1e400\n  }\n}'
+    state.write_store("odd", odd)
+    keep[state.store_path("odd")] = odd
+    hdr = header_line("0dd00000-1111-4000-8000-000000000000", NOW_MS - 60_000)
+    path = state.sessions_dir("main") / "0dd00000-1111-4000-8000-000000000000.jsonl"
+    path.write_bytes(hdr + b"\n".join(lines) + b"\n")
+    store["agent:main:telegram:direct:lines"] = {"sessionId": path.stem, "updatedAt": NOW_MS - 60_000}
+    state.write_store("main", store)
+    keep[path] = path.read_bytes()
+    hostile_run(state.root, outside)
+    for p, data in keep.items():
+        now = p.read_bytes()
+        assert now in (data, data + b"\n"), f"{p.name}: changed ({len(data)} → {len(now)} bytes)"
+
+
 # ---------------------------------------------------------------- corpus: configuration
 
 
