@@ -550,6 +550,16 @@ def check_output_path(
             f"{option} {path} is inside the state dir's live data ({sd}); only "
             f"{sd / 'sessionctl'} in it is sessionctl's own: choose a path there or outside the state dir"
         )
+    runs = sd / "sessionctl" / "runs" if sd is not None else None
+    if (
+        runs is not None
+        and is_within(p, runs)
+        and not (kind == "dir" and option == "--backup-dir" and p == runs)
+    ):
+        raise UsageError(
+            f"{option} {path} is inside sessionctl's runs folder {runs}, where run retention may delete it; "
+            "choose another path"
+        )
     for sdir, real in real_dirs:
         if is_within(real, p):
             raise UsageError(

@@ -53,6 +53,7 @@ def run_names(folder: Path) -> list[str]:
         ("agents/main", "live data"),
         ("parent", "contains the state dir"),
         ("discord", "live data"),
+        ("sessionctl/runs/20260101T000000.000Z-abcdef", "runs folder"),
     ],
 )
 def test_backup_dir_may_not_be_or_hold_live_data(
