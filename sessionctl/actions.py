@@ -90,7 +90,7 @@ def apply_store_actions(
     original_order: list[str] = []
     verdicts: list[tuple[dict[str, Any], str, str | None]] = []
     rel = actions[0].get("store") if actions else None
-    run.step = f"editing the store {rel or store_path}"
+    run.at(f"editing the store {rel or store_path}", store_path)
 
     def edit(data: dict[str, Any]) -> dict[str, Any] | None:
         changed = False
@@ -231,7 +231,7 @@ def apply_rename(run: Run, action: dict[str, Any]) -> None:
 
     src = run.state_dir / action["from"]
     dst = run.state_dir / action["to"]
-    run.step = f"renaming {action['from']} to {action['to']}"
+    run.at(f"renaming {action['from']} to {action['to']}", src)
     if not lexists_in(src):
         action["state"], action["note"] = "skipped", "source no longer exists"
         return
@@ -248,7 +248,7 @@ def apply_move(run: Run, action: dict[str, Any]) -> None:
     from sessionctl.fsio import lexists_in, lstat_in
 
     src = run.state_dir / action["from"]
-    run.step = f"moving {action['from']} into the run"
+    run.at(f"moving {action['from']} into the run", src)
     if not lexists_in(src):
         action["state"], action["note"] = "skipped", "file no longer exists"
         return
@@ -277,7 +277,7 @@ def apply_delete(run: Run, action: dict[str, Any]) -> None:
     from sessionctl.fsio import lstat_in, unlink
 
     path = run.state_dir / action["path"]
-    run.step = f"deleting {action['path']}"
+    run.at(f"deleting {action['path']}", path)
     try:
         st = lstat_in(path)
     except FileNotFoundError:
@@ -298,7 +298,7 @@ def apply_rewrite(run: Run, action: dict[str, Any], data: bytes) -> None:
     from sessionctl.fsio import lstat_in
 
     path = run.state_dir / action["path"]
-    run.step = f"rewriting {action['path']}"
+    run.at(f"rewriting {action['path']}", path)
     expected = action.get("before_sha256")
     if expected is not None and sha256_file(path) != expected:
         action["state"], action["note"] = "skipped", "file changed since planning"
@@ -581,7 +581,8 @@ def apply_actions(
 
     for a in actions:
         t = a["type"]
-        run.step = f"{t} {a.get('path') or a.get('from') or a.get('store') or ''}".rstrip()
+        rel = a.get("path") or a.get("from") or a.get("store")
+        run.at(f"{t} {rel or ''}".rstrip(), run.state_dir / rel if isinstance(rel, str) else None)
         if t == "file.rename":
             apply_rename(run, a)
         elif t == "file.move":

@@ -541,7 +541,7 @@ def apply_renames(
                 # through the folder's fd: a folder swapped for a symlink since the plan is
                 # refused (fsio.open_dir), never followed out of the state dir
                 folder = (sd / acts[0]["from"]).parent
-                run.step = f"archiving {acts[0]['from']}"
+                run.at(f"archiving {acts[0]['from']}", sd / acts[0]["from"])
                 with in_dir(folder) as d:
                     for a in acts:
                         fault_point("gc.archive")

@@ -270,6 +270,9 @@ class HeldLock:
 
 
 def _lock_os_error(path: Path, exc: OSError) -> Exception:
+    from sessionctl.fsio import named
+
+    exc = named(exc, path)
     if exc.errno in (errno.EACCES, errno.EPERM):
         return PermissionDenied(
             f"cannot create lock {path}: {exc.strerror}",

@@ -323,7 +323,7 @@ def execute(
     run = Run.start(ctx.state_dir, plan.command, policy_now_ms=ctx.now_ms, backup_dir=backup_dir)
     out.run_id, out.run_dir = run.run_id, str(run.dir)
     with maybe_finish(run):  # before the journal: the half-made run folder is discarded
-        run.step = "writing the replacement stores into the run"
+        run.at("writing the replacement stores into the run", run.dir)
         _write_payloads(run, plan)
         prepare(run, plan.actions)
         for a in plan.actions:

@@ -43,6 +43,7 @@ import orjson
 from sessionctl.errors import (
     CantCreateError,
     DataError,
+    IOFailure,
     NotFoundError,
     SessionctlError,
     UsageError,
@@ -177,6 +178,7 @@ class Run:
     journal_written: bool = False
     state_id: str | None = None
     step: str = "starting the run"  # what the run is doing: named by every I/O error
+    path: Path | None = None  # the file that step writes (named when the error names none)
     orders: dict[str, list[str]] = field(default_factory=dict)  # store → its key order before the run
     _backed_up: dict[str, str] = field(default_factory=dict)
 
@@ -267,7 +269,7 @@ class Run:
             return self._backed_up[rel]
         dst = self.dir / "backup" / rel
         h = hashlib.sha256()
-        self.step = f"backing up {rel}"
+        self.at(f"backing up {rel}", path)
         try:
             _mkdirs(dst.parent)
             fault_point("backup.copy")
@@ -285,9 +287,16 @@ class Run:
         )
         return out
 
+    def at(self, step: str, path: Path | None = None) -> None:
+        """What the run does now, and the file it writes: every I/O error names both."""
+        self.step, self.path = step, path
+
     def io_error(self, exc: OSError, what: str | None = None) -> SessionctlError:
         """An OSError of this run as the error the user sees: the command, the run id,
         the step, the file and the reason — and whether anything was changed yet."""
+        from sessionctl.fsio import named
+
+        exc = named(exc, self.path or self.dir)
         step = what or self.step
         tail = "" if self.journal_written else " (nothing was changed)"
         err = from_os_error(exc, f"{self.command} run {self.run_id}: {step}{tail}")
@@ -316,7 +325,7 @@ class Run:
     def commit_journal(self) -> None:
         """Write journal.json durably. Call after backups and planning, before any change."""
         first = not self.journal_written
-        self.step = "writing the run journal"
+        self.at("writing the run journal", self.dir / "journal.json")
         try:
             meta = self._meta(action_count=len(self.actions))
             atomic_write(self.dir / "meta.json", json_bytes(meta, indent=True), mode=0o600)
@@ -342,7 +351,7 @@ class Run:
         }
         with contextlib.suppress(OSError):
             atomic_write(self.dir / "status.json", json_bytes(body, indent=True), mode=0o600)
-        self.step = "finished"
+        self.at("finished")
 
     # ------------------------------------------------------------ file moves
 
@@ -886,6 +895,14 @@ def maybe_finish(run: Run) -> Iterator[Run]:
         err = run.io_error(exc)
         _end_failed(run)
         raise err from None
+    except IOFailure as exc:
+        # an I/O error already turned into a message below (a lock file that could not be
+        # made): it names the run and the step too
+        if f"run {run.run_id}" not in exc.message:
+            tail = "" if run.journal_written else " (nothing was changed)"
+            exc.message = f"{run.command} run {run.run_id}: {run.step}{tail}: {exc.message}"
+        _end_failed(run)
+        raise
     except BaseException:
         _end_failed(run)
         raise
