@@ -576,8 +576,11 @@ class RunInfo:
 
 # where each action type keeps its paths: relative to the state dir (live files), to the
 # run folder, absolute inside the runs folder, or absolute outside the live data
-_LIVE_FIELDS = ("store", "path", "from", "to", "lock")
+_LIVE_FIELDS = ("store", "path", "from", "to", "lock", "db")
 _RUN_FIELDS = ("backup", "moved")
+# SQLite-era actions (sessionctl/sqlite/) and backups name an agent database, nothing else
+_SQLITE_DB = re.compile(r"^agents/[^/]+/agent/openclaw-agent\.sqlite$")
+_SQLITE_TYPES = ("sqlite.delete", "sqlite.archive", "sqlite.unarchive", "sqlite.restore")
 
 
 class _Bad(Exception):
@@ -633,6 +636,8 @@ def validate_journal(info: RunInfo, state_dir: Path, root: Path) -> None:
                 raise _Bad("is not an object")
             _live_rel(b.get("path"))
             _run_rel(b.get("backup"))
+            if b.get("kind") == "sqlite" and not _SQLITE_DB.match(b["path"]):
+                raise _Bad("is a database backup of a file that is no agent database")
         for i, a in enumerate(j.get("actions") or []):
             if not isinstance(a, dict):
                 where = f"action {i}"
@@ -655,6 +660,14 @@ def validate_journal(info: RunInfo, state_dir: Path, root: Path) -> None:
             elif t in ("file.copy_in", "file.restore") and a.get("source") is not None:
                 where = f"action {a.get('id', i)} ({t}) field 'source'"
                 _in_root(a["source"], root)
+            elif t in _SQLITE_TYPES:
+                where = f"action {a.get('id', i)} ({t})"
+                db = a.get("db") if t != "sqlite.restore" else a.get("path")
+                if not isinstance(db, str) or not _SQLITE_DB.match(db):
+                    raise _Bad("names no agent database (agents/<id>/agent/openclaw-agent.sqlite)")
+                if t == "sqlite.restore":
+                    where += " field 'source'"
+                    _in_root(a.get("source"), root)
             elif t == "file.import":
                 where = f"action {a.get('id', i)} ({t}) field 'source'"
                 if not isinstance(a.get("source"), str):

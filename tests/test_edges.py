@@ -3,7 +3,7 @@ swaps between plan and apply, crafted journals, far timestamps, disk full after 
 journal, killed repairs, modes — each through the real CLI on real files.
 
 One test (or a few) per way live data could be deleted or replaced; docs/reliability.md
-(§11) lists them with the guarantee each proves.
+(§14) lists them with the guarantee each proves.
 """
 
 from __future__ import annotations
@@ -590,3 +590,117 @@ def test_files_moved_into_a_run_come_back_with_their_mode(state: StateDir) -> No
     rc, _r, err = run_json("restore", benv["run_id"], *sd(state))
     assert rc == 0, err
     assert blob.stat().st_mode & 0o777 == 0o640
+
+
+# ---------------------------------------------------------------- SQLite-era runs: the same rules
+
+
+def _sqlite_state(tmp_path: Path, name: str, n: int) -> tuple[StateDir, Path]:
+    from sqlite_fixture import AgentDbBuilder
+
+    st = new_state(tmp_path, name)
+    b = AgentDbBuilder(st.root, "main", now_ms=NOW_MS)
+    for i in range(n):
+        b.add_session(f"agent:main:telegram:direct:{name}{i}", updated_at=NOW_MS - DAY)
+    b.conn.close()
+    return st, b.path
+
+
+def _sessions_in(db: Path) -> int:
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return int(conn.execute("SELECT count(*) FROM session_nodes").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def test_sqlite_era_runs_are_marked_bound_and_their_journals_checked(tmp_path: Path) -> None:
+    """Run folders holding agent databases (backup, restore) carry the same marker and
+    binding: another state dir's database backup in a shared --backup-dir is never
+    restored and never pruned; a journal whose database paths leave their place is
+    refused before anything is planned."""
+    shared = tmp_path / "shared"
+    bd = ["--backup-dir", str(shared)]
+    a, a_db = _sqlite_state(tmp_path, "a", 2)
+    b, _b_db = _sqlite_state(tmp_path, "b", 3)
+    rc, benv, err = run_json("backup", *sd(b), *bd)
+    assert rc == 0, err
+    meta = json.loads((shared / benv["run_id"] / "meta.json").read_bytes())
+    assert meta["format"] == "sessionctl-run" and meta["state_dir"] == str(b.root)
+    assert meta["state_id"] == (b.root / "sessionctl" / "state-id").read_text().strip()
+    assert [f["kind"] for f in benv["backup"]["files"]] == ["sqlite"]
+    a_raw = a_db.read_bytes()
+    for args in (["restore", benv["run_id"]], ["restore", "--dry-run", benv["run_id"]]):
+        rc, env, err = run_json(*args, *sd(a), *bd)
+        assert rc == 65 and "belongs to the state dir" in env["errors"][0]["message"], (args, rc, err)
+    assert a_db.read_bytes() == a_raw and _sessions_in(a_db) == 2
+    rc, aenv, err = run_json("backup", *sd(a), *bd, "--keep-runs", "1")
+    assert rc == 0, err
+    rc, aenv2, err = run_json("backup", *sd(a), *bd, "--keep-runs", "1")
+    assert rc == 0, err
+    assert aenv2["pruned_runs"] == [aenv["run_id"]]
+    assert set(run_names(shared)) == {benv["run_id"], aenv2["run_id"]}
+    # A's own restore works, and is itself an undoable run with its own marker
+    rc, renv, err = run_json("restore", aenv2["run_id"], *sd(a), *bd)
+    assert rc == 0, err
+    assert json.loads((shared / renv["run_id"] / "meta.json").read_bytes())["state_dir"] == str(a.root)
+    # crafted journals: a database backup record of a live file, a restore whose
+    # target or source leaves its place
+    backup_crafts = {
+        "backup-of-a-store": lambda j: j["backups"][0].update({"path": "agents/main/sessions/sessions.json"}),
+        "backup-outside-the-run": lambda j: j["backups"][0].update({"backup": "../../../etc/passwd"}),
+    }
+    restore_crafts = {
+        "restore-path-dotdot": lambda j: _first(j, "sqlite.restore").update(
+            {"path": "agents/main/agent/../../../../victim.sqlite"}
+        ),
+        "restore-path-not-a-database": lambda j: _first(j, "sqlite.restore").update(
+            {"path": "openclaw.json"}
+        ),
+        "restore-source-outside": lambda j: _first(j, "sqlite.restore").update({"source": "/etc/hostname"}),
+    }
+    for crafts, run_id, command in (
+        (backup_crafts, aenv2["run_id"], "restore"),
+        (restore_crafts, renv["run_id"], "undo"),
+    ):
+        path = shared / run_id / "journal.json"
+        pristine = path.read_bytes()
+        for name, edit in crafts.items():
+            _craft(shared / run_id, edit)
+            before = live_tree(a.root)
+            rc, env, err = run_json(command, run_id, *sd(a), *bd)
+            assert rc == 65, (name, rc, err)
+            assert "its journal is not valid" in env["errors"][0]["message"], (name, env["errors"])
+            assert live_tree(a.root) == before
+            path.write_bytes(pristine)
+
+
+def test_an_agent_folder_swapped_for_a_symlink_before_a_database_restore_is_not_followed(
+    state: StateDir, tmp_path: Path
+) -> None:
+    """SQLite opens a database by path: right before the restore writes it, the path is
+    verified from / without following a symlink, so a swap since planning redirects
+    nothing (the copy outside keeps its bytes)."""
+    from sqlite_fixture import AgentDbBuilder
+
+    b = AgentDbBuilder(state.root, "main", now_ms=NOW_MS)
+    b.add_session("agent:main:main", updated_at=NOW_MS - DAY)
+    b.conn.close()
+    rc, benv, err = run_json("backup", *sd(state))
+    assert rc == 0, err
+    flag = tmp_path / "go"
+    proc = _paused(["restore", benv["run_id"], *sd(state)], "restore.before_apply", flag)
+    outside = tmp_path / "outside" / "agent"
+    try:
+        outside.parent.mkdir()
+        shutil.move(str(b.path.parent), str(outside))
+        b.path.parent.symlink_to(outside, target_is_directory=True)
+        before = tree_snapshot(outside.parent)
+    finally:
+        flag.write_text("go")
+        _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 65, (proc.returncode, err)
+    assert "symbolic link" in err and "restore run" in err
+    assert tree_snapshot(outside.parent) == before, "the restore wrote through the symlink"

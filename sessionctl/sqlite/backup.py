@@ -47,12 +47,15 @@ def _fsync(path: Path) -> None:
 def backup_db(run: Any, db: Path, agent_id: str) -> dict[str, Any]:
     """Back `db` up into the run folder (backup/<path relative to the state dir>) and record
     it in `run.backups` (kind "sqlite"). Raises IOFailure / DataError; nothing is changed."""
-    from sessionctl.fsio import fsync_dir
+    from sessionctl.fsio import fsync_dir, lexists_in
     from sessionctl.runs import _mkdirs, _rel
 
     rel = _rel(run.state_dir, db)
     dst = run.dir / "backup" / rel
-    _mkdirs(dst.parent)
+    run.at(f"backing up the database {rel}", dst)
+    _mkdirs(dst.parent)  # through folder fds from /: no symlinked folder on the way
+    if lexists_in(dst):
+        raise DataError(f"{dst} exists already; the run folder is not as sessionctl made it", path=str(dst))
     try:
         with open_ro(db) as src:
             schema = read_schema(src)
@@ -268,5 +271,25 @@ def apply_restores(run: Any, actions: list[dict[str, Any]]) -> None:
     for a in actions:
         if a["type"] != "sqlite.restore" or a.get("state", "planned") != "planned":
             continue
-        restore_db(Path(a["source"]), run.state_dir / a["path"], a["agent"])
+        db = run.state_dir / a["path"]
+        run.at(f"restoring the database {a['path']}", db)
+        _verify_in_place(db)
+        restore_db(Path(a["source"]), db, a["agent"])
         a["state"] = "applied"
+
+
+def _verify_in_place(db: Path) -> None:
+    """Right before SQLite opens `db` to write it: no folder on its way is a symbolic link
+    (a swap since planning would redirect the write) and it is a regular file of its own
+    (fsio.lstat_in walks from / with O_NOFOLLOW). SQLite itself opens by path."""
+    import stat
+
+    from sessionctl.fsio import lstat_in
+
+    st = lstat_in(db)  # SymlinkRefused (an OSError) for a symlinked folder: the run's I/O error
+    if not stat.S_ISREG(st.st_mode):
+        raise DataError(
+            f"{db} is no longer a regular file (a symbolic link or something else took its place); "
+            "the database was not restored",
+            path=str(db),
+        )
