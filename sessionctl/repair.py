@@ -426,7 +426,7 @@ def store_backups(
 
     # only this state dir's runs: a shared --backup-dir holds other state dirs' backups too
     runs = (
-        [read_run(ctx.state_dir, only_run, backup_dir)]
+        [read_run(ctx.state_dir, only_run, backup_dir, arg="--from")]
         if only_run
         else list_runs(ctx.state_dir, backup_dir, own_only=True)
     )

@@ -736,13 +736,17 @@ def _inspect(state_dir: Path, run_id: str, d: Path, state_id: str | None) -> Run
     return info
 
 
-def read_run(state_dir: Path, run_id: str, backup_dir: str | None = None) -> RunInfo:
+def read_run(state_dir: Path, run_id: str, backup_dir: str | None = None, *, arg: str = "RUN_ID") -> RunInfo:
     """A run of THIS state dir. NotFoundError (66) when there is no such run folder,
     DataError (65) when the folder is not a sessionctl run or belongs to another state
-    dir (a shared --backup-dir): it is never used."""
+    dir (a shared --backup-dir): it is never used. `arg`: what the user gave the id as
+    (the RUN_ID argument, repair's --from), named by the usage error."""
     root = runs_root(state_dir, backup_dir)
     if "/" in run_id or run_id in ("", ".", "..") or run_id.startswith("."):
-        raise UsageError(f"{run_id!r} is not a run id (see `sessionctl runs`)")
+        raise UsageError(
+            f"{arg} {run_id!r}: not a run id (a run id is a folder name like "
+            "20260501T120000.000Z-a1b2c3; see `sessionctl runs`)"
+        )
     d = root / run_id
     if not d.is_dir() or d.is_symlink():
         raise NotFoundError(f"no run {run_id} in {root}", hint="list runs with `sessionctl runs`")

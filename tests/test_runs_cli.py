@@ -97,8 +97,13 @@ def test_runs_human_list_and_errors_for_unknown_runs(state: StateDir) -> None:
     assert env["run_id"] in res.stdout and "backup" in res.stdout
     rc, env, _ = run_json("undo", "20260101T000000.000Z-000000", *sd(state))
     assert rc == 66 and "no run 20260101T000000.000Z-000000" in env["errors"][0]["message"]
-    rc, env, _ = run_json("restore", "../etc", *sd(state))
-    assert rc == 64
+    for command in ("restore", "undo"):  # the message names the argument, as usage errors do
+        rc, env, _ = run_json(command, "../etc", *sd(state))
+        assert rc == 64
+        assert env["errors"][0]["message"].startswith("RUN_ID '../etc': not a run id")
+    state.write_store("main", b"{")  # repair --from looks for the run only for a damaged store
+    rc, env, _ = run_json("repair", "--only", "store", "--from", "../etc", *sd(state))
+    assert rc == 64 and env["errors"][0]["message"].startswith("--from '../etc': not a run id")
 
 
 def test_backup_dir_elsewhere_and_never_inside_a_sessions_folder(state: StateDir, tmp_path: Path) -> None:
