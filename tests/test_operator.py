@@ -275,6 +275,32 @@ def _deny(store: Path) -> None:
         store.chmod(0o000)
 
 
+def test_a_backup_that_fails_with_77_leaves_no_run_folder(tmp_path: Path) -> None:
+    """backup copies every store before it writes its journal: when one of them may not be
+    read (77), the run folder it had started — copies of the other stores only — is
+    removed, not left behind as an empty run for `runs` to list and retention to count."""
+    demo = demo_copy(tmp_path)
+    store = demo / "agents" / "main" / "sessions" / "sessions.json"
+    _deny(store)
+    try:
+        proc = subprocess.run(
+            _unprivileged([sys.executable, "-m", "sessionctl", "backup", "--state-dir", str(demo), "--json"]),
+            capture_output=True,
+            text=True,
+            env=clean_env(),
+            timeout=120,
+        )
+        assert proc.returncode == 77, (proc.returncode, proc.stdout, proc.stderr)
+        assert "(nothing was changed)" in proc.stderr and "permission denied" in proc.stderr.lower(), (
+            proc.stderr
+        )
+        assert "hint: run sessionctl as the user that owns the OpenClaw state dir" in proc.stderr
+        runs = demo / "sessionctl" / "runs"
+        assert not runs.exists() or os.listdir(runs) == [], os.listdir(runs)
+    finally:
+        store.chmod(0o600)
+
+
 @pytest.mark.parametrize(
     "args",
     [
