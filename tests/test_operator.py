@@ -291,12 +291,12 @@ def test_a_backup_that_fails_with_77_leaves_no_run_folder(tmp_path: Path) -> Non
             timeout=120,
         )
         assert proc.returncode == 77, (proc.returncode, proc.stdout, proc.stderr)
+        runs = demo / "sessionctl" / "runs"
+        assert not runs.exists() or os.listdir(runs) == [], os.listdir(runs)
         assert "(nothing was changed)" in proc.stderr and "permission denied" in proc.stderr.lower(), (
             proc.stderr
         )
         assert "hint: run sessionctl as the user that owns the OpenClaw state dir" in proc.stderr
-        runs = demo / "sessionctl" / "runs"
-        assert not runs.exists() or os.listdir(runs) == [], os.listdir(runs)
     finally:
         store.chmod(0o600)
 
