@@ -204,3 +204,21 @@ def test_gc_rewrites_it_as_openclaw_would_and_the_run_keeps_the_original(state: 
     rc, env2, err = cli(state, "restore", env["run_id"])
     assert rc == 0, (rc, env2, err)
     assert path.read_bytes() == raw and live_files(state.root) != before
+
+
+def test_sqlite_era_entries_are_read_as_json_parse_reads_them() -> None:
+    """entry_json of a SQLite-era database (OpenClaw writes it, Node reads it back with
+    JSON.parse) goes through the same reader: a lone surrogate, 1e400 and any depth are
+    an entry; what JSON.parse throws on is none."""
+    from sessionctl.sqlite.reader import parse_entry
+
+    deep = '{"sessionId": "s", "d": ' + "[" * 5000 + "]" * 5000 + "}"
+    assert parse_entry('{"sessionId": "s", "label": "cut \\ud83d", "cost": 1e400}') == {
+        "sessionId": "s",
+        "label": "cut \ud83d",
+        "cost": float("inf"),
+    }
+    assert isinstance(parse_entry(deep), dict)
+    for name, (data, valid) in sorted(LINES.items()):
+        text = jsonjs.decode_utf8(data)
+        assert (parse_entry(text) is not None) == (valid and isinstance(jsonjs.loads(text), dict)), name

@@ -43,22 +43,13 @@ def parse_entry(text: Any) -> dict[str, Any] | None:
     """entry_json as JSON.parse reads it, when it is an object (else None)."""
     if not isinstance(text, str):
         return None
-    import orjson
+    from sessionctl import jsonjs
 
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        import json
-
-        try:  # lone surrogate escapes and huge numbers: JSON.parse accepts them, orjson does not
-            value = json.loads(text, parse_constant=_reject)
-        except (ValueError, RecursionError):
-            return None
+    try:  # the one reader of what OpenClaw wrote: lone surrogates, 1e400, any depth
+        value = jsonjs.loads(text)
+    except ValueError:
+        return None
     return value if isinstance(value, dict) else None
-
-
-def _reject(name: str) -> Any:
-    raise ValueError(name)
 
 
 def is_internal_key(key: str) -> bool:
