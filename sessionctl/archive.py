@@ -58,6 +58,7 @@ ARCHIVE_TO_HEALTH: dict[str, str | None] = {
     # kept
     "orphan.young": "transcript.orphan",  # health reports orphans whatever their age
     "orphan.locked": "transcript.orphan",  # ... and whatever lock sits beside them
+    "orphan.references_unknown": "transcript.orphan",  # another agent's store cannot be read
     "export.exists": None,  # with --to: an orphan or an archive alike
 }
 
@@ -184,6 +185,9 @@ def plan_archive(ctx: RunContext, opts: ArchiveOptions) -> Plan:
     snaps = all_snapshots(ctx)
     refs = referenced_paths(snaps)
     selected = {str(s.store_path) for s in ctx.discovery.stores}
+    # agents whose store cannot be read: an entry of theirs may use a file of any folder
+    # (an absolute sessionFile), so no file is an orphan while one is unknown (as in gc)
+    unknown = sorted({s.agent_id for s in snaps if s.load.data is None})
     taken: set[str] = set()
     stamp_ms = wall
     for snap in snaps:
@@ -221,6 +225,16 @@ def plan_archive(ctx: RunContext, opts: ArchiveOptions) -> Plan:
                 if fi.name in locked or (fi.owner is not None and fi.owner in locked):
                     plan.keep(
                         "orphan.locked", agent, rel, "referenced by no entry, but a .lock sits beside it"
+                    )
+                    continue
+                others = [a for a in unknown if a != agent]
+                if others:
+                    plan.keep(
+                        "orphan.references_unknown",
+                        agent,
+                        rel,
+                        f"referenced by no entry sessionctl can read, but the store of {', '.join(others)} "
+                        "cannot be read: one of its entries may use it (sessionFile)",
                     )
                     continue
                 why = f"{fi.kind} referenced by no entry of any agent, untouched for {format_duration(age)}"

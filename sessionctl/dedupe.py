@@ -83,6 +83,7 @@ DEDUPE_TO_HEALTH: dict[str, str | None] = {
     "store.would_be_empty": REPAIR_TO_HEALTH["store.would_be_empty"],  # Plan.guard_nonempty's
     # kept
     "peer.not_selected": "peer.duplicate_across_agents",
+    "transcript.references_unknown": None,  # a removed session's transcript: another store is unreadable
 }
 
 
@@ -145,6 +146,7 @@ def _last_active(ev: EntryView) -> int:
 def _add_removals(ctx: RunContext, plan: Plan, snaps: list[AgentSnapshot], removals: list[_Removal]) -> None:
     """store.remove for each, then archive each transcript no remaining entry references."""
     removed: set[tuple[str, str]] = {(str(r.snap.store.store_path), r.ev.key) for r in removals}
+    unknown = sorted({s.agent_id for s in snaps if s.load.data is None})
     # every (path → keys) reference that remains after the removals, across all agents
     remaining_paths: set[str] = set()
     for snap in snaps:
@@ -184,6 +186,16 @@ def _add_removals(ctx: RunContext, plan: Plan, snaps: list[AgentSnapshot], remov
             continue  # not written yet (or not a plain file): nothing to archive
         users = [k for k in snap.referenced.get(p.name, []) if (sp, k) not in removed]
         if users or str(p) in remaining_paths:
+            continue
+        others = [a for a in unknown if a != snap.agent_id]
+        if others:  # an entry of theirs may use it (an absolute sessionFile): as in gc
+            plan.keep(
+                "transcript.references_unknown",
+                snap.agent_id,
+                rel_path(ctx, p),
+                f"the transcript of the removed {ev.key!r} stays: the store of {', '.join(others)} cannot be "
+                "read, so whether one of its entries uses it is unknown",
+            )
             continue
         store_rel = rel_path(ctx, snap.store.store_path)
         owners = [[store_rel, k] for k in snap.referenced.get(p.name, [])]

@@ -704,3 +704,42 @@ def test_an_agent_folder_swapped_for_a_symlink_before_a_database_restore_is_not_
     assert proc.returncode == 65, (proc.returncode, err)
     assert "symbolic link" in err and "restore run" in err
     assert tree_snapshot(outside.parent) == before, "the restore wrote through the symlink"
+
+
+def test_archive_and_dedupe_keep_files_while_another_agents_references_are_unknown(state: StateDir) -> None:
+    """Item 6's class in the other commands that archive by reference: while one
+    agent's store cannot be read, one of its entries may use any folder's file through
+    an absolute sessionFile — archive finds no orphan and dedupe archives no
+    transcript (the duplicate entry itself still goes), as gc does."""
+    old = NOW_MS - 9 * DAY
+    sid = "0a0a0a0a-0000-4000-8000-000000000001"
+    state.add_session("main", "agent:main:main", updated_at=NOW_MS)
+    orphan = state.sessions_dir("main") / f"{sid}.jsonl"
+    orphan.write_bytes(b'{"type":"session","version":3,"id":"' + sid.encode() + b'"}\n')
+    os.utime(orphan, (time.time() - 86_400, time.time() - 86_400))
+    state.add_session("ops", "agent:ops:main", updated_at=NOW_MS)
+    state.add_session("ops", "agent:ops:telegram:direct:1", updated_at=old)
+    ops_store = state.store_path("ops")
+    ops_raw = ops_store.read_bytes()
+    ops_store.write_bytes(ops_raw[:-40])  # cut: a sessionFile into main's folder may be in it
+    rc, env, err = run_json("archive", *sd(state), "--dry-run")
+    assert rc == 0, err
+    assert not [a for a in env["actions"] if a["check"] == "orphan"], env["actions"]
+    assert [k["check"] for k in env["kept"] if k["path"].endswith(orphan.name)] == ["orphan.references_unknown"]
+    # dedupe: main and qa hold the same peer; ops is unreadable
+    dup_sid = state.add_session("qa", "agent:qa:telegram:direct:42", updated_at=old)
+    state.add_session("qa", "agent:qa:main", updated_at=NOW_MS)
+    state.add_session("main", "agent:main:telegram:direct:42", updated_at=NOW_MS)
+    rc, env, err = run_json("dedupe", *sd(state), "--keep", "newest", "--dry-run")
+    assert rc == 0, err
+    removed = [a["key"] for a in env["actions"] if a["type"] == "store.remove"]
+    assert removed == ["agent:qa:telegram:direct:42"], env["actions"]
+    assert not [a for a in env["actions"] if a["type"] == "file.rename"], env["actions"]
+    kept = [k for k in env["kept"] if k["check"] == "transcript.references_unknown"]
+    assert [k["path"] for k in kept] == [f"agents/qa/sessions/{dup_sid}.jsonl"], env["kept"]
+    ops_store.write_bytes(ops_raw)  # readable again: both go ahead
+    rc, env, err = run_json("archive", *sd(state), "--dry-run")
+    assert rc == 0, err
+    assert [a["from"] for a in env["actions"] if a["check"] == "orphan"] == [
+        f"agents/main/sessions/{orphan.name}"
+    ]
