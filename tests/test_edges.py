@@ -725,7 +725,9 @@ def test_archive_and_dedupe_keep_files_while_another_agents_references_are_unkno
     rc, env, err = run_json("archive", *sd(state), "--dry-run")
     assert rc == 0, err
     assert not [a for a in env["actions"] if a["check"] == "orphan"], env["actions"]
-    assert [k["check"] for k in env["kept"] if k["path"].endswith(orphan.name)] == ["orphan.references_unknown"]
+    assert [k["check"] for k in env["kept"] if k["path"].endswith(orphan.name)] == [
+        "orphan.references_unknown"
+    ]
     # dedupe: main and qa hold the same peer; ops is unreadable
     dup_sid = state.add_session("qa", "agent:qa:telegram:direct:42", updated_at=old)
     state.add_session("qa", "agent:qa:main", updated_at=NOW_MS)
