@@ -18,7 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import NOW_ISO, NOW_MS, StateDir, clean_env, make_entry, run_cli, run_json, tree_snapshot
+from helpers import (
+    NOW_ISO,
+    NOW_MS,
+    StateDir,
+    clean_env,
+    dead_pid,
+    make_entry,
+    run_cli,
+    run_json,
+    tree_snapshot,
+)
 from test_gc_support import OLD_DM, gc_state, live_tree
 
 DAY = 86_400_000
@@ -218,6 +228,48 @@ def test_a_run_folder_is_marked_before_it_gets_its_name(state: StateDir) -> None
     assert meta["run_id"] == env["run_id"] and meta["state_dir"] == str(state.root)
     assert meta["state_id"] == (state.root / "sessionctl" / "state-id").read_text().strip()
     assert not [p for p in runs_dir(state).iterdir() if p.name.startswith(".")]
+
+
+def test_retention_spares_a_run_in_progress_and_removes_only_dead_partials(state: StateDir) -> None:
+    """The suspected case: retention of one process pruning a run another process is
+    still writing. A run without status.json whose process lives is kept however old;
+    a `.<run-id>.partial` left by a killed Run.start is removed once its process is
+    gone, one of a living process and a hidden folder without the marker are not."""
+    gc_state(state)
+    ids = []
+    for _ in range(3):
+        rc, env, err = run_json("backup", *sd(state))
+        assert rc == 0, err
+        ids.append(env["run_id"])
+    root = runs_dir(state)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        running = root / ids[0]
+        (running / "status.json").unlink()
+        meta = json.loads((running / "meta.json").read_bytes())
+        (running / "meta.json").write_text(json.dumps({**meta, "pid": sleeper.pid}))
+        partials = {}
+        for pid, rid in (
+            (dead_pid(), "20200101T000000.000Z-aaaaaa"),
+            (sleeper.pid, "20200101T000000.000Z-bbbbbb"),
+        ):
+            p = root / f".{rid}.partial"
+            p.mkdir()
+            (p / "meta.json").write_text(json.dumps({**meta, "run_id": rid, "pid": pid}))
+            partials[rid] = p
+        unmarked = root / ".20200101T000000.000Z-cccccc.partial"
+        unmarked.mkdir()
+        (unmarked / "keep.txt").write_bytes(b"not sessionctl's")
+        rc, env, err = run_json("backup", *sd(state), "--keep-runs", "1")
+        assert rc == 0, err
+        assert sorted(env["pruned_runs"]) == sorted(ids[1:])
+        assert running.is_dir() and (running / "journal.json").is_file()
+        assert not partials["20200101T000000.000Z-aaaaaa"].exists()
+        assert partials["20200101T000000.000Z-bbbbbb"].is_dir()
+        assert (unmarked / "keep.txt").read_bytes() == b"not sessionctl's"
+    finally:
+        sleeper.kill()
+        sleeper.wait()
 
 
 # ---------------------------------------------------------------- 7: runs bound to their state dir
