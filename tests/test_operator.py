@@ -257,12 +257,21 @@ def _unprivileged(cmd: list[str]) -> list[str]:
     gone): the kernel then applies mode bits to root as to anyone, so a 0600 file of
     another user is unreadable — exactly an operator's run as the wrong user. (Switching
     to `nobody` is no option here: the interpreter and the checkout may live under a
-    0700 home.) Not root: mode bits apply already."""
+    0700 home.) Not root: mode bits apply already.
+
+    As root the run also gets a PID namespace of its own: without capabilities it may
+    not read the environment of another root process, so a real gateway running
+    elsewhere on the machine (another state dir's) could not be excluded and the
+    command would rightly refuse with 75 — not what these tests are about."""
     if os.geteuid() != 0:
         return cmd
     setpriv = shutil.which("setpriv")
     assert setpriv, "setpriv (util-linux) is needed to run as root without capabilities"
-    return [setpriv, "--inh-caps=-all", "--bounding-set=-all", *cmd]
+    unprivileged = [setpriv, "--inh-caps=-all", "--bounding-set=-all", *cmd]
+    unshare = shutil.which("unshare")
+    if unshare and subprocess.run([unshare, "--pid", "--fork", "--mount-proc", "true"]).returncode == 0:
+        return [unshare, "--pid", "--fork", "--mount-proc", *unprivileged]
+    return unprivileged
 
 
 def _deny(store: Path) -> None:
