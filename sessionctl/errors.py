@@ -16,6 +16,7 @@ class ExitCode(IntEnum):
     WARNING = 1  # health: warnings found
     CRITICAL = 2  # health: critical findings
     UNKNOWN = 3  # health: could not check
+    REFUSED_AGENT = 10  # gc: done, but an agent the plan would empty was left untouched
     USAGE = 64  # bad command line (never 2: a monitor would read 2 as CRITICAL)
     DATA = 65  # a store or file is invalid for the requested operation
     NO_INPUT = 66  # state dir / store / run not found

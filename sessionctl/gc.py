@@ -31,7 +31,6 @@ from sessionctl.errors import BusyError, DataError
 from sessionctl.policy import (
     AgentPlan,
     GcPlan,
-    PlanRefused,
     Policy,
     collect_transcript_locks,
     plan_gc,
@@ -57,6 +56,7 @@ class GcOutcome:
     snaps: list[AgentSnapshot] = field(default_factory=list, repr=False)
     binding_edits: list[BindingEdit] = field(default_factory=list, repr=False)
     errors: list[Any] = field(default_factory=list)  # SessionctlErrors that stopped part of the run
+    era: Any = None  # sessionctl.resume.EraInfo, when the plan limits the resume set
     sqlite: Any = field(default=None, repr=False)  # sessionctl.sqlite.gc.SqliteGc (SQLite-era agents)
 
 
@@ -253,8 +253,10 @@ def build_actions(
     *,
     archive_stamp_ms: int,
 ) -> list[dict[str, Any]]:
-    """The journal actions of a plan: store.remove (entries verbatim), file.rename
-    (archives), file.move / file.delete (purged archives), file.rewrite (bindings)."""
+    """The journal actions of a plan: store.remove (entries verbatim), store.set (a
+    resume-set session defused: the entry before and after), file.rename (archives),
+    file.move / file.delete (purged archives), file.rewrite (bindings)."""
+    from sessionctl.resume import defused_entry
     from sessionctl.timeutil import iso_ms
 
     actions: list[dict[str, Any]] = []
@@ -279,6 +281,21 @@ def build_actions(
                     "age_ms": d.age_ms,
                     "idle_ms": d.idle_ms,
                     "transcript_bytes": d.size,
+                }
+            )
+        for r in ap.defused:
+            before = snap.load.data[r.key]
+            actions.append(
+                {
+                    "type": "store.set",
+                    "agent": ap.agent,
+                    "store": store_rel,
+                    "key": r.key,
+                    "before": before,
+                    "after": defused_entry(before, archive_stamp_ms),
+                    "check": "resume.defuse",
+                    "reason": f"defused (marked failed as OpenClaw's markSessionFailed does): {r.reason}",
+                    "idle_ms": r.idle_ms,
                 }
             )
     for ap in plan.agents:
@@ -636,7 +653,7 @@ def run_gc(
     sqlite_delete: bool = False,
 ) -> GcOutcome:
     """Plan (and unless `dry_run`, apply) gc. Raises BusyError (75), DataError (65, incl.
-    PlanRefused), CantCreateError/IOFailure, Unavailable (69: SQLite-era changes that only
+    a store that does not parse), CantCreateError/IOFailure, Unavailable (69: SQLite-era changes that only
     OpenClaw can make, when it cannot); never leaves a half-applied store."""
     from sessionctl.sqlite.gc import SqliteGc
 
@@ -653,11 +670,7 @@ def run_gc(
         # edited under it (and the SQLite part needs it running)
         gws = refuse_if_gateway_running(ctx.state_dir, force_online=force_online, allow_sqlite_era=True)
         with gc_paused():
-            out = _plan_only(ctx, policy, gateways=[g.describe() for g in gws], sq=sq)
-        if out.plan.refusals:
-            raise PlanRefused(
-                out.plan.refusals[0], hint="pass --allow-empty if emptying it is really intended"
-            )
+            out = _plan_only(ctx, policy, gateways=[g.describe() for g in gws], sq=sq, gws=gws)
         if not out.actions:
             out.logs.append(("info", "nothing to do: no session exceeds the policy"))
             _prune(ctx, policy, out, backup_dir, protect=None)
@@ -677,7 +690,11 @@ def run_gc(
 
 
 def _plan_only(
-    ctx: RunContext, policy: Policy, gateways: list[str] | None = None, sq: Any = None
+    ctx: RunContext,
+    policy: Policy,
+    gateways: list[str] | None = None,
+    sq: Any = None,
+    gws: list[Any] | None = None,
 ) -> GcOutcome:
     from sessionctl.timeutil import now_ms
 
@@ -689,7 +706,23 @@ def _plan_only(
     locks = collect_transcript_locks(snaps)
     # what the agents outside the scope (--agent) keep in use in these folders
     foreign, unknown = foreign_references(ctx, {str(s.store.store_path) for s in snaps})
-    out.plan = plan_gc([*snaps, *sq_snaps], policy, ctx.now_ms, transcript_locks=locks, foreign_refs=foreign)
+    era = None
+    if policy.defuse is not None:
+        from sessionctl.resume import detect_era, file_era
+
+        out.era = detect_era(ctx.state_dir, gws)
+        era = file_era(out.era)
+    out.plan = plan_gc(
+        [*snaps, *sq_snaps],
+        policy,
+        ctx.now_ms,
+        transcript_locks=locks,
+        foreign_refs=foreign,
+        resume_era=era,
+    )
+    for ap in out.plan.agents:
+        if ap.refused:
+            out.logs.append(("warning", ap.refused))
     if unknown:
         for ap in out.plan.agents:
             ap.kept_referenced.extend(f.path.name for f in ap.files)
@@ -731,7 +764,7 @@ def _apply(
 
     snaps, edits = out.snaps, out.binding_edits
     out.dry_run = False
-    store_paths = {a["store"] for a in out.actions if a["type"] == "store.remove"}
+    store_paths = {a["store"] for a in out.actions if a["type"] in ("store.remove", "store.set")}
     for rel in sorted(store_paths):
         wait_store_lock_free(ctx.state_dir / rel, lock_timeout_s)
     run = Run.start(ctx.state_dir, "gc", policy_now_ms=ctx.now_ms, backup_dir=backup_dir, argv=argv)
@@ -747,10 +780,10 @@ def _apply(
         if live_sq and openclaw is not None:
             out.sqlite.backup(run, live_sq)  # SQLite online backup of each database, first
         out.actions = run.actions
-        store_acts = [a for a in actions if a["type"] == "store.remove"]
+        store_acts = [a for a in actions if a["type"] in ("store.remove", "store.set")]
         prepare(run, store_acts)
         by_agent = {s.agent_id: s for s in snaps}
-        for agent in sorted({a["agent"] for a in store_acts}):
+        for agent in sorted({a["agent"] for a in store_acts if a["type"] == "store.remove"}):
             snap = by_agent[agent]
             gone = {a["key"] for a in store_acts if a["agent"] == agent}
             gone_entries = [ev.entry for ev in snap.entries if ev.key in gone]
@@ -782,7 +815,11 @@ def _apply(
                 out.errors.append(exc)
                 continue
             out.lock_held_ms = max(out.lock_held_ms, held["lock_held_ms"])
-        removed = {(a["agent"], a["key"].strip().lower()) for a in store_acts if a.get("state") == "applied"}
+        removed = {
+            (a["agent"], a["key"].strip().lower())
+            for a in store_acts
+            if a["type"] == "store.remove" and a.get("state") == "applied"
+        }
         renames = [a for a in actions if a["type"] == "file.rename"]
         ctx.tick(f"archiving {len(renames)} file(s)", steps - 1, steps)
         apply_renames(ctx, run, renames, snaps, lock_timeout_s=lock_timeout_s)
@@ -835,6 +872,8 @@ def summarize(out: GcOutcome) -> dict[str, Any]:
                 s["expired"] -= 1
                 s["kept"] += 1
                 s["expired_by_rule"][a.get("rule") or "?"] -= 1
+        elif t == "store.set" and s is not None:
+            s["defused" if done else "defuse_skipped"] += 1
         elif t == "store.remove" and s is not None and not done:
             s["skipped"] += 1
             s["expired"] -= 1
@@ -859,8 +898,12 @@ def summarize(out: GcOutcome) -> dict[str, Any]:
     for s in agents.values():
         for k in ("entries", "kept", "expired", "protected", "skipped", "archived_files", "archived_bytes"):
             total[k] += int(s.get(k, 0))
+    for s in agents.values():
+        total["defused"] += int(s.get("defused", 0))
     return {
         "agents": agents,
+        "refused_agents": [a for a, s in agents.items() if s.get("refused")],
+        "resume_era": out.era.to_json() if out.era is not None else None,
         "total": dict(total),
         "bindings_removed": bindings,
         "lock_held_ms": out.lock_held_ms,
@@ -886,4 +929,8 @@ def _agent_summary(ap: AgentPlan) -> dict[str, Any]:
         "archives_purged": 0,
         "archives_purged_bytes": 0,
         "refused": ap.refused,
+        "would_expire": len(ap.would_expire),
+        "resume_set": len(ap.defuse),
+        "defused": 0,
+        "defuse_skipped": 0,
     }

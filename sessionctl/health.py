@@ -729,10 +729,16 @@ def stale_checks(snaps: list[AgentSnapshot], policy: Any, now_ms: int) -> list[F
         return []
     locks = collect_transcript_locks(snaps)  # gc keeps sessions whose transcript is locked
     plan = plan_gc(snaps, policy, now_ms, transcript_locks=locks)
-    out: list[Finding] = []
+    from sessionctl.policy import refusal_findings
+
+    out: list[Finding] = refusal_findings(plan, "info")
     for ap in plan.agents:
-        refused = " (gc refuses this plan: it would expire every session of the agent)" if ap.refused else ""
-        for d in ap.expired:
+        refused = (
+            " (gc leaves this agent untouched: it would expire every session of the agent)"
+            if ap.refused
+            else ""
+        )
+        for d in ap.would_expire:
             src = _rule_source(policy, d.kind, d.rule)
             out.append(
                 Finding(

@@ -16,12 +16,13 @@ import fnmatch
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from sessionctl.errors import ConfigError, DataError, UsageError
+from sessionctl.errors import ConfigError, UsageError
 from sessionctl.keys import KINDS
+from sessionctl.resume import DefusePolicy, ResumeDecision, ResumeEra
 from sessionctl.timeutil import format_duration, parse_duration
 
 if TYPE_CHECKING:
@@ -67,11 +68,13 @@ class Rule:
     idle: Limit | None = None
     cap: Cap | None = None  # per agent, per kind
     protected: str | None = None  # source of a configured `protect = true` for the kind
+    failed_idle: Limit | None = None  # sessions whose last run ended in error, once idle this long
 
     def to_json(self) -> dict[str, Any]:
         return {
             "max_age": self.max_age.to_json() if self.max_age else None,
             "idle": self.idle.to_json() if self.idle else None,
+            "failed_idle": self.failed_idle.to_json() if self.failed_idle else None,
             "max_entries": self.cap.to_json() if self.cap else None,
             "protected": self.protected,
         }
@@ -96,6 +99,8 @@ class Policy:
     source: str = "none"
     notes: list[str] = field(default_factory=list)
     problems: list[ConfigProblem] = field(default_factory=list)  # unreadable openclaw.json values
+    # `gc --defuse-resume` / prestart: limit the restart resume set (sessionctl/resume.py)
+    defuse: DefusePolicy | None = None
 
     def rule_for(self, kind: str) -> Rule:
         return self.per_kind.get(kind, self.default)
@@ -104,7 +109,7 @@ class Policy:
     def has_expiry(self) -> bool:
         """True when some limit can expire a session."""
         rules = [self.default, *self.per_kind.values()]
-        return self.cap is not None or any(r.max_age or r.idle or r.cap for r in rules)
+        return self.cap is not None or any(r.max_age or r.idle or r.cap or r.failed_idle for r in rules)
 
     @property
     def openclaw_only(self) -> bool:
@@ -133,6 +138,8 @@ class Policy:
             parts.append(f"max-age {d.max_age.text} ({d.max_age.source})")
         if d.idle:
             parts.append(f"idle {d.idle.text} ({d.idle.source})")
+        if d.failed_idle:
+            parts.append(f"failed-idle {d.failed_idle.text} ({d.failed_idle.source})")
         if d.cap:
             parts.append(f"max-entries {d.cap.n} per kind ({d.cap.source})")
         if self.cap:
@@ -145,16 +152,25 @@ class Policy:
                 bits.append(f"max-age {r.max_age.text}")
             if r.idle and r.idle != d.idle:
                 bits.append(f"idle {r.idle.text}")
+            if r.failed_idle and r.failed_idle != d.failed_idle:
+                bits.append(f"failed-idle {r.failed_idle.text}")
             if r.cap and r.cap != d.cap:
                 bits.append(f"max-entries {r.cap.n}")
             if d.max_age and not r.max_age:
                 bits.append("max-age off")
             if d.idle and not r.idle:
                 bits.append("idle off")
+            if d.failed_idle and not r.failed_idle:
+                bits.append("failed-idle off")
             if bits:
                 parts.append(f"{kind}: {', '.join(bits)}")
         if self.archive_retention:
             parts.append(f"archive retention {self.archive_retention.text}")
+        if self.defuse:
+            parts.append(
+                f"defuse the resume set beyond {self.defuse.max_resume} session(s) or idle over "
+                f"{self.defuse.within_text}"
+            )
         return "; ".join(parts) if parts else "no limits"
 
     def to_json(self) -> dict[str, Any]:
@@ -175,6 +191,7 @@ class Policy:
             "archive_backup": self.archive_backup,
             "keep_runs": self.keep_runs,
             "keep_within": self.keep_within.to_json() if self.keep_within else None,
+            "defuse_resume": self.defuse.to_json() if self.defuse else None,
             "notes": list(self.notes),
         }
 
@@ -185,6 +202,7 @@ class PolicyOverrides:
 
     max_age: str | None = None
     idle: str | None = None
+    failed_idle: str | None = None
     max_entries: int | None = None
     kinds: Sequence[str] = ()
     match: Sequence[str] = ()
@@ -202,6 +220,7 @@ _GC_KEYS = frozenset(
     {
         "max-age",
         "idle",
+        "failed-idle",
         "max-entries",
         "protect",
         "running-grace",
@@ -212,7 +231,7 @@ _GC_KEYS = frozenset(
         "kinds",
     }
 )
-_KIND_KEYS = frozenset({"max-age", "idle", "max-entries", "protect"})
+_KIND_KEYS = frozenset({"max-age", "idle", "failed-idle", "max-entries", "protect"})
 
 
 def _norm_keys(table: Mapping[str, Any]) -> dict[str, Any]:
@@ -323,9 +342,10 @@ def resolve_policy(
     # -------- defaults ([gc]) and per-kind tables
     d_age = _cfg_duration(gc["max-age"], "[gc]", "max-age", path) if "max-age" in gc else None
     d_idle = _cfg_duration(gc["idle"], "[gc]", "idle", path) if "idle" in gc else None
+    d_failed = _cfg_duration(gc["failed-idle"], "[gc]", "failed-idle", path) if "failed-idle" in gc else None
     agent_cap_n = _cfg_count(gc["max-entries"], "[gc]", "max-entries", path) if "max-entries" in gc else None
     agent_cap = Cap(agent_cap_n, "[gc]") if agent_cap_n is not None else None
-    used_cfg = used_cfg or any(x is not None for x in (d_age, d_idle, agent_cap))
+    used_cfg = used_cfg or any(x is not None for x in (d_age, d_idle, d_failed, agent_cap))
     kinds_tbl = gc.get("kinds", {})
     if not isinstance(kinds_tbl, dict):
         raise ConfigError(f"{path}: [gc.kinds] must be a table of [gc.kinds.<kind>] tables", path=path)
@@ -347,36 +367,46 @@ def resolve_policy(
             )
         raw_kinds[kind] = t
 
-    default = Rule(d_age, d_idle, None)
+    default = Rule(d_age, d_idle, None, failed_idle=d_failed)
     per_kind: dict[str, Rule] = {}
     for kind, t in raw_kinds.items():
         where = f"[gc.kinds.{kind}]"
         age = _cfg_duration(t["max-age"], where, "max-age", path) if "max-age" in t else d_age
         idle = _cfg_duration(t["idle"], where, "idle", path) if "idle" in t else d_idle
+        failed = (
+            _cfg_duration(t["failed-idle"], where, "failed-idle", path) if "failed-idle" in t else d_failed
+        )
         n = _cfg_count(t["max-entries"], where, "max-entries", path) if "max-entries" in t else None
         prot = t.get("protect", False)
         if not isinstance(prot, bool):
             raise ConfigError(f"{path}: {where} protect must be true or false", path=path)
-        per_kind[kind] = Rule(age, idle, Cap(n, where) if n is not None else None, where if prot else None)
-        used_cfg = used_cfg or any(k in t for k in ("max-age", "idle", "max-entries"))
+        per_kind[kind] = Rule(
+            age, idle, Cap(n, where) if n is not None else None, where if prot else None, failed
+        )
+        used_cfg = used_cfg or any(k in t for k in ("max-age", "idle", "failed-idle", "max-entries"))
 
     # -------- command line: a flag replaces that limit for every kind
     if ov.max_age is not None:
         used_cli = True
         lim = _cli_duration("--max-age", ov.max_age)
-        default = Rule(lim, default.idle, default.cap)
-        per_kind = {k: Rule(lim, r.idle, r.cap, r.protected) for k, r in per_kind.items()}
+        default = replace(default, max_age=lim)
+        per_kind = {k: replace(r, max_age=lim) for k, r in per_kind.items()}
     if ov.idle is not None:
         used_cli = True
         lim = _cli_duration("--idle", ov.idle)
-        default = Rule(default.max_age, lim, default.cap)
-        per_kind = {k: Rule(r.max_age, lim, r.cap, r.protected) for k, r in per_kind.items()}
+        default = replace(default, idle=lim)
+        per_kind = {k: replace(r, idle=lim) for k, r in per_kind.items()}
+    if ov.failed_idle is not None:
+        used_cli = True
+        lim = _cli_duration("--failed-idle", ov.failed_idle)
+        default = replace(default, failed_idle=lim)
+        per_kind = {k: replace(r, failed_idle=lim) for k, r in per_kind.items()}
     if ov.max_entries is not None:
         used_cli = True
         if ov.max_entries < 0:
             raise UsageError("--max-entries must be 0 or more")
         agent_cap = Cap(ov.max_entries, "--max-entries")
-        per_kind = {k: Rule(r.max_age, r.idle, None, r.protected) for k, r in per_kind.items()}
+        per_kind = {k: replace(r, cap=None) for k, r in per_kind.items()}
 
     # -------- OpenClaw's session.maintenance when nothing else set a limit
     sources: list[str] = []
@@ -551,8 +581,9 @@ class Decision:
     action: Action
     reason: str  # the first reason: "max-age 6d3h > 120h", "protected: main key", "within policy"
     reasons: list[str] = field(default_factory=list)  # every limit the session exceeds
-    rule: str | None = None  # which rule expired it: max-age | idle | cap
+    rule: str | None = None  # which rule expired it: max-age | idle | failed-idle | cap
     protected: bool = False
+    refused: bool = False  # it exceeds a limit, but its agent would be emptied: kept
     in_scope: bool = True
     age_ms: int | None = None
     age_from: str = "none"
@@ -566,7 +597,7 @@ class Decision:
     @property
     def notable(self) -> bool:
         """Worth a row in a non-verbose plan table."""
-        return self.action == "expire" or self.protected or bool(self.notes)
+        return self.action == "expire" or self.protected or self.refused or bool(self.notes)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -578,6 +609,7 @@ class Decision:
             "reasons": self.reasons,
             "rule": self.rule,
             "protected": self.protected,
+            "refused": self.refused,
             "in_scope": self.in_scope,
             "age_ms": self.age_ms,
             "age_from": self.age_from,
@@ -629,11 +661,21 @@ class AgentPlan:
     files: list[FileArchive] = field(default_factory=list)
     kept_referenced: list[str] = field(default_factory=list)  # files of expired keys still in use
     purges: list[ArchivePurge] = field(default_factory=list)
-    refused: str | None = None  # would expire every session of the agent
+    refused: str | None = None  # would expire every session of the agent: left untouched
+    defuse: list[ResumeDecision] = field(default_factory=list)  # the resume set (--defuse-resume)
 
     @property
     def expired(self) -> list[Decision]:
         return [d for d in self.decisions if d.action == "expire"]
+
+    @property
+    def would_expire(self) -> list[Decision]:
+        """What the policy expires, the sessions of a refused agent included."""
+        return [d for d in self.decisions if d.action == "expire" or d.refused]
+
+    @property
+    def defused(self) -> list[ResumeDecision]:
+        return [r for r in self.defuse if r.action == "defuse"]
 
 
 @dataclass
@@ -648,7 +690,7 @@ class GcPlan:
 
     @property
     def empty(self) -> bool:
-        return not any(a.expired or a.files or a.purges for a in self.agents)
+        return not any(a.expired or a.files or a.purges or a.defused for a in self.agents)
 
     def expired_keys(self) -> dict[str, list[str]]:
         return {a.agent: [d.key for d in a.expired] for a in self.agents}
@@ -757,6 +799,20 @@ def _protection(
     return None
 
 
+def ended_in_error(o: Mapping[str, Any]) -> str | None:
+    """Why a session's last run ended in error (None: it did not, or it is running):
+    status failed / killed / timeout, or abortedLastRun with a status other than running."""
+    st = o.get("status")
+    acp = o.get("acp")
+    if st == "running" or (isinstance(acp, dict) and acp.get("state") == "running"):
+        return None
+    if st in ("failed", "killed", "timeout"):
+        return f"status {st}"
+    if o.get("abortedLastRun") is True:
+        return "aborted" + (f", status {st}" if isinstance(st, str) and st else "")
+    return None
+
+
 def _file_group(fi: FileInfo) -> str:
     """The transcript name a file belongs to (its lock guards the file)."""
     if fi.kind in ("trajectory", "checkpoint", "acp_stream") and fi.owner:
@@ -771,6 +827,7 @@ def plan_gc(
     *,
     transcript_locks: Mapping[str, str] | None = None,
     foreign_refs: Mapping[str, Mapping[str, list[str]]] | None = None,
+    resume_era: ResumeEra | None = None,
 ) -> GcPlan:
     """Decide, per session, expire or keep — and which files go with the expired ones.
 
@@ -781,6 +838,11 @@ def plan_gc(
     NOT snapshotted — other agents than `--agent` ones — keep in use in other folders,
     snapshot.sibling_references): a file any agent's live entry references is never
     archived, whatever the scope of the command.
+
+    An agent the plan would empty is left untouched (`AgentPlan.refused`, its decisions
+    `refused`), unless `policy.allow_empty`; the other agents are planned as usual.
+    With `policy.defuse`, the restart resume set of the file-era stores under
+    `resume_era` (sessionctl.resume) is limited: `AgentPlan.defuse`.
     """
     locks = transcript_locks or {}
     snaps = list(snapshots)
@@ -793,7 +855,43 @@ def plan_gc(
         _plan_agent(ap, snap, policy, now_ms, locks)
     _plan_files(plan, snaps, foreign_refs or {})
     _plan_purges(plan, snaps, policy, now_ms)
+    if policy.defuse is not None and resume_era is not None:
+        _plan_defuse(plan, snaps, policy.defuse, resume_era, now_ms, locks)
     return plan
+
+
+def _plan_defuse(
+    plan: GcPlan,
+    snaps: list[AgentSnapshot],
+    dp: DefusePolicy,
+    era: ResumeEra,
+    now_ms: int,
+    locks: Mapping[str, str],
+) -> None:
+    """The resume set of every file-era store (minus what this plan expires, and minus a
+    session whose transcript lock a live process holds: it is running now), limited by
+    `dp` across all agents (resume.plan_defuse)."""
+    from sessionctl.resume import file_resumes_on_start, plan_defuse
+
+    cands: list[tuple[str, str, Mapping[str, Any]]] = []
+    for ap, snap in zip(plan.agents, snaps, strict=True):
+        if snap.load.data is None or snap.store.layout != "file":
+            continue
+        gone = {d.key for d in ap.expired}
+        locked = {fi.owner for fi in snap.inventory.of_kind("lock") if fi.owner}
+        for ev in snap.entries:
+            if ev.key in gone or not isinstance(ev.entry, dict):
+                continue
+            p = ev.ref.path
+            if p is not None and str(p) in locks:
+                continue
+            if file_resumes_on_start(
+                ev.key, ev.obj, era, transcript_locked=p is not None and p.name in locked
+            ):
+                cands.append((ap.agent, ev.key, ev.obj))
+    by_agent = {ap.agent: ap for ap in plan.agents}
+    for r in plan_defuse(cands, dp, now_ms):
+        by_agent[r.agent].defuse.append(r)
 
 
 def _plan_agent(
@@ -830,6 +928,15 @@ def _plan_agent(
             reasons.append(("max-age", f"max-age {format_duration(t.age_ms)} > {rule.max_age.text}"))
         if rule.idle and t.idle_ms is not None and t.idle_ms > rule.idle.ms:
             reasons.append(("idle", f"idle {format_duration(t.idle_ms)} > {rule.idle.text}"))
+        if rule.failed_idle and t.idle_ms is not None and t.idle_ms > rule.failed_idle.ms:
+            why = ended_in_error(ev.obj)
+            if why is not None:
+                reasons.append(
+                    (
+                        "failed-idle",
+                        f"failed-idle {format_duration(t.idle_ms)} > {rule.failed_idle.text} ({why})",
+                    )
+                )
         if prot is not None:
             d.protected, d.reason = True, prot
             d.reasons = [r for _, r in reasons]
@@ -874,8 +981,12 @@ def _plan_agent(
     if n_exp and n_exp == len(ap.decisions) and not policy.allow_empty:
         ap.refused = (
             f"agent {ap.agent}: the policy would expire all {n_exp} of its sessions; "
-            "refusing (pass --allow-empty to allow it)"
+            "the agent is left untouched (pass --allow-empty to allow it)"
         )
+        for d in ap.decisions:
+            if d.action == "expire":
+                d.action, d.refused = "keep", True
+                d.reason = f"kept: it would empty agent {ap.agent} ({d.reason})"
 
 
 def _plan_files(
@@ -971,7 +1082,71 @@ def collect_transcript_locks(snapshots: Iterable[AgentSnapshot]) -> dict[str, st
     return out
 
 
-class PlanRefused(DataError):
-    """The plan would empty an agent (or is otherwise refused): exit 65, nothing changed."""
+# ---------------------------------------------------------------- refusals and the resume set
 
-    code = "refused"
+DEFAULT_MAX_RESUME = 4  # OpenClaw's default agents.defaults.maxConcurrent of lane `main`
+DEFAULT_RESUME_WITHIN = "1h"
+
+
+def refusal_findings(plan: GcPlan, severity: str) -> list[Any]:
+    """One `gc.agent_refused` finding per agent the plan would have emptied (left
+    untouched): what gc shows, and what health reports (as info)."""
+    from sessionctl.findings import Finding
+
+    out = []
+    for ap in plan.agents:
+        if not ap.refused:
+            continue
+        n = len(ap.would_expire)
+        out.append(
+            Finding(
+                "gc.agent_refused",
+                severity,  # type: ignore[arg-type]
+                ap.agent,
+                f"gc leaves agent {ap.agent} untouched: its policy would expire all {n} of its sessions "
+                "(the other agents are cleaned)",
+                path=str(ap.store_path),
+                fix=f"sessionctl gc --agent {ap.agent} --allow-empty (if emptying it is intended), or a "
+                "longer limit / a protect glob for it in sessionctl.toml",
+                data={"would_expire": n, "keys": sorted(d.key for d in ap.would_expire)[:20]},
+            )
+        )
+    return out
+
+
+def resolve_defuse(ctx: Any, max_resume: int | None, resume_within: str | None) -> DefusePolicy:
+    """The resume-set limit: the flags, else `[prestart] max-resume` / `resume-within` of
+    sessionctl.toml, else 4 and 1h. UsageError (64) for a bad flag, ConfigError (78) for a
+    bad config value."""
+    cfg: SessionctlConfig = ctx.config
+    path = str(cfg.path) if cfg.path else "sessionctl.toml"
+    sec = _norm_keys(cfg.section("prestart"))
+    n: int
+    src: list[str] = []
+    if max_resume is not None:
+        if max_resume < 0:
+            raise UsageError("--max-resume must be 0 or more")
+        n = max_resume
+        src.append("--max-resume")
+    elif "max-resume" in sec:
+        v = sec["max-resume"]
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ConfigError(f"{path}: [prestart] max-resume must be an integer ≥ 0", path=path)
+        n = v
+        src.append("[prestart] max-resume")
+    else:
+        n = DEFAULT_MAX_RESUME
+    lim: Limit | None
+    if resume_within is not None:
+        lim = _cli_duration("--resume-within", resume_within)
+        if lim is None:
+            raise UsageError("--resume-within cannot be 'off': give a duration like 1h")
+        src.append("--resume-within")
+    elif "resume-within" in sec:
+        lim = _cfg_duration(sec["resume-within"], "[prestart]", "resume-within", path)
+        if lim is None:
+            raise ConfigError(f'{path}: [prestart] resume-within must be a duration like "1h"', path=path)
+        src.append("[prestart] resume-within")
+    else:
+        lim = Limit(parse_duration(DEFAULT_RESUME_WITHIN), DEFAULT_RESUME_WITHIN, "default")
+    return DefusePolicy(n, lim.ms, lim.text, " + ".join(src) if src else "defaults")

@@ -16,6 +16,8 @@ releases and extends this module).
 
 from __future__ import annotations
 
+import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -113,3 +115,229 @@ def resume_finding(
             "sessions": [s.to_json() for s in sorted(sessions, key=lambda s: s.key)],
         },
     )
+
+
+# ---------------------------------------------------------------- file era (issue 13)
+#
+# Which release is installed decides which `running` entries a start resumes
+# (docs/health.md "The restart resume set"; research of the shipped dist of 2026.4.15,
+# 2026.5.28, 2026.7.1 and 2026.7.1-2):
+#   <= 2026.4.23   none: no main session is resumed from the store
+#   2026.4.24-6.5  status "running" AND abortedLastRun true (plus a running entry whose
+#                  transcript lock the start-up lock cleanup removes: it is marked aborted
+#                  first)
+#   2026.6.6-7.1   every running candidate (the gateway marks them all aborted at start)
+# Candidates everywhere: not a subagent, cron or ACP key, no spawnDepth > 0, no
+# subagentRole. No age limit. Unknown release: the widest file-era set (RUNNING).
+
+_RELEASE = re.compile(r"^\s*v?(\d{4})\.(\d+)\.(\d+)")
+
+
+class ResumeEra(enum.Enum):
+    NONE = "none"  # <= 2026.4.23: no main-session resume at start
+    ABORTED = "aborted"  # 2026.4.24 - 2026.6.5: running AND abortedLastRun
+    RUNNING = "running"  # 2026.6.6 - 2026.7.1 (and unknown): every running entry
+    SQLITE = "sqlite"  # 2026.7.2+: the SQLite-era rule above (sessionctl only reports)
+
+
+@dataclass(frozen=True)
+class EraInfo:
+    era: ResumeEra
+    version: str | None  # the OpenClaw release it was decided from (None: unknown)
+    source: str  # "running gateway (pid N)", "installed openclaw (PATH)", "unknown"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"era": self.era.value, "version": self.version, "source": self.source}
+
+
+def era_for_version(version: str | None) -> ResumeEra:
+    """The resume rule of an OpenClaw release ("2026.5.28", "2026.7.1-2"). A version
+    sessionctl cannot read is treated as unknown: the widest file-era set."""
+    m = _RELEASE.match(version or "")
+    if not m:
+        return ResumeEra.RUNNING
+    v = (int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    if v <= (2026, 4, 23):
+        return ResumeEra.NONE
+    if v <= (2026, 6, 5):
+        return ResumeEra.ABORTED
+    if v <= (2026, 7, 1):
+        return ResumeEra.RUNNING
+    return ResumeEra.SQLITE
+
+
+def file_era(info: EraInfo) -> ResumeEra:
+    """The rule for an agent that still keeps a sessions.json. A SQLite-era release does not
+    read one (it imports it first): the widest file-era rule stands in, in case an older
+    gateway is started on it."""
+    return ResumeEra.RUNNING if info.era is ResumeEra.SQLITE else info.era
+
+
+def file_resumes_on_start(
+    key: str, entry: Mapping[str, Any], era: ResumeEra, *, transcript_locked: bool = False
+) -> bool:
+    """True when the next start of a file-era gateway of `era` resumes this session (or
+    tries to: OpenClaw itself marks a session failed when its transcript tail cannot be
+    resumed — the count is what the start will touch). `transcript_locked`: a
+    `<transcript>.lock` file exists, which the start-up lock cleanup removes when stale and
+    then marks the entry aborted (2026.4.24+)."""
+    if era in (ResumeEra.NONE, ResumeEra.SQLITE) or entry.get("status") != "running":
+        return False
+    depth = entry.get("spawnDepth")
+    if isinstance(depth, int | float) and not isinstance(depth, bool) and depth > 0:
+        return False
+    if entry.get("subagentRole") is not None or not resume_candidate_key(key):
+        return False
+    if era is ResumeEra.ABORTED:
+        return entry.get("abortedLastRun") is True or transcript_locked
+    return True
+
+
+def resume_activity_ms(entry: Mapping[str, Any]) -> int | None:
+    """Last activity for the resume window: lastInteractionAt, else updatedAt (the start-up
+    markers of OpenClaw overwrite updatedAt, never lastInteractionAt)."""
+    for k in ("lastInteractionAt", "updatedAt"):
+        v = entry.get(k)
+        if isinstance(v, int | float) and not isinstance(v, bool) and v == v and abs(v) != float("inf"):
+            return int(v)
+    return None
+
+
+# OpenClaw's markSessionFailed (main-session-restart-recovery-*.js, 2026.5.28 and 2026.7.1):
+# the state a start never resumes. pendingFinalDeliveryIntentId is kept, as OpenClaw does.
+DEFUSE_REMOVED_FIELDS = (
+    "pendingFinalDelivery",
+    "pendingFinalDeliveryText",
+    "pendingFinalDeliveryCreatedAt",
+    "pendingFinalDeliveryLastAttemptAt",
+    "pendingFinalDeliveryAttemptCount",
+    "pendingFinalDeliveryLastError",
+    "pendingFinalDeliveryContext",
+    "restartRecoveryDeliveryContext",
+    "restartRecoveryDeliveryRunId",
+)
+
+
+def defused_entry(entry: Mapping[str, Any], now_ms: int) -> dict[str, Any]:
+    """The entry as OpenClaw's markSessionFailed leaves it: status "failed", abortedLastRun
+    true, endedAt = updatedAt = now, the pending-final-delivery and restart-delivery fields
+    removed; existing keys keep their place, new ones are appended in OpenClaw's
+    assignment order. Nothing else changes."""
+    out = dict(entry)
+    out["status"] = "failed"
+    out["abortedLastRun"] = True
+    out["endedAt"] = now_ms
+    out["updatedAt"] = now_ms
+    for f in DEFUSE_REMOVED_FIELDS:
+        out.pop(f, None)
+    return out
+
+
+@dataclass(frozen=True)
+class DefusePolicy:
+    """prestart's (and `gc --defuse-resume`'s) limit on the resume set: keep at most
+    `max_resume` sessions (the most recently active), none idle longer than `within_ms`."""
+
+    max_resume: int
+    within_ms: int
+    within_text: str
+    source: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "max_resume": self.max_resume,
+            "resume_within_ms": self.within_ms,
+            "resume_within": self.within_text,
+            "source": self.source,
+        }
+
+
+@dataclass
+class ResumeDecision:
+    agent: str
+    key: str
+    last_active_ms: int | None
+    idle_ms: int | None
+    action: str  # "keep" (resumed at start) | "defuse"
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def plan_defuse(
+    candidates: list[tuple[str, str, Mapping[str, Any]]], policy: DefusePolicy, now_ms: int
+) -> list[ResumeDecision]:
+    """Pure: which sessions of the resume set (agent, key, entry) are kept for the start
+    and which are defused. Older than the window → defused; of the rest the
+    `max_resume` most recently active (lastInteractionAt, else updatedAt) are kept, across
+    every agent (the gateway's `main` lane is shared); ties by agent and key."""
+    from sessionctl.timeutil import format_duration
+
+    rows: list[ResumeDecision] = []
+    for agent, key, entry in candidates:
+        active = resume_activity_ms(entry)
+        idle = None if active is None else max(0, now_ms - active)
+        rows.append(ResumeDecision(agent, key, active, idle, "keep", "within the resume budget"))
+    fresh: list[ResumeDecision] = []
+    for r in rows:
+        if r.idle_ms is None:
+            r.action, r.reason = "defuse", "no lastInteractionAt or updatedAt: its age is unknown"
+        elif r.idle_ms > policy.within_ms:
+            r.action = "defuse"
+            r.reason = f"idle {format_duration(r.idle_ms)} > resume window {policy.within_text}"
+        else:
+            fresh.append(r)
+    fresh.sort(key=lambda r: (-(r.last_active_ms or 0), r.agent, r.key))
+    for i, r in enumerate(fresh, start=1):
+        if i > policy.max_resume:
+            r.action, r.reason = "defuse", f"resume budget: {i} > {policy.max_resume} most recently active"
+    return sorted(rows, key=lambda r: (r.agent, r.key))
+
+
+def installed_openclaw_version() -> tuple[str | None, str | None]:
+    """(version, path) of the `openclaw` on PATH: the openclaw package.json near the
+    program (its real path, e.g. node_modules/openclaw/openclaw.mjs), or near an absolute
+    path a small wrapper script execs. (None, path) when it cannot be told."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    from sessionctl.gateway import _version_near
+
+    found = shutil.which("openclaw")
+    if not found:
+        return None, None
+    real = os.path.realpath(found)
+    v = _version_near([real])
+    if v is not None:
+        return v, found
+    try:
+        with open(real, "rb") as f:
+            head = f.read(8192)
+    except OSError:
+        return None, found
+    if b"\0" in head:
+        return None, found
+    for m in re.finditer(rb"/[^\s\"'`;|&<>$()]*openclaw[^\s\"'`;|&<>$()]*", head):
+        path = m.group(0).decode("utf-8", "replace")
+        v = _version_near([os.path.realpath(path)]) if Path(path).exists() else None
+        if v is not None:
+            return v, found
+    return None, found
+
+
+def detect_era(state_dir: Any, gateways: list[Any] | None = None) -> EraInfo:
+    """Which OpenClaw release the next start will run, as well as sessionctl can know it:
+    a running gateway of this state dir (its version), else the `openclaw` on PATH, else
+    unknown — and unknown means the widest file-era set (every running entry)."""
+    from sessionctl.gateway import find_gateways
+
+    gws = gateways if gateways is not None else find_gateways(state_dir)
+    for g in gws:
+        if g.version:
+            return EraInfo(era_for_version(g.version), g.version, f"running gateway (pid {g.pid})")
+    v, where = installed_openclaw_version()
+    if v is not None:
+        return EraInfo(era_for_version(v), v, f"installed openclaw ({where})")
+    return EraInfo(ResumeEra.RUNNING, None, "unknown (no running gateway, no readable openclaw on PATH)")

@@ -265,16 +265,34 @@ def test_an_unparseable_store_stops_gc_before_any_change(state: StateDir) -> Non
     assert live_tree(state.root) == before
 
 
-def test_emptying_an_agent_is_refused_unless_allowed(state: StateDir) -> None:
+def test_an_agent_gc_would_empty_is_left_alone_and_the_others_are_cleaned(state: StateDir) -> None:
     state.add_session("ops", "agent:ops:hook:1", updated_at=NOW_MS - 9 * DAY_MS)
-    before = live_tree(state.root)
-    rc, env, _err = gc(state, "--idle", "1d")
-    assert rc == 65
-    assert env["errors"][0]["code"] == "refused"
-    assert "agent ops" in env["errors"][0]["message"] and "--allow-empty" in env["errors"][0]["message"]
-    assert live_tree(state.root) == before
+    state.add_session("main", "agent:main:main", updated_at=NOW_MS - 9 * DAY_MS)
+    state.add_session("main", "agent:main:hook:2", updated_at=NOW_MS - 9 * DAY_MS)
+    ops_before = state.store_path("ops").read_bytes()
+    ops_files = sorted(p.name for p in state.sessions_dir("ops").iterdir())
+    rc, env, err = gc(state, "--idle", "1d")
+    # done, with a refused agent: neither 0 (all clean) nor 65 (nothing done)
+    assert rc == 10, err
+    assert env["status"] == "warning" and env["exit_code"] == 10 and env["errors"] == []
+    assert env["refused_agents"] == ["ops"]
+    assert [(f["check"], f["severity"], f["agent"]) for f in env["findings"]] == [
+        ("gc.agent_refused", "warning", "ops")
+    ]
+    assert "--allow-empty" in env["findings"][0]["fix"]
+    assert env["summary"]["agents"]["ops"]["refused"].startswith("agent ops: the policy would expire all 1")
+    assert state.store_path("ops").read_bytes() == ops_before
+    assert sorted(p.name for p in state.sessions_dir("ops").iterdir()) == ops_files
+    assert set(state.read_store("main")) == {"agent:main:main"}
+    assert {a["agent"] for a in env["actions"]} == {"main"}
+    assert "agent ops: the policy would expire all 1 of its sessions; the agent is left untouched" in err
+    # the human view says so too
+    r = run_cli("gc", "--state-dir", str(state.root), "--now", NOW_ISO, "--idle", "1d", "--dry-run")
+    assert r.rc == 10
+    assert "ops" in r.stdout and "kept: it would empty agent ops" in r.stdout
+    # a dry run plans the same and exits the same
     rc, env, _err = gc(state, "--idle", "1d", "--dry-run")
-    assert rc == 65 and env["dry_run"] is True and env["actions"]  # the plan is still shown
+    assert rc == 10 and env["dry_run"] is True and env["refused_agents"] == ["ops"]
     rc, env, err = gc(state, "--idle", "1d", "--allow-empty")
     assert rc == 0, err
     assert state.read_store("ops") == {}

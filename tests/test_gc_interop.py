@@ -75,6 +75,31 @@ def test_gc_on_a_real_openclaw_store_keeps_its_bytes_and_undoes_exactly(tmp_path
     assert live_tree(state) == before
 
 
+def test_an_idle_agent_without_a_main_key_is_left_alone_and_the_other_is_cleaned(tmp_path: Path) -> None:
+    """The store OpenClaw 2026.5.28 wrote itself: agent ops has no main key and only old
+    sessions, agent main some stale ones. gc cleans main, leaves ops byte-identical, and
+    exits 10 (done, with a refused agent)."""
+    state = _copy(tmp_path)
+    ops_store = state / "agents/ops/sessions/sessions.json"
+    ops_before = ops_store.read_bytes()
+    ops_files = sorted(p.name for p in ops_store.parent.rglob("*"))
+    main_before = json.loads((state / "agents/main/sessions/sessions.json").read_bytes())
+    now = iso(_newest(state) + 3 * DAY)
+    rc, env, err = run_json("gc", "--state-dir", str(state), "--now", now, "--idle", "2d")
+    assert rc == 10, err
+    assert env["exit_code"] == 10 and env["status"] == "warning"
+    assert env["refused_agents"] == ["ops"]
+    assert [f["check"] for f in env["findings"]] == ["gc.agent_refused"]
+    assert ops_store.read_bytes() == ops_before
+    assert sorted(p.name for p in ops_store.parent.rglob("*")) == ops_files
+    main_after = json.loads((state / "agents/main/sessions/sessions.json").read_bytes())
+    assert set(main_after) == {"agent:main:main"} and len(main_before) > 1
+    assert {a["agent"] for a in env["actions"]} == {"main"}
+    assert all(a["state"] == "applied" for a in env["actions"])
+    rc, _env, _err = run_json("undo", env["run_id"], "--state-dir", str(state))
+    assert rc == 0
+
+
 @pytest.mark.interop
 def test_openclaw_lists_exactly_the_kept_keys_after_gc(tmp_path: Path) -> None:
     sys.path.insert(0, str(REPO))

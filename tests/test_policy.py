@@ -224,6 +224,96 @@ CASES = [
         "out of scope",
         key="agent:main:explicit:notes",
     ),
+    Case(
+        "failed-idle: status failed, idle past the limit",
+        {"status": "failed"},
+        {"failed_idle": "1d"},
+        "expire",
+        "failed-idle 3d > 1d (status failed)",
+        transcript="none",
+        updated_at=_t(d=3),
+    ),
+    Case(
+        "failed-idle: status killed",
+        {"status": "killed"},
+        {"failed_idle": "1d"},
+        "expire",
+        "failed-idle 3d > 1d (status killed)",
+        transcript="none",
+        updated_at=_t(d=3),
+    ),
+    Case(
+        "failed-idle: status timeout",
+        {"status": "timeout"},
+        {"failed_idle": "1d"},
+        "expire",
+        "failed-idle 3d > 1d (status timeout)",
+        transcript="none",
+        updated_at=_t(d=3),
+    ),
+    Case(
+        "failed-idle: aborted with status done",
+        {"status": "done", "abortedLastRun": True},
+        {"failed_idle": "1d"},
+        "expire",
+        "failed-idle 3d > 1d (aborted, status done)",
+        transcript="none",
+        updated_at=_t(d=3),
+    ),
+    Case(
+        "failed-idle: aborted without a status",
+        {"abortedLastRun": True},
+        {"failed_idle": "1d"},
+        "expire",
+        "failed-idle 3d > 1d (aborted)",
+        transcript="none",
+        updated_at=_t(d=3),
+    ),
+    Case(
+        "failed-idle: the defused state (failed + aborted)",
+        {"status": "failed", "abortedLastRun": True, "endedAt": _t(d=3)},
+        {"failed_idle": "1d"},
+        "expire",
+        "failed-idle 3d > 1d (status failed)",
+        transcript="none",
+        updated_at=_t(d=3),
+    ),
+    Case(
+        "failed-idle: failed but idle less than the limit",
+        {"status": "failed"},
+        {"failed_idle": "1d"},
+        "keep",
+        "within policy",
+        transcript="none",
+        updated_at=_t(h=12),
+    ),
+    Case(
+        "failed-idle: a clean finish is not an error",
+        {"status": "done", "abortedLastRun": False},
+        {"failed_idle": "1d"},
+        "keep",
+        "within policy",
+        transcript="none",
+        updated_at=_t(d=3),
+    ),
+    Case(
+        "failed-idle: never a running one, aborted or not",
+        {"status": "running", "abortedLastRun": True},
+        {"failed_idle": "1d"},
+        "keep",
+        "within policy",
+        transcript="none",
+        updated_at=_t(d=3),
+    ),
+    Case(
+        "failed-idle: never an ACP session that is running",
+        {"status": "failed", "acp": {"state": "running"}},
+        {"failed_idle": "1d"},
+        "keep",
+        "within policy",
+        transcript="none",
+        updated_at=_t(d=3),
+    ),
 ]
 
 
@@ -359,14 +449,26 @@ def test_a_stale_transcript_lock_does_not_protect(state: StateDir) -> None:
 # ------------------------------------------------------------------ refusal
 
 
-def test_a_plan_that_empties_an_agent_is_refused(state: StateDir) -> None:
+def test_a_plan_that_empties_an_agent_leaves_that_agent_alone_and_plans_the_others(state: StateDir) -> None:
     state.add_session("ops", "agent:ops:hook:1", updated_at=_t(d=9), transcript=False)
     state.add_session("ops", "agent:ops:hook:2", updated_at=_t(d=8), transcript=False)
+    state.add_session("main", "agent:main:main", updated_at=_t(d=9), transcript=False)
+    state.add_session("main", "agent:main:hook:3", updated_at=_t(d=9), transcript=False)
     plan = plan_for(state, idle="1d")
     assert plan.refusals == [
-        "agent ops: the policy would expire all 2 of its sessions; refusing (pass --allow-empty to allow it)"
+        "agent ops: the policy would expire all 2 of its sessions; the agent is left untouched "
+        "(pass --allow-empty to allow it)"
     ]
+    ops = next(ap for ap in plan.agents if ap.agent == "ops")
+    assert ops.expired == [] and ops.files == []
+    assert [d.key for d in ops.would_expire] == ["agent:ops:hook:1", "agent:ops:hook:2"]
+    d = decision(plan, "agent:ops:hook:1")
+    assert (d.action, d.refused) == ("keep", True)
+    assert d.reason == "kept: it would empty agent ops (idle 9d > 1d)" and d.reasons == ["idle 9d > 1d"]
+    # the other agent is planned as if ops were not there
+    assert decision(plan, "agent:main:hook:3").action == "expire"
     assert plan_for(state, idle="1d", allow_empty=True).refusals == []
+    assert decision(plan_for(state, idle="1d", allow_empty=True), "agent:ops:hook:1").action == "expire"
 
 
 def test_keeping_one_session_is_not_a_refusal(state: StateDir) -> None:
@@ -429,3 +531,25 @@ def test_the_planner_does_not_touch_the_disk(state: StateDir) -> None:
     before = tree_snapshot(state.root)
     plan_for(state, max_age="1h", idle="1h", max_entries=1, archive_retention="1d")
     assert tree_snapshot(state.root) == before
+
+
+def test_failed_idle_per_kind_from_sessionctl_toml(state: StateDir) -> None:
+    state.add_session("main", "agent:main:main", updated_at=_t(h=1), transcript=False)
+    state.add_session(
+        "main", "agent:main:cron:j:run:1", updated_at=_t(h=3), status="failed", transcript=False
+    )
+    state.add_session("main", "agent:main:hook:1", updated_at=_t(h=3), status="failed", transcript=False)
+    state.add_session("main", "agent:main:hook:2", updated_at=_t(d=3), status="killed", transcript=False)
+    (state.root / "sessionctl.toml").write_text(
+        '[gc]\nfailed-idle = "2d"\n[gc.kinds.cron-run]\nfailed-idle = "1h"\n'
+    )
+    plan = plan_for(state)
+    assert decision(plan, "agent:main:cron:j:run:1").reason == "failed-idle 3h > 1h (status failed)"
+    assert decision(plan, "agent:main:hook:1").action == "keep"
+    d = decision(plan, "agent:main:hook:2")
+    assert (d.action, d.rule) == ("expire", "failed-idle")
+    assert "failed-idle 2d ([gc])" in plan.policy.describe()
+    # the command line replaces it for every kind
+    plan = plan_for(state, failed_idle="2h")
+    assert decision(plan, "agent:main:hook:1").action == "expire"
+    assert decision(plan, "agent:main:cron:j:run:1").action == "expire"

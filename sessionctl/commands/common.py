@@ -128,6 +128,11 @@ _GC_POLICY = {
         "expire sessions older than DURATION (30s, 15min, 120h, 5d, 1w, 2d12h; 'off').",
     ),
     "--idle": ("DURATION", "expire sessions idle longer than DURATION ('off' disables a configured one)."),
+    "--failed-idle": (
+        "DURATION",
+        "expire sessions whose last run failed, was killed, timed out or was aborted, once idle longer "
+        "than DURATION (never a running one).",
+    ),
     "--max-entries": ("N", "per agent, after age/idle, keep the N most recently active."),
     "--kind": ("KIND", "only sessions of this kind (repeatable): cron-run, subagent, hook, ..."),
     "--protect": ("GLOB", "never expire keys matching this glob (repeatable)."),
@@ -143,11 +148,34 @@ def _gc_policy_option(*decls: str, prestart: bool = False) -> Any:
 
 MaxAgeOpt = Annotated[str | None, _gc_policy_option("--max-age")]
 IdleOpt = Annotated[str | None, _gc_policy_option("--idle")]
+FailedIdleOpt = Annotated[str | None, _gc_policy_option("--failed-idle")]
 MaxEntriesOpt = Annotated[int | None, _gc_policy_option("--max-entries")]
 KindOpt = Annotated[list[str] | None, _gc_policy_option("--kind", "-k")]
 ProtectOpt = Annotated[list[str] | None, _gc_policy_option("--protect")]
 PrestartMaxAgeOpt = Annotated[str | None, _gc_policy_option("--max-age", prestart=True)]
 PrestartIdleOpt = Annotated[str | None, _gc_policy_option("--idle", prestart=True)]
+PrestartFailedIdleOpt = Annotated[str | None, _gc_policy_option("--failed-idle", prestart=True)]
+# the restart resume set (gc --defuse-resume, prestart): docs/operations.md
+MaxResumeOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-resume",
+        metavar="N",
+        help="Resume set: keep at most the N most recently active sessions for the gateway start to "
+        "resume; defuse the rest (default: [prestart] max-resume, else 4).",
+        show_default=False,
+    ),
+]
+ResumeWithinOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--resume-within",
+        metavar="DURATION",
+        help="Resume set: defuse sessions idle longer than DURATION (lastInteractionAt, else updatedAt; "
+        "default: [prestart] resume-within, else 1h).",
+        show_default=False,
+    ),
+]
 PrestartMaxEntriesOpt = Annotated[int | None, _gc_policy_option("--max-entries", prestart=True)]
 PrestartKindOpt = Annotated[list[str] | None, _gc_policy_option("--kind", "-k", prestart=True)]
 PrestartProtectOpt = Annotated[list[str] | None, _gc_policy_option("--protect", prestart=True)]

@@ -9,6 +9,7 @@ from sessionctl.commands.common import (
     BackupDirOpt,
     ConfigOpt,
     DryRunOpt,
+    FailedIdleOpt,
     ForceOnlineOpt,
     IdleOpt,
     JsonOpt,
@@ -17,10 +18,12 @@ from sessionctl.commands.common import (
     KindOpt,
     MaxAgeOpt,
     MaxEntriesOpt,
+    MaxResumeOpt,
     NowOpt,
     OpenClawOpt,
     ProtectOpt,
     QuietOpt,
+    ResumeWithinOpt,
     StateDirOpt,
     VerboseOpt,
 )
@@ -31,6 +34,7 @@ def register(app: typer.Typer) -> None:
     def gc_cmd(
         max_age: MaxAgeOpt = None,
         idle: IdleOpt = None,
+        failed_idle: FailedIdleOpt = None,
         max_entries: MaxEntriesOpt = None,
         kind: KindOpt = None,
         match: Annotated[
@@ -46,6 +50,17 @@ def register(app: typer.Typer) -> None:
         allow_empty: Annotated[
             bool, typer.Option("--allow-empty", help="Allow a plan that expires every session of an agent.")
         ] = False,
+        defuse_resume: Annotated[
+            bool,
+            typer.Option(
+                "--defuse-resume",
+                help="Also limit the restart resume set as prestart does: sessions the next gateway start "
+                "would resume beyond --max-resume or idle over --resume-within are marked failed the way "
+                "OpenClaw marks an unresumable session (journaled; undo reverses it).",
+            ),
+        ] = False,
+        max_resume: MaxResumeOpt = None,
+        resume_within: ResumeWithinOpt = None,
         dry_run: DryRunOpt = False,
         archive_retention: Annotated[
             str | None,
@@ -110,17 +125,20 @@ def register(app: typer.Typer) -> None:
                 warn_skipped,
             )
             from sessionctl.context import make_context
-            from sessionctl.errors import ExitCode, SessionctlError, UsageError
+            from sessionctl.errors import ExitCode, UsageError
             from sessionctl.gc import public_action, run_gc, summarize
-            from sessionctl.policy import PlanRefused, PolicyOverrides, resolve_policy
+            from sessionctl.policy import PolicyOverrides, refusal_findings, resolve_defuse, resolve_policy
 
             if no_archive_backup and archive_retention is None:
                 raise UsageError("--no-archive-backup only makes sense with --archive-retention")
+            if not defuse_resume and (max_resume is not None or resume_within is not None):
+                raise UsageError("--max-resume and --resume-within only make sense with --defuse-resume")
             timeout_s = lock_timeout_s(lock_timeout)
             ctx = make_context(state_dir=state_dir, agents=agent, now=now, config=config)
             overrides = PolicyOverrides(
                 max_age=max_age,
                 idle=idle,
+                failed_idle=failed_idle,
                 max_entries=max_entries,
                 kinds=kind or [],
                 match=match or [],
@@ -132,7 +150,11 @@ def register(app: typer.Typer) -> None:
                 keep_within=keep_within,
             )
             # a dry run changes nothing: an unreadable session.maintenance value is a warning there
-            policy = resolve_policy(ctx, overrides, require_expiry=True, lenient_openclaw=dry_run)
+            policy = resolve_policy(
+                ctx, overrides, require_expiry=not defuse_resume, lenient_openclaw=dry_run
+            )
+            if defuse_resume:
+                policy.defuse = resolve_defuse(ctx, max_resume, resume_within)
             check_backup_dir(ctx, backup_dir)
             res = context_result("gc", ctx)
             res.view["verbose"] = verbose
@@ -140,7 +162,6 @@ def register(app: typer.Typer) -> None:
                 res.log("notice", note)
             for prob in policy.problems:
                 res.log("warning", f"{prob.message} (a real run refuses: exit 78)")
-            err: SessionctlError | None = None
             from sessionctl.views.progress import stderr_progress
 
             with stderr_progress("gc", enabled=not json and not quiet) as hook:
@@ -155,10 +176,6 @@ def register(app: typer.Typer) -> None:
                     argv=sys.argv[1:],
                     openclaw=openclaw,
                     sqlite_delete=sqlite_delete,
-                )
-            if dry_run and out.plan.refusals:
-                err = PlanRefused(
-                    out.plan.refusals[0], hint="pass --allow-empty if emptying it is really intended"
                 )
             add_logs(res, out.logs)
             warn_discovery_skips(res, ctx)
@@ -181,12 +198,19 @@ def register(app: typer.Typer) -> None:
                 "summary": summary,
                 "backup": {"path": out.run_dir, "files": out.backups} if out.run_id else None,
                 "skipped_agents": out.skipped_agents,
+                "refused_agents": [ap.agent for ap in out.plan.agents if ap.refused],
+                "resume": {
+                    "era": out.era.to_json() if out.era is not None else None,
+                    "sessions": [r.to_json() for ap in out.plan.agents for r in ap.defuse],
+                }
+                if policy.defuse is not None
+                else None,
+                "findings": [f.to_json() for f in refusal_findings(out.plan, "warning")],
             }
             if not dry_run:
                 warn_skipped(res, [a for a in out.actions if a.get("state") == "skipped"])
-            if err is not None:
-                res.status, res.exit_code = "error", ExitCode.DATA
-                res.errors.append(err.to_json())
+            if out.plan.refusals:  # done, but an agent was left untouched: distinct from 0 and 65
+                res.status, res.exit_code = "warning", ExitCode.REFUSED_AGENT
             if out.errors:  # part of the run could not be done (a store stayed busy)
                 res.status, res.exit_code = "error", int(out.errors[0].exit_code)
                 res.errors.extend(e.to_json() for e in out.errors)

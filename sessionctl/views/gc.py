@@ -45,6 +45,16 @@ def _agent_line(agent: str, s: dict[str, Any], dry: bool) -> str:
     if s.get("archives_purged"):
         purge = "would purge" if dry else "purged"
         parts.append(f"{purge} {s['archives_purged']} old archives ({bytes_h(s['archives_purged_bytes'])})")
+    if s.get("resume_set") or s.get("defused"):
+        dverb = "would defuse" if dry else "defused"
+        parts.append(f"resume set {s.get('resume_set', 0)}: {dverb} {s.get('defused', 0)}")
+    if s.get("defuse_skipped"):
+        parts.append(f"{s['defuse_skipped']} defuse(s) skipped (changed since planning)")
+    if s.get("refused"):
+        parts.append(
+            f"LEFT UNTOUCHED: the policy would expire all {s.get('would_expire', 0)} of its sessions "
+            "(--allow-empty allows it)"
+        )
     return f"agent {agent}: " + ", ".join(parts)
 
 
@@ -112,6 +122,16 @@ def render(result: Result, console: Console) -> None:
                 highlight=False,
                 soft_wrap=True,
             )
+    defuse = [a for a in acts if a["type"] == "store.set" and a.get("check") == "resume.defuse"]
+    if (dry or verbose) and defuse:
+        for a in defuse:
+            state = "" if dry else f" [{a.get('state')}]"
+            console.print(
+                f"  defuse {a['agent']} {a['key']}: {a.get('reason', '')}{state}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
     summary = d.get("summary") or {}
     for agent, s in (summary.get("agents") or {}).items():
         console.print(_agent_line(agent, s, dry), markup=False, highlight=False, soft_wrap=True)
@@ -146,6 +166,11 @@ def summary(result: Result) -> str:
     )
     if total.get("skipped"):
         text += f", {total['skipped']} skipped"
+    if total.get("defused"):
+        text += f", {'would defuse' if dry else 'defused'} {total['defused']} resume(s)"
+    refused = (d.get("summary") or {}).get("refused_agents") or []
+    if refused:
+        text += f"; left untouched (would be emptied): agent {', '.join(refused)}"
     if dry:
         text += "; dry run, nothing changed"
     elif d.get("run_id"):
