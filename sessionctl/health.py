@@ -720,6 +720,30 @@ def _rule_source(policy: Any, kind: str, rule: str | None) -> str | None:
     return None
 
 
+def resume_checks(
+    ctx: RunContext, snaps: list[AgentSnapshot], stats: list[AgentStats], thr: HealthThresholds, now_ms: int
+) -> list[Finding]:
+    """sessions.resume_on_start of the file-era agents: the resume set of the release that
+    will start (sessionctl/resume.py: a running gateway's version, else the installed
+    openclaw's, else the widest file-era rule)."""
+    from sessionctl.resume import detect_era, file_resume_finding
+
+    file_snaps = [s for s in snaps if s.store.layout == "file" and s.load.data is not None]
+    if not file_snaps:
+        return []
+    info = detect_era(ctx.state_dir)
+    by_agent = {s.agent: s for s in stats if s.layout == "file"}
+    out: list[Finding] = []
+    for snap in file_snaps:
+        n, f = file_resume_finding(snap, info, thr, now_ms)
+        st = by_agent.get(snap.agent_id)
+        if st is not None:
+            st.resume_on_start = n
+        if f is not None:
+            out.append(f)
+    return out
+
+
 def stale_checks(snaps: list[AgentSnapshot], policy: Any, now_ms: int) -> list[Finding]:
     """entry.stale: the sessions the configured gc policy would expire, from gc's own
     pure planner (sessionctl.policy.plan_gc) — the same decision `gc --dry-run` shows."""
@@ -1099,6 +1123,7 @@ def run_health(
         findings.extend(storm_checks(snap, thr))
         gc_snaps.append(snap)
     ctx.tick("cross-agent checks", len(stores), len(stores))
+    findings.extend(resume_checks(ctx, snaps, stats, thr, now))
     findings.extend(stale_checks(gc_snaps, policy, now))
     file_snaps = [s for s in snaps if s.store.layout == "file"]
     external = external_references(file_snaps)

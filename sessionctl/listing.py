@@ -8,7 +8,13 @@ from sessionctl.context import RunContext
 from sessionctl.snapshot import EntryView, snapshot_agent
 
 
-def session_row(ev: EntryView, agent: str, now_ms: int, store_path: str | None = None) -> dict[str, Any]:
+def session_row(
+    ev: EntryView,
+    agent: str,
+    now_ms: int,
+    store_path: str | None = None,
+    resumes: bool = False,
+) -> dict[str, Any]:
     p = ev.parsed
     started, started_src = ev.started_ms()
     active, active_src = ev.last_active_ms()
@@ -29,6 +35,8 @@ def session_row(ev: EntryView, agent: str, now_ms: int, store_path: str | None =
             flags.append("truncated-tail")
     if ev.ref.path is not None and ev.ref.path.with_name(ev.ref.path.name + ".lock").exists():
         flags.append("locked")
+    if resumes:
+        flags.append("resume-on-start")
     return {
         "agent": agent,
         "key": ev.key,
@@ -62,6 +70,7 @@ def list_sessions(
     problems: list[dict[str, Any]] = []
     wanted = set(kinds) if kinds else None
     stores = ctx.discovery.stores
+    era: Any = None  # the resume rule of the release that will start (file era)
     for i, store in enumerate(stores):
         ctx.tick(f"agent {store.agent_id}", i, len(stores))
         if store.layout == "missing":
@@ -93,8 +102,15 @@ def list_sessions(
                 }
             )
             continue
+        from sessionctl.resume import detect_era, file_era, file_resume_keys
+
+        if era is None:
+            era = file_era(detect_era(ctx.state_dir))
+        resuming = {ev.key for ev in file_resume_keys(snap, era)}
         for ev in snap.entries:
             if wanted is not None and ev.parsed.kind not in wanted:
                 continue
-            rows.append(session_row(ev, store.agent_id, ctx.now_ms, str(store.store_path)))
+            rows.append(
+                session_row(ev, store.agent_id, ctx.now_ms, str(store.store_path), ev.key in resuming)
+            )
     return rows, problems

@@ -155,6 +155,7 @@ class PrestartReport:
             self.refused
             or self.errors
             or any(s.status in ("skipped", "failed", "unavailable") for s in self.steps)
+            or self.step("gc").detail.get("refused_agents")
         ):
             return "warning"
         if self.health and self.health.get("status") in ("warning", "critical"):
@@ -190,6 +191,8 @@ class PrestartOptions:
     now: str | None = None
     config: str | None = None
     overrides: Any = None  # sessionctl.policy.PolicyOverrides (flags override the config file)
+    max_resume: int | None = None  # --max-resume (else [prestart] max-resume, else 4)
+    resume_within: str | None = None  # --resume-within (else [prestart] resume-within, else 1h)
     argv: list[str] | None = None
     progress: Any = None  # context.ProgressFn: the command layer's progress hook
 
@@ -380,11 +383,13 @@ class Prestart:
             self.opts.agents or None,
             self.opts.progress,
         )
-        from sessionctl.policy import PolicyOverrides, resolve_policy
+        from sessionctl.policy import PolicyOverrides, resolve_defuse, resolve_policy
 
         overrides = self.opts.overrides or PolicyOverrides()
         try:
             policy = resolve_policy(self.ctx, overrides)  # UsageError (a bad flag) propagates: 64
+            # the restart resume set: limited at every start (defaults 4 and 1h)
+            policy.defuse = resolve_defuse(self.ctx, self.opts.max_resume, self.opts.resume_within)
         except ConfigError as exc:
             self.policy_error = self.policy_error or exc.message
             config_error = config_error or exc
@@ -794,9 +799,26 @@ class Prestart:
                 *({"agent": a, "reason": "store does not parse"} for a in dropped),
             ],
             "by_agent": {
-                a: {"expired": s["expired"], "kept": s["kept"]} for a, s in summary["agents"].items()
+                a: {"expired": s["expired"], "kept": s["kept"], "defused": s.get("defused", 0)}
+                for a, s in summary["agents"].items()
             },
+            "refused_agents": list(summary.get("refused_agents") or []),
+            "resume_era": summary.get("resume_era"),
+            "resume": [r.to_json() for ap in out.plan.agents for r in ap.defuse],
+            "defused": int(total.get("defused", 0)),
         }
+        defused = int(total.get("defused", 0))
+        st.changes += defused
+        for ap in out.plan.agents:
+            if ap.refused:  # a warning: the other agents are cleaned all the same
+                self.log("warning", f"prestart: gc: {ap.refused}")
+        kept = [r for ap in out.plan.agents for r in ap.defuse if r.action == "keep"]
+        if defused or kept:
+            self.log(
+                "notice",
+                f"prestart: gc: restart resume set: {len(kept)} kept for the start "
+                f"({', '.join(r.key for r in kept[:5])}{' …' if len(kept) > 5 else ''}), {defused} defused",
+            )
         if out.errors:
             # part of gc could not run (a store stayed locked, ...): say so, never hide it
             msgs = [getattr(e, "message", str(e)) for e in out.errors]
@@ -813,7 +835,12 @@ class Prestart:
         else:
             st.status = "done"
             st.reason = (
-                f"{expired} session(s) expired, {archived} file(s) archived ({self.policy.describe()})"
+                f"{expired} session(s) expired, {archived} file(s) archived, {defused} resume(s) defused "
+                f"({self.policy.describe()})"
+            )
+        if out.plan.refusals:
+            st.reason = f"{st.reason}; left untouched (would be emptied): agent " + ", ".join(
+                ap.agent for ap in out.plan.agents if ap.refused
             )
 
     def _do_bindings(self, st: StepReport) -> None:

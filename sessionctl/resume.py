@@ -82,6 +82,8 @@ def resume_finding(
     window_ms: int,
     path: str | None,
     fix: str | None = None,
+    rule: str = "status running + abortedLastRun",
+    era: EraInfo | None = None,
 ) -> Any:
     """The `sessions.resume_on_start` finding of one agent (None when its set is empty).
     warning when the set is larger than `budget` (OpenClaw resumes them one at a time on the
@@ -94,7 +96,7 @@ def resume_finding(
     stale = [s for s in sessions if s.stale]
     over = len(sessions) > budget
     sev = "warning" if over or stale else "info"
-    msg = f"{len(sessions)} session(s) will be resumed when the gateway starts (status running + abortedLastRun)"
+    msg = f"{len(sessions)} session(s) will be resumed when the gateway starts ({rule})"
     if over:
         msg += f", more than the budget of {budget}"
     if stale:
@@ -113,6 +115,7 @@ def resume_finding(
             "window_ms": window_ms,
             "stale": len(stale),
             "sessions": [s.to_json() for s in sorted(sessions, key=lambda s: s.key)],
+            **({"era": era.to_json()} if era is not None else {}),
         },
     )
 
@@ -186,10 +189,23 @@ def file_resumes_on_start(
     depth = entry.get("spawnDepth")
     if isinstance(depth, int | float) and not isinstance(depth, bool) and depth > 0:
         return False
-    if entry.get("subagentRole") is not None or not resume_candidate_key(key):
+    if entry.get("subagentRole") is not None or not _file_candidate_key(key):
         return False
     if era is ResumeEra.ABORTED:
         return entry.get("abortedLastRun") is True or transcript_locked
+    return True
+
+
+def _file_candidate_key(key: str) -> bool:
+    """isSubagentSessionKey / isCronSessionKey / isAcpSessionKey of 2026.5.28 and 7.1: an
+    un-prefixed `subagent:` or `acp:` key is excluded, an un-prefixed `cron:` key is not
+    (only `agent:<id>:cron:…` is)."""
+    raw = key.strip().lower()
+    if raw.startswith(("subagent:", "acp:")):
+        return False
+    parts = [p for p in raw.split(":") if p]
+    if len(parts) >= 3 and parts[0] == "agent":
+        return not ":".join(parts[2:]).startswith(_NOT_RESUMED_HEADS)
     return True
 
 
@@ -341,3 +357,56 @@ def detect_era(state_dir: Any, gateways: list[Any] | None = None) -> EraInfo:
     if v is not None:
         return EraInfo(era_for_version(v), v, f"installed openclaw ({where})")
     return EraInfo(ResumeEra.RUNNING, None, "unknown (no running gateway, no readable openclaw on PATH)")
+
+
+RULE_TEXT = {
+    ResumeEra.ABORTED: "status running + abortedLastRun",
+    ResumeEra.RUNNING: "status running",
+}
+
+
+def locked_transcripts(snap: Any) -> set[str]:
+    """Names of the transcripts that have a `.lock` file beside them (snapshot inventory)."""
+    return {fi.owner for fi in snap.inventory.of_kind("lock") if fi.owner}
+
+
+def file_resume_keys(snap: Any, era: ResumeEra) -> list[Any]:
+    """The entries (EntryView) of one file-era snapshot the next start resumes."""
+    if snap.load.data is None:
+        return []
+    locked = locked_transcripts(snap)
+    return [
+        ev
+        for ev in snap.entries
+        if isinstance(ev.entry, dict)
+        and file_resumes_on_start(
+            ev.key,
+            ev.obj,
+            era,
+            transcript_locked=ev.ref.path is not None and ev.ref.path.name in locked,
+        )
+    ]
+
+
+def file_resume_finding(snap: Any, info: EraInfo, thr: Any, now_ms: int) -> tuple[int, Any]:
+    """(size of the resume set, its `sessions.resume_on_start` finding or None) of one
+    file-era agent, under the release `info` says will start. Idle from lastInteractionAt,
+    else updatedAt (what prestart's --resume-within measures)."""
+    era = file_era(info)
+    out: list[ResumeSession] = []
+    for ev in file_resume_keys(snap, era):
+        active = resume_activity_ms(ev.obj)
+        idle = max(0, now_ms - active) if active is not None else None
+        stale = idle is None or idle > thr.resume_window_ms
+        out.append(ResumeSession(snap.agent_id, ev.key, active, idle, stale))
+    f = resume_finding(
+        snap.agent_id,
+        out,
+        budget=thr.resume_budget,
+        window_ms=thr.resume_window_ms,
+        path=str(snap.store.store_path),
+        fix="sessionctl prestart (before the gateway starts), or sessionctl gc --defuse-resume",
+        rule=RULE_TEXT.get(era, "status running"),
+        era=info,
+    )
+    return len(out), f

@@ -8,13 +8,16 @@ from sessionctl.commands.common import (
     AgentOpt,
     ConfigOpt,
     JsonOpt,
+    MaxResumeOpt,
     NowOpt,
+    PrestartFailedIdleOpt,
     PrestartIdleOpt,
     PrestartKindOpt,
     PrestartMaxAgeOpt,
     PrestartMaxEntriesOpt,
     PrestartProtectOpt,
     QuietOpt,
+    ResumeWithinOpt,
     StateDirOpt,
 )
 
@@ -36,6 +39,9 @@ def register(app: typer.Typer) -> None:
         max_entries: PrestartMaxEntriesOpt = None,
         kind: PrestartKindOpt = None,
         protect: PrestartProtectOpt = None,
+        failed_idle: PrestartFailedIdleOpt = None,
+        max_resume: MaxResumeOpt = None,
+        resume_within: ResumeWithinOpt = None,
         keep_runs: Annotated[
             int | None,
             typer.Option(
@@ -84,6 +90,7 @@ def register(app: typer.Typer) -> None:
             overrides = PolicyOverrides(
                 max_age=max_age,
                 idle=idle,
+                failed_idle=failed_idle,
                 max_entries=max_entries,
                 kinds=tuple(kind or ()),
                 protect=tuple(protect or ()),
@@ -96,6 +103,8 @@ def register(app: typer.Typer) -> None:
                 now=now,
                 config=config,
                 overrides=overrides,
+                max_resume=max_resume,
+                resume_within=resume_within,
                 argv=list(sys.argv[1:]),
             )
             from sessionctl.views.progress import stderr_progress
