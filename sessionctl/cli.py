@@ -7,8 +7,12 @@ import importlib
 import os
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from sessionctl import __version__
+
+if TYPE_CHECKING:
+    from sessionctl.result import Result
 
 # Command modules, each with `register(app)`. Add new commands here.
 COMMAND_MODULES = [
@@ -41,8 +45,17 @@ COMMAND_OF = {
 _exit_code = 0
 
 
-def run_command(command: str, as_json: bool, fn: Callable[[], object], quiet: bool = False) -> None:
-    """Run a command body, render its Result (or error), remember the exit code."""
+def run_command(
+    command: str,
+    as_json: bool,
+    fn: Callable[[], object],
+    quiet: bool = False,
+    *,
+    metrics: str | None = None,
+    state_dir: str | None = None,
+) -> None:
+    """Run a command body, render its Result (or error), remember the exit code.
+    `metrics` (gc/prestart `--metrics FILE`): write the run's textfile metrics first."""
     global _exit_code
     from sessionctl.errors import ExitCode, InternalError, SessionctlError, from_os_error
     from sessionctl.render import render
@@ -77,8 +90,37 @@ def run_command(command: str, as_json: bool, fn: Callable[[], object], quiet: bo
         )
         if command != "health":
             result.exit_code = ExitCode.SOFTWARE
+    if metrics is not None and result.exit_code != ExitCode.USAGE:
+        _write_run_metrics(result, metrics, state_dir)
     render(result, as_json=as_json, quiet=quiet)
     _exit_code = int(result.exit_code)
+
+
+def _write_run_metrics(result: Result, path: str, state_dir: str | None) -> None:
+    """`--metrics FILE`: the run's exit code, clock and removals as textfile metrics
+    (docs/operations.md, Many gateways). A usage error writes nothing (nothing ran; the
+    file keeps the last run, and its age alerts). A file that cannot be written is an
+    error of the run (73 when the run itself succeeded): a monitor must not go blind."""
+    from pathlib import Path
+
+    from sessionctl.errors import ExitCode, SessionctlError
+    from sessionctl.prometheus import run_metrics, state_dir_label, write_textfile
+    from sessionctl.timeutil import now_ms, parse_iso_ms
+
+    at = (parse_iso_ms(result.now) if result.now else None) or now_ms()
+    text = run_metrics(
+        command=result.command,
+        state_dir=result.state_dir or state_dir_label(state_dir),
+        exit_code=int(result.exit_code),
+        now_ms=at,
+        data=result.data,
+    )
+    try:
+        write_textfile(Path(path), text)
+    except SessionctlError as exc:
+        result.errors.append(exc.to_json())
+        if result.exit_code == ExitCode.OK:
+            result.status, result.exit_code = "error", int(exc.exit_code)
 
 
 def build_app(only: str | None = None) -> object:

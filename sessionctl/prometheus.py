@@ -2,8 +2,11 @@
 
 The text exposition format (version 0.0.4): `# HELP`/`# TYPE` once per metric family,
 label values escaped (backslash, double quote, newline). Every agent gets every
-severity series (zeros included) so alert rules never see a series vanish.
-Metric names are part of the public contract (docs/health.md).
+severity series (zeros included) so alert rules never see a series vanish. Every series
+carries `state_dir` (the state dir's path), so the files of several gateways on one host
+never collide in the textfile collector. `gc --metrics` / `prestart --metrics` write
+`run_metrics`. Metric names are part of the public contract (docs/health.md); the shipped
+rules and dashboard (contrib/prometheus, contrib/grafana) are tested against them.
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ def _num(v: float | int) -> str:
 
 
 class _Families:
-    def __init__(self) -> None:
+    def __init__(self, state_dir: str) -> None:
+        self._state_dir = state_dir
         self._order: list[str] = []
         self._meta: dict[str, tuple[str, str]] = {}
         self._samples: dict[str, list[str]] = {}
@@ -46,7 +50,7 @@ class _Families:
             self._order.append(name)
             self._meta[name] = (help_, typ)
             self._samples[name] = []
-        self._samples[name].append(f"{name}{_labels(labels)} {_num(value)}")
+        self._samples[name].append(f"{name}{_labels({'state_dir': self._state_dir, **labels})} {_num(value)}")
 
     def text(self) -> str:
         lines: list[str] = []
@@ -60,14 +64,17 @@ class _Families:
 
 def health_metrics(
     *,
+    state_dir: str,
     status: str,
     exit_code: int,
     now_ms: int,
     agents: Iterable[Mapping[str, Any]],
     findings: Iterable[Mapping[str, Any]],
+    runs: Mapping[str, Any] | None = None,
+    resume_budget: int | None = None,
 ) -> str:
-    """Render the health JSON data (agents[], findings[]) as textfile-collector metrics."""
-    m = _Families()
+    """Render the health JSON data (agents[], findings[], runs) as textfile-collector metrics."""
+    m = _Families(state_dir)
     m.add(
         "sessionctl_health_status",
         "Overall health: 0 ok, 1 warning, 2 critical, 3 unknown.",
@@ -81,6 +88,26 @@ def health_metrics(
         "gauge",
         now_ms / 1000,
     )
+    if runs is not None:
+        m.add(
+            "sessionctl_runs",
+            "Run folders (backups and journals) in <state>/sessionctl/runs.",
+            "gauge",
+            int(runs.get("count") or 0),
+        )
+        m.add(
+            "sessionctl_runs_bytes",
+            "Bytes of every file in the run folders.",
+            "gauge",
+            int(runs.get("bytes") or 0),
+        )
+    if resume_budget is not None:
+        m.add(
+            "sessionctl_resume_on_start_budget",
+            "resume_budget of [health]: sessions.resume_on_start warns above this many.",
+            "gauge",
+            resume_budget,
+        )
     findings = list(findings)
     sev_by_agent: Counter[tuple[str, str]] = Counter()
     check_by_agent: Counter[tuple[str, str, str]] = Counter()
@@ -239,9 +266,9 @@ def _sqlite_metrics(m: _Families, agent_list: list[Mapping[str, Any]]) -> None:
             )
 
 
-def unknown_metrics(now_ms: int) -> str:
+def unknown_metrics(now_ms: int, state_dir: str) -> str:
     """The metrics written when health could not run at all (status 3 UNKNOWN)."""
-    m = _Families()
+    m = _Families(state_dir)
     m.add("sessionctl_health_status", "Overall health: 0 ok, 1 warning, 2 critical, 3 unknown.", "gauge", 3)
     m.add("sessionctl_health_exit_code", "Exit code of the health run.", "gauge", 3)
     m.add(
@@ -251,6 +278,90 @@ def unknown_metrics(now_ms: int) -> str:
         now_ms / 1000,
     )
     return m.text()
+
+
+def run_metrics(
+    *,
+    command: str,
+    state_dir: str,
+    exit_code: int,
+    now_ms: int,
+    data: Mapping[str, Any],
+) -> str:
+    """`gc --metrics FILE` / `prestart --metrics FILE`: how the run ended and what it removed,
+    from the command's JSON data (gc: summary; prestart: steps[])."""
+    m = _Families(state_dir)
+    m.add(
+        "sessionctl_run_exit_code",
+        "Exit code of the last run of the command.",
+        "gauge",
+        exit_code,
+        command=command,
+    )
+    m.add(
+        "sessionctl_run_timestamp_seconds",
+        "The last run's clock (--now or the time of the run), seconds since the epoch.",
+        "gauge",
+        now_ms / 1000,
+        command=command,
+    )
+    if command == "prestart" and isinstance(data.get("steps"), list):
+        failed = sum(1 for st in data["steps"] if isinstance(st, Mapping) and st.get("status") == "failed")
+        m.add(
+            "sessionctl_run_failed_steps",
+            "prestart steps that failed (the run can still exit 0: every store was left valid).",
+            "gauge",
+            failed,
+            command=command,
+        )
+    expired: dict[str, int] = {}
+    archived: dict[str, int] = {}
+    summary = data.get("summary")
+    if command == "gc" and isinstance(summary, Mapping) and isinstance(summary.get("agents"), Mapping):
+        for agent, s in summary["agents"].items():
+            expired[agent] = int(s.get("expired") or 0)
+            archived[agent] = int(s.get("archived_files") or 0)
+    for st in data.get("steps") or [] if command == "prestart" else []:
+        detail = st.get("detail") if isinstance(st, Mapping) else None
+        if st.get("name") == "gc" and isinstance(detail, Mapping):
+            for agent, s in (detail.get("by_agent") or {}).items():
+                expired[agent] = int(s.get("expired") or 0)
+    for agent, n in expired.items():
+        m.add(
+            "sessionctl_run_expired_sessions",
+            "Sessions the run's gc removed from the agent's store.",
+            "gauge",
+            n,
+            command=command,
+            agent=agent,
+        )
+    for agent, n in archived.items():
+        m.add(
+            "sessionctl_run_archived_files",
+            "Transcript files the run's gc archived (renamed to .deleted.<stamp>).",
+            "gauge",
+            n,
+            command=command,
+            agent=agent,
+        )
+    return m.text()
+
+
+def state_dir_label(explicit: str | None) -> str:
+    """The `state_dir` label of a run that failed before its context was made: the state
+    dir as sessionctl resolves it (--state-dir, $OPENCLAW_STATE_DIR, ~/.openclaw), so the
+    failure lands on the same series as the successful runs; the path as given when it
+    does not resolve (it does not exist), "" when none was given."""
+    import os
+
+    from sessionctl.config import resolve_state_dir
+    from sessionctl.errors import SessionctlError
+
+    try:
+        return str(resolve_state_dir(explicit))
+    except (SessionctlError, OSError):
+        given = explicit if explicit is not None else os.environ.get("OPENCLAW_STATE_DIR")
+        return os.path.abspath(os.path.expanduser(given)) if given else ""
 
 
 def write_textfile(path: Path, text: str) -> None:

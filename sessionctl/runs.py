@@ -851,6 +851,33 @@ def _clean_partials(root: Path, state_dir: Path, state_id: str | None) -> None:
             shutil.rmtree(n, dir_fd=rfd)
 
 
+def runs_usage(state_dir: Path) -> dict[str, Any]:
+    """Run folders under <state>/sessionctl/runs and the bytes of every file in them, for
+    health's metrics (a runs folder that grows without bound fills the disk). Read-only:
+    listed and lstat'ed, symlinks never followed, unreadable parts counted as 0."""
+    root = runs_root(state_dir)
+    count = 0
+    total = 0
+    try:
+        tops = [e for e in os.scandir(root) if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)]
+    except OSError:
+        tops = []
+    stack = [e.path for e in tops]
+    count = len(tops)
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                for e in it:
+                    with contextlib.suppress(OSError):
+                        if e.is_dir(follow_symlinks=False):
+                            stack.append(e.path)
+                        elif e.is_file(follow_symlinks=False):
+                            total += e.stat(follow_symlinks=False).st_size
+        except OSError:
+            continue
+    return {"path": str(root), "count": count, "bytes": total}
+
+
 def prune_runs(
     state_dir: Path,
     *,

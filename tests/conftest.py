@@ -1,5 +1,5 @@
 """Test-suite setup: tests/ on sys.path (for `helpers`), the `state` fixture, a clean
-environment for in-process tests, hypothesis settings, and the `interop` marker."""
+environment for in-process tests, hypothesis settings, and the `interop` and `promtool` markers."""
 
 from __future__ import annotations
 
@@ -41,14 +41,19 @@ def state(tmp_path: Path) -> StateDir:
     return StateDir(Path(os.path.realpath(root)))
 
 
+# markers whose tests need an outside tool, and the variable that runs them
+GATED = {"interop": "SESSIONCTL_INTEROP", "promtool": "SESSIONCTL_PROMTOOL"}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """`interop` tests need the real OpenClaw (interop/install.sh): they run only with
-    SESSIONCTL_INTEROP=1 and are deselected otherwise (not skipped: they never start)."""
-    if os.environ.get("SESSIONCTL_INTEROP") == "1":
-        return
+    SESSIONCTL_INTEROP=1. `promtool` tests need promtool (Debian's prometheus package,
+    installed by .ci/run): they run only with SESSIONCTL_PROMTOOL=1. Otherwise they are
+    deselected (not skipped: they never start); when selected, a missing tool fails."""
+    gated = [m for m, var in GATED.items() if os.environ.get(var) != "1"]
     keep, drop = [], []
     for item in items:
-        (drop if item.get_closest_marker("interop") else keep).append(item)
+        (drop if any(item.get_closest_marker(m) for m in gated) else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

@@ -48,6 +48,7 @@ TOP_FIELDS: dict[str, Any] = {
     "summary": dict,
     "agents": list,
     "findings": list,
+    "runs": dict,
     "errors": list,
 }
 SUMMARY_FIELDS: dict[str, Any] = {
@@ -147,6 +148,7 @@ def test_json_schema_is_pinned(state: StateDir) -> None:
     rank = {"critical": 2, "warning": 1, "info": 0}
     assert [rank[s] for s in sevs] == sorted((rank[s] for s in sevs), reverse=True)
     assert {"critical", "warning", "info"} <= set(sevs)
+    assert env["runs"] == {"path": str(state.root / "sessionctl" / "runs"), "count": 0, "bytes": 0}
 
 
 def test_format_json_equals_json_flag(state: StateDir) -> None:
@@ -264,8 +266,12 @@ def test_prometheus_to_stdout(state: StateDir) -> None:
     res = run_cli("health", "--state-dir", str(state.root), "--now", NOW_ISO, "--format", "prometheus")
     assert res.rc == 2
     m = parse_prom(res.stdout)
-    assert m["sessionctl_health_status"] == [({}, 2.0)]
-    assert m["sessionctl_health_timestamp_seconds"] == [({}, NOW_MS / 1000)]
+    sd = {"state_dir": str(state.root)}  # on every series: several gateways on one host never collide
+    assert all(lab["state_dir"] == str(state.root) for samples in m.values() for lab, _ in samples)
+    assert m["sessionctl_health_status"] == [(sd, 2.0)]
+    assert m["sessionctl_health_timestamp_seconds"] == [(sd, NOW_MS / 1000)]
+    assert m["sessionctl_runs"] == [(sd, 0.0)] and m["sessionctl_runs_bytes"] == [(sd, 0.0)]
+    assert m["sessionctl_resume_on_start_budget"] == [(sd, 4.0)]
     entries = {lab["agent"]: v for lab, v in m["sessionctl_store_entries"]}
     assert entries == {"main": 2, "work": 2, "gone": 0}
     sev = {(lab["agent"], lab["severity"]): v for lab, v in m["sessionctl_health_findings"]}
@@ -296,7 +302,7 @@ def test_prometheus_output_file_is_atomic_and_quiet(state: StateDir, tmp_path: P
     )
     assert res.rc == 2 and res.stdout == ""
     text = out.read_text()
-    assert parse_prom(text)["sessionctl_health_status"] == [({}, 2.0)]
+    assert parse_prom(text)["sessionctl_health_status"] == [({"state_dir": str(state.root)}, 2.0)]
     assert stat.S_IMODE(out.stat().st_mode) == 0o644
     assert os.listdir(out.parent) == ["sessionctl.prom"]  # no temp file left
 
@@ -307,7 +313,10 @@ def test_prometheus_output_when_health_cannot_run(tmp_path: Path) -> None:
         "health", "--state-dir", str(tmp_path / "nope"), "--format", "prometheus", "--output", str(out)
     )
     assert res.rc == 3 and res.stdout == ""
-    assert parse_prom(out.read_text())["sessionctl_health_status"] == [({}, 3.0)]
+    # the state dir as given: the UNKNOWN lands on the series of that gateway
+    assert parse_prom(out.read_text())["sessionctl_health_status"] == [
+        ({"state_dir": str(tmp_path / "nope")}, 3.0)
+    ]
 
 
 def test_prometheus_output_unwritable_is_reported(state: StateDir, tmp_path: Path) -> None:
@@ -328,6 +337,7 @@ def test_label_values_are_escaped() -> None:
     from sessionctl.prometheus import health_metrics
 
     text = health_metrics(
+        state_dir='/srv/a "b"',
         status="warning",
         exit_code=1,
         now_ms=NOW_MS,
@@ -335,6 +345,7 @@ def test_label_values_are_escaped() -> None:
         findings=[{"agent": 'a"b\\c\nd', "check": "x.y", "severity": "warning"}],
     )
     assert 'agent="a\\"b\\\\c\\nd"' in text
+    assert 'state_dir="/srv/a \\"b\\""' in text
     parse_prom(text)
 
 

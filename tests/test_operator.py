@@ -70,8 +70,9 @@ def test_health_is_unknown_on_a_folder_that_is_not_a_state_dir(tmp_path: Path) -
         msg = env["errors"][0]["message"]
         assert f"{where} is not an OpenClaw state dir" in msg
         assert "openclaw.json" in msg and "agents/<id>/sessions/" in msg and "agents/<id>/agent/" in msg
-    assert runs[2].rc == 3 and "sessionctl_health_status 3" in runs[2].stdout.splitlines()
-    assert runs[3].rc == 3 and "sessionctl_health_status 3" in prom.read_text().splitlines()
+    unknown = f'sessionctl_health_status{{state_dir="{empty}"}} 3'
+    assert runs[2].rc == 3 and unknown in runs[2].stdout.splitlines()
+    assert runs[3].rc == 3 and unknown in prom.read_text().splitlines()
     assert runs[4].rc == 3 and runs[4].stdout == "" and "not an OpenClaw state dir" in runs[4].stderr
 
 

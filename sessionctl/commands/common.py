@@ -65,6 +65,17 @@ QuietOpt = Annotated[
 
 # ------------------------------------------------------------ commands that change files
 
+MetricsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--metrics",
+        metavar="FILE",
+        help="Also write the run's exit code, time and removals as node_exporter textfile metrics "
+        "to FILE (atomically; e.g. /var/lib/node_exporter/textfile/sessionctl-gc.prom).",
+        show_default=False,
+    ),
+]
+
 ForceOnlineOpt = Annotated[
     bool,
     typer.Option(

@@ -19,6 +19,7 @@ from sessionctl.commands.common import (
     MaxAgeOpt,
     MaxEntriesOpt,
     MaxResumeOpt,
+    MetricsOpt,
     NowOpt,
     OpenClawOpt,
     ProtectOpt,
@@ -93,6 +94,7 @@ def register(app: typer.Typer) -> None:
         ] = "10s",
         force_online: ForceOnlineOpt = False,
         openclaw: OpenClawOpt = None,
+        metrics: MetricsOpt = None,
         sqlite_delete: Annotated[
             bool,
             typer.Option(
@@ -129,6 +131,8 @@ def register(app: typer.Typer) -> None:
             from sessionctl.gc import public_action, run_gc, summarize
             from sessionctl.policy import PolicyOverrides, refusal_findings, resolve_defuse, resolve_policy
 
+            if metrics is not None and dry_run:
+                raise UsageError("--metrics is for real runs: a dry run's numbers would read as removals")
             if no_archive_backup and archive_retention is None:
                 raise UsageError("--no-archive-backup only makes sense with --archive-retention")
             if not defuse_resume and (max_resume is not None or resume_within is not None):
@@ -216,4 +220,4 @@ def register(app: typer.Typer) -> None:
                 res.errors.extend(e.to_json() for e in out.errors)
             return res
 
-        run_command("gc", json, body, quiet=quiet)
+        run_command("gc", json, body, quiet=quiet, metrics=metrics, state_dir=state_dir)

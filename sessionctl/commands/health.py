@@ -120,6 +120,7 @@ def register(app: typer.Typer) -> None:
             from sessionctl.errors import ExitCode
             from sessionctl.findings import worst
             from sessionctl.health import run_health
+            from sessionctl.runs import runs_usage
             from sessionctl.thresholds import thresholds_for
 
             ctx = make_context(state_dir=state_dir, agents=agent, now=now, config=config)
@@ -163,6 +164,7 @@ def register(app: typer.Typer) -> None:
                 "summary": summary,
                 "agents": [a.to_json() for a in report.agents],
                 "findings": [f.to_json() for f in report.findings],
+                "runs": runs_usage(ctx.state_dir),
             }
             res.view["verbose"] = verbose
             res.view["format"] = fmt
@@ -170,11 +172,14 @@ def register(app: typer.Typer) -> None:
                 from sessionctl.prometheus import health_metrics, write_textfile
 
                 text = health_metrics(
+                    state_dir=str(ctx.state_dir),
                     status=res.status,
                     exit_code=int(res.exit_code),
                     now_ms=ctx.now_ms,
                     agents=res.data["agents"],
                     findings=res.data["findings"],
+                    runs=res.data["runs"],
+                    resume_budget=thr.resume_budget,
                 )
                 if output is not None:
                     write_textfile(Path(str(checked[0])), text)
@@ -191,13 +196,18 @@ def register(app: typer.Typer) -> None:
 
             res = error_result("health", exc)
             res.view["format"] = "prometheus"
-            res.view["metrics"] = unknown_metrics(_clock(now))
+            res.view["metrics"] = unknown_metrics(_clock(now), _state_dir_label())
             return res
 
         def _clock(now_text: str | None) -> int:
             from sessionctl.timeutil import now_ms, parse_iso_ms
 
             return (parse_iso_ms(now_text) if now_text else None) or now_ms()
+
+        def _state_dir_label() -> str:
+            from sessionctl.prometheus import state_dir_label
+
+            return state_dir_label(state_dir)
 
         def _write_unknown(path: str, now_text: str | None, checked: list[object]) -> None:
             """Metrics that say UNKNOWN, to a path that passed the path check — against the
@@ -210,7 +220,7 @@ def register(app: typer.Typer) -> None:
 
             with contextlib.suppress(SessionctlError):  # the original error is the one to report
                 target = Path(str(checked[0] if checked else _check_without_context(path)))
-                write_textfile(target, unknown_metrics(_clock(now_text)))
+                write_textfile(target, unknown_metrics(_clock(now_text), _state_dir_label()))
 
         def _check_without_context(path: str) -> object:
             from pathlib import Path

@@ -9,6 +9,7 @@ from sessionctl.commands.common import (
     ConfigOpt,
     JsonOpt,
     MaxResumeOpt,
+    MetricsOpt,
     NowOpt,
     PrestartFailedIdleOpt,
     PrestartIdleOpt,
@@ -60,6 +61,7 @@ def register(app: typer.Typer) -> None:
                 show_default=False,
             ),
         ] = None,
+        metrics: MetricsOpt = None,
         state_dir: StateDirOpt = None,
         agent: AgentOpt = None,
         now: NowOpt = None,
@@ -120,4 +122,4 @@ def register(app: typer.Typer) -> None:
             res.errors = rep.errors
             return res
 
-        run_command("prestart", json, body, quiet=quiet)
+        run_command("prestart", json, body, quiet=quiet, metrics=metrics, state_dir=state_dir)
