@@ -284,3 +284,22 @@ def test_prestart_metrics_count_failed_steps(tmp_path: Path) -> None:
     assert f"sessionctl_run_exit_code{{{sd}}} 0" in text
     assert f"sessionctl_run_failed_steps{{{sd}}} 0" in text
     assert f'sessionctl_run_expired_sessions{{{sd},agent="main"}}' in text
+
+
+@pytest.mark.parametrize("command", ["gc", "prestart"])
+def test_metrics_never_land_in_a_sessions_folder(tmp_path: Path, command: str) -> None:
+    """--metrics goes through the one output-path check: a path inside a sessions folder
+    is a usage error (64) before anything changes, and nothing is written there."""
+    copy = tmp_path / "demo"
+    shutil.copytree(DEMO, copy, symlinks=True)
+    sessions = copy / "agents" / "main" / "sessions"
+    before = sorted(p.name for p in sessions.iterdir())
+    store = (sessions / "sessions.json").read_bytes()
+    target = sessions / "sessionctl.prom"
+    res = run_cli(
+        command, "--state-dir", str(copy), "--now", NOW_ISO, "--max-age", "20d", "--metrics", str(target)
+    )
+    assert res.rc == 64 and "--metrics" in res.stderr, res.stderr
+    assert sorted(p.name for p in sessions.iterdir()) == before
+    assert (sessions / "sessions.json").read_bytes() == store
+    assert not (copy / "sessionctl" / "runs").exists() or not any((copy / "sessionctl" / "runs").iterdir())

@@ -233,6 +233,25 @@ def check_path_option(ctx: RunContext, path: str | None, option: str, kind: str)
     )
 
 
+def check_metrics_path(path: str, state_dir: str | None) -> Any:
+    """`gc --metrics`, `prestart --metrics`: the one path check (fsio.check_output_path)
+    before the run starts, when there is no context yet: against the state dir as it
+    resolves (if it does) and its sessions folders. Returns the real path; UsageError (64)
+    when the path must not be written."""
+    from pathlib import Path
+
+    from sessionctl.config import load_openclaw_config, resolve_state_dir
+    from sessionctl.errors import SessionctlError
+    from sessionctl.fsio import check_output_path
+
+    try:
+        sd: Path | None = resolve_state_dir(state_dir)
+    except SessionctlError:
+        sd = None
+    dirs = all_sessions_dirs(sd, load_openclaw_config(sd)) if sd is not None else []
+    return check_output_path(path, option="--metrics", kind="file", state_dir=sd, sessions_dirs=dirs)
+
+
 def check_backup_dir(ctx: RunContext, backup_dir: str | None) -> None:
     """--backup-dir: outside every sessions folder and the state dir's live data, no
     symlink in it (fsio.check_output_path)."""

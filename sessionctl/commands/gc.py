@@ -133,6 +133,10 @@ def register(app: typer.Typer) -> None:
 
             if metrics is not None and dry_run:
                 raise UsageError("--metrics is for real runs: a dry run's numbers would read as removals")
+            if metrics is not None:
+                from sessionctl.commands.common import check_metrics_path
+
+                check_metrics_path(metrics, state_dir)  # before anything changes
             if no_archive_backup and archive_retention is None:
                 raise UsageError("--no-archive-backup only makes sense with --archive-retention")
             if not defuse_resume and (max_resume is not None or resume_within is not None):

@@ -84,6 +84,10 @@ def register(app: typer.Typer) -> None:
             from sessionctl.result import Result
             from sessionctl.timeutil import iso_ms
 
+            if metrics is not None:
+                from sessionctl.commands.common import check_metrics_path
+
+                check_metrics_path(metrics, state_dir)  # before anything changes
             budget = parse_duration_opt("--deadline", deadline)
             if budget <= 0:
                 raise UsageError(f"--deadline {deadline!r} must be longer than zero")
