@@ -16,8 +16,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from helpers import NOW_ISO, NOW_MS, REPO, StateDir, run_cli
-from sqlite_fixture import AgentDbBuilder
+from helpers import NOW_ISO, NOW_MS, REPO, run_cli
 
 RULES = REPO / "contrib" / "prometheus" / "sessionctl.rules.yml"
 RULE_TESTS = REPO / "contrib" / "prometheus" / "sessionctl.rules.test.yml"
@@ -63,17 +62,6 @@ def run_metrics_of_the_demo(tmp_path: Path) -> tuple[str, str]:
     return gc_prom.read_text(), pre_prom.read_text()
 
 
-def sqlite_health_metrics(state: StateDir) -> str:
-    """A SQLite-era agent with a session the next start resumes: the resume set is computed
-    for SQLite-era agents (the demo state is file-era)."""
-    b = AgentDbBuilder(state.root, "main", now_ms=NOW_MS)
-    b.add_session("agent:main:main", status="running", aborted=True)
-    b.close()
-    res = run_cli("health", "--state-dir", str(state.root), "--now", NOW_ISO, "--format", "prometheus")
-    assert res.rc in (0, 1, 2), res.stderr
-    return res.stdout
-
-
 def alert_names() -> list[str]:
     return re.findall(r"^\s*- alert: (\w+)\s*$", RULES.read_text(), flags=re.M)
 
@@ -81,21 +69,16 @@ def alert_names() -> list[str]:
 # ---------------------------------------------------------------- fast tests
 
 
-def test_every_metric_the_rules_and_the_dashboard_use_is_emitted(tmp_path: Path, state: StateDir) -> None:
+def test_every_metric_the_rules_and_the_dashboard_use_is_emitted(tmp_path: Path) -> None:
     health = demo_health_metrics()
     gc_text, prestart_text = run_metrics_of_the_demo(tmp_path)
     demo = emitted(health) | emitted(gc_text) | emitted(prestart_text)
-    sqlite = emitted(sqlite_health_metrics(state))
     used_by_rules = set(METRIC.findall(RULES.read_text()))
     used_by_dashboard = set(METRIC.findall(DASHBOARD.read_text()))
     assert len(used_by_rules) >= 10 and len(used_by_dashboard) >= 10
-    # the resume set is the one metric the file-era demo does not carry
-    assert demo >= (used_by_rules | used_by_dashboard) - {"sessionctl_resume_on_start_sessions"}, sorted(
-        (used_by_rules | used_by_dashboard) - demo
-    )
-    assert "sessionctl_resume_on_start_sessions" in sqlite
+    assert demo >= used_by_rules | used_by_dashboard, sorted((used_by_rules | used_by_dashboard) - demo)
     # the rule tests feed the same names
-    assert set(METRIC.findall(RULE_TESTS.read_text())) <= demo | sqlite
+    assert set(METRIC.findall(RULE_TESTS.read_text())) <= demo
 
 
 def test_the_labels_the_rules_select_exist() -> None:
