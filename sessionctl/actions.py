@@ -66,7 +66,7 @@ def apply_store_actions(
     store_path: Path,
     actions: list[dict[str, Any]],
     *,
-    base: tuple[bytes, dict[str, Any]] | None = None,
+    base: tuple[bytes, dict[str, Any], bool] | None = None,
     lock_timeout_s: float = 10.0,
 ) -> int:
     """Apply the store.* actions of one store in a single critical section. Each is
@@ -75,7 +75,7 @@ def apply_store_actions(
 
     The critical section stays short on big stores: the edit is computed, serialised
     and written to a temp file BEFORE the lock, from `base` (the store's bytes and
-    parsed data as planned — the dict is consumed) or from the bytes on disk now. Under
+    parsed data as planned, and whether they are in OpenClaw's own formatting — the dict is consumed) or from the bytes on disk now. Under
     sessions.json.lock the store is re-read; when its bytes are still exactly those, the
     temp file is renamed over it. Otherwise (the gateway wrote meanwhile) the store is
     parsed and edited again under the lock, entry by entry, as before.
@@ -85,7 +85,7 @@ def apply_store_actions(
     undo state-checks them."""
     from sessionctl.errors import DataError
     from sessionctl.fsio import commit_temp, remove_temp, write_temp
-    from sessionctl.store import parse_store_bytes, serialize_store
+    from sessionctl.store import member_spans, parse_store_bytes, serialize_store, spliced_store
 
     original_order: list[str] = []
     verdicts: list[tuple[dict[str, Any], str, str | None]] = []
@@ -103,7 +103,7 @@ def apply_store_actions(
             t = a["type"]
             cur = data.get(key, _MISSING)
             if t == "store.remove":
-                if cur is not _MISSING and entries_equal(cur, a["entry"]):
+                if cur is not _MISSING and (cur is a["entry"] or entries_equal(cur, a["entry"])):
                     del data[key]
                     verdicts.append((a, "applied", None))
                     changed = True
@@ -148,17 +148,25 @@ def apply_store_actions(
     data: dict[str, Any] | None
     try:
         if base is not None:
-            expect, data = base
+            expect, data, canonical = base
         else:
             expect = read_bytes(store_path)
             with _gc_paused():
                 _status, data, _err = parse_store_bytes(expect)
+            canonical = data is not None and _is_canonical(data, expect)
         if data is not None:
+            # a store in OpenClaw's own formatting is written as slices of its old bytes
+            # with only the inserted or replaced members serialised (store.spliced_store):
+            # neither the whole serialisation nor a second copy of the store is made
+            spans = member_spans(expect, list(data)) if canonical else None
+            before = dict(data) if spans is not None else {}
             new = edit(data)
             if new is not None:
-                tmp = write_temp(
-                    store_path, serialize_store(new), mode=0o600, tmp_name=store_tmp_name(store_path)
+                payload: Any = (
+                    spliced_store(expect, spans, before, new) if spans is not None else serialize_store(new)
                 )
+                tmp = write_temp(store_path, payload, mode=0o600, tmp_name=store_tmp_name(store_path))
+            del before, spans
         else:
             expect = None
     except (OSError, DataError):
@@ -195,6 +203,15 @@ def apply_store_actions(
     finally:
         if tmp is not None:
             remove_temp(tmp)
+
+
+def _is_canonical(data: dict[str, Any], raw: bytes) -> bool:
+    from sessionctl.store import serialize_store
+
+    try:
+        return serialize_store(data) == raw
+    except DataError:
+        return False
 
 
 @contextlib.contextmanager
@@ -346,37 +363,32 @@ def plan_undo_full(
     out: list[dict[str, Any]] = []
     order_by_store: dict[str, list[str]] = {}
     backup_recs = {b.get("backup"): b for b in info.journal.get("backups", [])}
+    entries = _BackupEntries(info, backup_recs)
     removes = {a.get("store") for a in info.journal.get("actions", []) if a.get("type") == "store.remove"}
     for b in info.journal.get("backups", []):
         if b.get("kind") == "store" and b.get("path") in removes:
-            with contextlib.suppress(OSError, ValueError):
-                order_by_store[b["path"]] = list(_store_keys(info.dir / b["backup"]))
+            with contextlib.suppress(OSError, ValueError, DataError):
+                order_by_store[b["path"]] = list(entries.store(b["backup"]))
     sd = state_dir
     for a in reversed(info.journal.get("actions", [])):
         state = results.get(a.get("id"))
         if not interrupted and state != "applied" and not (failed and state == "planned"):
             continue
         t = a.get("type")
-        if t == "store.remove":
-            out.append(
-                {
-                    "type": "store.insert",
-                    "agent": a.get("agent"),
-                    "store": a["store"],
-                    "key": a["key"],
-                    "entry": a["entry"],
-                }
-            )
-        elif t == "store.insert":
-            out.append(
-                {
-                    "type": "store.remove",
-                    "agent": a.get("agent"),
-                    "store": a["store"],
-                    "key": a["key"],
-                    "entry": a["entry"],
-                }
-            )
+        if t in ("store.remove", "store.insert"):
+            rev: dict[str, Any] = {
+                "type": "store.insert" if t == "store.remove" else "store.remove",
+                "agent": a.get("agent"),
+                "store": a["store"],
+                "key": a["key"],
+            }
+            if isinstance(a.get("entry_in"), str):
+                # the entry is the one of that key in a backup of the run (checksummed)
+                rev["entry"] = entries.entry(a["entry_in"], a["key"])
+                rev[ENTRY_SOURCE] = (str(info.dir / a["entry_in"]), backup_recs[a["entry_in"]])
+            else:
+                rev["entry"] = a["entry"]
+            out.append(rev)
         elif t == "store.set":
             out.append(
                 {
@@ -415,7 +427,7 @@ def plan_undo_full(
                 out.append({"type": "conflict", "path": a["from"], "note": f"not copied back: {why}"})
         elif t == "file.copy_in":
             path = sd / a["path"]
-            src_sha = sha256_file(Path(a["source"]))
+            src_sha = _backup_sha(Path(a["source"]))
             if src_sha is not None and sha256_file(path) == src_sha:
                 out.append({"type": "file.move", "from": a["path"], "before_sha256": src_sha})
             else:
@@ -522,24 +534,104 @@ def _is_store_action(t: str, a: Mapping[str, Any], rec: Mapping[str, Any]) -> bo
     return t == "file.restore" and a.get("kind") is None and Path(str(a.get("path"))).name == "sessions.json"
 
 
-def _store_keys(path: Path) -> list[str]:
-    from sessionctl.store import parse_store_bytes
-
-    _status, data, _err = parse_store_bytes(read_bytes(path))
-    return list(data) if data is not None else []
+# an undo action's in-memory note of the backup file its entry came from (the path and
+# the backup's record); attach_entry_sources turns it into the undo run's own `entry_in`
+ENTRY_SOURCE = "_entry_source"
 
 
-def prepare(run: Run, actions: list[dict[str, Any]]) -> None:
+class _BackupEntries:
+    """The stores backed up by a run, each read (compressed or plain), checked against
+    the checksum its run recorded and parsed ONCE, however many entries of it undo
+    needs: journals refer to the entries a run removed (`entry_in`) instead of holding
+    them. A backup that is missing, damaged or lacks the entry refuses the undo
+    (DataError, 65) before anything is changed."""
+
+    def __init__(self, info: Any, recs: Mapping[Any, Mapping[str, Any]]) -> None:
+        self.info = info
+        self.recs = recs
+        self.parsed: dict[str, dict[str, Any]] = {}
+
+    def store(self, rel: str) -> dict[str, Any]:
+        got = self.parsed.get(rel)
+        if got is not None:
+            return got
+        from sessionctl.runs import read_backup
+        from sessionctl.store import parse_store_bytes
+
+        path = self.info.dir / rel
+        rec = self.recs.get(rel)
+        try:
+            raw = read_backup(path)
+        except OSError as exc:
+            raise DataError(
+                f"run {self.info.run_id}: cannot read the backup {path} its journal refers to "
+                f"({exc.strerror or exc}); nothing was changed",
+                path=str(path),
+            ) from None
+        if rec is None or (rec.get("sha256") and _sha(raw) != rec["sha256"]):
+            raise DataError(
+                f"run {self.info.run_id}: the backup {path} does not match the checksum its run "
+                "recorded; nothing was changed",
+                path=str(path),
+                hint="the run folder was damaged; its files stay for use by hand",
+            )
+        with _gc_paused():
+            _status, data, err = parse_store_bytes(raw)
+        del raw
+        if data is None:
+            raise DataError(
+                f"run {self.info.run_id}: the backup {path} does not parse ({err}); nothing was changed",
+                path=str(path),
+            )
+        self.parsed[rel] = data
+        return data
+
+    def entry(self, rel: str, key: str) -> Any:
+        data = self.store(rel)
+        if key not in data:
+            raise DataError(
+                f"run {self.info.run_id}: the backup {self.info.dir / rel} has no entry {key!r}, "
+                "which its journal refers to; nothing was changed",
+                path=str(self.info.dir / rel),
+            )
+        return data[key]
+
+
+def attach_entry_sources(run: Run, actions: list[dict[str, Any]], target: str) -> None:
+    """Give the undo run its own reference for every entry taken from a backup of the
+    run it reverses: that backup file is hard-linked into this run's folder (kind
+    `entries`), and the action's `entry_in` names the link — so the undo of this undo
+    finds the entries even after the other run was pruned, and this journal stays small."""
+    for a in actions:
+        src = a.pop(ENTRY_SOURCE, None)
+        if src is not None:
+            a["entry_in"] = run.link_backup(Path(src[0]), src[1], f"from-{target}")
+
+
+def drop_entry_sources(actions: list[dict[str, Any]]) -> None:
+    for a in actions:
+        a.pop(ENTRY_SOURCE, None)
+
+
+def prepare(run: Run, actions: list[dict[str, Any]], *, planned: Mapping[str, bytes] | None = None) -> None:
     """Back up everything the actions will change (before the journal is committed):
     each touched store, and each file a restore will overwrite. Records `backup` and
-    `after_sha256` on restore actions so the undo of an undo works too."""
-    stores_done: set[str] = set()  # gc removes thousands of keys from one store: back it up once
+    `after_sha256` on restore actions so the undo of an undo works too.
+
+    `planned` maps a store (relative path) to the bytes its plan was made from: when
+    the backup is exactly those bytes, each store.remove of it refers to the backup for
+    its entry (`entry_in`) instead of the journal holding the entry verbatim."""
+    stores_done: dict[str, str | None] = {}  # gc removes thousands of keys from one store: back it up once
     for a in actions:
         t = a["type"]
         if t.startswith("store.") and t != "store.replace":
             if a["store"] not in stores_done:
-                stores_done.add(a["store"])
-                run.backup_file(run.state_dir / a["store"], kind="store")
+                stores_done[a["store"]] = run.backup_file(
+                    run.state_dir / a["store"], kind="store", expect=(planned or {}).get(a["store"])
+                )
+            out = stores_done[a["store"]]
+            if t == "store.remove" and out is not None and out in run.same_as_planned:
+                a["entry_in"] = out
         elif t in ("store.replace", "file.rewrite") and not a.get("backup"):
             rel = a["store"] if t == "store.replace" else a["path"]
             a["backup"] = _backup_verified(run, rel, a.get("before_sha256"), t)
@@ -547,19 +639,19 @@ def prepare(run: Run, actions: list[dict[str, Any]]) -> None:
             path = run.state_dir / a["path"]
             if os.path.lexists(path):
                 a["backup"] = run.backup_file(path, kind="store" if a.get("kind") == "store" else "file")
-            a["after_sha256"] = sha256_file(Path(a["source"]))
+            a["after_sha256"] = a.get("source_sha256") or _backup_sha(Path(a["source"]))
 
 
 def apply_actions(
     run: Run,
     actions: list[dict[str, Any]],
     *,
-    base: Mapping[str, tuple[bytes, dict[str, Any]]] | None = None,
+    base: Mapping[str, tuple[bytes, dict[str, Any], bool]] | None = None,
     lock_timeout_s: float = 10.0,
 ) -> dict[str, int]:
     """Apply journaled actions: store edits grouped per store (one critical section
     each), then file operations in order. Returns {"lock_held_ms": max}. `base` maps a
-    store (relative path) to its bytes and parsed data as planned (consumed), which
+    store (relative path) to its bytes, parsed data (consumed) and canonical flag as planned, which
     lets the edit be prepared before the lock (see apply_store_actions)."""
     by_store: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for a in actions:
@@ -643,11 +735,12 @@ def _bad_restore_source(a: Mapping[str, Any]) -> bytes | str:
     """The bytes of a file.restore's backup, or why they must not be written: unreadable,
     not the content the journal recorded for that backup, or (a store) not a store
     OpenClaw can load — it would read it as {} and overwrite it. Nothing is changed."""
+    from sessionctl.runs import read_backup
     from sessionctl.store import parse_store_bytes
 
     src = Path(a["source"])
     try:
-        data = read_bytes(src)
+        data = read_backup(src)
     except OSError as exc:
         return f"cannot read the backup {src} ({exc.strerror or exc}); nothing was changed"
     want = a.get("source_sha256")
@@ -720,6 +813,18 @@ def rewrite_edit(data: bytes, edit: dict[str, Any]) -> bytes:
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def _backup_sha(path: Path) -> str | None:
+    """sha256 of a backup's content (decompressed when it was stored compressed)."""
+    from sessionctl.runs import BACKUP_SUFFIX, read_backup
+
+    if not str(path).endswith(BACKUP_SUFFIX):
+        return sha256_file(path)
+    try:
+        return _sha(read_backup(path))
+    except OSError:
+        return None
 
 
 def apply_store_replace(run: Run, a: dict[str, Any]) -> int:

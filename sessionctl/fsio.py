@@ -31,7 +31,7 @@ import os
 import signal
 import stat
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -328,7 +328,43 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o600, tmp_name: str | 
     commit_temp(write_temp(path, data, mode=mode, tmp_name=tmp_name), path)
 
 
-def write_temp(path: Path, data: bytes, *, mode: int = 0o600, tmp_name: str | None = None) -> Path:
+def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def _write_pieces(fd: int, pieces: Iterable[bytes | memoryview]) -> None:
+    """Write a stream of pieces (a store spliced from slices of its old bytes), a few
+    hundred per writev(2) call: no joined copy of the whole file is ever made."""
+    batch: list[bytes | memoryview] = []
+    size = 0
+    for p in pieces:
+        batch.append(p)
+        size += len(p)
+        if len(batch) >= 512 or size >= 8 << 20:
+            _writev_all(fd, batch)
+            batch, size = [], 0
+    if batch:
+        _writev_all(fd, batch)
+
+
+def _writev_all(fd: int, batch: list[bytes | memoryview]) -> None:
+    n = os.writev(fd, batch)
+    total = sum(len(p) for p in batch)
+    if n < total:  # a short write: finish the rest piece by piece
+        joined = memoryview(b"".join(bytes(p) for p in batch))[n:]
+        _write_all(fd, joined)
+
+
+def write_temp(
+    path: Path,
+    data: bytes | Iterable[bytes | memoryview],
+    *,
+    mode: int = 0o600,
+    tmp_name: str | None = None,
+) -> Path:
     """The first half of `atomic_write`, for callers that must keep the second half
     short (a critical section): the temp file next to `path` (owner of the file it will
     replace when we may), written and fsynced. Finish with `commit_temp`; on any other
@@ -357,10 +393,10 @@ def write_temp(path: Path, data: bytes, *, mode: int = 0o600, tmp_name: str | No
                     with contextlib.suppress(PermissionError):
                         os.fchown(fd, owner[0], owner[1])
                 fault_point("atomic.write", path)
-                view = memoryview(data)
-                while view:
-                    n = os.write(fd, view)
-                    view = view[n:]
+                if isinstance(data, bytes | bytearray | memoryview):
+                    _write_all(fd, data)
+                else:
+                    _write_pieces(fd, data)
                 fault_point("atomic.fsync", path)
                 os.fsync(fd)
             finally:

@@ -781,7 +781,13 @@ def _apply(
             out.sqlite.backup(run, live_sq)  # SQLite online backup of each database, first
         out.actions = run.actions
         store_acts = [a for a in actions if a["type"] in ("store.remove", "store.set")]
-        prepare(run, store_acts)
+        # each store's bytes as planned: a backup identical to them lets the journal refer
+        # to it for every removed entry instead of copying the entries (actions.prepare)
+        prepare(
+            run,
+            store_acts,
+            planned={_rel(ctx, s.store.store_path): s.load.raw for s in snaps if s.load.raw is not None},
+        )
         by_agent = {s.agent_id: s for s in snaps}
         for agent in sorted({a["agent"] for a in store_acts if a["type"] == "store.remove"}):
             snap = by_agent[agent]
@@ -796,7 +802,7 @@ def _apply(
         fault_point("gc.before_apply")
         # each store's bytes and parsed data as planned: the edit is prepared before the lock
         base = {
-            _rel(ctx, s.store.store_path): (s.load.raw, s.load.data)
+            _rel(ctx, s.store.store_path): (s.load.raw, s.load.data, s.load.canonical)
             for s in snaps
             if s.load.raw is not None and s.load.data is not None
         }

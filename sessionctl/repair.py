@@ -420,8 +420,7 @@ def store_backups(
 ) -> tuple[list[BackupCandidate], list[str]]:
     """sessionctl run backups of one store that parse and hold at least one entry,
     newest first, and notes on the ones that do not qualify."""
-    from sessionctl.fsio import read_bytes
-    from sessionctl.runs import list_runs, read_run
+    from sessionctl.runs import list_runs, read_backup, read_run
     from sessionctl.store import parse_store_bytes
 
     # only this state dir's runs: a shared --backup-dir holds other state dirs' backups too
@@ -444,7 +443,7 @@ def store_backups(
                 continue
             path = info.dir / rel
             try:
-                data = read_bytes(path)
+                data = read_backup(path)  # compressed, or plain (runs made before)
             except OSError as exc:
                 notes.append(f"run {info.run_id}: backup unreadable ({exc.strerror or exc})")
                 continue

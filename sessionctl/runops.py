@@ -129,7 +129,13 @@ def undo_run(
 ) -> RunOutcome:
     """Reverse the applied actions of run `target`, newest first, each only when the
     current state shows it applied and reversing cannot clobber something newer."""
-    from sessionctl.actions import apply_actions, plan_undo, plan_undo_at, prepare
+    from sessionctl.actions import (
+        apply_actions,
+        attach_entry_sources,
+        drop_entry_sources,
+        plan_undo_full,
+        prepare,
+    )
     from sessionctl.fsio import fault_point
     from sessionctl.gateway import refuse_if_gateway_running
     from sessionctl.gc import wait_store_lock_free
@@ -138,7 +144,8 @@ def undo_run(
 
     out = RunOutcome("undo", dry_run=dry_run, target=target)
     if dry_run:
-        out.actions = plan_undo_at(ctx.state_dir, target, backup_dir)
+        out.actions = plan_undo_full(ctx.state_dir, target, backup_dir)[0]
+        drop_entry_sources(out.actions)
         for a in out.actions:
             a["state"] = "skipped" if a["type"] == "conflict" else "planned"
         return out
@@ -149,7 +156,8 @@ def undo_run(
         # a SQLite-era gateway never touches a sessions.json (and unarchiving needs it running)
         refuse_if_gateway_running(ctx.state_dir, force_online=force_online, allow_sqlite_era=True)
         ctx.tick(f"reading run {target}", 0, 3)
-        planned = plan_undo_at(ctx.state_dir, target, backup_dir)
+        # planned once: the journal and the backups it refers to are read once
+        planned, orders = plan_undo_full(ctx.state_dir, target, backup_dir)
         if any(a["type"] == "sqlite.restore" for a in planned):
             refuse_unless_stopped(ctx)
         if not planned:
@@ -162,10 +170,12 @@ def undo_run(
         run = Run.start(ctx.state_dir, "undo", policy_now_ms=ctx.now_ms, backup_dir=backup_dir, argv=argv)
         out.run_id, out.run_dir = run.run_id, str(run.dir)
         with maybe_finish(run):
-            actions = plan_undo(run, target, backup_dir)
+            actions = planned
+            run.orders.update(orders)
             for a in actions:
                 a["undoes"] = target
                 run.add(a)
+            attach_entry_sources(run, actions, target)
             out.actions = run.actions
             ctx.tick(f"backing up for {len(actions)} action(s)", 1, 3)
             prepare(run, actions)
@@ -277,8 +287,7 @@ def plan_restore(ctx: RunContext, target: str, backup_dir: str | None) -> list[d
     import hashlib
 
     from sessionctl.actions import sha256_file
-    from sessionctl.fsio import read_bytes
-    from sessionctl.runs import read_run, runs_root, validate_journal
+    from sessionctl.runs import read_backup, read_run, runs_root, validate_journal
     from sessionctl.store import load_store, parse_store_bytes
 
     info = read_run(ctx.state_dir, target, backup_dir)
@@ -304,7 +313,7 @@ def plan_restore(ctx: RunContext, target: str, backup_dir: str | None) -> list[d
             )
         src = info.dir / b["backup"]
         try:
-            raw = read_bytes(src)
+            raw = read_backup(src)
         except OSError as exc:
             raise DataError(
                 f"run {target}: cannot read the backup {src}: {exc.strerror or exc}", path=str(src)

@@ -72,6 +72,13 @@ JOURNAL_SCHEMA = 2
 RUN_FORMAT = "sessionctl-run"
 RUN_ID = re.compile(r"^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{6}$")
 STATE_ID_FILE = "state-id"
+# Store backups are kept compressed (benchmarks/RESULTS.md: zstd level 3 keeps a store in
+# ~3-4 % of its bytes at several hundred MB/s); every reader also reads the plain copies
+# of runs made before (read_backup).
+BACKUP_COMPRESSION = "zstd"
+BACKUP_SUFFIX = ".zst"
+BACKUP_LEVEL = 3
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
 def own_folder(state_dir: Path) -> Path:
@@ -145,6 +152,78 @@ def _cannot_create(exc: OSError, what: str, path: Path) -> SessionctlError:
     )
 
 
+def _copy_compressed(
+    src: Path, dst: Path, *, hasher: Any, expect: bytes | None = None
+) -> tuple[int, int, bool]:
+    """Copy a regular file (no symlink on either side) zstd-compressed into a new file
+    `dst` (0600, O_EXCL), fsynced. `hasher` is fed the uncompressed bytes. Returns
+    (bytes read, bytes written, whether the content is exactly `expect`)."""
+    import zstandard
+
+    from sessionctl.fsio import named, open_regular_in
+
+    total = written = 0
+    same = expect is not None
+    with open_regular_in(src) as rfd, in_dir(dst.parent) as dd:
+        try:
+            size = os.fstat(rfd).st_size
+            wfd = os.open(dst.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=dd)
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(dst)) from None
+        try:
+            comp = zstandard.ZstdCompressor(level=BACKUP_LEVEL).compressobj(size=size)
+
+            def put(data: bytes) -> int:
+                view = memoryview(data)
+                while view:
+                    n = os.write(wfd, view)
+                    view = view[n:]
+                return len(data)
+
+            while chunk := os.read(rfd, 4 << 20):
+                fault_point("copy.write")
+                hasher.update(chunk)
+                if same and expect is not None and expect[total : total + len(chunk)] != chunk:
+                    same = False
+                total += len(chunk)
+                written += put(comp.compress(chunk))
+            written += put(comp.flush())
+            os.fsync(wfd)
+        except zstandard.ZstdError as exc:
+            raise OSError(5, f"cannot compress: {exc}", str(dst)) from None
+        except OSError as exc:
+            raise named(exc, dst) from None
+        finally:
+            os.close(wfd)
+    return total, written, same and expect is not None and total == len(expect)
+
+
+def is_compressed_backup(path: Path | str, head: bytes) -> bool:
+    """A backup file written compressed: its name ends with `.zst` and it starts with
+    zstd's magic number. Plain copies of runs made before (a store starts with `{`) and
+    the other backups (prompt blobs, bindings, transcripts) are read as they are."""
+    return str(path).endswith(BACKUP_SUFFIX) and head[:4] == _ZSTD_MAGIC
+
+
+def decode_backup(path: Path | str, data: bytes) -> bytes:
+    """The original content of a backup file read as `data`."""
+    if not is_compressed_backup(path, data):
+        return data
+    import zstandard
+
+    try:
+        return bytes(zstandard.ZstdDecompressor().decompressobj().decompress(data))
+    except zstandard.ZstdError as exc:
+        raise OSError(5, f"the compressed backup is damaged ({exc})", str(path)) from None
+
+
+def read_backup(path: Path) -> bytes:
+    """The content of a backup file as it was backed up: compressed (`.zst`) or plain
+    (runs made before backups were compressed, and every backup that is not a store).
+    OSError when it cannot be read or decompressed."""
+    return decode_backup(path, read_bytes(path))
+
+
 def new_run_id(at_ms: int | None = None) -> str:
     return f"{run_stamp(at_ms if at_ms is not None else now_ms())}-{secrets.token_hex(3)}"
 
@@ -181,6 +260,8 @@ class Run:
     path: Path | None = None  # the file that step writes (named when the error names none)
     orders: dict[str, list[str]] = field(default_factory=dict)  # store → its key order before the run
     _backed_up: dict[str, str] = field(default_factory=dict)
+    same_as_planned: set[str] = field(default_factory=set)  # backups identical to the planned bytes
+    _linked: set[str] = field(default_factory=set)
 
     @classmethod
     def start(
@@ -261,20 +342,32 @@ class Run:
 
     # ------------------------------------------------------------ backups
 
-    def backup_file(self, path: Path, *, kind: str = "file") -> str | None:
+    def backup_file(self, path: Path, *, kind: str = "file", expect: bytes | None = None) -> str | None:
         """Durably copy `path` into backup/ (once per run). Returns the backup's path
-        relative to the run folder, or None when the file does not exist."""
+        relative to the run folder, or None when the file does not exist.
+
+        A store (kind "store") is kept zstd-compressed as `backup/<rel>.zst` (see
+        BACKUP_COMPRESSION); its record's `size` and `sha256` are those of the store
+        itself, `stored_bytes` the compressed file's. With `expect` (the bytes a plan
+        was made from), `self.same_as_planned` records whether the copy is exactly
+        those bytes — only then may the journal refer to the backup for the entries the
+        plan removes (`entry_in`) instead of carrying them verbatim."""
         rel = _rel(self.state_dir, path)
         if rel in self._backed_up:
             return self._backed_up[rel]
-        dst = self.dir / "backup" / rel
+        compress = kind == "store"
+        dst = self.dir / "backup" / (rel + BACKUP_SUFFIX if compress else rel)
         h = hashlib.sha256()
         self.at(f"backing up {rel}", path)
         try:
             _mkdirs(dst.parent)
             fault_point("backup.copy")
             mode = os.lstat(path).st_mode & 0o7777
-            size = copy_durable(path, dst, hasher=h)
+            if compress:
+                size, stored, same = _copy_compressed(path, dst, hasher=h, expect=expect)
+            else:
+                size = copy_durable(path, dst, hasher=h)
+                stored, same = size, False
             fsync_dir(dst.parent)
         except FileNotFoundError:
             return None
@@ -282,9 +375,51 @@ class Run:
             raise self.io_error(exc, f"cannot back up {path}") from None
         out = str(dst.relative_to(self.dir))
         self._backed_up[rel] = out
-        self.backups.append(
-            {"path": rel, "backup": out, "kind": kind, "size": size, "sha256": h.hexdigest(), "mode": mode}
-        )
+        rec: dict[str, Any] = {
+            "path": rel,
+            "backup": out,
+            "kind": kind,
+            "size": size,
+            "sha256": h.hexdigest(),
+            "mode": mode,
+        }
+        if compress:
+            rec["compression"] = BACKUP_COMPRESSION
+            rec["stored_bytes"] = stored
+        if expect is not None and same:
+            self.same_as_planned.add(out)
+        self.backups.append(rec)
+        return out
+
+    def link_backup(self, src: Path, rec: dict[str, Any], tag: str) -> str:
+        """Bring another run's backup file into this run (a hard link; a durable copy
+        across file systems) as `backup/<rel>.<tag><suffix>`, recorded with kind
+        `entries`: the file this run's journal refers to for entries it re-inserts or
+        removes (`entry_in`), kept alive even when the other run is pruned. Never used
+        as a store to restore."""
+        rel = str(rec["path"])
+        suffix = BACKUP_SUFFIX if rec.get("compression") else ""
+        dst = self.dir / "backup" / f"{rel}.{tag}{suffix}"
+        out = str(dst.relative_to(self.dir))
+        if out in self._linked:
+            return out
+        self.at(f"keeping the entries of {rel}", dst)
+        _mkdirs(dst.parent)
+        try:
+            os.link(src, dst, follow_symlinks=False)
+        except OSError as exc:
+            import errno
+
+            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP):
+                raise
+            copy_durable(src, dst)
+        fsync_dir(dst.parent)
+        new: dict[str, Any] = {
+            k: rec[k] for k in ("path", "size", "sha256", "compression", "stored_bytes") if k in rec
+        }
+        new.update({"backup": out, "kind": "entries"})
+        self.backups.append(new)
+        self._linked.add(out)
         return out
 
     def at(self, step: str, path: Path | None = None) -> None:
@@ -319,7 +454,10 @@ class Run:
         out["backups"] = self.backups
         if self.orders:
             out["orders"] = self.orders  # once per store (an action's `order` names nothing)
-        out["actions"] = self.actions
+        # an entry the journal can find in a backup (`entry_in`) is not copied into it
+        out["actions"] = [
+            {k: v for k, v in a.items() if k != "entry"} if "entry_in" in a else a for a in self.actions
+        ]
         return out
 
     def commit_journal(self) -> None:
@@ -577,7 +715,7 @@ class RunInfo:
 # where each action type keeps its paths: relative to the state dir (live files), to the
 # run folder, absolute inside the runs folder, or absolute outside the live data
 _LIVE_FIELDS = ("store", "path", "from", "to", "lock", "db")
-_RUN_FIELDS = ("backup", "moved")
+_RUN_FIELDS = ("backup", "moved", "entry_in")
 # SQLite-era actions (sessionctl/sqlite/) and backups name an agent database, nothing else
 _SQLITE_DB = re.compile(r"^agents/[^/]+/agent/openclaw-agent\.sqlite$")
 _SQLITE_TYPES = ("sqlite.delete", "sqlite.archive", "sqlite.unarchive", "sqlite.restore")

@@ -11,7 +11,7 @@ import errno
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -385,6 +385,49 @@ def serialize_store(data: dict[str, Any]) -> bytes:
             f"the store holds a value sessionctl cannot write back faithfully ({exc})",
             hint="inspect the store by hand; sessionctl will not rewrite it",
         ) from None
+
+
+def member_spans(raw: bytes, keys: list[str]) -> dict[str, tuple[int, int]] | None:
+    """Where each member of a store in OpenClaw's own formatting sits in its bytes:
+    key → (start, end) of `  "key": value` (without the `,\n` after it). Only for a
+    canonical store (serialize_store(data) == raw): its members are then exactly the
+    parsed keys, in order, one per piece. None when the layout does not match."""
+    starts = _member_starts(raw) if keys else None
+    if starts is None or len(starts) != len(keys):
+        return None
+    ends = [s - 2 for s in starts[1:]]
+    ends.append(len(raw) - 2)
+    return dict(zip(keys, zip(starts, ends, strict=True), strict=True))
+
+
+def spliced_store(
+    raw: bytes, spans: dict[str, tuple[int, int]], before: dict[str, Any], new: dict[str, Any]
+) -> Iterator[bytes | memoryview]:
+    """The bytes of serialize_store(new) as pieces, for an edit of the canonical store
+    `raw` (parsed as `before`, laid out as `spans`): each member whose value is still the
+    very object parsed from `raw` is its slice of `raw` (no copy, no serialisation);
+    only inserted or replaced members are serialised. Byte for byte what
+    serialize_store(new) gives — JSON.stringify(x, null, 2) writes each member of the
+    top-level object on its own, at the same depth, whatever else the object holds."""
+    if not new:
+        yield b"{}"
+        return
+    view = memoryview(raw)
+    yield b"{\n"
+    first = True
+    for key, value in new.items():
+        if not first:
+            yield b",\n"
+        first = False
+        span = spans.get(key)
+        if span is not None and before.get(key, _NOTHING) is value:
+            yield view[span[0] : span[1]]
+        else:
+            yield serialize_store({key: value})[2:-2]
+    yield b"\n}"
+
+
+_NOTHING = object()
 
 
 def is_canonical(load: StoreLoad) -> bool:

@@ -384,3 +384,26 @@ def tree_snapshot(root: Path) -> dict[str, tuple[str, bytes | str | None, int, i
             else:
                 out[rel] = ("other", None, st.st_mtime_ns, st.st_mode)
     return out
+
+
+def backup_bytes(path: Path) -> bytes:
+    """The content of a run folder's backup file as it was backed up: store backups are
+    kept zstd-compressed (`.zst`), read here with the zstandard library itself; any
+    other backup (and every backup of a run made before) is the plain copy."""
+    raw = path.read_bytes()
+    if path.name.endswith(".zst"):
+        import zstandard
+
+        assert raw[:4] == b"\x28\xb5\x2f\xfd", f"{path} is named .zst but is no zstd frame"
+        return bytes(zstandard.ZstdDecompressor().decompressobj().decompress(raw))
+    return raw
+
+
+def write_backup_bytes(path: Path, data: bytes) -> None:
+    """Replace a backup file's content (tampering, bit rot), compressed like the file
+    it replaces when that was a `.zst` store backup."""
+    if path.name.endswith(".zst"):
+        import zstandard
+
+        data = zstandard.ZstdCompressor().compress(data)
+    path.write_bytes(data)

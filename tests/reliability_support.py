@@ -57,6 +57,7 @@ from helpers import (
     NOW_ISO,
     NOW_MS,
     StateDir,
+    backup_bytes,
     clean_env,
     dead_pid,
     header_line,
@@ -451,8 +452,8 @@ def _entry_recorded(journals: list[RunFolder], store_rel: str, key: str, entry: 
             if b.get("path") != store_rel or b.get("kind") != "store":
                 continue
             backup = r.dir / b["backup"]
-            if backup.exists() and sha(backup.read_bytes()) == b.get("sha256"):
-                data = parse_store(backup.read_bytes())
+            if backup.exists() and sha(backup_bytes(backup)) == b.get("sha256"):
+                data = parse_store(backup_bytes(backup))
                 if data is not None and data.get(key) == entry:
                     return True
     return False

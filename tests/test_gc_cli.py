@@ -7,6 +7,7 @@ their codes and change nothing."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -22,6 +23,7 @@ from helpers import (
     NOW_MS,
     StateDir,
     assert_envelope,
+    backup_bytes,
     clean_env,
     run_cli,
     run_json,
@@ -131,10 +133,18 @@ def test_apply_removes_exactly_the_plan_and_archives_unreferenced_files(state: S
     assert env["backup"]["path"] == str(rd)
     kinds = sorted(b["kind"] for b in env["backup"]["files"])
     assert kinds == ["prompt_blob", "store"]
-    assert json.loads((rd / "backup/agents/main/sessions/sessions.json").read_bytes()) == original
+    backup = rd / "backup/agents/main/sessions/sessions.json.zst"
+    assert json.loads(backup_bytes(backup)) == original
     journal = json.loads((rd / "journal.json").read_bytes())
-    removed = {a["key"]: a["entry"] for a in journal["actions"] if a["type"] == "store.remove"}
-    assert removed[OLD_DM] == original[OLD_DM]  # verbatim, unknown fields included
+    # the journal refers to the (compressed, checksummed) backup for each removed entry
+    # instead of copying it: the entry there is the original, unknown fields included
+    removed = {a["key"]: a for a in journal["actions"] if a["type"] == "store.remove"}
+    assert "entry" not in removed[OLD_DM]
+    assert removed[OLD_DM]["entry_in"] == "backup/agents/main/sessions/sessions.json.zst"
+    (rec,) = [b for b in journal["backups"] if b["backup"] == removed[OLD_DM]["entry_in"]]
+    assert rec["compression"] == "zstd" and rec["sha256"] == hashlib.sha256(backup_bytes(backup)).hexdigest()
+    assert json.loads(backup_bytes(backup))[OLD_DM] == original[OLD_DM]
+    assert rec["stored_bytes"] == backup.stat().st_size < rec["size"]
     status = json.loads((rd / "status.json").read_bytes())
     assert status["status"] == "done"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import NOW_MS, StateDir, header_line, make_entry, message_line, store_bytes
+from helpers import NOW_MS, StateDir, backup_bytes, header_line, make_entry, message_line, store_bytes
 from js_json_corpus import LINES, TRANSCRIPTS
 from test_repair_support import cli, journal, live_files
 
@@ -199,7 +199,7 @@ def test_gc_rewrites_it_as_openclaw_would_and_the_run_keeps_the_original(state: 
     }
     backups = [b for b in journal(state, env)["backups"] if b["kind"] == "store"]
     run = state.root / "sessionctl" / "runs" / env["run_id"]
-    assert (run / backups[0]["backup"]).read_bytes() == raw
+    assert backup_bytes(run / backups[0]["backup"]) == raw
     before = live_files(state.root)
     rc, env2, err = cli(state, "restore", env["run_id"])
     assert rc == 0, (rc, env2, err)

@@ -25,6 +25,7 @@ from helpers import (
     REPO,
     StateDir,
     assert_envelope,
+    backup_bytes,
     clean_env,
     make_entry,
     run_cli,
@@ -159,7 +160,7 @@ def test_prestart_on_the_demo_state_removes_only_stale_sessions_and_leaves_valid
     for agent, (raw, _data) in before.items():
         rel = f"agents/{agent}/sessions/sessions.json"
         assert rel in backed
-        assert (bdir / "backup" / rel).read_bytes() == raw
+        assert backup_bytes(bdir / "backup" / (rel + ".zst")) == raw
     # every removed entry is in the gc run's journal, verbatim
     gc_journal = json.loads((run_dir(state, step(env, "gc")["run_id"]) / "journal.json").read_bytes())
     removed_in_journal = {

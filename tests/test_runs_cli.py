@@ -13,11 +13,13 @@ from helpers import (
     NOW_MS,
     StateDir,
     assert_envelope,
+    backup_bytes,
     make_entry,
     run_cli,
     run_json,
     store_bytes,
     tree_snapshot,
+    write_backup_bytes,
 )
 from test_gc_support import OLD_DM, OPS_HOOK, RECENT_DM, gc_state, live_tree
 from test_repair_support import Sleeper, lock_payload
@@ -53,7 +55,8 @@ def test_backup_copies_stores_blobs_and_bindings_and_changes_nothing_else(state:
     assert files[str(bfile.relative_to(state.root))]["kind"] == "binding"
     rd = Path(env["backup"]["path"])
     for rel, b in files.items():
-        copy = (rd / b["backup"]).read_bytes()
+        copy = backup_bytes(rd / b["backup"])
+        assert (b.get("compression") == "zstd") == (b["kind"] == "store")
         assert copy == (state.root / rel).read_bytes()
         assert hashlib.sha256(copy).hexdigest() == b["sha256"]
         assert oct((rd / b["backup"]).stat().st_mode & 0o777) == "0o600"
@@ -194,8 +197,8 @@ def test_restore_refuses_a_backup_that_does_not_parse_or_was_altered(state: Stat
     assert live_tree(state.root) == before
     # the main store's copy is fine, but tampering is noticed
     rc, bk2, _ = run_json("backup", *sd(state), "--agent", "main")
-    copy = Path(bk2["backup"]["path"]) / "backup/agents/main/sessions/sessions.json"
-    copy.write_bytes(copy.read_bytes().replace(b"telegram", b"TELEGRAM"))
+    copy = Path(bk2["backup"]["path"]) / "backup/agents/main/sessions/sessions.json.zst"
+    write_backup_bytes(copy, backup_bytes(copy).replace(b"telegram", b"TELEGRAM"))
     state.add_session("main", "agent:main:direct:new")
     rc, env, _ = run_json("restore", bk2["run_id"], *sd(state))
     assert rc == 65 and "does not match its recorded checksum" in env["errors"][0]["message"]
@@ -215,7 +218,9 @@ def _restored_then_undo_source(state: StateDir) -> tuple[dict[str, Any], Path, b
     _gateway_writes(state)
     rc, env, err = run_json("restore", bk["run_id"], *sd(state), "--agent", "main")
     assert rc == 0, err
-    copy = state.root / "sessionctl" / "runs" / env["run_id"] / "backup/agents/main/sessions/sessions.json"
+    copy = (
+        state.root / "sessionctl" / "runs" / env["run_id"] / "backup/agents/main/sessions/sessions.json.zst"
+    )
     return env, copy, state.store_path("main").read_bytes()
 
 
@@ -232,13 +237,13 @@ def _undo_skips(state: StateDir, run_id: str, restored: bytes, note: str) -> Non
 
 def test_undo_never_writes_a_store_backup_that_no_longer_matches_its_checksum(state: StateDir) -> None:
     env, copy, restored = _restored_then_undo_source(state)
-    copy.write_bytes(copy.read_bytes().replace(b"telegram", b"TELEGRAM"))  # bit rot, tampering
+    write_backup_bytes(copy, backup_bytes(copy).replace(b"telegram", b"TELEGRAM"))  # bit rot, tampering
     _undo_skips(state, env["run_id"], restored, "does not match the checksum its run recorded")
 
 
 def test_undo_never_writes_a_store_backup_that_does_not_parse(state: StateDir) -> None:
     env, copy, restored = _restored_then_undo_source(state)
-    copy.write_bytes(b'{"agent:main:main": {"sessionId": ')
+    write_backup_bytes(copy, b'{"agent:main:main": {"sessionId": ')
     # a journal without the backup's checksum: only the parse check stands in the way
     jpath = copy.parents[4] / "journal.json"
     journal = json.loads(jpath.read_bytes())

@@ -128,9 +128,14 @@ def test_undo_journal_names_the_target(state: StateDir) -> None:
     assert {a["undoes"] for a in journal["actions"]} == {env["run_id"]}
     assert journal["argv"][:2] == ["undo", env["run_id"]]
     assert sorted((b["kind"], b["path"]) for b in journal["backups"]) == [
+        # the gc run's store backups, linked in: the entries it re-inserts are found there
+        ("entries", "agents/main/sessions/sessions.json"),
+        ("entries", "agents/ops/sessions/sessions.json"),
         ("store", "agents/main/sessions/sessions.json"),
         ("store", "agents/ops/sessions/sessions.json"),
     ]
+    inserts = [a for a in journal["actions"] if a["type"] == "store.insert"]
+    assert inserts and all("entry" not in a and a["entry_in"].endswith(".zst") for a in inserts)
 
 
 # ------------------------------------------------------------------ restore_order

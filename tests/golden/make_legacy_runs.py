@@ -10,6 +10,12 @@ Run it with an interpreter where sessionctl of that era is installed (the script
         && /tmp/old/.venv/bin/pip install -e /tmp/old
     /tmp/old/.venv/bin/python tests/golden/make_legacy_runs.py
 
+`legacy-runs-v2` (the argument names the folder) was made the same way by the code of
+commit 2c3fab9: format 2 (marker, state id), store backups as plain copies and every
+removed entry verbatim in the journal — the last runs made before backups were
+compressed and journals referred to them (`entry_in`). A format-2 run belongs to the
+state dir by its id, so that fixture also keeps `sessionctl/state-id`.
+
 The state lives at PLACEHOLDER while the runs are made (journals record absolute paths);
 the test moves it to a temp folder and rewrites that prefix in the run folders.
 
@@ -32,7 +38,7 @@ from helpers import NOW_ISO, NOW_MS, StateDir, clean_env  # noqa: E402
 from test_gc_support import gc_state  # noqa: E402
 
 PLACEHOLDER = Path("/tmp/sessionctl-legacy-v1/state")
-OUT = HERE / "legacy-runs-v1"
+OUT = HERE / (sys.argv[1] if len(sys.argv) > 1 else "legacy-runs-v1")
 
 
 def run(*args: str) -> dict[str, object]:
@@ -99,6 +105,8 @@ def main() -> None:
     steps["repair"] = run("repair", "--now", NOW_ISO, "--only", "transcripts")["run_id"]
     snapshot("S4")
     shutil.copytree(PLACEHOLDER / "sessionctl" / "runs", OUT / "runs", symlinks=True)
+    if (PLACEHOLDER / "sessionctl" / "state-id").exists():
+        shutil.copy2(PLACEHOLDER / "sessionctl" / "state-id", OUT / "state-id")
     (OUT / "steps.json").write_text(
         json.dumps({"placeholder": str(PLACEHOLDER), "runs": steps}, indent=2) + "\n"
     )
