@@ -18,6 +18,7 @@ See benchmarks/README.md for what each row measures and how to read the results.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -231,6 +232,60 @@ def gc_lock_held_ms(state: Path, fresh: FreshCopy) -> tuple[int | None, dict[str
     return summary.get("lock_held_ms"), summary.get("total") or {}
 
 
+class GcThenUndo:
+    """undo reverses a gc: before each undo sample (outside the timed region) a fresh
+    copy gets an untimed gc, whose run id goes into the undo command."""
+
+    def __init__(self, state: Path, cmd: list[str]) -> None:
+        self.fresh = FreshCopy(state)
+        self.state = state
+        self.cmd = cmd  # the undo command: its RUN_ID slot is filled in before each sample
+        self.slot = cmd.index("RUN_ID")
+
+    def prepare(self) -> None:
+        self.fresh.prepare()
+        s = run_once(
+            sessionctl("gc", "--json", "--state-dir", str(self.state), "--now", NOW), keep_stdout=True
+        )
+        self.cmd[self.slot] = json.loads(s.stdout)["run_id"]
+
+
+def tree_bytes(path: Path) -> int:
+    total = 0
+    for dirpath, _dirs, files in os.walk(path):
+        for f in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(dirpath, f)).st_size
+    return total
+
+
+def run_folder_size(state: Path, fresh: FreshCopy) -> dict[str, Any]:
+    """One extra gc on a fresh copy: the bytes of its run folder (journal, compressed
+    store backups, status) against the bytes of the stores it backed up."""
+    fresh.prepare()
+    try:
+        s = run_once(sessionctl("gc", "--json", "--state-dir", str(state), "--now", NOW), keep_stdout=True)
+        doc = json.loads(s.stdout)
+        rd = (
+            Path(doc["backup"]["path"])
+            if doc.get("backup")
+            else state / "sessionctl" / "runs" / doc["run_id"]
+        )
+        stores = sum(
+            b["size"] for b in (doc.get("backup") or {}).get("files", []) if b.get("kind") == "store"
+        )
+        parts = {p.name: tree_bytes(p) if p.is_dir() else p.stat().st_size for p in rd.iterdir()}
+        total = sum(parts.values())
+    finally:
+        fresh.restore()
+    return {
+        "run_bytes": total,
+        "store_bytes": stores,
+        "ratio": round(total / stores, 4) if stores else None,
+        "parts": parts,
+    }
+
+
 # ---------------------------------------------------------------- the suite
 
 
@@ -238,6 +293,8 @@ def suite(state: Path, *, only: set[str] | None, tiny: Path) -> list[Bench]:
     sd = ["--state-dir", str(state), "--now", NOW]
     fresh = FreshCopy(state)
     bl = [PY, str(HERE / "baseline.py")]
+    undo_cmd = sessionctl("undo", "RUN_ID", "--json", *sd)
+    undo = GcThenUndo(state, undo_cmd)
     benches = [
         Bench("baseline", [*bl, "health", str(state)], ok_rcs=(0,)),
         Bench("health", sessionctl("health", "--json", *sd), "baseline", 1.5),
@@ -258,6 +315,15 @@ def suite(state: Path, *, only: set[str] | None, tiny: Path) -> list[Bench]:
             2.5,
             ok_rcs=(0,),
             prepare=fresh.prepare,
+        ),
+        Bench(
+            "undo (of that gc)",
+            undo_cmd,
+            "gc",
+            1.5,
+            ok_rcs=(0,),
+            prepare=undo.prepare,
+            note="ratio: to the gc it reverses",
         ),
         Bench("--version (start-up)", [*entry_point(), "--version"], target_s=0.150, ok_rcs=(0,)),
         Bench(
@@ -397,8 +463,10 @@ def run_main(args: argparse.Namespace) -> dict[str, Any]:
         for b in benches:
             measure(b, args.runs)
         lock_ms, totals = (None, {})
+        run_folder: dict[str, Any] | None = None
         if only is None or "gc" in only:
             lock_ms, totals = gc_lock_held_ms(state, FreshCopy(state))
+            run_folder = run_folder_size(state, FreshCopy(state))
     finally:
         FreshCopy(state).restore()
     by_name = {b.name: b for b in benches}
@@ -426,6 +494,7 @@ def run_main(args: argparse.Namespace) -> dict[str, Any]:
         "rows": rows,
         "gc_lock_held_ms": lock_ms,
         "gc_totals": totals,
+        "run_folder": run_folder,
         "openclaw": oc_rows,
     }
     return result
@@ -449,6 +518,13 @@ def report(result: dict[str, Any], prev: dict[str, Any] | None) -> None:
             ms = result["gc_lock_held_ms"]
             print(
                 f"\ngc: sessions.json.lock held {ms} ms (target ≤ 1000 ms){' ok' if ms <= 1000 else ' MISS'}"
+            )
+        rf = result.get("run_folder")
+        if rf and rf.get("ratio") is not None:
+            print(
+                f"gc run folder: {rf['run_bytes'] / 1e6:.1f} MB for {rf['store_bytes'] / 1e6:.1f} MB of stores "
+                f"= {rf['ratio'] * 100:.1f} % (target ≤ 10 %){' ok' if rf['ratio'] <= 0.10 else ' MISS'}; "
+                + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in sorted(rf["parts"].items()))
             )
     if result.get("openclaw"):
         prev_oc = {r["name"]: r for r in prev.get("openclaw", [])} if prev else None
@@ -474,6 +550,7 @@ SCALE_BENCHES = (
     "health --deep",
     "baseline gc",
     "gc",
+    "undo (of that gc)",
 )
 
 

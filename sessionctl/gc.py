@@ -219,14 +219,14 @@ def _narrow_binding_edit(e: BindingEdit, removed: set[tuple[str, str]]) -> bool:
 # ---------------------------------------------------------------- actions
 
 
-def _rel(ctx: RunContext, p: Path) -> str:
+def _rel(ctx: RunContext, p: Path | str) -> str:
     s, root = str(p), str(ctx.state_dir)
     if s.startswith(root) and s[len(root) : len(root) + 1] == "/":  # what relative_to does, cheaper
         return s[len(root) + 1 :]
-    return str(p.relative_to(ctx.state_dir))
+    return str(Path(p).relative_to(ctx.state_dir))
 
 
-def _unique_archive_name(path: Path, stamp_ms: int, taken: set[str]) -> Path:
+def _unique_archive_name(path: Path, stamp_ms: int, taken: set[str]) -> str:
     from sessionctl.timeutil import archive_stamp
 
     ms = stamp_ms
@@ -238,7 +238,7 @@ def _unique_archive_name(path: Path, stamp_ms: int, taken: set[str]) -> Path:
         cand = f"{base}.deleted.{stamp}"
         if cand not in taken and not os.path.lexists(cand):
             taken.add(cand)
-            return Path(cand)
+            return cand  # a string: 28,000 Path objects cost more than the renames
         ms += 1
 
 
@@ -502,7 +502,7 @@ def apply_renames(
     rename; undo checks each one's state)."""
     from sessionctl.errors import SessionctlError
     from sessionctl.fsio import fault_point, fsync_dir
-    from sessionctl.locks import TRANSCRIPT_LOCK_STALE_MS, acquire
+    from sessionctl.locks import TRANSCRIPT_LOCK_STALE_MS, acquire, try_acquire_at
     from sessionctl.snapshot import sibling_references
 
     by_agent = {s.agent_id: s for s in snaps}
@@ -544,41 +544,56 @@ def apply_renames(
 
     sd = ctx.state_dir
     folders: dict[Path, list[dict[str, Any]]] = {}  # renamed, not yet durable
+    # lock groups by folder: each folder is opened once (through fsio.open_dir: a folder
+    # swapped for a symlink since the plan is refused, never followed out of the state
+    # dir), each transcript's lock taken and released through that fd
+    by_folder: dict[Path, list[tuple[str, list[dict[str, Any]]]]] = {}
+    for lock_rel, acts in groups.items():
+        by_folder.setdefault((sd / acts[0]["from"]).parent, []).append((lock_rel, acts))
     try:
-        for lock_rel, acts in groups.items():
-            try:
-                held = acquire(
-                    sd / lock_rel, timeout_s=min(lock_timeout_s, 5.0), stale_ms=TRANSCRIPT_LOCK_STALE_MS
-                )
-            except SessionctlError as exc:
-                for a in acts:
-                    a["state"], a["note"] = "skipped", f"transcript lock: {exc.message}"
-                continue
-            try:
-                # through the folder's fd: a folder swapped for a symlink since the plan is
-                # refused (fsio.open_dir), never followed out of the state dir
-                folder = (sd / acts[0]["from"]).parent
-                run.at(f"archiving {acts[0]['from']}", sd / acts[0]["from"])
-                with in_dir(folder) as d:
-                    for a in acts:
-                        fault_point("gc.archive")
-                        src, dst = sd / a["from"], sd / a["to"]
-                        if src.parent != folder or dst.parent != folder:
-                            a["state"], a["note"] = "skipped", "not in the folder of its transcript"
-                        elif not _exists_at(d, src.name):
-                            a["state"], a["note"] = "skipped", "the file no longer exists"
-                        elif _exists_at(d, dst.name):
-                            a["state"], a["note"] = "skipped", "the archive name exists already"
+        for folder, lock_groups in by_folder.items():
+            run.at(f"archiving files of {folder}", folder)
+            with in_dir(folder) as d:
+                for lock_rel, acts in lock_groups:
+                    target = sd / lock_rel
+                    lock = folder / f"{target.name}.lock"
+                    held = try_acquire_at(d, lock) if target.parent == folder else None
+                    fast = held is not None
+                    if held is None:  # taken (or elsewhere): the full protocol, waiting, stale checks
+                        try:
+                            held = acquire(
+                                target, timeout_s=min(lock_timeout_s, 5.0), stale_ms=TRANSCRIPT_LOCK_STALE_MS
+                            )
+                        except SessionctlError as exc:
+                            for a in acts:
+                                a["state"], a["note"] = "skipped", f"transcript lock: {exc.message}"
+                            continue
+                    try:
+                        run.at(f"archiving {acts[0]['from']}", sd / acts[0]["from"])
+                        for a in acts:
+                            fault_point("gc.archive")
+                            src, dst = sd / a["from"], sd / a["to"]
+                            if src.parent != folder or dst.parent != folder:
+                                a["state"], a["note"] = "skipped", "not in the folder of its transcript"
+                            elif not _exists_at(d, src.name):
+                                a["state"], a["note"] = "skipped", "the file no longer exists"
+                            elif _exists_at(d, dst.name):
+                                a["state"], a["note"] = "skipped", "the archive name exists already"
+                            else:
+                                try:
+                                    os.rename(src.name, dst.name, src_dir_fd=d, dst_dir_fd=d)
+                                except OSError as exc:
+                                    raise named(exc, src) from None
+                                folders.setdefault(folder, []).append(a)
+                    finally:
+                        if fast:
+                            held.release_at(d)
                         else:
-                            try:
-                                os.rename(src.name, dst.name, src_dir_fd=d, dst_dir_fd=d)
-                            except OSError as exc:
-                                raise named(exc, src) from None
-                            folders.setdefault(folder, []).append(a)
-            finally:
-                held.release()
+                            held.release()
     finally:
-        # `applied` once the folder holding the new names is durable (fsynced)
+        # `applied` once the folder holding the new names is durable (fsynced): one
+        # fsync per folder after its batch of renames, before the journal's status says
+        # so (a crash before it leaves them `planned`: undo state-checks each one)
         for folder in sorted(folders):
             fsync_dir(folder)
             for a in folders[folder]:

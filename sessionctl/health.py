@@ -1036,6 +1036,35 @@ class SqliteHealth:
         return state_checks(self.state, self.dbs, now, wanted)
 
 
+def runs_checks(ctx: RunContext) -> list[Finding]:
+    """`runs.large`: this state dir's run folders (`<state>/sessionctl/runs`) hold more
+    than runs.RUNS_WARN_BYTES. Each gc, backup, repair or prestart step keeps one; the
+    retention options (`--keep-runs`, `--keep-within`) bound them."""
+    from sessionctl.errors import SessionctlError
+    from sessionctl.runs import RUNS_WARN_BYTES, runs_usage
+
+    try:
+        use = runs_usage(ctx.state_dir)
+    except (OSError, SessionctlError):
+        return []  # an unusable sessionctl folder is reported by the commands that need it
+    if use["bytes"] <= RUNS_WARN_BYTES:
+        return []
+    gib = use["bytes"] / (1 << 30)
+    largest = use["largest"] or {}
+    return [
+        Finding(
+            "runs.large",
+            "warning",
+            None,
+            f"{use['runs']} run folders hold {gib:.1f} GiB (more than {RUNS_WARN_BYTES >> 30} GiB); "
+            f"the largest is {largest.get('run_id')}, the oldest {use['oldest']}",
+            path=use["path"],
+            fix="sessionctl backup --keep-runs 10",
+            data=use,
+        )
+    ]
+
+
 def run_health(
     ctx: RunContext,
     *,
@@ -1134,6 +1163,7 @@ def run_health(
     findings.extend(binding_checks(ctx, snaps, now, wanted))
     if era is not None:
         findings.extend(era.state_findings(now, wanted))
+    findings.extend(runs_checks(ctx))
     by_agent: dict[str, Counter[str]] = defaultdict(Counter)
     for f in findings:
         if f.agent is not None:

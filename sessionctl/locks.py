@@ -265,6 +265,25 @@ class HeldLock:
         with contextlib.suppress(FileNotFoundError, SymlinkRefused):
             unlink(self.path, durable=False)
 
+    def release_at(self, d: int) -> None:
+        """release() through an open fd of the lock's folder (see try_acquire_at)."""
+        name = self.path.name
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=d)
+        except OSError:
+            return
+        try:
+            st = os.fstat(fd)
+            raw = os.read(fd, 64 << 10)
+        except OSError:
+            return
+        finally:
+            os.close(fd)
+        if st.st_ino != self.ino or raw != self.payload:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name, dir_fd=d)
+
     def held_ms(self) -> int:
         return now_ms() - self.acquired_ms
 
@@ -298,38 +317,45 @@ def try_acquire(path: Path) -> HeldLock | None:
     through the folder's fd (fsio.open_dir): never through a symlinked folder."""
     from sessionctl.fsio import open_dir
 
-    payload = _payload()
-    tmp = f".{path.name}.{os.getpid()}.{uuid.uuid4()}.tmp"
     try:
         d = open_dir(path.parent)
     except OSError as exc:
         raise _lock_os_error(path, exc) from None
     try:
-        try:
-            fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600, dir_fd=d)
-        except OSError as exc:
-            raise _lock_os_error(path, exc) from None
-        try:
-            try:
-                os.write(fd, payload)
-                st = os.fstat(fd)
-            finally:
-                os.close(fd)
-            try:
-                fault_point("lock.create", path)  # test-only: the payload is written, the lock not yet there
-                os.link(tmp, path.name, src_dir_fd=d, dst_dir_fd=d, follow_symlinks=False)
-            except FileExistsError:
-                return None
-            except OSError as exc:
-                if exc.errno not in _NO_LINK:
-                    raise _lock_os_error(path, exc) from None
-                return _try_acquire_excl(path, payload, d)
-            return HeldLock(path, payload, st.st_ino, now_ms(), [])
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp, dir_fd=d)
+        return try_acquire_at(d, path)
     finally:
         os.close(d)
+
+
+def try_acquire_at(d: int, path: Path) -> HeldLock | None:
+    """try_acquire through an open fd `d` of the lock's folder (opened by fsio.open_dir,
+    so no symlink on the way): gc archives thousands of transcripts of one folder, each
+    under its own lock, and opens the folder once."""
+    payload = _payload()
+    tmp = f".{path.name}.{os.getpid()}.{uuid.uuid4()}.tmp"
+    try:
+        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600, dir_fd=d)
+    except OSError as exc:
+        raise _lock_os_error(path, exc) from None
+    try:
+        try:
+            os.write(fd, payload)
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+        try:
+            fault_point("lock.create", path)  # test-only: the payload is written, the lock not yet there
+            os.link(tmp, path.name, src_dir_fd=d, dst_dir_fd=d, follow_symlinks=False)
+        except FileExistsError:
+            return None
+        except OSError as exc:
+            if exc.errno not in _NO_LINK:
+                raise _lock_os_error(path, exc) from None
+            return _try_acquire_excl(path, payload, d)
+        return HeldLock(path, payload, st.st_ino, now_ms(), [])
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp, dir_fd=d)
 
 
 def _try_acquire_excl(path: Path, payload: bytes, dir_fd: int) -> HeldLock | None:

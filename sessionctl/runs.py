@@ -689,11 +689,7 @@ class RunInfo:
             n_actions = len((self.journal or {}).get("actions") or [])
         else:
             n_actions = 0
-        size = 0
-        for p in self.dir.rglob("*"):
-            with contextlib.suppress(OSError):
-                if p.is_file():
-                    size += p.stat().st_size
+        size = folder_bytes(self.dir)
         out = {
             "run_id": self.run_id,
             "path": str(self.dir),
@@ -708,6 +704,44 @@ class RunInfo:
         if not self.belongs:
             out["state_dir"] = self.owner
         return out
+
+
+def folder_bytes(path: Path) -> int:
+    """Bytes of the regular files under `path` (symbolic links not followed); a hard
+    link shared with another run counts in each."""
+    total = 0
+    stack = [str(path)]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                for e in it:
+                    with contextlib.suppress(OSError):
+                        if e.is_dir(follow_symlinks=False):
+                            stack.append(e.path)
+                        elif e.is_file(follow_symlinks=False):
+                            total += e.stat(follow_symlinks=False).st_size
+        except OSError:
+            continue
+    return total
+
+
+# health warns (`runs.large`) when this state dir's run folders hold more than this
+RUNS_WARN_BYTES = 5 << 30
+
+
+def runs_usage(state_dir: Path) -> dict[str, Any]:
+    """What this state dir's run folders (in `<state>/sessionctl/runs`) hold: their
+    number, total bytes, the largest and the oldest — `runs` and `health` report it."""
+    runs = list_runs(state_dir, own_only=True)
+    sizes = [(r.run_id, folder_bytes(r.dir)) for r in runs]
+    largest = max(sizes, key=lambda x: x[1]) if sizes else None
+    return {
+        "runs": len(sizes),
+        "bytes": sum(n for _r, n in sizes),
+        "largest": {"run_id": largest[0], "bytes": largest[1]} if largest else None,
+        "oldest": sizes[0][0] if sizes else None,
+        "path": str(runs_root(state_dir)),
+    }
 
 
 # ---------------------------------------------------------------- journal validation

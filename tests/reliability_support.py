@@ -84,6 +84,27 @@ def cli_env(**extra: str) -> dict[str, str]:
     return clean_env(PYTHONFAULTHANDLER="1", **extra)
 
 
+def _run_files(root: Path | None) -> dict[str, bytes]:
+    """The files of a run folder's backup/ (or moved/, replacement/) by the path they
+    back up, with their content as backed up: a compressed store backup `<rel>.zst`
+    is `<rel>` with the store's bytes."""
+    out: dict[str, bytes] = {}
+    for rel, data in _all_files(root).items():
+        if rel.endswith(".zst") and data[:4] == b"\x28\xb5\x2f\xfd":
+            # a run killed while it backed up leaves a partial copy (never journaled):
+            # whatever decompresses of it is all it holds
+            import zstandard
+
+            try:
+                data = backup_bytes(root / rel)  # type: ignore[operator]
+            except zstandard.ZstdError:
+                continue
+            out[rel.removesuffix(".zst")] = data
+        else:
+            out[rel] = data
+    return out
+
+
 @dataclass
 class Proc:
     """A finished sessionctl process."""
@@ -398,7 +419,7 @@ def check_nothing_lost(base: Baseline, *, allowed_pids: set[int], what: str = ""
     for r in journals:
         for sub in ("backup", "moved", "replacement"):
             d = r.dir / sub
-            for frel, blob in _all_files(d).items():
+            for frel, blob in _run_files(d).items():
                 run_blobs.setdefault(frel, set()).add(blob)
     for rel, data in base.files.items():
         if now.get(rel) == data:
@@ -419,7 +440,7 @@ def check_nothing_lost(base: Baseline, *, allowed_pids: set[int], what: str = ""
         sha(b)
         for r in read_runs(root, run_ids(root))
         for sub in ("backup", "moved")
-        for b in _all_files(r.dir / sub).values()
+        for b in _run_files(r.dir / sub).values()
     }
     unarchived = {u for u in map(_unarchived, base.files) if u is not None}
     for rel in sorted(set(now) - set(base.files)):

@@ -287,3 +287,22 @@ def test_restore_and_undo_of_a_store_with_a_custom_name_use_its_lock_and_mode(st
     rc, _u, err = run_json("undo", env["run_id"], *sd(state))
     assert rc == 0, err
     assert store.read_bytes() == later and oct(store.stat().st_mode & 0o777) == "0o600"
+
+
+def test_runs_reports_the_bytes_of_all_run_folders_and_health_warns_when_they_grow(state: StateDir) -> None:
+    gc_state(state)
+    rc, bk, err = run_json("backup", *sd(state))
+    assert rc == 0, err
+    rc, runs, _ = run_json("runs", *sd(state))
+    assert rc == 0 and runs["total_bytes"] == sum(r["bytes"] for r in runs["runs"]) > 0
+    rc, health, _ = run_json("health", *sd(state))
+    assert "runs.large" not in {f["check"] for f in health["findings"]}
+    # a run folder of 6 GiB (a sparse file: its size counts, it costs no disk)
+    with open(Path(bk["backup"]["path"]) / "backup" / "big", "wb") as f:
+        f.truncate(6 << 30)
+    rc, runs, _ = run_json("runs", *sd(state))
+    assert runs["total_bytes"] > 6 << 30
+    rc, health, _ = run_json("health", *sd(state))
+    (f,) = [f for f in health["findings"] if f["check"] == "runs.large"]
+    assert f["severity"] == "warning" and f["data"]["largest"]["run_id"] == bk["run_id"]
+    assert f["data"]["bytes"] == runs["total_bytes"] and "GiB" in f["message"]

@@ -171,3 +171,31 @@ def test_restore_order_keeps_entries_added_since(n: int, data: st.DataObject) ->
     # original keys keep their relative order; new keys keep theirs
     assert [k for k in merged if k in keys] == keys
     assert [k for k in merged if k in new_keys] == new_keys
+
+
+# ------------------------------------------------------------------ human output
+
+
+def test_undo_prints_counts_and_the_first_few_and_every_action_only_with_verbose(state: StateDir) -> None:
+    for i in range(14):
+        state.add_session("main", f"agent:main:direct:old{i:02d}", updated_at=NOW_MS - 30 * 86_400_000)
+    state.add_session("main", "agent:main:main", updated_at=NOW_MS - 60_000)
+    env = _gc(state)
+    undo = env["run_id"]
+    res = run_cli("undo", undo, "--dry-run", *sd(state), env=clean_env())
+    assert res.rc == 0, res.stderr
+    lines = res.stdout.splitlines()
+    # 14 entries and 14 transcripts: a count per action type, then the first 10 only
+    assert any("14 × put back entry [planned]" in line for line in lines), res.stdout
+    assert any("14 × rename back [planned]" in line for line in lines), res.stdout
+    listed = [
+        line for line in lines if line.startswith("  put back entry:") or line.startswith("  rename back:")
+    ]
+    assert len(listed) == 10
+    assert "18 more (every one: -v, or --json)" in res.stdout
+    res = run_cli("undo", undo, "--dry-run", "-v", *sd(state), env=clean_env())
+    assert res.rc == 0, res.stderr
+    listed = [
+        line for line in res.stdout.splitlines() if line.startswith(("  put back entry:", "  rename back:"))
+    ]
+    assert len(listed) == 28 and "more (every one" not in res.stdout

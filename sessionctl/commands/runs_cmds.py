@@ -51,6 +51,7 @@ def _undo_or_restore(
     config: str | None,
     progress: bool = False,
     openclaw: str | None = None,
+    verbose: bool = False,
 ) -> Result:
     """The body of undo and restore: the same run, the same Result."""
     import sys
@@ -94,6 +95,7 @@ def _undo_or_restore(
                 argv=sys.argv[1:],
             )
     res = context_result(command, ctx)
+    res.view["verbose"] = verbose
     add_logs(res, out.logs)
     if command == "restore":  # undo works from the run's journal, whatever --agent says
         warn_discovery_skips(res, ctx)
@@ -205,7 +207,12 @@ def register(app: typer.Typer) -> None:
                 )
             runs = [r.to_json() for r in list_runs(sd, backup_dir)]
             res = Result("runs", state_dir=str(sd))
-            res.data = {"runs_dir": str(runs_root(sd, backup_dir)), "runs": runs}
+            res.data = {
+                "runs_dir": str(runs_root(sd, backup_dir)),
+                "runs": runs,
+                # what the run folders listed take on disk (a hard link shared by two runs counts twice)
+                "total_bytes": sum(r["bytes"] for r in runs),
+            }
             return res
 
         run_command("runs", json, body, quiet=quiet)
@@ -223,6 +230,9 @@ def register(app: typer.Typer) -> None:
         config: ConfigOpt = None,
         json: JsonOpt = False,
         quiet: QuietOpt = False,
+        verbose: Annotated[
+            bool, typer.Option("--verbose", "-v", help="List every action, not a summary and the first few.")
+        ] = False,
     ) -> None:
         """Reverse a run: removed entries come back (never clobbering newer ones), renamed files are renamed back;
         SQLite-era sessions archived by gc are unarchived through OpenClaw (deleted ones need `restore`)."""
@@ -242,6 +252,7 @@ def register(app: typer.Typer) -> None:
                 config=config,
                 progress=not json and not quiet,
                 openclaw=openclaw,
+                verbose=verbose,
             )
 
         run_command("undo", json, body, quiet=quiet)
@@ -259,6 +270,9 @@ def register(app: typer.Typer) -> None:
         config: ConfigOpt = None,
         json: JsonOpt = False,
         quiet: QuietOpt = False,
+        verbose: Annotated[
+            bool, typer.Option("--verbose", "-v", help="List every action, not a summary and the first few.")
+        ] = False,
     ) -> None:
         """Put whole sessions.json files (and SQLite-era agent databases, gateway stopped) back from a run's backup (journaled: can be undone)."""
         from sessionctl.cli import run_command
@@ -276,6 +290,7 @@ def register(app: typer.Typer) -> None:
                 now=now,
                 config=config,
                 progress=not json and not quiet,
+                verbose=verbose,
             )
 
         run_command("restore", json, body, quiet=quiet)

@@ -22,7 +22,8 @@ def render(result: Result, console: Console) -> None:
     if not runs:
         console.print(f"no runs in {result.data.get('runs_dir')}", markup=False)
         return
-    console.print(f"{len(runs)} runs in {result.data.get('runs_dir')}", markup=False)
+    total = bytes_h(result.data.get("total_bytes"))
+    console.print(f"{len(runs)} runs in {result.data.get('runs_dir')}, {total} in all", markup=False)
     cells = [
         (
             r["run_id"],
@@ -41,7 +42,7 @@ def render(result: Result, console: Console) -> None:
 
 def summary(result: Result) -> str:
     runs = result.data.get("runs") or []
-    text = f"{len(runs)} run(s) in {result.data.get('runs_dir')}"
+    text = f"{len(runs)} run(s) in {result.data.get('runs_dir')} ({bytes_h(result.data.get('total_bytes'))})"
     if runs:
         r = runs[-1]
         text += f"; newest {r['run_id']} ({r.get('command') or '?'}, {r.get('state') or '?'})"

@@ -30,23 +30,29 @@ def action_line(a: dict[str, Any]) -> str:
     return f"  {_VERB.get(t, t)}: {what} [{state}]{note}"
 
 
-SHOWN = 50  # action lines at most: a 50,000-entry undo prints a summary, not 50,000 lines
+SHOWN = 10  # action lines without -v: a 50,000-entry undo prints a summary, not 50,000 lines
 
 
 def render_run(result: Result, console: Console, verb: str) -> None:
+    """Counts per action type and state, then the first SHOWN actions; every action
+    only with -v (all of them are in --json)."""
     d = result.data
     acts = d.get("actions") or []
-    for a in acts[:SHOWN]:
-        console.print(action_line(a), markup=False, highlight=False)
-    if len(acts) > SHOWN:
+    verbose = bool(result.view.get("verbose"))
+    if acts and (len(acts) > SHOWN or not verbose):
         from collections import Counter
 
-        rest = Counter(
-            f"{_VERB.get(a['type'], a['type'])} [{a.get('state', 'planned')}]" for a in acts[SHOWN:]
-        )
-        more = ", ".join(f"{n} × {what}" for what, n in sorted(rest.items()))
+        counts = Counter(f"{_VERB.get(a['type'], a['type'])} [{a.get('state', 'planned')}]" for a in acts)
+        for what, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+            console.print(f"  {n:>7} × {what}", markup=False, highlight=False)
+    shown = acts if verbose else acts[:SHOWN]
+    if shown and not verbose and len(acts) > SHOWN:
+        console.print(f"  the first {SHOWN} of {len(acts)}:", markup=False)
+    for a in shown:
+        console.print(action_line(a), markup=False, highlight=False)
+    if len(acts) > len(shown):
         console.print(
-            f"  … and {len(acts) - SHOWN} more: {more} (all of them: --json)", markup=False, soft_wrap=True
+            f"  … {len(acts) - len(shown)} more (every one: -v, or --json)", markup=False, soft_wrap=True
         )
     s = d.get("summary") or {}
     if d.get("dry_run"):
