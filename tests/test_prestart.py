@@ -161,10 +161,16 @@ def test_prestart_on_the_demo_state_removes_only_stale_sessions_and_leaves_valid
         rel = f"agents/{agent}/sessions/sessions.json"
         assert rel in backed
         assert backup_bytes(bdir / "backup" / (rel + ".zst")) == raw
-    # every removed entry is in the gc run's journal, verbatim
-    gc_journal = json.loads((run_dir(state, step(env, "gc")["run_id"]) / "journal.json").read_bytes())
+    # every removed entry is in the gc run: named in its journal, the entry itself in
+    # the (checksummed, compressed) store backup the journal refers to (`entry_in`)
+    gc_dir = run_dir(state, step(env, "gc")["run_id"])
+    gc_journal = json.loads((gc_dir / "journal.json").read_bytes())
     removed_in_journal = {
-        (a["agent"], a["key"]): a["entry"] for a in gc_journal["actions"] if a["type"] == "store.remove"
+        (a["agent"], a["key"]): a["entry"]
+        if "entry" in a
+        else json.loads(backup_bytes(gc_dir / a["entry_in"]))[a["key"]]
+        for a in gc_journal["actions"]
+        if a["type"] == "store.remove"
     }
     for agent, keys in removed.items():
         for key in keys:
