@@ -1041,10 +1041,10 @@ def runs_checks(ctx: RunContext) -> list[Finding]:
     than runs.RUNS_WARN_BYTES. Each gc, backup, repair or prestart step keeps one; the
     retention options (`--keep-runs`, `--keep-within`) bound them."""
     from sessionctl.errors import SessionctlError
-    from sessionctl.runs import RUNS_WARN_BYTES, runs_usage
+    from sessionctl.runs import RUNS_WARN_BYTES, runs_report
 
     try:
-        use = runs_usage(ctx.state_dir)
+        use = runs_report(ctx.state_dir)
     except (OSError, SessionctlError):
         return []  # an unusable sessionctl folder is reported by the commands that need it
     if use["bytes"] <= RUNS_WARN_BYTES:

@@ -729,9 +729,10 @@ def folder_bytes(path: Path) -> int:
 RUNS_WARN_BYTES = 5 << 30
 
 
-def runs_usage(state_dir: Path) -> dict[str, Any]:
-    """What this state dir's run folders (in `<state>/sessionctl/runs`) hold: their
-    number, total bytes, the largest and the oldest — `runs` and `health` report it."""
+def runs_report(state_dir: Path) -> dict[str, Any]:
+    """What this state dir's own run folders (in `<state>/sessionctl/runs`, with its
+    marker) hold: their number, total bytes, the largest and the oldest — for health's
+    `runs.large` finding (runs_usage below counts every folder there, for the metrics)."""
     runs = list_runs(state_dir, own_only=True)
     sizes = [(r.run_id, folder_bytes(r.dir)) for r in runs]
     largest = max(sizes, key=lambda x: x[1]) if sizes else None
