@@ -501,11 +501,6 @@ def copy_durable(src: Path, dst: Path, *, mode: int = 0o600, hasher: Any = None)
     return total
 
 
-def write_new_durable(path: Path, data: bytes, *, mode: int = 0o600) -> None:
-    """Create a new file with data, fsynced (for backups/journal parts)."""
-    atomic_write(path, data, mode=mode)
-
-
 # ---------------------------------------------------------------- user-named output paths
 
 

@@ -692,9 +692,6 @@ class GcPlan:
     def empty(self) -> bool:
         return not any(a.expired or a.files or a.purges or a.defused for a in self.agents)
 
-    def expired_keys(self) -> dict[str, list[str]]:
-        return {a.agent: [d.key for d in a.expired] for a in self.agents}
-
 
 @dataclass
 class Times:

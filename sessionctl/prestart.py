@@ -31,7 +31,7 @@ from sessionctl.errors import ExitCode, NotFoundError, PermissionDenied, Session
 from sessionctl.result import LogLevel, Status
 
 LogFn = Callable[[LogLevel, str], None]
-StepStatus = Literal["done", "nothing_to_do", "skipped", "failed", "unavailable"]
+StepStatus = Literal["done", "nothing_to_do", "skipped", "failed"]
 STEPS = ("backup", "repair", "gc", "bindings", "retention", "health")
 MUTATING = frozenset({"backup", "repair", "gc", "bindings", "retention"})
 
@@ -154,7 +154,7 @@ class PrestartReport:
         if (
             self.refused
             or self.errors
-            or any(s.status in ("skipped", "failed", "unavailable") for s in self.steps)
+            or any(s.status in ("skipped", "failed") for s in self.steps)
             or self.step("gc").detail.get("refused_agents")
         ):
             return "warning"
@@ -163,7 +163,7 @@ class PrestartReport:
         return "ok"
 
     def skipped(self) -> list[str]:
-        return [s.name for s in self.steps if s.status in ("skipped", "unavailable")]
+        return [s.name for s in self.steps if s.status == "skipped"]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -195,18 +195,6 @@ class PrestartOptions:
     resume_within: str | None = None  # --resume-within (else [prestart] resume-within, else 1h)
     argv: list[str] | None = None
     progress: Any = None  # context.ProgressFn: the command layer's progress hook
-
-
-def _optional(module: str) -> Any:
-    """Import sessionctl.<module>, or None when that module is not part of this build."""
-    import importlib
-
-    try:
-        return importlib.import_module(f"sessionctl.{module}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"sessionctl.{module}":
-            return None
-        raise
 
 
 def _ms(ms: int | None) -> str:
@@ -475,11 +463,11 @@ class Prestart:
                 # each expired session: a store edit; each of its files: an archive rename
                 self._gc_touched_bytes += load.size
                 self._gc_archives += min(expired, transcripts)
-        bindings = _optional("bindings")
-        if bindings is not None:
-            for _ch, p in bindings.binding_file_paths(self.ctx.state_dir):
-                c.binding_files += 1
-                c.binding_bytes += _size(p)
+        from sessionctl import bindings
+
+        for _ch, p in bindings.binding_file_paths(self.ctx.state_dir):
+            c.binding_files += 1
+            c.binding_bytes += _size(p)
         c.parse_ms = max(1, self.deadline.elapsed_ms() - t0)
         ests = {
             "backup": self._est_backup(),
@@ -607,7 +595,7 @@ class Prestart:
                 }
             )
         st.elapsed_ms = self.deadline.elapsed_ms() - t0
-        if st.status in ("failed", "unavailable"):
+        if st.status == "failed":
             self.log("warning", f"prestart: {name}: {st.status} — {st.reason}")
 
     def _gateway_appeared(self) -> bool:
@@ -639,11 +627,8 @@ class Prestart:
         """A backup run (runops.take_backup): every store as it is (damaged ones too: their
         bytes are evidence), the prompt blobs its entries reference, the thread-binding
         files — journaled, before anything else changes."""
-        runops = _optional("runops")
-        if runops is None:
-            st.status, st.reason = "unavailable", "this build of sessionctl cannot take backups"
-            self.no_change = "no backup could be taken: nothing is changed without one"
-            return
+        from sessionctl import runops
+
         if self.costs.store_files == 0 and self.costs.binding_files == 0:
             st.status, st.reason = "nothing_to_do", "no sessions.json and no thread-binding file to back up"
             return
@@ -683,11 +668,8 @@ class Prestart:
     )
 
     def _do_repair(self, st: StepReport) -> None:
-        repair = _optional("repair")
-        if repair is None:
-            st.status = "unavailable"
-            st.reason = "this build of sessionctl has no repair module; safe repairs not done"
-            return
+        from sessionctl import repair
+
         opts = repair.RepairOptions(only=self.SAFE_REPAIRS)
         safe = self.SAFE_CHECKS
 
@@ -861,12 +843,9 @@ class Prestart:
     def _expire_bindings_alone(self, st: StepReport) -> None:
         """When gc did not run: drop only bindings expired by their own limits (the
         gateway's sweeper rule), each file rewritten atomically after a backup."""
-        bindings = _optional("bindings")
-        if bindings is None:
-            st.status, st.reason = "unavailable", "this build of sessionctl cannot read thread bindings"
-            return
         import hashlib
 
+        from sessionctl import bindings
         from sessionctl.actions import apply_rewrite
         from sessionctl.locks import private_lock
         from sessionctl.runs import Run

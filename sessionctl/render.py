@@ -68,12 +68,6 @@ def stdout_console() -> Console:
     return Console(highlight=False, soft_wrap=True, emoji=False)
 
 
-def stderr_console() -> Console:
-    from rich.console import Console
-
-    return Console(stderr=True, highlight=False, soft_wrap=True)
-
-
 def terminal_width(console: Console) -> int | None:
     """The width tables may use: the terminal's when stdout is one, None (no limit: one
     record per line, at full width) when it is a pipe or a file."""

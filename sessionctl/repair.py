@@ -184,14 +184,6 @@ class Plan:
         """True when an action is transcript surgery (needs every gateway stopped)."""
         return any(a.get("offline") for a in self.actions)
 
-    def removed_keys(self, store_rel: str) -> set[str]:
-        return {
-            a["key"]
-            for a in self.actions
-            if a.get("store") == store_rel
-            and (a["type"] == "store.remove" or (a["type"] == "store.set" and a.get("after") is None))
-        }
-
     def guard_nonempty(self) -> None:
         """Refuse every store edit that would leave a store with no entries."""
         by_store: dict[str, list[int]] = {}

@@ -33,7 +33,7 @@ import secrets
 import shutil
 import stat
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,8 +61,6 @@ from sessionctl.fsio import (
     makedirs,
     read_bytes,
 )
-from sessionctl.locks import store_lock
-from sessionctl.store import load_store, write_store
 from sessionctl.timeutil import iso_ms, now_ms, run_stamp
 
 # The run folder's format. 1: before run folders carried a marker (meta.json written
@@ -555,30 +553,6 @@ def read_json(raw: bytes) -> Any:
             return json.loads(raw)
         except ValueError as exc:
             raise orjson.JSONDecodeError(str(exc), "", 0) from None
-
-
-def edit_store(
-    store_path: Path,
-    edit: Callable[[dict[str, Any]], dict[str, Any] | None],
-    *,
-    lock_timeout_s: float = 10.0,
-) -> tuple[dict[str, Any] | None, int]:
-    """The critical section: take sessions.json.lock, re-read the store, let `edit`
-    return the new store (or None for no change), write it atomically, release.
-    Returns (new store or None, milliseconds the lock was held)."""
-    with store_lock(store_path, timeout_s=lock_timeout_s) as held:
-        fault_point("store.locked")
-        load = load_store(store_path)
-        if load.data is None:
-            raise DataError(
-                f"{store_path} became unreadable ({load.error}) before it could be changed; nothing was written",
-                path=str(store_path),
-                hint="run `sessionctl health` and `sessionctl repair --only store`",
-            )
-        new = edit(load.data)
-        if new is not None:
-            write_store(store_path, new)
-        return new, held.held_ms()
 
 
 def restore_order(

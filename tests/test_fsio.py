@@ -5,7 +5,6 @@ never follow links or block, containment."""
 from __future__ import annotations
 
 import errno
-import json
 import os
 import re
 import signal
@@ -25,7 +24,6 @@ from sessionctl.fsio import (
     open_regular,
     read_bytes,
     resolve_inside,
-    write_new_durable,
 )
 
 WRITER = """
@@ -184,9 +182,9 @@ def test_atomic_write_keeps_the_owner_of_the_file_it_replaces(tmp_path: Path) ->
     assert p.read_bytes() == b"new"
 
 
-def test_write_new_durable(tmp_path: Path) -> None:
-    write_new_durable(tmp_path / "journal.json", json.dumps({"a": 1}).encode())
-    assert json.loads((tmp_path / "journal.json").read_bytes()) == {"a": 1}
+def test_atomic_write_creates_a_new_file_with_mode_0600(tmp_path: Path) -> None:
+    atomic_write(tmp_path / "journal.json", b'{"a": 1}')
+    assert (tmp_path / "journal.json").read_bytes() == b'{"a": 1}'
     assert ((tmp_path / "journal.json").stat().st_mode & 0o777) == 0o600
 
 

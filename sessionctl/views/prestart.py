@@ -14,7 +14,6 @@ _STEP_STYLE = {
     "nothing_to_do": "dim",
     "skipped": "yellow",
     "failed": "bold red",
-    "unavailable": "yellow",
 }
 
 
