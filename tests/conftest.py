@@ -1,5 +1,6 @@
 """Test-suite setup: tests/ on sys.path (for `helpers`), the `state` fixture, a clean
-environment for in-process tests, hypothesis settings, and the `interop` and `promtool` markers."""
+environment for in-process tests, hypothesis settings, and the markers that deselect tests
+unless asked for: `interop` and `promtool` (need an outside tool) and `slow`."""
 
 from __future__ import annotations
 
@@ -41,19 +42,78 @@ def state(tmp_path: Path) -> StateDir:
     return StateDir(Path(os.path.realpath(root)))
 
 
-# markers whose tests need an outside tool, and the variable that runs them
+# markers whose tests need an outside tool, the variable that runs them, and what to say
 GATED = {"interop": "SESSIONCTL_INTEROP", "promtool": "SESSIONCTL_PROMTOOL"}
+GATED_HINT = {
+    "interop": "need the real OpenClaw; run them with interop/ci.sh",
+    "promtool": "need promtool; .ci/run runs them (SESSIONCTL_PROMTOOL=1)",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--slow",
+        action="store_true",
+        default=False,
+        help="also run the tests marked `slow` (the crash/ENOSPC/kill, hostile-input, "
+        "gateway-concurrency and demo end-to-end suites; same as SESSIONCTL_SLOW=1). CI runs them.",
+    )
+
+
+def _run_slow(config: pytest.Config) -> bool:
+    """`slow` tests run with --slow, SESSIONCTL_SLOW=1, or a -m expression naming `slow`."""
+    return (
+        bool(config.getoption("--slow"))
+        or os.environ.get("SESSIONCTL_SLOW") == "1"
+        or "slow" in (config.getoption("markexpr") or "")
+    )
+
+
+_DESELECTED: dict[str, int] = {}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """`interop` tests need the real OpenClaw (interop/install.sh): they run only with
-    SESSIONCTL_INTEROP=1. `promtool` tests need promtool (Debian's prometheus package,
-    installed by .ci/run): they run only with SESSIONCTL_PROMTOOL=1. Otherwise they are
-    deselected (not skipped: they never start); when selected, a missing tool fails."""
+    """Deselected (not skipped: they never start), unless asked for:
+    - `interop` tests need the real OpenClaw (interop/install.sh): SESSIONCTL_INTEROP=1;
+    - `promtool` tests need promtool (Debian's prometheus package, installed by .ci/run):
+      SESSIONCTL_PROMTOOL=1; when selected, a missing tool fails;
+    - `slow` tests (crash/ENOSPC/kill suites, soak-like tests): --slow or SESSIONCTL_SLOW=1,
+      or a -m expression that names `slow`.
+    The developer's default run stays fast; CI (.ci/run) runs them all. A test gated on an
+    outside tool is never deselected as `slow`: its CI step runs every one."""
     gated = [m for m, var in GATED.items() if os.environ.get(var) != "1"]
+    run_slow = _run_slow(config)
     keep, drop = [], []
+    _DESELECTED.clear()
     for item in items:
-        (drop if any(item.get_closest_marker(m) for m in gated) else keep).append(item)
+        tool = next((m for m in gated if item.get_closest_marker(m)), None)
+        if tool is not None:
+            _DESELECTED[tool] = _DESELECTED.get(tool, 0) + 1
+            drop.append(item)
+        elif (
+            not run_slow
+            and item.get_closest_marker("slow")
+            and not any(item.get_closest_marker(m) for m in GATED)
+        ):
+            _DESELECTED["slow"] = _DESELECTED.get("slow", 0) + 1
+            drop.append(item)
+        else:
+            keep.append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
+    """One line per deselected group, printed right after collection (with -q too)."""
+    lines = []
+    if _DESELECTED.get("slow"):
+        lines.append(
+            f"sessionctl: {_DESELECTED['slow']} slow tests deselected (crash/ENOSPC/kill, hostile-input, "
+            "gateway-concurrency and demo end-to-end suites); "
+            "run them with --slow or SESSIONCTL_SLOW=1 (`nox -s test` runs everything)"
+        )
+    for marker, hint in GATED_HINT.items():
+        if _DESELECTED.get(marker):
+            lines.append(f"sessionctl: {_DESELECTED[marker]} {marker} tests deselected ({hint})")
+    return lines

@@ -40,6 +40,8 @@ from reliability_support import (
     run_ids,
 )
 
+pytestmark = pytest.mark.slow  # simulated gateways writing concurrently: run with --slow (CI does)
+
 DAY = 86_400_000
 
 

@@ -33,6 +33,8 @@ from reliability_support import (
     run_ids,
 )
 
+pytestmark = pytest.mark.slow  # the crash suite: deselected by default, run with --slow (CI does)
+
 WORKERS = (os.cpu_count() or 2) + 1  # CLI start-ups are CPU-bound; one extra hides the waits
 
 

@@ -38,6 +38,8 @@ from reliability_support import (
     write_span,
 )
 
+pytestmark = pytest.mark.slow  # the crash suite: deselected by default, run with --slow (CI does)
+
 WORKERS = (os.cpu_count() or 2) + 1  # CLI start-ups are CPU-bound; one extra hides the waits
 
 # The fault points each scenario must reach (a change that stops reaching one weakens the

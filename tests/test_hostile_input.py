@@ -40,6 +40,8 @@ from reliability_support import (
     run_ids,
 )
 
+pytestmark = pytest.mark.slow  # hostile-input soak (generated stores): run with --slow (CI does)
+
 HEALTH_CODES = {0, 1, 2, 3}
 DOCUMENTED = {0, 10, 64, 65, 66, 73, 74, 75, 77, 78}  # 10: gc left an agent untouched; 70 would be a bug
 TIMEOUT = 90  # a command blocked on a FIFO fails here instead of hanging the suite

@@ -9,8 +9,11 @@ import shutil
 import time
 from pathlib import Path
 
+import pytest
 from helpers import REPO, StateDir
 from test_repair_support import cli, live_files, undo
+
+pytestmark = pytest.mark.slow  # end-to-end on the whole demo state: run with --slow (CI does)
 
 FIXED = {
     "store.unparseable",
