@@ -46,7 +46,7 @@ def state(tmp_path: Path) -> StateDir:
 GATED = {"interop": "SESSIONCTL_INTEROP", "promtool": "SESSIONCTL_PROMTOOL"}
 GATED_HINT = {
     "interop": "need the real OpenClaw; run them with interop/ci.sh",
-    "promtool": "need promtool; .ci/run runs them (SESSIONCTL_PROMTOOL=1)",
+    "promtool": "need promtool; .ci/run runs them with SESSIONCTL_PROMTOOL=1",
 }
 
 
