@@ -152,7 +152,9 @@ with open(log, "a") as f:
     f.write(json.dumps(sys.argv[1:]) + "\\n")
 args = sys.argv[1:]
 if args[:2] == ["gateway", "call"]:
-    print(json.dumps({{"ok": True, "key": json.loads(args[4])["key"]}}))
+    key = json.loads(args[4])["key"]
+    extra = {{"deleted": True, "archived": ["/x/" + key + ".zst"]}} if args[2] == "sessions.delete" else {{}}
+    print(json.dumps({{"ok": True, "key": key, **extra}}))
     sys.exit(0)
 op = args[1]
 keys = [a for a in args[2:] if a.startswith("agent:")]
@@ -231,10 +233,17 @@ def test_gc_applies_through_openclaw_after_a_backup_and_undo_says_what_it_can(
     )
     assert rc == 0, (env, err)
     calls = [json.loads(line) for line in log.read_text().splitlines()]
-    assert calls == [
-        ["sessions", "delete", "agent:main:cron:job:run:1", "--agent", "main", "--yes", "--json"],
-        ["sessions", "archive", "agent:main:telegram:direct:5", "--agent", "main", "--json"],
-    ]
+    # a cron run: the gateway's sessions.list never lists one, so `openclaw sessions delete`
+    # cannot look it up: the gateway's sessions.delete, with the planned session id
+    sid = next(a["session_id"] for a in env["actions"] if a["key"] == "agent:main:cron:job:run:1")
+    assert calls[0][:3] == ["gateway", "call", "sessions.delete"] and calls[0][-1] == "--json"
+    assert json.loads(calls[0][4]) == {
+        "key": "agent:main:cron:job:run:1",
+        "agentId": "main",
+        "expectedSessionId": sid,
+        "deleteTranscript": True,
+    }
+    assert calls[1:] == [["sessions", "archive", "agent:main:telegram:direct:5", "--agent", "main", "--json"]]
     acts = {a["key"]: a for a in env["actions"]}
     assert {k: a["state"] for k, a in acts.items()} == {
         "agent:main:cron:job:run:1": "applied",

@@ -36,7 +36,7 @@ from sessionctl.discovery import AgentStore
 from sessionctl.errors import Unavailable
 from sessionctl.snapshot import AgentSnapshot
 from sessionctl.sqlite.reader import AgentDb, read_agent_db
-from sessionctl.sqlite.snapshot import is_synthetic, sqlite_snapshot
+from sessionctl.sqlite.snapshot import is_cron_run, is_synthetic, sqlite_snapshot
 
 ACTION_TYPES = ("sqlite.delete", "sqlite.archive")
 
@@ -124,6 +124,9 @@ class SqliteGc:
                 if n is None:
                     continue
                 delete = self.delete_all or is_synthetic(d.key)
+                via = "openclaw sessions " + ("delete" if delete else "archive")
+                if delete and is_cron_run(d.key):
+                    via = "openclaw gateway call sessions.delete"  # the CLI cannot look cron runs up
                 actions.append(
                     {
                         "type": "sqlite.delete" if delete else "sqlite.archive",
@@ -140,7 +143,7 @@ class SqliteGc:
                         "age_ms": d.age_ms,
                         "idle_ms": d.idle_ms,
                         "transcript_bytes": d.size,
-                        "via": "openclaw sessions " + ("delete" if delete else "archive"),
+                        "via": via,
                     }
                 )
         return actions
@@ -177,13 +180,22 @@ class SqliteGc:
 
     def apply(self, run: Any, actions: list[dict[str, Any]], exe: Path) -> None:
         """Re-verify, run OpenClaw, confirm. Sets each action's state and note."""
-        from sessionctl.sqlite.openclaw import BATCH, lifecycle
+        from sessionctl.sqlite.openclaw import BATCH, delete_rpc, lifecycle
 
         by_agent: dict[str, list[dict[str, Any]]] = {}
         for a in actions:
             by_agent.setdefault(a["agent"], []).append(a)
         for agent, acts in sorted(by_agent.items()):
             self._reverify(agent, acts)
+            for a in acts:
+                if a.get("state") != "planned" or a["via"] != "openclaw gateway call sessions.delete":
+                    continue
+                one = delete_rpc(
+                    exe, self.ctx.state_dir, agent, a["key"], a["session_id"], a["archived_at"] is not None
+                )
+                a["command"] = ["gateway", "call", "sessions.delete"]
+                self._record(a, one)
+                run.commit_journal()
             for op in ("delete", "archive"):
                 todo = [a for a in acts if a["type"] == f"sqlite.{op}" and a.get("state") == "planned"]
                 for i in range(0, len(todo), BATCH):
@@ -194,17 +206,19 @@ class SqliteGc:
                         r = per_key.get(a["key"])
                         if r is None:
                             a["state"], a["note"] = "skipped", f"OpenClaw gave no result: {res.summary()}"
-                        elif r.ok and r.status in ("deleted", "archived", "already_archived"):
-                            a["state"] = "applied"
-                            a["result"] = {"status": r.status, "archived": r.archived}
                         else:
-                            a["state"], a["note"] = (
-                                "skipped",
-                                f"OpenClaw: {r.status}: {r.error or ''}".rstrip(": "),
-                            )
-                            a["result"] = {"status": r.status, "error": r.error}
+                            self._record(a, r)
                     run.commit_journal()  # OpenClaw's answers are on disk before the next batch
             self._confirm(agent, acts)
+
+    @staticmethod
+    def _record(a: dict[str, Any], r: Any) -> None:
+        if r.ok and r.status in ("deleted", "archived", "already_archived"):
+            a["state"] = "applied"
+            a["result"] = {"status": r.status, "archived": r.archived}
+        else:
+            a["state"], a["note"] = "skipped", f"OpenClaw: {r.status}: {r.error or ''}".rstrip(": ")
+            a["result"] = {"status": r.status, "error": r.error}
 
     def _reread(self, agent: str) -> AgentDb | None:
         st = self.stores[agent]

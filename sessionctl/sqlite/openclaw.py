@@ -148,6 +148,38 @@ def lifecycle(
     return res, out
 
 
+def delete_rpc(
+    exe: Path, state_dir: Path, agent: str, key: str, session_id: str, archived: bool
+) -> KeyResult:
+    """Delete one session with the gateway's own `sessions.delete` (what `openclaw sessions
+    delete` calls after looking the key up), for the keys the CLI cannot look up: the gateway's
+    sessions.list never lists cron run sessions (`cron:<job>:run:<id>`), so the CLI answers
+    "not found" for them. `expectedSessionId` makes the gateway refuse a session that changed."""
+    params = {
+        "key": key,
+        "agentId": agent,
+        "expectedSessionId": session_id,
+        "deleteTranscript": True,
+        **({"archivedOnly": True} if archived else {}),
+    }
+    res = run(
+        exe, ["gateway", "call", "sessions.delete", "--params", json.dumps(params), "--json"], state_dir
+    )
+    doc = res.doc if isinstance(res.doc, dict) else {}
+    if res.returncode == 0 and doc.get("deleted") is True:
+        archived_files = doc.get("archived")
+        return KeyResult(
+            key,
+            True,
+            "deleted",
+            None,
+            [str(a) for a in archived_files] if isinstance(archived_files, list) else [],
+        )
+    if res.returncode == 0 and doc.get("deleted") is False:
+        return KeyResult(key, False, "not_found", "the gateway found no such session")
+    return KeyResult(key, False, "failed", res.summary())
+
+
 def unarchive(exe: Path, state_dir: Path, agent: str, key: str) -> CallResult:
     """Reverse `sessions archive` through the gateway: `sessions.patch {archived: false}`
     (the CLI has no unarchive command; the Control UI restores the same way)."""

@@ -39,6 +39,17 @@ def is_synthetic(key: str) -> bool:
     return rest == "heartbeat" or rest.endswith(":heartbeat") or ":heartbeat:" in rest
 
 
+def is_cron_run(key: str) -> bool:
+    """OpenClaw's `isCronRunSessionKey`: `agent:<id>:cron:<job>:run:<id>` (the gateway's
+    sessions.list never lists these)."""
+    import re
+
+    k = key.strip().lower()
+    parts = k.split(":", 2)
+    rest = parts[2] if len(parts) == 3 and parts[0] == "agent" else ""
+    return re.match(r"^cron:[^:]+:run:[^:]+(?::|$)", rest) is not None
+
+
 def facts_for(adb: AgentDb, node: Node) -> TranscriptFacts:
     t = adb.transcripts.get(node.session_id)
     f = TranscriptFacts(adb.path, header_ok=True)
