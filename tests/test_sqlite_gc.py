@@ -152,8 +152,14 @@ with open(log, "a") as f:
     f.write(json.dumps(sys.argv[1:]) + "\\n")
 args = sys.argv[1:]
 if args[:2] == ["gateway", "call"]:
-    key = json.loads(args[4])["key"]
+    params = json.loads(args[4])
+    key = params["key"]
+    if "expectedSessionId" not in params:  # as the 2026.9.6 gateway answers a lifecycle call without it
+        print(json.dumps({{"ok": False, "error": {{"code": "INVALID_REQUEST", "message": "expectedSessionId required"}}}}))
+        sys.exit(1)
     extra = {{"deleted": True, "archived": ["/x/" + key + ".zst"]}} if args[2] == "sessions.delete" else {{}}
+    if args[2] == "sessions.patch":
+        extra = {{"entry": {{"sessionId": params["expectedSessionId"]}}}}  # archivedAt gone
     print(json.dumps({{"ok": True, "key": key, **extra}}))
     sys.exit(0)
 op = args[1]
@@ -275,7 +281,14 @@ def test_gc_applies_through_openclaw_after_a_backup_and_undo_says_what_it_can(
     assert rc == 0, uenv
     by_type = {a["type"]: a for a in uenv["actions"]}
     assert by_type["sqlite.unarchive"]["state"] == "applied"
-    assert json.loads(log.read_text().splitlines()[-1])[:3] == ["gateway", "call", "sessions.patch"]
+    patch = json.loads(log.read_text().splitlines()[-1])
+    assert patch[:3] == ["gateway", "call", "sessions.patch"]
+    assert json.loads(patch[4]) == {
+        "key": "agent:main:telegram:direct:5",
+        "agentId": "main",
+        "expectedSessionId": acts["agent:main:telegram:direct:5"]["session_id"],
+        "archived": False,
+    }
     conflict = by_type["conflict"]
     assert conflict["key"] == "agent:main:cron:job:run:1"
     assert f"sessionctl restore {env['run_id']} --agent main" in conflict["note"]

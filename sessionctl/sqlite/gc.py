@@ -333,9 +333,8 @@ def apply_unarchive(ctx: RunContext, actions: list[dict[str, Any]], openclaw: st
         if why is not None or exe is None:
             a["state"], a["note"] = "skipped", why
             continue
-        res = unarchive(exe, ctx.state_dir, a["agent"], a["key"])
-        doc = res.doc if isinstance(res.doc, dict) else {}
-        if res.returncode == 0 and doc.get("ok") is not False:
+        r = unarchive(exe, ctx.state_dir, a["agent"], a["key"], a["session_id"])
+        if r.ok:
             a["state"] = "applied"
         else:
-            a["state"], a["note"] = "skipped", f"OpenClaw: {res.summary()}"
+            a["state"], a["note"] = "skipped", f"OpenClaw: {r.error or r.status}"

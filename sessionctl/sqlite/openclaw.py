@@ -57,6 +57,13 @@ class CallResult:
     def summary(self) -> str:
         if self.error:
             return self.error
+        # a gateway call's JSON answer: {"ok": false, "error": {"code", "message"}}
+        err = self.doc.get("error") if isinstance(self.doc, dict) else None
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            code = err.get("code")
+            return f"{code}: {err['message']}" if isinstance(code, str) else err["message"]
+        if isinstance(err, str):
+            return err
         tail = (self.stderr or self.stdout).strip().splitlines()
         return tail[-1] if tail else f"exit {self.returncode}"
 
@@ -180,8 +187,26 @@ def delete_rpc(
     return KeyResult(key, False, "failed", res.summary())
 
 
-def unarchive(exe: Path, state_dir: Path, agent: str, key: str) -> CallResult:
+def unarchive(exe: Path, state_dir: Path, agent: str, key: str, session_id: str) -> KeyResult:
     """Reverse `sessions archive` through the gateway: `sessions.patch {archived: false}`
-    (the CLI has no unarchive command; the Control UI restores the same way)."""
-    params = json.dumps({"key": key, "agentId": agent, "archived": False})
-    return run(exe, ["gateway", "call", "sessions.patch", "--params", params, "--json"], state_dir)
+    (the CLI has no unarchive command; the Control UI restores the same way). The gateway
+    requires `expectedSessionId` for a lifecycle patch (2026.9.6: "expectedSessionId required
+    for session lifecycle patch") and refuses a session whose id changed since; the answer is
+    confirmed the way `openclaw sessions archive` confirms its own: `ok` and the entry's
+    `archivedAt` (here: gone)."""
+    params = json.dumps({"key": key, "agentId": agent, "expectedSessionId": session_id, "archived": False})
+    res = run(exe, ["gateway", "call", "sessions.patch", "--params", params, "--json"], state_dir)
+    doc = res.doc if isinstance(res.doc, dict) else {}
+    entry = doc.get("entry")
+    if (
+        res.returncode == 0
+        and doc.get("ok") is True
+        and isinstance(entry, dict)
+        and entry.get("archivedAt") is None
+    ):
+        return KeyResult(key, True, "unarchived")
+    if res.returncode == 0 and doc.get("ok") is True:
+        return KeyResult(
+            key, False, "unconfirmed", "the gateway did not confirm that the session is unarchived"
+        )
+    return KeyResult(key, False, "failed", res.summary())
