@@ -196,7 +196,7 @@ def health_metrics(
         if a.get("resume_on_start") is not None:
             m.add(
                 "sessionctl_resume_on_start_sessions",
-                "Sessions the next gateway start resumes (status running + abortedLastRun).",
+                "Sessions the next gateway start resumes (status running; docs/health.md).",
                 "gauge",
                 int(a["resume_on_start"]),
                 agent=a["agent"],

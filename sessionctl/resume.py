@@ -1,17 +1,26 @@
 """The restart resume set: the sessions the next gateway start will resume on its own.
 
-One rule, used for every era that has it (health's `sessions.resume_on_start`, list's
-`resume-on-start` flag, prestart's report). At start-up OpenClaw scans every agent store for
-entries with `status == "running"` and `abortedLastRun == true` and resumes each one — one at
-a time, retrying — unless it is a subagent, cron or ACP session or carries `spawnDepth > 0` or
-a `subagentRole`, or its `mainRestartRecovery` already holds a reservation, a foreground
-claim or a tombstone (exhausted retries). No age limit applies: a session left that way for
-weeks is resumed too, which is the stale-session-resume outage.
+One rule per OpenClaw era, shared by every report of it (health's
+`sessions.resume_on_start`, list's `resume-on-start` flag, prestart's report). This module
+holds the SQLite era's (2026.7.2-beta.1 and later, verified on 2026.9.6); the file-era
+releases (issue 13) differ only in which `running` rows count.
 
-Sources: 2026.9.6 `isMainRestartRecoveryCandidate` / `isMainSessionRecoveryPending`
-(dist/main-session-recovery-state-*.mjs) and `recoverRestartAbortedMainSessions`
-(SQLite-era spec §7.2); 2026.5.28 has the same candidate rule (issue 13 models the file-era
-releases and extends this module).
+SQLite era, from 2026.9.6's dist:
+- candidates (`isMainRestartRecoveryCandidate`, main-session-recovery-state-*.mjs): not a
+  subagent, cron or ACP key, no `spawnDepth > 0`, no `subagentRole`;
+- at start-up the gateway first marks EVERY `status = 'running'` candidate row it does not
+  own as interrupted (`markStartupOrphanedMainSessionsForRecovery`,
+  main-session-restart-recovery-marking-*.mjs: `abortedLastRun = true`, `updatedAt = now`;
+  a reservation or foreground claim left by the previous process is dropped), then resumes
+  the rows `isMainSessionRecoveryPending` accepts (running + abortedLastRun, no
+  reservation/claim/tombstone), one at a time, retrying, until a `mainRestartRecovery`
+  tombstone (three failed attempts) ends it. So the set is every running candidate row,
+  whatever `abortedLastRun` says now (the SQLite spec's §7.2 required the flag; 9.6's
+  start-up marking makes it irrelevant), except a row already tombstoned, and a row already
+  flagged whose recovery is reserved or claimed (that marking skips flagged rows).
+- No age limit: a session left `running` for weeks is resumed too, which is the
+  stale-session-resume outage. A row is `running` in the database while its turn is live,
+  so under a running gateway the set also holds the turns in progress (they are not idle).
 """
 
 from __future__ import annotations
@@ -44,11 +53,12 @@ def resume_candidate_key(key: str) -> bool:
     return not _rest(key).startswith(_NOT_RESUMED_HEADS)
 
 
-def resumes_on_start(key: str, entry: Mapping[str, Any], status: Any = None) -> bool:
-    """True when the next gateway start resumes this session. `status` is the SQLite
-    `status` column when there is one (it is a projection of `entry.status`)."""
+def sqlite_resumes_on_start(key: str, entry: Mapping[str, Any], status: Any = None) -> bool:
+    """True when the next start of a SQLite-era gateway (2026.7.2+) resumes this session.
+    `status` is the `status` column (a projection of `entry.status`, and what OpenClaw's
+    start-up scan selects on) when there is one."""
     st = status if status is not None else entry.get("status")
-    if st != "running" or entry.get("abortedLastRun") is not True:
+    if st != "running":
         return False
     depth = entry.get("spawnDepth")
     if isinstance(depth, int | float) and not isinstance(depth, bool) and depth > 0:
@@ -56,10 +66,15 @@ def resumes_on_start(key: str, entry: Mapping[str, Any], status: Any = None) -> 
     if entry.get("subagentRole") is not None or not resume_candidate_key(key):
         return False
     state = entry.get("mainRestartRecovery")
-    claimed = isinstance(state, dict) and any(
-        state.get(k) for k in ("foregroundClaims", "reservation", "tombstone")
-    )
-    return not claimed
+    if not isinstance(state, dict):
+        return True
+    if state.get("tombstone"):
+        return False  # recovery gave up: never resumed again
+    if entry.get("abortedLastRun") is True:
+        # already flagged: the start-up marking leaves it as it is, so a reservation or a
+        # foreground claim still blocks it
+        return not (state.get("foregroundClaims") or state.get("reservation"))
+    return True  # marked at start-up (which drops a stale reservation or claim), then resumed
 
 
 @dataclass
@@ -82,7 +97,7 @@ def resume_finding(
     window_ms: int,
     path: str | None,
     fix: str | None = None,
-    rule: str = "status running + abortedLastRun",
+    rule: str = "status running",  # the SQLite era's rule (module docstring)
     era: EraInfo | None = None,
 ) -> Any:
     """The `sessions.resume_on_start` finding of one agent (None when its set is empty).

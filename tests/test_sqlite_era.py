@@ -262,6 +262,48 @@ def test_resume_set_within_budget_and_window_is_info(state: StateDir) -> None:
     assert env["thresholds"]["resume_budget"] == 0 and env["thresholds"]["resume_window_ms"] == 30_000
 
 
+def test_resume_set_is_every_running_row_openclaw_marks_at_start(state: StateDir) -> None:
+    """2026.9.6 marks every running candidate row it does not own as interrupted at start-up
+    (markStartupOrphanedMainSessionsForRecovery) before resuming: abortedLastRun does not
+    decide; a tombstone, or a reservation on a row already flagged, does."""
+    b = db(state, "main")
+    old = NOW_MS - 3 * DAY_MS
+    b.add_session("agent:main:telegram:direct:1", status="running", aborted=True, updated_at=old)
+    b.add_session("agent:main:telegram:direct:2", status="running", updated_at=old)  # flag absent
+    b.add_session("agent:main:telegram:direct:3", status="running", aborted=False, updated_at=old)
+    b.add_session(  # a reservation of the previous process: dropped by the marking
+        "agent:main:telegram:direct:4",
+        status="running",
+        aborted=False,
+        extra={"mainRestartRecovery": {"cycleId": "c", "revision": 2, "reservation": {"runId": "r"}}},
+    )
+    b.add_session(  # already flagged and reserved: isMainSessionRecoveryPending says no
+        "agent:main:telegram:direct:5",
+        status="running",
+        aborted=True,
+        extra={"mainRestartRecovery": {"cycleId": "c", "revision": 2, "reservation": {"runId": "r"}}},
+    )
+    b.add_session(  # recovery gave up
+        "agent:main:telegram:direct:6",
+        status="running",
+        aborted=False,
+        extra={"mainRestartRecovery": {"cycleId": "c", "revision": 5, "tombstone": {"reason": "x"}}},
+    )
+    b.add_session("agent:main:telegram:direct:7", status="done", aborted=True)  # not running
+    b.add_session("agent:main:subagent:s1", status="running")  # never on the main lane
+    b.add_session("agent:main:explicit:child", status="running", extra={"subagentRole": "worker"})
+    b.close()
+    _rc, env = health(state)
+    f = one(env, "sessions.resume_on_start")
+    keys = [s["key"] for s in f["data"]["sessions"]]
+    assert keys == [f"agent:main:telegram:direct:{i}" for i in (1, 2, 3, 4)]
+    assert f["data"]["stale"] == 3 and "(status running)" in f["message"]
+    rc, lenv, _ = run_json("list", "--state-dir", str(state.root), "--now", NOW_ISO)
+    assert rc == 0
+    flagged = sorted(r["key"] for r in lenv["sessions"] if "resume-on-start" in r["flags"])
+    assert flagged == keys
+
+
 def test_duplicate_peer_across_a_file_era_and_a_sqlite_era_agent(state: StateDir) -> None:
     state.add_session("sales", "agent:sales:telegram:direct:777000")
     b = db(state, "main")

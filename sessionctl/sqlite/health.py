@@ -229,7 +229,7 @@ def _entry_checks(
     fix_cmd: Any,
 ) -> list[Finding]:
     from sessionctl.health import _token_check
-    from sessionctl.resume import ResumeSession, resume_finding, resumes_on_start
+    from sessionctl.resume import ResumeSession, resume_finding, sqlite_resumes_on_start
 
     out: list[Finding] = []
     agent = adb.agent_id
@@ -260,7 +260,7 @@ def _entry_checks(
                     },
                 )
             )
-        if ev.entry is not None and resumes_on_start(ev.key, ev.obj, n.status):
+        if ev.entry is not None and sqlite_resumes_on_start(ev.key, ev.obj, n.status):
             active, _src = ev.last_active_ms()
             idle = max(0, now_ms - active) if active is not None else None
             stale = idle is None or idle > thr.resume_window_ms

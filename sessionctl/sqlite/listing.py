@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from sessionctl.discovery import AgentStore
-from sessionctl.resume import resumes_on_start
+from sessionctl.resume import sqlite_resumes_on_start
 from sessionctl.sqlite.reader import AgentDb, read_agent_db
 from sessionctl.sqlite.snapshot import sqlite_snapshot
 
@@ -39,7 +39,7 @@ def sqlite_rows(
             flags.append("entry-not-valid")
         if t is None or not t.events:
             flags.append("missing-transcript")
-        if resumes_on_start(ev.key, ev.obj, n.status):
+        if sqlite_resumes_on_start(ev.key, ev.obj, n.status):
             flags.append("resume-on-start")
         rows.append(
             {

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from sessionctl.context import RunContext
-from sessionctl.resume import resumes_on_start
+from sessionctl.resume import sqlite_resumes_on_start
 from sessionctl.sqlite.reader import read_agent_db
 from sessionctl.sqlite.snapshot import is_synthetic, sqlite_snapshot
 
@@ -62,7 +62,7 @@ def sqlite_report(
         snap = sqlite_snapshot(st, adb, main_key=ctx.openclaw.main_key)
         nodes = {n.key: n for n in adb.nodes}
         for ev in snap.entries:
-            if resumes_on_start(ev.key, ev.obj, nodes[ev.key].status):
+            if sqlite_resumes_on_start(ev.key, ev.obj, nodes[ev.key].status):
                 active, _src = ev.last_active_ms()
                 idle = max(0, ctx.now_ms - active) if active is not None else None
                 entry["resume_on_start"].append(
