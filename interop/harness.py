@@ -955,3 +955,94 @@ def copy_sample(state: Path, dest: Path) -> Path:
         target = dest / sess.relative_to(state)
         shutil.copytree(sess, target, copy_function=shutil.copy2)
     return dest
+
+
+# ----------------------------------------------------------------------------- a real gateway
+
+GATEWAY_TOKEN = "sessionctl-interop-token"
+
+
+@dataclass
+class RunningGateway:
+    proc: subprocess.Popen[bytes]
+    port: int
+    token: str
+    log: Path
+
+    def env(self) -> dict[str, str]:
+        """What an `openclaw` CLI (or sessionctl passing it on) needs to reach this gateway."""
+        return {"OPENCLAW_GATEWAY_PORT": str(self.port), "OPENCLAW_GATEWAY_TOKEN": self.token}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_gateway(
+    state: Path, *, version: str = "2026.9.6", token: str = GATEWAY_TOKEN, ready_timeout: float = 300.0
+) -> RunningGateway:
+    """`openclaw gateway run` on loopback for ``state``, token auth; waits for `[gateway] ready`.
+    Raises OpenClawError (with the log's tail) when it exits or does not get ready."""
+    wrapper = installed(version) or install(version)
+    port = free_port()
+    log = Path(state).with_name(Path(state).name + f"-gateway-{port}.log")
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [
+                str(wrapper),
+                "gateway",
+                "run",
+                "--port",
+                str(port),
+                "--bind",
+                "loopback",
+                "--auth",
+                "token",
+                "--token",
+                token,
+                "--allow-unconfigured",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=openclaw_env(state, {"OPENCLAW_GATEWAY_TOKEN": token, "OPENCLAW_GATEWAY_PORT": str(port)}),
+            cwd=str(state),
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + ready_timeout
+    ansi = re.compile(r"\x1b\[[0-9;]*m")
+    while time.monotonic() < deadline:
+        text = ansi.sub("", log.read_text("utf-8", "replace"))
+        if "[gateway] ready" in text:
+            return RunningGateway(proc, port, token, log)
+        if proc.poll() is not None:
+            break
+        time.sleep(0.5)
+    stop_gateway(RunningGateway(proc, port, token, log))
+    tail = "\n".join(log.read_text("utf-8", "replace").splitlines()[-15:])
+    raise OpenClawError(f"the gateway did not get ready (exit {proc.returncode}):\n{tail}")
+
+
+def stop_gateway(gw: RunningGateway, timeout: float = 120.0) -> None:
+    """SIGTERM the gateway's process group and wait (SIGKILL after `timeout`)."""
+    if gw.proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(gw.proc.pid, signal.SIGTERM)
+        try:
+            gw.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(gw.proc.pid, signal.SIGKILL)
+            gw.proc.wait(30)
+    # the gateway's children (titled openclaw-gateway) share its process group
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(gw.proc.pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
