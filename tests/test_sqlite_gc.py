@@ -249,7 +249,18 @@ def test_gc_applies_through_openclaw_after_a_backup_and_undo_says_what_it_can(
         "expectedSessionId": sid,
         "deleteTranscript": True,
     }
-    assert calls[1:] == [["sessions", "archive", "agent:main:telegram:direct:5", "--agent", "main", "--json"]]
+    assert calls[1:] == [
+        [
+            "sessions",
+            "archive",
+            "agent:main:telegram:direct:5",
+            "--agent",
+            "main",
+            "--timeout",
+            "120000",
+            "--json",
+        ]
+    ]
     acts = {a["key"]: a for a in env["actions"]}
     assert {k: a["state"] for k, a in acts.items()} == {
         "agent:main:cron:job:run:1": "applied",

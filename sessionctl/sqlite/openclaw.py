@@ -23,6 +23,11 @@ from sessionctl.errors import UsageError
 
 CALL_TIMEOUT_S = 300.0
 PER_KEY_TIMEOUT_S = 5.0
+# How long the CLI waits for the gateway's answer to one call (`--timeout`, ms). OpenClaw's
+# defaults (10 s for `gateway call`, 30 s for `sessions delete|archive`) were seen to expire
+# on a loaded 2-core box while the gateway took 55-70 s per sessions.delete and then did it:
+# the outcome is unknown to sessionctl (it skips the key and says so), so wait longer.
+RPC_TIMEOUT_MS = 120_000
 BATCH = 50  # keys per `openclaw sessions delete|archive` call (one CLI start-up each)
 
 
@@ -131,11 +136,15 @@ def run(exe: Path, args: list[str], state_dir: Path, *, timeout: float = CALL_TI
     return res
 
 
+def _rpc_timeout() -> list[str]:
+    return ["--timeout", str(RPC_TIMEOUT_MS)]
+
+
 def lifecycle(
     exe: Path, state_dir: Path, operation: str, agent: str, keys: list[str]
 ) -> tuple[CallResult, dict[str, KeyResult]]:
     """`openclaw sessions delete|archive KEY… --agent A [--yes] --json`; per-key results."""
-    args = ["sessions", operation, *keys, "--agent", agent, "--json"]
+    args = ["sessions", operation, *keys, "--agent", agent, *_rpc_timeout(), "--json"]
     if operation == "delete":
         args.insert(-1, "--yes")
     res = run(exe, args, state_dir, timeout=CALL_TIMEOUT_S + PER_KEY_TIMEOUT_S * len(keys))
@@ -170,7 +179,9 @@ def delete_rpc(
         **({"archivedOnly": True} if archived else {}),
     }
     res = run(
-        exe, ["gateway", "call", "sessions.delete", "--params", json.dumps(params), "--json"], state_dir
+        exe,
+        ["gateway", "call", "sessions.delete", "--params", json.dumps(params), *_rpc_timeout(), "--json"],
+        state_dir,
     )
     doc = res.doc if isinstance(res.doc, dict) else {}
     if res.returncode == 0 and doc.get("deleted") is True:
@@ -195,7 +206,9 @@ def unarchive(exe: Path, state_dir: Path, agent: str, key: str, session_id: str)
     confirmed the way `openclaw sessions archive` confirms its own: `ok` and the entry's
     `archivedAt` (here: gone)."""
     params = json.dumps({"key": key, "agentId": agent, "expectedSessionId": session_id, "archived": False})
-    res = run(exe, ["gateway", "call", "sessions.patch", "--params", params, "--json"], state_dir)
+    res = run(
+        exe, ["gateway", "call", "sessions.patch", "--params", params, *_rpc_timeout(), "--json"], state_dir
+    )
     doc = res.doc if isinstance(res.doc, dict) else {}
     entry = doc.get("entry")
     if (
