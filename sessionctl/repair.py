@@ -680,14 +680,16 @@ def _tail_fix(data: bytes) -> tuple[str | None, int]:
     return "cut", len(partial)
 
 
-def _entries_of_file(snap: AgentSnapshot, name: str) -> list[EntryView]:
-    """The entries whose transcript is this file of the agent's sessions folder."""
+def entries_by_file(snap: AgentSnapshot) -> dict[str, list[EntryView]]:
+    """File name → the entries whose transcript is that file of the agent's sessions
+    folder (one pass over the entries, not one per file)."""
     sdir = str(snap.store.sessions_dir)
-    return [
-        ev
-        for ev in snap.entries
-        if ev.ref.path is not None and ev.ref.path.name == name and str(ev.ref.path.parent) == sdir
-    ]
+    out: dict[str, list[EntryView]] = {}
+    for ev in snap.entries:
+        p = ev.ref.path
+        if p is not None and str(p.parent) == sdir:
+            out.setdefault(p.name, []).append(ev)
+    return out
 
 
 def unique_archive_name(folder: Path, name: str, reason: str, at_ms: int, taken: set[str]) -> str:
@@ -706,13 +708,26 @@ def _plan_transcripts(
 ) -> None:
     from sessionctl.actions import rewrite_edit
     from sessionctl.fsio import read_bytes
-    from sessionctl.transcripts import deep_scan, read_facts
+    from sessionctl.snapshot import scan_transcripts
 
     agent = snap.agent_id
     sdir = snap.store.sessions_dir
     fix = f"sessionctl repair --only transcripts --agent {agent}"
-    for fi in sorted(snap.inventory.of_kind(*TRANSCRIPT_FILE_KINDS), key=lambda f: f.name):
-        facts = read_facts(fi.path)
+    files = sorted(snap.inventory.of_kind(*TRANSCRIPT_FILE_KINDS), key=lambda f: f.name)
+    # the scanner health uses: first line and tail of each file; every line with --drop-bad-lines
+    scanned = scan_transcripts(
+        [fi.path for fi in files], [fi.size for fi in files], deep=opts.drop_bad_lines, last_line=False
+    )
+    by_file = entries_by_file(snap)
+    for fi, facts in zip(files, scanned, strict=True):
+        if (
+            facts.error is None
+            and facts.size
+            and facts.header_ok
+            and facts.ends_with_newline
+            and not (opts.drop_bad_lines and facts.bad_lines)
+        ):
+            continue  # nothing to repair (most files): no path resolution either
         rel = rel_path(ctx, fi.path)
         if facts.error:
             plan.problem("transcript.unreadable", "warning", agent, f"{fi.name}: {facts.error}", path=rel)
@@ -722,7 +737,7 @@ def _plan_transcripts(
                 "transcript.empty", agent, rel, "empty file: OpenClaw writes a fresh header, nothing to keep"
             )
             continue
-        users = _entries_of_file(snap, fi.name)
+        users = by_file.get(fi.name, [])
         if not facts.header_ok:
             dst = unique_archive_name(sdir, fi.name, "bak", wall, taken)
             keys = [ev.key for ev in users]
@@ -766,8 +781,7 @@ def _plan_transcripts(
         need_tail = not facts.ends_with_newline
         bad: list[int] = []
         if opts.drop_bad_lines:
-            deep = deep_scan(fi.path, facts)
-            bad = list(deep.bad_lines or [])
+            bad = list(facts.bad_lines or [])
         if not need_tail and not bad:
             continue
         try:
@@ -904,7 +918,13 @@ def plan_repair(ctx: RunContext, opts: RepairOptions) -> Plan:
             continue
         if not store.sessions_dir.is_dir():
             continue
-        snap = snapshot_agent(store, ctx.state_dir, main_key=ctx.openclaw.main_key, read="none")
+        # entries are journaled verbatim only by the entries part (and a --reset-entries);
+        # without it the slim parse will do — unless the store is damaged, when the store
+        # part needs its bytes
+        slim = "entries" not in opts.only and not opts.reset_entries
+        snap = snapshot_agent(store, ctx.state_dir, main_key=ctx.openclaw.main_key, read="none", slim=slim)
+        if slim and snap.load.status not in ("ok", "missing"):
+            snap = snapshot_agent(store, ctx.state_dir, main_key=ctx.openclaw.main_key, read="none")
         if snap.load.data is not None:
             plan.note_store(rel_path(ctx, store.store_path), [ev.key for ev in snap.entries])
         elif snap.load.status in DAMAGED and "entries" in opts.only and "store" not in opts.only:

@@ -249,11 +249,11 @@ def snapshot_agent(
 PARALLEL_DEEP_BYTES = 32 << 20
 
 
-def _facts_chunk(paths: list[Path], deep: bool) -> list[TranscriptFacts]:
+def _facts_chunk(paths: list[Path], deep: bool, last_line: bool = True) -> list[TranscriptFacts]:
     """Cheap facts (and with `deep`, every line) of each path, in order."""
     out = []
     for p in paths:
-        f = read_facts(p)
+        f = read_facts(p, last_line=last_line)
         out.append(deep_scan(p, f) if deep and f.error is None else f)
     return out
 
@@ -288,6 +288,24 @@ def _deep_in_processes(paths: list[Path], sizes: list[int], workers: int) -> lis
     return [f for f in results if f is not None] if all(f is not None for f in results) else None
 
 
+def scan_transcripts(
+    paths: list[Path], sizes: list[int], *, deep: bool = False, workers: int = 2, last_line: bool = True
+) -> list[TranscriptFacts]:
+    """THE transcript scanner (health, list, gc, repair, prestart): the facts of each path,
+    in order. Cheap mode reads each file's first line and tail in-process (a few syscalls
+    per file: transcripts.read_facts); deep mode parses every line as JSON.parse would
+    (transcripts.deep_scan), spread over `workers` forked processes once the files add up
+    to PARALLEL_DEEP_BYTES (`sizes`: the listing's sizes, used only to balance them).
+    `last_line=False`: no last-line timestamp (a file ending in a newline costs one byte
+    at its end), for callers that judge only the header and the tail (repair)."""
+    results: list[TranscriptFacts] | None = None
+    if deep and workers > 1 and len(paths) > 1 and sum(sizes) >= PARALLEL_DEEP_BYTES:
+        results = _deep_in_processes(paths, sizes, workers)
+    if results is None:
+        results = _facts_chunk(paths, deep, last_line)
+    return results
+
+
 def read_entry_facts(snap: AgentSnapshot, *, deep: bool = False, workers: int = 2) -> None:
     """Fill `facts` for every entry whose transcript exists (each file read once).
     Cheap facts are read in-process (a few syscalls per file); a big deep read uses
@@ -308,13 +326,8 @@ def read_entry_facts(snap: AgentSnapshot, *, deep: bool = False, workers: int = 
         by_path.setdefault(p, []).append(ev)
 
     paths = list(by_path)
-    results: list[TranscriptFacts] | None = None
-    if deep and workers > 1 and len(paths) > 1:
-        sizes = [fi.size if (fi := inv.get(p.name)) is not None else 0 for p in paths]
-        if sum(sizes) >= PARALLEL_DEEP_BYTES:
-            results = _deep_in_processes(paths, sizes, workers)
-    if results is None:
-        results = _facts_chunk(paths, deep)
+    sizes = [fi.size if (fi := inv.get(p.name)) is not None else 0 for p in paths]
+    results = scan_transcripts(paths, sizes, deep=deep, workers=workers)
     for p, f in zip(paths, results, strict=True):
         for ev in by_path[p]:
             ev.facts = f

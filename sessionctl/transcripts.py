@@ -284,8 +284,14 @@ def _line_ts(line: bytes) -> int | None:
     return None
 
 
-def read_facts(path: Path, *, size: int | None = None, mtime_ms: int = 0) -> TranscriptFacts:
-    """Cheap read: header line, last complete line and whether the file ends in '\\n'."""
+def read_facts(
+    path: Path, *, size: int | None = None, mtime_ms: int = 0, last_line: bool = True
+) -> TranscriptFacts:
+    """Cheap read: header line, last complete line and whether the file ends in '\\n'.
+
+    `last_line=False` (repair: it needs no timestamp): a file that ends in '\\n' costs one
+    byte at its end instead of its last line (`last_ts_ms` stays None); the tail of one
+    that does not is read as usual."""
     facts = TranscriptFacts(path)
     try:
         with open_regular(path) as fd:
@@ -326,7 +332,8 @@ def read_facts(path: Path, *, size: int | None = None, mtime_ms: int = 0) -> Tra
                     hid,
                     hts,
                 )
-            _read_tail(fd, facts)
+            if last_line or os.pread(fd, 1, facts.size - 1) != b"\n":
+                _read_tail(fd, facts)
     except NotRegularFile as exc:
         facts.error = f"transcript {exc.strerror}"
     except OSError as exc:
