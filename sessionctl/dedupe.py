@@ -17,8 +17,9 @@ agent that should own the peer is what OpenClaw's routing picks from `bindings[]
   removing it would leave the peer with no session at all.
 
 Removed entries go through store.remove (the journal keeps them verbatim); their
-transcripts are archived by rename to `.deleted.<stamp>` when no remaining entry of any
-agent references them. Sidecars (trajectory, checkpoints) become orphans for `archive`.
+files — transcript, topic transcripts, checkpoints, trajectory and ACP sidecars, found as
+gc finds them (snapshot.session_files) — are archived by rename to `.deleted.<stamp>` when
+no remaining entry of any agent references them, so no orphan is left behind.
 
 Storms (`--storms`): machine-made sessions (subagent, acp, hook, dashboard, explicit,
 node, other shapes; never DMs, groups, threads, main, cron) sharing a key family — the
@@ -43,7 +44,7 @@ from typing import Any
 from sessionctl.archive import tag_findings
 from sessionctl.context import RunContext
 from sessionctl.repair import REPAIR_TO_HEALTH, Outcome, Plan, rel_path, run_plan, unique_archive_name
-from sessionctl.snapshot import AgentSnapshot, EntryView
+from sessionctl.snapshot import AgentSnapshot, EntryView, build_references, session_files
 from sessionctl.timeutil import format_duration, iso_ms, now_ms
 
 STORM_EXCLUDED_KINDS = frozenset(
@@ -148,17 +149,18 @@ def _add_removals(ctx: RunContext, plan: Plan, snaps: list[AgentSnapshot], remov
     removed: set[tuple[str, str]] = {(str(r.snap.store.store_path), r.ev.key) for r in removals}
     unknown = sorted({s.agent_id for s in snaps if s.load.data is None})
     # every (path → keys) reference that remains after the removals, across all agents
-    remaining_paths: set[str] = set()
+    # names in each folder that a remaining entry of ANOTHER folder resolves to (sibling sessionFile)
+    remaining_names: dict[str, set[str]] = {}
     for snap in snaps:
         sp = str(snap.store.store_path)
+        own = str(snap.store.sessions_dir)
         for ev in snap.entries:
-            if (sp, ev.key) in removed:
+            p = ev.ref.path
+            if (sp, ev.key) in removed or p is None or str(p.parent) == own:
                 continue
-            if ev.ref.path is not None:
-                remaining_paths.add(str(ev.ref.path))
+            remaining_names.setdefault(str(p.parent), set()).add(p.name)
     wall = now_ms()
     taken: set[str] = set()
-    seen_files: set[str] = set()
     for r in removals:
         snap, ev = r.snap, r.ev
         plan.add(
@@ -173,47 +175,52 @@ def _add_removals(ctx: RunContext, plan: Plan, snaps: list[AgentSnapshot], remov
                 "reason": r.reason,
             }
         )
+    # the files of the removed sessions (snapshot.session_files: transcript, topics,
+    # checkpoints, trajectory and ACP sidecars), per folder, that nothing left uses
+    by_snap: dict[str, tuple[AgentSnapshot, list[_Removal]]] = {}
     for r in removals:
-        snap, ev = r.snap, r.ev
-        p = ev.ref.path
-        if p is None or str(p) in seen_files:
-            continue
-        seen_files.add(str(p))
-        sp = str(snap.store.store_path)
-        same_folder = str(p.parent) == str(snap.store.sessions_dir)
-        fi = snap.inventory.by_name.get(p.name) if same_folder else None
-        if fi is None or fi.kind in ("directory", "symlink"):
-            continue  # not written yet (or not a plain file): nothing to archive
-        users = [k for k in snap.referenced.get(p.name, []) if (sp, k) not in removed]
-        if users or str(p) in remaining_paths:
+        by_snap.setdefault(str(r.snap.store.store_path), (r.snap, []))[1].append(r)
+    for sp, (snap, rs) in by_snap.items():
+        sdir = snap.store.sessions_dir
+        remaining_refs = build_references([ev for ev in snap.entries if (sp, ev.key) not in removed], sdir)
+        for name in remaining_names.get(str(sdir), ()):
+            remaining_refs.setdefault(name, []).append("(another store)")
+        files, _kept = session_files(snap, [r.ev for r in rs], remaining_refs)
+        if not files:
             continue
         others = [a for a in unknown if a != snap.agent_id]
-        if others:  # an entry of theirs may use it (an absolute sessionFile): as in gc
-            plan.keep(
-                "transcript.references_unknown",
-                snap.agent_id,
-                rel_path(ctx, p),
-                f"the transcript of the removed {ev.key!r} stays: the store of {', '.join(others)} cannot be "
-                "read, so whether one of its entries uses it is unknown",
-            )
-            continue
         store_rel = rel_path(ctx, snap.store.store_path)
-        owners = [[store_rel, k] for k in snap.referenced.get(p.name, [])]
-        dst = unique_archive_name(p.parent, p.name, "deleted", wall, taken)
-        plan.add(
-            {
-                "type": "file.rename",
-                "agent": snap.agent_id,
-                "from": rel_path(ctx, p),
-                "to": rel_path(ctx, p.parent / dst),
-                "bytes": fi.size,
-                "offline": True,
-                "requires": owners or [[store_rel, ev.key]],
-                "check": f"{r.check}.transcript",
-                "what": f"archive {p.name} as {dst}",
-                "reason": f"transcript of the removed {ev.key!r}; no remaining entry references it",
-            }
-        )
+        check_of = {r.ev.key: r.check for r in rs}
+        for name, owners in files.items():
+            fi = snap.inventory.by_name[name]
+            if fi.kind in ("directory", "symlink"):
+                continue
+            rel = rel_path(ctx, fi.path)
+            if others:  # an entry of theirs may use it (an absolute sessionFile): as in gc
+                plan.keep(
+                    "transcript.references_unknown",
+                    snap.agent_id,
+                    rel,
+                    f"{name} of the removed {owners[0]!r} stays: the store of {', '.join(others)} cannot be "
+                    "read, so whether one of its entries uses it is unknown",
+                )
+                continue
+            dst = unique_archive_name(sdir, name, "deleted", wall, taken)
+            what = "transcript" if fi.kind in ("transcript", "topic", "fork") else fi.kind.replace("_", " ")
+            plan.add(
+                {
+                    "type": "file.rename",
+                    "agent": snap.agent_id,
+                    "from": rel,
+                    "to": rel_path(ctx, sdir / dst),
+                    "bytes": fi.size,
+                    "offline": True,
+                    "requires": [[store_rel, k] for k in owners],
+                    "check": f"{check_of[owners[0]]}.transcript",
+                    "what": f"archive {name} as {dst}",
+                    "reason": f"{what} of the removed {owners[0]!r}; no remaining entry references it",
+                }
+            )
 
 
 def _snapshots(ctx: RunContext) -> list[AgentSnapshot]:

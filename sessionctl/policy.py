@@ -36,7 +36,6 @@ OFF_WORDS = frozenset({"off", "none", "never"})
 OPENCLAW_PRUNE_AFTER = "30d"
 OPENCLAW_MAX_ENTRIES = 500
 # files that belong to a session and are archived with it (format doc §2)
-ARCHIVABLE_KINDS = frozenset({"transcript", "topic", "fork", "checkpoint", "trajectory", "acp_stream"})
 
 
 @dataclass(frozen=True)
@@ -990,7 +989,7 @@ def _plan_files(
     plan: GcPlan, snaps: list[AgentSnapshot], foreign_refs: Mapping[str, Mapping[str, list[str]]]
 ) -> None:
     """Files of expired sessions that no remaining entry (of any agent) references."""
-    from sessionctl.snapshot import build_references
+    from sessionctl.snapshot import build_references, session_files
 
     expired_by_agent = {a.agent: {d.key for d in a.expired} for a in plan.agents}
     # references of every remaining entry, per sessions folder (sibling references count),
@@ -1015,33 +1014,16 @@ def _plan_files(
         if not gone:
             continue
         folder = snap.store.sessions_dir
-        in_use_refs = remaining_refs.get(str(folder), {})
         inv = snap.inventory
-        # files belonging to each expired session, found by name (no I/O)
-        wanted: dict[str, list[str]] = {}  # file name -> expired keys
-        gone_refs = build_references([ev for ev in snap.entries if ev.key in gone], folder)
-        for fi in inv.files:
-            if fi.kind not in ARCHIVABLE_KINDS:
-                continue
-            owners = (
-                gone_refs.get(fi.name)
-                or (gone_refs.get(fi.owner) if fi.owner else None)
-                or (gone_refs.get(f"sid:{fi.session_id}") if fi.session_id else None)
-            )
-            if owners:
-                wanted[fi.name] = list(owners)
-        for name in sorted(wanted):
+        # the files of each expired session (snapshot.session_files, by name, no I/O)
+        files, kept = session_files(
+            snap, [ev for ev in snap.entries if ev.key in gone], remaining_refs.get(str(folder), {})
+        )
+        ap.kept_referenced.extend(kept)
+        for name, owners in files.items():
             fi = inv.by_name[name]
-            in_use = (
-                name in in_use_refs
-                or (fi.owner is not None and fi.owner in in_use_refs)
-                or (fi.session_id is not None and f"sid:{fi.session_id}" in in_use_refs)
-            )
-            if in_use:
-                ap.kept_referenced.append(name)
-                continue
             ap.files.append(
-                FileArchive(ap.agent, fi.path, fi.kind, fi.size, wanted[name], folder / _file_group(fi))
+                FileArchive(ap.agent, fi.path, fi.kind, fi.size, owners, folder / _file_group(fi))
             )
 
 

@@ -438,7 +438,7 @@ class Prestart:
         for st in self._file_stores():
             key = str(st.store_path)
             self._stat_before[key] = _stat(st.store_path)
-            load = load_store(st.store_path)
+            load = load_store(st.store_path, slim=True)  # counts and times only: no diagnostics kept
             require_access(load, st.agent_id)  # not damage: 77 before anything is changed
             self._status_before[key] = load.status
             c.store_bytes += load.size
@@ -730,7 +730,13 @@ class Prestart:
             if store.layout == "sqlite":
                 continue  # reported by _sqlite_plan: OpenClaw changes them only through its gateway
             if store.layout == "file" and not store.legacy_pending:
-                status = load_store(store.store_path).status
+                path = str(store.store_path)
+                if self._status_before.get(path) == "ok" and _stat(store.store_path) == self._stat_before.get(
+                    path
+                ):
+                    status = "ok"  # as the plan read it, untouched since
+                else:
+                    status = load_store(store.store_path, slim=True).status
                 if status not in ("ok", "missing"):
                     dropped.append(store.agent_id)
                     continue
@@ -997,7 +1003,7 @@ class Prestart:
             if before == "ok" and _stat(store.store_path) == self._stat_before.get(path):
                 status, msg = "ok", None
             else:
-                load = load_store(store.store_path)
+                load = load_store(store.store_path, slim=True)  # the status is the same as a full parse's
                 status, msg = load.status, load.error
             valid = valid_for_openclaw(status, msg)  # what OpenClaw loads with its entries
             self.report.stores.append(StoreCheck(store.agent_id, path, status, valid, msg))

@@ -719,6 +719,8 @@ def _plan_transcripts(
         [fi.path for fi in files], [fi.size for fi in files], deep=opts.drop_bad_lines, last_line=False
     )
     by_file = entries_by_file(snap)
+    quarantined: set[str] = set()
+    reset: list[EntryView] = []
     for fi, facts in zip(files, scanned, strict=True):
         if (
             facts.error is None
@@ -754,8 +756,10 @@ def _plan_transcripts(
                     "reason": f"{facts.header_problem}; OpenClaw would replace the file with a fresh header",
                 }
             )
+            quarantined.add(fi.name)
             for ev in users:
                 if opts.reset_entries and snap.load.data is not None:
+                    reset.append(ev)
                     plan.add(
                         _remove_action(
                             ctx,
@@ -838,6 +842,48 @@ def _plan_transcripts(
                 "check": "transcript.truncated_tail" if tail else "transcript.bad_lines",
                 "what": f"{fi.name}: " + ", ".join(parts) + " (original kept in the run)",
                 "reason": "; ".join(reasons),
+            }
+        )
+    if reset:
+        _plan_session_files(ctx, plan, snap, reset, quarantined, wall, taken)
+
+
+def _plan_session_files(
+    ctx: RunContext,
+    plan: Plan,
+    snap: AgentSnapshot,
+    gone: list[EntryView],
+    skip: set[str],
+    wall: int,
+    taken: set[str],
+) -> None:
+    """Archive the other files of entries repair removes (their trajectory and ACP
+    sidecars, checkpoints, topics: snapshot.session_files, as gc and dedupe do) when no
+    remaining entry uses them, so the removal leaves no orphan behind."""
+    from sessionctl.snapshot import build_references, session_files
+
+    gone_keys = {ev.key for ev in gone}
+    sdir = snap.store.sessions_dir
+    remaining = build_references([ev for ev in snap.entries if ev.key not in gone_keys], sdir)
+    files, _kept = session_files(snap, gone, remaining)
+    store_rel = rel_path(ctx, snap.store.store_path)
+    for name, owners in files.items():
+        if name in skip:
+            continue
+        fi = snap.inventory.by_name[name]
+        dst = unique_archive_name(sdir, name, "deleted", wall, taken)
+        plan.add(
+            {
+                "type": "file.rename",
+                "agent": snap.agent_id,
+                "from": rel_path(ctx, fi.path),
+                "to": rel_path(ctx, sdir / dst),
+                "bytes": fi.size,
+                "offline": True,
+                "requires": [[store_rel, k] for k in owners],
+                "check": "entry.reset",
+                "what": f"archive {name} as {dst}",
+                "reason": f"{fi.kind.replace('_', ' ')} of the removed {owners[0]!r}; no remaining entry uses it",
             }
         )
 

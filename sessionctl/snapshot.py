@@ -133,11 +133,7 @@ class AgentSnapshot:
 
     def is_referenced(self, fi: FileInfo) -> bool:
         """A file is in use if an entry references it or the transcript it belongs to."""
-        if fi.name in self.referenced:
-            return True
-        if fi.owner is not None and fi.owner in self.referenced:
-            return True
-        return fi.session_id is not None and f"sid:{fi.session_id}" in self.referenced
+        return file_refs(fi, self.referenced) is not None
 
 
 def _add_ref(refs: dict[str, list[str]], name: str, key: str) -> None:
@@ -172,6 +168,51 @@ def build_references(entries: Iterable[EntryView], sessions_dir: Path) -> dict[s
                     if isinstance(sf, str) and sf:
                         _add_ref(refs, os.path.basename(sf), ev.key)
     return refs
+
+
+# the files of a session: transcripts and everything OpenClaw writes beside them for it
+SESSION_FILE_KINDS = frozenset({"transcript", "topic", "fork", "checkpoint", "trajectory", "acp_stream"})
+
+
+def file_refs(fi: FileInfo, refs: Mapping[str, list[str]]) -> list[str] | None:
+    """The keys in `refs` (build_references) that keep this file in use: by its own name,
+    the transcript it belongs to (sidecars, checkpoints, ACP logs: `owner`), or the
+    session id in its name (topics, forks, ACP logs). None when no key does."""
+    return (
+        refs.get(fi.name)
+        or (refs.get(fi.owner) if fi.owner is not None else None)
+        or (refs.get(f"sid:{fi.session_id}") if fi.session_id is not None else None)
+    )
+
+
+def session_files(
+    snap: AgentSnapshot, gone: Iterable[EntryView], remaining: Mapping[str, list[str]]
+) -> tuple[dict[str, list[str]], list[str]]:
+    """THE answer to "which files go with these sessions" (gc, dedupe, repair; archive's
+    orphans use the same `file_refs`): every file of the agent's sessions folder that
+    belongs to one of the `gone` entries — its transcript, topic and forked transcripts,
+    compaction checkpoints, trajectory sidecars (`<transcript>.trajectory.jsonl`,
+    `.trajectory-path.json`) and ACP stream log — found by name, no I/O.
+
+    Returns (file name → keys of `gone` that own it, for the files no key in `remaining`
+    (the references of what stays, build_references) keeps in use; and the names of the
+    files that stay because something else still uses them), both sorted by name."""
+    gone_refs = build_references(gone, snap.store.sessions_dir)
+    if not gone_refs:
+        return {}, []
+    files: dict[str, list[str]] = {}
+    kept: list[str] = []
+    for fi in sorted(snap.inventory.files, key=lambda f: f.name):
+        if fi.kind not in SESSION_FILE_KINDS:
+            continue
+        owners = file_refs(fi, gone_refs)
+        if not owners:
+            continue
+        if file_refs(fi, remaining):
+            kept.append(fi.name)
+        else:
+            files[fi.name] = list(owners)
+    return files, kept
 
 
 def sibling_references(entries: Mapping[str, Any], own_dir: Path | str) -> dict[str, dict[str, list[str]]]:
