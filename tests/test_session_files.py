@@ -119,7 +119,11 @@ def test_repair_reset_entries_archives_the_sidecars_of_the_removed_entry(tmp_pat
     rc, env, err = run_json("repair", "--state-dir", str(state), "--now", now, "--reset-entries")
     assert rc == 0, err
     renamed = {Path(a["from"]).name: a for a in env["actions"] if a["type"] == "file.rename"}
-    assert set(renamed) == {f"{DUP_SID}.jsonl", f"{DUP_SID}.trajectory.jsonl", f"{DUP_SID}.trajectory-path.json"}
+    assert set(renamed) == {
+        f"{DUP_SID}.jsonl",
+        f"{DUP_SID}.trajectory.jsonl",
+        f"{DUP_SID}.trajectory-path.json",
+    }
     assert ".bak." in renamed[f"{DUP_SID}.jsonl"]["to"]  # the quarantine
     assert all(a["state"] == "applied" for a in env["actions"])
     assert _orphans(state, now) <= orphans_before
