@@ -37,6 +37,22 @@ class RunContext:
     discovery: Discovery
     agents: list[str] | None
     progress: ProgressFn | None = None
+    # set by a caller with a time budget (prestart): why the running step must stop now,
+    # or None; long steps ask at their safe points (checkpoint / out_of_time)
+    stop_check: Callable[[], str | None] | None = None
+
+    def out_of_time(self) -> str | None:
+        """At a safe point: why the running step should stop here (None: go on)."""
+        return self.stop_check() if self.stop_check is not None else None
+
+    def checkpoint(self) -> None:
+        """A safe point of a long step where nothing is half-done: raises StepStopped when
+        the caller's time budget is spent."""
+        why = self.out_of_time()
+        if why is not None:
+            from sessionctl.errors import StepStopped
+
+            raise StepStopped(why)
 
     def tick(self, what: str, done: int, total: int) -> None:
         """Report progress of a long step to the command layer's hook, if any."""

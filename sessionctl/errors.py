@@ -98,6 +98,13 @@ class ConfigError(SessionctlError):
     code = "bad_config"
 
 
+class StepStopped(BusyError):
+    """A long step stopped at a safe point because its caller's time budget is spent
+    (prestart's deadline: RunContext.stop_check). Nothing is left half-done."""
+
+    code = "stopped"
+
+
 class InternalError(SessionctlError):
     exit_code = ExitCode.SOFTWARE
     code = "internal"

@@ -92,6 +92,7 @@ def read_snapshots(ctx: RunContext, stores: list[AgentStore]) -> list[AgentSnaps
     snaps: list[AgentSnapshot] = []
     for i, st in enumerate(stores):
         ctx.tick(f"reading agent {st.agent_id}", i, len(stores))
+        ctx.checkpoint()  # a safe point: nothing is changed before the journal
         snap = snapshot_agent(st, ctx.state_dir, main_key=ctx.openclaw.main_key, read="cheap")
         if snap.load.status == "missing":
             continue
@@ -551,10 +552,21 @@ def apply_renames(
     for lock_rel, acts in groups.items():
         by_folder.setdefault((sd / acts[0]["from"]).parent, []).append((lock_rel, acts))
     try:
+        stopped: str | None = None
         for folder, lock_groups in by_folder.items():
+            if stopped is not None:
+                _leave_in_place(lock_groups, stopped)
+                continue
             run.at(f"archiving files of {folder}", folder)
             with in_dir(folder) as d:
-                for lock_rel, acts in lock_groups:
+                for gi, (lock_rel, acts) in enumerate(lock_groups):
+                    if (why := ctx.out_of_time()) is not None:
+                        # a safe point between two transcripts: the rest stay in place,
+                        # unreferenced (the store edits are done); `sessionctl archive`
+                        # collects them later
+                        stopped = why
+                        _leave_in_place(lock_groups[gi:], why)
+                        break
                     target = sd / lock_rel
                     lock = folder / f"{target.name}.lock"
                     held = try_acquire_at(d, lock) if target.parent == folder else None
@@ -598,6 +610,12 @@ def apply_renames(
             fsync_dir(folder)
             for a in folders[folder]:
                 a["state"] = "applied"
+
+
+def _leave_in_place(lock_groups: list[tuple[str, list[dict[str, Any]]]], why: str) -> None:
+    for _lock_rel, acts in lock_groups:
+        for a in acts:
+            a["state"], a["note"] = "skipped", f"{why}; left in place (sessionctl archive collects it)"
 
 
 def _exists_at(dir_fd: int, name: str) -> bool:
@@ -813,6 +831,7 @@ def _apply(
         rewrite_acts = [a for a in actions if a["type"] == "file.rewrite"]
         for a in rewrite_acts:
             a["backup"] = run.backup_file(ctx.state_dir / a["path"], kind="binding")
+        ctx.checkpoint()  # the last safe point before a change: the half-made run is discarded
         run.commit_journal()
         fault_point("gc.before_apply")
         # each store's bytes and parsed data as planned: the edit is prepared before the lock

@@ -1112,6 +1112,7 @@ def run_health(
     gc_snaps: list[AgentSnapshot] = []  # what gc plans from: entry.stale is gc's own decision
     for i, store in enumerate(stores):
         ctx.tick(f"agent {store.agent_id}", i, len(stores))
+        ctx.checkpoint()  # a safe point (read-only)
         if store.layout == "missing":
             stats.append(AgentStats(store.agent_id, store.layout, str(store.store_path), "missing"))
             continue

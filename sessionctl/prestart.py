@@ -5,9 +5,11 @@ private lock → plan (read every store once, estimate each step) → backup (a 
 repairs → gc with the configured policy → expired thread bindings → run retention →
 health summary → check that every store OpenClaw reads is left valid.
 
-The deadline is checked only BETWEEN steps: a step that has started runs to its end (every
-write inside it is atomic anyway), a step whose estimate does not fit in what is left is
-skipped together with every later step, and the report says what was skipped and why.
+The deadline is checked between steps — a step whose estimate (Costs: measured
+throughput times the load) does not fit in what is left is skipped together with every
+later step — and at the safe points of a running step (RunContext.checkpoint): one that
+overran its estimate until only the reserve is left stops there, with nothing half-done
+(`stopped`). The report says what was skipped or stopped and why.
 
 Exit policy (for units): 0 whenever every store OpenClaw reads is left valid — warnings,
 skipped steps, a refused run (gateway running) and failed steps included — and 65 (DATA)
@@ -31,7 +33,7 @@ from sessionctl.errors import ExitCode, NotFoundError, PermissionDenied, Session
 from sessionctl.result import LogLevel, Status
 
 LogFn = Callable[[LogLevel, str], None]
-StepStatus = Literal["done", "nothing_to_do", "skipped", "failed"]
+StepStatus = Literal["done", "nothing_to_do", "skipped", "stopped", "failed"]
 STEPS = ("backup", "repair", "gc", "bindings", "retention", "health")
 MUTATING = frozenset({"backup", "repair", "gc", "bindings", "retention"})
 
@@ -129,7 +131,7 @@ class PrestartReport:
     health: dict[str, Any] | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)
     elapsed_ms: int = 0
-    stopped_at: str | None = None  # the step the deadline (or a refusal) stopped before
+    stopped_at: str | None = None  # the step the deadline (or a refusal) stopped before (or in: `stopped`)
     note: str | None = None  # one line about a run that did nothing (no state dir, refused, busy)
     sqlite: dict[str, Any] | None = None  # SQLite-era agents: reported, never changed (sqlite/prestart.py)
 
@@ -154,7 +156,7 @@ class PrestartReport:
         if (
             self.refused
             or self.errors
-            or any(s.status in ("skipped", "failed") for s in self.steps)
+            or any(s.status in ("skipped", "stopped", "failed") for s in self.steps)
             or self.step("gc").detail.get("refused_agents")
         ):
             return "warning"
@@ -207,38 +209,66 @@ def _ms(ms: int | None) -> str:
     return f"{ms / 1000:.1f}s" if ms < 60_000 else f"{ms // 60_000}min{(ms % 60_000) // 1000:02d}s"
 
 
+# What one unit of work costs, in CPU milliseconds of one core, measured on the reference
+# machine class (2-core x86-64 VM, Python 3.11, page cache warm) with benchmarks/run.py's
+# prestart and repair rows on the 3 x 10,000-entry state (benchmarks/RESULTS.md). The plan
+# measures the rest itself on every run: the store parse and folder listing rates and the
+# cost of a transcript read (a sample), and how much slower than CPU time the wall clock
+# runs right now (`load`: a busy machine, a cold page cache).
+FULL_PARSE_FACTOR = 2.0  # a whole-entry parse (gc, the journal) against the slim one the plan makes
+ENTRY_MS = 0.04  # resolving one entry's transcript and key (every step's snapshot)
+GC_ENTRY_MS = 0.25  # gc's decision per entry, its actions and journal record, the edit
+HEALTH_ENTRY_MS = 0.08  # health's checks per entry
+HEALTH_FILE_MS = 0.02  # health's folder checks per file (orphans, archives, locks)
+ARCHIVE_MS = 0.35  # one archive rename under its transcript's lock (lock file, rename, release)
+FILE_OP_MS = 4.0  # one small durable file operation (write or rename + fsync)
+COPY_BYTES_PER_MS = 60_000.0  # a durable copy with its hash (backups), until the backup measures it
+SAMPLE_FILES = 48  # transcripts read by the plan to measure the cost of a read
+
+
 @dataclass
 class Costs:
-    """What the plan measured, and the per-step estimates built from it (ms).
+    """What the plan counted and measured, and the per-step estimates built from it (ms
+    of wall time).
 
-    The plan only parses the stores and lists the sessions folders (it never reads
-    transcripts): repair, gc and health each read every entry and transcript again, so
-    one such read is estimated per entry and per transcript file, and recalibrated from
-    the repair step's real duration. Copies start at 50 MB/s, a durable file operation
-    (write or rename + fsync) at 4 ms; the copy rate is recalibrated from the backup."""
+    Each estimate is a CPU-time model of the step — the units it handles (store bytes,
+    entries, files listed, transcripts read, files archived) times what one unit costs,
+    measured by the plan itself (parse, listing, transcript reads) or constant (above) —
+    multiplied by `load`, the wall time per CPU time the plan saw. After each step, `load`
+    is re-learned from how long that step really took against its model."""
 
-    parse_ms: int = 0  # parsing every store, measured
+    parse_ms: int = 0  # the plan's wall time (parse + listing + sample), measured
     store_bytes: int = 0
     store_files: int = 0
     entries: int = 0
-    transcripts: int = 0  # transcript-like files in the sessions folders
+    files: int = 0  # everything in the sessions folders (each listed and classified)
+    transcripts: int = 0  # transcript-like files in the sessions folders (repair reads each)
     fixups: int = 0  # stale-lock candidates, leftovers, damaged stores
     binding_bytes: int = 0
     binding_files: int = 0
-    copy_rate: float = 50_000.0  # bytes per ms
-    file_op_ms: float = 4.0
-    entry_ms: float = 0.3  # resolving one entry's transcript
-    transcript_ms: float = 0.3  # reading one transcript's header and tail
-    read_measured_ms: int | None = None  # a full read, as measured by the repair step
+    slim_ms_per_byte: float = 2.5e-6  # measured by the plan
+    list_ms_per_file: float = 0.02  # measured by the plan
+    head_ms: float = 0.05  # a transcript's first line and last byte (repair), sampled
+    facts_ms: float = 0.08  # a transcript's first and last line (gc, health), sampled
+    load: float = 1.0  # wall ms per CPU ms, measured by the plan, re-learned after each step
+    copy_rate: float = COPY_BYTES_PER_MS
+    file_op_ms: float = FILE_OP_MS
 
     def copy_ms(self, nbytes: int, files: int) -> int:
         return int(nbytes / self.copy_rate + files * self.file_op_ms)
 
-    def read_ms(self) -> int:
-        """One read of every entry and transcript (what repair, gc and health each do)."""
-        if self.read_measured_ms is not None:
-            return self.read_measured_ms
-        return int(self.parse_ms + self.entries * self.entry_ms + self.transcripts * self.transcript_ms)
+    def read_cpu(self) -> float:
+        """CPU ms of one snapshot of every store: slim parse, listing, entries."""
+        return (
+            self.store_bytes * self.slim_ms_per_byte
+            + self.files * self.list_ms_per_file
+            + self.entries * ENTRY_MS
+        )
+
+    def learn(self, cpu_model_ms: float, elapsed_ms: int) -> None:
+        """After a step: wall ms per modelled CPU ms (the load now, and the model's error)."""
+        if cpu_model_ms >= 200 and elapsed_ms > 0:
+            self.load = max(0.5, min(50.0, elapsed_ms / cpu_model_ms))
 
     def calibrate_copy(self, nbytes: int, files: int, elapsed_ms: int) -> None:
         """Learn from the backup step: mostly copying → the copy rate; mostly small
@@ -272,6 +302,7 @@ class Prestart:
         self.policy_error: str | None = None
         self._gc_touched_bytes = 0  # bytes of the stores gc will probably rewrite
         self._gc_archives = 0  # files gc will probably archive
+        self._gc_expired = 0  # sessions gc will probably expire
         self.costs = Costs()
         self.stopped: str | None = None  # why every later step is skipped
         self.no_change: str | None = None  # why mutating steps are skipped (backup failed)
@@ -308,11 +339,11 @@ class Prestart:
             rep.errors.append({**err.to_json(), "step": "plan"})
             self.log("error", f"prestart: {self.stopped}; nothing is changed")
         self._step("backup", self._est_backup(), self._do_backup)
-        self._step("repair", self._est_repair(), self._do_repair)
-        self._step("gc", self._est_gc(), self._do_gc)
+        self._step("repair", self._est_repair(), self._do_repair, self._cpu_repair)
+        self._step("gc", self._est_gc(), self._do_gc, self._cpu_gc)
         self._step("bindings", self._est_bindings(), self._do_bindings)
         self._step("retention", 20, self._do_retention)
-        self._step("health", self._est_health(), self._do_health)
+        self._step("health", self._est_health(), self._do_health, self._cpu_health)
         self._validate()
         rep.elapsed_ms = self.deadline.elapsed_ms()
         skipped = rep.skipped()
@@ -425,6 +456,9 @@ class Prestart:
 
         c = self.costs
         t0 = self.deadline.elapsed_ms()
+        cpu0 = time.process_time()
+        parse_cpu = list_cpu = 0.0
+        sample: list[Any] = []  # transcripts to read once, to measure what a read costs now
         for st in self.ctx.discovery.stores:
             if st.legacy_pending:
                 self.log(
@@ -438,7 +472,9 @@ class Prestart:
         for st in self._file_stores():
             key = str(st.store_path)
             self._stat_before[key] = _stat(st.store_path)
+            p0 = time.process_time()
             load = load_store(st.store_path, slim=True)  # counts and times only: no diagnostics kept
+            parse_cpu += time.process_time() - p0
             require_access(load, st.agent_id)  # not damage: 77 before anything is changed
             self._status_before[key] = load.status
             c.store_bytes += load.size
@@ -452,22 +488,39 @@ class Prestart:
                 )
             transcripts = 0
             if st.sessions_dir.is_dir():
+                p0 = time.process_time()
                 inv = scan_sessions_dir(st.sessions_dir)
+                list_cpu += time.process_time() - p0
+                c.files += len(inv.files)
+                tfiles = []
                 for fi in inv.files:
                     if fi.kind in ("transcript", "topic", "fork", "checkpoint"):
                         transcripts += 1
+                        if fi.kind != "checkpoint":
+                            tfiles.append(fi)
                     elif fi.kind in ("lock", "store_lock", "store_tmp", "repair_leftover"):
                         c.fixups += 1
+                step = max(1, len(tfiles) // SAMPLE_FILES)
+                sample.extend(fi.path for fi in tfiles[::step][:SAMPLE_FILES])
             c.transcripts += transcripts
             if expired:
                 # each expired session: a store edit; each of its files: an archive rename
                 self._gc_touched_bytes += load.size
                 self._gc_archives += min(expired, transcripts)
+                self._gc_expired += expired
         from sessionctl import bindings
 
         for _ch, p in bindings.binding_file_paths(self.ctx.state_dir):
             c.binding_files += 1
             c.binding_bytes += _size(p)
+        if c.store_bytes > 1_000_000:
+            c.slim_ms_per_byte = max(1e-7, parse_cpu * 1000 / c.store_bytes)
+        if c.files > 1000:
+            c.list_ms_per_file = max(0.002, list_cpu * 1000 / c.files)
+        cpu_ms = (time.process_time() - cpu0) * 1000
+        if cpu_ms >= 100:
+            c.load = max(1.0, min(50.0, (self.deadline.elapsed_ms() - t0) / cpu_ms))
+        self._sample_reads(sample)  # wall time per read, turned into CPU-equivalent ms by `load`
         c.parse_ms = max(1, self.deadline.elapsed_ms() - t0)
         ests = {
             "backup": self._est_backup(),
@@ -484,6 +537,24 @@ class Prestart:
             + f"; total ~{_ms(sum(ests.values()))} of {_ms(self.deadline.remaining_ms())} left",
         )
 
+    def _sample_reads(self, paths: list[Any]) -> None:
+        """Read a few transcripts both ways (first line + last byte, first + last line):
+        what a read costs on this machine now, page cache state included."""
+        from sessionctl.transcripts import read_facts
+
+        if len(paths) < 8:
+            return
+        c = self.costs
+        half = len(paths) // 2
+        t = time.perf_counter()
+        for p in paths[:half]:
+            read_facts(p, last_line=False)
+        c.head_ms = max(0.005, (time.perf_counter() - t) * 1000 / half / c.load)
+        t = time.perf_counter()
+        for p in paths[half:]:
+            read_facts(p)
+        c.facts_ms = max(0.005, (time.perf_counter() - t) * 1000 / (len(paths) - half) / c.load)
+
     def _sqlite_plan(self) -> None:
         """SQLite-era agents: the resume set and what gc would do, reported (never changed)."""
         from sessionctl.sqlite.prestart import sqlite_report
@@ -499,14 +570,24 @@ class Prestart:
 
     # ------------------------------------------------------------ estimates
 
+    # Each _cpu_* is the step's CPU-time model (ms); its estimate is that times the load.
+
+    def _est(self, cpu_ms: float) -> int:
+        return int(cpu_ms * self.costs.load)
+
     def _est_backup(self) -> int:
         c = self.costs
         return 30 + c.copy_ms(c.store_bytes + c.binding_bytes, 2 * (c.store_files + c.binding_files))
 
-    def _est_repair(self) -> int:
+    def _cpu_repair(self) -> float:
+        """A slim snapshot of every store, the first line and last byte of every
+        transcript-like file; per fix a backup and a durable write or move."""
         c = self.costs
-        # a full read, then for each fix: a backup and a durable write or move
-        return 30 + c.read_ms() + c.copy_ms(c.store_bytes if c.fixups else 0, 3 * c.fixups)
+        fixes = c.copy_ms(c.store_bytes if c.fixups else 0, 3 * c.fixups)
+        return 30 + c.read_cpu() + c.transcripts * c.head_ms + fixes
+
+    def _est_repair(self) -> int:
+        return self._est(self._cpu_repair())
 
     def _rough_expired(self, data: dict[str, Any]) -> int:
         """An upper-bound-ish count of what gc will expire in one store, from the store
@@ -529,24 +610,53 @@ class Prestart:
         over = max(0, len(data) - min(caps)) if caps else 0
         return min(len(data), old + over)
 
-    def _est_gc(self) -> int:
+    def _cpu_gc(self) -> float:
+        """A whole-entry snapshot of every store with each entry's transcript facts, the
+        plan per entry; then per touched store a backup, the journal and a rewrite, and
+        per archived file a rename under its lock."""
         c = self.costs
-        # a full read and the plan (about as long again); per touched store a backup and
-        # a rewrite; per archived file a rename
+        read = (
+            c.store_bytes * c.slim_ms_per_byte * FULL_PARSE_FACTOR
+            + c.files * c.list_ms_per_file
+            + c.entries * (ENTRY_MS + GC_ENTRY_MS)
+            + min(c.entries, c.transcripts) * c.facts_ms
+        )
         nbytes = 3 * self._gc_touched_bytes + c.binding_bytes
-        return 30 + 2 * c.read_ms() + c.copy_ms(nbytes, 3 * c.store_files + self._gc_archives)
+        return 30 + read + c.copy_ms(nbytes, 3 * c.store_files) + self._gc_archives * ARCHIVE_MS
+
+    def _est_gc(self) -> int:
+        return self._est(self._cpu_gc())
 
     def _est_bindings(self) -> int:
         c = self.costs
         return 10 + c.copy_ms(2 * c.binding_bytes, 3 * c.binding_files)
 
+    def _cpu_health(self) -> float:
+        """A slim snapshot of every store with each entry's transcript facts, and the
+        checks (per entry, per file)."""
+        c = self.costs
+        entries_left = max(0, c.entries - self._gc_expired)
+        return (
+            50
+            + c.read_cpu()
+            + min(entries_left, c.transcripts) * c.facts_ms
+            + entries_left * HEALTH_ENTRY_MS
+            + c.files * HEALTH_FILE_MS
+        )
+
     def _est_health(self) -> int:
-        return 50 + int(self.costs.read_ms() * 1.5)
+        return self._est(self._cpu_health())
 
     # ------------------------------------------------------------ the step runner
 
-    def _step(self, name: str, estimate_ms: int, fn: Callable[[StepReport], None]) -> None:
-        from sessionctl.errors import from_os_error
+    def _step(
+        self,
+        name: str,
+        estimate_ms: int,
+        fn: Callable[[StepReport], None],
+        cpu_model: Callable[[], float] | None = None,
+    ) -> None:
+        from sessionctl.errors import StepStopped, from_os_error
 
         st = self.report.step(name)
         st.estimate_ms = estimate_ms
@@ -573,8 +683,15 @@ class Prestart:
             )
             return
         t0 = self.deadline.elapsed_ms()
+        cpu = cpu_model() if cpu_model is not None else None
+        self.ctx.stop_check = self._stop_check(name, estimate_ms)
         try:
             fn(st)
+        except StepStopped as exc:
+            st.status, st.reason = "stopped", exc.message
+            self.stopped = exc.message
+            self.report.stopped_at = name
+            self.log("warning", f"prestart: {name}: {exc.message}")
         except SessionctlError as exc:
             st.status, st.reason = "failed", exc.message
             self.report.errors.append({**exc.to_json(), "step": name})
@@ -594,9 +711,30 @@ class Prestart:
                     "step": name,
                 }
             )
+        finally:
+            self.ctx.stop_check = None
         st.elapsed_ms = self.deadline.elapsed_ms() - t0
+        if cpu is not None and st.status in ("done", "nothing_to_do"):
+            self.costs.learn(cpu, st.elapsed_ms)
         if st.status == "failed":
             self.log("warning", f"prestart: {name}: {st.status} — {st.reason}")
+
+    def _stop_check(self, name: str, estimate_ms: int) -> Callable[[], str | None]:
+        """What the running step asks at its safe points (RunContext.checkpoint): once it
+        has used up the deadline but its reserve, it stops there. (It was started only
+        because its estimate fitted: reaching the reserve means it overran that estimate.)"""
+        dl = self.deadline
+
+        def check() -> str | None:
+            left = dl.remaining_ms() - dl.reserve_ms
+            if left > 0:
+                return None
+            return (
+                f"deadline: {name} overran its estimate (~{_ms(estimate_ms)}) and was stopped at a "
+                f"safe point with {_ms(max(0, dl.remaining_ms()))} of the deadline left"
+            )
+
+        return check
 
     def _gateway_appeared(self) -> bool:
         from sessionctl.gateway import find_gateways
@@ -678,14 +816,10 @@ class Prestart:
             plan.actions = [a for a in plan.actions if str(a.get("check", "")).startswith(safe)]
             return plan
 
-        t0 = self.deadline.elapsed_ms()
         out = repair.run_plan(
             self.ctx, make_plan, dry_run=False, force_online=False, phases=repair.repair_phases()
         )
         plan = out.plan
-        # repair read every entry and transcript: what gc and health will do again
-        fixes = self.costs.copy_ms(0, 3 * len(plan.actions))
-        self.costs.read_measured_ms = max(1, self.deadline.elapsed_ms() - t0 - fixes)
         for exc in plan.refusals:
             self.log("error", f"prestart: repair: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
             self.report.errors.append({**exc.to_json(), "step": "repair"})

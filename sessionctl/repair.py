@@ -56,6 +56,7 @@ from sessionctl.timeutil import archive_stamp, format_duration, now_ms
 
 PARTS = ("store", "transcripts", "entries", "locks", "leftovers")
 LEFTOVER_AGE_MS = 5 * 60_000
+SCAN_CHUNK = 2048  # transcripts scanned between two safe points of the plan
 TRANSCRIPT_FILE_KINDS = ("transcript", "topic", "fork")
 DAMAGED = ("empty", "unparseable", "not_object")
 
@@ -714,10 +715,16 @@ def _plan_transcripts(
     sdir = snap.store.sessions_dir
     fix = f"sessionctl repair --only transcripts --agent {agent}"
     files = sorted(snap.inventory.of_kind(*TRANSCRIPT_FILE_KINDS), key=lambda f: f.name)
-    # the scanner health uses: first line and tail of each file; every line with --drop-bad-lines
-    scanned = scan_transcripts(
-        [fi.path for fi in files], [fi.size for fi in files], deep=opts.drop_bad_lines, last_line=False
-    )
+    # the scanner health uses: first line and tail of each file; every line with
+    # --drop-bad-lines; in chunks, with a safe point (planning only reads) between them
+    scanned: list[Any] = []
+    for at in range(0, len(files), SCAN_CHUNK):
+        if at:
+            ctx.checkpoint()
+        part = files[at : at + SCAN_CHUNK]
+        scanned += scan_transcripts(
+            [fi.path for fi in part], [fi.size for fi in part], deep=opts.drop_bad_lines, last_line=False
+        )
     by_file = entries_by_file(snap)
     quarantined: set[str] = set()
     reset: list[EntryView] = []
@@ -954,6 +961,7 @@ def plan_repair(ctx: RunContext, opts: RepairOptions) -> Plan:
     for i, store in enumerate(ctx.discovery.stores):
         agent = store.agent_id
         ctx.tick(f"checking agent {agent}", i, len(ctx.discovery.stores))
+        ctx.checkpoint()  # a safe point: planning only reads
         if store.layout == "sqlite" or store.legacy_pending:
             plan.keep(
                 "store.sqlite_era",

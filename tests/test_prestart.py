@@ -340,10 +340,11 @@ def small_state(root: Path) -> StateDir:
     return st
 
 
-def test_whatever_the_budget_prestart_stops_only_between_steps(tmp_path: Path) -> None:
+def test_whatever_the_budget_prestart_stops_only_between_steps_or_at_safe_points(tmp_path: Path) -> None:
     """For every budget, with a clock that ticks on every read: exit 0, a valid store,
-    every step before the stop ran to its end, the stop and everything after it are
-    skipped for the deadline. Some budget stops in the middle, some finishes."""
+    every step before the stop ran to its end, the stop is either skipped or stopped at a
+    safe point (nothing half-done: the store is valid), everything after it is skipped
+    for the deadline. Some budget stops in the middle, some finishes."""
     from sessionctl.policy import PolicyOverrides
     from sessionctl.prestart import Deadline, PrestartOptions, run_prestart
 
@@ -366,9 +367,13 @@ def test_whatever_the_budget_prestart_stops_only_between_steps(tmp_path: Path) -
         for s in rep.steps[:cut]:
             assert s.status in ("done", "nothing_to_do"), (budget_s, s)
         for s in rep.steps[cut:]:
-            assert s.status == "skipped" and "deadline" in (s.reason or ""), (budget_s, s)
-        if rep.stopped_at:
+            assert s.status in ("skipped", "stopped") and "deadline" in (s.reason or ""), (budget_s, s)
+        assert all(s.status == "skipped" for s in rep.steps[cut + 1 :]), budget_s
+        if rep.stopped_at and rep.step(rep.stopped_at).status == "skipped":
             want = f"prestart: stopping before {rep.stopped_at} "
+            assert any(lv == "warning" and m.startswith(want) for lv, m in logs), logs
+        elif rep.stopped_at:
+            want = f"prestart: {rep.stopped_at}: deadline: "
             assert any(lv == "warning" and m.startswith(want) for lv, m in logs), logs
         keys = set(json.loads(st.store_path("main").read_bytes()))
         assert "agent:main:telegram:direct:1" in keys and "agent:main:main" in keys

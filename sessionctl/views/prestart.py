@@ -13,6 +13,7 @@ _STEP_STYLE = {
     "done": "green",
     "nothing_to_do": "dim",
     "skipped": "yellow",
+    "stopped": "yellow",
     "failed": "bold red",
 }
 
