@@ -51,6 +51,7 @@ class Sample:
     sys_s: float
     rc: int
     stdout: bytes = b""
+    info: dict[str, Any] | None = None  # what Bench.inspect read from the command's output
 
 
 GNU_TIME = "/usr/bin/time"
@@ -104,6 +105,9 @@ class Bench:
     cleanup: Any = None
     samples: list[Sample] = field(default_factory=list)
     note: str = ""
+    # callable(stdout bytes) -> dict kept with each sample (the row's `samples_info`): what a
+    # timed command reported about itself, e.g. prestart's steps; stdout is kept when set
+    inspect: Any = None
 
     def median(self) -> float:
         return statistics.median(s.wall_s for s in self.samples)
@@ -120,7 +124,9 @@ def measure(b: Bench, runs: int, warmup: bool = True) -> None:
         if b.prepare:
             b.prepare()
         try:
-            s = run_once(b.cmd, env=b.env, cwd=b.cwd)
+            s = run_once(b.cmd, env=b.env, cwd=b.cwd, keep_stdout=b.inspect is not None)
+            if b.inspect is not None:
+                s.info, s.stdout = b.inspect(s.stdout), b""
         finally:
             if b.cleanup:
                 b.cleanup()
@@ -303,6 +309,13 @@ def suite(state: Path, *, only: set[str] | None, tiny: Path) -> list[Bench]:
         Bench("baseline deep", [*bl, "deep", str(state)], ok_rcs=(0,)),
         Bench("health --deep", sessionctl("health", "--deep", "--json", *sd), "baseline deep", 1.5),
         Bench(
+            "repair --dry-run",
+            sessionctl("repair", "--dry-run", "--json", *sd),
+            "health --deep",
+            1.5,
+            ok_rcs=(0,),
+        ),
+        Bench(
             "baseline gc",
             [*bl, "gc", str(state)],
             ok_rcs=(0,),
@@ -335,6 +348,66 @@ def suite(state: Path, *, only: set[str] | None, tiny: Path) -> list[Bench]:
     ]
     if only:
         benches = [b for b in benches if b.name in only or b.name.split()[0].lstrip("-") in only]
+    return benches
+
+
+def prestart_info(stdout: bytes) -> dict[str, Any]:
+    """prestart's own report of a sample: its elapsed time against the deadline, and per
+    step the status, estimate and real time (estimates are held to within 2x)."""
+    env = json.loads(stdout)
+    steps = {
+        s["name"]: {"status": s["status"], "estimate_ms": s["estimate_ms"], "elapsed_ms": s["elapsed_ms"]}
+        for s in env["steps"]
+    }
+    return {
+        "elapsed_ms": env["elapsed_ms"],
+        "deadline_ms": env["deadline_ms"],
+        "every_step_ran": all(s["status"] in ("done", "nothing_to_do") for s in steps.values()),
+        "skipped": env["skipped"],
+        "stopped_at": env["stopped_at"],
+        "steps": steps,
+    }
+
+
+PRESTART_POLICY = ("--max-age", "120h", "--idle", "24h")
+
+
+def prestart_suite(state: Path, *, only: set[str] | None) -> list[Bench]:
+    """The restart path at 3 x 10,000 entries: health --deep and repair (one transcript
+    scanner: repair within 1.5x of health --deep), and prestart with its default 30 s
+    deadline on a fresh copy each run (every step must run, within the deadline)."""
+    sd = ["--state-dir", str(state), "--now", NOW]
+    fresh = FreshCopy(state)
+    bl = [PY, str(HERE / "baseline.py")]
+    benches = [
+        Bench("3x10k baseline", [*bl, "health", str(state)], ok_rcs=(0,)),
+        Bench("3x10k baseline deep", [*bl, "deep", str(state)], ok_rcs=(0,)),
+        Bench(
+            "3x10k health --deep", sessionctl("health", "--deep", "--json", *sd), "3x10k baseline deep", 1.5
+        ),
+        Bench(
+            "3x10k repair --dry-run",
+            sessionctl("repair", "--dry-run", "--json", *sd),
+            "3x10k health --deep",
+            1.5,
+            ok_rcs=(0,),
+        ),
+        Bench(
+            "3x10k prestart",
+            sessionctl("prestart", "--json", *PRESTART_POLICY, *sd),
+            target_s=30.0,
+            ok_rcs=(0,),
+            prepare=fresh.prepare,
+            inspect=prestart_info,
+            note="default --deadline 30s, " + " ".join(PRESTART_POLICY),
+        ),
+    ]
+    if only:
+        benches = [
+            b
+            for b in benches
+            if b.name in only or b.name.split()[1] in only or b.name.split()[0] in only or "prestart" in only
+        ]
     return benches
 
 
@@ -416,6 +489,8 @@ def row(b: Bench, by_name: dict[str, Bench]) -> dict[str, Any]:
         r["met"] = b.median() <= b.target_s
     if b.note:
         r["note"] = b.note
+    if b.inspect is not None:
+        r["samples_info"] = [s.info for s in b.samples]
     return r
 
 
@@ -471,6 +546,18 @@ def run_main(args: argparse.Namespace) -> dict[str, Any]:
         FreshCopy(state).restore()
     by_name = {b.name: b for b in benches}
     rows = [row(b, by_name) for b in benches]
+    pre_rows: list[dict[str, Any]] = []
+    if not args.no_prestart and (only is None or only & {"prestart", "repair", "3x10k"}):
+        pre_state = make_state(Path(args.prestart_state), agents=3, entries=30000, transcripts=100000, gb=2.0)
+        FreshCopy(pre_state).restore()
+        pre = prestart_suite(pre_state, only=only)
+        try:
+            for b in pre:
+                measure(b, args.runs)
+        finally:
+            FreshCopy(pre_state).restore()
+        pb = {b.name: b for b in pre}
+        pre_rows = [row(b, pb) for b in pre]
     oc_rows: list[dict[str, Any]] = []
     if not args.no_openclaw and (only is None or "openclaw" in only):
         oc_state = make_state(
@@ -496,6 +583,7 @@ def run_main(args: argparse.Namespace) -> dict[str, Any]:
         "gc_totals": totals,
         "run_folder": run_folder,
         "openclaw": oc_rows,
+        "prestart": pre_rows,
     }
     return result
 
@@ -534,6 +622,23 @@ def report(result: dict[str, Any], prev: dict[str, Any] | None) -> None:
             result["openclaw"],
             prev_oc,
         )
+    if result.get("prestart"):
+        print_table(
+            "3 agents x 10,000 entries (make_state --agents 3 --entries 30000 --transcripts 100000)",
+            result["prestart"],
+            {r["name"]: r for r in prev.get("prestart", [])} if prev else None,
+        )
+        for r in result["prestart"]:
+            for i, info in enumerate(r.get("samples_info") or []):
+                steps = ", ".join(
+                    f"{n} {s['status']} {s['elapsed_ms'] or 0}/{s['estimate_ms'] or 0}ms"
+                    for n, s in info["steps"].items()
+                )
+                print(
+                    f"  {r['name']} run {i + 1}: {info['elapsed_ms']} ms of {info['deadline_ms']}"
+                    f"{'' if info['every_step_ran'] else ' NOT every step ran'}; "
+                    f"steps (real/estimated): {steps}"
+                )
     if result.get("scale"):
         print_scale(result["scale"])
 
@@ -623,6 +728,12 @@ def main(argv: list[str] | None = None) -> int:
         help="one-agent state for the OpenClaw comparison (generated when missing)",
     )
     ap.add_argument("--no-openclaw", action="store_true", help="skip the OpenClaw comparison")
+    ap.add_argument(
+        "--prestart-state",
+        default=str(OUT / "state-3x10k"),
+        help="3 agents x 10,000 entries for the prestart and repair rows (generated when missing)",
+    )
+    ap.add_argument("--no-prestart", action="store_true", help="skip the 3 x 10,000-entry prestart rows")
     ap.add_argument("--runs", type=int, default=3, help="timed runs per row (median reported)")
     ap.add_argument(
         "--only", help="comma-separated row names or first words (health,gc,baseline,openclaw,...)"

@@ -534,7 +534,9 @@ class Prestart:
             f"prestart: plan for {self.ctx.state_dir}: {c.store_files} store(s), {c.entries} sessions, "
             f"{c.transcripts} transcripts, {_bytes(c.store_bytes)} of stores; estimates "
             + ", ".join(f"{k} ~{_ms(v)}" for k, v in ests.items())
-            + f"; total ~{_ms(sum(ests.values()))} of {_ms(self.deadline.remaining_ms())} left",
+            + f"; total ~{_ms(sum(ests.values()))} of {_ms(self.deadline.remaining_ms())} left"
+            + f" (measured: parse {c.slim_ms_per_byte * 1e6:.2f} ms/MB, listing {c.list_ms_per_file * 1000:.0f} µs/file,"
+            f" transcript read {c.head_ms * 1000:.0f}/{c.facts_ms * 1000:.0f} µs, load {c.load:.1f}x)",
         )
 
     def _sample_reads(self, paths: list[Any]) -> None:
@@ -576,8 +578,12 @@ class Prestart:
         return int(cpu_ms * self.costs.load)
 
     def _est_backup(self) -> int:
+        """Copying and hashing every store: the copy rate (re-learned by the backup itself)
+        times the load the plan measured."""
         c = self.costs
-        return 30 + c.copy_ms(c.store_bytes + c.binding_bytes, 2 * (c.store_files + c.binding_files))
+        return self._est(
+            30 + c.copy_ms(c.store_bytes + c.binding_bytes, 2 * (c.store_files + c.binding_files))
+        )
 
     def _cpu_repair(self) -> float:
         """A slim snapshot of every store, the first line and last byte of every
@@ -782,7 +788,8 @@ class Prestart:
             self._relay(level, f"prestart: backup: {msg}")
         files = len(out.backups)
         nbytes = sum(int(b.get("size") or 0) for b in out.backups)
-        self.costs.calibrate_copy(nbytes, 2 * files, self.deadline.elapsed_ms() - t0)
+        # in CPU-equivalent ms, as every model: the estimates multiply by the load
+        self.costs.calibrate_copy(nbytes, 2 * files, int((self.deadline.elapsed_ms() - t0) / self.costs.load))
         st.run_id = self.backup_run = out.run_id
         st.status = "done"
         st.detail = {"files": files, "bytes": nbytes, "run_dir": out.run_dir}
