@@ -329,6 +329,17 @@ class Prestart:
             return rep
         try:
             self._plan()
+        except _PlanOverrun:
+            left = max(0, self.deadline.remaining_ms())
+            self.stopped = (
+                f"deadline: reading the stores for the plan used it up ({_ms(left)} left); nothing is changed"
+            )
+            rep.stopped_at = "backup"
+            self.log(
+                "warning",
+                f"prestart: stopping before backup (reading the stores for the plan used up the deadline, "
+                f"{_ms(left)} left); skipped: {', '.join(STEPS)}",
+            )
         except PermissionDenied:
             raise  # sessionctl runs as the wrong user: 77 with the one hint, nothing changed
         except (SessionctlError, OSError) as exc:
@@ -470,6 +481,7 @@ class Prestart:
                 self._no_store_before.add(str(st.store_path))
         self._sqlite_plan()
         for st in self._file_stores():
+            self._plan_checkpoint()
             key = str(st.store_path)
             self._stat_before[key] = _stat(st.store_path)
             p0 = time.process_time()
@@ -520,6 +532,7 @@ class Prestart:
         cpu_ms = (time.process_time() - cpu0) * 1000
         if cpu_ms >= 100:
             c.load = max(1.0, min(50.0, (self.deadline.elapsed_ms() - t0) / cpu_ms))
+        self._plan_checkpoint()
         self._sample_reads(sample)  # wall time per read, turned into CPU-equivalent ms by `load`
         c.parse_ms = max(1, self.deadline.elapsed_ms() - t0)
         ests = {
@@ -538,6 +551,11 @@ class Prestart:
             + f" (measured: parse {c.slim_ms_per_byte * 1e6:.2f} ms/MB, listing {c.list_ms_per_file * 1000:.0f} µs/file,"
             f" transcript read {c.head_ms * 1000:.0f}/{c.facts_ms * 1000:.0f} µs, load {c.load:.1f}x)",
         )
+
+    def _plan_checkpoint(self) -> None:
+        """The plan only reads: between two stores it stops once only the reserve is left."""
+        if self.deadline.remaining_ms() <= self.deadline.reserve_ms:
+            raise _PlanOverrun
 
     def _sample_reads(self, paths: list[Any]) -> None:
         """Read a few transcripts both ways (first line + last byte, first + last line):
@@ -1167,6 +1185,10 @@ class Prestart:
 
 class _NothingToDo(Exception):
     pass
+
+
+class _PlanOverrun(Exception):
+    """The plan reached the deadline's reserve (between two stores)."""
 
 
 def _stat(path: Path) -> tuple[int, int, int] | None:
