@@ -442,16 +442,7 @@ def resolve_policy(
     elif "archive-retention" in gc:
         pol.archive_retention = _cfg_duration(gc["archive-retention"], "[gc]", "archive-retention", path)
     pol.archive_backup = not ov.no_archive_backup
-    if ov.keep_runs is not None:
-        if ov.keep_runs < 1:
-            raise UsageError("--keep-runs must be at least 1 (the newest run is always kept)")
-        pol.keep_runs = ov.keep_runs
-    elif "keep-runs" in gc:
-        pol.keep_runs = _cfg_count(gc["keep-runs"], "[gc]", "keep-runs", path, minimum=1)
-    if ov.keep_within is not None:
-        pol.keep_within = _cli_duration("--keep-within", ov.keep_within)
-    elif "keep-within" in gc:
-        pol.keep_within = _cfg_duration(gc["keep-within"], "[gc]", "keep-within", path)
+    pol.keep_runs, pol.keep_within = _retention(gc, path, ov.keep_runs, ov.keep_within)
 
     if require_expiry and not pol.has_expiry and pol.archive_retention is None:
         if used_cli or used_cfg:
@@ -482,6 +473,43 @@ class ConfigProblem:
     key: str
     message: str
     path: str
+
+
+# run folder retention after gc, backup and prestart when neither the command line nor
+# sessionctl.toml says otherwise: the newest DEFAULT_KEEP_RUNS run folders of the state dir
+DEFAULT_KEEP_RUNS = 20
+
+
+def _retention(
+    gc: Mapping[str, Any], path: str, keep_runs: int | None, keep_within: str | None
+) -> tuple[int | None, Limit | None]:
+    runs: int | None = None
+    within: Limit | None = None
+    if keep_runs is not None:
+        if keep_runs < 1:
+            raise UsageError("--keep-runs must be at least 1 (the newest run is always kept)")
+        runs = keep_runs
+    elif "keep-runs" in gc:
+        runs = _cfg_count(gc["keep-runs"], "[gc]", "keep-runs", path, minimum=1)
+    if keep_within is not None:
+        within = _cli_duration("--keep-within", keep_within)
+    elif "keep-within" in gc:
+        within = _cfg_duration(gc["keep-within"], "[gc]", "keep-within", path)
+    if runs is None and within is None:
+        runs = DEFAULT_KEEP_RUNS
+    return runs, within
+
+
+def resolve_retention(
+    ctx: Any, keep_runs: int | None, keep_within: str | None
+) -> tuple[int | None, int | None]:
+    """The run folder retention of `backup` (gc and prestart get it in their Policy): the
+    command line over sessionctl.toml's `[gc] keep-runs` / `keep-within` over the
+    default, the newest DEFAULT_KEEP_RUNS. Returns (keep_runs, keep_within_ms)."""
+    cfg: SessionctlConfig = ctx.config
+    path = str(cfg.path) if cfg.path else "sessionctl.toml"
+    runs, within = _retention(_norm_keys(cfg.section("gc")), path, keep_runs, keep_within)
+    return runs, within.ms if within is not None else None
 
 
 def _openclaw_policy(oc: OpenClawConfig, pol: Policy, *, strict: bool) -> tuple[Rule, Cap, str]:

@@ -38,7 +38,6 @@ STEPS = ("backup", "repair", "gc", "bindings", "retention", "health")
 MUTATING = frozenset({"backup", "repair", "gc", "bindings", "retention"})
 
 DEFAULT_DEADLINE_MS = 30_000
-DEFAULT_KEEP_RUNS = 20
 
 
 # ---------------------------------------------------------------- deadline
@@ -1058,7 +1057,7 @@ class Prestart:
 
     def _do_retention(self, st: StepReport) -> None:
         """Keep the run folders within --keep-runs / --keep-within ([gc] keep-runs /
-        keep-within); without either, the newest DEFAULT_KEEP_RUNS. Never this run's."""
+        keep-within); without either, the newest policy.DEFAULT_KEEP_RUNS. Never this run's."""
         from sessionctl.runs import prune_runs
         from sessionctl.timeutil import now_ms
 
@@ -1072,6 +1071,8 @@ class Prestart:
         kw = getattr(self.policy, "keep_within", None)
         keep_within_ms = kw.ms if kw is not None else None
         if keep_runs is None and keep_within_ms is None:
+            from sessionctl.policy import DEFAULT_KEEP_RUNS
+
             keep_runs = DEFAULT_KEEP_RUNS
         removed = prune_runs(
             self.ctx.state_dir,

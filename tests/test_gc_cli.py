@@ -397,6 +397,36 @@ def test_keep_runs_prunes_old_run_folders_but_never_the_newest(state: StateDir) 
     assert left == [ids[2], env["run_id"]]
 
 
+def test_gc_and_backup_keep_the_newest_20_runs_unless_told_otherwise(state: StateDir) -> None:
+    """Without --keep-runs/--keep-within or their [gc] keys, backup and gc keep the newest
+    20 run folders (the default prestart has always had); sessionctl.toml overrides it
+    for backup too; runs kept past the default by an explicit option are never counted
+    away by a dry run."""
+    gc_state(state)
+    runs = state.root / "sessionctl" / "runs"
+    ids = []
+    for _ in range(21):
+        rc, env, err = run_json("backup", "--state-dir", str(state.root), "--keep-runs", "100")
+        assert rc == 0, err
+        ids.append(env["run_id"])
+    rc, env, err = gc(state, "--max-age", "120h", "--dry-run")
+    assert rc == 0, err
+    assert len(os.listdir(runs)) == 21  # a dry run prunes nothing
+    rc, env, err = run_json("backup", "--state-dir", str(state.root))
+    assert rc == 0, err
+    assert sorted(env["pruned_runs"]) == ids[:2]  # 22 runs, the newest 20 kept
+    assert sorted(os.listdir(runs)) == sorted([*ids[2:], env["run_id"]])
+    rc, env, err = gc(state, "--max-age", "120h")
+    assert rc == 0, err
+    assert env["policy"]["keep_runs"] == 20
+    assert env["summary"]["pruned_runs"] == [ids[2]]
+    (state.root / "sessionctl.toml").write_text("[gc]\nkeep-runs = 3\n")
+    rc, env, err = run_json("backup", "--state-dir", str(state.root))
+    assert rc == 0, err
+    assert len(env["pruned_runs"]) == 18
+    assert len(os.listdir(runs)) == 3
+
+
 def test_bindings_of_removed_sessions_go_and_tokens_never_show(state: StateDir) -> None:
     gc_state(state)
     token = "SECRET-webhook-token-123"

@@ -115,7 +115,7 @@ KeepRunsOpt = Annotated[
     typer.Option(
         "--keep-runs",
         metavar="N",
-        help="Afterwards, keep only the newest N run folders (the newest is always kept).",
+        help="Afterwards, keep only the newest N run folders (default: [gc] keep-runs, else 20; the newest is always kept).",
         show_default=False,
     ),
 ]

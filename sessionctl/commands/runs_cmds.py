@@ -151,20 +151,17 @@ def register(app: typer.Typer) -> None:
                 add_logs,
                 check_backup_dir,
                 context_result,
-                parse_duration_opt,
                 warn_discovery_skips,
             )
             from sessionctl.context import make_context
-            from sessionctl.errors import UsageError
+            from sessionctl.policy import resolve_retention
             from sessionctl.runops import take_backup
 
-            if keep_runs is not None and keep_runs < 1:
-                raise UsageError("--keep-runs must be at least 1 (the newest run is always kept)")
-            kw = parse_duration_opt("--keep-within", keep_within) if keep_within is not None else None
             ctx = make_context(state_dir=state_dir, agents=agent, now=now, config=config)
+            keep_n, kw = resolve_retention(ctx, keep_runs, keep_within)
             check_backup_dir(ctx, backup_dir)
             out = take_backup(
-                ctx, backup_dir=backup_dir, keep_runs=keep_runs, keep_within_ms=kw, argv=sys.argv[1:]
+                ctx, backup_dir=backup_dir, keep_runs=keep_n, keep_within_ms=kw, argv=sys.argv[1:]
             )
             res = context_result("backup", ctx)
             add_logs(res, out.logs)
