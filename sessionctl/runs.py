@@ -1000,29 +1000,41 @@ def _clean_partials(root: Path, state_dir: Path, state_id: str | None) -> None:
 
 def runs_usage(state_dir: Path) -> dict[str, Any]:
     """Run folders under <state>/sessionctl/runs and the bytes of every file in them, for
-    health's metrics (a runs folder that grows without bound fills the disk). Read-only:
-    listed and lstat'ed, symlinks never followed, unreadable parts counted as 0."""
+    health's JSON and metrics (a runs folder that grows without bound fills the disk):
+    `count`, `bytes`, the `largest` folder and the `oldest` (run ids sort by time).
+    Read-only: listed and lstat'ed, symlinks never followed, unreadable parts counted as 0."""
     root = runs_root(state_dir)
-    count = 0
-    total = 0
     try:
-        tops = [e for e in os.scandir(root) if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)]
+        tops = sorted(
+            (e for e in os.scandir(root) if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)),
+            key=lambda e: e.name,
+        )
     except OSError:
         tops = []
-    stack = [e.path for e in tops]
-    count = len(tops)
-    while stack:
-        try:
-            with os.scandir(stack.pop()) as it:
-                for e in it:
-                    with contextlib.suppress(OSError):
-                        if e.is_dir(follow_symlinks=False):
-                            stack.append(e.path)
-                        elif e.is_file(follow_symlinks=False):
-                            total += e.stat(follow_symlinks=False).st_size
-        except OSError:
-            continue
-    return {"path": str(root), "count": count, "bytes": total}
+    sizes: list[tuple[str, int]] = []
+    for top in tops:
+        size = 0
+        stack = [top.path]
+        while stack:
+            try:
+                with os.scandir(stack.pop()) as it:
+                    for e in it:
+                        with contextlib.suppress(OSError):
+                            if e.is_dir(follow_symlinks=False):
+                                stack.append(e.path)
+                            elif e.is_file(follow_symlinks=False):
+                                size += e.stat(follow_symlinks=False).st_size
+            except OSError:
+                continue
+        sizes.append((top.name, size))
+    largest = max(sizes, key=lambda x: x[1]) if sizes else None
+    return {
+        "path": str(root),
+        "count": len(sizes),
+        "bytes": sum(n for _name, n in sizes),
+        "largest": {"run_id": largest[0], "bytes": largest[1]} if largest else None,
+        "oldest": sizes[0][0] if sizes else None,
+    }
 
 
 def prune_runs(

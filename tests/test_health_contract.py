@@ -148,7 +148,13 @@ def test_json_schema_is_pinned(state: StateDir) -> None:
     rank = {"critical": 2, "warning": 1, "info": 0}
     assert [rank[s] for s in sevs] == sorted((rank[s] for s in sevs), reverse=True)
     assert {"critical", "warning", "info"} <= set(sevs)
-    assert env["runs"] == {"path": str(state.root / "sessionctl" / "runs"), "count": 0, "bytes": 0}
+    assert env["runs"] == {
+        "path": str(state.root / "sessionctl" / "runs"),
+        "count": 0,
+        "bytes": 0,
+        "largest": None,
+        "oldest": None,
+    }
 
 
 def test_format_json_equals_json_flag(state: StateDir) -> None:

@@ -306,3 +306,11 @@ def test_runs_reports_the_bytes_of_all_run_folders_and_health_warns_when_they_gr
     (f,) = [f for f in health["findings"] if f["check"] == "runs.large"]
     assert f["severity"] == "warning" and f["data"]["largest"]["run_id"] == bk["run_id"]
     assert f["data"]["bytes"] == runs["total_bytes"] and "GiB" in f["message"]
+    # health's JSON always carries the total, the largest and the oldest run folder
+    rc, bk2, err = run_json("backup", *sd(state))
+    assert rc == 0, err
+    rc, health, _ = run_json("health", *sd(state))
+    assert health["runs"]["count"] == 2 and health["runs"]["bytes"] > 6 << 30
+    assert health["runs"]["largest"]["run_id"] == bk["run_id"]
+    assert health["runs"]["largest"]["bytes"] > 6 << 30
+    assert health["runs"]["oldest"] == bk["run_id"] < bk2["run_id"]
