@@ -29,7 +29,7 @@ import contextlib
 import hashlib
 import os
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,27 +38,16 @@ from sessionctl.fsio import (
     atomic_write,
     durable_rename,
     fault_point,
+    makedirs,
     read_bytes,
+    sha256_bytes,
+    sha256_file,
     store_tmp_name,
 )
+from sessionctl.jsonjs import gc_paused
 from sessionctl.locks import store_lock
-from sessionctl.runs import Run, _mkdirs, entries_equal, read_run, restore_order
+from sessionctl.runs import Run, entries_equal, read_run, restore_order
 from sessionctl.store import write_store
-
-
-def sha256_file(path: Path) -> str | None:
-    """sha256 of a regular file; None when it is missing, unreadable, a symlink or not a
-    regular file (a FIFO is never opened for a blocking read)."""
-    from sessionctl.fsio import open_regular_in
-
-    h = hashlib.sha256()
-    try:
-        with open_regular_in(path) as fd:
-            while chunk := os.read(fd, 1 << 20):
-                h.update(chunk)
-    except OSError:
-        return None
-    return h.hexdigest()
 
 
 def apply_store_actions(
@@ -151,7 +140,7 @@ def apply_store_actions(
             expect, data, canonical = base
         else:
             expect = read_bytes(store_path)
-            with _gc_paused():
+            with gc_paused():
                 _status, data, _err = parse_store_bytes(expect)
             canonical = data is not None and _is_canonical(data, expect)
         if data is not None:
@@ -186,7 +175,7 @@ def apply_store_actions(
                 settle()
                 return held.held_ms()
             # the store changed since the edit was prepared: edit what is there now
-            with _gc_paused():
+            with gc_paused():
                 status, now_data, err = parse_store_bytes(cur) if cur is not None else ("missing", None, None)
             if now_data is None:
                 raise DataError(
@@ -214,21 +203,6 @@ def _is_canonical(data: dict[str, Any], raw: bytes) -> bool:
         return False
 
 
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Python's cyclic GC off while a big store is parsed (halves the time; the parse
-    creates no cycles)."""
-    import gc
-
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 _MISSING: Any = object()
 _MISSING_JSON: Any = object()
 
@@ -252,7 +226,7 @@ def apply_rename(run: Run, action: dict[str, Any]) -> None:
     if not lexists_in(src):
         action["state"], action["note"] = "skipped", "source no longer exists"
         return
-    _mkdirs(dst.parent)
+    makedirs(dst.parent)
     durable_rename(src, dst)
     action["state"] = "applied"
 
@@ -427,7 +401,7 @@ def plan_undo_full(
                 out.append({"type": "conflict", "path": a["from"], "note": f"not copied back: {why}"})
         elif t == "file.copy_in":
             path = sd / a["path"]
-            src_sha = _backup_sha(Path(a["source"]))
+            src_sha = _backupsha256_bytes(Path(a["source"]))
             if src_sha is not None and sha256_file(path) == src_sha:
                 out.append({"type": "file.move", "from": a["path"], "before_sha256": src_sha})
             else:
@@ -568,14 +542,14 @@ class _BackupEntries:
                 f"({exc.strerror or exc}); nothing was changed",
                 path=str(path),
             ) from None
-        if rec is None or (rec.get("sha256") and _sha(raw) != rec["sha256"]):
+        if rec is None or (rec.get("sha256") and sha256_bytes(raw) != rec["sha256"]):
             raise DataError(
                 f"run {self.info.run_id}: the backup {path} does not match the checksum its run "
                 "recorded; nothing was changed",
                 path=str(path),
                 hint="the run folder was damaged; its files stay for use by hand",
             )
-        with _gc_paused():
+        with gc_paused():
             _status, data, err = parse_store_bytes(raw)
         del raw
         if data is None:
@@ -639,7 +613,7 @@ def prepare(run: Run, actions: list[dict[str, Any]], *, planned: Mapping[str, by
             path = run.state_dir / a["path"]
             if os.path.lexists(path):
                 a["backup"] = run.backup_file(path, kind="store" if a.get("kind") == "store" else "file")
-            a["after_sha256"] = a.get("source_sha256") or _backup_sha(Path(a["source"]))
+            a["after_sha256"] = a.get("source_sha256") or _backupsha256_bytes(Path(a["source"]))
 
 
 def apply_actions(
@@ -684,7 +658,7 @@ def apply_actions(
             if lexists_in(dst):
                 a["state"], a["note"] = "skipped", "a file exists there again (not overwritten)"
                 continue
-            _mkdirs(dst.parent)
+            makedirs(dst.parent)
             src = Path(a["source"])
             # temp + link: a kill mid-copy never leaves a truncated file at the live path;
             # the file gets its own mode again (recorded when it was moved, else the copy's)
@@ -744,7 +718,7 @@ def _bad_restore_source(a: Mapping[str, Any]) -> bytes | str:
     except OSError as exc:
         return f"cannot read the backup {src} ({exc.strerror or exc}); nothing was changed"
     want = a.get("source_sha256")
-    if want is not None and _sha(data) != want:
+    if want is not None and sha256_bytes(data) != want:
         return f"the backup {src} does not match the checksum its run recorded; nothing was changed"
     if a.get("kind") == "store" and not a.get("source_may_not_parse"):
         _status, parsed, err = parse_store_bytes(data)
@@ -811,18 +785,14 @@ def rewrite_edit(data: bytes, edit: dict[str, Any]) -> bytes:
     return body + partial
 
 
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _backup_sha(path: Path) -> str | None:
+def _backupsha256_bytes(path: Path) -> str | None:
     """sha256 of a backup's content (decompressed when it was stored compressed)."""
     from sessionctl.runs import BACKUP_SUFFIX, read_backup
 
     if not str(path).endswith(BACKUP_SUFFIX):
         return sha256_file(path)
     try:
-        return _sha(read_backup(path))
+        return sha256_bytes(read_backup(path))
     except OSError:
         return None
 
@@ -836,7 +806,7 @@ def apply_store_replace(run: Run, a: dict[str, Any]) -> int:
     path = run.state_dir / a["store"]
     new = read_bytes(run.dir / a["source"])
     status, data, _err = parse_store_bytes(new)
-    if status != "ok" or not data or _sha(new) != a.get("after_sha256"):
+    if status != "ok" or not data or sha256_bytes(new) != a.get("after_sha256"):
         a["state"], a["note"] = "skipped", "the replacement is not a non-empty store (never written)"
         return 0
     with store_lock(path) as held:
@@ -845,7 +815,7 @@ def apply_store_replace(run: Run, a: dict[str, Any]) -> int:
             cur: bytes | None = read_bytes(path)
         except FileNotFoundError:
             cur = None
-        if cur is None or _sha(cur) != a.get("before_sha256"):
+        if cur is None or sha256_bytes(cur) != a.get("before_sha256"):
             a["state"], a["note"] = "skipped", "the store changed since planning (not replaced)"
             return held.held_ms()
         atomic_write(path, new, mode=0o600, tmp_name=store_tmp_name(path))
@@ -871,11 +841,11 @@ def apply_file_rewrite(run: Run, a: dict[str, Any]) -> None:
         except FileNotFoundError:
             a["state"], a["note"] = "skipped", "file no longer exists"
             return
-        if _sha(cur) != a.get("before_sha256"):
+        if sha256_bytes(cur) != a.get("before_sha256"):
             a["state"], a["note"] = "skipped", "file changed since planning"
             return
         new = rewrite_edit(cur, a.get("edit") or {})
-        if (cur and not new) or _sha(new) != a.get("after_sha256"):
+        if (cur and not new) or sha256_bytes(new) != a.get("after_sha256"):
             a["state"], a["note"] = "skipped", "the edit would not give the planned content (not written)"
             return
         mode = os.lstat(path).st_mode & 0o777
@@ -939,7 +909,7 @@ def _open_decompressed(f: Any, kind: str | None) -> Any:
     return f
 
 
-def _stream_sha(path: Path, kind: str | None) -> str:
+def _streamsha256_bytes(path: Path, kind: str | None) -> str:
     """sha256 of a (possibly compressed) file's decompressed content."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -997,14 +967,14 @@ def apply_export(run: Run, a: dict[str, Any]) -> None:
     if not lexists_in(src):
         a["state"], a["note"] = "skipped", "file no longer exists"
         return
-    _mkdirs(dst.parent)
+    makedirs(dst.parent)
     if lexists_in(dst):
         a["state"], a["note"] = "skipped", f"{dst} already exists (not overwritten)"
         return
     before = lstat_in(src)
     got: list[str] = []
     _write_new(dst, lambda fd: got.append(_stream_out(src, fd, a.get("compress"))))
-    if got[0] != a.get("sha256") or _stream_sha(dst, a.get("compress")) != a.get("sha256"):
+    if got[0] != a.get("sha256") or _streamsha256_bytes(dst, a.get("compress")) != a.get("sha256"):
         unlink(dst)
         a["state"], a["note"] = "skipped", "file changed since planning, or the copy did not verify (kept)"
         return
@@ -1038,7 +1008,7 @@ def apply_import(run: Run, a: dict[str, Any]) -> None:
             while chunk := inp.read(1 << 20):
                 out.write(chunk)
 
-    _mkdirs(dst.parent)
+    makedirs(dst.parent)
     _write_new(dst, fill)
     if a.get("sha256") and sha256_file(dst) != a["sha256"]:
         a["note"] = "restored, but its content differs from the journal's checksum"

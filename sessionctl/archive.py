@@ -31,11 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sessionctl.context import RunContext
-from sessionctl.repair import Outcome, Plan, RepairProblem, rel_path, run_plan, unique_archive_name
+from sessionctl.context import RunContext, check_path_option
+from sessionctl.execute import Outcome, Plan, run_plan, tag_findings
+from sessionctl.fsio import sha256_file, state_rel
 from sessionctl.snapshot import AgentSnapshot, snapshot_agent
 from sessionctl.timeutil import archive_stamp, format_duration, iso_ms, now_ms
-from sessionctl.transcripts import FileInfo
+from sessionctl.transcripts import FileInfo, unique_archive_path
 
 ORPHAN_KINDS = ("transcript", "topic", "fork", "checkpoint", "trajectory", "acp_stream")
 PURGE_REASONS = ("deleted", "reset")
@@ -45,7 +46,7 @@ SUFFIX = {None: "", "gzip": ".gz", "zstd": ".zst"}
 
 # archive's `check` ids → the health check id (docs/health.md) of the finding each item
 # resolves (actions) or concerns (problems, kept); None where no health finding is
-# resolved or concerned. Like repair.REPAIR_TO_HEALTH: both vocabularies are public
+# resolved or concerned. Like repair's REPAIR_TO_HEALTH: both vocabularies are public
 # contracts and never renamed; this is where they meet for archive (`finding` next to
 # `check`; documented in docs/archive.md).
 ARCHIVE_TO_HEALTH: dict[str, str | None] = {
@@ -63,36 +64,6 @@ ARCHIVE_TO_HEALTH: dict[str, str | None] = {
 }
 
 
-def tag_findings(plan: Plan, mapping: dict[str, str | None]) -> Plan:
-    """Give every action, problem and kept item of `plan` the `finding` of its `check`
-    (null for ids the mapping lacks). Actions keep it in their dict (the journal too);
-    problems become RepairProblems, kept items get it right after `check`. Items that
-    carry one already (repair's shared checks, e.g. `store.would_be_empty`) keep theirs."""
-    for a in plan.actions:
-        a.setdefault("finding", mapping.get(a["check"]))
-    plan.problems = [
-        f
-        if isinstance(f, RepairProblem)
-        else RepairProblem(
-            f.check,
-            f.severity,
-            f.agent,
-            f.message,
-            key=f.key,
-            path=f.path,
-            fix=f.fix,
-            data=f.data,
-            finding=mapping.get(f.check),
-        )
-        for f in plan.problems
-    ]
-    plan.kept = [
-        k if "finding" in k else {"check": k["check"], "finding": mapping.get(k["check"]), **k}
-        for k in plan.kept
-    ]
-    return plan
-
-
 @dataclass
 class ArchiveOptions:
     orphans: bool = True
@@ -108,8 +79,6 @@ def check_to_dir(ctx: RunContext, to: str) -> Path:
     """`--to DIR`: the one path check (fsio.check_output_path): no symlink in it,
     outside every sessions folder and the state dir's live data, holding none of them
     (exports under DIR/<path relative to the state dir> would land in one)."""
-    from sessionctl.commands.common import check_path_option
-
     out: Path = check_path_option(ctx, to, "--to", "dir")
     return out
 
@@ -154,10 +123,8 @@ def _export_action(
     check: str,
     why: str,
 ) -> dict[str, Any] | None:
-    from sessionctl.actions import sha256_file
-
     assert opts.to_dir is not None
-    rel_src = rel_path(ctx, fi.path)
+    rel_src = state_rel(ctx.state_dir, fi.path)
     rel_dst = str(Path(rel_src).parent / dst_name) + SUFFIX[opts.compress]
     to = opts.to_dir / rel_dst
     if os.path.lexists(to):
@@ -178,8 +145,6 @@ def _export_action(
 
 def plan_archive(ctx: RunContext, opts: ArchiveOptions) -> Plan:
     """The archive plan (pure: reads, never writes)."""
-    from sessionctl.actions import sha256_file
-
     plan = Plan("archive")
     wall = now_ms()
     snaps = all_snapshots(ctx)
@@ -208,7 +173,7 @@ def plan_archive(ctx: RunContext, opts: ArchiveOptions) -> Plan:
             continue
         locked = {fi.owner for fi in snap.inventory.of_kind("lock") if fi.owner}
         for fi in sorted(snap.inventory.files, key=lambda f: f.name):
-            rel = rel_path(ctx, fi.path)
+            rel = state_rel(ctx.state_dir, fi.path)
             if fi.kind in ORPHAN_KINDS and opts.orphans:
                 if _in_use(fi, snap, refs):
                     continue
@@ -238,7 +203,7 @@ def plan_archive(ctx: RunContext, opts: ArchiveOptions) -> Plan:
                     )
                     continue
                 why = f"{fi.kind} referenced by no entry of any agent, untouched for {format_duration(age)}"
-                dst = unique_archive_name(sdir, fi.name, "deleted", stamp_ms, taken)
+                dst = Path(unique_archive_path(sdir / fi.name, "deleted", stamp_ms, taken)).name
                 if opts.to_dir is not None:
                     act = _export_action(ctx, opts, snap, fi, dst, "orphan", why)
                     if act is None:
@@ -251,7 +216,7 @@ def plan_archive(ctx: RunContext, opts: ArchiveOptions) -> Plan:
                             "type": "file.rename",
                             "agent": agent,
                             "from": rel,
-                            "to": rel_path(ctx, sdir / dst),
+                            "to": state_rel(ctx.state_dir, sdir / dst),
                             "bytes": fi.size,
                             "check": "orphan",
                             "what": f"archive {fi.name} as {dst}",
@@ -323,8 +288,7 @@ def write_manifest(out: Outcome, to_dir: Path) -> str | None:
     manifest undo uses)."""
     import orjson
 
-    from sessionctl.fsio import atomic_write
-    from sessionctl.runs import _mkdirs
+    from sessionctl.fsio import atomic_write, makedirs
 
     exports = [a for a in out.plan.actions if a["type"] == "file.export"]
     if not exports or out.run_id is None:
@@ -346,7 +310,7 @@ def write_manifest(out: Outcome, to_dir: Path) -> str | None:
         ],
     }
     path = to_dir / f"sessionctl-manifest-{out.run_id}.json"
-    _mkdirs(to_dir)
+    makedirs(to_dir)
     atomic_write(path, orjson.dumps(body, option=orjson.OPT_INDENT_2), mode=0o600)
     return str(path)
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from sessionctl.errors import ConfigError, NotFoundError, PermissionDenied, SessionctlError, from_os_error
 from sessionctl.fsio import NotRegularFile, read_bytes
+from sessionctl.jsonjs import dig
 
 LEGACY_DIRS = (".clawdbot", ".moltbot", ".moldbot")
 _AGENT_ID_OK = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -100,14 +101,6 @@ class OpenClawConfig:
     denied: bool = False  # `error` is a permission error (EACCES/EPERM)
 
 
-def _dig(d: Any, *path: str) -> Any:
-    for p in path:
-        if not isinstance(d, dict):
-            return None
-        d = d.get(p)
-    return d
-
-
 # the parts of openclaw.json sessionctl reads, with the JSON type each must have
 _EXPECTED_TYPES: tuple[tuple[tuple[str, ...], type, str], ...] = (
     (("agents",), dict, "an object"),
@@ -131,7 +124,7 @@ def _wrong_types(path: Path, data: dict[str, Any]) -> str | None:
 
     wrong = []
     for keys, typ, name in _EXPECTED_TYPES:
-        parent = _dig(data, *keys[:-1]) if len(keys) > 1 else data
+        parent = dig(data, *keys[:-1]) if len(keys) > 1 else data
         if isinstance(parent, dict) and keys[-1] in parent and not isinstance(parent[keys[-1]], typ):
             got = json_type(parent[keys[-1]])
             got = got if got == "null" else ("an " if got[0] in "aeiou" else "a ") + got
@@ -189,8 +182,8 @@ def load_openclaw_config(state_dir: Path, environ: dict[str, str] | None = None)
         return cfg
     cfg.raw = data
     cfg.error = _wrong_types(path, data)
-    entries = _dig(data, "agents", "entries")
-    agents = _dig(data, "agents", "list")
+    entries = dig(data, "agents", "entries")
+    agents = dig(data, "agents", "list")
     if isinstance(entries, dict):
         # the 2026.9 roster (`openclaw doctor --fix` rewrites `list` into it): keyed by agent
         # id; when present OpenClaw reads it and ignores `list` (SQLite-era spec §1)
@@ -198,7 +191,7 @@ def load_openclaw_config(state_dir: Path, environ: dict[str, str] | None = None)
             aid = normalize_agent_id(key)
             if isinstance(value, dict) and aid not in cfg.agents:
                 cfg.agents.append(aid)
-        system = _dig(data, "agents", "defaults", "systemAgent", "agentId")
+        system = dig(data, "agents", "defaults", "systemAgent", "agentId")
         chosen = normalize_agent_id(system) if isinstance(system, str) and system.strip() else None
         if chosen in cfg.agents:
             cfg.default_agent = chosen
@@ -231,17 +224,17 @@ def load_openclaw_config(state_dir: Path, environ: dict[str, str] | None = None)
                 peer_id=str(peer["id"]).lower() if peer.get("id") is not None else None,
             )
         )
-    store = _dig(data, "session", "store")
+    store = dig(data, "session", "store")
     cfg.session_store = store if isinstance(store, str) and store.strip() else None
-    dm = _dig(data, "session", "dmScope")
+    dm = dig(data, "session", "dmScope")
     cfg.dm_scope = dm if isinstance(dm, str) else None
-    mk = _dig(data, "session", "mainKey")
+    mk = dig(data, "session", "mainKey")
     cfg.main_key = mk.strip().lower() if isinstance(mk, str) and mk.strip() else "main"
-    maint = _dig(data, "session", "maintenance")
+    maint = dig(data, "session", "maintenance")
     cfg.maintenance = maint if isinstance(maint, dict) else {}
-    links = _dig(data, "session", "identityLinks")
+    links = dig(data, "session", "identityLinks")
     cfg.identity_links = links if isinstance(links, dict) else {}
-    cfg.cron_session_retention = _dig(data, "cron", "sessionRetention")
+    cfg.cron_session_retention = dig(data, "cron", "sessionRetention")
     return cfg
 
 

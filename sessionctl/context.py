@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sessionctl.config import (
     OpenClawConfig,
@@ -15,6 +16,7 @@ from sessionctl.config import (
 )
 from sessionctl.discovery import Discovery, discover
 from sessionctl.errors import ConfigError
+from sessionctl.fsio import anchor, check_output_path
 from sessionctl.timeutil import iso_ms, parse_now
 
 # (what is being done, steps done, steps in all): the hook a command layer may set so a
@@ -91,10 +93,27 @@ def make_context(
     now_ms = parse_now(now)
     sd = resolve_state_dir(state_dir)
     CURRENT["state_dir"], CURRENT["now"] = str(sd), iso_ms(now_ms)
-    from sessionctl.fsio import anchor
-
     anchor(sd)  # writes below it walk from its verified fd (fsio.open_dir)
     oc = load_openclaw_config(sd)
     sc = load_sessionctl_config(config, sd)
     disc = discover(sd, oc, agents or None)
     return RunContext(sd, now_ms, now is not None, oc, sc, disc, agents or None)
+
+
+def all_sessions_dirs(state_dir: Path, openclaw: OpenClawConfig) -> list[Path]:
+    """Every sessions folder of the state dir (every agent, not only --agent ones)."""
+    return [st.sessions_dir for st in discover(state_dir, openclaw, None).stores]
+
+
+def check_path_option(ctx: RunContext, path: str | None, option: str, kind: str) -> Any:
+    """`--backup-dir`, `--to`, `--output`: the one path check (fsio.check_output_path)
+    against this state dir and all its sessions folders. Returns the real path (or None)."""
+    if path is None:
+        return None
+    return check_output_path(
+        path,
+        option=option,
+        kind=kind,
+        state_dir=ctx.state_dir,
+        sessions_dirs=all_sessions_dirs(ctx.state_dir, ctx.openclaw),
+    )

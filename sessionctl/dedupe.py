@@ -39,13 +39,15 @@ import fnmatch
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from sessionctl.archive import tag_findings
 from sessionctl.context import RunContext
-from sessionctl.repair import REPAIR_TO_HEALTH, Outcome, Plan, rel_path, run_plan, unique_archive_name
-from sessionctl.snapshot import AgentSnapshot, EntryView, build_references, session_files
-from sessionctl.timeutil import format_duration, iso_ms, now_ms
+from sessionctl.execute import ENGINE_TO_HEALTH, Outcome, Plan, run_plan, tag_findings
+from sessionctl.fsio import state_rel
+from sessionctl.snapshot import AgentSnapshot, EntryView, build_references, session_agent, session_files
+from sessionctl.timeutil import format_duration, iso_ms, max_in_window, now_ms
+from sessionctl.transcripts import unique_archive_path
 
 STORM_EXCLUDED_KINDS = frozenset(
     {
@@ -67,7 +69,7 @@ _HEXISH = re.compile(r"^[0-9a-f]{6,}$")
 
 # dedupe's `check` ids → the health check id (docs/health.md) of the finding each item
 # resolves (actions) or concerns (problems, kept); None where health has no such check.
-# Like repair.REPAIR_TO_HEALTH: both vocabularies are public contracts and never renamed;
+# Like repair's REPAIR_TO_HEALTH: both vocabularies are public contracts and never renamed;
 # this is where they meet for dedupe (`finding` next to `check`; docs/dedupe.md).
 DEDUPE_TO_HEALTH: dict[str, str | None] = {
     # actions; a removed session that a binding routes elsewhere (every removal of
@@ -81,7 +83,7 @@ DEDUPE_TO_HEALTH: dict[str, str | None] = {
     "peer.bound_agent_missing": "peer.duplicate_across_agents",
     "peer.stray": "peer.stray",
     "dedupe.store_unreadable": None,  # the store's own finding depends on its status
-    "store.would_be_empty": REPAIR_TO_HEALTH["store.would_be_empty"],  # Plan.guard_nonempty's
+    "store.would_be_empty": ENGINE_TO_HEALTH["store.would_be_empty"],  # Plan.guard_nonempty's
     # kept
     "peer.not_selected": "peer.duplicate_across_agents",
     "transcript.references_unknown": None,  # a removed session's transcript: another store is unreadable
@@ -97,15 +99,6 @@ class DedupeOptions:
     storm_min: int = 20
     match: list[str] = field(default_factory=list)
     backup_dir: str | None = None
-
-
-def session_agent(snap: AgentSnapshot, ev: EntryView) -> str:
-    """The agent a session belongs to: the store's, or the key's in a shared store."""
-    from sessionctl.config import normalize_agent_id
-
-    if snap.store.shared and ev.parsed.agent:
-        return normalize_agent_id(ev.parsed.agent)
-    return snap.agent_id
 
 
 def storm_family(key: str) -> str | None:
@@ -167,7 +160,7 @@ def _add_removals(ctx: RunContext, plan: Plan, snaps: list[AgentSnapshot], remov
             {
                 "type": "store.remove",
                 "agent": snap.agent_id,
-                "store": rel_path(ctx, snap.store.store_path),
+                "store": state_rel(ctx.state_dir, snap.store.store_path),
                 "key": ev.key,
                 "entry": ev.entry,
                 "check": r.check,
@@ -189,13 +182,13 @@ def _add_removals(ctx: RunContext, plan: Plan, snaps: list[AgentSnapshot], remov
         if not files:
             continue
         others = [a for a in unknown if a != snap.agent_id]
-        store_rel = rel_path(ctx, snap.store.store_path)
+        store_rel = state_rel(ctx.state_dir, snap.store.store_path)
         check_of = {r.ev.key: r.check for r in rs}
         for name, owners in files.items():
             fi = snap.inventory.by_name[name]
             if fi.kind in ("directory", "symlink"):
                 continue
-            rel = rel_path(ctx, fi.path)
+            rel = state_rel(ctx.state_dir, fi.path)
             if others:  # an entry of theirs may use it (an absolute sessionFile): as in gc
                 plan.keep(
                     "transcript.references_unknown",
@@ -205,14 +198,14 @@ def _add_removals(ctx: RunContext, plan: Plan, snaps: list[AgentSnapshot], remov
                     "read, so whether one of its entries uses it is unknown",
                 )
                 continue
-            dst = unique_archive_name(sdir, name, "deleted", wall, taken)
+            dst = Path(unique_archive_path(sdir / name, "deleted", wall, taken)).name
             what = "transcript" if fi.kind in ("transcript", "topic", "fork") else fi.kind.replace("_", " ")
             plan.add(
                 {
                     "type": "file.rename",
                     "agent": snap.agent_id,
                     "from": rel,
-                    "to": rel_path(ctx, sdir / dst),
+                    "to": state_rel(ctx.state_dir, sdir / dst),
                     "bytes": fi.size,
                     "offline": True,
                     "requires": [[store_rel, k] for k in owners],
@@ -257,7 +250,7 @@ def plan_peers(ctx: RunContext, opts: DedupeOptions) -> Plan:
                     fix=f"sessionctl repair --only store --agent {snap.agent_id}",
                 )
             continue
-        plan.note_store(rel_path(ctx, snap.store.store_path), [ev.key for ev in snap.entries])
+        plan.note_store(state_rel(ctx.state_dir, snap.store.store_path), [ev.key for ev in snap.entries])
         for ev in snap.entries:
             if ev.shape_problem:
                 continue
@@ -380,15 +373,6 @@ def plan_peers(ctx: RunContext, opts: DedupeOptions) -> Plan:
 # ---------------------------------------------------------------- storms
 
 
-def _max_in_window(times: list[int], window: int) -> int:
-    best, j = 0, 0
-    for i, t in enumerate(times):
-        while t - times[j] > window:
-            j += 1
-        best = max(best, i - j + 1)
-    return best
-
-
 def plan_storms(ctx: RunContext, opts: DedupeOptions) -> Plan:
     plan = Plan("dedupe")
     snaps = _snapshots(ctx)
@@ -399,7 +383,7 @@ def plan_storms(ctx: RunContext, opts: DedupeOptions) -> Plan:
     for snap in snaps:
         if snap.load.data is None:
             continue
-        plan.note_store(rel_path(ctx, snap.store.store_path), [ev.key for ev in snap.entries])
+        plan.note_store(state_rel(ctx.state_dir, snap.store.store_path), [ev.key for ev in snap.entries])
         if str(snap.store.store_path) not in selected:
             continue
         fams: dict[str, list[EntryView]] = defaultdict(list)
@@ -430,7 +414,7 @@ def plan_storms(ctx: RunContext, opts: DedupeOptions) -> Plan:
                 else:
                     bursts.append([(t, ev)])
             for burst in bursts:
-                peak = _max_in_window([t for t, _ev in burst], opts.storm_window_ms)
+                peak, _ = max_in_window([t for t, _ev in burst], opts.storm_window_ms)
                 if peak < opts.storm_min:
                     continue
                 by_activity = sorted(

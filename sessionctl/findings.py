@@ -33,6 +33,19 @@ class Finding:
         }
 
 
+@dataclass(slots=True)
+class MappedFinding(Finding):
+    """A problem a mutating command reports (repair, archive, dedupe): a health-style
+    finding plus `finding`, the health check id it concerns (REPAIR_TO_HEALTH,
+    ARCHIVE_TO_HEALTH, DEDUPE_TO_HEALTH); null when health has no such check."""
+
+    finding: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out = Finding.to_json(self)
+        return {"check": out.pop("check"), "finding": self.finding, **out}
+
+
 def worst(findings: list[Finding]) -> str | None:
     if not findings:
         return None

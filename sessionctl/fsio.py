@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import signal
 import stat
@@ -34,6 +35,8 @@ import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+from sessionctl.errors import DataError, UsageError
 
 _FAULT = os.environ.get("SESSIONCTL_FAULT")
 _TRACE = os.environ.get("SESSIONCTL_FAULT_TRACE")
@@ -101,6 +104,41 @@ def is_within(path: Path, root: Path) -> bool:
     except ValueError:
         return False
     return True
+
+
+def state_rel(state_dir: Path, path: Path | str, *, resolve: bool = True) -> str:
+    """`path` as journals and reports record it: relative to the state dir, never outside
+    it (DataError). `resolve` first follows symlinks in the parent folders (paths built
+    from store content); without it a path already spelled under `state_dir` (one a
+    snapshot listed) is cut by string, which is what relative_to does, only cheaper."""
+    if resolve:
+        real = Path(os.path.realpath(Path(path).parent)) / Path(path).name
+        if is_within(real, state_dir):
+            return str(real.relative_to(state_dir))
+    else:
+        s, root = str(path), str(state_dir)
+        if s.startswith(root) and s[len(root) : len(root) + 1] == "/":
+            return s[len(root) + 1 :]
+        if is_within(Path(path), state_dir):
+            return str(Path(path).relative_to(state_dir))
+    raise DataError(f"refusing to touch {path}: it is outside the state dir {state_dir}", path=str(path))
+
+
+def sha256_bytes(data: bytes | bytearray | memoryview) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str | None:
+    """sha256 of a regular file; None when it is missing, unreadable, a symlink or not a
+    regular file (a FIFO is never opened for a blocking read)."""
+    h = hashlib.sha256()
+    try:
+        with open_regular_in(path) as fd:
+            while chunk := os.read(fd, 1 << 20):
+                h.update(chunk)
+    except OSError:
+        return None
+    return h.hexdigest()
 
 
 def resolve_inside(path: Path, root: Path) -> Path | None:
@@ -540,7 +578,6 @@ def check_output_path(
 
     So run retention in a `--backup-dir` can never reach live data, an export never
     lands in (or swallows) a sessions folder, and metrics never replace a store."""
-    from sessionctl.errors import UsageError
 
     if not path or "\0" in path:
         raise UsageError(f"{option}: give a path")

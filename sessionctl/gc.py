@@ -16,11 +16,8 @@ Apply sequence (docs/gc.md):
 
 from __future__ import annotations
 
-import contextlib
 import os
-import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +25,10 @@ from typing import Any
 from sessionctl.context import RunContext
 from sessionctl.discovery import AgentStore
 from sessionctl.errors import BusyError, DataError
+from sessionctl.fsio import sha256_bytes as _sha
+from sessionctl.fsio import state_rel
+from sessionctl.jsonjs import gc_paused
+from sessionctl.locks import wait_store_lock_free
 from sessionctl.policy import (
     AgentPlan,
     GcPlan,
@@ -35,9 +36,8 @@ from sessionctl.policy import (
     collect_transcript_locks,
     plan_gc,
 )
-from sessionctl.snapshot import AgentSnapshot, snapshot_agent
-
-PROMPT_HASH_LEN = 64
+from sessionctl.snapshot import AgentSnapshot, prompt_blob_paths, snapshot_agent
+from sessionctl.transcripts import unique_archive_path
 
 
 @dataclass
@@ -107,28 +107,6 @@ def read_snapshots(ctx: RunContext, stores: list[AgentStore]) -> list[AgentSnaps
     return snaps
 
 
-def prompt_blob_paths(entries: Iterable[Any], sessions_dir: Path) -> list[Path]:
-    """The skill-prompt blobs (skills-prompts/sha256/<2 hex>/<hash>.txt) that the given
-    store entries reference through skillsSnapshot.promptRef.hash and that exist as
-    regular files. A `sha256:` prefix on the hash is accepted."""
-    out: list[Path] = []
-    seen: set[str] = set()
-    for entry in entries:
-        ss = entry.get("skillsSnapshot") if isinstance(entry, dict) else None
-        ref = ss.get("promptRef") if isinstance(ss, dict) else None
-        h = ref.get("hash") if isinstance(ref, dict) else None
-        if not isinstance(h, str):
-            continue
-        h = h.strip().lower().removeprefix("sha256:")
-        if len(h) != PROMPT_HASH_LEN or any(c not in "0123456789abcdef" for c in h) or h in seen:
-            continue
-        seen.add(h)
-        p = sessions_dir / "skills-prompts" / "sha256" / h[:2] / f"{h}.txt"
-        if p.is_file() and not p.is_symlink():
-            out.append(p)
-    return out
-
-
 # ---------------------------------------------------------------- bindings
 
 
@@ -150,12 +128,7 @@ def plan_bindings(
     """Bindings to drop (format doc §10): expired by their own limits, or pointing at a
     session gc removes or that no longer exists. Only bindings whose target session is
     of an agent and a key gc was asked to look at. Never carries webhook tokens out."""
-    try:
-        from sessionctl import bindings as bmod
-    except ImportError:  # pragma: no cover - the module ships with sessionctl
-        return []
-    import hashlib
-
+    from sessionctl import bindings as bmod
     from sessionctl.keys import parse_key
 
     gone = {a.agent: {d.key.strip().lower() for d in a.expired} for a in plan.agents}
@@ -194,7 +167,7 @@ def plan_bindings(
                 bf.path,
                 bf.channel,
                 new,
-                hashlib.sha256(bf.raw).hexdigest(),
+                _sha(bf.raw),
                 [{**b.to_json(), "reason": why} for b, why, _ in drop],
                 bf,
                 drop,
@@ -221,29 +194,7 @@ def _narrow_binding_edit(e: BindingEdit, removed: set[tuple[str, str]]) -> bool:
 
 
 def _rel(ctx: RunContext, p: Path | str) -> str:
-    s, root = str(p), str(ctx.state_dir)
-    if s.startswith(root) and s[len(root) : len(root) + 1] == "/":  # what relative_to does, cheaper
-        return s[len(root) + 1 :]
-    return str(Path(p).relative_to(ctx.state_dir))
-
-
-def _unique_archive_name(path: Path, stamp_ms: int, taken: set[str]) -> str:
-    from sessionctl.timeutil import archive_stamp
-
-    ms = stamp_ms
-    base = str(path)  # the name gets a suffix: same folder, so plain string concatenation
-    while True:
-        stamp = _STAMPS.get(ms)
-        if stamp is None:
-            stamp = _STAMPS[ms] = archive_stamp(ms)
-        cand = f"{base}.deleted.{stamp}"
-        if cand not in taken and not os.path.lexists(cand):
-            taken.add(cand)
-            return cand  # a string: 28,000 Path objects cost more than the renames
-        ms += 1
-
-
-_STAMPS: dict[int, str] = {}  # archive stamps by ms: thousands of files share a few
+    return state_rel(ctx.state_dir, p, resolve=False)  # the snapshot's own paths: no realpath
 
 
 def build_actions(
@@ -301,7 +252,7 @@ def build_actions(
             )
     for ap in plan.agents:
         for f in ap.files:
-            dst = _unique_archive_name(f.path, archive_stamp_ms, taken)
+            dst = unique_archive_path(f.path, "deleted", archive_stamp_ms, taken)
             actions.append(
                 {
                     "type": "file.rename",
@@ -347,39 +298,7 @@ def build_actions(
     return actions
 
 
-def _sha(data: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()
-
-
-def public_action(a: dict[str, Any]) -> dict[str, Any]:
-    """An action as shown in --json: without the verbatim entry (that is in the journal)."""
-    return {k: v for k, v in a.items() if k not in ("entry",)}
-
-
 # ---------------------------------------------------------------- apply helpers
-
-
-def wait_store_lock_free(store_path: Path, timeout_s: float) -> None:
-    """Fail fast, before a run folder exists, while a live process holds sessions.json.lock."""
-    from sessionctl.locks import STORE_LOCK_STALE_MS, inspect_lock, lock_path_for
-
-    path = lock_path_for(store_path)
-    deadline = time.monotonic() + timeout_s
-    delay = 0.02
-    while True:
-        st = inspect_lock(path, stale_ms=STORE_LOCK_STALE_MS)
-        if not st.exists or st.stale:
-            return
-        if time.monotonic() >= deadline:
-            raise BusyError(
-                f"{path} is held by {st.describe()}; gave up after {timeout_s:g}s, nothing was changed",
-                path=str(path),
-                hint="wait for the holder to finish and run gc again (a live holder's lock is never broken)",
-            )
-        time.sleep(delay)
-        delay = min(delay * 2, 0.25)
 
 
 def store_references(ctx: RunContext, snap: AgentSnapshot) -> dict[str, list[str]] | None:
@@ -422,21 +341,6 @@ def store_references(ctx: RunContext, snap: AgentSnapshot) -> dict[str, list[str
                 if isinstance(f, str) and f:
                     add(os.path.basename(f), key)
     return refs
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Python's cyclic GC off while big stores are parsed and planned: the parse makes
-    no reference cycles, and with the collector on it takes about twice as long."""
-    import gc as pygc
-
-    was = pygc.isenabled()
-    pygc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            pygc.enable()
 
 
 def _store_data(path: Path) -> dict[str, Any] | None:
@@ -643,7 +547,7 @@ def apply_binding_edits(
     skipped stay; the journal is re-written with the narrowed edit before any change."""
     from sessionctl.actions import apply_rewrite
 
-    by_path = {_rel_str(run.state_dir, e.path): e for e in edits}
+    by_path = {state_rel(run.state_dir, e.path, resolve=False): e for e in edits}
     narrowed = False
     for a in acts:
         e = by_path[a["path"]]
@@ -664,10 +568,6 @@ def apply_binding_edits(
             a["state"], a["note"] = "skipped", "file no longer exists"
             continue
         apply_rewrite(run, a, e.data)
-
-
-def _rel_str(state_dir: Path, p: Path) -> str:
-    return str(p.relative_to(state_dir))
 
 
 # ---------------------------------------------------------------- the command's core

@@ -19,11 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from sessionctl.context import RunContext
 from sessionctl.findings import SEVERITY_RANK, Finding, Severity
-from sessionctl.snapshot import AgentSnapshot, EntryView, ReadMode, snapshot_agent
+from sessionctl.snapshot import AgentSnapshot, EntryView, ReadMode, session_agent, snapshot_agent
 from sessionctl.store import TOO_DEEP, num
 from sessionctl.thresholds import HealthThresholds, token_type
-from sessionctl.timeutil import format_duration, iso_ms
+from sessionctl.timeutil import format_duration, iso_ms, max_in_window
 from sessionctl.transcripts import FileInfo, TranscriptFacts
+from sessionctl.units import bytes_h
 
 if TYPE_CHECKING:
     from sessionctl.policy import Policy
@@ -182,7 +183,6 @@ def store_checks(snap: AgentSnapshot, ctx: RunContext | None = None) -> list[Fin
 
 
 def size_checks(snap: AgentSnapshot, thr: HealthThresholds) -> list[Finding]:
-    from sessionctl.views.fmt import bytes_h
 
     out: list[Finding] = []
     agent = snap.agent_id
@@ -368,7 +368,6 @@ def _token_check(ev: EntryView, agent: str, thr: HealthThresholds) -> list[Findi
 
 def transcript_checks(snap: AgentSnapshot, thr: HealthThresholds, deep: bool) -> list[Finding]:
     """Checks of every referenced transcript, each file once (several keys may share one)."""
-    from sessionctl.views.fmt import bytes_h
 
     out: list[Finding] = []
     agent = snap.agent_id
@@ -518,7 +517,6 @@ def external_references(snaps: list[AgentSnapshot]) -> set[tuple[str, str]]:
 def orphan_checks(snap: AgentSnapshot, external: AbstractSet[tuple[str, str]] = frozenset()) -> list[Finding]:
     """transcript.orphan: session files no entry references (only when the store parses:
     with no entries to go by, everything would look orphaned)."""
-    from sessionctl.views.fmt import bytes_h
 
     if snap.load.data is None:
         return []
@@ -550,7 +548,6 @@ def orphan_checks(snap: AgentSnapshot, external: AbstractSet[tuple[str, str]] = 
 def folder_checks(snap: AgentSnapshot, thr: HealthThresholds, wall_ms: int) -> list[Finding]:
     """Locks, temp files and leftovers, archives (one listing, stat only)."""
     from sessionctl.locks import STORE_LOCK_STALE_MS, TRANSCRIPT_LOCK_STALE_MS, inspect_lock
-    from sessionctl.views.fmt import bytes_h
 
     out: list[Finding] = []
     agent = snap.agent_id
@@ -643,18 +640,6 @@ def key_prefix(key: str) -> str | None:
     return k[:i] if i > 0 else None
 
 
-def _max_in_window(times: list[int], window: int) -> tuple[int, int | None]:
-    """Largest number of times within any `window` ms, and where that window starts."""
-    best, start_at = 0, None
-    j = 0
-    for i, t in enumerate(times):
-        while t - times[j] > window:
-            j += 1
-        if i - j + 1 > best:
-            best, start_at = i - j + 1, times[j]
-    return best, start_at
-
-
 def storm_checks(snap: AgentSnapshot, thr: HealthThresholds) -> list[Finding]:
     """Many sessions sharing a key prefix created within a short window."""
     groups: dict[str, list[int]] = defaultdict(list)
@@ -673,8 +658,8 @@ def storm_checks(snap: AgentSnapshot, thr: HealthThresholds) -> list[Finding]:
         times = sorted(groups[prefix])
         if len(times) < min(thr.storm_warning, thr.storm_critical):
             continue
-        n_crit, crit_at = _max_in_window(times, thr.storm_critical_window_ms)
-        n_warn, warn_at = _max_in_window(times, thr.storm_window_ms)
+        n_crit, crit_at = max_in_window(times, thr.storm_critical_window_ms)
+        n_warn, warn_at = max_in_window(times, thr.storm_window_ms)
         if n_crit >= thr.storm_critical:
             sev: Severity = "critical"
             n, at, win = n_crit, crit_at, thr.storm_critical_window_ms
@@ -786,16 +771,6 @@ def stale_checks(snaps: list[AgentSnapshot], policy: Any, now_ms: int) -> list[F
 
 
 # ---------------------------------------------------------------- cross-agent
-
-
-def session_agent(snap: AgentSnapshot, ev: EntryView) -> str:
-    """The agent a session belongs to: the store's agent, or the key's agent in a store
-    shared by all agents."""
-    from sessionctl.config import normalize_agent_id
-
-    if snap.store.shared and ev.parsed.agent:
-        return normalize_agent_id(ev.parsed.agent)
-    return snap.agent_id
 
 
 def peer_checks(snaps: list[AgentSnapshot], ctx: RunContext) -> list[Finding]:

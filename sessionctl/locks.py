@@ -490,3 +490,22 @@ def private_lock(state_dir: Path, *, timeout_s: float = 10.0) -> Iterator[Path]:
         yield folder
     finally:
         lock.release()
+
+
+def wait_store_lock_free(store_path: Path, timeout_s: float) -> None:
+    """Fail fast, before a run folder exists, while a live process holds sessions.json.lock."""
+    path = lock_path_for(store_path)
+    deadline = time.monotonic() + timeout_s
+    delay = 0.02
+    while True:
+        st = inspect_lock(path, stale_ms=STORE_LOCK_STALE_MS)
+        if not st.exists or st.stale:
+            return
+        if time.monotonic() >= deadline:
+            raise BusyError(
+                f"{path} is held by {st.describe()}; gave up after {timeout_s:g}s, nothing was changed",
+                path=str(path),
+                hint="wait for the holder to finish and run the command again (a live holder's lock is never broken)",
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 0.25)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sessionctl.config import OpenClawConfig, normalize_agent_id
+from sessionctl.jsonjs import dig
 from sessionctl.keys import ParsedKey
 
 DEFAULT_ACCOUNT = "default"
@@ -124,18 +125,10 @@ def _first(*vals: Any) -> str | None:
     return None
 
 
-def _dig(obj: Any, *path: str) -> Any:
-    for p in path:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(p)
-    return obj
-
-
 def entry_channel(entry: Mapping[str, Any]) -> str | None:
     return _first(
-        _dig(entry, "deliveryContext", "channel"),
-        _dig(entry, "origin", "provider"),
+        dig(entry, "deliveryContext", "channel"),
+        dig(entry, "origin", "provider"),
         entry.get("lastChannel"),
         entry.get("channel"),
         entry.get("provider"),
@@ -145,8 +138,8 @@ def entry_channel(entry: Mapping[str, Any]) -> str | None:
 
 def entry_account(entry: Mapping[str, Any]) -> str | None:
     return _first(
-        _dig(entry, "deliveryContext", "accountId"),
-        _dig(entry, "origin", "accountId"),
+        dig(entry, "deliveryContext", "accountId"),
+        dig(entry, "origin", "accountId"),
         entry.get("lastAccountId"),
     )
 
@@ -163,12 +156,12 @@ def _strip_target(target: str, channel: str | None) -> str:
 
 def entry_peer(entry: Mapping[str, Any], channel: str | None) -> tuple[str, str] | None:
     """(kind, peer) from the entry alone, for keys that carry no peer (legacy keys)."""
-    kind = _norm_kind(_first(entry.get("chatType"), _dig(entry, "origin", "chatType")))
+    kind = _norm_kind(_first(entry.get("chatType"), dig(entry, "origin", "chatType")))
     if kind not in PEER_KINDS:
         return None
     target = _first(
-        _dig(entry, "origin", "from") if kind == "direct" else _dig(entry, "origin", "to"),
-        _dig(entry, "deliveryContext", "to"),
+        dig(entry, "origin", "from") if kind == "direct" else dig(entry, "origin", "to"),
+        dig(entry, "deliveryContext", "to"),
         entry.get("lastTo"),
     )
     if target is None:

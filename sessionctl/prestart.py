@@ -831,6 +831,7 @@ class Prestart:
 
     def _do_repair(self, st: StepReport) -> None:
         from sessionctl import repair
+        from sessionctl.execute import public_action, run_plan
 
         opts = repair.RepairOptions(only=self.SAFE_REPAIRS)
         safe = self.SAFE_CHECKS
@@ -840,9 +841,7 @@ class Prestart:
             plan.actions = [a for a in plan.actions if str(a.get("check", "")).startswith(safe)]
             return plan
 
-        out = repair.run_plan(
-            self.ctx, make_plan, dry_run=False, force_online=False, phases=repair.repair_phases()
-        )
+        out = run_plan(self.ctx, make_plan, dry_run=False, force_online=False, phases=repair.repair_phases())
         plan = out.plan
         for exc in plan.refusals:
             self.log("error", f"prestart: repair: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
@@ -859,7 +858,7 @@ class Prestart:
         st.changes = out.applied
         st.detail = {
             "applied": by_check,
-            "skipped": [repair.public_action(a) for a in out.skipped],
+            "skipped": [public_action(a, repair.REPAIR_TO_HEALTH) for a in out.skipped],
             "refused": [e.to_json() for e in plan.refusals],
         }
         if plan.refusals and not out.applied:
@@ -1007,10 +1006,9 @@ class Prestart:
     def _expire_bindings_alone(self, st: StepReport) -> None:
         """When gc did not run: drop only bindings expired by their own limits (the
         gateway's sweeper rule), each file rewritten atomically after a backup."""
-        import hashlib
-
         from sessionctl import bindings
         from sessionctl.actions import apply_rewrite
+        from sessionctl.fsio import sha256_bytes
         from sessionctl.locks import private_lock
         from sessionctl.runs import Run
 
@@ -1036,8 +1034,8 @@ class Prestart:
                         "type": "file.rewrite",
                         "path": str(bf.path.relative_to(self.ctx.state_dir)),
                         "channel": bf.channel,
-                        "before_sha256": hashlib.sha256(bf.raw).hexdigest(),
-                        "after_sha256": hashlib.sha256(data).hexdigest(),
+                        "before_sha256": sha256_bytes(bf.raw),
+                        "after_sha256": sha256_bytes(data),
                         "removed_bindings": removed,
                         "reason": f"{len(removed)} expired thread binding(s) removed",
                     }

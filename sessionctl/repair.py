@@ -1,12 +1,9 @@
 """repair: fix what health finds broken — damaged stores, damaged transcripts, unsafe
-entries, stale locks and leftovers — and the plan → run engine that repair, archive and
-dedupe share.
+entries, stale locks and leftovers.
 
-Every command here is (1) a pure plan made from a snapshot of the state dir, (2) either
-rendered (`--dry-run`, nothing changes) or (3) executed as a run: private lock, refusal
-while a gateway that cannot be excluded runs, backups, the journal written durably, the
-journaled actions applied (sessionctl.actions), status written. Undo reverses the run
-from its journal.
+Repair is (1) a plan made from a snapshot of the state dir, (2) either rendered
+(`--dry-run`, nothing changes) or (3) executed as a run by the engine repair, archive
+and dedupe share (sessionctl.execute). Undo reverses the run from its journal.
 
 Parts of repair (`--only`):
 
@@ -40,19 +37,19 @@ a lost store): such removals are refused.
 from __future__ import annotations
 
 import functools
-import hashlib
-import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sessionctl.context import RunContext
-from sessionctl.errors import DataError, SessionctlError
-from sessionctl.findings import Finding, Severity
+from sessionctl.errors import DataError
+from sessionctl.execute import Outcome, Plan, run_plan
+from sessionctl.fsio import sha256_bytes, sha256_file, state_rel
 from sessionctl.snapshot import AgentSnapshot, EntryView, snapshot_agent
 from sessionctl.store import num, session_id_unsafe
-from sessionctl.timeutil import archive_stamp, format_duration, now_ms
+from sessionctl.timeutil import format_duration, now_ms
+from sessionctl.transcripts import unique_archive_path
 
 PARTS = ("store", "transcripts", "entries", "locks", "leftovers")
 LEFTOVER_AGE_MS = 5 * 60_000
@@ -91,295 +88,6 @@ REPAIR_TO_HEALTH: dict[str, str | None] = {
     "transcript.empty": "transcript.empty",
     "store.sqlite_era": "store.legacy_pending_migration",  # reported while a sessions.json is left
 }
-
-
-@dataclass(slots=True)
-class RepairProblem(Finding):
-    """A problem repair reports: a health-style finding plus `finding`, the health check
-    id it concerns (REPAIR_TO_HEALTH)."""
-
-    finding: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        out = Finding.to_json(self)
-        return {"check": out.pop("check"), "finding": self.finding, **out}
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def rel_path(ctx: RunContext, path: Path) -> str:
-    """A path as the journal records it: relative to the state dir (never outside)."""
-    real = Path(os.path.realpath(path.parent)) / path.name
-    try:
-        return str(real.relative_to(ctx.state_dir))
-    except ValueError:
-        raise DataError(f"refusing to touch {path}: it is outside the state dir", path=str(path)) from None
-
-
-# ---------------------------------------------------------------- the plan
-
-
-@dataclass
-class Plan:
-    """What a command would do: journal-ready actions (each with `check`, `agent`,
-    `what` and `reason` for humans), what it found and left alone, and refusals."""
-
-    command: str
-    actions: list[dict[str, Any]] = field(default_factory=list)
-    problems: list[Finding] = field(default_factory=list)  # reported, not touched
-    kept: list[dict[str, Any]] = field(default_factory=list)  # inspected and deliberately left alone
-    refusals: list[SessionctlError] = field(default_factory=list)
-    details: dict[str, Any] = field(default_factory=dict)
-    store_sizes: dict[str, int] = field(default_factory=dict)  # store rel → entries now
-    store_keys: dict[str, list[str]] = field(default_factory=dict)  # store rel → keys now
-
-    def add(self, action: dict[str, Any], payload: bytes | None = None) -> dict[str, Any]:
-        """Add an action; `payload` is content the run folder must hold for it
-        (a store.replace's replacement), written there before the journal."""
-        if payload is not None:
-            action["_payload"] = payload
-        self.actions.append(action)
-        return action
-
-    def keep(self, check: str, agent: str | None, path: str | None, reason: str, **extra: Any) -> None:
-        item: dict[str, Any] = {"check": check}
-        if check in REPAIR_TO_HEALTH:
-            item["finding"] = REPAIR_TO_HEALTH[check]
-        self.kept.append({**item, "agent": agent, "path": path, "reason": reason, **extra})
-
-    def problem(
-        self,
-        check: str,
-        severity: Severity,
-        agent: str | None,
-        message: str,
-        *,
-        key: str | None = None,
-        path: str | None = None,
-        fix: str | None = None,
-        **data: Any,
-    ) -> None:
-        if check in REPAIR_TO_HEALTH:
-            self.problems.append(
-                RepairProblem(
-                    check,
-                    severity,
-                    agent,
-                    message,
-                    key=key,
-                    path=path,
-                    fix=fix,
-                    data=data,
-                    finding=REPAIR_TO_HEALTH[check],
-                )
-            )
-        else:
-            self.problems.append(
-                Finding(check, severity, agent, message, key=key, path=path, fix=fix, data=data)
-            )
-
-    @property
-    def needs_offline(self) -> bool:
-        """True when an action is transcript surgery (needs every gateway stopped)."""
-        return any(a.get("offline") for a in self.actions)
-
-    def guard_nonempty(self) -> None:
-        """Refuse every store edit that would leave a store with no entries."""
-        by_store: dict[str, list[int]] = {}
-        for i, a in enumerate(self.actions):
-            if a["type"] in ("store.remove", "store.insert", "store.set"):
-                by_store.setdefault(a["store"], []).append(i)
-        drop: set[int] = set()
-        for store_rel, idxs in by_store.items():
-            n = self.store_sizes.get(store_rel)
-            if not n:
-                continue
-            keys = set(self.store_keys.get(store_rel, ()))
-            for i in idxs:
-                a = self.actions[i]
-                if a["type"] == "store.remove" or (a["type"] == "store.set" and a.get("after") is None):
-                    keys.discard(a["key"])
-                else:
-                    keys.add(a["key"])
-            if keys:
-                continue
-            agent = self.actions[idxs[0]].get("agent")
-            drop.update(idxs)
-            self.refusals.append(
-                DataError(
-                    f"{store_rel}: these changes would remove all {n} entries and leave an empty store, "
-                    "which OpenClaw cannot tell from a lost one; nothing was removed from it",
-                    path=store_rel,
-                    hint="remove the entries by hand (or stop the agent) if that is really intended",
-                )
-            )
-            self.problem(
-                "store.would_be_empty",
-                "warning",
-                agent,
-                f"not changed: the planned removals would leave {store_rel} with no entries",
-                path=store_rel,
-            )
-        if drop:
-            gone = {(self.actions[i]["store"], self.actions[i]["key"]) for i in drop}
-            # and whatever only makes sense after one of the dropped removals (its transcript's archive)
-            for i, a in enumerate(self.actions):
-                if any((s, k) in gone for s, k in a.get("requires", ())):
-                    drop.add(i)
-            self.actions = [a for i, a in enumerate(self.actions) if i not in drop]
-
-    def note_store(self, store_rel: str, keys: list[str]) -> None:
-        self.store_sizes[store_rel] = len(keys)
-        self.store_keys[store_rel] = keys
-
-
-def public_action(a: dict[str, Any]) -> dict[str, Any]:
-    """An action as reports show it (without the verbatim entries), with `finding` right
-    after `check`: the health check id it resolves (null when none) — set on the action by
-    archive's and dedupe's planners (tag_findings), from REPAIR_TO_HEALTH for repair's."""
-    out: dict[str, Any] = {}
-    for k in ("id", "type", "check", "agent", "key", "store", "path", "from", "to", "what", "reason"):
-        if a.get(k) is not None:
-            out[k] = a[k]
-        if k == "check":
-            if "finding" in a:
-                out["finding"] = a["finding"]
-            elif a.get("check") in REPAIR_TO_HEALTH:
-                out["finding"] = REPAIR_TO_HEALTH[a["check"]]  # null too: no health check corresponds
-    for k in ("bytes", "bytes_cut", "lines_dropped", "entries", "origin", "from_run", "keys", "compress"):
-        if a.get(k) is not None:
-            out[k] = a[k]
-    out["state"] = a.get("state", "planned")
-    if a.get("note"):
-        out["note"] = a["note"]
-    return out
-
-
-# ---------------------------------------------------------------- executing a plan
-
-
-@dataclass
-class Outcome:
-    plan: Plan
-    dry_run: bool
-    run_id: str | None = None
-    run_dir: str | None = None
-    gateways: list[str] = field(default_factory=list)
-    would_refuse: str | None = None  # dry run: why a real run would refuse
-    lock_held_ms: int = 0
-
-    @property
-    def applied(self) -> int:
-        return sum(1 for a in self.plan.actions if a.get("state") == "applied")
-
-    @property
-    def skipped(self) -> list[dict[str, Any]]:
-        return [a for a in self.plan.actions if a.get("state") == "skipped"]
-
-
-def _write_payloads(run: Any, plan: Plan) -> None:
-    from sessionctl.fsio import atomic_write
-    from sessionctl.runs import _mkdirs
-
-    for a in plan.actions:
-        data = a.pop("_payload", None)
-        if data is None:
-            continue
-        rel = f"replacement/{a['store']}"
-        dst = run.dir / rel
-        _mkdirs(dst.parent)
-        atomic_write(dst, data, mode=0o600)
-        a["source"] = rel
-
-
-def execute(
-    ctx: RunContext,
-    plan: Plan,
-    *,
-    force_online: bool,
-    backup_dir: str | None = None,
-    phases: list[Callable[[dict[str, Any]], bool]] | None = None,
-) -> Outcome:
-    """Run a plan: refuse under a gateway that cannot be excluded, back up, journal,
-    apply (in `phases`, each a filter over the actions, in order), finish. The caller
-    holds the private lock."""
-    from sessionctl.actions import apply_actions, prepare
-    from sessionctl.gateway import refuse_if_gateway_running
-    from sessionctl.runs import Run, maybe_finish
-
-    gws = refuse_if_gateway_running(
-        ctx.state_dir, force_online=force_online, allow_lock_era=not plan.needs_offline
-    )
-    out = Outcome(plan, dry_run=False, gateways=[g.describe() for g in gws])
-    run = Run.start(ctx.state_dir, plan.command, policy_now_ms=ctx.now_ms, backup_dir=backup_dir)
-    out.run_id, out.run_dir = run.run_id, str(run.dir)
-    with maybe_finish(run):  # before the journal: the half-made run folder is discarded
-        run.at("writing the replacement stores into the run", run.dir)
-        _write_payloads(run, plan)
-        prepare(run, plan.actions)
-        for a in plan.actions:
-            run.add(a)
-        run.commit_journal()
-        groups = phases or [lambda a: True]
-        done: set[int] = set()
-        for step, pick in enumerate(groups):
-            ctx.tick(f"applying {len(plan.actions)} action(s)", step, len(groups))
-            batch = [a for a in plan.actions if a["id"] not in done and pick(a)]
-            done.update(a["id"] for a in batch)
-            if batch:
-                stats = apply_actions(run, batch)
-                out.lock_held_ms = max(out.lock_held_ms, stats.get("lock_held_ms", 0))
-        for a in plan.actions:
-            if a.get("state") == "planned":
-                a["state"], a["note"] = "skipped", "not applied"
-        run.finish(
-            "done",
-            {
-                "planned": len(plan.actions),
-                "applied": sum(1 for a in plan.actions if a.get("state") == "applied"),
-                "skipped": sum(1 for a in plan.actions if a.get("state") == "skipped"),
-            },
-        )
-    return out
-
-
-def run_plan(
-    ctx: RunContext,
-    make_plan: Callable[[], Plan],
-    *,
-    dry_run: bool,
-    force_online: bool,
-    backup_dir: str | None = None,
-    phases: list[Callable[[dict[str, Any]], bool]] | None = None,
-) -> Outcome:
-    """Plan and (unless dry_run) execute under sessionctl's private lock. A dry run
-    takes no lock and writes nothing."""
-    if dry_run:
-        plan = make_plan()
-        out = Outcome(plan, dry_run=True)
-        if plan.actions:
-            from sessionctl.errors import BusyError, ConfigError
-            from sessionctl.gateway import find_gateways, refuse_if_gateway_running
-
-            out.gateways = [g.describe() for g in find_gateways(ctx.state_dir)]
-            try:
-                ctx.require_openclaw_config()
-                refuse_if_gateway_running(
-                    ctx.state_dir, force_online=force_online, allow_lock_era=not plan.needs_offline
-                )
-            except (BusyError, ConfigError) as exc:
-                out.would_refuse = exc.message
-        return out
-    from sessionctl.locks import private_lock
-
-    with private_lock(ctx.state_dir):
-        plan = make_plan()
-        if not plan.actions:
-            return Outcome(plan, dry_run=False)
-        ctx.require_openclaw_config()
-        return execute(ctx, plan, force_online=force_online, backup_dir=backup_dir, phases=phases)
 
 
 # ---------------------------------------------------------------- repair planning
@@ -460,7 +168,7 @@ def _plan_store(ctx: RunContext, opts: RepairOptions, plan: Plan, snap: AgentSna
     st = snap.store
     if load.status in ("ok", "missing"):
         return
-    rel = rel_path(ctx, st.store_path)
+    rel = state_rel(ctx.state_dir, st.store_path)
     if load.status == "unreadable" or load.raw is None:
         plan.refusals.append(
             DataError(
@@ -576,7 +284,7 @@ def _remove_action(
     return {
         "type": "store.remove",
         "agent": snap.agent_id,
-        "store": rel_path(ctx, snap.store.store_path),
+        "store": state_rel(ctx.state_dir, snap.store.store_path),
         "key": ev.key,
         "entry": ev.entry,
         "check": check,
@@ -626,7 +334,7 @@ def _plan_merge_case(ctx: RunContext, plan: Plan, snap: AgentSnapshot, removed: 
         if ev.key in removed or not isinstance(ev.entry, dict):
             continue
         groups.setdefault(ev.key.strip().lower(), []).append((pos, ev))
-    store_rel = rel_path(ctx, snap.store.store_path)
+    store_rel = state_rel(ctx.state_dir, snap.store.store_path)
     for canon, members in groups.items():
         if len(members) == 1 and members[0][1].key == canon:
             continue
@@ -693,17 +401,6 @@ def entries_by_file(snap: AgentSnapshot) -> dict[str, list[EntryView]]:
     return out
 
 
-def unique_archive_name(folder: Path, name: str, reason: str, at_ms: int, taken: set[str]) -> str:
-    """`<name>.<reason>.<stamp>` that exists neither on disk nor in this plan."""
-    t = at_ms
-    while True:
-        cand = f"{name}.{reason}.{archive_stamp(t)}"
-        if cand not in taken and not os.path.lexists(folder / cand):
-            taken.add(cand)
-            return cand
-        t += 1
-
-
 def _plan_transcripts(
     ctx: RunContext, opts: RepairOptions, plan: Plan, snap: AgentSnapshot, wall: int, taken: set[str]
 ) -> None:
@@ -737,7 +434,7 @@ def _plan_transcripts(
             and not (opts.drop_bad_lines and facts.bad_lines)
         ):
             continue  # nothing to repair (most files): no path resolution either
-        rel = rel_path(ctx, fi.path)
+        rel = state_rel(ctx.state_dir, fi.path)
         if facts.error:
             plan.problem("transcript.unreadable", "warning", agent, f"{fi.name}: {facts.error}", path=rel)
             continue
@@ -748,14 +445,14 @@ def _plan_transcripts(
             continue
         users = by_file.get(fi.name, [])
         if not facts.header_ok:
-            dst = unique_archive_name(sdir, fi.name, "bak", wall, taken)
+            dst = Path(unique_archive_path(sdir / fi.name, "bak", wall, taken)).name
             keys = [ev.key for ev in users]
             plan.add(
                 {
                     "type": "file.rename",
                     "agent": agent,
                     "from": rel,
-                    "to": rel_path(ctx, sdir / dst),
+                    "to": state_rel(ctx.state_dir, sdir / dst),
                     "keys": keys,
                     "offline": True,
                     "check": "transcript.bad_header",
@@ -873,18 +570,18 @@ def _plan_session_files(
     sdir = snap.store.sessions_dir
     remaining = build_references([ev for ev in snap.entries if ev.key not in gone_keys], sdir)
     files, _kept = session_files(snap, gone, remaining)
-    store_rel = rel_path(ctx, snap.store.store_path)
+    store_rel = state_rel(ctx.state_dir, snap.store.store_path)
     for name, owners in files.items():
         if name in skip:
             continue
         fi = snap.inventory.by_name[name]
-        dst = unique_archive_name(sdir, name, "deleted", wall, taken)
+        dst = Path(unique_archive_path(sdir / name, "deleted", wall, taken)).name
         plan.add(
             {
                 "type": "file.rename",
                 "agent": snap.agent_id,
-                "from": rel_path(ctx, fi.path),
-                "to": rel_path(ctx, sdir / dst),
+                "from": state_rel(ctx.state_dir, fi.path),
+                "to": state_rel(ctx.state_dir, sdir / dst),
                 "bytes": fi.size,
                 "offline": True,
                 "requires": [[store_rel, k] for k in owners],
@@ -902,7 +599,7 @@ def _plan_locks(ctx: RunContext, plan: Plan, snap: AgentSnapshot) -> None:
     for fi in sorted(snap.inventory.of_kind("store_lock", "lock"), key=lambda f: f.name):
         stale_ms = STORE_LOCK_STALE_MS if fi.kind == "store_lock" else TRANSCRIPT_LOCK_STALE_MS
         st = inspect_lock(fi.path, stale_ms=stale_ms)
-        rel = rel_path(ctx, fi.path)
+        rel = state_rel(ctx.state_dir, fi.path)
         if not st.exists:
             continue
         if not st.stale:
@@ -924,11 +621,9 @@ def _plan_locks(ctx: RunContext, plan: Plan, snap: AgentSnapshot) -> None:
 
 
 def _plan_leftovers(ctx: RunContext, plan: Plan, snap: AgentSnapshot, wall: int) -> None:
-    from sessionctl.actions import sha256_file
-
     agent = snap.agent_id
     for fi in sorted(snap.inventory.of_kind("store_tmp", "repair_leftover"), key=lambda f: f.name):
-        rel = rel_path(ctx, fi.path)
+        rel = state_rel(ctx.state_dir, fi.path)
         age = wall - fi.mtime_ms
         what = "store temp file" if fi.kind == "store_tmp" else "leftover of OpenClaw's transcript repair"
         if age < LEFTOVER_AGE_MS:
@@ -955,7 +650,7 @@ def _plan_leftovers(ctx: RunContext, plan: Plan, snap: AgentSnapshot, wall: int)
 
 def plan_repair(ctx: RunContext, opts: RepairOptions) -> Plan:
     """The repair plan for every selected agent (pure: reads, never writes)."""
-    plan = Plan("repair")
+    plan = Plan("repair", findings=REPAIR_TO_HEALTH)
     wall = now_ms()
     taken: set[str] = set()
     for i, store in enumerate(ctx.discovery.stores):
@@ -980,7 +675,7 @@ def plan_repair(ctx: RunContext, opts: RepairOptions) -> Plan:
         if slim and snap.load.status not in ("ok", "missing"):
             snap = snapshot_agent(store, ctx.state_dir, main_key=ctx.openclaw.main_key, read="none")
         if snap.load.data is not None:
-            plan.note_store(rel_path(ctx, store.store_path), [ev.key for ev in snap.entries])
+            plan.note_store(state_rel(ctx.state_dir, store.store_path), [ev.key for ev in snap.entries])
         elif snap.load.status in DAMAGED and "entries" in opts.only and "store" not in opts.only:
             plan.problem(
                 f"store.{snap.load.status}",
@@ -1019,18 +714,3 @@ def run_repair(ctx: RunContext, opts: RepairOptions, *, dry_run: bool, force_onl
         backup_dir=opts.backup_dir,
         phases=repair_phases(),
     )
-
-
-def summary(out: Outcome) -> dict[str, Any]:
-    by_check: dict[str, int] = {}
-    for a in out.plan.actions:
-        by_check[a.get("check", a["type"])] = by_check.get(a.get("check", a["type"]), 0) + 1
-    return {
-        "planned": len(out.plan.actions),
-        "applied": out.applied,
-        "skipped": len(out.skipped),
-        "kept": len(out.plan.kept),
-        "problems": len(out.plan.problems),
-        "refused": len(out.plan.refusals),
-        "by_check": dict(sorted(by_check.items())),
-    }

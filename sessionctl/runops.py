@@ -16,6 +16,8 @@ from typing import Any
 
 from sessionctl.context import RunContext
 from sessionctl.errors import DataError, SessionctlError
+from sessionctl.locks import wait_store_lock_free
+from sessionctl.snapshot import prompt_blob_paths
 
 # ---------------------------------------------------------------- backup
 
@@ -49,7 +51,6 @@ def take_backup(
     `sqlite`, also every SQLite-era agent database (SQLite's online backup API: safe while
     the gateway runs; `restore` can put it back with the gateway stopped)."""
     from sessionctl.bindings import binding_file_paths
-    from sessionctl.gc import prompt_blob_paths
     from sessionctl.locks import private_lock
     from sessionctl.runs import Run, maybe_finish, prune_runs
     from sessionctl.store import load_store
@@ -138,7 +139,6 @@ def undo_run(
     )
     from sessionctl.fsio import fault_point
     from sessionctl.gateway import refuse_if_gateway_running
-    from sessionctl.gc import wait_store_lock_free
     from sessionctl.locks import private_lock
     from sessionctl.runs import Run, maybe_finish
 
@@ -284,9 +284,7 @@ def plan_restore(ctx: RunContext, target: str, backup_dir: str | None) -> list[d
     """file.restore actions for the stores backed up by run `target` (narrowed to the
     selected agents), plus file.copy_in for prompt blobs that are missing now.
     Refuses (DataError, exit 65) a backup that does not parse or whose checksum differs."""
-    import hashlib
-
-    from sessionctl.actions import sha256_file
+    from sessionctl.fsio import sha256_bytes, sha256_file
     from sessionctl.runs import read_backup, read_run, runs_root, validate_journal
     from sessionctl.store import load_store, parse_store_bytes
 
@@ -318,7 +316,7 @@ def plan_restore(ctx: RunContext, target: str, backup_dir: str | None) -> list[d
             raise DataError(
                 f"run {target}: cannot read the backup {src}: {exc.strerror or exc}", path=str(src)
             ) from None
-        if b.get("sha256") and hashlib.sha256(raw).hexdigest() != b["sha256"]:
+        if b.get("sha256") and sha256_bytes(raw) != b["sha256"]:
             raise DataError(
                 f"run {target}: the backup {src} does not match its recorded checksum; refusing to restore it",
                 path=str(src),
@@ -331,7 +329,7 @@ def plan_restore(ctx: RunContext, target: str, backup_dir: str | None) -> list[d
                 hint="pick another run (`sessionctl runs`)",
             )
         cur_sha = sha256_file(st.store_path)
-        if cur_sha == hashlib.sha256(raw).hexdigest():
+        if cur_sha == sha256_bytes(raw):
             continue
         cur = load_store(st.store_path)
         actions.append(
@@ -341,7 +339,7 @@ def plan_restore(ctx: RunContext, target: str, backup_dir: str | None) -> list[d
                 "path": b["path"],
                 "source": str(src),
                 "kind": "store",
-                "source_sha256": hashlib.sha256(raw).hexdigest(),
+                "source_sha256": sha256_bytes(raw),
                 "before_sha256": cur_sha,
                 "diff": _store_diff(cur.data, data),
                 "from_run": target,
@@ -382,7 +380,6 @@ def restore_run(
     from sessionctl.actions import apply_actions, prepare
     from sessionctl.fsio import fault_point
     from sessionctl.gateway import refuse_if_gateway_running
-    from sessionctl.gc import wait_store_lock_free
     from sessionctl.locks import private_lock
     from sessionctl.runs import Run, maybe_finish
 

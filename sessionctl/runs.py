@@ -60,6 +60,7 @@ from sessionctl.fsio import (
     is_within,
     makedirs,
     read_bytes,
+    state_rel,
 )
 from sessionctl.timeutil import iso_ms, now_ms, run_stamp
 
@@ -226,18 +227,6 @@ def new_run_id(at_ms: int | None = None) -> str:
     return f"{run_stamp(at_ms if at_ms is not None else now_ms())}-{secrets.token_hex(3)}"
 
 
-def _rel(state_dir: Path, path: Path) -> str:
-    real = Path(os.path.realpath(path.parent)) / path.name
-    if not is_within(real, state_dir):
-        raise DataError(f"refusing to touch {path}: it is outside the state dir {state_dir}", path=str(path))
-    return str(real.relative_to(state_dir))
-
-
-def _mkdirs(path: Path) -> None:
-    """mkdir -p with mode 0700 and a durable parent entry, never through a symlink."""
-    makedirs(path)
-
-
 @dataclass
 class Run:
     """One mutating run. Create with `Run.start(...)`; record backups and actions;
@@ -350,7 +339,7 @@ class Run:
         was made from), `self.same_as_planned` records whether the copy is exactly
         those bytes — only then may the journal refer to the backup for the entries the
         plan removes (`entry_in`) instead of carrying them verbatim."""
-        rel = _rel(self.state_dir, path)
+        rel = state_rel(self.state_dir, path)
         if rel in self._backed_up:
             return self._backed_up[rel]
         compress = kind == "store"
@@ -358,7 +347,7 @@ class Run:
         h = hashlib.sha256()
         self.at(f"backing up {rel}", path)
         try:
-            _mkdirs(dst.parent)
+            makedirs(dst.parent)
             fault_point("backup.copy")
             mode = os.lstat(path).st_mode & 0o7777
             if compress:
@@ -402,7 +391,7 @@ class Run:
         if out in self._linked:
             return out
         self.at(f"keeping the entries of {rel}", dst)
-        _mkdirs(dst.parent)
+        makedirs(dst.parent)
         try:
             os.link(src, dst, follow_symlinks=False)
         except OSError as exc:
@@ -496,9 +485,9 @@ class Run:
         fsync + unlink across file systems). The journal must already name it."""
         from sessionctl.fsio import lstat_in, unlink
 
-        rel = _rel(self.state_dir, path)
+        rel = state_rel(self.state_dir, path)
         dst = self.dir / "moved" / rel
-        _mkdirs(dst.parent)
+        makedirs(dst.parent)
         mode = action.get("mode")
         if not isinstance(mode, int):
             mode = lstat_in(path).st_mode & 0o7777

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from sessionctl.config import normalize_agent_id
 from sessionctl.discovery import AgentStore
 from sessionctl.keys import ParsedKey, parse_key
 from sessionctl.store import (
@@ -134,6 +135,39 @@ class AgentSnapshot:
     def is_referenced(self, fi: FileInfo) -> bool:
         """A file is in use if an entry references it or the transcript it belongs to."""
         return file_refs(fi, self.referenced) is not None
+
+
+PROMPT_HASH_LEN = 64
+
+
+def prompt_blob_paths(entries: Iterable[Any], sessions_dir: Path) -> list[Path]:
+    """The skill-prompt blobs (skills-prompts/sha256/<2 hex>/<hash>.txt) that the given
+    store entries reference through skillsSnapshot.promptRef.hash and that exist as
+    regular files. A `sha256:` prefix on the hash is accepted."""
+    out: list[Path] = []
+    seen: set[str] = set()
+    for entry in entries:
+        ss = entry.get("skillsSnapshot") if isinstance(entry, dict) else None
+        ref = ss.get("promptRef") if isinstance(ss, dict) else None
+        h = ref.get("hash") if isinstance(ref, dict) else None
+        if not isinstance(h, str):
+            continue
+        h = h.strip().lower().removeprefix("sha256:")
+        if len(h) != PROMPT_HASH_LEN or any(c not in "0123456789abcdef" for c in h) or h in seen:
+            continue
+        seen.add(h)
+        p = sessions_dir / "skills-prompts" / "sha256" / h[:2] / f"{h}.txt"
+        if p.is_file() and not p.is_symlink():
+            out.append(p)
+    return out
+
+
+def session_agent(snap: AgentSnapshot, ev: EntryView) -> str:
+    """The agent a session belongs to: the store's agent, or the key's agent in a store
+    shared by all agents."""
+    if snap.store.shared and ev.parsed.agent:
+        return normalize_agent_id(ev.parsed.agent)
+    return snap.agent_id
 
 
 def _add_ref(refs: dict[str, list[str]], name: str, key: str) -> None:

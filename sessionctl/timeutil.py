@@ -223,3 +223,16 @@ def run_stamp(ms: int) -> str:
     """Sortable UTC stamp without colons for run ids: 20260429T101112.345Z."""
     dt = _EPOCH + ms * _ONE_MS
     return dt.strftime("%Y%m%dT%H%M%S.") + f"{ms % 1000:03d}Z"
+
+
+def max_in_window(times: list[int], window: int) -> tuple[int, int | None]:
+    """Largest number of `times` (sorted, ms) within any `window` ms, and where that
+    window starts (None when there are no times)."""
+    best, start_at = 0, None
+    j = 0
+    for i, t in enumerate(times):
+        while t - times[j] > window:
+            j += 1
+        if i - j + 1 > best:
+            best, start_at = i - j + 1, times[j]
+    return best, start_at

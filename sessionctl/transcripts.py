@@ -18,7 +18,7 @@ import orjson
 from sessionctl.fsio import NotRegularFile, open_regular
 from sessionctl.jsonjs import JS_WHITESPACE, JSONError, decode_utf8
 from sessionctl.jsonjs import loads as js_loads
-from sessionctl.timeutil import parse_archive_stamp, parse_iso_ms
+from sessionctl.timeutil import archive_stamp, parse_archive_stamp, parse_iso_ms
 
 FileKind = Literal[
     "store",
@@ -561,3 +561,24 @@ def _deep_scan_exact(path: Path, facts: TranscriptFacts) -> TranscriptFacts:
     facts.broken_parents = broken
     facts.deep_last_ts_ms = last_ts
     return facts
+
+
+_STAMPS: dict[int, str] = {}  # archive stamps by ms: a plan of 28,000 archives reuses a few
+
+
+def unique_archive_path(path: Path | str, reason: str, at_ms: int, taken: set[str]) -> str:
+    """`<path>.<reason>.<stamp>` — OpenClaw's archive name (`deleted`, `reset`, `bak`) —
+    that exists neither on disk nor in `taken` (the paths this plan already gave out);
+    the stamp moves on by 1 ms until it is free. A string: 28,000 Path objects cost more
+    than the renames."""
+    ms = at_ms
+    base = str(path)  # the name gets a suffix: same folder, so plain string concatenation
+    while True:
+        stamp = _STAMPS.get(ms)
+        if stamp is None:
+            stamp = _STAMPS[ms] = archive_stamp(ms)
+        cand = f"{base}.{reason}.{stamp}"
+        if cand not in taken and not os.path.lexists(cand):
+            taken.add(cand)
+            return cand
+        ms += 1

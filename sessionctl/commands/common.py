@@ -16,7 +16,7 @@ import typer
 
 if TYPE_CHECKING:
     from sessionctl.context import RunContext
-    from sessionctl.repair import Outcome
+    from sessionctl.execute import Outcome
     from sessionctl.result import Result
 
 # ------------------------------------------------------------ every command
@@ -210,29 +210,6 @@ def lock_timeout_s(text: str) -> float:
     return parse_duration_opt("--lock-timeout", text) / 1000
 
 
-def all_sessions_dirs(state_dir: Any, openclaw: Any) -> list[Any]:
-    """Every sessions folder of the state dir (every agent, not only --agent ones)."""
-    from sessionctl.discovery import discover
-
-    return [st.sessions_dir for st in discover(state_dir, openclaw, None).stores]
-
-
-def check_path_option(ctx: RunContext, path: str | None, option: str, kind: str) -> Any:
-    """`--backup-dir`, `--to`, `--output`: the one path check (fsio.check_output_path)
-    against this state dir and all its sessions folders. Returns the real path (or None)."""
-    from sessionctl.fsio import check_output_path
-
-    if path is None:
-        return None
-    return check_output_path(
-        path,
-        option=option,
-        kind=kind,
-        state_dir=ctx.state_dir,
-        sessions_dirs=all_sessions_dirs(ctx.state_dir, ctx.openclaw),
-    )
-
-
 def check_metrics_path(path: str, state_dir: str | None) -> Any:
     """`gc --metrics`, `prestart --metrics`: the one path check (fsio.check_output_path)
     before the run starts, when there is no context yet: against the state dir as it
@@ -241,6 +218,7 @@ def check_metrics_path(path: str, state_dir: str | None) -> Any:
     from pathlib import Path
 
     from sessionctl.config import load_openclaw_config, resolve_state_dir
+    from sessionctl.context import all_sessions_dirs
     from sessionctl.errors import SessionctlError
     from sessionctl.fsio import check_output_path
 
@@ -255,6 +233,8 @@ def check_metrics_path(path: str, state_dir: str | None) -> Any:
 def check_backup_dir(ctx: RunContext, backup_dir: str | None) -> None:
     """--backup-dir: outside every sessions folder and the state dir's live data, no
     symlink in it (fsio.check_output_path)."""
+    from sessionctl.context import check_path_option
+
     check_path_option(ctx, backup_dir, "--backup-dir", "dir")
 
 
@@ -312,7 +292,7 @@ def outcome_result(command: str, ctx: RunContext, out: Outcome, *, verbose: bool
     """The Result of a plan → run command (repair, archive, dedupe): the same envelope
     fields for all three, then the command's own (`extra`)."""
     from sessionctl.errors import ExitCode
-    from sessionctl.repair import public_action, summary
+    from sessionctl.execute import public_action, summary
 
     res = context_result(command, ctx)
     res.view["verbose"] = verbose
@@ -322,7 +302,7 @@ def outcome_result(command: str, ctx: RunContext, out: Outcome, *, verbose: bool
         "run_id": out.run_id,
         "run_dir": out.run_dir,
         **extra,
-        "actions": [public_action(a) for a in plan.actions],
+        "actions": [public_action(a, plan.findings) for a in plan.actions],
         "problems": [f.to_json() for f in plan.problems],
         "kept": plan.kept,
         "refused": [e.to_json() for e in plan.refusals],

@@ -128,7 +128,8 @@ def register(app: typer.Typer) -> None:
             )
             from sessionctl.context import make_context
             from sessionctl.errors import ExitCode, UsageError
-            from sessionctl.gc import public_action, run_gc, summarize
+            from sessionctl.execute import public_action
+            from sessionctl.gc import run_gc, summarize
             from sessionctl.policy import PolicyOverrides, refusal_findings, resolve_defuse, resolve_policy
 
             if metrics is not None and dry_run:
@@ -201,7 +202,7 @@ def register(app: typer.Typer) -> None:
                 "run_id": out.run_id,
                 "dry_run": dry_run,
                 "policy": policy.to_json(),
-                "actions": [public_action(a) for a in out.actions],
+                "actions": [public_action(a, every_field=True) for a in out.actions],
                 "sessions": decisions,
                 "summary": summary,
                 "backup": {"path": out.run_dir, "files": out.backups} if out.run_id else None,

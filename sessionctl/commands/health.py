@@ -126,7 +126,7 @@ def register(app: typer.Typer) -> None:
             ctx = make_context(state_dir=state_dir, agents=agent, now=now, config=config)
             require_state_dir(ctx)
             if output is not None:
-                from sessionctl.commands.common import check_path_option
+                from sessionctl.context import check_path_option
 
                 checked.append(check_path_option(ctx, output, "--output", "file"))
             thr = thresholds_for(
@@ -225,8 +225,8 @@ def register(app: typer.Typer) -> None:
         def _check_without_context(path: str) -> object:
             from pathlib import Path
 
-            from sessionctl.commands.common import all_sessions_dirs
             from sessionctl.config import load_openclaw_config, resolve_state_dir
+            from sessionctl.context import all_sessions_dirs
             from sessionctl.errors import SessionctlError
             from sessionctl.fsio import check_output_path
 

@@ -187,8 +187,8 @@ def register(app: typer.Typer) -> None:
         from sessionctl.cli import run_command
 
         def body() -> object:
-            from sessionctl.commands.common import all_sessions_dirs
             from sessionctl.config import load_openclaw_config, resolve_state_dir
+            from sessionctl.context import all_sessions_dirs
             from sessionctl.fsio import check_output_path
             from sessionctl.result import Result
             from sessionctl.runs import list_runs, runs_root

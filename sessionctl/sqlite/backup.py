@@ -17,23 +17,15 @@ sessionctl knows.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 from sessionctl.errors import BusyError, DataError, IOFailure
+from sessionctl.fsio import sha256_file
 from sessionctl.sqlite import SUPPORTED_AGENT_SCHEMAS
 from sessionctl.sqlite.db import DbError, open_ro, read_schema, schema_problem, uri
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _fsync(path: Path) -> None:
@@ -47,13 +39,12 @@ def _fsync(path: Path) -> None:
 def backup_db(run: Any, db: Path, agent_id: str) -> dict[str, Any]:
     """Back `db` up into the run folder (backup/<path relative to the state dir>) and record
     it in `run.backups` (kind "sqlite"). Raises IOFailure / DataError; nothing is changed."""
-    from sessionctl.fsio import fsync_dir, lexists_in
-    from sessionctl.runs import _mkdirs, _rel
+    from sessionctl.fsio import fsync_dir, lexists_in, makedirs, state_rel
 
-    rel = _rel(run.state_dir, db)
+    rel = state_rel(run.state_dir, db)
     dst = run.dir / "backup" / rel
     run.at(f"backing up the database {rel}", dst)
-    _mkdirs(dst.parent)  # through folder fds from /: no symlinked folder on the way
+    makedirs(dst.parent)  # through folder fds from /: no symlinked folder on the way
     if lexists_in(dst):
         raise DataError(f"{dst} exists already; the run folder is not as sessionctl made it", path=str(dst))
     try:
@@ -89,7 +80,7 @@ def backup_db(run: Any, db: Path, agent_id: str) -> dict[str, Any]:
         "kind": "sqlite",
         "agent": agent_id,
         "size": dst.stat().st_size,
-        "sha256": _sha256(dst),
+        "sha256": sha256_file(dst),
         "user_version": schema.user_version,
         "quick_check": "ok",
     }
@@ -143,7 +134,7 @@ def db_holders(db: Path) -> list[int]:
 def check_backup(source: Path, agent_id: str, sha256: str | None) -> None:
     """Refuse (DataError) a backup that is not the recorded bytes, not a schema sessionctl
     knows, not this agent's, or fails quick_check."""
-    if sha256 is not None and _sha256(source) != sha256:
+    if sha256 is not None and sha256_file(source) != sha256:
         raise DataError(f"the backup {source} does not match its recorded checksum; refusing to restore it")
     try:
         conn = sqlite3.connect(uri(source, "mode=ro"), uri=True, isolation_level=None)

@@ -34,6 +34,7 @@ from typing import Any
 from sessionctl.context import RunContext
 from sessionctl.discovery import AgentStore
 from sessionctl.errors import Unavailable
+from sessionctl.fsio import state_rel
 from sessionctl.snapshot import AgentSnapshot
 from sessionctl.sqlite.reader import AgentDb, read_agent_db
 from sessionctl.sqlite.snapshot import is_cron_run, is_synthetic, sqlite_snapshot
@@ -61,10 +62,6 @@ def gateway_for(ctx: RunContext) -> str | None:
     if isinstance(pid, int) and pid_alive(pid) is not False:
         return f"OpenClaw gateway (pid {pid}, state database lease)"
     return None
-
-
-def _rel(ctx: RunContext, p: Path) -> str:
-    return str(p.relative_to(ctx.state_dir))
 
 
 @dataclass
@@ -131,7 +128,7 @@ class SqliteGc:
                     {
                         "type": "sqlite.delete" if delete else "sqlite.archive",
                         "agent": ap.agent,
-                        "db": _rel(self.ctx, adb.path),
+                        "db": state_rel(self.ctx.state_dir, adb.path, resolve=False),
                         "key": d.key,
                         "session_id": n.session_id,
                         "updated_at": n.updated_at,

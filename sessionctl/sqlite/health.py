@@ -27,6 +27,7 @@ from sessionctl.findings import Finding, Severity
 from sessionctl.snapshot import AgentSnapshot
 from sessionctl.sqlite.reader import AgentDb, StateDb
 from sessionctl.thresholds import HealthThresholds
+from sessionctl.units import bytes_h
 
 WAL_FLOOR_BYTES = 64 << 20  # OpenClaw warns above max(2 × database, 64 MiB) (spec §6.3)
 DEFAULT_MAX_DISK_BYTES = 10 * 1024**3  # session.maintenance.maxDiskBytes default "10gb"
@@ -81,7 +82,6 @@ def agent_checks(
 ) -> list[Finding]:
     """The findings of one SQLite-era agent database (see the module doc)."""
     from sessionctl.health import fix_cmd
-    from sessionctl.views.fmt import bytes_h
 
     agent, path = adb.agent_id, str(adb.path)
     if adb.status == "unreadable":

@@ -8,17 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sessionctl.timeutil import format_duration
-
-
-def bytes_h(n: int | None) -> str:
-    if n is None:
-        return "-"
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
+from sessionctl.units import bytes_h as bytes_h  # the one size format: the core words findings with it too
 
 
 def dur_h(ms: int | None) -> str:

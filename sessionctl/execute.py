@@ -1,0 +1,341 @@
+"""The plan → run engine: what a mutating command would do (Plan), and running it as a
+journaled run (execute, run_plan), with what the reports show of it (public_action,
+summary). repair, archive and dedupe plan into a Plan; their planners know nothing of
+runs, and this module knows nothing of their checks.
+
+A run goes: sessionctl's private lock → refusal while a gateway that cannot be excluded
+runs → the run folder → payloads and backups → the journal, written durably → the
+journaled actions applied (sessionctl.actions), in phases → status written. Before the
+journal exists a failure leaves no run folder (runs.maybe_finish).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sessionctl.actions import apply_actions, prepare
+from sessionctl.context import RunContext
+from sessionctl.errors import BusyError, ConfigError, DataError, SessionctlError
+from sessionctl.findings import Finding, MappedFinding, Severity
+from sessionctl.fsio import atomic_write, makedirs
+from sessionctl.gateway import find_gateways, refuse_if_gateway_running
+from sessionctl.locks import private_lock
+from sessionctl.runs import Run, maybe_finish
+
+# ---------------------------------------------------------------- the plan
+
+# the engine's own checks → health check id (none: health reports no such thing)
+ENGINE_TO_HEALTH: dict[str, str | None] = {"store.would_be_empty": None}
+
+
+@dataclass
+class Plan:
+    """What a command would do: journal-ready actions (each with `check`, `agent`,
+    `what` and `reason` for humans), what it found and left alone, and refusals.
+    `findings` maps the command's `check` ids to the health check id each resolves or
+    concerns (repair's REPAIR_TO_HEALTH); problems and kept items of a mapped check carry
+    it as `finding`."""
+
+    command: str
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[Finding] = field(default_factory=list)  # reported, not touched
+    kept: list[dict[str, Any]] = field(default_factory=list)  # inspected and deliberately left alone
+    refusals: list[SessionctlError] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    store_sizes: dict[str, int] = field(default_factory=dict)  # store rel → entries now
+    store_keys: dict[str, list[str]] = field(default_factory=dict)  # store rel → keys now
+    findings: Mapping[str, str | None] = field(default_factory=dict)
+
+    def add(self, action: dict[str, Any], payload: bytes | None = None) -> dict[str, Any]:
+        """Add an action; `payload` is content the run folder must hold for it
+        (a store.replace's replacement), written there before the journal."""
+        if payload is not None:
+            action["_payload"] = payload
+        self.actions.append(action)
+        return action
+
+    def keep(self, check: str, agent: str | None, path: str | None, reason: str, **extra: Any) -> None:
+        item: dict[str, Any] = {"check": check}
+        if check in self.findings:
+            item["finding"] = self.findings[check]
+        self.kept.append({**item, "agent": agent, "path": path, "reason": reason, **extra})
+
+    def problem(
+        self,
+        check: str,
+        severity: Severity,
+        agent: str | None,
+        message: str,
+        *,
+        key: str | None = None,
+        path: str | None = None,
+        fix: str | None = None,
+        **data: Any,
+    ) -> None:
+        if check in self.findings:
+            self.problems.append(
+                MappedFinding(
+                    check,
+                    severity,
+                    agent,
+                    message,
+                    key=key,
+                    path=path,
+                    fix=fix,
+                    data=data,
+                    finding=self.findings[check],
+                )
+            )
+        else:
+            self.problems.append(
+                Finding(check, severity, agent, message, key=key, path=path, fix=fix, data=data)
+            )
+
+    @property
+    def needs_offline(self) -> bool:
+        """True when an action is transcript surgery (needs every gateway stopped)."""
+        return any(a.get("offline") for a in self.actions)
+
+    def guard_nonempty(self) -> None:
+        """Refuse every store edit that would leave a store with no entries."""
+        by_store: dict[str, list[int]] = {}
+        for i, a in enumerate(self.actions):
+            if a["type"] in ("store.remove", "store.insert", "store.set"):
+                by_store.setdefault(a["store"], []).append(i)
+        drop: set[int] = set()
+        for store_rel, idxs in by_store.items():
+            n = self.store_sizes.get(store_rel)
+            if not n:
+                continue
+            keys = set(self.store_keys.get(store_rel, ()))
+            for i in idxs:
+                a = self.actions[i]
+                if a["type"] == "store.remove" or (a["type"] == "store.set" and a.get("after") is None):
+                    keys.discard(a["key"])
+                else:
+                    keys.add(a["key"])
+            if keys:
+                continue
+            agent = self.actions[idxs[0]].get("agent")
+            drop.update(idxs)
+            self.refusals.append(
+                DataError(
+                    f"{store_rel}: these changes would remove all {n} entries and leave an empty store, "
+                    "which OpenClaw cannot tell from a lost one; nothing was removed from it",
+                    path=store_rel,
+                    hint="remove the entries by hand (or stop the agent) if that is really intended",
+                )
+            )
+            self.problem(
+                "store.would_be_empty",
+                "warning",
+                agent,
+                f"not changed: the planned removals would leave {store_rel} with no entries",
+                path=store_rel,
+            )
+        if drop:
+            gone = {(self.actions[i]["store"], self.actions[i]["key"]) for i in drop}
+            # and whatever only makes sense after one of the dropped removals (its transcript's archive)
+            for i, a in enumerate(self.actions):
+                if any((s, k) in gone for s, k in a.get("requires", ())):
+                    drop.add(i)
+            self.actions = [a for i, a in enumerate(self.actions) if i not in drop]
+
+    def note_store(self, store_rel: str, keys: list[str]) -> None:
+        self.store_sizes[store_rel] = len(keys)
+        self.store_keys[store_rel] = keys
+
+
+def tag_findings(plan: Plan, mapping: Mapping[str, str | None]) -> Plan:
+    """Give every action, problem and kept item of `plan` the `finding` of its `check`
+    (null for ids the mapping lacks). Actions keep it in their dict (the journal too);
+    problems become MappedFindings, kept items get it right after `check`. Items that
+    carry one already (the engine's own checks, e.g. `store.would_be_empty`) keep theirs."""
+    for a in plan.actions:
+        a.setdefault("finding", mapping.get(a["check"]))
+    plan.problems = [
+        f
+        if isinstance(f, MappedFinding)
+        else MappedFinding(
+            f.check,
+            f.severity,
+            f.agent,
+            f.message,
+            key=f.key,
+            path=f.path,
+            fix=f.fix,
+            data=f.data,
+            finding=mapping.get(f.check),
+        )
+        for f in plan.problems
+    ]
+    plan.kept = [
+        k if "finding" in k else {"check": k["check"], "finding": mapping.get(k["check"]), **k}
+        for k in plan.kept
+    ]
+    return plan
+
+
+# ---------------------------------------------------------------- what reports show
+
+_SHOWN = ("id", "type", "check", "agent", "key", "store", "path", "from", "to", "what", "reason")
+_SHOWN_AFTER = ("bytes", "bytes_cut", "lines_dropped", "entries", "origin", "from_run", "keys", "compress")
+
+
+def public_action(
+    a: Mapping[str, Any], findings: Mapping[str, str | None] | None = None, *, every_field: bool = False
+) -> dict[str, Any]:
+    """An action as reports show it: never the verbatim entries (those are in the journal).
+
+    `every_field` (gc's --json): every other field as journaled. Otherwise the fields a
+    reader needs, in a fixed order, with `finding` right after `check`: the health check
+    id it resolves (null when none) — set on the action by archive's and dedupe's
+    planners (tag_findings), else looked up in `findings` (repair's REPAIR_TO_HEALTH)."""
+    if every_field:
+        return {k: v for k, v in a.items() if k != "entry"}
+    out: dict[str, Any] = {}
+    for k in _SHOWN:
+        if a.get(k) is not None:
+            out[k] = a[k]
+        if k == "check":
+            if "finding" in a:
+                out["finding"] = a["finding"]
+            elif findings is not None and a.get("check") in findings:
+                out["finding"] = findings[a["check"]]  # null too: no health check corresponds
+    for k in _SHOWN_AFTER:
+        if a.get(k) is not None:
+            out[k] = a[k]
+    out["state"] = a.get("state", "planned")
+    if a.get("note"):
+        out["note"] = a["note"]
+    return out
+
+
+# ---------------------------------------------------------------- executing a plan
+
+
+@dataclass
+class Outcome:
+    plan: Plan
+    dry_run: bool
+    run_id: str | None = None
+    run_dir: str | None = None
+    gateways: list[str] = field(default_factory=list)
+    would_refuse: str | None = None  # dry run: why a real run would refuse
+    lock_held_ms: int = 0
+
+    @property
+    def applied(self) -> int:
+        return sum(1 for a in self.plan.actions if a.get("state") == "applied")
+
+    @property
+    def skipped(self) -> list[dict[str, Any]]:
+        return [a for a in self.plan.actions if a.get("state") == "skipped"]
+
+
+def summary(out: Outcome) -> dict[str, Any]:
+    by_check: dict[str, int] = {}
+    for a in out.plan.actions:
+        by_check[a.get("check", a["type"])] = by_check.get(a.get("check", a["type"]), 0) + 1
+    return {
+        "planned": len(out.plan.actions),
+        "applied": out.applied,
+        "skipped": len(out.skipped),
+        "kept": len(out.plan.kept),
+        "problems": len(out.plan.problems),
+        "refused": len(out.plan.refusals),
+        "by_check": dict(sorted(by_check.items())),
+    }
+
+
+def _write_payloads(run: Run, plan: Plan) -> None:
+    for a in plan.actions:
+        data = a.pop("_payload", None)
+        if data is None:
+            continue
+        rel = f"replacement/{a['store']}"
+        dst = run.dir / rel
+        makedirs(dst.parent)
+        atomic_write(dst, data, mode=0o600)
+        a["source"] = rel
+
+
+def execute(
+    ctx: RunContext,
+    plan: Plan,
+    *,
+    force_online: bool,
+    backup_dir: str | None = None,
+    phases: list[Callable[[dict[str, Any]], bool]] | None = None,
+) -> Outcome:
+    """Run a plan: refuse under a gateway that cannot be excluded, back up, journal,
+    apply (in `phases`, each a filter over the actions, in order), finish. The caller
+    holds the private lock."""
+    gws = refuse_if_gateway_running(
+        ctx.state_dir, force_online=force_online, allow_lock_era=not plan.needs_offline
+    )
+    out = Outcome(plan, dry_run=False, gateways=[g.describe() for g in gws])
+    run = Run.start(ctx.state_dir, plan.command, policy_now_ms=ctx.now_ms, backup_dir=backup_dir)
+    out.run_id, out.run_dir = run.run_id, str(run.dir)
+    with maybe_finish(run):  # before the journal: the half-made run folder is discarded
+        run.at("writing the replacement stores into the run", run.dir)
+        _write_payloads(run, plan)
+        prepare(run, plan.actions)
+        for a in plan.actions:
+            run.add(a)
+        run.commit_journal()
+        groups = phases or [lambda a: True]
+        done: set[int] = set()
+        for step, pick in enumerate(groups):
+            ctx.tick(f"applying {len(plan.actions)} action(s)", step, len(groups))
+            batch = [a for a in plan.actions if a["id"] not in done and pick(a)]
+            done.update(a["id"] for a in batch)
+            if batch:
+                stats = apply_actions(run, batch)
+                out.lock_held_ms = max(out.lock_held_ms, stats.get("lock_held_ms", 0))
+        for a in plan.actions:
+            if a.get("state") == "planned":
+                a["state"], a["note"] = "skipped", "not applied"
+        run.finish(
+            "done",
+            {
+                "planned": len(plan.actions),
+                "applied": sum(1 for a in plan.actions if a.get("state") == "applied"),
+                "skipped": sum(1 for a in plan.actions if a.get("state") == "skipped"),
+            },
+        )
+    return out
+
+
+def run_plan(
+    ctx: RunContext,
+    make_plan: Callable[[], Plan],
+    *,
+    dry_run: bool,
+    force_online: bool,
+    backup_dir: str | None = None,
+    phases: list[Callable[[dict[str, Any]], bool]] | None = None,
+) -> Outcome:
+    """Plan and (unless dry_run) execute under sessionctl's private lock. A dry run
+    takes no lock and writes nothing."""
+    if dry_run:
+        plan = make_plan()
+        out = Outcome(plan, dry_run=True)
+        if plan.actions:
+            out.gateways = [g.describe() for g in find_gateways(ctx.state_dir)]
+            try:
+                ctx.require_openclaw_config()
+                refuse_if_gateway_running(
+                    ctx.state_dir, force_online=force_online, allow_lock_era=not plan.needs_offline
+                )
+            except (BusyError, ConfigError) as exc:
+                out.would_refuse = exc.message
+        return out
+    with private_lock(ctx.state_dir):
+        plan = make_plan()
+        if not plan.actions:
+            return Outcome(plan, dry_run=False)
+        ctx.require_openclaw_config()
+        return execute(ctx, plan, force_online=force_online, backup_dir=backup_dir, phases=phases)
