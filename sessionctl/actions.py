@@ -33,21 +33,39 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sessionctl.errors import DataError
+from sessionctl.errors import BusyError, DataError, UsageError
 from sessionctl.fsio import (
     atomic_write,
+    commit_temp,
     durable_rename,
     fault_point,
+    in_dir,
+    lexists_in,
+    lstat_in,
     makedirs,
+    named,
+    open_regular,
     read_bytes,
+    remove_temp,
     sha256_bytes,
     sha256_file,
     store_tmp_name,
+    unlink,
+    write_temp,
 )
 from sessionctl.jsonjs import gc_paused
-from sessionctl.locks import store_lock
-from sessionctl.runs import Run, entries_equal, read_run, restore_order
-from sessionctl.store import write_store
+from sessionctl.locks import TRANSCRIPT_LOCK_STALE_MS, acquire, store_lock
+from sessionctl.runs import (
+    BACKUP_SUFFIX,
+    Run,
+    entries_equal,
+    read_backup,
+    read_run,
+    restore_order,
+    runs_root,
+    validate_journal,
+)
+from sessionctl.store import member_spans, parse_store_bytes, serialize_store, spliced_store, write_store
 
 
 def apply_store_actions(
@@ -72,9 +90,6 @@ def apply_store_actions(
     An action becomes `applied` only once the store holding it is durable (renamed and
     its folder fsynced): a run that fails on the way leaves its actions `planned`, and
     undo state-checks them."""
-    from sessionctl.errors import DataError
-    from sessionctl.fsio import commit_temp, remove_temp, write_temp
-    from sessionctl.store import member_spans, parse_store_bytes, serialize_store, spliced_store
 
     original_order: list[str] = []
     verdicts: list[tuple[dict[str, Any], str, str | None]] = []
@@ -195,7 +210,6 @@ def apply_store_actions(
 
 
 def _is_canonical(data: dict[str, Any], raw: bytes) -> bool:
-    from sessionctl.store import serialize_store
 
     try:
         return serialize_store(data) == raw
@@ -218,7 +232,6 @@ def a_order(actions: list[dict[str, Any]], current_order: list[str]) -> list[str
 
 
 def apply_rename(run: Run, action: dict[str, Any]) -> None:
-    from sessionctl.fsio import lexists_in
 
     src = run.state_dir / action["from"]
     dst = run.state_dir / action["to"]
@@ -236,7 +249,6 @@ def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
 
 
 def apply_move(run: Run, action: dict[str, Any]) -> None:
-    from sessionctl.fsio import lexists_in, lstat_in
 
     src = run.state_dir / action["from"]
     run.at(f"moving {action['from']} into the run", src)
@@ -265,7 +277,6 @@ def apply_delete(run: Run, action: dict[str, Any]) -> None:
     (gc --no-archive-backup, archive --no-backup); journaled, and skipped when the file
     changed size or (when the plan recorded one) content since planning: a file
     replaced by other content of the same size is never deleted."""
-    from sessionctl.fsio import lstat_in, unlink
 
     path = run.state_dir / action["path"]
     run.at(f"deleting {action['path']}", path)
@@ -286,7 +297,6 @@ def apply_delete(run: Run, action: dict[str, Any]) -> None:
 
 def apply_rewrite(run: Run, action: dict[str, Any], data: bytes) -> None:
     """Atomically rewrite a file whose backup is already in the run (mode kept)."""
-    from sessionctl.fsio import lstat_in
 
     path = run.state_dir / action["path"]
     run.at(f"rewriting {action['path']}", path)
@@ -323,7 +333,6 @@ def plan_undo_full(
     they re-insert entries into. Reads journals of every format (runs.JOURNAL_SCHEMA);
     validates every path in the journal first (validate_journal): nothing is planned —
     let alone touched — from a journal that names a path outside its place."""
-    from sessionctl.runs import runs_root, validate_journal
 
     info = read_run(state_dir, target_run_id, backup_dir)
     if info.journal is None:
@@ -529,8 +538,6 @@ class _BackupEntries:
         got = self.parsed.get(rel)
         if got is not None:
             return got
-        from sessionctl.runs import read_backup
-        from sessionctl.store import parse_store_bytes
 
         path = self.info.dir / rel
         rec = self.recs.get(rel)
@@ -643,7 +650,6 @@ def apply_actions(
                 lock_timeout_s=lock_timeout_s,
             ),
         )
-    from sessionctl.fsio import lexists_in
 
     for a in actions:
         t = a["type"]
@@ -709,8 +715,6 @@ def _bad_restore_source(a: Mapping[str, Any]) -> bytes | str:
     """The bytes of a file.restore's backup, or why they must not be written: unreadable,
     not the content the journal recorded for that backup, or (a store) not a store
     OpenClaw can load — it would read it as {} and overwrite it. Nothing is changed."""
-    from sessionctl.runs import read_backup
-    from sessionctl.store import parse_store_bytes
 
     src = Path(a["source"])
     try:
@@ -728,7 +732,6 @@ def _bad_restore_source(a: Mapping[str, Any]) -> bytes | str:
 
 
 def apply_rewrite_new(path: Path, data: bytes) -> None:
-    from sessionctl.fsio import lstat_in
 
     mode = 0o600
     with contextlib.suppress(FileNotFoundError):
@@ -755,7 +758,6 @@ def _copy_mode(a: Mapping[str, Any], src: Path) -> int:
 def _backup_verified(run: Run, rel: str, expected: str | None, what: str) -> str | None:
     """Back up a file that is about to be replaced and check the copy is exactly the
     content the plan was made from (else nothing has changed yet: refuse)."""
-    from sessionctl.errors import BusyError
 
     out = run.backup_file(run.state_dir / rel, kind="store" if what == "store.replace" else "file")
     rec = next((b for b in run.backups if b["backup"] == out), None)
@@ -787,7 +789,6 @@ def rewrite_edit(data: bytes, edit: dict[str, Any]) -> bytes:
 
 def _backupsha256_bytes(path: Path) -> str | None:
     """sha256 of a backup's content (decompressed when it was stored compressed)."""
-    from sessionctl.runs import BACKUP_SUFFIX, read_backup
 
     if not str(path).endswith(BACKUP_SUFFIX):
         return sha256_file(path)
@@ -801,7 +802,6 @@ def apply_store_replace(run: Run, a: dict[str, Any]) -> int:
     """The dedicated critical section of a store repair: the damaged store cannot be
     re-read as JSON, so under sessions.json.lock we check it is still byte-identical to
     what was planned on, then atomically replace it. Returns ms the lock was held."""
-    from sessionctl.store import parse_store_bytes
 
     path = run.state_dir / a["store"]
     new = read_bytes(run.dir / a["source"])
@@ -826,8 +826,6 @@ def apply_store_replace(run: Run, a: dict[str, Any]) -> int:
 def apply_file_rewrite(run: Run, a: dict[str, Any]) -> None:
     """Rewrite a transcript under its own lock (gateway protocol, 30 min staleness),
     only while it is still the content the plan was made from."""
-    from sessionctl.errors import BusyError
-    from sessionctl.locks import TRANSCRIPT_LOCK_STALE_MS, acquire
 
     path = run.state_dir / a["path"]
     try:
@@ -858,7 +856,6 @@ def apply_file_rewrite(run: Run, a: dict[str, Any]) -> None:
 
 def compression_module(kind: str | None) -> Any:
     """The module for `--compress` (gzip: stdlib; zstd: the optional `zstandard`)."""
-    from sessionctl.errors import UsageError
 
     if kind in (None, "none"):
         return None
@@ -880,7 +877,6 @@ def compression_module(kind: str | None) -> Any:
 
 def _stream_out(src: Path, dst_fd: int, kind: str | None) -> str:
     """Copy src into an open fd, compressed as asked. Returns sha256 of the source."""
-    from sessionctl.fsio import open_regular
 
     h = hashlib.sha256()
     mod = compression_module(kind)
@@ -924,8 +920,6 @@ def _write_new(dst: Path, fill: Any, *, mode: int = 0o600) -> None:
     all through the folder's fd (never through a symlinked folder)."""
     import uuid
 
-    from sessionctl.fsio import in_dir, named
-
     tmp = f".{dst.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
     with in_dir(dst.parent) as d:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=d)
@@ -947,7 +941,6 @@ def _write_new(dst: Path, fill: Any, *, mode: int = 0o600) -> None:
 
 def _copy_to_fd(src: Path, fd: int) -> None:
     """Copy a regular file (no symlink, no FIFO) into an open fd."""
-    from sessionctl.fsio import open_regular
 
     with open_regular(src) as rfd:
         while chunk := os.read(rfd, 1 << 20):
@@ -960,7 +953,6 @@ def _copy_to_fd(src: Path, fd: int) -> None:
 def apply_export(run: Run, a: dict[str, Any]) -> None:
     """Copy a file out of the sessions folders (optionally compressed), fsync, verify
     the copy decompresses to the planned content, then remove the original."""
-    from sessionctl.fsio import lexists_in, lstat_in, unlink
 
     src = run.state_dir / a["from"]
     dst = Path(a["to"])
@@ -990,7 +982,6 @@ def apply_export(run: Run, a: dict[str, Any]) -> None:
 
 def apply_import(run: Run, a: dict[str, Any]) -> None:
     """Bring an exported file back: decompress to its old path (if still absent), verify."""
-    from sessionctl.fsio import lexists_in
 
     dst = run.state_dir / a["path"]
     src = Path(a["source"])

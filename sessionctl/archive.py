@@ -31,9 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sessionctl.actions import compression_module
 from sessionctl.context import RunContext, check_path_option
+from sessionctl.discovery import discover
 from sessionctl.execute import Outcome, Plan, run_plan, tag_findings
-from sessionctl.fsio import sha256_file, state_rel
+from sessionctl.fsio import atomic_write, makedirs, sha256_file, state_rel
 from sessionctl.snapshot import AgentSnapshot, snapshot_agent
 from sessionctl.timeutil import archive_stamp, format_duration, iso_ms, now_ms
 from sessionctl.transcripts import FileInfo, unique_archive_path
@@ -86,7 +88,6 @@ def check_to_dir(ctx: RunContext, to: str) -> Path:
 def all_snapshots(ctx: RunContext) -> list[AgentSnapshot]:
     """Every file-layout agent of the state dir (not only --agent ones): references can
     cross agents."""
-    from sessionctl.discovery import discover
 
     out: list[AgentSnapshot] = []
     stores = discover(ctx.state_dir, ctx.openclaw, None).stores
@@ -288,8 +289,6 @@ def write_manifest(out: Outcome, to_dir: Path) -> str | None:
     manifest undo uses)."""
     import orjson
 
-    from sessionctl.fsio import atomic_write, makedirs
-
     exports = [a for a in out.plan.actions if a["type"] == "file.export"]
     if not exports or out.run_id is None:
         return None
@@ -317,8 +316,6 @@ def write_manifest(out: Outcome, to_dir: Path) -> str | None:
 
 def run_archive(ctx: RunContext, opts: ArchiveOptions, *, dry_run: bool, force_online: bool) -> Outcome:
     if opts.compress is not None:
-        from sessionctl.actions import compression_module
-
         compression_module(opts.compress)  # a clear error now, not half-way through a run
     out = run_plan(
         ctx,

@@ -20,8 +20,13 @@ from typing import Any, Literal
 
 import orjson
 
-from sessionctl.fsio import NotRegularFile, read_bytes
+from sessionctl import jsonjs
+from sessionctl.config import normalize_agent_id
+from sessionctl.errors import NotRegularFile
+from sessionctl.fsio import read_bytes
+from sessionctl.keys import parse_key
 from sessionctl.store import num
+from sessionctl.timeutil import format_duration
 
 Channel = Literal["discord", "telegram"]
 SECRET_FIELDS = frozenset({"webhookToken"})
@@ -137,7 +142,6 @@ def load_binding_file(path: Path, channel: Channel) -> BindingFile:
         bf.error = f"cannot read: {exc.strerror or exc}"
         return bf
     bf.raw, bf.size = raw, len(raw)
-    from sessionctl import jsonjs
 
     try:
         data = jsonjs.loads(raw)  # as the gateway reads it (JSON.parse semantics)
@@ -198,7 +202,6 @@ def expired(b: ThreadBinding, now_ms: int) -> str | None:
     Max age: maxAgeMs > 0 (or a legacy expiresAt) and now − boundAt > maxAgeMs.
     0 or absent means no limit.
     """
-    from sessionctl.timeutil import format_duration
 
     idle = b.idle_timeout_ms
     last = b.last_activity_at if b.last_activity_at is not None else b.bound_at
@@ -212,8 +215,6 @@ def expired(b: ThreadBinding, now_ms: int) -> str | None:
 
 def target_agent(b: ThreadBinding, default_agent: str = "main") -> str:
     """The agent whose store should hold the target session."""
-    from sessionctl.config import normalize_agent_id
-    from sessionctl.keys import parse_key
 
     if b.agent_id:
         return normalize_agent_id(b.agent_id)

@@ -8,9 +8,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sessionctl.errors import ConfigError, NotFoundError, PermissionDenied, SessionctlError, from_os_error
-from sessionctl.fsio import NotRegularFile, read_bytes
+from sessionctl.errors import (
+    ConfigError,
+    NotFoundError,
+    NotRegularFile,
+    PermissionDenied,
+    SessionctlError,
+    from_os_error,
+)
+from sessionctl.fsio import read_bytes
 from sessionctl.jsonjs import dig
+from sessionctl.store import json_type
 
 LEGACY_DIRS = (".clawdbot", ".moltbot", ".moldbot")
 _AGENT_ID_OK = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -120,7 +128,6 @@ def _wrong_types(path: Path, data: dict[str, Any]) -> str | None:
     """The fields sessionctl reads that are present with the wrong type, as one message
     (None when all are right): sessionctl must not guess where stores live or how peers
     route from a field it cannot use."""
-    from sessionctl.store import json_type
 
     wrong = []
     for keys, typ, name in _EXPECTED_TYPES:

@@ -15,7 +15,7 @@ from sessionctl.config import (
     resolve_state_dir,
 )
 from sessionctl.discovery import Discovery, discover
-from sessionctl.errors import ConfigError
+from sessionctl.errors import ConfigError, StepStopped, permission_denied
 from sessionctl.fsio import anchor, check_output_path
 from sessionctl.timeutil import iso_ms, parse_now
 
@@ -52,8 +52,6 @@ class RunContext:
         the caller's time budget is spent."""
         why = self.out_of_time()
         if why is not None:
-            from sessionctl.errors import StepStopped
-
             raise StepStopped(why)
 
     def tick(self, what: str, done: int, total: int) -> None:
@@ -71,8 +69,6 @@ class RunContext:
         error (78) for them, never guessed around; read-only commands and dry runs report
         it and go on."""
         if self.openclaw.denied:
-            from sessionctl.errors import permission_denied
-
             raise permission_denied(f"{self.openclaw.error}; nothing was changed", str(self.openclaw.path))
         if self.openclaw.error is not None:
             raise ConfigError(

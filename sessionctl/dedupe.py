@@ -42,9 +42,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sessionctl.archive import all_snapshots
 from sessionctl.context import RunContext
 from sessionctl.execute import ENGINE_TO_HEALTH, Outcome, Plan, run_plan, tag_findings
 from sessionctl.fsio import state_rel
+from sessionctl.peers import IdentityLinks, SessionPeer, expected_route, route_bindings, session_peer
 from sessionctl.snapshot import AgentSnapshot, EntryView, build_references, session_agent, session_files
 from sessionctl.timeutil import format_duration, iso_ms, max_in_window, now_ms
 from sessionctl.transcripts import unique_archive_path
@@ -217,7 +219,6 @@ def _add_removals(ctx: RunContext, plan: Plan, snaps: list[AgentSnapshot], remov
 
 
 def _snapshots(ctx: RunContext) -> list[AgentSnapshot]:
-    from sessionctl.archive import all_snapshots
 
     return all_snapshots(ctx)
 
@@ -230,7 +231,6 @@ def _selected(ctx: RunContext) -> set[str]:
 
 
 def plan_peers(ctx: RunContext, opts: DedupeOptions) -> Plan:
-    from sessionctl.peers import IdentityLinks, SessionPeer, expected_route, route_bindings, session_peer
 
     plan = Plan("dedupe")
     snaps = _snapshots(ctx)

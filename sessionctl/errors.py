@@ -9,6 +9,14 @@ from __future__ import annotations
 from enum import IntEnum
 
 
+class NotRegularFile(OSError):
+    """A path that should be a regular file is a FIFO, a device, a folder, ... (fsio)."""
+
+
+class SymlinkRefused(OSError):
+    """A path sessionctl was about to write through has a symbolic link in it (fsio)."""
+
+
 class ExitCode(IntEnum):
     """Every exit code sessionctl can return (documented in docs/exit-codes.md)."""
 
@@ -122,8 +130,6 @@ def permission_denied(message: str, path: str | None = None) -> PermissionDenied
 def from_os_error(exc: OSError, what: str) -> SessionctlError:
     """Turn an OSError into the matching sessionctl error with a readable message."""
     import errno
-
-    from sessionctl.fsio import SymlinkRefused
 
     path = exc.filename if isinstance(exc.filename, str) else None
     reason = exc.strerror or str(exc)

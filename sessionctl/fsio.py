@@ -37,6 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from sessionctl.errors import DataError, UsageError
+from sessionctl.errors import NotRegularFile as NotRegularFile  # raised here; tests catch it from fsio
+from sessionctl.errors import SymlinkRefused as SymlinkRefused
 
 _FAULT = os.environ.get("SESSIONCTL_FAULT")
 _TRACE = os.environ.get("SESSIONCTL_FAULT_TRACE")
@@ -148,14 +150,6 @@ def resolve_inside(path: Path, root: Path) -> Path | None:
     except (OSError, ValueError):
         return None
     return real if is_within(real, root) else None
-
-
-class NotRegularFile(OSError):
-    pass
-
-
-class SymlinkRefused(OSError):
-    """A path sessionctl was about to write through has a symbolic link in it."""
 
 
 def named(exc: OSError, path: Path | str) -> OSError:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sessionctl import jsonjs
+from sessionctl.config import resolve_state_dir
 from sessionctl.errors import BusyError, NotFoundError
 from sessionctl.locks import proc_cmdline
 
@@ -117,7 +118,6 @@ def _version_near(argv: list[str]) -> str | None:
 
 def find_gateways(state_dir: Path) -> list[Gateway]:
     """Live gateway processes that (may) serve `state_dir`."""
-    from sessionctl.config import resolve_state_dir
 
     found: list[Gateway] = []
     me = os.getpid()

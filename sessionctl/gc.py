@@ -22,13 +22,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sessionctl import bindings as bmod
+from sessionctl.actions import apply_actions, apply_delete, apply_move, apply_rewrite, prepare
 from sessionctl.context import RunContext
-from sessionctl.discovery import AgentStore
-from sessionctl.errors import BusyError, DataError
+from sessionctl.discovery import AgentStore, discover
+from sessionctl.errors import BusyError, DataError, SessionctlError
+from sessionctl.fsio import fault_point, fsync_dir, in_dir, named, read_bytes, state_rel
 from sessionctl.fsio import sha256_bytes as _sha
-from sessionctl.fsio import state_rel
+from sessionctl.gateway import refuse_if_gateway_running
 from sessionctl.jsonjs import gc_paused
-from sessionctl.locks import wait_store_lock_free
+from sessionctl.keys import parse_key
+from sessionctl.locks import (
+    TRANSCRIPT_LOCK_STALE_MS,
+    acquire,
+    private_lock,
+    try_acquire_at,
+    wait_store_lock_free,
+)
 from sessionctl.policy import (
     AgentPlan,
     GcPlan,
@@ -36,8 +46,13 @@ from sessionctl.policy import (
     collect_transcript_locks,
     plan_gc,
 )
-from sessionctl.snapshot import AgentSnapshot, prompt_blob_paths, snapshot_agent
-from sessionctl.transcripts import unique_archive_path
+from sessionctl.resume import defused_entry, detect_era, file_era
+from sessionctl.runs import Run, maybe_finish, prune_runs
+from sessionctl.snapshot import AgentSnapshot, prompt_blob_paths, sibling_references, snapshot_agent
+from sessionctl.store import parse_store_slim
+from sessionctl.timeutil import iso_ms, now_ms
+from sessionctl.timeutil import now_ms as wall_ms
+from sessionctl.transcripts import classify, unique_archive_path
 
 
 @dataclass
@@ -128,8 +143,6 @@ def plan_bindings(
     """Bindings to drop (format doc §10): expired by their own limits, or pointing at a
     session gc removes or that no longer exists. Only bindings whose target session is
     of an agent and a key gc was asked to look at. Never carries webhook tokens out."""
-    from sessionctl import bindings as bmod
-    from sessionctl.keys import parse_key
 
     gone = {a.agent: {d.key.strip().lower() for d in a.expired} for a in plan.agents}
     keys_after: dict[str, set[str]] = {}
@@ -179,7 +192,6 @@ def plan_bindings(
 def _narrow_binding_edit(e: BindingEdit, removed: set[tuple[str, str]]) -> bool:
     """Drop from a planned binding edit the bindings whose session removal did not
     happen (skipped: changed since planning, store busy). True when it changed."""
-    from sessionctl import bindings as bmod
 
     keep = [d for d in e.drops if d[2] is None or d[2] in removed]
     if len(keep) == len(e.drops):
@@ -208,8 +220,6 @@ def build_actions(
     """The journal actions of a plan: store.remove (entries verbatim), store.set (a
     resume-set session defused: the entry before and after), file.rename (archives),
     file.move / file.delete (purged archives), file.rewrite (bindings)."""
-    from sessionctl.resume import defused_entry
-    from sessionctl.timeutil import iso_ms
 
     actions: list[dict[str, Any]] = []
     by_agent = {s.agent_id: s for s in snaps}
@@ -307,8 +317,6 @@ def store_references(ctx: RunContext, snap: AgentSnapshot) -> dict[str, list[str
     compaction checkpoints. Deliberately wider than the resolved references (no path
     resolution: a name is kept even when its sessionFile points elsewhere) — a file it
     keeps is only left in place, never lost. None when the store cannot be read."""
-    from sessionctl.fsio import read_bytes
-    from sessionctl.store import parse_store_slim
 
     try:
         raw = read_bytes(snap.store.store_path)
@@ -344,8 +352,6 @@ def store_references(ctx: RunContext, snap: AgentSnapshot) -> dict[str, list[str
 
 
 def _store_data(path: Path) -> dict[str, Any] | None:
-    from sessionctl.fsio import read_bytes
-    from sessionctl.store import parse_store_slim
 
     try:
         raw = read_bytes(path)
@@ -365,8 +371,6 @@ def foreign_references(
     use in other agents' sessions folders (snapshot.sibling_references; keys as
     `<agent> <key>`), and the agents whose store cannot be read (their references are
     unknown). Whatever the scope of the command (--agent), every agent counts."""
-    from sessionctl.discovery import discover
-    from sessionctl.snapshot import sibling_references
 
     refs: dict[str, dict[str, list[str]]] = {}
     unknown: list[str] = []
@@ -385,7 +389,6 @@ def foreign_references(
 
 
 def _in_use(name: str, refs: dict[str, list[str]]) -> list[str] | None:
-    from sessionctl.transcripts import classify
 
     _kind, extra = classify(name)
     owner = extra.get("owner")
@@ -405,10 +408,6 @@ def apply_renames(
     reference them, each group (a transcript and its sidecars) under its transcript's
     lock. Each folder is fsynced once at the end (the journal already names every
     rename; undo checks each one's state)."""
-    from sessionctl.errors import SessionctlError
-    from sessionctl.fsio import fault_point, fsync_dir
-    from sessionctl.locks import TRANSCRIPT_LOCK_STALE_MS, acquire, try_acquire_at
-    from sessionctl.snapshot import sibling_references
 
     by_agent = {s.agent_id: s for s in snaps}
     refs_now: dict[str, dict[str, list[str]] | None] = {}
@@ -445,7 +444,6 @@ def apply_renames(
             a["state"], a["note"] = "skipped", f"still referenced by {', '.join(users[:3])}"
             continue
         groups.setdefault(a["lock"], []).append(a)
-    from sessionctl.fsio import in_dir, named
 
     sd = ctx.state_dir
     folders: dict[Path, list[dict[str, Any]]] = {}  # renamed, not yet durable
@@ -531,7 +529,6 @@ def _exists_at(dir_fd: int, name: str) -> bool:
 
 
 def apply_purges(run: Any, purges: list[dict[str, Any]]) -> None:
-    from sessionctl.actions import apply_delete, apply_move
 
     for a in purges:
         if a["type"] == "file.move":
@@ -545,7 +542,6 @@ def apply_binding_edits(
 ) -> None:
     """Rewrite binding files. Bindings planned to go with a session whose removal was
     skipped stay; the journal is re-written with the narrowed edit before any change."""
-    from sessionctl.actions import apply_rewrite
 
     by_path = {state_rel(run.state_dir, e.path, resolve=False): e for e in edits}
     narrowed = False
@@ -594,8 +590,6 @@ def run_gc(
     if dry_run:
         with gc_paused():
             return _plan_only(ctx, policy, sq=sq)
-    from sessionctl.gateway import refuse_if_gateway_running
-    from sessionctl.locks import private_lock
 
     ctx.require_openclaw_config()
     with private_lock(ctx.state_dir, timeout_s=lock_timeout_s):
@@ -629,7 +623,6 @@ def _plan_only(
     sq: Any = None,
     gws: list[Any] | None = None,
 ) -> GcOutcome:
-    from sessionctl.timeutil import now_ms
 
     plan = GcPlan(policy, ctx.now_ms)
     out = GcOutcome(plan, dry_run=True, gateways=gateways or [], sqlite=sq)
@@ -641,8 +634,6 @@ def _plan_only(
     foreign, unknown = foreign_references(ctx, {str(s.store.store_path) for s in snaps})
     era = None
     if policy.defuse is not None:
-        from sessionctl.resume import detect_era, file_era
-
         out.era = detect_era(ctx.state_dir, gws)
         era = file_era(out.era)
     out.plan = plan_gc(
@@ -690,10 +681,6 @@ def _apply(
     argv: list[str] | None,
     openclaw: Path | None = None,
 ) -> None:
-    from sessionctl.actions import apply_actions, prepare
-    from sessionctl.fsio import fault_point
-    from sessionctl.runs import Run, maybe_finish
-    from sessionctl.timeutil import now_ms
 
     snaps, edits = out.snaps, out.binding_edits
     out.dry_run = False
@@ -777,8 +764,6 @@ def _prune(
 ) -> None:
     if policy.keep_runs is None and policy.keep_within is None:
         return
-    from sessionctl.runs import prune_runs
-    from sessionctl.timeutil import now_ms as wall_ms
 
     out.pruned_runs = prune_runs(
         ctx.state_dir,

@@ -17,12 +17,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sessionctl.bindings import dangling, expired, load_bindings, target_agent
 from sessionctl.context import RunContext
+from sessionctl.errors import PERMISSION_HINT, SessionctlError
 from sessionctl.findings import SEVERITY_RANK, Finding, Severity
+from sessionctl.gateway import find_gateways
+from sessionctl.locks import STORE_LOCK_STALE_MS, TRANSCRIPT_LOCK_STALE_MS, inspect_lock
+from sessionctl.peers import IdentityLinks, expected_route, route_bindings, session_peer
+from sessionctl.policy import collect_transcript_locks, plan_gc, refusal_findings, resolve_policy
+from sessionctl.resume import detect_era, file_resume_finding
+from sessionctl.runs import RUNS_WARN_BYTES, runs_report
 from sessionctl.snapshot import AgentSnapshot, EntryView, ReadMode, session_agent, snapshot_agent
 from sessionctl.store import TOO_DEEP, num
-from sessionctl.thresholds import HealthThresholds, token_type
+from sessionctl.thresholds import HealthThresholds, thresholds_for, token_type
 from sessionctl.timeutil import format_duration, iso_ms, max_in_window
+from sessionctl.timeutil import now_ms as wall_now
 from sessionctl.transcripts import FileInfo, TranscriptFacts
 from sessionctl.units import bytes_h
 
@@ -162,8 +171,6 @@ def store_checks(snap: AgentSnapshot, ctx: RunContext | None = None) -> list[Fin
         # valid for JSON.parse: OpenClaw reads it with every entry; sessionctl leaves it alone
         out.append(Finding("store.unreadable", "warning", agent, f"sessions.json: {load.error}", path=path))
     elif load.status == "unreadable":
-        from sessionctl.errors import PERMISSION_HINT
-
         msg = f"{load.error}; {PERMISSION_HINT}" if load.denied else str(load.error)
         out.append(Finding("store.unreadable", "critical", agent, msg, path=path))
     for note in load.notes:
@@ -547,7 +554,6 @@ def orphan_checks(snap: AgentSnapshot, external: AbstractSet[tuple[str, str]] = 
 
 def folder_checks(snap: AgentSnapshot, thr: HealthThresholds, wall_ms: int) -> list[Finding]:
     """Locks, temp files and leftovers, archives (one listing, stat only)."""
-    from sessionctl.locks import STORE_LOCK_STALE_MS, TRANSCRIPT_LOCK_STALE_MS, inspect_lock
 
     out: list[Finding] = []
     agent = snap.agent_id
@@ -711,7 +717,6 @@ def resume_checks(
     """sessions.resume_on_start of the file-era agents: the resume set of the release that
     will start (sessionctl/resume.py: a running gateway's version, else the installed
     openclaw's, else the widest file-era rule)."""
-    from sessionctl.resume import detect_era, file_resume_finding
 
     file_snaps = [s for s in snaps if s.store.layout == "file" and s.load.data is not None]
     if not file_snaps:
@@ -732,13 +737,11 @@ def resume_checks(
 def stale_checks(snaps: list[AgentSnapshot], policy: Any, now_ms: int) -> list[Finding]:
     """entry.stale: the sessions the configured gc policy would expire, from gc's own
     pure planner (sessionctl.policy.plan_gc) — the same decision `gc --dry-run` shows."""
-    from sessionctl.policy import collect_transcript_locks, plan_gc
 
     if not policy.has_expiry:
         return []
     locks = collect_transcript_locks(snaps)  # gc keeps sessions whose transcript is locked
     plan = plan_gc(snaps, policy, now_ms, transcript_locks=locks)
-    from sessionctl.policy import refusal_findings
 
     out: list[Finding] = refusal_findings(plan, "info")
     for ap in plan.agents:
@@ -774,7 +777,6 @@ def stale_checks(snaps: list[AgentSnapshot], policy: Any, now_ms: int) -> list[F
 
 
 def peer_checks(snaps: list[AgentSnapshot], ctx: RunContext) -> list[Finding]:
-    from sessionctl.peers import IdentityLinks, expected_route, route_bindings, session_peer
 
     links = IdentityLinks(ctx.openclaw.identity_links)
     bindings = route_bindings(ctx.openclaw)
@@ -848,7 +850,6 @@ def peer_checks(snaps: list[AgentSnapshot], ctx: RunContext) -> list[Finding]:
 def binding_checks(
     ctx: RunContext, snaps: list[AgentSnapshot], now_ms: int, wanted: set[str] | None
 ) -> list[Finding]:
-    from sessionctl.bindings import dangling, expired, load_bindings, target_agent
 
     files = load_bindings(ctx.state_dir)
     if not files:
@@ -959,7 +960,6 @@ class SqliteHealth:
     the snapshots the era-neutral checks use, its own findings and its statistics."""
 
     def __init__(self, ctx: RunContext, thr: HealthThresholds, *, deep: bool) -> None:
-        from sessionctl.gateway import find_gateways
         from sessionctl.sqlite.reader import read_state_db
 
         self.ctx, self.thr = ctx, thr
@@ -1015,8 +1015,6 @@ def runs_checks(ctx: RunContext) -> list[Finding]:
     """`runs.large`: this state dir's run folders (`<state>/sessionctl/runs`) hold more
     than runs.RUNS_WARN_BYTES. Each gc, backup, repair or prestart step keeps one; the
     retention options (`--keep-runs`, `--keep-within`) bound them."""
-    from sessionctl.errors import SessionctlError
-    from sessionctl.runs import RUNS_WARN_BYTES, runs_report
 
     try:
         use = runs_report(ctx.state_dir)
@@ -1049,8 +1047,6 @@ def run_health(
     wall_ms: int | None = None,
 ) -> HealthReport:
     """Run every check on every selected agent. Read-only."""
-    from sessionctl.thresholds import thresholds_for
-    from sessionctl.timeutil import now_ms as wall_now
 
     thr = thresholds if thresholds is not None else thresholds_for(ctx)
     wall = wall_now() if wall_ms is None else wall_ms
@@ -1071,8 +1067,6 @@ def run_health(
         )
     stores = ctx.discovery.stores
     if stale_policy is None:
-        from sessionctl.policy import resolve_policy
-
         # gc's own policy: a bad [gc] is a ConfigError; an openclaw.json value it cannot
         # read is a config.unparseable warning, and OpenClaw's default is used instead
         stale_policy = resolve_policy(ctx, lenient_openclaw=True)

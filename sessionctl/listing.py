@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sessionctl.context import RunContext
+from sessionctl.resume import detect_era, file_era, file_resume_keys
 from sessionctl.snapshot import EntryView, snapshot_agent
 
 
@@ -102,7 +103,6 @@ def list_sessions(
                 }
             )
             continue
-        from sessionctl.resume import detect_era, file_era, file_resume_keys
 
         if era is None:
             era = file_era(detect_era(ctx.state_dir))

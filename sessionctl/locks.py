@@ -21,14 +21,38 @@ from typing import Any
 
 import orjson
 
-from sessionctl.errors import BusyError, PermissionDenied, from_os_error
-from sessionctl.fsio import fault_point
+from sessionctl import jsonjs
+from sessionctl.errors import BusyError, DataError, PermissionDenied, SymlinkRefused, from_os_error
+from sessionctl.fsio import fault_point, makedirs, named, open_dir, unlink
 from sessionctl.timeutil import format_duration, iso_ms, now_ms, parse_iso_ms
 
 STORE_LOCK_STALE_MS = 30_000
 TRANSCRIPT_LOCK_STALE_MS = 30 * 60_000
 UNREADABLE_GRACE_MS = 30_000  # the larger of OpenClaw's 30 s (≤ v3.11) and 5 s (v4.29+)
 STORE_LOCK_TIMEOUT_S = 10.0
+
+
+def own_folder(state_dir: Path) -> Path:
+    """`<state>/sessionctl`, refused (DataError) when it or `runs/` in it is a symbolic
+    link or not a folder: sessionctl's lock, state id and runs live only in real folders
+    of the state dir (a link would send full store copies — and retention — elsewhere)."""
+    folder = state_dir / "sessionctl"
+    for p in (folder, folder / "runs"):
+        try:
+            st = os.lstat(p)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise from_os_error(exc, f"cannot inspect {p}") from None
+        if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+            what = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a folder"
+            raise DataError(
+                f"{p} is {what}; sessionctl keeps its lock, state id and run folders only in a real "
+                "folder of the state dir, so nothing was done",
+                path=str(p),
+                hint=f"replace {p} by a real folder (move what it points to back), or pass --backup-dir",
+            )
+    return folder
 
 
 def lock_path_for(target: Path) -> Path:
@@ -159,8 +183,6 @@ def inspect_lock(path: Path, *, stale_ms: int, now: int | None = None) -> LockSt
         return ls
     payload: Any = None
     if raw:
-        from sessionctl import jsonjs
-
         try:
             payload = jsonjs.loads(raw)  # as the gateway reads it (JSON.parse semantics)
         except jsonjs.JSONError:
@@ -215,7 +237,6 @@ def remove_if_unchanged(status: LockStatus) -> bool:
         return True
     if st.st_ino != status.ino or raw != status.raw or not stat.S_ISREG(st.st_mode):
         return False
-    from sessionctl.fsio import SymlinkRefused, unlink
 
     try:
         fault_point("lock.break")
@@ -257,7 +278,6 @@ class HeldLock:
 
     def release(self) -> None:
         """Unlink only if the lock is still ours (same inode, same content)."""
-        from sessionctl.fsio import SymlinkRefused, unlink
 
         raw, st = _read_lock(self.path)
         if st is None or st.st_ino != self.ino or raw != self.payload:
@@ -289,7 +309,6 @@ class HeldLock:
 
 
 def _lock_os_error(path: Path, exc: OSError) -> Exception:
-    from sessionctl.fsio import named
 
     exc = named(exc, path)
     if exc.errno in (errno.EACCES, errno.EPERM):
@@ -315,7 +334,6 @@ def try_acquire(path: Path) -> HeldLock | None:
     the next run may only reclaim after 5-30 s (format doc §6). Filesystems without
     hard links get OpenClaw's own O_CREAT|O_EXCL create-then-write. Everything goes
     through the folder's fd (fsio.open_dir): never through a symlinked folder."""
-    from sessionctl.fsio import open_dir
 
     try:
         d = open_dir(path.parent)
@@ -382,7 +400,6 @@ def acquire(
     if path.parent != target.parent:
         # the folder is (or passes through) a symlink: the lock would land elsewhere, and
         # every write to this folder is refused anyway (fsio.open_dir)
-        from sessionctl.fsio import SymlinkRefused
 
         raise from_os_error(
             SymlinkRefused(
@@ -467,9 +484,6 @@ def private_lock(state_dir: Path, *, timeout_s: float = 10.0) -> Iterator[Path]:
     A flock (filelock) — invisible to the gateway, which is why the O_EXCL store lock
     is taken as well."""
     from filelock import FileLock, Timeout
-
-    from sessionctl.fsio import makedirs
-    from sessionctl.runs import own_folder
 
     refuse_foreign_owner(state_dir)
     folder = own_folder(state_dir)  # refused when it (or runs/ in it) is a symlink

@@ -21,8 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from sessionctl.errors import ConfigError, UsageError
+from sessionctl.findings import Finding
 from sessionctl.keys import KINDS
-from sessionctl.resume import DefusePolicy, ResumeDecision, ResumeEra
+from sessionctl.locks import TRANSCRIPT_LOCK_STALE_MS, inspect_lock
+from sessionctl.resume import DefusePolicy, ResumeDecision, ResumeEra, file_resumes_on_start, plan_defuse
+from sessionctl.snapshot import build_references, session_files
+from sessionctl.store import num
 from sessionctl.timeutil import format_duration, parse_duration
 
 if TYPE_CHECKING:
@@ -787,7 +791,6 @@ def _running(ev: EntryView) -> bool:
 
 def _running_recency(ev: EntryView, times: Times) -> int | None:
     """Latest evidence that a running session is really running."""
-    from sessionctl.store import num
 
     o = ev.obj
     cands = [times.last_active_ms, num(o.get("startedAt"))]
@@ -895,7 +898,6 @@ def _plan_defuse(
     """The resume set of every file-era store (minus what this plan expires, and minus a
     session whose transcript lock a live process holds: it is running now), limited by
     `dp` across all agents (resume.plan_defuse)."""
-    from sessionctl.resume import file_resumes_on_start, plan_defuse
 
     cands: list[tuple[str, str, Mapping[str, Any]]] = []
     for ap, snap in zip(plan.agents, snaps, strict=True):
@@ -1017,7 +1019,6 @@ def _plan_files(
     plan: GcPlan, snaps: list[AgentSnapshot], foreign_refs: Mapping[str, Mapping[str, list[str]]]
 ) -> None:
     """Files of expired sessions that no remaining entry (of any agent) references."""
-    from sessionctl.snapshot import build_references, session_files
 
     expired_by_agent = {a.agent: {d.key for d in a.expired} for a in plan.agents}
     # references of every remaining entry, per sessions folder (sibling references count),
@@ -1076,7 +1077,6 @@ def collect_transcript_locks(snapshots: Iterable[AgentSnapshot]) -> dict[str, st
     """Transcript locks held by a live process, judged by the gateway's own staleness
     rules (format doc §6): absolute transcript path → holder description. I/O: call it
     before `plan_gc` and pass the result in."""
-    from sessionctl.locks import TRANSCRIPT_LOCK_STALE_MS, inspect_lock
 
     out: dict[str, str] = {}
     for snap in snapshots:
@@ -1098,7 +1098,6 @@ DEFAULT_RESUME_WITHIN = "1h"
 def refusal_findings(plan: GcPlan, severity: str) -> list[Any]:
     """One `gc.agent_refused` finding per agent the plan would have emptied (left
     untouched): what gc shows, and what health reports (as info)."""
-    from sessionctl.findings import Finding
 
     out = []
     for ap in plan.agents:

@@ -29,8 +29,39 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from sessionctl.errors import ExitCode, NotFoundError, PermissionDenied, SessionctlError
+from sessionctl import bindings, repair, runops
+from sessionctl.actions import apply_rewrite
+from sessionctl.config import (
+    SessionctlConfig,
+    load_openclaw_config,
+    load_sessionctl_config,
+    resolve_state_dir,
+)
+from sessionctl.context import RunContext
+from sessionctl.discovery import Discovery, discover
+from sessionctl.errors import (
+    ConfigError,
+    ExitCode,
+    NotFoundError,
+    PermissionDenied,
+    SessionctlError,
+    StepStopped,
+    from_os_error,
+)
+from sessionctl.execute import public_action, run_plan
+from sessionctl.findings import SEVERITY_RANK
+from sessionctl.fsio import anchor, sha256_bytes
+from sessionctl.gateway import find_gateways
+from sessionctl.gc import run_gc, summarize
+from sessionctl.health import run_health
+from sessionctl.locks import private_lock, proc_starttime
+from sessionctl.policy import DEFAULT_KEEP_RUNS, PolicyOverrides, resolve_defuse, resolve_policy
 from sessionctl.result import LogLevel, Status
+from sessionctl.runs import Run, prune_runs
+from sessionctl.store import load_store, num, require_access, valid_for_openclaw
+from sessionctl.thresholds import thresholds_for
+from sessionctl.timeutil import now_ms, parse_now
+from sessionctl.transcripts import read_facts, scan_sessions_dir
 
 LogFn = Callable[[LogLevel, str], None]
 StepStatus = Literal["done", "nothing_to_do", "skipped", "stopped", "failed"]
@@ -69,8 +100,6 @@ def process_age_ms() -> int:
     """How long this process has been running (start-up included), from /proc; 0 when
     unknown. Lets the deadline count the interpreter's start-up too."""
     try:
-        from sessionctl.locks import proc_starttime
-
         ticks = proc_starttime(os.getpid())
         if ticks is None:
             return 0
@@ -314,7 +343,6 @@ class Prestart:
     # ------------------------------------------------------------ entry
 
     def run(self) -> PrestartReport:
-        from sessionctl.timeutil import parse_now
 
         rep = self.report
         rep.now_ms = parse_now(self.opts.now)  # a bad --now is a usage error (64)
@@ -342,8 +370,6 @@ class Prestart:
         except PermissionDenied:
             raise  # sessionctl runs as the wrong user: 77 with the one hint, nothing changed
         except (SessionctlError, OSError) as exc:
-            from sessionctl.errors import from_os_error
-
             err = exc if isinstance(exc, SessionctlError) else from_os_error(exc, "cannot plan")
             self.stopped = f"could not plan: {err.message}"
             rep.errors.append({**err.to_json(), "step": "plan"})
@@ -365,16 +391,6 @@ class Prestart:
     # ------------------------------------------------------------ setup
 
     def _setup(self) -> None:
-        from sessionctl.config import (
-            SessionctlConfig,
-            load_openclaw_config,
-            load_sessionctl_config,
-            resolve_state_dir,
-        )
-        from sessionctl.context import RunContext
-        from sessionctl.discovery import discover
-        from sessionctl.errors import ConfigError
-        from sessionctl.gateway import find_gateways
 
         rep = self.report
         try:
@@ -385,7 +401,6 @@ class Prestart:
             )
             raise _NothingToDo(f"{exc.message}: nothing to do") from None
         rep.state_dir = str(sd)
-        from sessionctl.fsio import anchor
 
         anchor(sd)  # writes below it walk from its verified fd (fsio.open_dir)
         # read-only first: the configs and the policy, so a bad flag is exit 64 whatever runs
@@ -412,7 +427,6 @@ class Prestart:
             self.opts.agents or None,
             self.opts.progress,
         )
-        from sessionctl.policy import PolicyOverrides, resolve_defuse, resolve_policy
 
         overrides = self.opts.overrides or PolicyOverrides()
         try:
@@ -461,8 +475,6 @@ class Prestart:
     def _plan(self) -> None:
         """Parse every store once, list the sessions folders, estimate every step. No
         transcript is read here: the steps read what they need themselves."""
-        from sessionctl.store import load_store, require_access
-        from sessionctl.transcripts import scan_sessions_dir
 
         c = self.costs
         t0 = self.deadline.elapsed_ms()
@@ -519,7 +531,6 @@ class Prestart:
                 self._gc_touched_bytes += load.size
                 self._gc_archives += min(expired, transcripts)
                 self._gc_expired += expired
-        from sessionctl import bindings
 
         for _ch, p in bindings.binding_file_paths(self.ctx.state_dir):
             c.binding_files += 1
@@ -559,7 +570,6 @@ class Prestart:
     def _sample_reads(self, paths: list[Any]) -> None:
         """Read a few transcripts both ways (first line + last byte, first + last line):
         what a read costs on this machine now, page cache state included."""
-        from sessionctl.transcripts import read_facts
 
         if len(paths) < 8:
             return
@@ -577,7 +587,6 @@ class Prestart:
     def _sqlite_plan(self) -> None:
         """SQLite-era agents: the resume set and what gc would do, reported (never changed)."""
         from sessionctl.sqlite.prestart import sqlite_report
-        from sessionctl.thresholds import thresholds_for
 
         try:
             window = thresholds_for(self.ctx).resume_window_ms
@@ -615,7 +624,6 @@ class Prestart:
     def _rough_expired(self, data: dict[str, Any]) -> int:
         """An upper-bound-ish count of what gc will expire in one store, from the store
         alone: entries not updated within the shortest limit, plus what exceeds a cap."""
-        from sessionctl.store import num
 
         pol = self.policy
         if pol is None:
@@ -679,7 +687,6 @@ class Prestart:
         fn: Callable[[StepReport], None],
         cpu_model: Callable[[], float] | None = None,
     ) -> None:
-        from sessionctl.errors import StepStopped, from_os_error
 
         st = self.report.step(name)
         st.estimate_ms = estimate_ms
@@ -760,7 +767,6 @@ class Prestart:
         return check
 
     def _gateway_appeared(self) -> bool:
-        from sessionctl.gateway import find_gateways
 
         gws = find_gateways(self.ctx.state_dir)
         if not gws:
@@ -788,7 +794,6 @@ class Prestart:
         """A backup run (runops.take_backup): every store as it is (damaged ones too: their
         bytes are evidence), the prompt blobs its entries reference, the thread-binding
         files — journaled, before anything else changes."""
-        from sessionctl import runops
 
         if self.costs.store_files == 0 and self.costs.binding_files == 0:
             st.status, st.reason = "nothing_to_do", "no sessions.json and no thread-binding file to back up"
@@ -830,8 +835,6 @@ class Prestart:
     )
 
     def _do_repair(self, st: StepReport) -> None:
-        from sessionctl import repair
-        from sessionctl.execute import public_action, run_plan
 
         opts = repair.RepairOptions(only=self.SAFE_REPAIRS)
         safe = self.SAFE_CHECKS
@@ -878,9 +881,6 @@ class Prestart:
         cannot read; one damaged store must not stop gc for the others)."""
         import dataclasses
 
-        from sessionctl.discovery import Discovery
-        from sessionctl.store import load_store
-
         keep: list[Any] = []
         dropped: list[str] = []
         for store in self.ctx.discovery.stores:
@@ -906,7 +906,6 @@ class Prestart:
             st.status = "failed"
             st.reason = f"no usable gc policy: {self.policy_error}"
             return
-        from sessionctl.gc import run_gc, summarize
 
         ctx, dropped = self._ok_agents_ctx()
         for agent in dropped:
@@ -1006,11 +1005,6 @@ class Prestart:
     def _expire_bindings_alone(self, st: StepReport) -> None:
         """When gc did not run: drop only bindings expired by their own limits (the
         gateway's sweeper rule), each file rewritten atomically after a backup."""
-        from sessionctl import bindings
-        from sessionctl.actions import apply_rewrite
-        from sessionctl.fsio import sha256_bytes
-        from sessionctl.locks import private_lock
-        from sessionctl.runs import Run
 
         now = self.ctx.now_ms
         edits: list[tuple[Any, bytes, list[dict[str, Any]]]] = []
@@ -1056,8 +1050,6 @@ class Prestart:
     def _do_retention(self, st: StepReport) -> None:
         """Keep the run folders within --keep-runs / --keep-within ([gc] keep-runs /
         keep-within); without either, the newest policy.DEFAULT_KEEP_RUNS. Never this run's."""
-        from sessionctl.runs import prune_runs
-        from sessionctl.timeutil import now_ms
 
         if self.policy_error is not None:
             st.status = "skipped"
@@ -1069,8 +1061,6 @@ class Prestart:
         kw = getattr(self.policy, "keep_within", None)
         keep_within_ms = kw.ms if kw is not None else None
         if keep_runs is None and keep_within_ms is None:
-            from sessionctl.policy import DEFAULT_KEEP_RUNS
-
             keep_runs = DEFAULT_KEEP_RUNS
         removed = prune_runs(
             self.ctx.state_dir,
@@ -1085,8 +1075,6 @@ class Prestart:
         st.reason = f"{len(removed)} old run folder(s) removed" if removed else "no run folder past retention"
 
     def _do_health(self, st: StepReport) -> None:
-        from sessionctl.findings import SEVERITY_RANK
-        from sessionctl.health import run_health
 
         rep = run_health(self.ctx)
         counts = rep.counts()
@@ -1131,7 +1119,6 @@ class Prestart:
     def _validate(self) -> None:
         """Is every store OpenClaw reads left valid? Re-read the ones that changed (or
         were bad); trust the plan's read for the ones nobody touched."""
-        from sessionctl.store import load_store, valid_for_openclaw
 
         for store in self.ctx.discovery.stores:
             path = str(store.store_path)

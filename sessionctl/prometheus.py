@@ -16,6 +16,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from sessionctl.config import resolve_state_dir
+from sessionctl.errors import CantCreateError, SessionctlError
+from sessionctl.fsio import atomic_write
+
 SEVERITIES = ("critical", "warning", "info")
 STATUS_VALUE = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3}
 
@@ -354,9 +358,6 @@ def state_dir_label(explicit: str | None) -> str:
     does not resolve (it does not exist), "" when none was given."""
     import os
 
-    from sessionctl.config import resolve_state_dir
-    from sessionctl.errors import SessionctlError
-
     try:
         return str(resolve_state_dir(explicit))
     except (SessionctlError, OSError):
@@ -368,8 +369,6 @@ def write_textfile(path: Path, text: str) -> None:
     """Write metrics atomically (node_exporter must never read a half-written file).
     The temp file is `.<name>.<pid>.<uuid>.tmp` in the same folder, which the textfile
     collector ignores (it reads only `*.prom`)."""
-    from sessionctl.errors import CantCreateError
-    from sessionctl.fsio import atomic_write
 
     try:
         atomic_write(path, text.encode("utf-8"), mode=0o644)

@@ -42,14 +42,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sessionctl.actions import rewrite_edit
 from sessionctl.context import RunContext
 from sessionctl.errors import DataError
 from sessionctl.execute import Outcome, Plan, run_plan
-from sessionctl.fsio import sha256_bytes, sha256_file, state_rel
-from sessionctl.snapshot import AgentSnapshot, EntryView, snapshot_agent
-from sessionctl.store import num, session_id_unsafe
+from sessionctl.fsio import read_bytes, sha256_bytes, sha256_file, state_rel
+from sessionctl.locks import STORE_LOCK_STALE_MS, TRANSCRIPT_LOCK_STALE_MS, inspect_lock
+from sessionctl.runs import list_runs, read_backup, read_run
+from sessionctl.salvage import salvage_store
+from sessionctl.snapshot import (
+    AgentSnapshot,
+    EntryView,
+    build_references,
+    scan_transcripts,
+    session_files,
+    snapshot_agent,
+)
+from sessionctl.store import num, parse_store_bytes, serialize_store, session_id_unsafe
 from sessionctl.timeutil import format_duration, now_ms
-from sessionctl.transcripts import unique_archive_path
+from sessionctl.transcripts import js_line, unique_archive_path
 
 PARTS = ("store", "transcripts", "entries", "locks", "leftovers")
 LEFTOVER_AGE_MS = 5 * 60_000
@@ -121,8 +132,6 @@ def store_backups(
 ) -> tuple[list[BackupCandidate], list[str]]:
     """sessionctl run backups of one store that parse and hold at least one entry,
     newest first, and notes on the ones that do not qualify."""
-    from sessionctl.runs import list_runs, read_backup, read_run
-    from sessionctl.store import parse_store_bytes
 
     # only this state dir's runs: a shared --backup-dir holds other state dirs' backups too
     runs = (
@@ -160,8 +169,6 @@ def store_backups(
 
 
 def _plan_store(ctx: RunContext, opts: RepairOptions, plan: Plan, snap: AgentSnapshot) -> None:
-    from sessionctl.salvage import salvage_store
-    from sessionctl.store import serialize_store
 
     load = snap.load
     agent = snap.agent_id
@@ -379,7 +386,6 @@ def _tail_fix(data: bytes) -> tuple[str | None, int]:
     object, ("cut", n) to drop its n bytes, (None, 0) when the file ends with "\\n"."""
     if not data or data.endswith(b"\n"):
         return None, 0
-    from sessionctl.transcripts import js_line
 
     partial = data[data.rfind(b"\n") + 1 :]
     # as OpenClaw reads it (JSON.parse semantics): a line it can read is terminated, never cut
@@ -404,9 +410,6 @@ def entries_by_file(snap: AgentSnapshot) -> dict[str, list[EntryView]]:
 def _plan_transcripts(
     ctx: RunContext, opts: RepairOptions, plan: Plan, snap: AgentSnapshot, wall: int, taken: set[str]
 ) -> None:
-    from sessionctl.actions import rewrite_edit
-    from sessionctl.fsio import read_bytes
-    from sessionctl.snapshot import scan_transcripts
 
     agent = snap.agent_id
     sdir = snap.store.sessions_dir
@@ -564,7 +567,6 @@ def _plan_session_files(
     """Archive the other files of entries repair removes (their trajectory and ACP
     sidecars, checkpoints, topics: snapshot.session_files, as gc and dedupe do) when no
     remaining entry uses them, so the removal leaves no orphan behind."""
-    from sessionctl.snapshot import build_references, session_files
 
     gone_keys = {ev.key for ev in gone}
     sdir = snap.store.sessions_dir
@@ -593,7 +595,6 @@ def _plan_session_files(
 
 
 def _plan_locks(ctx: RunContext, plan: Plan, snap: AgentSnapshot) -> None:
-    from sessionctl.locks import STORE_LOCK_STALE_MS, TRANSCRIPT_LOCK_STALE_MS, inspect_lock
 
     agent = snap.agent_id
     for fi in sorted(snap.inventory.of_kind("store_lock", "lock"), key=lambda f: f.name):

@@ -31,6 +31,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sessionctl.findings import Finding
+from sessionctl.gateway import _version_near, find_gateways
+from sessionctl.timeutil import format_duration
+
 # session-key heads OpenClaw never resumes on the main lane (isSubagentSessionKey,
 # isCronSessionKey, isAcpSessionKey of dist/session-key-*.mjs)
 _NOT_RESUMED_HEADS = ("subagent:", "cron:", "acp:")
@@ -103,8 +107,6 @@ def resume_finding(
     """The `sessions.resume_on_start` finding of one agent (None when its set is empty).
     warning when the set is larger than `budget` (OpenClaw resumes them one at a time on the
     main lane) or holds a stale session (idle longer than `window_ms`); info otherwise."""
-    from sessionctl.findings import Finding
-    from sessionctl.timeutil import format_duration
 
     if not sessions:
         return None
@@ -303,7 +305,6 @@ def plan_defuse(
     and which are defused. Older than the window → defused; of the rest the
     `max_resume` most recently active (lastInteractionAt, else updatedAt) are kept, across
     every agent (the gateway's `main` lane is shared); ties by agent and key."""
-    from sessionctl.timeutil import format_duration
 
     rows: list[ResumeDecision] = []
     for agent, key, entry in candidates:
@@ -334,8 +335,6 @@ def installed_openclaw_version() -> tuple[str | None, str | None]:
     import shutil
     from pathlib import Path
 
-    from sessionctl.gateway import _version_near
-
     found = shutil.which("openclaw")
     if not found:
         return None, None
@@ -362,7 +361,6 @@ def detect_era(state_dir: Any, gateways: list[Any] | None = None) -> EraInfo:
     """Which OpenClaw release the next start will run, as well as sessionctl can know it:
     a running gateway of this state dir (its version), else the `openclaw` on PATH, else
     unknown — and unknown means the widest file-era set (every running entry)."""
-    from sessionctl.gateway import find_gateways
 
     gws = gateways if gateways is not None else find_gateways(state_dir)
     for g in gws:

@@ -14,10 +14,41 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sessionctl.actions import (
+    apply_actions,
+    attach_entry_sources,
+    drop_entry_sources,
+    plan_undo_full,
+    prepare,
+)
+from sessionctl.bindings import binding_file_paths
 from sessionctl.context import RunContext
 from sessionctl.errors import DataError, SessionctlError
-from sessionctl.locks import wait_store_lock_free
+from sessionctl.fsio import fault_point, sha256_bytes, sha256_file, unlink
+from sessionctl.gateway import refuse_if_gateway_running
+from sessionctl.locks import (
+    STORE_LOCK_STALE_MS,
+    TRANSCRIPT_LOCK_STALE_MS,
+    inspect_lock,
+    lock_path_for,
+    pid_alive,
+    private_lock,
+    remove_if_unchanged,
+    wait_store_lock_free,
+)
+from sessionctl.runs import (
+    Run,
+    entries_equal,
+    maybe_finish,
+    prune_runs,
+    read_backup,
+    read_run,
+    runs_root,
+    validate_journal,
+)
 from sessionctl.snapshot import prompt_blob_paths
+from sessionctl.store import load_store, parse_store_bytes
+from sessionctl.timeutil import now_ms as wall_ms
 
 # ---------------------------------------------------------------- backup
 
@@ -50,11 +81,6 @@ def take_backup(
     narrowed the run to some agents: bindings belong to the whole state dir). With
     `sqlite`, also every SQLite-era agent database (SQLite's online backup API: safe while
     the gateway runs; `restore` can put it back with the gateway stopped)."""
-    from sessionctl.bindings import binding_file_paths
-    from sessionctl.locks import private_lock
-    from sessionctl.runs import Run, maybe_finish, prune_runs
-    from sessionctl.store import load_store
-    from sessionctl.timeutil import now_ms as wall_ms
 
     out = RunOutcome("backup")
     with private_lock(ctx.state_dir):
@@ -130,17 +156,6 @@ def undo_run(
 ) -> RunOutcome:
     """Reverse the applied actions of run `target`, newest first, each only when the
     current state shows it applied and reversing cannot clobber something newer."""
-    from sessionctl.actions import (
-        apply_actions,
-        attach_entry_sources,
-        drop_entry_sources,
-        plan_undo_full,
-        prepare,
-    )
-    from sessionctl.fsio import fault_point
-    from sessionctl.gateway import refuse_if_gateway_running
-    from sessionctl.locks import private_lock
-    from sessionctl.runs import Run, maybe_finish
 
     out = RunOutcome("undo", dry_run=dry_run, target=target)
     if dry_run:
@@ -201,17 +216,6 @@ def clean_stale_run_locks(ctx: RunContext, target: str, backup_dir: str | None) 
     while that pid is not running. Session data is never touched."""
     import re
 
-    from sessionctl.fsio import unlink
-    from sessionctl.locks import (
-        STORE_LOCK_STALE_MS,
-        TRANSCRIPT_LOCK_STALE_MS,
-        inspect_lock,
-        lock_path_for,
-        pid_alive,
-        remove_if_unchanged,
-    )
-    from sessionctl.runs import read_run, runs_root, validate_journal
-
     info = read_run(ctx.state_dir, target, backup_dir)
     journal = info.journal or {}
     pid = journal.get("pid")
@@ -268,7 +272,6 @@ def _counts(actions: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _store_diff(current: dict[str, Any] | None, restored: dict[str, Any]) -> dict[str, int]:
-    from sessionctl.runs import entries_equal
 
     cur = current or {}
     return {
@@ -284,9 +287,6 @@ def plan_restore(ctx: RunContext, target: str, backup_dir: str | None) -> list[d
     """file.restore actions for the stores backed up by run `target` (narrowed to the
     selected agents), plus file.copy_in for prompt blobs that are missing now.
     Refuses (DataError, exit 65) a backup that does not parse or whose checksum differs."""
-    from sessionctl.fsio import sha256_bytes, sha256_file
-    from sessionctl.runs import read_backup, read_run, runs_root, validate_journal
-    from sessionctl.store import load_store, parse_store_bytes
 
     info = read_run(ctx.state_dir, target, backup_dir)
     if info.journal is None:
@@ -377,11 +377,6 @@ def restore_run(
 ) -> RunOutcome:
     """Put back whole store files from run `target`'s backup, as a journaled run (the
     stores it replaces are backed up first, so a restore can be undone)."""
-    from sessionctl.actions import apply_actions, prepare
-    from sessionctl.fsio import fault_point
-    from sessionctl.gateway import refuse_if_gateway_running
-    from sessionctl.locks import private_lock
-    from sessionctl.runs import Run, maybe_finish
 
     out = RunOutcome("restore", dry_run=dry_run, target=target)
     if dry_run:

@@ -52,17 +52,23 @@ from sessionctl.errors import (
 from sessionctl.fsio import (
     anchor,
     atomic_write,
+    check_output_path,
     copy_durable,
     durable_rename,
     fault_point,
     fsync_dir,
     in_dir,
     is_within,
+    lstat_in,
     makedirs,
+    named,
+    open_regular_in,
     read_bytes,
     state_rel,
+    unlink,
 )
-from sessionctl.timeutil import iso_ms, now_ms, run_stamp
+from sessionctl.locks import own_folder, pid_alive
+from sessionctl.timeutil import iso_ms, now_ms, parse_iso_ms, run_stamp
 
 # The run folder's format. 1: before run folders carried a marker (meta.json written
 # with the journal, no state id; undo actions carried the store's key order each).
@@ -78,29 +84,6 @@ BACKUP_COMPRESSION = "zstd"
 BACKUP_SUFFIX = ".zst"
 BACKUP_LEVEL = 3
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-
-
-def own_folder(state_dir: Path) -> Path:
-    """`<state>/sessionctl`, refused (DataError) when it or `runs/` in it is a symbolic
-    link or not a folder: sessionctl's lock, state id and runs live only in real folders
-    of the state dir (a link would send full store copies — and retention — elsewhere)."""
-    folder = state_dir / "sessionctl"
-    for p in (folder, folder / "runs"):
-        try:
-            st = os.lstat(p)
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            raise from_os_error(exc, f"cannot inspect {p}") from None
-        if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
-            what = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a folder"
-            raise DataError(
-                f"{p} is {what}; sessionctl keeps its lock, state id and run folders only in a real "
-                "folder of the state dir, so nothing was done",
-                path=str(p),
-                hint=f"replace {p} by a real folder (move what it points to back), or pass --backup-dir",
-            )
-    return folder
 
 
 def runs_root(state_dir: Path, backup_dir: str | None = None) -> Path:
@@ -158,8 +141,6 @@ def _copy_compressed(
     `dst` (0600, O_EXCL), fsynced. `hasher` is fed the uncompressed bytes. Returns
     (bytes read, bytes written, whether the content is exactly `expect`)."""
     import zstandard
-
-    from sessionctl.fsio import named, open_regular_in
 
     total = written = 0
     same = expect is not None
@@ -416,7 +397,6 @@ class Run:
     def io_error(self, exc: OSError, what: str | None = None) -> SessionctlError:
         """An OSError of this run as the error the user sees: the command, the run id,
         the step, the file and the reason — and whether anything was changed yet."""
-        from sessionctl.fsio import named
 
         exc = named(exc, self.path or self.dir)
         step = what or self.step
@@ -483,7 +463,6 @@ class Run:
     def move_into_run(self, path: Path, action: dict[str, Any]) -> None:
         """Move a file out of the state dir's live folders into moved/ (rename; copy +
         fsync + unlink across file systems). The journal must already name it."""
-        from sessionctl.fsio import lstat_in, unlink
 
         rel = state_rel(self.state_dir, path)
         dst = self.dir / "moved" / rel
@@ -759,7 +738,6 @@ def validate_journal(info: RunInfo, state_dir: Path, root: Path) -> None:
     sources of copies inside the runs folder, exports outside the live data. A journal
     that fails (hand-edited, crafted, corrupt) is refused as a whole: DataError (65),
     nothing changed."""
-    from sessionctl.fsio import check_output_path
 
     j = info.journal or {}
     where = "journal"
@@ -933,7 +911,6 @@ def _in_progress(info: RunInfo) -> bool:
     pid = info.header("pid")
     if not isinstance(pid, int) or isinstance(pid, bool) or pid == os.getpid():
         return False
-    from sessionctl.locks import pid_alive
 
     return pid_alive(pid) is not False
 
@@ -959,7 +936,6 @@ def _remove_run_folder(root: Path, info: RunInfo, state_dir: Path, state_id: str
 def _clean_partials(root: Path, state_dir: Path, state_id: str | None) -> None:
     """`.<run-id>.partial` folders a killed Run.start left: removed when they carry this
     state dir's marker and their process is gone (they hold nothing but the marker)."""
-    from sessionctl.locks import pid_alive
 
     try:
         names = [n for n in os.listdir(root) if n.startswith(".") and n.endswith(".partial")]
@@ -1059,7 +1035,6 @@ def prune_runs(
         keep.update(protect)
     if keep_runs is not None:
         keep.update(ids[-keep_runs:])
-    from sessionctl.timeutil import parse_iso_ms
 
     removed: list[str] = []
     for r in runs:

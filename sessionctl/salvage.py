@@ -31,6 +31,8 @@ from typing import Any
 
 import orjson
 
+from sessionctl import jsonjs
+
 # `  "<key>": {` at the start of a line: a top-level key of a 2-space-indented store.
 _PRETTY_KEY = re.compile(rb'(?m)^  "((?:[^"\\\r\n]|\\.){0,8192})": \{')
 _PRETTY_END = re.compile(rb"(?m)^  \}")
@@ -75,7 +77,6 @@ class SalvageResult:
 
 
 def _decode_key(raw: bytes) -> str | None:
-    from sessionctl import jsonjs
 
     try:
         key = jsonjs.loads(b'"' + raw + b'"')
@@ -86,7 +87,6 @@ def _decode_key(raw: bytes) -> str | None:
 
 def _parse_object(raw: bytes) -> tuple[dict[str, Any] | None, bool]:
     """(object, utf8_replaced) or (None, False) when the bytes are not one JSON object."""
-    from sessionctl import jsonjs
 
     try:
         obj = orjson.loads(raw)

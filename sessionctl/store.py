@@ -19,8 +19,8 @@ from typing import Any, Literal
 import orjson
 
 from sessionctl import jsonjs
-from sessionctl.errors import DataError
-from sessionctl.fsio import NotRegularFile, atomic_write, read_bytes, resolve_inside, store_tmp_name
+from sessionctl.errors import DataError, NotRegularFile, permission_denied
+from sessionctl.fsio import atomic_write, read_bytes, resolve_inside, store_tmp_name
 from sessionctl.jsonjs import decode_utf8, first_invalid_utf8
 
 StoreStatus = Literal["ok", "missing", "empty", "unparseable", "not_object", "unreadable"]
@@ -220,8 +220,6 @@ def require_access(load: StoreLoad, agent: str) -> None:
     command that needs it stops with the one permission error (77) and its hint, instead
     of calling it unreadable and advising a repair."""
     if load.denied:
-        from sessionctl.errors import permission_denied
-
         raise permission_denied(
             f"agent {agent}: cannot read {load.path}: permission denied; nothing was changed", str(load.path)
         )

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from sessionctl.errors import ConfigError, UsageError
-from sessionctl.keys import GROUPLIKE_KINDS, ParsedKey
+from sessionctl.keys import GROUPLIKE_KINDS, KINDS, ParsedKey
+from sessionctl.timeutil import parse_duration
 
 if TYPE_CHECKING:
     from sessionctl.context import RunContext
@@ -127,7 +128,6 @@ def _nonnegative(v: Any, where: str) -> int:
 
 
 def _duration(v: Any, where: str) -> int:
-    from sessionctl.timeutil import parse_duration
 
     if not isinstance(v, str):
         raise ConfigError(f'{where} must be a duration string like "10min", not {v!r}')
@@ -240,7 +240,6 @@ def _tokens(v: Any, config_path: object) -> dict[str, tuple[int, int]]:
 
 
 def _storm(t: HealthThresholds, v: Any, config_path: object) -> HealthThresholds:
-    from sessionctl.keys import KINDS
 
     where = _where(config_path, "spawn_storm")
     if not isinstance(v, dict):

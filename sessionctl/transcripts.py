@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 import orjson
 
-from sessionctl.fsio import NotRegularFile, open_regular
+from sessionctl.errors import NotRegularFile
+from sessionctl.fsio import open_regular
 from sessionctl.jsonjs import JS_WHITESPACE, JSONError, decode_utf8
 from sessionctl.jsonjs import loads as js_loads
 from sessionctl.timeutil import archive_stamp, parse_archive_stamp, parse_iso_ms

@@ -98,8 +98,9 @@ def _str_values(node: ast.expr) -> list[str]:
 
 def code_repair_ids() -> set[str]:
     """Every check id repair.py sets: the `check` of action dicts, the first argument of
-    plan.keep / plan.problem / self.problem, the check argument of _remove_action, and the
-    checks chosen in _plan_entries (`check, reason = ("entry.…", …)`)."""
+    plan.keep / plan.problem / self.problem, the check argument of _remove_action, the
+    checks chosen in _plan_entries (`check, reason = ("entry.…", …)`), and
+    `store.would_be_empty` where the plan calls guard_nonempty()."""
     tree = ast.parse((REPO / "sessionctl" / "repair.py").read_text(encoding="utf-8"))
     found: set[str] = set()
     for node in ast.walk(tree):
@@ -113,6 +114,8 @@ def code_repair_ids() -> set[str]:
                 found.update(_str_values(node.args[0]))
             elif name == "_remove_action" and len(node.args) >= 4:
                 found.update(_str_values(node.args[3]))
+            elif name == "guard_nonempty":  # the engine's check (sessionctl/execute.py)
+                found.add("store.would_be_empty")
         elif isinstance(node, ast.Assign):
             t = node.targets[0]
             if isinstance(t, ast.Name) and t.id == "check":

@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from sessionctl.errors import BusyError, DataError, IOFailure
-from sessionctl.fsio import sha256_file
+from sessionctl.fsio import fsync_dir, lexists_in, lstat_in, makedirs, sha256_file, state_rel
+from sessionctl.gateway import find_gateways
 from sessionctl.sqlite import SUPPORTED_AGENT_SCHEMAS
 from sessionctl.sqlite.db import DbError, open_ro, read_schema, schema_problem, uri
+from sessionctl.sqlite.reader import gateway_for
 
 
 def _fsync(path: Path) -> None:
@@ -39,7 +41,6 @@ def _fsync(path: Path) -> None:
 def backup_db(run: Any, db: Path, agent_id: str) -> dict[str, Any]:
     """Back `db` up into the run folder (backup/<path relative to the state dir>) and record
     it in `run.backups` (kind "sqlite"). Raises IOFailure / DataError; nothing is changed."""
-    from sessionctl.fsio import fsync_dir, lexists_in, makedirs, state_rel
 
     rel = state_rel(run.state_dir, db)
     dst = run.dir / "backup" / rel
@@ -236,8 +237,6 @@ def plan_restores(ctx: Any, info: Any, target: str) -> list[dict[str, Any]]:
 
 def refuse_unless_stopped(ctx: Any) -> None:
     """A database is put back only with no gateway of this state dir running (any era)."""
-    from sessionctl.gateway import find_gateways
-    from sessionctl.sqlite.gc import gateway_for
 
     gws = find_gateways(ctx.state_dir)
     who = gws[0].describe() if gws else gateway_for(ctx)
@@ -274,8 +273,6 @@ def _verify_in_place(db: Path) -> None:
     (a swap since planning would redirect the write) and it is a regular file of its own
     (fsio.lstat_in walks from / with O_NOFOLLOW). SQLite itself opens by path."""
     import stat
-
-    from sessionctl.fsio import lstat_in
 
     st = lstat_in(db)  # SymlinkRefused (an OSError) for a symlinked folder: the run's I/O error
     if not stat.S_ISREG(st.st_mode):

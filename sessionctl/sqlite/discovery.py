@@ -11,13 +11,13 @@ import os
 from pathlib import Path
 
 from sessionctl.sqlite import AGENT_DB_NAME, STATE_DB_REL
+from sessionctl.sqlite.reader import read_state_db
 
 
 def registry_problems(state_dir: Path, agent_ids: set[str]) -> list[tuple[str, str, str]]:
     """(what, path, reason) for registered databases sessionctl will not read."""
     if not os.path.lexists(state_dir.joinpath(*STATE_DB_REL)):
         return []
-    from sessionctl.sqlite.reader import read_state_db
 
     st = read_state_db(state_dir)
     out: list[tuple[str, str, str]] = []

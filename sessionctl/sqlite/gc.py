@@ -36,32 +36,15 @@ from sessionctl.discovery import AgentStore
 from sessionctl.errors import Unavailable
 from sessionctl.fsio import state_rel
 from sessionctl.snapshot import AgentSnapshot
-from sessionctl.sqlite.reader import AgentDb, read_agent_db
+from sessionctl.sqlite.backup import backup_db
+from sessionctl.sqlite.openclaw import BATCH, delete_rpc, find_openclaw, lifecycle, missing_message, unarchive
+from sessionctl.sqlite.reader import AgentDb, gateway_for, read_agent_db
 from sessionctl.sqlite.snapshot import is_cron_run, is_synthetic, sqlite_snapshot
 
 ACTION_TYPES = ("sqlite.delete", "sqlite.archive")
 
 
 OpenClawUnavailable = Unavailable
-
-
-def gateway_for(ctx: RunContext) -> str | None:
-    """A description of the gateway serving this state dir, or None when none runs: a
-    live gateway process (sessionctl.gateway), or the state database's `gateway-owner`
-    lease held by a live pid (spec §6.3)."""
-    from sessionctl.gateway import find_gateways
-    from sessionctl.locks import pid_alive
-    from sessionctl.sqlite.reader import read_state_db
-
-    gws = find_gateways(ctx.state_dir)
-    if gws:
-        return gws[0].describe()
-    st = read_state_db(ctx.state_dir)
-    owner = st.gateway_owner or {}
-    pid = owner.get("pid")
-    if isinstance(pid, int) and pid_alive(pid) is not False:
-        return f"OpenClaw gateway (pid {pid}, state database lease)"
-    return None
 
 
 @dataclass
@@ -149,7 +132,6 @@ class SqliteGc:
 
     def preflight(self) -> tuple[Path | None, OpenClawUnavailable | None]:
         """The executable to use, or why the SQLite part cannot be applied now."""
-        from sessionctl.sqlite.openclaw import find_openclaw, missing_message
 
         exe = find_openclaw(self.openclaw)
         if exe is None:
@@ -166,7 +148,6 @@ class SqliteGc:
         return exe, None
 
     def backup(self, run: Any, actions: list[dict[str, Any]]) -> None:
-        from sessionctl.sqlite.backup import backup_db
 
         for agent in sorted({a["agent"] for a in actions}):
             adb = self.dbs[agent]
@@ -177,7 +158,6 @@ class SqliteGc:
 
     def apply(self, run: Any, actions: list[dict[str, Any]], exe: Path) -> None:
         """Re-verify, run OpenClaw, confirm. Sets each action's state and note."""
-        from sessionctl.sqlite.openclaw import BATCH, delete_rpc, lifecycle
 
         by_agent: dict[str, list[dict[str, Any]]] = {}
         for a in actions:
@@ -315,7 +295,6 @@ def undo_actions(target_run: str, a: dict[str, Any], state: str | None) -> list[
 
 def apply_unarchive(ctx: RunContext, actions: list[dict[str, Any]], openclaw: str | None) -> None:
     """Apply sqlite.unarchive actions through the running gateway."""
-    from sessionctl.sqlite.openclaw import find_openclaw, missing_message, unarchive
 
     todo = [a for a in actions if a["type"] == "sqlite.unarchive"]
     if not todo:

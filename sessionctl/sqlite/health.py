@@ -24,9 +24,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from sessionctl.findings import Finding, Severity
+from sessionctl.health import _token_check, fix_cmd
+from sessionctl.locks import pid_alive, proc_starttime
+from sessionctl.resume import ResumeSession, resume_finding, sqlite_resumes_on_start
 from sessionctl.snapshot import AgentSnapshot
-from sessionctl.sqlite.reader import AgentDb, StateDb
+from sessionctl.sqlite.reader import AgentDb, StateDb, state_db_path
 from sessionctl.thresholds import HealthThresholds
+from sessionctl.timeutil import iso_ms
 from sessionctl.units import bytes_h
 
 WAL_FLOOR_BYTES = 64 << 20  # OpenClaw warns above max(2 × database, 64 MiB) (spec §6.3)
@@ -81,7 +85,6 @@ def agent_checks(
     maintenance: dict[str, Any],
 ) -> list[Finding]:
     """The findings of one SQLite-era agent database (see the module doc)."""
-    from sessionctl.health import fix_cmd
 
     agent, path = adb.agent_id, str(adb.path)
     if adb.status == "unreadable":
@@ -188,7 +191,6 @@ def agent_checks(
 
 
 def _archive_accumulated(adb: AgentDb, bytes_h: Any) -> list[Finding]:
-    from sessionctl.timeutil import iso_ms
 
     if not adb.archives and not adb.archive_files:
         return []
@@ -228,8 +230,6 @@ def _entry_checks(
     bytes_h: Any,
     fix_cmd: Any,
 ) -> list[Finding]:
-    from sessionctl.health import _token_check
-    from sessionctl.resume import ResumeSession, resume_finding, sqlite_resumes_on_start
 
     out: list[Finding] = []
     agent = adb.agent_id
@@ -294,7 +294,6 @@ def _entry_checks(
 def sqlite_era_state(state_dir: Any, stores: Iterable[Any]) -> bool:
     """True when a SQLite-era release has run on this state dir: it has an agent database or
     the shared `state/openclaw.sqlite` (file-era releases create neither)."""
-    from sessionctl.sqlite.reader import state_db_path
 
     return any(s.layout == "sqlite" for s in stores) or state_db_path(state_dir).exists()
 
@@ -322,7 +321,6 @@ def state_checks(
     state: StateDb, adbs: Iterable[AgentDb], now_ms: int, wanted: set[str] | None
 ) -> list[Finding]:
     """Stale leases, expired and dangling thread bindings of `state/openclaw.sqlite`."""
-    from sessionctl.locks import pid_alive, proc_starttime
 
     if not state.exists:
         return []

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from sessionctl.context import RunContext
+from sessionctl.policy import plan_gc
 from sessionctl.resume import sqlite_resumes_on_start
 from sessionctl.sqlite.reader import read_agent_db
 from sessionctl.sqlite.snapshot import is_synthetic, sqlite_snapshot
@@ -34,7 +35,6 @@ def sqlite_report(
     ctx: RunContext, policy: Any, resume_window_ms: int
 ) -> tuple[dict[str, Any] | None, list[tuple[str, str]]]:
     """(the `sqlite` part of prestart's report, log lines). None when there is no SQLite-era agent."""
-    from sessionctl.policy import plan_gc
 
     stores = [s for s in ctx.discovery.stores if s.layout == "sqlite" and s.sqlite_path is not None]
     if not stores:

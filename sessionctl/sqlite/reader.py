@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sessionctl import jsonjs
+from sessionctl.context import RunContext
+from sessionctl.gateway import find_gateways
+from sessionctl.locks import pid_alive
 from sessionctl.sqlite import AGENT_DB_NAME, STATE_DB_REL, SUPPORTED_AGENT_SCHEMAS, SUPPORTED_STATE_SCHEMAS
 from sessionctl.sqlite.db import DbError, Schema, open_ro, read_schema, read_transaction, schema_problem
 
@@ -43,7 +47,6 @@ def parse_entry(text: Any) -> dict[str, Any] | None:
     """entry_json as JSON.parse reads it, when it is an object (else None)."""
     if not isinstance(text, str):
         return None
-    from sessionctl import jsonjs
 
     try:  # the one reader of what OpenClaw wrote: lone surrogates, 1e400, any depth
         value = jsonjs.loads(text)
@@ -433,3 +436,18 @@ def _read_state(conn: sqlite3.Connection, out: StateDb) -> None:
                 status,
             )
         )
+
+
+def gateway_for(ctx: RunContext) -> str | None:
+    """A description of the gateway serving this state dir, or None when none runs: a
+    live gateway process (sessionctl.gateway), or the state database's `gateway-owner`
+    lease held by a live pid (spec §6.3)."""
+    gws = find_gateways(ctx.state_dir)
+    if gws:
+        return gws[0].describe()
+    st = read_state_db(ctx.state_dir)
+    owner = st.gateway_owner or {}
+    pid = owner.get("pid")
+    if isinstance(pid, int) and pid_alive(pid) is not False:
+        return f"OpenClaw gateway (pid {pid}, state database lease)"
+    return None

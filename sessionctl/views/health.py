@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
+from sessionctl.render import terminal_width
 from sessionctl.result import Result
 from sessionctl.views.fmt import SEVERITY_STYLE, Column, bytes_h, dur_h, table_lines
 
@@ -74,8 +75,6 @@ def _kinds_lines(agents: list[dict[str, Any]]) -> list[str]:
 
 def render_human(data: dict[str, Any], console: Console, *, verbose: bool, status: str) -> None:
     from rich.markup import escape
-
-    from sessionctl.render import terminal_width
 
     agents = data.get("agents", [])
     console.print("agents:", markup=False)

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from sessionctl.context import ProgressFn
+from sessionctl.views.fmt import safe
 
 SHOW_AFTER_S = 1.0
 
@@ -37,8 +38,6 @@ def stderr_progress(
                 return
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            from sessionctl.views.fmt import safe
 
             state["safe"] = safe
             bar = Progress(
