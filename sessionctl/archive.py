@@ -34,7 +34,7 @@ from typing import Any
 from sessionctl.actions import compression_module
 from sessionctl.context import RunContext, check_path_option
 from sessionctl.discovery import discover
-from sessionctl.execute import Outcome, Plan, run_plan, tag_findings
+from sessionctl.execute import DEFAULT_LOCK_TIMEOUT_S, Outcome, Plan, run_plan, tag_findings
 from sessionctl.fsio import atomic_write, makedirs, sha256_file, state_rel
 from sessionctl.snapshot import AgentSnapshot, snapshot_agent
 from sessionctl.timeutil import archive_stamp, format_duration, iso_ms, now_ms
@@ -75,6 +75,7 @@ class ArchiveOptions:
     to_dir: Path | None = None
     compress: str | None = None
     backup_dir: str | None = None
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S  # --lock-timeout
 
 
 def check_to_dir(ctx: RunContext, to: str) -> Path:
@@ -323,6 +324,7 @@ def run_archive(ctx: RunContext, opts: ArchiveOptions, *, dry_run: bool, force_o
         dry_run=dry_run,
         force_online=force_online,
         backup_dir=opts.backup_dir,
+        lock_timeout_s=opts.lock_timeout_s,
     )
     if not dry_run and opts.to_dir is not None:
         manifest = write_manifest(out, opts.to_dir)

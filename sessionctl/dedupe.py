@@ -44,7 +44,7 @@ from typing import Any
 
 from sessionctl.archive import all_snapshots
 from sessionctl.context import RunContext
-from sessionctl.execute import ENGINE_TO_HEALTH, Outcome, Plan, run_plan, tag_findings
+from sessionctl.execute import DEFAULT_LOCK_TIMEOUT_S, ENGINE_TO_HEALTH, Outcome, Plan, run_plan, tag_findings
 from sessionctl.fsio import state_rel
 from sessionctl.peers import IdentityLinks, SessionPeer, expected_route, route_bindings, session_peer
 from sessionctl.snapshot import AgentSnapshot, EntryView, build_references, session_agent, session_files
@@ -101,6 +101,7 @@ class DedupeOptions:
     storm_min: int = 20
     match: list[str] = field(default_factory=list)
     backup_dir: str | None = None
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S  # --lock-timeout
 
 
 def storm_family(key: str) -> str | None:
@@ -461,4 +462,5 @@ def run_dedupe(ctx: RunContext, opts: DedupeOptions, *, dry_run: bool, force_onl
         dry_run=dry_run,
         force_online=force_online,
         backup_dir=opts.backup_dir,
+        lock_timeout_s=opts.lock_timeout_s,
     )

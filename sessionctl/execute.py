@@ -1,28 +1,129 @@
-"""The plan → run engine: what a mutating command would do (Plan), and running it as a
-journaled run (execute, run_plan), with what the reports show of it (public_action,
-summary). repair, archive and dedupe plan into a Plan; their planners know nothing of
-runs, and this module knows nothing of their checks.
+"""The one executor of journaled runs, and the plan → run engine built on it.
 
-A run goes: sessionctl's private lock → refusal while a gateway that cannot be excluded
-runs → the run folder → payloads and backups → the journal, written durably → the
-journaled actions applied (sessionctl.actions), in phases → status written. Before the
-journal exists a failure leaves no run folder (runs.maybe_finish).
+Every change sessionctl makes goes the same way (`exclusive`, then `run_journaled`):
+sessionctl's private lock (`--lock-timeout`) → refusal while a gateway that cannot be
+excluded runs → the command plans → a wait for each store lock the plan touches
+(`--lock-timeout`; a live holder is never broken) → the run folder → payloads and
+backups → the journal, written durably → the actions applied, in the command's phases →
+status written. A failure before the journal exists leaves no run folder
+(runs.maybe_finish); one after it leaves the run `failed`, with its journal for undo.
+gc, repair, archive, dedupe, undo, restore, backup and prestart's binding step all run
+through it.
+
+What a plan command (repair, archive, dedupe) would do is a Plan; `run_plan` executes
+it, `public_action` and `summary` are what its reports show. The planners know nothing
+of runs, and this module knows nothing of their checks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sessionctl.actions import apply_actions, prepare
 from sessionctl.context import RunContext
 from sessionctl.errors import BusyError, ConfigError, DataError, SessionctlError
 from sessionctl.findings import Finding, MappedFinding, Severity
-from sessionctl.fsio import atomic_write, makedirs
+from sessionctl.fsio import atomic_write, fault_point, makedirs
 from sessionctl.gateway import find_gateways, refuse_if_gateway_running
-from sessionctl.locks import private_lock
+from sessionctl.locks import private_lock, wait_store_lock_free
 from sessionctl.runs import Run, maybe_finish
+
+# ---------------------------------------------------------------- the executor
+
+DEFAULT_LOCK_TIMEOUT_S = 10.0  # --lock-timeout's default, in every mutating command
+
+
+@contextlib.contextmanager
+def exclusive(ctx: RunContext, *, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S) -> Iterator[None]:
+    """sessionctl's private lock on the state dir, waited for up to `lock_timeout_s`:
+    plan and run inside it, so two sessionctl runs never overlap."""
+    with private_lock(ctx.state_dir, timeout_s=lock_timeout_s):
+        yield
+
+
+def touched_stores(state_dir: Path, actions: Iterable[Mapping[str, Any]]) -> list[Path]:
+    """The sessions.json files the actions change (their locks are waited for)."""
+    out: set[Path] = set()
+    for a in actions:
+        if a["type"].startswith("store."):
+            out.add(state_dir / a["store"])
+        elif a["type"] == "file.restore" and a.get("kind") == "store":
+            out.add(state_dir / a["path"])
+    return sorted(out)
+
+
+@dataclass
+class RunSteps:
+    """What a command does inside its journaled run; `run_journaled` calls them in order.
+
+    `record` adds the actions and writes what they need into the run folder (payloads,
+    backups) — nothing live changes yet; `apply` makes the changes, in the command's
+    phases; `summary` is the status's counts and `status` its word. `before_apply` names the fault point
+    between the journal and the first change (test-only; docs/reliability.md)."""
+
+    record: Callable[[Run], None]
+    apply: Callable[[Run], None] = lambda run: None
+    summary: Callable[[Run], dict[str, Any] | None] = lambda run: None
+    before_apply: str | None = None
+    status: Callable[[Run], str] = lambda run: (
+        "done"
+    )  # prestart's binding step: "failed" when one was skipped
+
+
+@contextlib.contextmanager
+def journaled(
+    ctx: RunContext,
+    command: str,
+    *,
+    stores: Iterable[Path] = (),
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+    backup_dir: str | None = None,
+    argv: list[str] | None = None,
+) -> Iterator[Run]:
+    """The shell of a journaled run, under the private lock the caller holds
+    (`exclusive`): first each store lock in `stores` must be free (waits up to
+    `lock_timeout_s`, else BusyError with no run folder made), then the run folder; a
+    failure inside discards the folder before the journal exists, and marks the run
+    `failed` after. The body records, commits the journal, applies and finishes — in
+    that order, which `run_journaled` enforces (gc, whose apply is its own, uses this)."""
+    for p in stores:
+        wait_store_lock_free(p, lock_timeout_s)
+    run = Run.start(ctx.state_dir, command, policy_now_ms=ctx.now_ms, backup_dir=backup_dir, argv=argv)
+    with maybe_finish(run):  # before the journal: the half-made run folder is discarded
+        yield run
+
+
+def run_journaled(
+    ctx: RunContext,
+    command: str,
+    steps: RunSteps,
+    *,
+    stores: Iterable[Path] = (),
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+    backup_dir: str | None = None,
+    argv: list[str] | None = None,
+    started: Callable[[Run], None] | None = None,
+) -> Run:
+    """Run `steps` as one journaled run (`journaled`): record, journal, the fault point
+    `before_apply`, apply, finish. `started` sees the run as soon as it exists (an
+    outcome that names its run even when it fails)."""
+    with journaled(
+        ctx, command, stores=stores, lock_timeout_s=lock_timeout_s, backup_dir=backup_dir, argv=argv
+    ) as run:
+        if started is not None:
+            started(run)
+        steps.record(run)
+        run.commit_journal()
+        if steps.before_apply is not None:
+            fault_point(steps.before_apply)
+        steps.apply(run)
+        run.finish(steps.status(run), steps.summary(run))
+    return run
+
 
 # ---------------------------------------------------------------- the plan
 
@@ -269,23 +370,24 @@ def execute(
     force_online: bool,
     backup_dir: str | None = None,
     phases: list[Callable[[dict[str, Any]], bool]] | None = None,
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
 ) -> Outcome:
-    """Run a plan: refuse under a gateway that cannot be excluded, back up, journal,
-    apply (in `phases`, each a filter over the actions, in order), finish. The caller
-    holds the private lock."""
+    """Run a plan: refuse under a gateway that cannot be excluded, wait for the store
+    locks it touches, back up, journal, apply (in `phases`, each a filter over the
+    actions, in order), finish. The caller holds the private lock (`exclusive`)."""
     gws = refuse_if_gateway_running(
         ctx.state_dir, force_online=force_online, allow_lock_era=not plan.needs_offline
     )
     out = Outcome(plan, dry_run=False, gateways=[g.describe() for g in gws])
-    run = Run.start(ctx.state_dir, plan.command, policy_now_ms=ctx.now_ms, backup_dir=backup_dir)
-    out.run_id, out.run_dir = run.run_id, str(run.dir)
-    with maybe_finish(run):  # before the journal: the half-made run folder is discarded
+
+    def record(run: Run) -> None:
         run.at("writing the replacement stores into the run", run.dir)
         _write_payloads(run, plan)
         prepare(run, plan.actions)
         for a in plan.actions:
             run.add(a)
-        run.commit_journal()
+
+    def apply(run: Run) -> None:
         groups = phases or [lambda a: True]
         done: set[int] = set()
         for step, pick in enumerate(groups):
@@ -293,19 +395,31 @@ def execute(
             batch = [a for a in plan.actions if a["id"] not in done and pick(a)]
             done.update(a["id"] for a in batch)
             if batch:
-                stats = apply_actions(run, batch)
+                stats = apply_actions(run, batch, lock_timeout_s=lock_timeout_s)
                 out.lock_held_ms = max(out.lock_held_ms, stats.get("lock_held_ms", 0))
         for a in plan.actions:
             if a.get("state") == "planned":
                 a["state"], a["note"] = "skipped", "not applied"
-        run.finish(
-            "done",
-            {
-                "planned": len(plan.actions),
-                "applied": sum(1 for a in plan.actions if a.get("state") == "applied"),
-                "skipped": sum(1 for a in plan.actions if a.get("state") == "skipped"),
-            },
-        )
+
+    def counts(run: Run) -> dict[str, Any]:
+        return {
+            "planned": len(plan.actions),
+            "applied": sum(1 for a in plan.actions if a.get("state") == "applied"),
+            "skipped": sum(1 for a in plan.actions if a.get("state") == "skipped"),
+        }
+
+    def started(run: Run) -> None:
+        out.run_id, out.run_dir = run.run_id, str(run.dir)
+
+    run_journaled(
+        ctx,
+        plan.command,
+        RunSteps(record, apply, counts),
+        stores=touched_stores(ctx.state_dir, plan.actions),
+        lock_timeout_s=lock_timeout_s,
+        backup_dir=backup_dir,
+        started=started,
+    )
     return out
 
 
@@ -317,6 +431,7 @@ def run_plan(
     force_online: bool,
     backup_dir: str | None = None,
     phases: list[Callable[[dict[str, Any]], bool]] | None = None,
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
 ) -> Outcome:
     """Plan and (unless dry_run) execute under sessionctl's private lock. A dry run
     takes no lock and writes nothing."""
@@ -333,9 +448,16 @@ def run_plan(
             except (BusyError, ConfigError) as exc:
                 out.would_refuse = exc.message
         return out
-    with private_lock(ctx.state_dir):
+    with exclusive(ctx, lock_timeout_s=lock_timeout_s):
         plan = make_plan()
         if not plan.actions:
             return Outcome(plan, dry_run=False)
         ctx.require_openclaw_config()
-        return execute(ctx, plan, force_online=force_online, backup_dir=backup_dir, phases=phases)
+        return execute(
+            ctx,
+            plan,
+            force_online=force_online,
+            backup_dir=backup_dir,
+            phases=phases,
+            lock_timeout_s=lock_timeout_s,
+        )

@@ -27,6 +27,7 @@ from sessionctl.actions import apply_actions, apply_delete, apply_move, apply_re
 from sessionctl.context import RunContext
 from sessionctl.discovery import AgentStore, discover
 from sessionctl.errors import BusyError, DataError, SessionctlError
+from sessionctl.execute import exclusive, journaled, touched_stores
 from sessionctl.fsio import fault_point, fsync_dir, in_dir, named, read_bytes, state_rel
 from sessionctl.fsio import sha256_bytes as _sha
 from sessionctl.gateway import refuse_if_gateway_running
@@ -35,9 +36,7 @@ from sessionctl.keys import parse_key
 from sessionctl.locks import (
     TRANSCRIPT_LOCK_STALE_MS,
     acquire,
-    private_lock,
     try_acquire_at,
-    wait_store_lock_free,
 )
 from sessionctl.policy import (
     AgentPlan,
@@ -47,7 +46,7 @@ from sessionctl.policy import (
     plan_gc,
 )
 from sessionctl.resume import defused_entry, detect_era, file_era
-from sessionctl.runs import Run, maybe_finish, prune_runs
+from sessionctl.runs import prune_runs
 from sessionctl.snapshot import AgentSnapshot, prompt_blob_paths, sibling_references, snapshot_agent
 from sessionctl.store import parse_store_slim
 from sessionctl.timeutil import iso_ms, now_ms
@@ -592,7 +591,7 @@ def run_gc(
             return _plan_only(ctx, policy, sq=sq)
 
     ctx.require_openclaw_config()
-    with private_lock(ctx.state_dir, timeout_s=lock_timeout_s):
+    with exclusive(ctx, lock_timeout_s=lock_timeout_s):
         # a SQLite-era gateway never reads or writes a sessions.json: file-era stores may be
         # edited under it (and the SQLite part needs it running)
         gws = refuse_if_gateway_running(ctx.state_dir, force_online=force_online, allow_sqlite_era=True)
@@ -684,12 +683,11 @@ def _apply(
 
     snaps, edits = out.snaps, out.binding_edits
     out.dry_run = False
-    store_paths = {a["store"] for a in out.actions if a["type"] in ("store.remove", "store.set")}
-    for rel in sorted(store_paths):
-        wait_store_lock_free(ctx.state_dir / rel, lock_timeout_s)
-    run = Run.start(ctx.state_dir, "gc", policy_now_ms=ctx.now_ms, backup_dir=backup_dir, argv=argv)
-    out.run_id, out.run_dir = run.run_id, str(run.dir)
-    with maybe_finish(run):
+    stores = touched_stores(ctx.state_dir, out.actions)
+    with journaled(
+        ctx, "gc", stores=stores, lock_timeout_s=lock_timeout_s, backup_dir=backup_dir, argv=argv
+    ) as run:
+        out.run_id, out.run_dir = run.run_id, str(run.dir)
         # archive names use the wall clock: OpenClaw ages archives by the stamp in the name
         actions = build_actions(ctx, out.plan, snaps, edits, archive_stamp_ms=now_ms())
         sq_acts = [dict(a) for a in out.actions if a["type"].startswith("sqlite.")]

@@ -48,13 +48,13 @@ from sessionctl.errors import (
     StepStopped,
     from_os_error,
 )
-from sessionctl.execute import public_action, run_plan
+from sessionctl.execute import RunSteps, exclusive, public_action, run_journaled, run_plan
 from sessionctl.findings import SEVERITY_RANK
 from sessionctl.fsio import anchor, sha256_bytes
 from sessionctl.gateway import find_gateways
 from sessionctl.gc import run_gc, summarize
 from sessionctl.health import run_health
-from sessionctl.locks import private_lock, proc_starttime
+from sessionctl.locks import proc_starttime
 from sessionctl.policy import DEFAULT_KEEP_RUNS, PolicyOverrides, resolve_defuse, resolve_policy
 from sessionctl.result import LogLevel, Status
 from sessionctl.runs import Run, prune_runs
@@ -1018,10 +1018,10 @@ class Prestart:
         if not edits:
             st.status, st.reason = "nothing_to_do", "no expired thread binding"
             return
-        with private_lock(self.ctx.state_dir, timeout_s=self._lock_timeout_s()):
-            run = Run.start(self.ctx.state_dir, "prestart", policy_now_ms=now, argv=self.opts.argv)
+        acts: list[tuple[dict[str, Any], bytes]] = []
+
+        def record(run: Run) -> None:
             st.run_id = run.run_id
-            acts = []
             for bf, data, removed in edits:
                 a = run.add(
                     {
@@ -1036,12 +1036,18 @@ class Prestart:
                 )
                 a["backup"] = run.backup_file(bf.path, kind="binding")
                 acts.append((a, data))
-            run.commit_journal()
-            try:
-                for a, data in acts:
-                    apply_rewrite(run, a, data)
-            finally:
-                run.finish("done" if all(a["state"] == "applied" for a, _ in acts) else "failed")
+
+        def apply(run: Run) -> None:
+            for a, data in acts:
+                apply_rewrite(run, a, data)
+
+        steps = RunSteps(
+            record,
+            apply,
+            status=lambda run: "done" if all(a["state"] == "applied" for a, _ in acts) else "failed",
+        )
+        with exclusive(self.ctx, lock_timeout_s=self._lock_timeout_s()):
+            run_journaled(self.ctx, "prestart", steps, argv=self.opts.argv)
         n = sum(len(a["removed_bindings"]) for a, _ in acts if a["state"] == "applied")
         st.changes = n
         st.status = "done"

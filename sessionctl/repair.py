@@ -45,7 +45,7 @@ from typing import Any
 from sessionctl.actions import rewrite_edit
 from sessionctl.context import RunContext
 from sessionctl.errors import DataError
-from sessionctl.execute import Outcome, Plan, run_plan
+from sessionctl.execute import DEFAULT_LOCK_TIMEOUT_S, Outcome, Plan, run_plan
 from sessionctl.fsio import read_bytes, sha256_bytes, sha256_file, state_rel
 from sessionctl.locks import STORE_LOCK_STALE_MS, TRANSCRIPT_LOCK_STALE_MS, inspect_lock
 from sessionctl.runs import list_runs, read_backup, read_run
@@ -113,6 +113,7 @@ class RepairOptions:
     reset_entries: bool = False
     merge_case: bool = False
     backup_dir: str | None = None
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S  # --lock-timeout
 
 
 @dataclass
@@ -713,5 +714,6 @@ def run_repair(ctx: RunContext, opts: RepairOptions, *, dry_run: bool, force_onl
         dry_run=dry_run,
         force_online=force_online,
         backup_dir=opts.backup_dir,
+        lock_timeout_s=opts.lock_timeout_s,
         phases=repair_phases(),
     )

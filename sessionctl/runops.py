@@ -9,6 +9,7 @@ journal written before the first change, store writes under sessions.json.lock.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,8 @@ from sessionctl.actions import (
 from sessionctl.bindings import binding_file_paths
 from sessionctl.context import RunContext
 from sessionctl.errors import DataError, SessionctlError
-from sessionctl.fsio import fault_point, sha256_bytes, sha256_file, unlink
+from sessionctl.execute import DEFAULT_LOCK_TIMEOUT_S, RunSteps, exclusive, run_journaled, touched_stores
+from sessionctl.fsio import sha256_bytes, sha256_file, unlink
 from sessionctl.gateway import refuse_if_gateway_running
 from sessionctl.locks import (
     STORE_LOCK_STALE_MS,
@@ -32,14 +34,11 @@ from sessionctl.locks import (
     inspect_lock,
     lock_path_for,
     pid_alive,
-    private_lock,
     remove_if_unchanged,
-    wait_store_lock_free,
 )
 from sessionctl.runs import (
     Run,
     entries_equal,
-    maybe_finish,
     prune_runs,
     read_backup,
     read_run,
@@ -75,6 +74,7 @@ def take_backup(
     keep_within_ms: int | None = None,
     argv: list[str] | None = None,
     sqlite: bool = True,
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
 ) -> RunOutcome:
     """A run with backups alone: every selected store (as it is, parseable or not), the
     prompt blobs its entries reference, and the thread-binding files (unless --agent
@@ -83,41 +83,50 @@ def take_backup(
     the gateway runs; `restore` can put it back with the gateway stopped)."""
 
     out = RunOutcome("backup")
-    with private_lock(ctx.state_dir):
-        run = Run.start(ctx.state_dir, "backup", policy_now_ms=ctx.now_ms, backup_dir=backup_dir, argv=argv)
-        out.run_id, out.run_dir = run.run_id, str(run.dir)
-        with maybe_finish(run):
-            for st in ctx.discovery.stores:
-                if sqlite and st.layout == "sqlite" and st.sqlite_path is not None:
-                    from sessionctl.sqlite.backup import backup_db
 
-                    try:
-                        backup_db(run, st.sqlite_path, st.agent_id)
-                    except SessionctlError as exc:
-                        out.logs.append(
-                            ("warning", f"agent {st.agent_id}: database not backed up: {exc.message}")
-                        )
-                if not os.path.isfile(st.store_path) or os.path.islink(st.store_path):
-                    continue
-                run.backup_file(st.store_path, kind="store")
-                load = load_store(st.store_path)
-                if load.data is None:
+    def record(run: Run) -> None:
+        for st in ctx.discovery.stores:
+            if sqlite and st.layout == "sqlite" and st.sqlite_path is not None:
+                from sessionctl.sqlite.backup import backup_db
+
+                try:
+                    backup_db(run, st.sqlite_path, st.agent_id)
+                except SessionctlError as exc:
                     out.logs.append(
-                        (
-                            "warning",
-                            f"agent {st.agent_id}: store copied as it is, but it does not parse ({load.error})",
-                        )
+                        ("warning", f"agent {st.agent_id}: database not backed up: {exc.message}")
                     )
-                    continue
-                for blob in prompt_blob_paths(load.data.values(), st.sessions_dir):
-                    run.backup_file(blob, kind="prompt_blob")
-            if ctx.agents is None:
-                for _channel, p in binding_file_paths(ctx.state_dir):
-                    if os.path.isfile(p) and not os.path.islink(p):
-                        run.backup_file(p, kind="binding")
-            run.commit_journal()
-            out.backups = list(run.backups)
-            run.finish("done", {"files": len(run.backups), "bytes": sum(b["size"] for b in run.backups)})
+            if not os.path.isfile(st.store_path) or os.path.islink(st.store_path):
+                continue
+            run.backup_file(st.store_path, kind="store")
+            load = load_store(st.store_path)
+            if load.data is None:
+                out.logs.append(
+                    (
+                        "warning",
+                        f"agent {st.agent_id}: store copied as it is, but it does not parse ({load.error})",
+                    )
+                )
+                continue
+            for blob in prompt_blob_paths(load.data.values(), st.sessions_dir):
+                run.backup_file(blob, kind="prompt_blob")
+        if ctx.agents is None:
+            for _channel, p in binding_file_paths(ctx.state_dir):
+                if os.path.isfile(p) and not os.path.islink(p):
+                    run.backup_file(p, kind="binding")
+
+    def counts(run: Run) -> dict[str, Any]:
+        out.backups = list(run.backups)
+        return {"files": len(run.backups), "bytes": sum(b["size"] for b in run.backups)}
+
+    with exclusive(ctx, lock_timeout_s=lock_timeout_s):
+        run = run_journaled(
+            ctx,
+            "backup",
+            RunSteps(record, summary=counts),
+            backup_dir=backup_dir,
+            argv=argv,
+            started=functools.partial(_started, out),
+        )
         if keep_runs is not None or keep_within_ms is not None:
             out.pruned_runs = prune_runs(
                 ctx.state_dir,
@@ -131,16 +140,6 @@ def take_backup(
 
 
 # ---------------------------------------------------------------- undo
-
-
-def _touched_stores(ctx: RunContext, actions: list[dict[str, Any]]) -> list[Path]:
-    out: set[Path] = set()
-    for a in actions:
-        if a["type"].startswith("store."):
-            out.add(ctx.state_dir / a["store"])
-        elif a["type"] == "file.restore" and a.get("kind") == "store":
-            out.add(ctx.state_dir / a["path"])
-    return sorted(out)
 
 
 def undo_run(
@@ -167,7 +166,7 @@ def undo_run(
     from sessionctl.sqlite.backup import apply_restores, prepare_restores, refuse_unless_stopped
     from sessionctl.sqlite.gc import apply_unarchive
 
-    with private_lock(ctx.state_dir, timeout_s=lock_timeout_s):
+    with exclusive(ctx, lock_timeout_s=lock_timeout_s):
         # a SQLite-era gateway never touches a sessions.json (and unarchiving needs it running)
         refuse_if_gateway_running(ctx.state_dir, force_online=force_online, allow_sqlite_era=True)
         ctx.tick(f"reading run {target}", 0, 3)
@@ -180,32 +179,42 @@ def undo_run(
             for left in clean_stale_run_locks(ctx, target, backup_dir):
                 out.logs.append(("info", f"removed {left}: left behind by the interrupted run {target}"))
             return out
-        for p in _touched_stores(ctx, planned):
-            wait_store_lock_free(p, lock_timeout_s)
-        run = Run.start(ctx.state_dir, "undo", policy_now_ms=ctx.now_ms, backup_dir=backup_dir, argv=argv)
-        out.run_id, out.run_dir = run.run_id, str(run.dir)
-        with maybe_finish(run):
-            actions = planned
+
+        def record(run: Run) -> None:
             run.orders.update(orders)
-            for a in actions:
+            for a in planned:
                 a["undoes"] = target
                 run.add(a)
-            attach_entry_sources(run, actions, target)
+            attach_entry_sources(run, planned, target)
             out.actions = run.actions
-            ctx.tick(f"backing up for {len(actions)} action(s)", 1, 3)
-            prepare(run, actions)
-            prepare_restores(run, actions)
-            run.commit_journal()
-            fault_point("undo.before_apply")
-            ctx.tick(f"undoing {len(actions)} action(s)", 2, 3)
-            out.lock_held_ms = apply_actions(run, actions, lock_timeout_s=lock_timeout_s)["lock_held_ms"]
-            apply_unarchive(ctx, actions, openclaw)
-            apply_restores(run, actions)
+            ctx.tick(f"backing up for {len(planned)} action(s)", 1, 3)
+            prepare(run, planned)
+            prepare_restores(run, planned)
+
+        def apply(run: Run) -> None:
+            ctx.tick(f"undoing {len(planned)} action(s)", 2, 3)
+            out.lock_held_ms = apply_actions(run, planned, lock_timeout_s=lock_timeout_s)["lock_held_ms"]
+            apply_unarchive(ctx, planned, openclaw)
+            apply_restores(run, planned)
             out.backups = list(run.backups)
-            run.finish("done", _counts(actions))
+
+        run_journaled(
+            ctx,
+            "undo",
+            RunSteps(record, apply, lambda run: _counts(planned), before_apply="undo.before_apply"),
+            stores=touched_stores(ctx.state_dir, planned),
+            lock_timeout_s=lock_timeout_s,
+            backup_dir=backup_dir,
+            argv=argv,
+            started=functools.partial(_started, out),
+        )
         for lock in clean_stale_run_locks(ctx, target, backup_dir):
             out.logs.append(("info", f"removed {lock}: left behind by the interrupted run {target}"))
     return out
+
+
+def _started(out: RunOutcome, run: Run) -> None:
+    out.run_id, out.run_dir = run.run_id, str(run.dir)
 
 
 def clean_stale_run_locks(ctx: RunContext, target: str, backup_dir: str | None) -> list[str]:
@@ -386,7 +395,7 @@ def restore_run(
         return out
     from sessionctl.sqlite.backup import apply_restores, prepare_restores, refuse_unless_stopped
 
-    with private_lock(ctx.state_dir, timeout_s=lock_timeout_s):
+    with exclusive(ctx, lock_timeout_s=lock_timeout_s):
         refuse_if_gateway_running(ctx.state_dir, force_online=force_online, allow_sqlite_era=True)
         planned = plan_restore(ctx, target, backup_dir)
         if any(a["type"] == "sqlite.restore" for a in planned):
@@ -396,20 +405,27 @@ def restore_run(
                 ("info", f"run {target}: the stores are already as backed up; nothing to restore")
             )
             return out
-        for p in _touched_stores(ctx, planned):
-            wait_store_lock_free(p, lock_timeout_s)
-        run = Run.start(ctx.state_dir, "restore", policy_now_ms=ctx.now_ms, backup_dir=backup_dir, argv=argv)
-        out.run_id, out.run_dir = run.run_id, str(run.dir)
-        with maybe_finish(run):
+
+        def record(run: Run) -> None:
             for a in planned:
                 run.add(a)
             out.actions = run.actions
             prepare(run, planned)
             prepare_restores(run, planned)
-            run.commit_journal()
-            fault_point("restore.before_apply")
+
+        def apply(run: Run) -> None:
             out.lock_held_ms = apply_actions(run, planned, lock_timeout_s=lock_timeout_s)["lock_held_ms"]
             apply_restores(run, planned)
             out.backups = list(run.backups)
-            run.finish("done", _counts(planned))
+
+        run_journaled(
+            ctx,
+            "restore",
+            RunSteps(record, apply, lambda run: _counts(planned), before_apply="restore.before_apply"),
+            stores=touched_stores(ctx.state_dir, planned),
+            lock_timeout_s=lock_timeout_s,
+            backup_dir=backup_dir,
+            argv=argv,
+            started=functools.partial(_started, out),
+        )
     return out

@@ -11,6 +11,7 @@ from sessionctl.commands.common import (
     DryRunOpt,
     ForceOnlineOpt,
     JsonOpt,
+    LockTimeoutOpt,
     NowOpt,
     QuietOpt,
     StateDirOpt,
@@ -71,6 +72,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         dry_run: DryRunOpt = False,
         backup_dir: BackupDirOpt = None,
+        lock_timeout: LockTimeoutOpt = "10s",
         force_online: ForceOnlineOpt = False,
         state_dir: StateDirOpt = None,
         agent: AgentOpt = None,
@@ -85,7 +87,12 @@ def register(app: typer.Typer) -> None:
 
         def body() -> object:
             from sessionctl.archive import ArchiveOptions, check_to_dir, run_archive
-            from sessionctl.commands.common import check_backup_dir, outcome_result, parse_duration_opt
+            from sessionctl.commands.common import (
+                check_backup_dir,
+                lock_timeout_s,
+                outcome_result,
+                parse_duration_opt,
+            )
             from sessionctl.context import make_context
             from sessionctl.errors import UsageError
 
@@ -109,6 +116,7 @@ def register(app: typer.Typer) -> None:
                 to_dir=check_to_dir(ctx, to) if to is not None else None,
                 compress=compress,
                 backup_dir=backup_dir,
+                lock_timeout_s=lock_timeout_s(lock_timeout),
             )
             from sessionctl.views.progress import stderr_progress
 

@@ -109,6 +109,15 @@ def _backup_dir_option(metavar: str | None) -> Any:
 
 # gc, backup, runs, undo, restore, repair, archive, dedupe: `--backup-dir DIR`
 BackupDirOpt = Annotated[str | None, _backup_dir_option("DIR")]
+# every command that changes files (its run waits this long for each lock)
+LockTimeoutOpt = Annotated[
+    str,
+    typer.Option(
+        "--lock-timeout",
+        metavar="DURATION",
+        help="How long to wait for sessions.json.lock and sessionctl's own lock.",
+    ),
+]
 # gc and backup (prestart says more about its defaults: prestart.py)
 KeepRunsOpt = Annotated[
     int | None,

@@ -11,6 +11,7 @@ from sessionctl.commands.common import (
     DryRunOpt,
     ForceOnlineOpt,
     JsonOpt,
+    LockTimeoutOpt,
     NowOpt,
     QuietOpt,
     StateDirOpt,
@@ -62,6 +63,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         dry_run: DryRunOpt = False,
         backup_dir: BackupDirOpt = None,
+        lock_timeout: LockTimeoutOpt = "10s",
         force_online: ForceOnlineOpt = False,
         state_dir: StateDirOpt = None,
         agent: AgentOpt = None,
@@ -75,12 +77,22 @@ def register(app: typer.Typer) -> None:
         from sessionctl.cli import run_command
 
         def body() -> object:
-            from sessionctl.commands.common import check_backup_dir, outcome_result, parse_duration_opt
+            from sessionctl.commands.common import (
+                check_backup_dir,
+                lock_timeout_s,
+                outcome_result,
+                parse_duration_opt,
+            )
             from sessionctl.context import make_context
             from sessionctl.dedupe import DedupeOptions, run_dedupe
             from sessionctl.errors import UsageError
 
-            opts = DedupeOptions(storms=storms, match=list(match or []), backup_dir=backup_dir)
+            opts = DedupeOptions(
+                storms=storms,
+                match=list(match or []),
+                backup_dir=backup_dir,
+                lock_timeout_s=lock_timeout_s(lock_timeout),
+            )
             if storms:
                 if keep is not None:
                     if not keep.isdigit() or int(keep) < 1:

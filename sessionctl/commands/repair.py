@@ -11,6 +11,7 @@ from sessionctl.commands.common import (
     DryRunOpt,
     ForceOnlineOpt,
     JsonOpt,
+    LockTimeoutOpt,
     NowOpt,
     QuietOpt,
     StateDirOpt,
@@ -88,6 +89,7 @@ def register(app: typer.Typer) -> None:
         ] = False,
         dry_run: DryRunOpt = False,
         backup_dir: BackupDirOpt = None,
+        lock_timeout: LockTimeoutOpt = "10s",
         force_online: ForceOnlineOpt = False,
         state_dir: StateDirOpt = None,
         agent: AgentOpt = None,
@@ -101,7 +103,7 @@ def register(app: typer.Typer) -> None:
         from sessionctl.cli import run_command
 
         def body() -> object:
-            from sessionctl.commands.common import check_backup_dir, outcome_result
+            from sessionctl.commands.common import check_backup_dir, lock_timeout_s, outcome_result
             from sessionctl.context import make_context
             from sessionctl.errors import UsageError
             from sessionctl.repair import PARTS, RepairOptions, run_repair
@@ -125,6 +127,7 @@ def register(app: typer.Typer) -> None:
                 reset_entries=reset_entries,
                 merge_case=merge_case,
                 backup_dir=backup_dir,
+                lock_timeout_s=lock_timeout_s(lock_timeout),
             )
             from sessionctl.views.progress import stderr_progress
 

@@ -14,6 +14,7 @@ from sessionctl.commands.common import (
     JsonOpt,
     KeepRunsOpt,
     KeepWithinOpt,
+    LockTimeoutOpt,
     NowOpt,
     OpenClawOpt,
     QuietOpt,
@@ -27,14 +28,6 @@ RunIdArg = Annotated[
     str, typer.Argument(metavar="RUN_ID", help="The run id (see `sessionctl runs`).", show_default=False)
 ]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", "-n", help="Show what would be done, change nothing.")]
-LockTimeoutOpt = Annotated[
-    str,
-    typer.Option(
-        "--lock-timeout",
-        metavar="DURATION",
-        help="How long to wait for sessions.json.lock and sessionctl's own lock.",
-    ),
-]
 
 
 def _undo_or_restore(
@@ -134,6 +127,7 @@ def register(app: typer.Typer) -> None:
         backup_dir: BackupDirOpt = None,
         keep_runs: KeepRunsOpt = None,
         keep_within: KeepWithinOpt = None,
+        lock_timeout: LockTimeoutOpt = "10s",
         state_dir: StateDirOpt = None,
         agent: AgentOpt = None,
         now: NowOpt = None,
@@ -151,6 +145,7 @@ def register(app: typer.Typer) -> None:
                 add_logs,
                 check_backup_dir,
                 context_result,
+                lock_timeout_s,
                 warn_discovery_skips,
             )
             from sessionctl.context import make_context
@@ -161,7 +156,12 @@ def register(app: typer.Typer) -> None:
             keep_n, kw = resolve_retention(ctx, keep_runs, keep_within)
             check_backup_dir(ctx, backup_dir)
             out = take_backup(
-                ctx, backup_dir=backup_dir, keep_runs=keep_n, keep_within_ms=kw, argv=sys.argv[1:]
+                ctx,
+                backup_dir=backup_dir,
+                keep_runs=keep_n,
+                keep_within_ms=kw,
+                argv=sys.argv[1:],
+                lock_timeout_s=lock_timeout_s(lock_timeout),
             )
             res = context_result("backup", ctx)
             add_logs(res, out.logs)
