@@ -1,14 +1,16 @@
 """The one executor of journaled runs, and the plan → run engine built on it.
 
-Every change sessionctl makes goes the same way (`exclusive`, then `run_journaled`):
-sessionctl's private lock (`--lock-timeout`) → refusal while a gateway that cannot be
-excluded runs → the command plans → a wait for each store lock the plan touches
-(`--lock-timeout`; a live holder is never broken) → the run folder → payloads and
-backups → the journal, written durably → the actions applied, in the command's phases →
-status written. A failure before the journal exists leaves no run folder
+Every change sessionctl makes goes the same way (`exclusive`, then `journaled` /
+`run_journaled`): sessionctl's private lock (`--lock-timeout`) → refusal while a gateway
+that cannot be excluded runs → the command plans → a wait for each store lock the plan
+touches (`--lock-timeout`; a live holder is never broken) → the run folder → payloads
+and backups → the journal, written durably → the actions applied, in the command's
+phases → status written. A failure before the journal exists leaves no run folder
 (runs.maybe_finish); one after it leaves the run `failed`, with its journal for undo.
 gc, repair, archive, dedupe, undo, restore, backup and prestart's binding step all run
-through it.
+through it. gc, undo and restore wait for the store locks before the run folder;
+repair, archive and dedupe journal first and wait (the same `--lock-timeout`) in each
+store's critical section, where they re-check the store against their plan.
 
 What a plan command (repair, archive, dedupe) would do is a Plan; `run_plan` executes
 it, `public_action` and `summary` are what its reports show. The planners know nothing
@@ -372,9 +374,10 @@ def execute(
     phases: list[Callable[[dict[str, Any]], bool]] | None = None,
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
 ) -> Outcome:
-    """Run a plan: refuse under a gateway that cannot be excluded, wait for the store
-    locks it touches, back up, journal, apply (in `phases`, each a filter over the
-    actions, in order), finish. The caller holds the private lock (`exclusive`)."""
+    """Run a plan: refuse under a gateway that cannot be excluded, back up, journal,
+    apply (in `phases`, each a filter over the actions, in order; each store edit waits
+    up to `lock_timeout_s` for its sessions.json.lock), finish. The caller holds the
+    private lock (`exclusive`)."""
     gws = refuse_if_gateway_running(
         ctx.state_dir, force_online=force_online, allow_lock_era=not plan.needs_offline
     )
@@ -415,7 +418,9 @@ def execute(
         ctx,
         plan.command,
         RunSteps(record, apply, counts),
-        stores=touched_stores(ctx.state_dir, plan.actions),
+        # no wait before the run: the plan is journaled first, and each store's edit
+        # waits for its lock (up to lock_timeout_s) in its critical section, re-checking
+        # there that the store is still what was planned on (tests/test_repair.py pins it)
         lock_timeout_s=lock_timeout_s,
         backup_dir=backup_dir,
         started=started,
