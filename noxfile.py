@@ -2,7 +2,7 @@
 
     nox -s test-fast   # the default pytest run: `slow` and `interop` tests deselected
     nox -s test        # everything CI's pytest steps run but interop: the fast run, then `slow`
-    nox -s lint        # ruff check + ruff format --check (what CI checks)
+    nox -s lint        # ruff check + ruff format --check + the import contracts (what CI checks)
     nox -s type        # mypy, strict on sessionctl/
     nox -s bench       # benchmarks/run.py (arguments after `--` go to it)
     nox -s interop     # interop/ci.sh: the real OpenClaw (installs it into a cache)
@@ -15,6 +15,7 @@ downloaded): install the project with `pip install -e '.[dev]'` into your venv a
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import nox
 
@@ -40,11 +41,12 @@ def test(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff, as CI runs it."""
+    """ruff and the import contracts (lint-imports), as CI runs them."""
     session.run(PY, "-m", "ruff", "check", ".")
     session.run(
         PY, "-m", "ruff", "format", "--check", "sessionctl", "tests", "benchmarks", "fixtures", "noxfile.py"
     )
+    session.run(str(Path(PY).with_name("lint-imports")), external=True)  # import-linter's script, beside PY
 
 
 @nox.session(name="type")

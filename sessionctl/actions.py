@@ -65,6 +65,7 @@ from sessionctl.runs import (
     runs_root,
     validate_journal,
 )
+from sessionctl.sqlite.gc import undo_actions
 from sessionctl.store import member_spans, parse_store_bytes, serialize_store, spliced_store, write_store
 
 
@@ -410,7 +411,7 @@ def plan_undo_full(
                 out.append({"type": "conflict", "path": a["from"], "note": f"not copied back: {why}"})
         elif t == "file.copy_in":
             path = sd / a["path"]
-            src_sha = _backupsha256_bytes(Path(a["source"]))
+            src_sha = _backup_sha(Path(a["source"]))
             if src_sha is not None and sha256_file(path) == src_sha:
                 out.append({"type": "file.move", "from": a["path"], "before_sha256": src_sha})
             else:
@@ -443,8 +444,6 @@ def plan_undo_full(
                 why = "a file exists there again" if os.path.lexists(sd / a["from"]) else "its export is gone"
                 out.append({"type": "conflict", "path": a["from"], "note": f"not brought back: {why}"})
         elif t in ("sqlite.delete", "sqlite.archive"):
-            from sessionctl.sqlite.gc import undo_actions
-
             out.extend(undo_actions(target_run_id, a, state))
         elif t == "sqlite.restore":
             if a.get("backup"):  # put back the database as it was before that restore
@@ -620,7 +619,7 @@ def prepare(run: Run, actions: list[dict[str, Any]], *, planned: Mapping[str, by
             path = run.state_dir / a["path"]
             if os.path.lexists(path):
                 a["backup"] = run.backup_file(path, kind="store" if a.get("kind") == "store" else "file")
-            a["after_sha256"] = a.get("source_sha256") or _backupsha256_bytes(Path(a["source"]))
+            a["after_sha256"] = a.get("source_sha256") or _backup_sha(Path(a["source"]))
 
 
 def apply_actions(
@@ -787,7 +786,7 @@ def rewrite_edit(data: bytes, edit: dict[str, Any]) -> bytes:
     return body + partial
 
 
-def _backupsha256_bytes(path: Path) -> str | None:
+def _backup_sha(path: Path) -> str | None:
     """sha256 of a backup's content (decompressed when it was stored compressed)."""
 
     if not str(path).endswith(BACKUP_SUFFIX):
@@ -905,7 +904,7 @@ def _open_decompressed(f: Any, kind: str | None) -> Any:
     return f
 
 
-def _streamsha256_bytes(path: Path, kind: str | None) -> str:
+def _stream_sha(path: Path, kind: str | None) -> str:
     """sha256 of a (possibly compressed) file's decompressed content."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -966,7 +965,7 @@ def apply_export(run: Run, a: dict[str, Any]) -> None:
     before = lstat_in(src)
     got: list[str] = []
     _write_new(dst, lambda fd: got.append(_stream_out(src, fd, a.get("compress"))))
-    if got[0] != a.get("sha256") or _streamsha256_bytes(dst, a.get("compress")) != a.get("sha256"):
+    if got[0] != a.get("sha256") or _stream_sha(dst, a.get("compress")) != a.get("sha256"):
         unlink(dst)
         a["state"], a["note"] = "skipped", "file changed since planning, or the copy did not verify (kept)"
         return

@@ -48,6 +48,7 @@ from sessionctl.policy import (
 from sessionctl.resume import defused_entry, detect_era, file_era
 from sessionctl.runs import prune_runs
 from sessionctl.snapshot import AgentSnapshot, prompt_blob_paths, sibling_references, snapshot_agent
+from sessionctl.sqlite.gc import SqliteGc
 from sessionctl.store import parse_store_slim
 from sessionctl.timeutil import iso_ms, now_ms
 from sessionctl.timeutil import now_ms as wall_ms
@@ -583,7 +584,6 @@ def run_gc(
     """Plan (and unless `dry_run`, apply) gc. Raises BusyError (75), DataError (65, incl.
     a store that does not parse), CantCreateError/IOFailure, Unavailable (69: SQLite-era changes that only
     OpenClaw can make, when it cannot); never leaves a half-applied store."""
-    from sessionctl.sqlite.gc import SqliteGc
 
     sq = SqliteGc(ctx, openclaw=openclaw, delete_all=sqlite_delete)
     if dry_run:

@@ -58,6 +58,7 @@ from sessionctl.locks import proc_starttime
 from sessionctl.policy import DEFAULT_KEEP_RUNS, PolicyOverrides, resolve_defuse, resolve_policy
 from sessionctl.result import LogLevel, Status
 from sessionctl.runs import Run, prune_runs
+from sessionctl.sqlite.prestart import sqlite_report
 from sessionctl.store import load_store, num, require_access, valid_for_openclaw
 from sessionctl.thresholds import thresholds_for
 from sessionctl.timeutil import now_ms, parse_now
@@ -586,7 +587,6 @@ class Prestart:
 
     def _sqlite_plan(self) -> None:
         """SQLite-era agents: the resume set and what gc would do, reported (never changed)."""
-        from sessionctl.sqlite.prestart import sqlite_report
 
         try:
             window = thresholds_for(self.ctx).resume_window_ms

@@ -46,6 +46,14 @@ from sessionctl.runs import (
     validate_journal,
 )
 from sessionctl.snapshot import prompt_blob_paths
+from sessionctl.sqlite.backup import (
+    apply_restores,
+    backup_db,
+    plan_restores,
+    prepare_restores,
+    refuse_unless_stopped,
+)
+from sessionctl.sqlite.gc import apply_unarchive
 from sessionctl.store import load_store, parse_store_bytes
 from sessionctl.timeutil import now_ms as wall_ms
 
@@ -87,8 +95,6 @@ def take_backup(
     def record(run: Run) -> None:
         for st in ctx.discovery.stores:
             if sqlite and st.layout == "sqlite" and st.sqlite_path is not None:
-                from sessionctl.sqlite.backup import backup_db
-
                 try:
                     backup_db(run, st.sqlite_path, st.agent_id)
                 except SessionctlError as exc:
@@ -163,8 +169,6 @@ def undo_run(
         for a in out.actions:
             a["state"] = "skipped" if a["type"] == "conflict" else "planned"
         return out
-    from sessionctl.sqlite.backup import apply_restores, prepare_restores, refuse_unless_stopped
-    from sessionctl.sqlite.gc import apply_unarchive
 
     with exclusive(ctx, lock_timeout_s=lock_timeout_s):
         # a SQLite-era gateway never touches a sessions.json (and unarchiving needs it running)
@@ -301,7 +305,6 @@ def plan_restore(ctx: RunContext, target: str, backup_dir: str | None) -> list[d
     if info.journal is None:
         raise DataError(f"run {target} has no journal: nothing to restore from", hint="see `sessionctl runs`")
     validate_journal(info, ctx.state_dir, runs_root(ctx.state_dir, backup_dir))
-    from sessionctl.sqlite.backup import plan_restores
 
     sqlite_restores = plan_restores(ctx, info, target)
     stores = {str(st.store_path.relative_to(ctx.state_dir)): st for st in ctx.discovery.stores}
@@ -393,7 +396,6 @@ def restore_run(
         for a in out.actions:
             a["state"] = "planned"
         return out
-    from sessionctl.sqlite.backup import apply_restores, prepare_restores, refuse_unless_stopped
 
     with exclusive(ctx, lock_timeout_s=lock_timeout_s):
         refuse_if_gateway_running(ctx.state_dir, force_online=force_online, allow_sqlite_era=True)
