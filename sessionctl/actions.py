@@ -19,8 +19,17 @@ the run folder):
 | file.delete | path, bytes, sha256? | unlinked (only with an explicit no-backup flag; skipped if its size or content changed) | cannot be undone: reported as a conflict |
 | file.restore | path, source, kind, before_sha256?, source_sha256? | whole file put back from a backup, only if the backup still has the checksum its run recorded and (kind store) parses as a store; a store under its `<name>.lock`, mode 0600 | the overwritten file's backup restored if still `after` |
 
+| sqlite.delete | agent, db, key, session_id, entry, ... | `openclaw sessions delete` through the gateway (sessionctl/sqlite/gc.py) | sqlite/gc.py `undo_actions` (see its module doc) |
+| sqlite.archive | agent, db, key, session_id, entry, ... | `openclaw sessions archive` (sessionctl/sqlite/gc.py) | `sqlite.unarchive` (nothing if it was archived already) |
+| sqlite.unarchive | agent, db, key, session_id | `openclaw sessions unarchive` | a conflict: archive it again with openclaw |
+| sqlite.restore | agent, path, source, source_sha256 | the whole database put back, every gateway stopped (sessionctl/sqlite/backup.py) | the database it replaced, from its backup |
+
 `conflict` entries (type, path, note) are produced by `plan_undo` for actions whose
 current state does not allow a safe reversal; they are journaled as skipped.
+
+This table is the prose of the registry at the end of this module (ACTION_TYPES): each
+type's payload (sessionctl/action_types.py), its apply, its undo and its backup rule.
+tests/test_action_types.py keeps the two, and the journals written before, in step.
 """
 
 from __future__ import annotations
@@ -29,10 +38,13 @@ import contextlib
 import hashlib
 import os
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from sessionctl import action_types as at
+from sessionctl.action_types import skip
 from sessionctl.errors import BusyError, DataError, UsageError
 from sessionctl.fsio import (
     atomic_write,
@@ -58,6 +70,7 @@ from sessionctl.locks import TRANSCRIPT_LOCK_STALE_MS, acquire, store_lock
 from sessionctl.runs import (
     BACKUP_SUFFIX,
     Run,
+    RunInfo,
     entries_equal,
     read_backup,
     read_run,
@@ -238,7 +251,7 @@ def apply_rename(run: Run, action: dict[str, Any]) -> None:
     dst = run.state_dir / action["to"]
     run.at(f"renaming {action['from']} to {action['to']}", src)
     if not lexists_in(src):
-        action["state"], action["note"] = "skipped", "source no longer exists"
+        skip(action, "source no longer exists")
         return
     makedirs(dst.parent)
     durable_rename(src, dst)
@@ -254,12 +267,12 @@ def apply_move(run: Run, action: dict[str, Any]) -> None:
     src = run.state_dir / action["from"]
     run.at(f"moving {action['from']} into the run", src)
     if not lexists_in(src):
-        action["state"], action["note"] = "skipped", "file no longer exists"
+        skip(action, "file no longer exists")
         return
     expected = action.get("before_sha256")
     before = lstat_in(src)
     if expected is not None and sha256_file(src) != expected:
-        action["state"], action["note"] = "skipped", "file changed since planning"
+        skip(action, "file changed since planning")
         return
     run.move_into_run(src, action)
     if expected is not None:
@@ -270,7 +283,7 @@ def apply_move(run: Run, action: dict[str, Any]) -> None:
             # replaced between the check and the rename (e.g. a lock re-taken): put it back
             if not lexists_in(src):
                 durable_rename(moved, src)
-            action["state"], action["note"] = "skipped", "file changed during the move (put back)"
+            skip(action, "file changed during the move (put back)")
 
 
 def apply_delete(run: Run, action: dict[str, Any]) -> None:
@@ -284,13 +297,13 @@ def apply_delete(run: Run, action: dict[str, Any]) -> None:
     try:
         st = lstat_in(path)
     except FileNotFoundError:
-        action["state"], action["note"] = "skipped", "file no longer exists"
+        skip(action, "file no longer exists")
         return
     if action.get("bytes") is not None and st.st_size != action["bytes"]:
-        action["state"], action["note"] = "skipped", "file changed since planning"
+        skip(action, "file changed since planning")
         return
     if action.get("sha256") is not None and sha256_file(path) != action["sha256"]:
-        action["state"], action["note"] = "skipped", "file changed since planning"
+        skip(action, "file changed since planning")
         return
     unlink(path)
     action["state"] = "applied"
@@ -303,7 +316,7 @@ def apply_rewrite(run: Run, action: dict[str, Any], data: bytes) -> None:
     run.at(f"rewriting {action['path']}", path)
     expected = action.get("before_sha256")
     if expected is not None and sha256_file(path) != expected:
-        action["state"], action["note"] = "skipped", "file changed since planning"
+        skip(action, "file changed since planning")
         return
     mode = lstat_in(path).st_mode & 0o777
     atomic_write(path, data, mode=mode)
@@ -353,157 +366,192 @@ def plan_undo_full(
         if b.get("kind") == "store" and b.get("path") in removes:
             with contextlib.suppress(OSError, ValueError, DataError):
                 order_by_store[b["path"]] = list(entries.store(b["backup"]))
-    sd = state_dir
+    u = _UndoContext(state_dir, target_run_id, info, backup_recs, entries)
     for a in reversed(info.journal.get("actions", [])):
         state = results.get(a.get("id"))
         if not interrupted and state != "applied" and not (failed and state == "planned"):
             continue
-        t = a.get("type")
-        if t in ("store.remove", "store.insert"):
-            rev: dict[str, Any] = {
-                "type": "store.insert" if t == "store.remove" else "store.remove",
-                "agent": a.get("agent"),
-                "store": a["store"],
-                "key": a["key"],
-            }
-            if isinstance(a.get("entry_in"), str):
-                # the entry is the one of that key in a backup of the run (checksummed)
-                rev["entry"] = entries.entry(a["entry_in"], a["key"])
-                rev[ENTRY_SOURCE] = (str(info.dir / a["entry_in"]), backup_recs[a["entry_in"]])
-            else:
-                rev["entry"] = a["entry"]
-            out.append(rev)
-        elif t == "store.set":
-            out.append(
-                {
-                    "type": "store.set",
-                    "agent": a.get("agent"),
-                    "store": a["store"],
-                    "key": a["key"],
-                    "before": a.get("after"),
-                    "after": a.get("before"),
-                }
-            )
-        elif t == "file.rename":
-            if os.path.lexists(sd / a["to"]) and not os.path.lexists(sd / a["from"]):
-                out.append({"type": "file.rename", "agent": a.get("agent"), "from": a["to"], "to": a["from"]})
-            else:
-                why = (
-                    "a file exists at the original name again"
-                    if os.path.lexists(sd / a["from"])
-                    else "the renamed file no longer exists"
-                )
-                out.append({"type": "conflict", "path": a["from"], "note": f"not renamed back: {why}"})
-        elif t == "file.move":
-            src = info.dir / a.get("moved", "moved/" + a["from"])
-            if src.exists() and not os.path.lexists(sd / a["from"]):
-                back: dict[str, Any] = {
-                    "type": "file.copy_in",
-                    "agent": a.get("agent"),
-                    "path": a["from"],
-                    "source": str(src),
-                }
-                if isinstance(a.get("mode"), int):
-                    back["mode"] = a["mode"]
-                out.append(back)
-            else:
-                why = "a file exists there again" if os.path.lexists(sd / a["from"]) else "its copy is gone"
-                out.append({"type": "conflict", "path": a["from"], "note": f"not copied back: {why}"})
-        elif t == "file.copy_in":
-            path = sd / a["path"]
-            src_sha = _backup_sha(Path(a["source"]))
-            if src_sha is not None and sha256_file(path) == src_sha:
-                out.append({"type": "file.move", "from": a["path"], "before_sha256": src_sha})
-            else:
-                out.append(
-                    {"type": "conflict", "path": a["path"], "note": "changed since it was copied back"}
-                )
-        elif t == "file.delete":
-            if state != "applied" and os.path.lexists(sd / a["path"]):
-                continue  # never deleted (interrupted or failed before it)
-            out.append(
-                {
-                    "type": "conflict",
-                    "path": a["path"],
-                    "note": "was deleted without a backup; cannot be restored",
-                }
-            )
-        elif t == "file.export":
-            if os.path.exists(a["to"]) and not os.path.lexists(sd / a["from"]):
-                out.append(
-                    {
-                        "type": "file.import",
-                        "agent": a.get("agent"),
-                        "path": a["from"],
-                        "source": a["to"],
-                        "compress": a.get("compress"),
-                        "sha256": a.get("sha256"),
-                    }
-                )
-            else:
-                why = "a file exists there again" if os.path.lexists(sd / a["from"]) else "its export is gone"
-                out.append({"type": "conflict", "path": a["from"], "note": f"not brought back: {why}"})
-        elif t in ("sqlite.delete", "sqlite.archive"):
-            out.extend(undo_actions(target_run_id, a, state))
-        elif t == "sqlite.restore":
-            if a.get("backup"):  # put back the database as it was before that restore
-                out.append(
-                    {
-                        "type": "sqlite.restore",
-                        "agent": a.get("agent"),
-                        "path": a["path"],
-                        "source": str(info.dir / a["backup"]),
-                        "source_sha256": (backup_recs.get(a["backup"]) or {}).get("sha256"),
-                        "from_run": target_run_id,
-                    }
-                )
-            else:
-                out.append(
-                    {"type": "conflict", "path": a["path"], "note": "no backup of the database it replaced"}
-                )
-        elif t == "sqlite.unarchive":
-            out.append(
-                {
-                    "type": "conflict",
-                    "agent": a.get("agent"),
-                    "path": a.get("db"),
-                    "key": a.get("key"),
-                    "note": "unarchived through OpenClaw; archive it again with `openclaw sessions archive`",
-                }
-            )
-        elif t in ("file.rewrite", "store.replace", "file.restore"):
-            rel = a["store"] if t == "store.replace" else a["path"]
-            path = sd / rel
-            rec = backup_recs.get(a.get("backup")) or {}
-            now_sha = sha256_file(path)
-            if state != "applied" and now_sha is not None and now_sha == a.get("before_sha256"):
-                continue  # never applied (interrupted or failed before it): nothing to undo
-            if now_sha == a.get("after_sha256") or (
-                a.get("after_sha256") is None and not os.path.lexists(path)
-            ):
-                out.append(
-                    {
-                        "type": "file.restore",
-                        "path": rel,
-                        "source": str(info.dir / a["backup"]) if a.get("backup") else None,
-                        "before_sha256": a.get("after_sha256"),
-                        "source_sha256": rec.get("sha256"),
-                        "kind": "store" if _is_store_action(t, a, rec) else "file",
-                        # a store repair's backup is the damaged store itself: put back as it was
-                        "source_may_not_parse": t == "store.replace",
-                    }
-                )
-            else:
-                out.append(
-                    {
-                        "type": "conflict",
-                        "path": a.get("path") or a.get("store"),
-                        "note": "changed since the run; its backup stays in the run folder",
-                        "source": str(info.dir / a["backup"]) if a.get("backup") else None,
-                    }
-                )
+        spec = ACTION_TYPES.get(a.get("type"))
+        if spec is not None:
+            out.extend(spec.undo(a, state, u))
     used = {a["store"] for a in out if a["type"] == "store.insert"}
     return out, {k: v for k, v in order_by_store.items() if k in used}
+
+
+# ---------------------------------------------------------------- undo, per action type
+
+
+@dataclass
+class _UndoContext:
+    """What undoing one action of run `target` may look at: the live state dir and the
+    run as read once (its journal's backups, and the entries held in them)."""
+
+    state_dir: Path
+    target: str
+    info: RunInfo
+    backup_recs: dict[Any, dict[str, Any]]
+    entries: _BackupEntries
+
+
+def _conflict(path: Any, note: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "conflict", "path": path, "note": note, **extra}
+
+
+def _undo_store_entry(a: dict[str, Any], state: str | None, u: _UndoContext) -> list[dict[str, Any]]:
+    rev: dict[str, Any] = {
+        "type": "store.insert" if a["type"] == "store.remove" else "store.remove",
+        "agent": a.get("agent"),
+        "store": a["store"],
+        "key": a["key"],
+    }
+    if isinstance(a.get("entry_in"), str):
+        # the entry is the one of that key in a backup of the run (checksummed)
+        rev["entry"] = u.entries.entry(a["entry_in"], a["key"])
+        rev[ENTRY_SOURCE] = (str(u.info.dir / a["entry_in"]), u.backup_recs[a["entry_in"]])
+    else:
+        rev["entry"] = a["entry"]
+    return [rev]
+
+
+def _undo_store_set(a: dict[str, Any], state: str | None, u: _UndoContext) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": "store.set",
+            "agent": a.get("agent"),
+            "store": a["store"],
+            "key": a["key"],
+            "before": a.get("after"),
+            "after": a.get("before"),
+        }
+    ]
+
+
+def _undo_rename(a: dict[str, Any], state: str | None, u: _UndoContext) -> list[dict[str, Any]]:
+    sd = u.state_dir
+    if os.path.lexists(sd / a["to"]) and not os.path.lexists(sd / a["from"]):
+        return [{"type": "file.rename", "agent": a.get("agent"), "from": a["to"], "to": a["from"]}]
+    why = (
+        "a file exists at the original name again"
+        if os.path.lexists(sd / a["from"])
+        else "the renamed file no longer exists"
+    )
+    return [_conflict(a["from"], f"not renamed back: {why}")]
+
+
+def _undo_move(a: dict[str, Any], state: str | None, u: _UndoContext) -> list[dict[str, Any]]:
+    sd = u.state_dir
+    src = u.info.dir / a.get("moved", "moved/" + a["from"])
+    if src.exists() and not os.path.lexists(sd / a["from"]):
+        back: dict[str, Any] = {
+            "type": "file.copy_in",
+            "agent": a.get("agent"),
+            "path": a["from"],
+            "source": str(src),
+        }
+        if isinstance(a.get("mode"), int):
+            back["mode"] = a["mode"]
+        return [back]
+    why = "a file exists there again" if os.path.lexists(sd / a["from"]) else "its copy is gone"
+    return [_conflict(a["from"], f"not copied back: {why}")]
+
+
+def _undo_copy_in(a: dict[str, Any], state: str | None, u: _UndoContext) -> list[dict[str, Any]]:
+    path = u.state_dir / a["path"]
+    src_sha = _backup_sha(Path(a["source"]))
+    if src_sha is not None and sha256_file(path) == src_sha:
+        return [{"type": "file.move", "from": a["path"], "before_sha256": src_sha}]
+    return [_conflict(a["path"], "changed since it was copied back")]
+
+
+def _undo_delete(a: dict[str, Any], state: str | None, u: _UndoContext) -> list[dict[str, Any]]:
+    if state != "applied" and os.path.lexists(u.state_dir / a["path"]):
+        return []  # never deleted (interrupted or failed before it)
+    return [_conflict(a["path"], "was deleted without a backup; cannot be restored")]
+
+
+def _undo_export(a: dict[str, Any], state: str | None, u: _UndoContext) -> list[dict[str, Any]]:
+    sd = u.state_dir
+    if os.path.exists(a["to"]) and not os.path.lexists(sd / a["from"]):
+        return [
+            {
+                "type": "file.import",
+                "agent": a.get("agent"),
+                "path": a["from"],
+                "source": a["to"],
+                "compress": a.get("compress"),
+                "sha256": a.get("sha256"),
+            }
+        ]
+    why = "a file exists there again" if os.path.lexists(sd / a["from"]) else "its export is gone"
+    return [_conflict(a["from"], f"not brought back: {why}")]
+
+
+def _undo_sqlite_change(a: dict[str, Any], state: str | None, u: _UndoContext) -> list[dict[str, Any]]:
+    return list(undo_actions(u.target, a, state))
+
+
+def _undo_sqlite_restore(a: dict[str, Any], state: str | None, u: _UndoContext) -> list[dict[str, Any]]:
+    if a.get("backup"):  # put back the database as it was before that restore
+        return [
+            {
+                "type": "sqlite.restore",
+                "agent": a.get("agent"),
+                "path": a["path"],
+                "source": str(u.info.dir / a["backup"]),
+                "source_sha256": (u.backup_recs.get(a["backup"]) or {}).get("sha256"),
+                "from_run": u.target,
+            }
+        ]
+    return [_conflict(a["path"], "no backup of the database it replaced")]
+
+
+def _undo_sqlite_unarchive(a: dict[str, Any], state: str | None, u: _UndoContext) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": "conflict",
+            "agent": a.get("agent"),
+            "path": a.get("db"),
+            "key": a.get("key"),
+            "note": "unarchived through OpenClaw; archive it again with `openclaw sessions archive`",
+        }
+    ]
+
+
+def _undo_from_backup(a: dict[str, Any], state: str | None, u: _UndoContext) -> list[dict[str, Any]]:
+    """file.rewrite, store.replace, file.restore: the backup put back while the file is
+    still what the action left."""
+    t = a["type"]
+    rel = a["store"] if t == "store.replace" else a["path"]
+    path = u.state_dir / rel
+    rec = u.backup_recs.get(a.get("backup")) or {}
+    now_sha = sha256_file(path)
+    if state != "applied" and now_sha is not None and now_sha == a.get("before_sha256"):
+        return []  # never applied (interrupted or failed before it): nothing to undo
+    source = str(u.info.dir / a["backup"]) if a.get("backup") else None
+    if now_sha == a.get("after_sha256") or (a.get("after_sha256") is None and not os.path.lexists(path)):
+        return [
+            {
+                "type": "file.restore",
+                "path": rel,
+                "source": source,
+                "before_sha256": a.get("after_sha256"),
+                "source_sha256": rec.get("sha256"),
+                "kind": "store" if _is_store_action(t, a, rec) else "file",
+                # a store repair's backup is the damaged store itself: put back as it was
+                "source_may_not_parse": t == "store.replace",
+            }
+        ]
+    return [
+        _conflict(
+            a.get("path") or a.get("store"),
+            "changed since the run; its backup stays in the run folder",
+            source=source,
+        )
+    ]
+
+
+def _undo_nothing(a: dict[str, Any], state: str | None, u: _UndoContext) -> list[dict[str, Any]]:
+    return []
 
 
 def _is_store_action(t: str, a: Mapping[str, Any], rec: Mapping[str, Any]) -> bool:
@@ -604,7 +652,9 @@ def prepare(run: Run, actions: list[dict[str, Any]], *, planned: Mapping[str, by
     stores_done: dict[str, str | None] = {}  # gc removes thousands of keys from one store: back it up once
     for a in actions:
         t = a["type"]
-        if t.startswith("store.") and t != "store.replace":
+        spec = ACTION_TYPES.get(t)
+        rule = spec.backup if spec is not None else None
+        if rule == "store":
             if a["store"] not in stores_done:
                 stores_done[a["store"]] = run.backup_file(
                     run.state_dir / a["store"], kind="store", expect=(planned or {}).get(a["store"])
@@ -612,10 +662,10 @@ def prepare(run: Run, actions: list[dict[str, Any]], *, planned: Mapping[str, by
             out = stores_done[a["store"]]
             if t == "store.remove" and out is not None and out in run.same_as_planned:
                 a["entry_in"] = out
-        elif t in ("store.replace", "file.rewrite") and not a.get("backup"):
+        elif rule == "verified" and not a.get("backup"):
             rel = a["store"] if t == "store.replace" else a["path"]
             a["backup"] = _backup_verified(run, rel, a.get("before_sha256"), t)
-        elif t == "file.restore" and a.get("source"):
+        elif rule == "overwritten" and a.get("source"):
             path = run.state_dir / a["path"]
             if os.path.lexists(path):
                 a["backup"] = run.backup_file(path, kind="store" if a.get("kind") == "store" else "file")
@@ -654,60 +704,58 @@ def apply_actions(
         t = a["type"]
         rel = a.get("path") or a.get("from") or a.get("store")
         run.at(f"{t} {rel or ''}".rstrip(), run.state_dir / rel if isinstance(rel, str) else None)
-        if t == "file.rename":
-            apply_rename(run, a)
-        elif t == "file.move":
-            apply_move(run, a)
-        elif t == "file.copy_in":
-            dst = run.state_dir / a["path"]
-            if lexists_in(dst):
-                a["state"], a["note"] = "skipped", "a file exists there again (not overwritten)"
-                continue
-            makedirs(dst.parent)
-            src = Path(a["source"])
-            # temp + link: a kill mid-copy never leaves a truncated file at the live path;
-            # the file gets its own mode again (recorded when it was moved, else the copy's)
-            _write_new(dst, lambda fd, src=src: _copy_to_fd(src, fd), mode=_copy_mode(a, src))
-            a["state"] = "applied"
-        elif t == "file.restore":
-            path = run.state_dir / a["path"]
-            if a.get("source") is None:
-                a["state"], a["note"] = "skipped", "no backup to restore from"
-                continue
-            bad = _bad_restore_source(a)
-            if isinstance(bad, str):
-                a["state"], a["note"] = "skipped", bad
-                continue
-            data = bad
-            expected = a.get("before_sha256")
-            if a.get("kind") == "store":
-                with store_lock(path, timeout_s=lock_timeout_s) as held:
-                    fault_point("store.locked")
-                    if expected is not None and sha256_file(path) != expected:
-                        a["state"], a["note"] = "skipped", "the store changed since planning"
-                    else:
-                        atomic_write(path, data, mode=0o600, tmp_name=store_tmp_name(path))
-                        a["state"] = "applied"
-                    held_max = max(held_max, held.held_ms())
-                continue
-            if expected is not None and sha256_file(path) != expected:
-                a["state"], a["note"] = "skipped", "file changed since planning"
-                continue
-            apply_rewrite_new(path, data)
-            a["state"] = "applied"
-        elif t == "file.delete":
-            apply_delete(run, a)
-        elif t == "conflict":
-            a["state"] = "skipped"
-        elif t == "store.replace":
-            held_max = max(held_max, apply_store_replace(run, a))
-        elif t == "file.rewrite":
-            apply_file_rewrite(run, a)
-        elif t == "file.export":
-            apply_export(run, a)
-        elif t == "file.import":
-            apply_import(run, a)
+        spec = ACTION_TYPES.get(t)
+        if spec is None or spec.apply is None:
+            continue  # applied in batches above (store edits) or elsewhere (the SQLite era's)
+        held_max = max(held_max, spec.apply(run, a, lock_timeout_s) or 0)
     return {"lock_held_ms": held_max}
+
+
+def apply_copy_in(run: Run, a: dict[str, Any]) -> None:
+    dst = run.state_dir / a["path"]
+    if lexists_in(dst):
+        skip(a, "a file exists there again (not overwritten)")
+        return
+    makedirs(dst.parent)
+    src = Path(a["source"])
+    # temp + link: a kill mid-copy never leaves a truncated file at the live path;
+    # the file gets its own mode again (recorded when it was moved, else the copy's)
+    _write_new(dst, lambda fd, src=src: _copy_to_fd(src, fd), mode=_copy_mode(a, src))
+    a["state"] = "applied"
+
+
+def apply_restore(run: Run, a: dict[str, Any], lock_timeout_s: float) -> int:
+    """A whole file put back from a backup; a store under its lock. Returns ms the lock
+    was held."""
+    path = run.state_dir / a["path"]
+    if a.get("source") is None:
+        skip(a, "no backup to restore from")
+        return 0
+    bad = _bad_restore_source(a)
+    if isinstance(bad, str):
+        skip(a, bad)
+        return 0
+    data = bad
+    expected = a.get("before_sha256")
+    if a.get("kind") == "store":
+        with store_lock(path, timeout_s=lock_timeout_s) as held:
+            fault_point("store.locked")
+            if expected is not None and sha256_file(path) != expected:
+                skip(a, "the store changed since planning")
+            else:
+                atomic_write(path, data, mode=0o600, tmp_name=store_tmp_name(path))
+                a["state"] = "applied"
+            return held.held_ms()
+    if expected is not None and sha256_file(path) != expected:
+        skip(a, "file changed since planning")
+        return 0
+    apply_rewrite_new(path, data)
+    a["state"] = "applied"
+    return 0
+
+
+def _apply_conflict(run: Run, a: dict[str, Any]) -> None:
+    a["state"] = "skipped"  # not an action: its note says why it is not undone
 
 
 def _bad_restore_source(a: Mapping[str, Any]) -> bytes | str:
@@ -806,7 +854,7 @@ def apply_store_replace(run: Run, a: dict[str, Any]) -> int:
     new = read_bytes(run.dir / a["source"])
     status, data, _err = parse_store_bytes(new)
     if status != "ok" or not data or sha256_bytes(new) != a.get("after_sha256"):
-        a["state"], a["note"] = "skipped", "the replacement is not a non-empty store (never written)"
+        skip(a, "the replacement is not a non-empty store (never written)")
         return 0
     with store_lock(path) as held:
         fault_point("store.locked")
@@ -815,7 +863,7 @@ def apply_store_replace(run: Run, a: dict[str, Any]) -> int:
         except FileNotFoundError:
             cur = None
         if cur is None or sha256_bytes(cur) != a.get("before_sha256"):
-            a["state"], a["note"] = "skipped", "the store changed since planning (not replaced)"
+            skip(a, "the store changed since planning (not replaced)")
             return held.held_ms()
         atomic_write(path, new, mode=0o600, tmp_name=store_tmp_name(path))
         a["state"] = "applied"
@@ -830,20 +878,20 @@ def apply_file_rewrite(run: Run, a: dict[str, Any]) -> None:
     try:
         held = acquire(path, stale_ms=TRANSCRIPT_LOCK_STALE_MS, timeout_s=float(a.get("lock_timeout_s", 10)))
     except BusyError as exc:
-        a["state"], a["note"] = "skipped", exc.message
+        skip(a, exc.message)
         return
     try:
         try:
             cur = read_bytes(path)
         except FileNotFoundError:
-            a["state"], a["note"] = "skipped", "file no longer exists"
+            skip(a, "file no longer exists")
             return
         if sha256_bytes(cur) != a.get("before_sha256"):
-            a["state"], a["note"] = "skipped", "file changed since planning"
+            skip(a, "file changed since planning")
             return
         new = rewrite_edit(cur, a.get("edit") or {})
         if (cur and not new) or sha256_bytes(new) != a.get("after_sha256"):
-            a["state"], a["note"] = "skipped", "the edit would not give the planned content (not written)"
+            skip(a, "the edit would not give the planned content (not written)")
             return
         mode = os.lstat(path).st_mode & 0o777
         fault_point("rewrite.write")
@@ -956,24 +1004,24 @@ def apply_export(run: Run, a: dict[str, Any]) -> None:
     src = run.state_dir / a["from"]
     dst = Path(a["to"])
     if not lexists_in(src):
-        a["state"], a["note"] = "skipped", "file no longer exists"
+        skip(a, "file no longer exists")
         return
     makedirs(dst.parent)
     if lexists_in(dst):
-        a["state"], a["note"] = "skipped", f"{dst} already exists (not overwritten)"
+        skip(a, f"{dst} already exists (not overwritten)")
         return
     before = lstat_in(src)
     got: list[str] = []
     _write_new(dst, lambda fd: got.append(_stream_out(src, fd, a.get("compress"))))
     if got[0] != a.get("sha256") or _stream_sha(dst, a.get("compress")) != a.get("sha256"):
         unlink(dst)
-        a["state"], a["note"] = "skipped", "file changed since planning, or the copy did not verify (kept)"
+        skip(a, "file changed since planning, or the copy did not verify (kept)")
         return
     fault_point("export.unlink")
     # untouched since before the copy read it (same inode, size, mtime): no second read
     if _identity(lstat_in(src)) != _identity(before) and sha256_file(src) != a.get("sha256"):
         unlink(dst)
-        a["state"], a["note"] = "skipped", "file changed while it was copied (kept)"
+        skip(a, "file changed while it was copied (kept)")
         return
     unlink(src)
     a["state"] = "applied"
@@ -985,10 +1033,10 @@ def apply_import(run: Run, a: dict[str, Any]) -> None:
     dst = run.state_dir / a["path"]
     src = Path(a["source"])
     if lexists_in(dst):
-        a["state"], a["note"] = "skipped", "a file exists there again (not overwritten)"
+        skip(a, "a file exists there again (not overwritten)")
         return
     if not src.exists():
-        a["state"], a["note"] = "skipped", f"the exported copy {src} is gone"
+        skip(a, f"the exported copy {src} is gone")
         return
     kind = a.get("compress")
 
@@ -1003,3 +1051,60 @@ def apply_import(run: Run, a: dict[str, Any]) -> None:
     if a.get("sha256") and sha256_file(dst) != a["sha256"]:
         a["note"] = "restored, but its content differs from the journal's checksum"
     a["state"] = "applied"
+
+
+# ---------------------------------------------------------------- the registry
+
+ApplyFn = Callable[[Run, dict[str, Any], float], int | None]  # → ms a store lock was held
+UndoFn = Callable[[dict[str, Any], str | None, _UndoContext], list[dict[str, Any]]]
+# what `prepare` backs up before the journal: the whole store (once per store), the file
+# as planned (checksum verified), the file a restore overwrites; None: nothing
+BackupRule = Literal["store", "verified", "overwritten"] | None
+
+
+@dataclass(frozen=True)
+class ActionType:
+    """One action type: its journal payload, how it is applied (None: in a batch — the
+    store edits, one critical section per store — or by another module: the SQLite era's
+    changes), how an applied one is undone (the reverse actions, or a conflict), and
+    what is backed up for it before the journal is committed."""
+
+    payload: type
+    apply: ApplyFn | None
+    undo: UndoFn
+    backup: BackupRule = None
+
+
+def _no_lock(fn: Callable[[Run, dict[str, Any]], None]) -> ApplyFn:
+    def apply(run: Run, a: dict[str, Any], lock_timeout_s: float) -> int:
+        fn(run, a)
+        return 0
+
+    return apply
+
+
+def _store_replace(run: Run, a: dict[str, Any], lock_timeout_s: float) -> int:
+    return apply_store_replace(run, a)
+
+
+ACTION_TYPES: dict[str, ActionType] = {
+    "store.remove": ActionType(at.StoreRemove, None, _undo_store_entry, "store"),
+    "store.insert": ActionType(at.StoreInsert, None, _undo_store_entry, "store"),
+    "store.set": ActionType(at.StoreSet, None, _undo_store_set, "store"),
+    "store.replace": ActionType(at.StoreReplace, _store_replace, _undo_from_backup, "verified"),
+    "file.rename": ActionType(at.FileRename, _no_lock(apply_rename), _undo_rename),
+    "file.move": ActionType(at.FileMove, _no_lock(apply_move), _undo_move),
+    "file.rewrite": ActionType(at.FileRewrite, _no_lock(apply_file_rewrite), _undo_from_backup, "verified"),
+    "file.copy_in": ActionType(at.FileCopyIn, _no_lock(apply_copy_in), _undo_copy_in),
+    "file.export": ActionType(at.FileExport, _no_lock(apply_export), _undo_export),
+    "file.import": ActionType(at.FileImport, _no_lock(apply_import), _undo_nothing),
+    "file.delete": ActionType(at.FileDelete, _no_lock(apply_delete), _undo_delete),
+    "file.restore": ActionType(at.FileRestore, apply_restore, _undo_from_backup, "overwritten"),
+    "conflict": ActionType(at.Conflict, _no_lock(_apply_conflict), _undo_nothing),
+    # the SQLite era: applied by `openclaw` (sqlite/gc.py) or a whole-database restore
+    # (sqlite/backup.py), undone from their journal entries there
+    "sqlite.delete": ActionType(at.SqliteAction, None, _undo_sqlite_change),
+    "sqlite.archive": ActionType(at.SqliteAction, None, _undo_sqlite_change),
+    "sqlite.unarchive": ActionType(at.SqliteAction, None, _undo_sqlite_unarchive),
+    "sqlite.restore": ActionType(at.SqliteAction, None, _undo_sqlite_restore),
+}

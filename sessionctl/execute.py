@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sessionctl.action_types import skip
 from sessionctl.actions import apply_actions, prepare
 from sessionctl.context import RunContext
 from sessionctl.errors import BusyError, ConfigError, DataError, SessionctlError
@@ -402,7 +403,7 @@ def execute(
                 out.lock_held_ms = max(out.lock_held_ms, stats.get("lock_held_ms", 0))
         for a in plan.actions:
             if a.get("state") == "planned":
-                a["state"], a["note"] = "skipped", "not applied"
+                skip(a, "not applied")
 
     def counts(run: Run) -> dict[str, Any]:
         return {

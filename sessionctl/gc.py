@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sessionctl import bindings as bmod
+from sessionctl.action_types import skip
 from sessionctl.actions import apply_actions, apply_delete, apply_move, apply_rewrite, prepare
 from sessionctl.context import RunContext
 from sessionctl.discovery import AgentStore, discover
@@ -441,7 +442,7 @@ def apply_renames(
         name = Path(a["from"]).name
         users = _in_use(name, refs) or _in_use(name, foreign.get(str((ctx.state_dir / a["from"]).parent), {}))
         if users:
-            a["state"], a["note"] = "skipped", f"still referenced by {', '.join(users[:3])}"
+            skip(a, f"still referenced by {', '.join(users[:3])}")
             continue
         groups.setdefault(a["lock"], []).append(a)
 
@@ -480,7 +481,7 @@ def apply_renames(
                             )
                         except SessionctlError as exc:
                             for a in acts:
-                                a["state"], a["note"] = "skipped", f"transcript lock: {exc.message}"
+                                skip(a, f"transcript lock: {exc.message}")
                             continue
                     try:
                         run.at(f"archiving {acts[0]['from']}", sd / acts[0]["from"])
@@ -488,11 +489,11 @@ def apply_renames(
                             fault_point("gc.archive")
                             src, dst = sd / a["from"], sd / a["to"]
                             if src.parent != folder or dst.parent != folder:
-                                a["state"], a["note"] = "skipped", "not in the folder of its transcript"
+                                skip(a, "not in the folder of its transcript")
                             elif not _exists_at(d, src.name):
-                                a["state"], a["note"] = "skipped", "the file no longer exists"
+                                skip(a, "the file no longer exists")
                             elif _exists_at(d, dst.name):
-                                a["state"], a["note"] = "skipped", "the archive name exists already"
+                                skip(a, "the archive name exists already")
                             else:
                                 try:
                                     os.rename(src.name, dst.name, src_dir_fd=d, dst_dir_fd=d)
@@ -517,7 +518,7 @@ def apply_renames(
 def _leave_in_place(lock_groups: list[tuple[str, list[dict[str, Any]]]], why: str) -> None:
     for _lock_rel, acts in lock_groups:
         for a in acts:
-            a["state"], a["note"] = "skipped", f"{why}; left in place (sessionctl archive collects it)"
+            skip(a, f"{why}; left in place (sessionctl archive collects it)")
 
 
 def _exists_at(dir_fd: int, name: str) -> bool:
@@ -553,7 +554,7 @@ def apply_binding_edits(
             if e.drops:
                 a["after_sha256"] = _sha(e.data)
             else:
-                a["state"], a["note"] = "skipped", "their sessions were not removed"
+                skip(a, "their sessions were not removed")
     if narrowed:
         run.commit_journal()
     for a in acts:
@@ -561,7 +562,7 @@ def apply_binding_edits(
             continue
         e = by_path[a["path"]]
         if not os.path.lexists(e.path):
-            a["state"], a["note"] = "skipped", "file no longer exists"
+            skip(a, "file no longer exists")
             continue
         apply_rewrite(run, a, e.data)
 
@@ -610,7 +611,7 @@ def run_gc(
                     raise err  # nothing else to do: no run folder for a run that changes nothing
                 out.errors.append(err)
                 for a in sq_acts:
-                    a["state"], a["note"] = "skipped", err.message
+                    skip(a, err.message)
         _apply(ctx, out, backup_dir=backup_dir, lock_timeout_s=lock_timeout_s, argv=argv, openclaw=exe)
         return out
 
@@ -736,7 +737,7 @@ def _apply(
             except BusyError as exc:
                 # this store only: its sessions stay (and so do their files); the rest goes on
                 for a in acts:
-                    a["state"], a["note"] = "skipped", f"store busy: {exc.message}"
+                    skip(a, f"store busy: {exc.message}")
                 out.errors.append(exc)
                 continue
             out.lock_held_ms = max(out.lock_held_ms, held["lock_held_ms"])

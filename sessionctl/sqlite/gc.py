@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sessionctl.action_types import skip
 from sessionctl.context import RunContext
 from sessionctl.discovery import AgentStore
 from sessionctl.errors import Unavailable
@@ -182,7 +183,7 @@ class SqliteGc:
                         a["command"] = res.argv[1:]
                         r = per_key.get(a["key"])
                         if r is None:
-                            a["state"], a["note"] = "skipped", f"OpenClaw gave no result: {res.summary()}"
+                            skip(a, f"OpenClaw gave no result: {res.summary()}")
                         else:
                             self._record(a, r)
                     run.commit_journal()  # OpenClaw's answers are on disk before the next batch
@@ -194,7 +195,7 @@ class SqliteGc:
             a["state"] = "applied"
             a["result"] = {"status": r.status, "archived": r.archived}
         else:
-            a["state"], a["note"] = "skipped", f"OpenClaw: {r.status}: {r.error or ''}".rstrip(": ")
+            skip(a, f"OpenClaw: {r.status}: {r.error or ''}".rstrip(": "))
             a["result"] = {"status": r.status, "error": r.error}
 
     def _reread(self, agent: str) -> AgentDb | None:
@@ -207,18 +208,18 @@ class SqliteGc:
         now = self._reread(agent)
         for a in acts:
             if now is None:
-                a["state"], a["note"] = "skipped", "the database could not be read again before the change"
+                skip(a, "the database could not be read again before the change")
                 continue
             n = now.node(a["key"])
             if n is None:
-                a["state"], a["note"] = "skipped", "the session no longer exists"
+                skip(a, "the session no longer exists")
             elif n.session_id != a["session_id"] or n.updated_at != a["updated_at"]:
                 a["state"], a["note"] = (
                     "skipped",
                     "the session changed since planning (new activity or reset)",
                 )
             elif a["type"] == "sqlite.archive" and n.archived:
-                a["state"], a["note"] = "skipped", "already archived"
+                skip(a, "already archived")
 
     def _confirm(self, agent: str, acts: list[dict[str, Any]]) -> None:
         now = self._reread(agent)
@@ -307,10 +308,10 @@ def apply_unarchive(ctx: RunContext, actions: list[dict[str, Any]], openclaw: st
         why = "no running OpenClaw gateway serves this state dir (unarchiving is a gateway call)"
     for a in todo:
         if why is not None or exe is None:
-            a["state"], a["note"] = "skipped", why
+            skip(a, why)
             continue
         r = unarchive(exe, ctx.state_dir, a["agent"], a["key"], a["session_id"])
         if r.ok:
             a["state"] = "applied"
         else:
-            a["state"], a["note"] = "skipped", f"OpenClaw: {r.error or r.status}"
+            skip(a, f"OpenClaw: {r.error or r.status}")
