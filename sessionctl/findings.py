@@ -50,3 +50,25 @@ def worst(findings: list[Finding]) -> str | None:
     if not findings:
         return None
     return max(findings, key=lambda f: SEVERITY_RANK[f.severity]).severity
+
+
+# the fix commands findings suggest (each documented in docs/)
+_FIX_CMDS = {
+    "store": "sessionctl repair --only store",
+    "entries": "sessionctl repair --only entries",
+    "merge_case": "sessionctl repair --only entries --merge-case",
+    "bad_lines": "sessionctl repair --only transcripts --drop-bad-lines",
+    "transcripts": "sessionctl repair --only transcripts",
+    "locks": "sessionctl repair --only locks",
+    "leftovers": "sessionctl repair --only leftovers",
+    "archive": "sessionctl archive",
+    "gc": "sessionctl gc",
+    "dedupe": "sessionctl dedupe",
+    "storms": "sessionctl dedupe --storms",
+}
+
+
+def fix_cmd(kind: str, agent: str | None, extra: str = "") -> str:
+    """The fix commands health suggests (the commands are documented in docs/)."""
+    a = f" --agent {agent}" if agent else ""
+    return _FIX_CMDS[kind] + a + (f" {extra}" if extra else "")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sessionctl.bindings import dangling, expired, load_bindings, target_agent
 from sessionctl.context import RunContext
 from sessionctl.errors import PERMISSION_HINT, SessionctlError
-from sessionctl.findings import SEVERITY_RANK, Finding, Severity
+from sessionctl.findings import SEVERITY_RANK, Finding, Severity, fix_cmd
 from sessionctl.gateway import find_gateways
 from sessionctl.locks import STORE_LOCK_STALE_MS, TRANSCRIPT_LOCK_STALE_MS, inspect_lock
 from sessionctl.peers import IdentityLinks, expected_route, route_bindings, session_peer
@@ -29,7 +29,7 @@ from sessionctl.resume import detect_era, file_resume_finding
 from sessionctl.runs import RUNS_WARN_BYTES, runs_report
 from sessionctl.snapshot import AgentSnapshot, EntryView, ReadMode, session_agent, snapshot_agent
 from sessionctl.store import TOO_DEEP, num
-from sessionctl.thresholds import HealthThresholds, thresholds_for, token_type
+from sessionctl.thresholds import HealthThresholds, thresholds_for, token_check
 from sessionctl.timeutil import format_duration, iso_ms, max_in_window
 from sessionctl.timeutil import now_ms as wall_now
 from sessionctl.transcripts import FileInfo, TranscriptFacts
@@ -43,27 +43,6 @@ TRANSCRIPT_KINDS = frozenset({"transcript", "topic", "fork"})
 SESSION_FILE_KINDS = frozenset({"transcript", "topic", "fork", "checkpoint", "trajectory", "acp_stream"})
 ARCHIVE_KINDS = frozenset({"archive", "store_bak"})
 MAX_LINES_LISTED = 10
-
-
-_FIX_CMDS = {
-    "store": "sessionctl repair --only store",
-    "entries": "sessionctl repair --only entries",
-    "merge_case": "sessionctl repair --only entries --merge-case",
-    "bad_lines": "sessionctl repair --only transcripts --drop-bad-lines",
-    "transcripts": "sessionctl repair --only transcripts",
-    "locks": "sessionctl repair --only locks",
-    "leftovers": "sessionctl repair --only leftovers",
-    "archive": "sessionctl archive",
-    "gc": "sessionctl gc",
-    "dedupe": "sessionctl dedupe",
-    "storms": "sessionctl dedupe --storms",
-}
-
-
-def fix_cmd(kind: str, agent: str | None, extra: str = "") -> str:
-    """The fix commands health suggests (the commands are documented in docs/)."""
-    a = f" --agent {agent}" if agent else ""
-    return _FIX_CMDS[kind] + a + (f" {extra}" if extra else "")
 
 
 @dataclass
@@ -297,7 +276,7 @@ def entry_checks(snap: AgentSnapshot, thr: HealthThresholds, now_ms: int) -> lis
             )
         if not ev.shape_problem and isinstance(ev.entry, dict):
             out.extend(_missing_check(ev, agent, thr, now_ms, inv, sdir))
-            out.extend(_token_check(ev, agent, thr))
+            out.extend(token_check(ev, agent, thr))
     return out
 
 
@@ -343,29 +322,6 @@ def _missing_check(
             key=ev.key,
             path=str(p) if p is not None else None,
             data={"age_ms": age, "grace_ms": thr.missing_transcript_grace_ms},
-        )
-    ]
-
-
-def _token_check(ev: EntryView, agent: str, thr: HealthThresholds) -> list[Finding]:
-    typ = token_type(ev.parsed)
-    tokens = ev.total_tokens()
-    if typ is None or tokens is None:
-        return []
-    warn, crit = thr.tokens[typ]
-    if tokens < warn:
-        return []
-    sev: Severity = "critical" if tokens >= crit else "warning"
-    limit = crit if sev == "critical" else warn
-    return [
-        Finding(
-            "entry.tokens_high",
-            sev,
-            agent,
-            f"{tokens:,} tokens in a {typ[:-1] if typ != 'main' else 'main'} session (≥ {limit:,}); "
-            "compact or /reset it before it overflows",
-            key=ev.key,
-            data={"tokens": tokens, "type": typ, "warning": warn, "critical": crit},
         )
     ]
 

@@ -12,11 +12,13 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from sessionctl.errors import ConfigError, UsageError
+from sessionctl.findings import Finding, Severity
 from sessionctl.keys import GROUPLIKE_KINDS, KINDS, ParsedKey
 from sessionctl.timeutil import parse_duration
 
 if TYPE_CHECKING:
     from sessionctl.context import RunContext
+    from sessionctl.snapshot import EntryView
 
 KB = 1024
 MB = 1024 * 1024
@@ -281,3 +283,28 @@ def thresholds_for(
         transcript_max_kb=transcript_max_kb,
         max_entries=max_entries,
     )
+
+
+def token_check(ev: EntryView, agent: str, thr: HealthThresholds) -> list[Finding]:
+    """entry.tokens_high: a session past its type's token thresholds (health, and the
+    SQLite era's rows)."""
+    typ = token_type(ev.parsed)
+    tokens = ev.total_tokens()
+    if typ is None or tokens is None:
+        return []
+    warn, crit = thr.tokens[typ]
+    if tokens < warn:
+        return []
+    sev: Severity = "critical" if tokens >= crit else "warning"
+    limit = crit if sev == "critical" else warn
+    return [
+        Finding(
+            "entry.tokens_high",
+            sev,
+            agent,
+            f"{tokens:,} tokens in a {typ[:-1] if typ != 'main' else 'main'} session (≥ {limit:,}); "
+            "compact or /reset it before it overflows",
+            key=ev.key,
+            data={"tokens": tokens, "type": typ, "warning": warn, "critical": crit},
+        )
+    ]

@@ -239,7 +239,7 @@ def refuse_unless_stopped(ctx: Any) -> None:
     """A database is put back only with no gateway of this state dir running (any era)."""
 
     gws = find_gateways(ctx.state_dir)
-    who = gws[0].describe() if gws else gateway_for(ctx)
+    who = gws[0].describe() if gws else gateway_for(ctx.state_dir)
     if who is not None:
         raise BusyError(
             f"{who} is running for {ctx.state_dir}: an agent database is restored only with the gateway "

@@ -140,7 +140,7 @@ class SqliteGc:
                 missing_message() + "; the SQLite-era agents were left unchanged",
                 hint="install OpenClaw (the same release as the gateway) or pass --openclaw PATH",
             )
-        if gateway_for(self.ctx) is None:
+        if gateway_for(self.ctx.state_dir) is None:
             return None, OpenClawUnavailable(
                 f"no running OpenClaw gateway serves {self.ctx.state_dir}: `openclaw sessions delete|archive` "
                 "are gateway calls; the SQLite-era agents were left unchanged",
@@ -304,7 +304,7 @@ def apply_unarchive(ctx: RunContext, actions: list[dict[str, Any]], openclaw: st
     why = None
     if exe is None:
         why = missing_message()
-    elif gateway_for(ctx) is None:
+    elif gateway_for(ctx.state_dir) is None:
         why = "no running OpenClaw gateway serves this state dir (unarchiving is a gateway call)"
     for a in todo:
         if why is not None or exe is None:

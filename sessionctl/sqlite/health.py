@@ -23,13 +23,12 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
-from sessionctl.findings import Finding, Severity
-from sessionctl.health import _token_check, fix_cmd
+from sessionctl.findings import Finding, Severity, fix_cmd
 from sessionctl.locks import pid_alive, proc_starttime
 from sessionctl.resume import ResumeSession, resume_finding, sqlite_resumes_on_start
 from sessionctl.snapshot import AgentSnapshot
 from sessionctl.sqlite.reader import AgentDb, StateDb, state_db_path
-from sessionctl.thresholds import HealthThresholds
+from sessionctl.thresholds import HealthThresholds, token_check
 from sessionctl.timeutil import iso_ms
 from sessionctl.units import bytes_h
 
@@ -240,7 +239,7 @@ def _entry_checks(
         n = nodes[ev.key]
         if not n.archived:
             unarchived += 1
-        out.extend(_token_check(ev, agent, thr))
+        out.extend(token_check(ev, agent, thr))
         t = adb.transcripts.get(n.session_id)
         if t is not None and t.bytes > thr.transcript_max_bytes:
             out.append(

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from sessionctl import jsonjs
-from sessionctl.context import RunContext
 from sessionctl.gateway import find_gateways
 from sessionctl.locks import pid_alive
 from sessionctl.sqlite import AGENT_DB_NAME, STATE_DB_REL, SUPPORTED_AGENT_SCHEMAS, SUPPORTED_STATE_SCHEMAS
@@ -438,14 +437,14 @@ def _read_state(conn: sqlite3.Connection, out: StateDb) -> None:
         )
 
 
-def gateway_for(ctx: RunContext) -> str | None:
+def gateway_for(state_dir: Path) -> str | None:
     """A description of the gateway serving this state dir, or None when none runs: a
     live gateway process (sessionctl.gateway), or the state database's `gateway-owner`
     lease held by a live pid (spec §6.3)."""
-    gws = find_gateways(ctx.state_dir)
+    gws = find_gateways(state_dir)
     if gws:
         return gws[0].describe()
-    st = read_state_db(ctx.state_dir)
+    st = read_state_db(state_dir)
     owner = st.gateway_owner or {}
     pid = owner.get("pid")
     if isinstance(pid, int) and pid_alive(pid) is not False:
