@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING
 import orjson
 
 from sessionctl.result import Result
-from sessionctl.views.fmt import safe
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -79,6 +78,7 @@ def sanitized(v: object) -> object:
     """A copy of a result's data in which every string (keys of objects too) is
     terminal-safe (views.fmt.safe): store content reaches a human view only escaped.
     Strings that need nothing are kept as they are, so this is one cheap pass."""
+    from sessionctl.views.fmt import safe
 
     def walk(v: object) -> object:
         if isinstance(v, str):
@@ -93,6 +93,7 @@ def sanitized(v: object) -> object:
 
 
 def _level_line(level: str, msg: str, journald: bool) -> str:
+    from sessionctl.views.fmt import safe
 
     msg = safe(msg)
     if journald:
@@ -110,6 +111,7 @@ def emit_logs(result: Result, *, quiet: bool = False) -> None:
 
 
 def emit_errors(result: Result) -> None:
+    from sessionctl.views.fmt import safe
 
     journald = bool(os.environ.get("JOURNAL_STREAM"))
     for err in result.errors:
@@ -124,6 +126,7 @@ def summary_line(result: Result) -> str:
     """The one line of `--quiet`: `sessionctl <command>: <STATUS> — <what happened>`,
     from the command's view (`summary(result)`), plus how many warnings were logged.
     An error is the error and its hint."""
+    from sessionctl.views.fmt import safe
 
     head = f"sessionctl {result.command}: {result.status.upper()}"
     if result.errors and not result.data:
@@ -193,6 +196,8 @@ def render(result: Result, *, as_json: bool, quiet: bool = False) -> None:
         sys.stdout.buffer.write(render_json(result))
         return
     from rich.errors import MarkupError
+
+    from sessionctl.views.fmt import safe
 
     shown = Result(
         result.command,

@@ -31,7 +31,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sessionctl.findings import Finding
 from sessionctl.gateway import _version_near, find_gateways
 from sessionctl.timeutil import format_duration
 
@@ -107,6 +106,7 @@ def resume_finding(
     """The `sessions.resume_on_start` finding of one agent (None when its set is empty).
     warning when the set is larger than `budget` (OpenClaw resumes them one at a time on the
     main lane) or holds a stale session (idle longer than `window_ms`); info otherwise."""
+    from sessionctl.findings import Finding  # `list` imports this module; findings it never needs
 
     if not sessions:
         return None

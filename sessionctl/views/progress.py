@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from sessionctl.context import ProgressFn
-from sessionctl.views.fmt import safe
 
 SHOW_AFTER_S = 1.0
 
@@ -38,6 +37,8 @@ def stderr_progress(
                 return
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            from sessionctl.views.fmt import safe  # with rich, once a bar shows: not at start-up
 
             state["safe"] = safe
             bar = Progress(
