@@ -63,6 +63,7 @@ from sessionctl.store import load_store, num, require_access, valid_for_openclaw
 from sessionctl.thresholds import thresholds_for
 from sessionctl.timeutil import now_ms, parse_now
 from sessionctl.transcripts import read_facts, scan_sessions_dir
+from sessionctl.units import bytes_h
 
 LogFn = Callable[[LogLevel, str], None]
 StepStatus = Literal["done", "nothing_to_do", "skipped", "stopped", "failed"]
@@ -556,7 +557,7 @@ class Prestart:
         self.log(
             "info",
             f"prestart: plan for {self.ctx.state_dir}: {c.store_files} store(s), {c.entries} sessions, "
-            f"{c.transcripts} transcripts, {_bytes(c.store_bytes)} of stores; estimates "
+            f"{c.transcripts} transcripts, {bytes_h(c.store_bytes)} of stores; estimates "
             + ", ".join(f"{k} ~{_ms(v)}" for k, v in ests.items())
             + f"; total ~{_ms(sum(ests.values()))} of {_ms(self.deadline.remaining_ms())} left"
             + f" (measured: parse {c.slim_ms_per_byte * 1e6:.2f} ms/MB, listing {c.list_ms_per_file * 1000:.0f} µs/file,"
@@ -815,7 +816,7 @@ class Prestart:
         st.run_id = self.backup_run = out.run_id
         st.status = "done"
         st.detail = {"files": files, "bytes": nbytes, "run_dir": out.run_dir}
-        st.reason = f"{files} file(s), {_bytes(nbytes)}"
+        st.reason = f"{files} file(s), {bytes_h(nbytes)}"
 
     def _relay(self, level: str, msg: str) -> None:
         lvl: LogLevel = level if level in ("error", "warning", "notice", "info", "debug") else "info"  # type: ignore[assignment]
@@ -1189,15 +1190,6 @@ def _stat(path: Path) -> tuple[int, int, int] | None:
     except OSError:
         return None
     return (st.st_ino, st.st_size, st.st_mtime_ns)
-
-
-def _bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{n} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
 
 
 def _size(path: Path) -> int:
