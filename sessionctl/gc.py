@@ -20,7 +20,7 @@ import contextlib
 import os
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,10 @@ class GcOutcome:
     errors: list[Any] = field(default_factory=list)  # SessionctlErrors that stopped part of the run
     era: Any = None  # sessionctl.resume.EraInfo, when the plan limits the resume set
     sqlite: Any = field(default=None, repr=False)  # sessionctl.sqlite.gc.SqliteGc (SQLite-era agents)
+    # (agent, key) → whole entry of a defused session; the agents whose store changed
+    # between the plan's read and that of these entries (no edit from the planned bytes)
+    whole: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
+    inexact: set[str] = field(default_factory=set)
 
 
 # ---------------------------------------------------------------- selecting and reading
@@ -88,12 +92,21 @@ def select_stores(ctx: RunContext, out: GcOutcome) -> list[AgentStore]:
 
 def read_snapshots(ctx: RunContext, stores: list[AgentStore]) -> list[AgentSnapshot]:
     """Snapshot every store (cheap transcript facts). A store that does not parse stops
-    gc before anything changes: gc never "cleans" a store it cannot read."""
+    gc before anything changes: gc never "cleans" a store it cannot read.
+
+    Slim (store.load_store(plan=True)): the plan reads no field of the big diagnostic
+    objects, so neither they nor the stores' bytes are kept — only each store's
+    checksum, whether it is in OpenClaw's own formatting, and the prompt-blob
+    references. The whole entries the run journals or edits are read again, one store
+    at a time (whole_entries, _apply)."""
+    from sessionctl.store import load_store
+
     snaps: list[AgentSnapshot] = []
     for i, st in enumerate(stores):
         ctx.tick(f"reading agent {st.agent_id}", i, len(stores))
         ctx.checkpoint()  # a safe point: nothing is changed before the journal
-        snap = snapshot_agent(st, ctx.state_dir, main_key=ctx.openclaw.main_key, read="cheap")
+        load = load_store(st.store_path, plan=True)
+        snap = snapshot_agent(st, ctx.state_dir, main_key=ctx.openclaw.main_key, read="cheap", load=load)
         if snap.load.status == "missing":
             continue
         if snap.load.data is None:
@@ -127,6 +140,64 @@ def prompt_blob_paths(entries: Iterable[Any], sessions_dir: Path) -> list[Path]:
         if p.is_file() and not p.is_symlink():
             out.append(p)
     return out
+
+
+def planned_view(entry: Any) -> Any:
+    """An entry as the slim plan saw it (without store.SLIM_DROPPED)."""
+    from sessionctl.store import SLIM_DROPPED
+
+    if type(entry) is not dict:
+        return entry
+    return {k: v for k, v in entry.items() if k not in SLIM_DROPPED}
+
+
+def _prompt_ref(entry: Any) -> Any:
+    ss = entry.get("skillsSnapshot") if isinstance(entry, dict) else None
+    return ss.get("promptRef") if isinstance(ss, dict) else None
+
+
+def same_as_planned(snap: AgentSnapshot, key: str, whole: Any) -> bool:
+    """Whether a whole entry read now is the entry the plan decided on: every field the
+    plan read (the slim entry) and its prompt-blob reference unchanged."""
+    from sessionctl.runs import entries_equal
+
+    data = snap.load.data or {}
+    if key not in data:
+        return False
+    refs = snap.load.prompt_refs or {}
+    return entries_equal(planned_view(whole), data[key]) and entries_equal(_prompt_ref(whole), refs.get(key))
+
+
+def whole_entries(snap: AgentSnapshot, keys: list[str]) -> tuple[dict[str, Any], bool]:
+    """The whole entries of `keys` of a store planned slim, read again from the file:
+    when its bytes are still those the plan read (sha256) and in OpenClaw's own
+    formatting, only their members are parsed. The bool says whether they are the
+    planned ones; otherwise (the store changed since, or another layout) they are the
+    entries as they are now, and only those whose planned view is unchanged are given."""
+    import hashlib
+
+    from sessionctl.fsio import read_bytes
+    from sessionctl.store import member_values, parse_store_bytes
+
+    if not keys:
+        return {}, True
+    try:
+        raw = read_bytes(snap.store.store_path)
+    except OSError:
+        return {}, False
+    if hashlib.sha256(raw).hexdigest() == snap.load.sha256 and snap.load.data is not None:
+        if snap.load.canonical:
+            got = member_values(raw, list(snap.load.data), keys)
+            if got is not None:
+                return got, True
+        _status, data, _err = parse_store_bytes(raw)
+        if data is not None:
+            return {k: data[k] for k in keys if k in data}, True
+    _status, data, _err = parse_store_bytes(raw)
+    del raw
+    return {
+        k: data[k] for k in keys if data is not None and k in data and same_as_planned(snap, k, data[k])
+    }, False
 
 
 # ---------------------------------------------------------------- bindings
@@ -244,6 +315,7 @@ def _unique_archive_name(path: Path, stamp_ms: int, taken: set[str]) -> str:
 
 
 _STAMPS: dict[int, str] = {}  # archive stamps by ms: thousands of files share a few
+_MISSING: Any = object()
 
 
 def build_actions(
@@ -253,10 +325,15 @@ def build_actions(
     bindings: list[BindingEdit],
     *,
     archive_stamp_ms: int,
+    whole: Mapping[tuple[str, str], Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """The journal actions of a plan: store.remove (entries verbatim), store.set (a
-    resume-set session defused: the entry before and after), file.rename (archives),
-    file.move / file.delete (purged archives), file.rewrite (bindings)."""
+    """The journal actions of a plan: store.remove, store.set (a resume-set session
+    defused: the whole entry before and after; `whole` maps (agent, key) to it, and a
+    defused entry missing there changed since planning: skipped), file.rename
+    (archives), file.move / file.delete (purged archives), file.rewrite (bindings).
+
+    A store.remove carries no entry here: the run refers to its store's backup for it
+    (`entry_in`), or copies it from there (_apply)."""
     from sessionctl.resume import defused_entry
     from sessionctl.timeutil import iso_ms
 
@@ -275,7 +352,6 @@ def build_actions(
                     "agent": ap.agent,
                     "store": store_rel,
                     "key": d.key,
-                    "entry": snap.load.data[d.key],
                     "kind": d.kind,
                     "reason": d.reason,
                     "rule": d.rule,
@@ -285,20 +361,21 @@ def build_actions(
                 }
             )
         for r in ap.defused:
-            before = snap.load.data[r.key]
-            actions.append(
-                {
-                    "type": "store.set",
-                    "agent": ap.agent,
-                    "store": store_rel,
-                    "key": r.key,
-                    "before": before,
-                    "after": defused_entry(before, archive_stamp_ms),
-                    "check": "resume.defuse",
-                    "reason": f"defused (marked failed as OpenClaw's markSessionFailed does): {r.reason}",
-                    "idle_ms": r.idle_ms,
-                }
-            )
+            before = (whole or {}).get((ap.agent, r.key), _MISSING)
+            act = {
+                "type": "store.set",
+                "agent": ap.agent,
+                "store": store_rel,
+                "key": r.key,
+                "before": None if before is _MISSING else before,
+                "after": None if before is _MISSING else defused_entry(before, archive_stamp_ms),
+                "check": "resume.defuse",
+                "reason": f"defused (marked failed as OpenClaw's markSessionFailed does): {r.reason}",
+                "idle_ms": r.idle_ms,
+            }
+            if before is _MISSING:
+                act["state"], act["note"] = "skipped", "entry changed since planning"
+            actions.append(act)
     for ap in plan.agents:
         for f in ap.files:
             dst = _unique_archive_name(f.path, archive_stamp_ms, taken)
@@ -770,7 +847,17 @@ def _plan_only(
     out.snaps = snaps
     edits = plan_bindings(ctx, out.plan, snaps, out)
     out.binding_edits = edits
-    out.actions = build_actions(ctx, out.plan, snaps, edits, archive_stamp_ms=now_ms())
+    # the whole entries of the defused sessions (the plan read them slim)
+    by_agent = {s.agent_id: s for s in snaps}
+    for ap in out.plan.agents:
+        snap = by_agent.get(ap.agent)
+        if snap is None or not ap.defused:
+            continue
+        got, exact = whole_entries(snap, [r.key for r in ap.defused])
+        out.whole.update(((ap.agent, k), v) for k, v in got.items())
+        if not exact:
+            out.inexact.add(ap.agent)
+    out.actions = build_actions(ctx, out.plan, snaps, edits, archive_stamp_ms=now_ms(), whole=out.whole)
     if sq is not None:
         out.actions.extend(sq.build_actions(out.plan))
     for a in out.actions:
@@ -790,7 +877,6 @@ def _apply(
     argv: list[str] | None,
     openclaw: Path | None = None,
 ) -> None:
-    from sessionctl.actions import apply_actions, prepare
     from sessionctl.fsio import fault_point
     from sessionctl.runs import Run, maybe_finish
     from sessionctl.timeutil import now_ms
@@ -804,7 +890,7 @@ def _apply(
     out.run_id, out.run_dir = run.run_id, str(run.dir)
     with maybe_finish(run):
         # archive names use the wall clock: OpenClaw ages archives by the stamp in the name
-        actions = build_actions(ctx, out.plan, snaps, edits, archive_stamp_ms=now_ms())
+        actions = build_actions(ctx, out.plan, snaps, edits, archive_stamp_ms=now_ms(), whole=out.whole)
         sq_acts = [dict(a) for a in out.actions if a["type"].startswith("sqlite.")]
         actions.extend(sq_acts)
         for a in actions:
@@ -814,18 +900,32 @@ def _apply(
             out.sqlite.backup(run, live_sq)  # SQLite online backup of each database, first
         out.actions = run.actions
         store_acts = [a for a in actions if a["type"] in ("store.remove", "store.set")]
-        # each store's bytes as planned: a backup identical to them lets the journal refer
-        # to it for every removed entry instead of copying the entries (actions.prepare)
-        prepare(
-            run,
-            store_acts,
-            planned={_rel(ctx, s.store.store_path): s.load.raw for s in snaps if s.load.raw is not None},
-        )
+        by_store: dict[str, list[dict[str, Any]]] = {}
+        for a in store_acts:
+            by_store.setdefault(a["store"], []).append(a)
         by_agent = {s.agent_id: s for s in snaps}
+        # each touched store backed up (before the journal); a backup with the very bytes
+        # the plan read lets the journal refer to it for every removed entry (`entry_in`)
+        # — otherwise the entries are copied from it (_entries_from_backup)
+        backups: dict[str, str | None] = {}
+        for rel, acts in by_store.items():
+            snap = by_agent[acts[0]["agent"]]
+            bk = run.backup_file(ctx.state_dir / rel, kind="store", expect_sha256=snap.load.sha256)
+            backups[rel] = bk
+            if bk is not None and bk in run.same_as_planned:
+                for a in acts:
+                    if a["type"] == "store.remove":
+                        a["entry_in"] = bk
+            else:
+                _entries_from_backup(run, snap, acts, bk, check=True)
         for agent in sorted({a["agent"] for a in store_acts if a["type"] == "store.remove"}):
             snap = by_agent[agent]
-            gone = {a["key"] for a in store_acts if a["agent"] == agent}
-            gone_entries = [ev.entry for ev in snap.entries if ev.key in gone]
+            refs = snap.load.prompt_refs or {}
+            gone_entries = [
+                a["entry"] if "entry" in a else {"skillsSnapshot": {"promptRef": refs.get(a["key"])}}
+                for a in store_acts
+                if a["agent"] == agent and a["type"] == "store.remove" and a.get("state") == "planned"
+            ]
             for blob in prompt_blob_paths(gone_entries, snap.store.sessions_dir):
                 run.backup_file(blob, kind="prompt_blob")
         rewrite_acts = [a for a in actions if a["type"] == "file.rewrite"]
@@ -834,27 +934,27 @@ def _apply(
         ctx.checkpoint()  # the last safe point before a change: the half-made run is discarded
         run.commit_journal()
         fault_point("gc.before_apply")
-        # each store's bytes and parsed data as planned: the edit is prepared before the lock
-        base = {
-            _rel(ctx, s.store.store_path): (s.load.raw, s.load.data, s.load.canonical)
-            for s in snaps
-            if s.load.raw is not None and s.load.data is not None
-        }
-        by_store: dict[str, list[dict[str, Any]]] = {}
-        for a in store_acts:
-            by_store.setdefault(a["store"], []).append(a)
         steps = len(by_store) + 1
-        for i, acts in enumerate(by_store.values()):
-            ctx.tick(f"editing store {acts[0]['store']}", i, steps)
+        for i, (rel, acts) in enumerate(by_store.items()):
+            ctx.tick(f"editing store {rel}", i, steps)
+            snap = by_agent[acts[0]["agent"]]
             try:
-                held = apply_actions(run, acts, base=base, lock_timeout_s=lock_timeout_s)
+                held = _apply_store(
+                    run,
+                    snap,
+                    acts,
+                    backups[rel],
+                    exact=snap.agent_id not in out.inexact,
+                    lock_timeout_s=lock_timeout_s,
+                )
             except BusyError as exc:
                 # this store only: its sessions stay (and so do their files); the rest goes on
                 for a in acts:
-                    a["state"], a["note"] = "skipped", f"store busy: {exc.message}"
+                    if a.get("state") == "planned":
+                        a["state"], a["note"] = "skipped", f"store busy: {exc.message}"
                 out.errors.append(exc)
                 continue
-            out.lock_held_ms = max(out.lock_held_ms, held["lock_held_ms"])
+            out.lock_held_ms = max(out.lock_held_ms, held)
         removed = {
             (a["agent"], a["key"].strip().lower())
             for a in store_acts
@@ -870,6 +970,127 @@ def _apply(
         out.backups = list(run.backups)
         run.finish("done", summarize(out))
     _prune(ctx, out.plan.policy, out, backup_dir, protect=run.run_id)
+
+
+def _entries_from_backup(
+    run: Any, snap: AgentSnapshot, acts: list[dict[str, Any]], bk: str | None, *, check: bool
+) -> None:
+    """Give each planned store action of one store the whole entry it acts on, from the
+    store's backup in this run (parsed whole: this store only). With `check` (the backup
+    is not the bytes the plan read — the store changed in between), an entry whose
+    planned view changed is skipped, as is every action when the store is gone."""
+    from sessionctl.runs import entries_equal, read_backup
+    from sessionctl.store import parse_store_bytes
+
+    live = [a for a in acts if a.get("state") == "planned"]
+    if not live:
+        return
+    data: dict[str, Any] | None = None
+    if bk is not None:
+        try:
+            with gc_paused():
+                _status, data, _err = parse_store_bytes(read_backup(run.dir / bk))
+        except OSError:
+            data = None
+    if data is None:
+        for a in live:
+            a["state"], a["note"] = "skipped", "the store could not be read again before the edit"
+        return
+    for a in live:
+        cur = data.get(a["key"], _MISSING)
+        if a["type"] == "store.remove":
+            if cur is _MISSING or (check and not same_as_planned(snap, a["key"], cur)):
+                a["state"], a["note"] = "skipped", "entry changed or removed since planning"
+            else:
+                a["entry"] = cur
+        elif check and (cur is _MISSING or not entries_equal(cur, a.get("before"))):
+            a["state"], a["note"] = "skipped", "entry changed since planning"
+    del data
+
+
+def _apply_store(
+    run: Any,
+    snap: AgentSnapshot,
+    acts: list[dict[str, Any]],
+    bk: str | None,
+    *,
+    exact: bool,
+    lock_timeout_s: float,
+) -> int:
+    """One store's edit, in one short critical section; returns ms the lock was held.
+
+    The common case — the store still has the bytes the plan read and backed up, in
+    OpenClaw's own formatting — needs no parse at all: the new store is spliced from
+    slices of those bytes (store.spliced_store: removed members left out, defused ones
+    serialised), written to a temp file before the lock, and renamed over the store
+    under sessions.json.lock if its bytes are still exactly those. Anything else (the
+    gateway wrote since the backup, another layout) goes the general way
+    (actions.apply_store_actions: the store parsed, each action re-validated against
+    the whole entry the journal holds, taken from the backup)."""
+    import hashlib
+
+    from sessionctl.actions import apply_store_actions
+    from sessionctl.fsio import commit_temp, fault_point, read_bytes, remove_temp, store_tmp_name, write_temp
+    from sessionctl.locks import store_lock
+    from sessionctl.store import member_spans, spliced_store
+
+    live = [a for a in acts if a.get("state") == "planned"]
+    if not live:
+        return 0
+    path = snap.store.store_path
+    data = snap.load.data
+    base: tuple[bytes, dict[str, Any] | None, bool] | None = None  # the general way prepares its edit
+    if exact and snap.load.canonical and data is not None and bk is not None and bk in run.same_as_planned:
+        run.at(f"editing the store {acts[0]['store']}", path)
+        tmp = None
+        try:
+            raw = read_bytes(path)
+            if hashlib.sha256(raw).hexdigest() == snap.load.sha256:
+                spans = member_spans(raw, list(data))
+                if spans is not None:
+                    new = dict(data)
+                    for a in live:
+                        if a["type"] == "store.remove":
+                            new.pop(a["key"], None)
+                        else:
+                            new[a["key"]] = a["after"]
+                    tmp = write_temp(
+                        path, spliced_store(raw, spans, data, new), mode=0o600, tmp_name=store_tmp_name(path)
+                    )
+                    del new, spans
+        except OSError:
+            # as the general way does when its prepared write fails: the edit is made
+            # (and a failure reported) under the lock, not prepared a second time
+            tmp, base = None, (b"", None, False)
+        try:
+            if tmp is not None:
+                with store_lock(path, timeout_s=lock_timeout_s) as held:
+                    fault_point("store.locked")
+                    try:
+                        cur = read_bytes(path)
+                    except FileNotFoundError:
+                        cur = None
+                    if cur == raw:
+                        commit_temp(tmp, path)
+                        tmp = None
+                        for a in live:
+                            a.pop("note", None)
+                            a["state"] = "applied"
+                        return held.held_ms()
+                    del cur
+                    base = (b"", None, False)  # the gateway wrote since: edit what is there, under the lock
+        finally:
+            if tmp is not None:
+                remove_temp(tmp)
+        raw = b""
+    # the general way: the whole entries from the backup, the edit re-validated under the lock
+    _entries_from_backup(
+        run, snap, [a for a in live if "entry" not in a and a["type"] == "store.remove"], bk, check=False
+    )
+    live = [a for a in live if a.get("state") == "planned"]
+    if not live:
+        return 0
+    return apply_store_actions(run, path, live, base=base, lock_timeout_s=lock_timeout_s)
 
 
 def _prune(
