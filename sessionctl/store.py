@@ -214,10 +214,7 @@ def _parse_slim(
                 if plan.canonical and (len(part) != 1 or next(iter(part)) in data):
                     plan.canonical = False  # two members on one line, or a repeated key
                 if plan.canonical:
-                    try:
-                        plan.canonical = serialize_store(part)[2:-2] == piece
-                    except DataError:
-                        plan.canonical = False
+                    plan.canonical = _member_canonical(part, piece)
             for key, entry in part.items():
                 if type(entry) is dict:
                     if plan is not None:
@@ -226,6 +223,8 @@ def _parse_slim(
                         entry.pop(f, None)
                 data[key] = entry
         if ok:
+            if plan is not None and plan.canonical and _fix_numbers(raw) is not raw:
+                plan.canonical = False  # a number JS writes otherwise than the file has it
             return "ok", data, None, None
         del data
         if plan is not None:
@@ -246,6 +245,23 @@ def _parse_slim(
     elif plan is not None:
         plan.canonical = False
     return status, full, error, note
+
+
+def _member_canonical(part: dict[str, Any], piece: bytes) -> bool:
+    """serialize_store(part)[2:-2] == piece, for one member — except when orjson's
+    indented output is the piece itself: then it is serialize_store's only if the JS
+    number fix-ups (_fix_numbers) find nothing in it, which the caller checks once on
+    the whole store (one regex scan instead of one per member)."""
+    try:
+        out = orjson.dumps(part, option=orjson.OPT_INDENT_2)
+    except (orjson.JSONEncodeError, TypeError):
+        try:
+            return serialize_store(part)[2:-2] == piece
+        except DataError:
+            return False
+    if out[2:-2] != piece:  # JS writes some numbers otherwise (1e-6 is 0.000001 there)
+        return _fix_numbers(out)[2:-2] == piece
+    return True  # and JS writes every number of it as orjson does: checked on the whole store
 
 
 @dataclass

@@ -706,6 +706,14 @@ def _planned_stores() -> dict[str, bytes]:
         "needless-escape": canonical.replace(b'"s2"', b'"\\u0073\\u0032"'),
         "four-space-indent": js_stringify(base, indent=4).encode(),
         "compact": json.dumps(base).encode(),
+        # numbers orjson writes otherwise than JavaScript: as JS writes them (canonical) or not
+        "js-small-float": canonical.replace(b'"n": 1.5', b'"n": 0.000001'),
+        "orjson-small-float": canonical.replace(b'"n": 1.5', b'"n": 1e-6'),
+        "js-big-float": canonical.replace(b'"n": 1.5', b'"n": 1e+21'),
+        "js-1e20": canonical.replace(b'"n": 1.5', b'"n": 100000000000000000000'),
+        "orjson-1e20": canonical.replace(b'"n": 1.5', b'"n": 1e20'),
+        "js-1e-7": canonical.replace(b'"n": 1.5', b'"n": 1e-7'),
+        "text-with-e-and-dot0": canonical.replace(b'"s2"', b'"re-run v1.0"'),
     }
     for name, (raw, valid) in LINES.items():
         if valid and raw.startswith(b"{") and len(raw) < 10_000:  # JSON.parse reads it: an entry of its own
