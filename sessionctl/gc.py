@@ -105,7 +105,9 @@ def read_snapshots(ctx: RunContext, stores: list[AgentStore]) -> list[AgentSnaps
     for i, st in enumerate(stores):
         ctx.tick(f"reading agent {st.agent_id}", i, len(stores))
         ctx.checkpoint()  # a safe point: nothing is changed before the journal
-        load = load_store(st.store_path, plan=True)
+        load = ctx.planned_load(st.store_path)  # prestart read it already (unchanged since)
+        if load is None or load.sha256 is None:
+            load = load_store(st.store_path, plan=True)
         snap = snapshot_agent(st, ctx.state_dir, main_key=ctx.openclaw.main_key, read="cheap", load=load)
         if snap.load.status == "missing":
             continue
@@ -124,11 +126,15 @@ def prompt_blob_paths(entries: Iterable[Any], sessions_dir: Path) -> list[Path]:
     """The skill-prompt blobs (skills-prompts/sha256/<2 hex>/<hash>.txt) that the given
     store entries reference through skillsSnapshot.promptRef.hash and that exist as
     regular files. A `sha256:` prefix on the hash is accepted."""
+    return prompt_ref_paths((_prompt_ref(e) for e in entries), sessions_dir)
+
+
+def prompt_ref_paths(refs: Iterable[Any], sessions_dir: Path) -> list[Path]:
+    """prompt_blob_paths for the skillsSnapshot.promptRef values themselves
+    (store.load_store(plan=True) keeps them: StoreLoad.prompt_refs)."""
     out: list[Path] = []
     seen: set[str] = set()
-    for entry in entries:
-        ss = entry.get("skillsSnapshot") if isinstance(entry, dict) else None
-        ref = ss.get("promptRef") if isinstance(ss, dict) else None
+    for ref in refs:
         h = ref.get("hash") if isinstance(ref, dict) else None
         if not isinstance(h, str):
             continue
@@ -460,11 +466,8 @@ def wait_store_lock_free(store_path: Path, timeout_s: float) -> None:
 
 
 def store_references(ctx: RunContext, snap: AgentSnapshot) -> dict[str, list[str]] | None:
-    """File names the store as it is on disk now (re-read after the edit) keeps in use:
-    every entry's sessionFile base name, `<sessionId>.jsonl`, `sid:<sessionId>` and its
-    compaction checkpoints. Deliberately wider than the resolved references (no path
-    resolution: a name is kept even when its sessionFile points elsewhere) — a file it
-    keeps is only left in place, never lost. None when the store cannot be read."""
+    """File names the store as it is on disk now (re-read after the edit) keeps in use;
+    None when the store cannot be read (see references_of)."""
     from sessionctl.fsio import read_bytes
     from sessionctl.store import parse_store_slim
 
@@ -474,8 +477,15 @@ def store_references(ctx: RunContext, snap: AgentSnapshot) -> dict[str, list[str
         return None
     with gc_paused():  # slim: only names matter here, not the big diagnostic objects
         _status, data, _err = parse_store_slim(raw)
-    if data is None:
-        return None
+    return None if data is None else references_of(data)
+
+
+def references_of(data: Mapping[str, Any]) -> dict[str, list[str]]:
+    """File names a store's entries keep in use: every entry's sessionFile base name,
+    `<sessionId>.jsonl`, `sid:<sessionId>` and its compaction checkpoints. Deliberately
+    wider than the resolved references (no path resolution: a name is kept even when
+    its sessionFile points elsewhere) — a file it keeps is only left in place, never
+    lost."""
     refs: dict[str, list[str]] = {}
 
     def add(name: str, key: str) -> None:
@@ -588,14 +598,19 @@ def apply_renames(
     foreign: dict[str, dict[str, list[str]]] = {}
     unknown: list[str] = []
     if renames:
-        # every store as it is now (the edits are done): every agent's entries count
+        # every store as it is now (the edits are done), each read once: every agent's
+        # entries count, and its own entries' names are what keeps a file of its folder
         for snap in snaps:
             data = _store_data(snap.store.store_path)
             if data is None:
+                refs_now[snap.agent_id] = None
                 continue
+            # a store gone since the edit (read as {}) is "cannot be re-read" for its own files
+            refs_now[snap.agent_id] = references_of(data) if os.path.lexists(snap.store.store_path) else None
             for fdir, names in sibling_references(data, snap.store.sessions_dir).items():
                 for name, keys in names.items():
                     foreign.setdefault(fdir, {}).setdefault(name, []).extend(keys)
+            del data
         others, unknown = foreign_references(ctx, {str(s.store.store_path) for s in snaps})
         for fdir, names in others.items():
             for name, keys in names.items():
@@ -921,12 +936,12 @@ def _apply(
         for agent in sorted({a["agent"] for a in store_acts if a["type"] == "store.remove"}):
             snap = by_agent[agent]
             refs = snap.load.prompt_refs or {}
-            gone_entries = [
-                a["entry"] if "entry" in a else {"skillsSnapshot": {"promptRef": refs.get(a["key"])}}
+            gone_refs = [
+                _prompt_ref(a["entry"]) if "entry" in a else refs.get(a["key"])
                 for a in store_acts
                 if a["agent"] == agent and a["type"] == "store.remove" and a.get("state") == "planned"
             ]
-            for blob in prompt_blob_paths(gone_entries, snap.store.sessions_dir):
+            for blob in prompt_ref_paths(gone_refs, snap.store.sessions_dir):
                 run.backup_file(blob, kind="prompt_blob")
         rewrite_acts = [a for a in actions if a["type"] == "file.rewrite"]
         for a in rewrite_acts:

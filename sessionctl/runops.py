@@ -49,7 +49,7 @@ def take_backup(
     `sqlite`, also every SQLite-era agent database (SQLite's online backup API: safe while
     the gateway runs; `restore` can put it back with the gateway stopped)."""
     from sessionctl.bindings import binding_file_paths
-    from sessionctl.gc import prompt_blob_paths
+    from sessionctl.gc import prompt_ref_paths
     from sessionctl.locks import private_lock
     from sessionctl.runs import Run, maybe_finish, prune_runs
     from sessionctl.store import load_store
@@ -73,7 +73,8 @@ def take_backup(
                 if not os.path.isfile(st.store_path) or os.path.islink(st.store_path):
                     continue
                 run.backup_file(st.store_path, kind="store")
-                load = load_store(st.store_path)
+                # slim: only the prompt-blob references are needed (prestart's plan read it already)
+                load = ctx.planned_load(st.store_path) or load_store(st.store_path, plan=True)
                 if load.data is None:
                     out.logs.append(
                         (
@@ -82,7 +83,7 @@ def take_backup(
                         )
                     )
                     continue
-                for blob in prompt_blob_paths(load.data.values(), st.sessions_dir):
+                for blob in prompt_ref_paths((load.prompt_refs or {}).values(), st.sessions_dir):
                     run.backup_file(blob, kind="prompt_blob")
             if ctx.agents is None:
                 for _channel, p in binding_file_paths(ctx.state_dir):
