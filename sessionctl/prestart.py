@@ -259,10 +259,11 @@ class Costs:
     def copy_ms(self, nbytes: int, files: int) -> int:
         return int(nbytes / self.copy_rate + files * self.file_op_ms)
 
-    def read_cpu(self) -> float:
-        """CPU ms of one snapshot of every store: slim parse, listing, entries."""
+    def read_cpu(self, parsed: float = 1.0) -> float:
+        """CPU ms of one snapshot of every store: slim parse (of `parsed`, the share of the
+        store bytes the step parses), listing, entries."""
         return (
-            self.store_bytes * self.slim_ms_per_byte
+            self.store_bytes * parsed * self.slim_ms_per_byte
             + self.files * self.list_ms_per_file
             + self.entries * ENTRY_MS
         )
@@ -611,11 +612,12 @@ class Prestart:
         )
 
     def _cpu_repair(self) -> float:
-        """A slim snapshot of every store, the first line and last byte of every
+        """A snapshot of every store (its parse the plan's), the first line and last byte of every
         transcript-like file; per fix a backup and a durable write or move."""
         c = self.costs
         fixes = c.copy_ms(c.store_bytes if c.fixups else 0, 3 * c.fixups)
-        return 30 + c.read_cpu() + c.transcripts * c.head_ms + fixes
+        # the stores are not parsed again: repair takes the plan's read (unchanged since)
+        return 30 + c.read_cpu(parsed=0.0) + c.transcripts * c.head_ms + fixes
 
     def _est_repair(self) -> int:
         return self._est(self._cpu_repair())
@@ -669,7 +671,7 @@ class Prestart:
         entries_left = max(0, c.entries - self._gc_expired)
         return (
             50
-            + c.read_cpu()
+            + c.read_cpu(parsed=entries_left / c.entries if c.entries else 1.0)  # the stores gc left
             + min(entries_left, c.transcripts) * c.facts_ms
             + entries_left * HEALTH_ENTRY_MS
             + c.files * HEALTH_FILE_MS
