@@ -259,7 +259,9 @@ def snapshot_agent(
 
     `slim=True` (read-only callers: health, list) parses the store without the big
     diagnostic objects (store.SLIM_DROPPED) and keeps no raw bytes: a fraction of the
-    memory. Callers that write the store or journal whole entries must not use it.
+    memory. Callers that write the store or journal whole entries must not take its
+    entries for whole ones: gc passes a `load` made with store.load_store(plan=True) (slim
+    too, with the store's checksum) and reads whole entries again when it acts on them.
 
     A store the process may not read raises the permission error (77, store.require_access)
     unless `report_denied` (health, which reports it as a finding)."""
