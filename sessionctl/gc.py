@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -38,6 +39,7 @@ from sessionctl.policy import (
 from sessionctl.snapshot import AgentSnapshot, snapshot_agent
 
 PROMPT_HASH_LEN = 64
+_HEX = re.compile("[0-9a-f]+")
 
 
 @dataclass
@@ -139,7 +141,7 @@ def prompt_ref_paths(refs: Iterable[Any], sessions_dir: Path) -> list[Path]:
         if not isinstance(h, str):
             continue
         h = h.strip().lower().removeprefix("sha256:")
-        if len(h) != PROMPT_HASH_LEN or any(c not in "0123456789abcdef" for c in h) or h in seen:
+        if len(h) != PROMPT_HASH_LEN or h in seen or not _HEX.fullmatch(h):
             continue
         seen.add(h)
         p = sessions_dir / "skills-prompts" / "sha256" / h[:2] / f"{h}.txt"
