@@ -224,7 +224,7 @@ HEALTH_ENTRY_MS = 0.08  # health's checks per entry
 HEALTH_FILE_MS = 0.02  # health's folder checks per file (orphans, archives, locks)
 ARCHIVE_MS = 0.35  # one archive rename under its transcript's lock (lock file, rename, release)
 FILE_OP_MS = 4.0  # one small durable file operation (write or rename + fsync)
-COPY_BYTES_PER_MS = 250_000.0  # a durable zstd copy with its hash (backups), until the backup measures it
+COPY_BYTES_PER_MS = 450_000.0  # a durable zstd copy with its hash (backups), until the backup measures it
 SAMPLE_FILES = 48  # transcripts read by the plan to measure the cost of a read
 
 
