@@ -621,6 +621,7 @@ def apply_renames(
         if a["agent"] not in refs_now:
             refs_now[a["agent"]] = store_references(ctx, by_agent[a["agent"]])
     groups: dict[str, list[dict[str, Any]]] = {}
+    sd_s = str(ctx.state_dir)
     for a in renames:
         refs = refs_now[a["agent"]]
         if refs is None or unknown:
@@ -629,25 +630,29 @@ def apply_renames(
                 "a store could not be re-read after the edit; file left in place",
             )
             continue
-        name = Path(a["from"]).name
-        users = _in_use(name, refs) or _in_use(name, foreign.get(str((ctx.state_dir / a["from"]).parent), {}))
+        # plain strings: 28,000 files make Path objects cost more than the renames
+        src_s = os.path.join(sd_s, a["from"])
+        name = os.path.basename(src_s)
+        users = _in_use(name, refs) or _in_use(name, foreign.get(os.path.dirname(src_s), {}))
         if users:
             a["state"], a["note"] = "skipped", f"still referenced by {', '.join(users[:3])}"
             continue
         groups.setdefault(a["lock"], []).append(a)
     from sessionctl.fsio import in_dir, named
 
-    sd = ctx.state_dir
     folders: dict[Path, list[dict[str, Any]]] = {}  # renamed, not yet durable
     # lock groups by folder: each folder is opened once (through fsio.open_dir: a folder
     # swapped for a symlink since the plan is refused, never followed out of the state
     # dir), each transcript's lock taken and released through that fd
-    by_folder: dict[Path, list[tuple[str, list[dict[str, Any]]]]] = {}
+    by_folder: dict[str, list[tuple[str, list[dict[str, Any]]]]] = {}
     for lock_rel, acts in groups.items():
-        by_folder.setdefault((sd / acts[0]["from"]).parent, []).append((lock_rel, acts))
+        by_folder.setdefault(os.path.dirname(os.path.join(sd_s, acts[0]["from"])), []).append(
+            (lock_rel, acts)
+        )
     try:
         stopped: str | None = None
-        for folder, lock_groups in by_folder.items():
+        for folder_s, lock_groups in by_folder.items():
+            folder = Path(folder_s)
             if stopped is not None:
                 _leave_in_place(lock_groups, stopped)
                 continue
@@ -661,35 +666,39 @@ def apply_renames(
                         stopped = why
                         _leave_in_place(lock_groups[gi:], why)
                         break
-                    target = sd / lock_rel
-                    lock = folder / f"{target.name}.lock"
-                    held = try_acquire_at(d, lock) if target.parent == folder else None
+                    target_s = os.path.join(sd_s, lock_rel)
+                    own_folder = os.path.dirname(target_s) == folder_s
+                    held = try_acquire_at(d, Path(f"{target_s}.lock")) if own_folder else None
                     fast = held is not None
                     if held is None:  # taken (or elsewhere): the full protocol, waiting, stale checks
                         try:
                             held = acquire(
-                                target, timeout_s=min(lock_timeout_s, 5.0), stale_ms=TRANSCRIPT_LOCK_STALE_MS
+                                Path(target_s),
+                                timeout_s=min(lock_timeout_s, 5.0),
+                                stale_ms=TRANSCRIPT_LOCK_STALE_MS,
                             )
                         except SessionctlError as exc:
                             for a in acts:
                                 a["state"], a["note"] = "skipped", f"transcript lock: {exc.message}"
                             continue
                     try:
-                        run.at(f"archiving {acts[0]['from']}", sd / acts[0]["from"])
+                        run.at(f"archiving {acts[0]['from']}", Path(sd_s, acts[0]["from"]))
                         for a in acts:
                             fault_point("gc.archive")
-                            src, dst = sd / a["from"], sd / a["to"]
-                            if src.parent != folder or dst.parent != folder:
+                            src, dst = os.path.join(sd_s, a["from"]), os.path.join(sd_s, a["to"])
+                            src_dir, src_name = os.path.split(src)
+                            dst_dir, dst_name = os.path.split(dst)
+                            if src_dir != folder_s or dst_dir != folder_s:
                                 a["state"], a["note"] = "skipped", "not in the folder of its transcript"
-                            elif not _exists_at(d, src.name):
+                            elif not _exists_at(d, src_name):
                                 a["state"], a["note"] = "skipped", "the file no longer exists"
-                            elif _exists_at(d, dst.name):
+                            elif _exists_at(d, dst_name):
                                 a["state"], a["note"] = "skipped", "the archive name exists already"
                             else:
                                 try:
-                                    os.rename(src.name, dst.name, src_dir_fd=d, dst_dir_fd=d)
+                                    os.rename(src_name, dst_name, src_dir_fd=d, dst_dir_fd=d)
                                 except OSError as exc:
-                                    raise named(exc, src) from None
+                                    raise named(exc, Path(src)) from None
                                 folders.setdefault(folder, []).append(a)
                     finally:
                         if fast:
