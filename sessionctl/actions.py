@@ -87,7 +87,7 @@ def apply_store_actions(
     store_path: Path,
     actions: list[dict[str, Any]],
     *,
-    base: tuple[bytes, dict[str, Any], bool] | None = None,
+    base: tuple[bytes, dict[str, Any] | None, bool] | None = None,
     lock_timeout_s: float = 10.0,
 ) -> int:
     """Apply the store.* actions of one store in a single critical section. Each is
@@ -96,7 +96,8 @@ def apply_store_actions(
 
     The critical section stays short on big stores: the edit is computed, serialised
     and written to a temp file BEFORE the lock, from `base` (the store's bytes and
-    parsed data as planned, and whether they are in OpenClaw's own formatting — the dict is consumed) or from the bytes on disk now. Under
+    parsed data as planned, and whether they are in OpenClaw's own formatting — the dict is consumed;
+    no data: nothing is prepared, the edit is made under the lock) or from the bytes on disk now. Under
     sessions.json.lock the store is re-read; when its bytes are still exactly those, the
     temp file is renamed over it. Otherwise (the gateway wrote meanwhile) the store is
     parsed and edited again under the lock, entry by entry, as before.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,24 @@ class RunContext:
     # set by a caller with a time budget (prestart): why the running step must stop now,
     # or None; long steps ask at their safe points (checkpoint / out_of_time)
     stop_check: Callable[[], str | None] | None = None
+    # set by a caller that read the stores already (prestart's plan): store path →
+    # store.StoreLoad made with plan=True, reused by a later step while the file's
+    # size, mtime and inode are unchanged (planned_load)
+    store_loads: dict[str, Any] | None = None
+
+    def planned_load(self, path: Path) -> Any:
+        """A store's load offered by `store_loads`, if the file looks unchanged since; else
+        None. Readers that write check the bytes themselves (its sha256) before acting."""
+        load = (self.store_loads or {}).get(str(path))
+        if load is None:
+            return None
+        try:
+            st = os.stat(path, follow_symlinks=False)
+        except OSError:
+            return None
+        if (st.st_size, st.st_mtime_ns, st.st_ino) != (load.size, load.mtime_ns, load.ino):
+            return None
+        return load
 
     def out_of_time(self) -> str | None:
         """At a safe point: why the running step should stop here (None: go on)."""

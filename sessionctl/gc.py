@@ -16,20 +16,33 @@ Apply sequence (docs/gc.md):
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sessionctl import bindings as bmod
 from sessionctl.action_types import skip
-from sessionctl.actions import apply_actions, apply_delete, apply_move, apply_rewrite, prepare
+from sessionctl.actions import apply_delete, apply_move, apply_rewrite, apply_store_actions
 from sessionctl.context import RunContext
 from sessionctl.discovery import AgentStore, discover
 from sessionctl.errors import BusyError, DataError, SessionctlError
 from sessionctl.execute import exclusive, journaled, touched_stores
-from sessionctl.fsio import fault_point, fsync_dir, in_dir, named, read_bytes, state_rel
+from sessionctl.fsio import (
+    commit_temp,
+    fault_point,
+    fsync_dir,
+    in_dir,
+    named,
+    read_bytes,
+    remove_temp,
+    state_rel,
+    store_tmp_name,
+    write_temp,
+)
 from sessionctl.fsio import sha256_bytes as _sha
 from sessionctl.gateway import refuse_if_gateway_running
 from sessionctl.jsonjs import gc_paused
@@ -37,6 +50,7 @@ from sessionctl.keys import parse_key
 from sessionctl.locks import (
     TRANSCRIPT_LOCK_STALE_MS,
     acquire,
+    store_lock,
     try_acquire_at,
 )
 from sessionctl.policy import (
@@ -47,10 +61,24 @@ from sessionctl.policy import (
     plan_gc,
 )
 from sessionctl.resume import defused_entry, detect_era, file_era
-from sessionctl.runs import prune_runs
-from sessionctl.snapshot import AgentSnapshot, prompt_blob_paths, sibling_references, snapshot_agent
+from sessionctl.runs import entries_equal, prune_runs, read_backup
+from sessionctl.snapshot import (
+    AgentSnapshot,
+    prompt_ref,
+    prompt_ref_paths,
+    sibling_references,
+    snapshot_agent,
+)
 from sessionctl.sqlite.gc import SqliteGc
-from sessionctl.store import parse_store_slim
+from sessionctl.store import (
+    SLIM_DROPPED,
+    load_store,
+    member_spans,
+    member_values,
+    parse_store_bytes,
+    parse_store_slim,
+    spliced_store,
+)
 from sessionctl.timeutil import iso_ms, now_ms
 from sessionctl.timeutil import now_ms as wall_ms
 from sessionctl.transcripts import classify, unique_archive_path
@@ -74,6 +102,10 @@ class GcOutcome:
     errors: list[Any] = field(default_factory=list)  # SessionctlErrors that stopped part of the run
     era: Any = None  # sessionctl.resume.EraInfo, when the plan limits the resume set
     sqlite: Any = field(default=None, repr=False)  # sessionctl.sqlite.gc.SqliteGc (SQLite-era agents)
+    # (agent, key) → whole entry of a defused session; the agents whose store changed
+    # between the plan's read and that of these entries (no edit from the planned bytes)
+    whole: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
+    inexact: set[str] = field(default_factory=set)
 
 
 # ---------------------------------------------------------------- selecting and reading
@@ -104,12 +136,21 @@ def select_stores(ctx: RunContext, out: GcOutcome) -> list[AgentStore]:
 
 def read_snapshots(ctx: RunContext, stores: list[AgentStore]) -> list[AgentSnapshot]:
     """Snapshot every store (cheap transcript facts). A store that does not parse stops
-    gc before anything changes: gc never "cleans" a store it cannot read."""
+    gc before anything changes: gc never "cleans" a store it cannot read.
+
+    Slim (store.load_store(plan=True)): the plan reads no field of the big diagnostic
+    objects, so neither they nor the stores' bytes are kept — only each store's
+    checksum, whether it is in OpenClaw's own formatting, and the prompt-blob
+    references. The whole entries the run journals or edits are read again, one store
+    at a time (whole_entries, _apply)."""
     snaps: list[AgentSnapshot] = []
     for i, st in enumerate(stores):
         ctx.tick(f"reading agent {st.agent_id}", i, len(stores))
         ctx.checkpoint()  # a safe point: nothing is changed before the journal
-        snap = snapshot_agent(st, ctx.state_dir, main_key=ctx.openclaw.main_key, read="cheap")
+        load = ctx.planned_load(st.store_path)  # prestart read it already (unchanged since)
+        if load is None or load.sha256 is None:
+            load = load_store(st.store_path, plan=True)
+        snap = snapshot_agent(st, ctx.state_dir, main_key=ctx.openclaw.main_key, read="cheap", load=load)
         if snap.load.status == "missing":
             continue
         if snap.load.data is None:
@@ -121,6 +162,50 @@ def read_snapshots(ctx: RunContext, stores: list[AgentStore]) -> list[AgentSnaps
             )
         snaps.append(snap)
     return snaps
+
+
+def planned_view(entry: Any) -> Any:
+    """An entry as the slim plan saw it (without store.SLIM_DROPPED)."""
+    if type(entry) is not dict:
+        return entry
+    return {k: v for k, v in entry.items() if k not in SLIM_DROPPED}
+
+
+def same_as_planned(snap: AgentSnapshot, key: str, whole: Any) -> bool:
+    """Whether a whole entry read now is the entry the plan decided on: every field the
+    plan read (the slim entry) and its prompt-blob reference unchanged."""
+    data = snap.load.data or {}
+    if key not in data:
+        return False
+    refs = snap.load.prompt_refs or {}
+    return entries_equal(planned_view(whole), data[key]) and entries_equal(prompt_ref(whole), refs.get(key))
+
+
+def whole_entries(snap: AgentSnapshot, keys: list[str]) -> tuple[dict[str, Any], bool]:
+    """The whole entries of `keys` of a store planned slim, read again from the file:
+    when its bytes are still those the plan read (sha256) and in OpenClaw's own
+    formatting, only their members are parsed. The bool says whether they are the
+    planned ones; otherwise (the store changed since, or another layout) they are the
+    entries as they are now, and only those whose planned view is unchanged are given."""
+    if not keys:
+        return {}, True
+    try:
+        raw = read_bytes(snap.store.store_path)
+    except OSError:
+        return {}, False
+    if hashlib.sha256(raw).hexdigest() == snap.load.sha256 and snap.load.data is not None:
+        if snap.load.canonical:
+            got = member_values(raw, list(snap.load.data), keys)
+            if got is not None:
+                return got, True
+        _status, data, _err = parse_store_bytes(raw)
+        if data is not None:
+            return {k: data[k] for k in keys if k in data}, True
+    _status, data, _err = parse_store_bytes(raw)
+    del raw
+    return {
+        k: data[k] for k in keys if data is not None and k in data and same_as_planned(snap, k, data[k])
+    }, False
 
 
 # ---------------------------------------------------------------- bindings
@@ -210,6 +295,9 @@ def _rel(ctx: RunContext, p: Path | str) -> str:
     return state_rel(ctx.state_dir, p, resolve=False)  # the snapshot's own paths: no realpath
 
 
+_MISSING: Any = object()
+
+
 def build_actions(
     ctx: RunContext,
     plan: GcPlan,
@@ -217,10 +305,15 @@ def build_actions(
     bindings: list[BindingEdit],
     *,
     archive_stamp_ms: int,
+    whole: Mapping[tuple[str, str], Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """The journal actions of a plan: store.remove (entries verbatim), store.set (a
-    resume-set session defused: the entry before and after), file.rename (archives),
-    file.move / file.delete (purged archives), file.rewrite (bindings)."""
+    """The journal actions of a plan: store.remove, store.set (a resume-set session
+    defused: the whole entry before and after; `whole` maps (agent, key) to it, and a
+    defused entry missing there changed since planning: skipped), file.rename
+    (archives), file.move / file.delete (purged archives), file.rewrite (bindings).
+
+    A store.remove carries no entry here: the run refers to its store's backup for it
+    (`entry_in`), or copies it from there (_apply)."""
 
     actions: list[dict[str, Any]] = []
     by_agent = {s.agent_id: s for s in snaps}
@@ -237,7 +330,6 @@ def build_actions(
                     "agent": ap.agent,
                     "store": store_rel,
                     "key": d.key,
-                    "entry": snap.load.data[d.key],
                     "kind": d.kind,
                     "reason": d.reason,
                     "rule": d.rule,
@@ -247,20 +339,21 @@ def build_actions(
                 }
             )
         for r in ap.defused:
-            before = snap.load.data[r.key]
-            actions.append(
-                {
-                    "type": "store.set",
-                    "agent": ap.agent,
-                    "store": store_rel,
-                    "key": r.key,
-                    "before": before,
-                    "after": defused_entry(before, archive_stamp_ms),
-                    "check": "resume.defuse",
-                    "reason": f"defused (marked failed as OpenClaw's markSessionFailed does): {r.reason}",
-                    "idle_ms": r.idle_ms,
-                }
-            )
+            before = (whole or {}).get((ap.agent, r.key), _MISSING)
+            act = {
+                "type": "store.set",
+                "agent": ap.agent,
+                "store": store_rel,
+                "key": r.key,
+                "before": None if before is _MISSING else before,
+                "after": None if before is _MISSING else defused_entry(before, archive_stamp_ms),
+                "check": "resume.defuse",
+                "reason": f"defused (marked failed as OpenClaw's markSessionFailed does): {r.reason}",
+                "idle_ms": r.idle_ms,
+            }
+            if before is _MISSING:
+                act["state"], act["note"] = "skipped", "entry changed since planning"
+            actions.append(act)
     for ap in plan.agents:
         for f in ap.files:
             dst = unique_archive_path(f.path, "deleted", archive_stamp_ms, taken)
@@ -325,8 +418,15 @@ def store_references(ctx: RunContext, snap: AgentSnapshot) -> dict[str, list[str
         return None
     with gc_paused():  # slim: only names matter here, not the big diagnostic objects
         _status, data, _err = parse_store_slim(raw)
-    if data is None:
-        return None
+    return None if data is None else references_of(data)
+
+
+def references_of(data: Mapping[str, Any]) -> dict[str, list[str]]:
+    """File names a store's entries keep in use: every entry's sessionFile base name,
+    `<sessionId>.jsonl`, `sid:<sessionId>` and its compaction checkpoints. Deliberately
+    wider than the resolved references (no path resolution: a name is kept even when
+    its sessionFile points elsewhere) — a file it keeps is only left in place, never
+    lost."""
     refs: dict[str, list[str]] = {}
 
     def add(name: str, key: str) -> None:
@@ -415,14 +515,19 @@ def apply_renames(
     foreign: dict[str, dict[str, list[str]]] = {}
     unknown: list[str] = []
     if renames:
-        # every store as it is now (the edits are done): every agent's entries count
+        # every store as it is now (the edits are done), each read once: every agent's
+        # entries count, and its own entries' names are what keeps a file of its folder
         for snap in snaps:
             data = _store_data(snap.store.store_path)
             if data is None:
+                refs_now[snap.agent_id] = None
                 continue
+            # a store gone since the edit (read as {}) is "cannot be re-read" for its own files
+            refs_now[snap.agent_id] = references_of(data) if os.path.lexists(snap.store.store_path) else None
             for fdir, names in sibling_references(data, snap.store.sessions_dir).items():
                 for name, keys in names.items():
                     foreign.setdefault(fdir, {}).setdefault(name, []).extend(keys)
+            del data
         others, unknown = foreign_references(ctx, {str(s.store.store_path) for s in snaps})
         for fdir, names in others.items():
             for name, keys in names.items():
@@ -431,6 +536,7 @@ def apply_renames(
         if a["agent"] not in refs_now:
             refs_now[a["agent"]] = store_references(ctx, by_agent[a["agent"]])
     groups: dict[str, list[dict[str, Any]]] = {}
+    sd_s = str(ctx.state_dir)
     for a in renames:
         refs = refs_now[a["agent"]]
         if refs is None or unknown:
@@ -439,24 +545,28 @@ def apply_renames(
                 "a store could not be re-read after the edit; file left in place",
             )
             continue
-        name = Path(a["from"]).name
-        users = _in_use(name, refs) or _in_use(name, foreign.get(str((ctx.state_dir / a["from"]).parent), {}))
+        # plain strings: 28,000 files make Path objects cost more than the renames
+        src_s = os.path.join(sd_s, a["from"])
+        name = os.path.basename(src_s)
+        users = _in_use(name, refs) or _in_use(name, foreign.get(os.path.dirname(src_s), {}))
         if users:
             skip(a, f"still referenced by {', '.join(users[:3])}")
             continue
         groups.setdefault(a["lock"], []).append(a)
 
-    sd = ctx.state_dir
     folders: dict[Path, list[dict[str, Any]]] = {}  # renamed, not yet durable
     # lock groups by folder: each folder is opened once (through fsio.open_dir: a folder
     # swapped for a symlink since the plan is refused, never followed out of the state
     # dir), each transcript's lock taken and released through that fd
-    by_folder: dict[Path, list[tuple[str, list[dict[str, Any]]]]] = {}
+    by_folder: dict[str, list[tuple[str, list[dict[str, Any]]]]] = {}
     for lock_rel, acts in groups.items():
-        by_folder.setdefault((sd / acts[0]["from"]).parent, []).append((lock_rel, acts))
+        by_folder.setdefault(os.path.dirname(os.path.join(sd_s, acts[0]["from"])), []).append(
+            (lock_rel, acts)
+        )
     try:
         stopped: str | None = None
-        for folder, lock_groups in by_folder.items():
+        for folder_s, lock_groups in by_folder.items():
+            folder = Path(folder_s)
             if stopped is not None:
                 _leave_in_place(lock_groups, stopped)
                 continue
@@ -470,35 +580,39 @@ def apply_renames(
                         stopped = why
                         _leave_in_place(lock_groups[gi:], why)
                         break
-                    target = sd / lock_rel
-                    lock = folder / f"{target.name}.lock"
-                    held = try_acquire_at(d, lock) if target.parent == folder else None
+                    target_s = os.path.join(sd_s, lock_rel)
+                    own_folder = os.path.dirname(target_s) == folder_s
+                    held = try_acquire_at(d, Path(f"{target_s}.lock")) if own_folder else None
                     fast = held is not None
                     if held is None:  # taken (or elsewhere): the full protocol, waiting, stale checks
                         try:
                             held = acquire(
-                                target, timeout_s=min(lock_timeout_s, 5.0), stale_ms=TRANSCRIPT_LOCK_STALE_MS
+                                Path(target_s),
+                                timeout_s=min(lock_timeout_s, 5.0),
+                                stale_ms=TRANSCRIPT_LOCK_STALE_MS,
                             )
                         except SessionctlError as exc:
                             for a in acts:
                                 skip(a, f"transcript lock: {exc.message}")
                             continue
                     try:
-                        run.at(f"archiving {acts[0]['from']}", sd / acts[0]["from"])
+                        run.at(f"archiving {acts[0]['from']}", Path(sd_s, acts[0]["from"]))
                         for a in acts:
                             fault_point("gc.archive")
-                            src, dst = sd / a["from"], sd / a["to"]
-                            if src.parent != folder or dst.parent != folder:
+                            src, dst = os.path.join(sd_s, a["from"]), os.path.join(sd_s, a["to"])
+                            src_dir, src_name = os.path.split(src)
+                            dst_dir, dst_name = os.path.split(dst)
+                            if src_dir != folder_s or dst_dir != folder_s:
                                 skip(a, "not in the folder of its transcript")
-                            elif not _exists_at(d, src.name):
+                            elif not _exists_at(d, src_name):
                                 skip(a, "the file no longer exists")
-                            elif _exists_at(d, dst.name):
+                            elif _exists_at(d, dst_name):
                                 skip(a, "the archive name exists already")
                             else:
                                 try:
-                                    os.rename(src.name, dst.name, src_dir_fd=d, dst_dir_fd=d)
+                                    os.rename(src_name, dst_name, src_dir_fd=d, dst_dir_fd=d)
                                 except OSError as exc:
-                                    raise named(exc, src) from None
+                                    raise named(exc, Path(src)) from None
                                 folders.setdefault(folder, []).append(a)
                     finally:
                         if fast:
@@ -661,7 +775,17 @@ def _plan_only(
     out.snaps = snaps
     edits = plan_bindings(ctx, out.plan, snaps, out)
     out.binding_edits = edits
-    out.actions = build_actions(ctx, out.plan, snaps, edits, archive_stamp_ms=now_ms())
+    # the whole entries of the defused sessions (the plan read them slim)
+    by_agent = {s.agent_id: s for s in snaps}
+    for ap in out.plan.agents:
+        snap = by_agent.get(ap.agent)
+        if snap is None or not ap.defused:
+            continue
+        got, exact = whole_entries(snap, [r.key for r in ap.defused])
+        out.whole.update(((ap.agent, k), v) for k, v in got.items())
+        if not exact:
+            out.inexact.add(ap.agent)
+    out.actions = build_actions(ctx, out.plan, snaps, edits, archive_stamp_ms=now_ms(), whole=out.whole)
     if sq is not None:
         out.actions.extend(sq.build_actions(out.plan))
     for a in out.actions:
@@ -690,7 +814,7 @@ def _apply(
     ) as run:
         out.run_id, out.run_dir = run.run_id, str(run.dir)
         # archive names use the wall clock: OpenClaw ages archives by the stamp in the name
-        actions = build_actions(ctx, out.plan, snaps, edits, archive_stamp_ms=now_ms())
+        actions = build_actions(ctx, out.plan, snaps, edits, archive_stamp_ms=now_ms(), whole=out.whole)
         sq_acts = [dict(a) for a in out.actions if a["type"].startswith("sqlite.")]
         actions.extend(sq_acts)
         for a in actions:
@@ -700,19 +824,33 @@ def _apply(
             out.sqlite.backup(run, live_sq)  # SQLite online backup of each database, first
         out.actions = run.actions
         store_acts = [a for a in actions if a["type"] in ("store.remove", "store.set")]
-        # each store's bytes as planned: a backup identical to them lets the journal refer
-        # to it for every removed entry instead of copying the entries (actions.prepare)
-        prepare(
-            run,
-            store_acts,
-            planned={_rel(ctx, s.store.store_path): s.load.raw for s in snaps if s.load.raw is not None},
-        )
+        by_store: dict[str, list[dict[str, Any]]] = {}
+        for a in store_acts:
+            by_store.setdefault(a["store"], []).append(a)
         by_agent = {s.agent_id: s for s in snaps}
+        # each touched store backed up (before the journal); a backup with the very bytes
+        # the plan read lets the journal refer to it for every removed entry (`entry_in`)
+        # — otherwise the entries are copied from it (_entries_from_backup)
+        backups: dict[str, str | None] = {}
+        for rel, acts in by_store.items():
+            snap = by_agent[acts[0]["agent"]]
+            bk = run.backup_file(ctx.state_dir / rel, kind="store", expect_sha256=snap.load.sha256)
+            backups[rel] = bk
+            if bk is not None and bk in run.same_as_planned:
+                for a in acts:
+                    if a["type"] == "store.remove":
+                        a["entry_in"] = bk
+            else:
+                _entries_from_backup(run, snap, acts, bk, check=True)
         for agent in sorted({a["agent"] for a in store_acts if a["type"] == "store.remove"}):
             snap = by_agent[agent]
-            gone = {a["key"] for a in store_acts if a["agent"] == agent}
-            gone_entries = [ev.entry for ev in snap.entries if ev.key in gone]
-            for blob in prompt_blob_paths(gone_entries, snap.store.sessions_dir):
+            refs = snap.load.prompt_refs or {}
+            gone_refs = [
+                prompt_ref(a["entry"]) if "entry" in a else refs.get(a["key"])
+                for a in store_acts
+                if a["agent"] == agent and a["type"] == "store.remove" and a.get("state") == "planned"
+            ]
+            for blob in prompt_ref_paths(gone_refs, snap.store.sessions_dir):
                 run.backup_file(blob, kind="prompt_blob")
         rewrite_acts = [a for a in actions if a["type"] == "file.rewrite"]
         for a in rewrite_acts:
@@ -720,27 +858,27 @@ def _apply(
         ctx.checkpoint()  # the last safe point before a change: the half-made run is discarded
         run.commit_journal()
         fault_point("gc.before_apply")
-        # each store's bytes and parsed data as planned: the edit is prepared before the lock
-        base = {
-            _rel(ctx, s.store.store_path): (s.load.raw, s.load.data, s.load.canonical)
-            for s in snaps
-            if s.load.raw is not None and s.load.data is not None
-        }
-        by_store: dict[str, list[dict[str, Any]]] = {}
-        for a in store_acts:
-            by_store.setdefault(a["store"], []).append(a)
         steps = len(by_store) + 1
-        for i, acts in enumerate(by_store.values()):
-            ctx.tick(f"editing store {acts[0]['store']}", i, steps)
+        for i, (rel, acts) in enumerate(by_store.items()):
+            ctx.tick(f"editing store {rel}", i, steps)
+            snap = by_agent[acts[0]["agent"]]
             try:
-                held = apply_actions(run, acts, base=base, lock_timeout_s=lock_timeout_s)
+                held = _apply_store(
+                    run,
+                    snap,
+                    acts,
+                    backups[rel],
+                    exact=snap.agent_id not in out.inexact,
+                    lock_timeout_s=lock_timeout_s,
+                )
             except BusyError as exc:
                 # this store only: its sessions stay (and so do their files); the rest goes on
                 for a in acts:
-                    skip(a, f"store busy: {exc.message}")
+                    if a.get("state") == "planned":
+                        skip(a, f"store busy: {exc.message}")
                 out.errors.append(exc)
                 continue
-            out.lock_held_ms = max(out.lock_held_ms, held["lock_held_ms"])
+            out.lock_held_ms = max(out.lock_held_ms, held)
         removed = {
             (a["agent"], a["key"].strip().lower())
             for a in store_acts
@@ -756,6 +894,117 @@ def _apply(
         out.backups = list(run.backups)
         run.finish("done", summarize(out))
     _prune(ctx, out.plan.policy, out, backup_dir, protect=run.run_id)
+
+
+def _entries_from_backup(
+    run: Any, snap: AgentSnapshot, acts: list[dict[str, Any]], bk: str | None, *, check: bool
+) -> None:
+    """Give each planned store action of one store the whole entry it acts on, from the
+    store's backup in this run (parsed whole: this store only). With `check` (the backup
+    is not the bytes the plan read — the store changed in between), an entry whose
+    planned view changed is skipped, as is every action when the store is gone."""
+    live = [a for a in acts if a.get("state") == "planned"]
+    if not live:
+        return
+    data: dict[str, Any] | None = None
+    if bk is not None:
+        try:
+            with gc_paused():
+                _status, data, _err = parse_store_bytes(read_backup(run.dir / bk))
+        except OSError:
+            data = None
+    if data is None:
+        for a in live:
+            a["state"], a["note"] = "skipped", "the store could not be read again before the edit"
+        return
+    for a in live:
+        cur = data.get(a["key"], _MISSING)
+        if a["type"] == "store.remove":
+            if cur is _MISSING or (check and not same_as_planned(snap, a["key"], cur)):
+                a["state"], a["note"] = "skipped", "entry changed or removed since planning"
+            else:
+                a["entry"] = cur
+        elif check and (cur is _MISSING or not entries_equal(cur, a.get("before"))):
+            a["state"], a["note"] = "skipped", "entry changed since planning"
+    del data
+
+
+def _apply_store(
+    run: Any,
+    snap: AgentSnapshot,
+    acts: list[dict[str, Any]],
+    bk: str | None,
+    *,
+    exact: bool,
+    lock_timeout_s: float,
+) -> int:
+    """One store's edit, in one short critical section; returns ms the lock was held.
+
+    The common case — the store still has the bytes the plan read and backed up, in
+    OpenClaw's own formatting — needs no parse at all: the new store is spliced from
+    slices of those bytes (store.spliced_store: removed members left out, defused ones
+    serialised), written to a temp file before the lock, and renamed over the store
+    under sessions.json.lock if its bytes are still exactly those. Anything else (the
+    gateway wrote since the backup, another layout) goes the general way
+    (actions.apply_store_actions: the store parsed, each action re-validated against
+    the whole entry the journal holds, taken from the backup)."""
+    live = [a for a in acts if a.get("state") == "planned"]
+    if not live:
+        return 0
+    path = snap.store.store_path
+    data = snap.load.data
+    base: tuple[bytes, dict[str, Any] | None, bool] | None = None  # the general way prepares its edit
+    if exact and snap.load.canonical and data is not None and bk is not None and bk in run.same_as_planned:
+        run.at(f"editing the store {acts[0]['store']}", path)
+        tmp = None
+        try:
+            raw = read_bytes(path)
+            if hashlib.sha256(raw).hexdigest() == snap.load.sha256:
+                spans = member_spans(raw, list(data))
+                if spans is not None:
+                    new = dict(data)
+                    for a in live:
+                        if a["type"] == "store.remove":
+                            new.pop(a["key"], None)
+                        else:
+                            new[a["key"]] = a["after"]
+                    tmp = write_temp(
+                        path, spliced_store(raw, spans, data, new), mode=0o600, tmp_name=store_tmp_name(path)
+                    )
+                    del new, spans
+        except OSError:
+            # as the general way does when its prepared write fails: the edit is made
+            # (and a failure reported) under the lock, not prepared a second time
+            tmp, base = None, (b"", None, False)
+        try:
+            if tmp is not None:
+                with store_lock(path, timeout_s=lock_timeout_s) as held:
+                    fault_point("store.locked")
+                    try:
+                        cur = read_bytes(path)
+                    except FileNotFoundError:
+                        cur = None
+                    if cur == raw:
+                        commit_temp(tmp, path)
+                        tmp = None
+                        for a in live:
+                            a.pop("note", None)
+                            a["state"] = "applied"
+                        return held.held_ms()
+                    del cur
+                    base = (b"", None, False)  # the gateway wrote since: edit what is there, under the lock
+        finally:
+            if tmp is not None:
+                remove_temp(tmp)
+        raw = b""
+    # the general way: the whole entries from the backup, the edit re-validated under the lock
+    _entries_from_backup(
+        run, snap, [a for a in live if "entry" not in a and a["type"] == "store.remove"], bk, check=False
+    )
+    live = [a for a in live if a.get("state") == "planned"]
+    if not live:
+        return 0
+    return apply_store_actions(run, path, live, base=base, lock_timeout_s=lock_timeout_s)
 
 
 def _prune(

@@ -245,14 +245,17 @@ def _ms(ms: int | None) -> str:
 # measures the rest itself on every run: the store parse and folder listing rates and the
 # cost of a transcript read (a sample), and how much slower than CPU time the wall clock
 # runs right now (`load`: a busy machine, a cold page cache).
-FULL_PARSE_FACTOR = 2.0  # a whole-entry parse (gc, the journal) against the slim one the plan makes
+PLAN_PARSE_FACTOR = 1.7  # the plan's parse (slim + canonical form + sha256) against a slim one
+# gc reuses the plan's parse; what it reads again (each store's bytes and checksum before
+# its edit, the slim re-read after it) costs about one slim parse
+GC_PARSE_FACTOR = 1.0
 ENTRY_MS = 0.04  # resolving one entry's transcript and key (every step's snapshot)
 GC_ENTRY_MS = 0.25  # gc's decision per entry, its actions and journal record, the edit
 HEALTH_ENTRY_MS = 0.08  # health's checks per entry
 HEALTH_FILE_MS = 0.02  # health's folder checks per file (orphans, archives, locks)
 ARCHIVE_MS = 0.35  # one archive rename under its transcript's lock (lock file, rename, release)
 FILE_OP_MS = 4.0  # one small durable file operation (write or rename + fsync)
-COPY_BYTES_PER_MS = 60_000.0  # a durable copy with its hash (backups), until the backup measures it
+COPY_BYTES_PER_MS = 450_000.0  # a durable zstd copy with its hash (backups), until the backup measures it
 SAMPLE_FILES = 48  # transcripts read by the plan to measure the cost of a read
 
 
@@ -287,10 +290,11 @@ class Costs:
     def copy_ms(self, nbytes: int, files: int) -> int:
         return int(nbytes / self.copy_rate + files * self.file_op_ms)
 
-    def read_cpu(self) -> float:
-        """CPU ms of one snapshot of every store: slim parse, listing, entries."""
+    def read_cpu(self, parsed: float = 1.0) -> float:
+        """CPU ms of one snapshot of every store: slim parse (of `parsed`, the share of the
+        store bytes the step parses), listing, entries."""
         return (
-            self.store_bytes * self.slim_ms_per_byte
+            self.store_bytes * parsed * self.slim_ms_per_byte
             + self.files * self.list_ms_per_file
             + self.entries * ENTRY_MS
         )
@@ -493,12 +497,17 @@ class Prestart:
             elif st.layout == "sqlite":
                 self._no_store_before.add(str(st.store_path))
         self._sqlite_plan()
+        loads: dict[str, Any] = {}
+        self.ctx.store_loads = loads
         for st in self._file_stores():
             self._plan_checkpoint()
             key = str(st.store_path)
             self._stat_before[key] = _stat(st.store_path)
             p0 = time.process_time()
-            load = load_store(st.store_path, slim=True)  # counts and times only: no diagnostics kept
+            # slim, with what gc needs to act on it (plan=True): backup and gc reuse it while
+            # the file is unchanged (RunContext.planned_load) instead of reading it again
+            load = load_store(st.store_path, plan=True)
+            loads[key] = load
             parse_cpu += time.process_time() - p0
             require_access(load, st.agent_id)  # not damage: 77 before anything is changed
             self._status_before[key] = load.status
@@ -538,7 +547,7 @@ class Prestart:
             c.binding_files += 1
             c.binding_bytes += _size(p)
         if c.store_bytes > 1_000_000:
-            c.slim_ms_per_byte = max(1e-7, parse_cpu * 1000 / c.store_bytes)
+            c.slim_ms_per_byte = max(1e-7, parse_cpu * 1000 / c.store_bytes / PLAN_PARSE_FACTOR)
         if c.files > 1000:
             c.list_ms_per_file = max(0.002, list_cpu * 1000 / c.files)
         cpu_ms = (time.process_time() - cpu0) * 1000
@@ -613,11 +622,12 @@ class Prestart:
         )
 
     def _cpu_repair(self) -> float:
-        """A slim snapshot of every store, the first line and last byte of every
+        """A snapshot of every store (its parse the plan's), the first line and last byte of every
         transcript-like file; per fix a backup and a durable write or move."""
         c = self.costs
         fixes = c.copy_ms(c.store_bytes if c.fixups else 0, 3 * c.fixups)
-        return 30 + c.read_cpu() + c.transcripts * c.head_ms + fixes
+        # the stores are not parsed again: repair takes the plan's read (unchanged since)
+        return 30 + c.read_cpu(parsed=0.0) + c.transcripts * c.head_ms + fixes
 
     def _est_repair(self) -> int:
         return self._est(self._cpu_repair())
@@ -643,12 +653,12 @@ class Prestart:
         return min(len(data), old + over)
 
     def _cpu_gc(self) -> float:
-        """A whole-entry snapshot of every store with each entry's transcript facts, the
-        plan per entry; then per touched store a backup, the journal and a rewrite, and
-        per archived file a rename under its lock."""
+        """A snapshot of every store (the plan's parse reused) with each entry's transcript
+        facts, the plan per entry; then per touched store a backup, the journal, a
+        rewrite and a slim re-read, and per archived file a rename under its lock."""
         c = self.costs
         read = (
-            c.store_bytes * c.slim_ms_per_byte * FULL_PARSE_FACTOR
+            c.store_bytes * c.slim_ms_per_byte * GC_PARSE_FACTOR
             + c.files * c.list_ms_per_file
             + c.entries * (ENTRY_MS + GC_ENTRY_MS)
             + min(c.entries, c.transcripts) * c.facts_ms
@@ -670,7 +680,7 @@ class Prestart:
         entries_left = max(0, c.entries - self._gc_expired)
         return (
             50
-            + c.read_cpu()
+            + c.read_cpu(parsed=entries_left / c.entries if c.entries else 1.0)  # the stores gc left
             + min(entries_left, c.transcripts) * c.facts_ms
             + entries_left * HEALTH_ENTRY_MS
             + c.files * HEALTH_FILE_MS

@@ -673,7 +673,11 @@ def plan_repair(ctx: RunContext, opts: RepairOptions) -> Plan:
         # without it the slim parse will do — unless the store is damaged, when the store
         # part needs its bytes
         slim = "entries" not in opts.only and not opts.reset_entries
-        snap = snapshot_agent(store, ctx.state_dir, main_key=ctx.openclaw.main_key, read="none", slim=slim)
+        # (prestart's plan read the store already: its slim load is reused while the file is unchanged)
+        load = ctx.planned_load(store.store_path) if slim else None
+        snap = snapshot_agent(
+            store, ctx.state_dir, main_key=ctx.openclaw.main_key, read="none", slim=slim, load=load
+        )
         if slim and snap.load.status not in ("ok", "missing"):
             snap = snapshot_agent(store, ctx.state_dir, main_key=ctx.openclaw.main_key, read="none")
         if snap.load.data is not None:

@@ -45,7 +45,7 @@ from sessionctl.runs import (
     runs_root,
     validate_journal,
 )
-from sessionctl.snapshot import prompt_blob_paths
+from sessionctl.snapshot import prompt_ref_paths
 from sessionctl.sqlite.backup import (
     apply_restores,
     backup_db,
@@ -104,7 +104,8 @@ def take_backup(
             if not os.path.isfile(st.store_path) or os.path.islink(st.store_path):
                 continue
             run.backup_file(st.store_path, kind="store")
-            load = load_store(st.store_path)
+            # slim: only the prompt-blob references are needed (prestart's plan read it already)
+            load = ctx.planned_load(st.store_path) or load_store(st.store_path, plan=True)
             if load.data is None:
                 out.logs.append(
                     (
@@ -113,7 +114,7 @@ def take_backup(
                     )
                 )
                 continue
-            for blob in prompt_blob_paths(load.data.values(), st.sessions_dir):
+            for blob in prompt_ref_paths((load.prompt_refs or {}).values(), st.sessions_dir):
                 run.backup_file(blob, kind="prompt_blob")
         if ctx.agents is None:
             for _channel, p in binding_file_paths(ctx.state_dir):

@@ -310,7 +310,9 @@ class Run:
 
     # ------------------------------------------------------------ backups
 
-    def backup_file(self, path: Path, *, kind: str = "file", expect: bytes | None = None) -> str | None:
+    def backup_file(
+        self, path: Path, *, kind: str = "file", expect: bytes | None = None, expect_sha256: str | None = None
+    ) -> str | None:
         """Durably copy `path` into backup/ (once per run). Returns the backup's path
         relative to the run folder, or None when the file does not exist.
 
@@ -319,7 +321,8 @@ class Run:
         itself, `stored_bytes` the compressed file's. With `expect` (the bytes a plan
         was made from), `self.same_as_planned` records whether the copy is exactly
         those bytes — only then may the journal refer to the backup for the entries the
-        plan removes (`entry_in`) instead of carrying them verbatim."""
+        plan removes (`entry_in`) instead of carrying them verbatim. `expect_sha256` does
+        the same for a plan that kept only the checksum of those bytes."""
         rel = state_rel(self.state_dir, path)
         if rel in self._backed_up:
             return self._backed_up[rel]
@@ -354,7 +357,7 @@ class Run:
         if compress:
             rec["compression"] = BACKUP_COMPRESSION
             rec["stored_bytes"] = stored
-        if expect is not None and same:
+        if (expect is not None and same) or (expect_sha256 is not None and rec["sha256"] == expect_sha256):
             self.same_as_planned.add(out)
         self.backups.append(rec)
         return out

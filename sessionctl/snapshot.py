@@ -6,6 +6,7 @@ This is the snapshot that every check and policy is a pure function of.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -140,20 +141,27 @@ class AgentSnapshot:
 PROMPT_HASH_LEN = 64
 
 
-def prompt_blob_paths(entries: Iterable[Any], sessions_dir: Path) -> list[Path]:
+def prompt_ref(entry: Any) -> Any:
+    ss = entry.get("skillsSnapshot") if isinstance(entry, dict) else None
+    return ss.get("promptRef") if isinstance(ss, dict) else None
+
+
+_HEX = re.compile("[0-9a-f]+")
+
+
+def prompt_ref_paths(refs: Iterable[Any], sessions_dir: Path) -> list[Path]:
     """The skill-prompt blobs (skills-prompts/sha256/<2 hex>/<hash>.txt) that the given
-    store entries reference through skillsSnapshot.promptRef.hash and that exist as
-    regular files. A `sha256:` prefix on the hash is accepted."""
+    skillsSnapshot.promptRef values reference by their `hash` and that exist as regular
+    files (store.load_store(plan=True) keeps the refs: StoreLoad.prompt_refs). A `sha256:`
+    prefix on the hash is accepted."""
     out: list[Path] = []
     seen: set[str] = set()
-    for entry in entries:
-        ss = entry.get("skillsSnapshot") if isinstance(entry, dict) else None
-        ref = ss.get("promptRef") if isinstance(ss, dict) else None
+    for ref in refs:
         h = ref.get("hash") if isinstance(ref, dict) else None
         if not isinstance(h, str):
             continue
         h = h.strip().lower().removeprefix("sha256:")
-        if len(h) != PROMPT_HASH_LEN or any(c not in "0123456789abcdef" for c in h) or h in seen:
+        if len(h) != PROMPT_HASH_LEN or h in seen or not _HEX.fullmatch(h):
             continue
         seen.add(h)
         p = sessions_dir / "skills-prompts" / "sha256" / h[:2] / f"{h}.txt"
@@ -293,7 +301,9 @@ def snapshot_agent(
 
     `slim=True` (read-only callers: health, list) parses the store without the big
     diagnostic objects (store.SLIM_DROPPED) and keeps no raw bytes: a fraction of the
-    memory. Callers that write the store or journal whole entries must not use it.
+    memory. Callers that write the store or journal whole entries must not take its
+    entries for whole ones: gc passes a `load` made with store.load_store(plan=True) (slim
+    too, with the store's checksum) and reads whole entries again when it acts on them.
 
     A store the process may not read raises the permission error (77, store.require_access)
     unless `report_denied` (health, which reports it as a finding)."""

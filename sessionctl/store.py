@@ -11,7 +11,7 @@ import errno
 import math
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -43,6 +43,10 @@ class StoreLoad:
     error: str | None = None
     notes: list[str] = field(default_factory=list)
     denied: bool = False  # unreadable because of permissions (EACCES/EPERM), not content
+    # load_store(plan=True): the sha256 of the bytes read (raw is not kept), and each
+    # entry's skillsSnapshot.promptRef (the only part of the dropped objects a writer needs)
+    sha256: str | None = None
+    prompt_refs: dict[str, Any] | None = None
     _canonical: bool | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -170,7 +174,9 @@ def parse_store_slim(raw: bytes) -> tuple[StoreStatus, dict[str, Any] | None, st
     return status, data, error
 
 
-def _parse_slim(raw: bytes) -> tuple[StoreStatus, dict[str, Any] | None, str | None, str | None]:
+def _parse_slim(
+    raw: bytes, plan: PlanFacts | None = None
+) -> tuple[StoreStatus, dict[str, Any] | None, str | None, str | None]:
     """parse_store_full, minus SLIM_DROPPED in every entry, parsing one member at a time
     so the whole parsed store (several times the file's size) never exists at once.
 
@@ -178,7 +184,12 @@ def _parse_slim(raw: bytes) -> tuple[StoreStatus, dict[str, Any] | None, str | N
     two member starts is text of the object's member list; when every piece parses as
     `{piece}`, the object is exactly the union of the pieces (later duplicates win, as
     in JSON.parse). Anything else — another layout, a piece that does not parse, a
-    value orjson refuses — takes the whole-store path, with its exact messages."""
+    value orjson refuses — takes the whole-store path, with its exact messages.
+
+    With `plan`, the same pass also decides whether the store is in OpenClaw's own
+    formatting (PlanFacts.canonical: serialize_store(data) == raw, decided member by
+    member — each piece must be exactly its one member re-serialised, and no key may
+    repeat) and keeps each entry's skillsSnapshot.promptRef (PlanFacts.prompt_refs)."""
     starts = _member_starts(raw)
     if starts is not None:
         data: dict[str, Any] = {}
@@ -193,26 +204,80 @@ def _parse_slim(raw: bytes) -> tuple[StoreStatus, dict[str, Any] | None, str | N
                     break
             else:
                 e = len(raw) - 2  # '\n}'
+            piece = raw[s:e]
             try:
-                part = loads(b"{" + raw[s:e] + b"}")
+                part = loads(b"{" + piece + b"}")
             except orjson.JSONDecodeError:
                 ok = False
                 break
+            if plan is not None:
+                if plan.canonical and (len(part) != 1 or next(iter(part)) in data):
+                    plan.canonical = False  # two members on one line, or a repeated key
+                if plan.canonical:
+                    plan.canonical = _member_canonical(part, piece)
             for key, entry in part.items():
                 if type(entry) is dict:
+                    if plan is not None:
+                        _keep_prompt_ref(plan, key, entry)
                     for f in SLIM_DROPPED:
                         entry.pop(f, None)
                 data[key] = entry
         if ok:
+            if plan is not None and plan.canonical and _fix_numbers(raw) is not raw:
+                plan.canonical = False  # a number JS writes otherwise than the file has it
             return "ok", data, None, None
         del data
+        if plan is not None:
+            plan.canonical, plan.prompt_refs = True, {}
     status, full, error, note = parse_store_full(raw)
     if full is not None:
-        for entry in full.values():
+        if plan is not None:
+            try:
+                plan.canonical = serialize_store(full) == raw
+            except DataError:
+                plan.canonical = False
+        for key, entry in full.items():
             if type(entry) is dict:
+                if plan is not None:
+                    _keep_prompt_ref(plan, key, entry)
                 for f in SLIM_DROPPED:
                     entry.pop(f, None)
+    elif plan is not None:
+        plan.canonical = False
     return status, full, error, note
+
+
+def _member_canonical(part: dict[str, Any], piece: bytes) -> bool:
+    """serialize_store(part)[2:-2] == piece, for one member — except when orjson's
+    indented output is the piece itself: then it is serialize_store's only if the JS
+    number fix-ups (_fix_numbers) find nothing in it, which the caller checks once on
+    the whole store (one regex scan instead of one per member)."""
+    try:
+        out = orjson.dumps(part, option=orjson.OPT_INDENT_2)
+    except (orjson.JSONEncodeError, TypeError):
+        try:
+            return serialize_store(part)[2:-2] == piece
+        except DataError:
+            return False
+    if out[2:-2] != piece:  # JS writes some numbers otherwise (1e-6 is 0.000001 there)
+        return _fix_numbers(out)[2:-2] == piece
+    return True  # and JS writes every number of it as orjson does: checked on the whole store
+
+
+@dataclass
+class PlanFacts:
+    """What a writer's plan needs of the parts of a store a slim parse drops."""
+
+    canonical: bool = True
+    prompt_refs: dict[str, Any] = field(default_factory=dict)
+
+
+def _keep_prompt_ref(plan: PlanFacts, key: str, entry: dict[str, Any]) -> None:
+    ss = entry.get("skillsSnapshot")
+    if type(ss) is dict and "promptRef" in ss:
+        plan.prompt_refs[key] = ss["promptRef"]
+    else:
+        plan.prompt_refs.pop(key, None)  # a later duplicate of the key has none
 
 
 def require_access(load: StoreLoad, agent: str) -> None:
@@ -225,11 +290,17 @@ def require_access(load: StoreLoad, agent: str) -> None:
         )
 
 
-def load_store(path: Path, *, slim: bool = False) -> StoreLoad:
+def load_store(path: Path, *, slim: bool = False, plan: bool = False) -> StoreLoad:
     """Read and parse a store. Never raises for bad content; I/O trouble → 'unreadable'.
 
     `slim=True` is for read-only callers (health, list): entries lack SLIM_DROPPED and
-    the raw bytes are not kept (`raw` is None, so `canonical` is False)."""
+    the raw bytes are not kept (`raw` is None, so `canonical` is False).
+
+    `plan=True` (gc's plan) is the slim parse plus what a writer needs to act on it
+    later without holding the store: `sha256` of the bytes read (a later read of the
+    same bytes is the store as planned), `canonical` decided in the same pass, and
+    `prompt_refs` (key → skillsSnapshot.promptRef). `raw` is not kept; whole entries
+    are read again from the file when needed (gc does, store by store)."""
     try:
         raw = read_bytes(path)
     except FileNotFoundError:
@@ -250,7 +321,16 @@ def load_store(path: Path, *, slim: bool = False) -> StoreLoad:
         mtime_ns, ino = st.st_mtime_ns, st.st_ino
     except OSError:
         mtime_ns, ino = 0, 0
-    if slim:
+    if plan:
+        import hashlib
+
+        facts = PlanFacts()
+        status, data, error, note = _parse_slim(raw, facts)
+        load = StoreLoad(path, status, data, None, len(raw), mtime_ns, ino, error)
+        load.sha256 = hashlib.sha256(raw).hexdigest()
+        load.prompt_refs = facts.prompt_refs
+        load._canonical = data is not None and facts.canonical
+    elif slim:
         status, data, error, note = _parse_slim(raw)
         load = StoreLoad(path, status, data, None, len(raw), mtime_ns, ino, error)
     else:
@@ -396,6 +476,25 @@ def member_spans(raw: bytes, keys: list[str]) -> dict[str, tuple[int, int]] | No
     ends = [s - 2 for s in starts[1:]]
     ends.append(len(raw) - 2)
     return dict(zip(keys, zip(starts, ends, strict=True), strict=True))
+
+
+def member_values(raw: bytes, keys: list[str], wanted: Iterable[str]) -> dict[str, Any] | None:
+    """The whole values of the members `wanted` of a store in OpenClaw's own formatting
+    (`keys`: all its keys, in order), parsing only their pieces of `raw` — the rest of
+    the store is never parsed. None when the layout does not match (member_spans)."""
+    spans = member_spans(raw, keys)
+    if spans is None:
+        return None
+    out: dict[str, Any] = {}
+    for key in wanted:
+        span = spans.get(key)
+        if span is None:
+            continue
+        part = orjson.loads(b"{" + raw[span[0] : span[1]] + b"}")
+        if list(part) != [key]:
+            return None
+        out[key] = part[key]
+    return out
 
 
 def spliced_store(

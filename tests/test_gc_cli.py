@@ -209,6 +209,86 @@ def test_a_write_between_plan_and_apply_is_preserved(state: StateDir, tmp_path: 
     assert not [n for n in os.listdir(state.sessions_dir("main")) if n.endswith(".tmp")]
 
 
+def test_a_write_between_plan_and_backup_is_journaled_as_written(state: StateDir, tmp_path: Path) -> None:
+    """gc plans from slim entries and refers to the store's backup for the entries it
+    removes; when the gateway writes between the plan and the backup, the backup is
+    not what was planned: each removed entry is journaled verbatim as backed up, one
+    whose planned fields changed is skipped, one changed only in a field no rule reads
+    still goes — and undo brings the store back byte for byte."""
+    gc_state(state)
+    flag = tmp_path / "go"
+    env = clean_env(SESSIONCTL_FAULT="pause:backup.copy", SESSIONCTL_FAULT_PAUSE_FILE=str(flag))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sessionctl", "gc", "--state-dir", str(state.root), "--now", NOW_ISO,
+         "--max-age", "120h", "--json"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not Path(str(flag) + ".reached").exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "gc never reached the pause point"
+            time.sleep(0.02)
+        store = state.read_store("main")
+        store[OLD_DM]["updatedAt"] = NOW_MS  # a field the plan read: skipped
+        store[OLD_TOPIC]["systemPromptReport"] = {"written": "after the plan"}  # none read: removed
+        state.write_store("main", store)
+        written = state.store_path("main").read_bytes()
+    finally:
+        flag.write_text("go")
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    env_out = json.loads(out)
+    after = state.read_store("main")
+    assert after[OLD_DM] == store[OLD_DM]
+    assert OLD_TOPIC not in after and CRON_RUN not in after
+    acts = {a.get("key"): a for a in env_out["actions"] if a["type"] == "store.remove"}
+    assert acts[OLD_DM]["state"] == "skipped"
+    assert acts[OLD_DM]["note"] == "entry changed or removed since planning"
+    assert acts[OLD_TOPIC]["state"] == "applied"
+    journal = json.loads((run_dir(state, env_out["run_id"]) / "journal.json").read_bytes())
+    jacts = {a["key"]: a for a in journal["actions"] if a["type"] == "store.remove" and a["agent"] == "main"}
+    assert jacts[OLD_TOPIC]["entry"] == store[OLD_TOPIC] and "entry_in" not in jacts[OLD_TOPIC]
+    rc, _u, err = run_json("undo", env_out["run_id"], "--state-dir", str(state.root))
+    assert rc == 0, err
+    assert state.store_path("main").read_bytes() == written
+
+
+def test_a_reused_read_of_a_store_is_checked_before_gc_trusts_it(state: StateDir) -> None:
+    """prestart hands gc its plan's read of each store (RunContext.store_loads) while the
+    file's size, mtime and inode are unchanged. Bytes changed in place behind an unchanged
+    stat are still caught by the checksums: the entry that changed is not removed on the
+    stale read's word, the others are, and the journal holds them as they were."""
+    from sessionctl.context import make_context
+    from sessionctl.gc import run_gc
+    from sessionctl.policy import PolicyOverrides, resolve_policy
+    from sessionctl.store import load_store
+
+    gc_state(state)
+    path = state.store_path("main")
+    ctx = make_context(state_dir=str(state.root), now=NOW_ISO)
+    ctx.store_loads = {str(path): load_store(path, plan=True)}
+    raw = path.read_bytes()
+    st = os.stat(path)
+    old = state.read_store("main")[OLD_DM]["updatedAt"]
+    at = raw.index(f'"updatedAt": {old}'.encode(), raw.index(f'"{OLD_DM}": {{'.encode()))
+    with open(path, "r+b") as f:  # same size, same inode; the mtime is put back below
+        f.seek(at)
+        f.write(f'"updatedAt": {NOW_MS}'.encode())
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert len(str(NOW_MS)) == len(str(old)) and ctx.planned_load(path) is not None  # still offered
+    written = state.read_store("main")
+    out = run_gc(ctx, resolve_policy(ctx, PolicyOverrides(max_age="120h")), dry_run=False)
+    after = state.read_store("main")
+    assert after[OLD_DM] == written[OLD_DM] and after[OLD_DM]["updatedAt"] == NOW_MS
+    assert CRON_RUN not in after and OLD_TOPIC not in after
+    acts = {a["key"]: a for a in out.actions if a["type"] == "store.remove" and a["agent"] == "main"}
+    assert acts[OLD_DM]["state"] == "skipped" and acts[OLD_TOPIC]["state"] == "applied"
+    journal = json.loads((Path(str(out.run_dir)) / "journal.json").read_bytes())
+    jacts = {a["key"]: a for a in journal["actions"] if a["type"] == "store.remove" and a["agent"] == "main"}
+    assert jacts[OLD_TOPIC]["entry"] == written[OLD_TOPIC]
+
+
 # ------------------------------------------------------------------ busy, invalid, refused
 
 

@@ -677,3 +677,81 @@ def test_stores_written_by_the_real_openclaw_round_trip(tmp_path: Path) -> None:
         for f in path.parent.iterdir():
             if f.is_file():
                 assert classify(f.name)[0] != "other", f.name
+
+
+def _planned_stores() -> dict[str, bytes]:
+    """Stores in OpenClaw's formatting and near misses of it, for the plan parse."""
+    from js_json_corpus import LINES
+
+    big = {
+        "systemPromptReport": {"blocks": ["x" * 50] * 3},
+        "skillsSnapshot": {"promptRef": {"hash": "ab" * 32}},
+    }
+    base = {
+        "agent:main:main": make_entry("s1", **big),
+        "agent:main:cron:job": make_entry("s2", status="failed", contextBudgetStatus={"n": 1.5}),
+        "__proto__": make_entry("s3", skillsSnapshot={"other": 1}),
+    }
+    canonical = store_bytes(base)
+    out = {
+        "canonical": canonical,
+        "empty": b"{}",
+        "trailing-newline": canonical + b"\n",
+        "two-members-one-line": canonical.replace(
+            b'},\n  "agent:main:cron:job"', b'}, "agent:main:cron:job"'
+        ),
+        "duplicate-key": canonical[:-2]
+        + b',\n  "agent:main:main": {\n    "sessionId": "dup",\n    "updatedAt": 1\n  }\n}',
+        "float-1.0": canonical.replace(b'"n": 1.5', b'"n": 1.0'),
+        "needless-escape": canonical.replace(b'"s2"', b'"\\u0073\\u0032"'),
+        "four-space-indent": js_stringify(base, indent=4).encode(),
+        "compact": json.dumps(base).encode(),
+        # numbers orjson writes otherwise than JavaScript: as JS writes them (canonical) or not
+        "js-small-float": canonical.replace(b'"n": 1.5', b'"n": 0.000001'),
+        "orjson-small-float": canonical.replace(b'"n": 1.5', b'"n": 1e-6'),
+        "js-big-float": canonical.replace(b'"n": 1.5', b'"n": 1e+21'),
+        "js-1e20": canonical.replace(b'"n": 1.5', b'"n": 100000000000000000000'),
+        "orjson-1e20": canonical.replace(b'"n": 1.5', b'"n": 1e20'),
+        "js-1e-7": canonical.replace(b'"n": 1.5', b'"n": 1e-7'),
+        "text-with-e-and-dot0": canonical.replace(b'"s2"', b'"re-run v1.0"'),
+    }
+    for name, (raw, valid) in LINES.items():
+        if valid and raw.startswith(b"{") and len(raw) < 10_000:  # JSON.parse reads it: an entry of its own
+            out[f"corpus-{name}"] = (
+                b'{\n  "k": ' + raw + b',\n  "agent:main:main": {\n    "updatedAt": 1\n  }\n}'
+            )
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(_planned_stores()))
+def test_the_slim_plan_parse_agrees_with_the_whole_parse(tmp_path: Path, name: str) -> None:
+    """gc plans from load_store(plan=True): the slim entries, whether the store is in
+    OpenClaw's own formatting (decided member by member), each promptRef and the sha256
+    must be what the whole parse says — for every store JSON.parse reads, odd ones too."""
+    import hashlib
+
+    from sessionctl.store import SLIM_DROPPED
+
+    raw = _planned_stores()[name]
+    path = tmp_path / "sessions.json"
+    path.write_bytes(raw)
+    whole = load_store(path)
+    plan = load_store(path, plan=True)
+    assert plan.status == whole.status and plan.error == whole.error and plan.notes == whole.notes
+    assert plan.raw is None and plan.sha256 == hashlib.sha256(raw).hexdigest()
+    assert plan.canonical == whole.canonical, name
+    if whole.data is None:
+        assert plan.data is None
+        return
+    assert plan.data is not None and list(plan.data) == list(whole.data)
+    refs = {}
+    for key, entry in whole.data.items():
+        if isinstance(entry, dict):
+            ss = entry.get("skillsSnapshot")
+            if isinstance(ss, dict) and "promptRef" in ss:
+                refs[key] = ss["promptRef"]
+            entry = {k: v for k, v in entry.items() if k not in SLIM_DROPPED}
+        assert json.dumps(plan.data[key], sort_keys=True) == json.dumps(entry, sort_keys=True), key
+    assert plan.prompt_refs == refs
+    if name == "canonical":
+        assert plan.canonical and plan.prompt_refs == {"agent:main:main": {"hash": "ab" * 32}}
