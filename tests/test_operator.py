@@ -384,7 +384,7 @@ def test_a_broken_install_is_one_line_not_a_traceback(state: StateDir, command: 
     program = (
         f"import sys; sys.modules['sessionctl.commands.{command}'] = None\n"
         "from sessionctl.cli import main\n"
-        "main(sys.argv[1:])\n"
+        "sys.exit(main(sys.argv[1:]))\n"
     )
     for extra in ([], ["--json"]):
         proc = subprocess.run(
