@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from helpers import StateDir
+from support.helpers import StateDir
 
 settings.register_profile(
     "sessionctl",

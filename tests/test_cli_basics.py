@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import (
+from support.helpers import (
     NOW_ISO,
     NOW_MS,
     StateDir,

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import (
+from support.gc import OLD_DM, gc_state, live_tree
+from support.helpers import (
     NOW_ISO,
     NOW_MS,
     StateDir,
@@ -29,7 +30,6 @@ from helpers import (
     run_json,
     tree_snapshot,
 )
-from test_gc_support import OLD_DM, gc_state, live_tree
 
 DAY = 86_400_000
 
@@ -648,7 +648,7 @@ def test_files_moved_into_a_run_come_back_with_their_mode(state: StateDir) -> No
 
 
 def _sqlite_state(tmp_path: Path, name: str, n: int) -> tuple[StateDir, Path]:
-    from sqlite_fixture import AgentDbBuilder
+    from support.sqlite_fixture import AgentDbBuilder
 
     st = new_state(tmp_path, name)
     b = AgentDbBuilder(st.root, "main", now_ms=NOW_MS)
@@ -735,7 +735,7 @@ def test_an_agent_folder_swapped_for_a_symlink_before_a_database_restore_is_not_
     """SQLite opens a database by path: right before the restore writes it, the path is
     verified from / without following a symlink, so a swap since planning redirects
     nothing (the copy outside keeps its bytes)."""
-    from sqlite_fixture import AgentDbBuilder
+    from support.sqlite_fixture import AgentDbBuilder
 
     b = AgentDbBuilder(state.root, "main", now_ms=NOW_MS)
     b.add_session("agent:main:main", updated_at=NOW_MS - DAY)

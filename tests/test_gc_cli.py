@@ -17,7 +17,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import (
+from support.gc import (
+    CRON_JOB,
+    CRON_RUN,
+    MAIN,
+    OLD_DM,
+    OLD_TOPIC,
+    OPS_HOOK,
+    OPS_MAIN,
+    RECENT_DM,
+    gc_state,
+    live_tree,
+)
+from support.helpers import (
     DAY_MS,
     NOW_ISO,
     NOW_MS,
@@ -29,18 +41,6 @@ from helpers import (
     run_json,
     store_bytes,
     tree_snapshot,
-)
-from test_gc_support import (
-    CRON_JOB,
-    CRON_RUN,
-    MAIN,
-    OLD_DM,
-    OLD_TOPIC,
-    OPS_HOOK,
-    OPS_MAIN,
-    RECENT_DM,
-    gc_state,
-    live_tree,
 )
 
 
@@ -217,7 +217,7 @@ def test_store_lock_held_by_a_live_process_is_busy(state: StateDir) -> None:
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         lock = state.sessions_dir("main") / "sessions.json.lock"
-        from helpers import iso
+        from support.helpers import iso
 
         from sessionctl.locks import proc_starttime
 
@@ -545,7 +545,7 @@ def test_a_store_busy_during_apply_keeps_its_sessions_and_their_bindings(
     proc = _paused_gc(state, flag, "--max-age", "120h", "--lock-timeout", "1s")
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        from helpers import iso
+        from support.helpers import iso
 
         lock = state.sessions_dir("ops") / "sessions.json.lock"
         lock.write_text(json.dumps({"pid": holder.pid, "createdAt": iso(time.time_ns() // 1_000_000)}))

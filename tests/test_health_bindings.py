@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import DAY_MS, HOUR_MS, NOW_MS, StateDir
+from support.helpers import DAY_MS, HOUR_MS, NOW_MS, StateDir
 
 from sessionctl.bindings import (
     REDACTED,

@@ -25,10 +25,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import HOUR_MS, NOW_MS, StateDir, header_line, message_line, store_bytes, transcript_bytes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reliability_support import (
+from support.helpers import (
+    HOUR_MS,
+    NOW_MS,
+    StateDir,
+    header_line,
+    message_line,
+    store_bytes,
+    transcript_bytes,
+)
+from support.reliability import (
     Baseline,
     Outside,
     Proc,
@@ -445,7 +453,7 @@ def _runs_corpus(state: StateDir, other: StateDir, shared: Path, outside: Outsid
     state dir's runs (here and in `shared`)."""
     import shutil
 
-    from reliability_support import _cli_ok
+    from support.reliability import _cli_ok
 
     runs = state.root / "sessionctl" / "runs"
     _cli_ok(state.root, ["gc", "--max-age", "1d", "--archive-retention", "1d"])
@@ -557,11 +565,11 @@ def test_hostile_symlinked_sessionctl_folder(tmp_path: Path, outside: Outside, w
 
 
 def test_javascript_valid_json_survives_every_command(tmp_path: Path, outside: Outside) -> None:
-    """What only JavaScript's JSON.parse reads right (tests/js_json_corpus.py: lone
+    """What only JavaScript's JSON.parse reads right (tests/support/js_json_corpus.py: lone
     surrogates, 1e400, invalid UTF-8, deep nesting, a byte-order mark before the header,
     blank and CRLF lines) — OpenClaw reads it, so no command (repair --drop-bad-lines,
     prestart, gc, ...) quarantines, cuts, drops or "restores" it."""
-    from js_json_corpus import LINES, TRANSCRIPTS
+    from support.js_json_corpus import LINES, TRANSCRIPTS
 
     state = new_state(tmp_path)
     state.add_session("main", "agent:main:main", updated_at=NOW_MS)

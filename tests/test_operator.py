@@ -17,7 +17,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import NOW_ISO, REPO, StateDir, clean_env, parse_envelope, run_cli, run_clis, tree_snapshot
+from support.helpers import (
+    NOW_ISO,
+    REPO,
+    StateDir,
+    clean_env,
+    parse_envelope,
+    run_cli,
+    run_clis,
+    tree_snapshot,
+)
 
 DEMO = REPO / "fixtures" / "demo-state"
 COMMANDS = [

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import DAY_MS, HOUR_MS, NOW_ISO, NOW_MS, StateDir, run_json
-from test_gc_support import live_tree
+from support.gc import live_tree
+from support.helpers import DAY_MS, HOUR_MS, NOW_ISO, NOW_MS, StateDir, run_json
 
 from sessionctl.resume import (
     DefusePolicy,

@@ -8,7 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from helpers import (
+from support.gc import OLD_DM, OPS_HOOK, RECENT_DM, gc_state, live_tree
+from support.helpers import (
     NOW_ISO,
     NOW_MS,
     StateDir,
@@ -21,8 +22,7 @@ from helpers import (
     tree_snapshot,
     write_backup_bytes,
 )
-from test_gc_support import OLD_DM, OPS_HOOK, RECENT_DM, gc_state, live_tree
-from test_repair_support import Sleeper, lock_payload
+from support.repair import Sleeper, lock_payload
 
 
 def sd(state: StateDir) -> list[str]:

@@ -12,9 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import NOW_ISO, StateDir, js_stringify, make_entry, run_json, store_bytes, transcript_bytes
 from hypothesis import given
 from hypothesis import strategies as st
+from support.helpers import (
+    NOW_ISO,
+    StateDir,
+    js_stringify,
+    make_entry,
+    run_json,
+    store_bytes,
+    transcript_bytes,
+)
 
 from sessionctl.errors import DataError
 from sessionctl.store import (

@@ -1,4 +1,4 @@
-"""Node is the judge of JSON: every case of the odd-JSON corpus (tests/js_json_corpus.py)
+"""Node is the judge of JSON: every case of the odd-JSON corpus (tests/support/js_json_corpus.py)
 is read by the real Node that runs OpenClaw and by sessionctl, and they must agree.
 
 - lines: `JSON.parse(buffer.toString("utf8"))` in Node 24 vs sessionctl.jsonjs — the
@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import NOW_ISO, js_stringify, run_json
-from js_json_corpus import LINES, TRANSCRIPTS
+from support.helpers import NOW_ISO, js_stringify, run_json
+from support.js_json_corpus import LINES, TRANSCRIPTS
 
 from interop import harness as h
 

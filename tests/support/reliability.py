@@ -51,7 +51,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helpers import (
+from support.gc import OLD_DM, RECENT_DM, gc_state
+from support.helpers import (
     DAY_MS,
     HOUR_MS,
     NOW_ISO,
@@ -66,9 +67,8 @@ from helpers import (
     store_bytes,
     transcript_bytes,
 )
-from test_gc_support import OLD_DM, RECENT_DM, gc_state
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 # ---------------------------------------------------------------- running the CLI
 

@@ -27,7 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 # The fixed clock of the test-suite: pass NOW_ISO as --now, compare against NOW_MS.
 NOW_ISO = "2026-05-01T12:00:00.000Z"
