@@ -170,7 +170,8 @@ def _session(env: dict[str, Any], agent: str, key: str) -> dict[str, Any] | None
     """dedupe's `peers[]` entry holding the session."""
     for p in env.get("peers", []):
         if any(s["agent"] == agent and s["key"] == key for s in p["sessions"]):
-            return p
+            peer: dict[str, Any] = p
+            return peer
     return None
 
 

@@ -4,6 +4,8 @@ spawn storms; dry runs and undo."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from support.helpers import HOUR_MS, NOW_MS, StateDir
 from support.repair import DEDUPE_CONFIG as CONFIG
 from support.repair import (
@@ -25,7 +27,7 @@ def test_binding_precedence_peer_then_account_then_channel(state: StateDir) -> N
     state.write_config(CONFIG)
     filler(state, "a", "b", "c", "d")
     # the account comes from the entry when the key has none (as OpenClaw records it)
-    dc = {"deliveryContext": {"channel": "telegram", "accountId": "default"}}
+    dc: dict[str, Any] = {"deliveryContext": {"channel": "telegram", "accountId": "default"}}
     for agent in ("a", "b"):
         state.add_session(agent, f"agent:{agent}:telegram:direct:111", **dc)
     for agent in ("a", "c"):

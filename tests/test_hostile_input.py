@@ -117,9 +117,9 @@ def run_mutating(root: Path, commands: list[list[str]]) -> list[dict[str, Any]]:
     # whatever was rewritten keeps the store's private mode
     for dirpath, _dirs, files in os.walk(root):
         for name in files:
-            p = Path(dirpath) / name
-            if name == "sessions.json" and p.is_file() and not p.is_symlink():
-                assert p.stat().st_mode & 0o077 == 0, f"{p} is mode {p.stat().st_mode & 0o777:o}"
+            path = Path(dirpath) / name
+            if name == "sessions.json" and path.is_file() and not path.is_symlink():
+                assert path.stat().st_mode & 0o077 == 0, f"{path} is mode {path.stat().st_mode & 0o777:o}"
     return envs
 
 
@@ -351,7 +351,7 @@ def build_entry_corpus(state: StateDir, outside: Outside, big: Path) -> None:
     store: dict[str, Any] = {"agent:main:main": {"sessionId": str(uuid.uuid4()), "updatedAt": NOW_MS}}
 
     def add(key: str, transcript: bytes | Callable[[Path], None] | None, **fields: Any) -> str:
-        sid = fields.pop("sid", str(uuid.uuid4()))
+        sid: str = fields.pop("sid", str(uuid.uuid4()))
         store[key] = {"sessionId": sid, "updatedAt": fields.pop("updatedAt", old), **fields}
         if isinstance(transcript, bytes):
             (sdir / f"{sid}.jsonl").write_bytes(transcript)
@@ -604,7 +604,7 @@ def test_javascript_valid_json_survives_every_command(tmp_path: Path, outside: O
 # ---------------------------------------------------------------- corpus: configuration
 
 
-CONFIGS: dict[str, Callable[[StateDir, Outside], None]] = {
+CONFIGS: dict[str, Callable[[StateDir, Outside], object]] = {
     "json5-broken": lambda s, o: s.write_config("{agents: {list: [ {id: 'main',"),
     "wrong-types": lambda s, o: s.write_config(
         {"agents": "x", "bindings": 5, "session": {"store": 7, "maintenance": "y", "mainKey": []}}
@@ -711,8 +711,8 @@ def test_a_store_of_another_user_in_our_state_dir_keeps_owner_and_mode(tmp_path:
         os.chown(p, NOBODY, NOBODY)
         p.chmod(0o600)
     before = store.read_bytes()
-    p = run(root, sc.argv(tmp_path / "case"))
-    assert p.rc == 0, p.stderr
+    proc = run(root, sc.argv(tmp_path / "case"))
+    assert proc.rc == 0, proc.stderr
     assert store.read_bytes() != before
     for p2 in (store, bindings):
         st = p2.stat()
@@ -801,7 +801,7 @@ def test_generated_stores_and_transcripts(
         parsed: Any = None
         with contextlib.suppress(ValueError):
             parsed = json.loads(data)
-        sids = (
+        sids: list[Any] = (
             [e.get("sessionId") for e in parsed.values() if isinstance(e, dict)]
             if isinstance(parsed, dict)
             else []

@@ -108,12 +108,12 @@ def test_a_flag_replaces_that_limit_for_every_kind(state: StateDir) -> None:
     _toml(state, '[gc]\nidle = "30d"\nmax-age = "90d"\n[gc.kinds.cron-run]\nidle = "24h"\n')
     pol = _policy(state, idle="3d")
     assert pol.source.startswith("command line + sessionctl.toml")
-    assert pol.rule_for("direct").idle.text == "3d"  # type: ignore[union-attr]
-    assert pol.rule_for("cron-run").idle.source == "--idle"  # type: ignore[union-attr]
-    assert pol.rule_for("cron-run").max_age.text == "90d"  # type: ignore[union-attr]
+    assert pol.rule_for("direct").idle.text == "3d"
+    assert pol.rule_for("cron-run").idle.source == "--idle"
+    assert pol.rule_for("cron-run").max_age.text == "90d"
     off = _policy(state, max_age="off")
     assert off.rule_for("direct").max_age is None
-    assert off.rule_for("cron-run").idle.text == "24h"  # type: ignore[union-attr]
+    assert off.rule_for("cron-run").idle.text == "24h"
 
 
 def test_openclaw_maintenance_is_the_fallback_and_says_so(state: StateDir) -> None:

@@ -153,9 +153,10 @@ def store_bytes(store: dict[str, Any]) -> bytes:
 
 
 def make_entry(
-    session_id: str | None = None, updated_at: int = NOW_MS - HOUR_MS, **fields: Any
+    session_id: str | None = None, updated_at: object = NOW_MS - HOUR_MS, **fields: Any
 ) -> dict[str, Any]:
-    """A store entry with the two required fields first, then `fields` in order."""
+    """A store entry with the two required fields first, then `fields` in order
+    (`updated_at` of any type: tests build invalid entries too)."""
     return {"sessionId": session_id or str(uuid.uuid4()), "updatedAt": updated_at, **fields}
 
 

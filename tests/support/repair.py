@@ -70,7 +70,7 @@ def run_and_undo(state: StateDir, command: str, *args: str, expect_rc: int = 0) 
 
 
 def run_dir(state: StateDir, env: dict[str, Any]) -> Path:
-    return state.root / "sessionctl" / "runs" / env["run_id"]
+    return state.root / "sessionctl" / "runs" / str(env["run_id"])
 
 
 def journal(state: StateDir, env: dict[str, Any]) -> dict[str, Any]:
