@@ -229,6 +229,10 @@ def main(argv: list[str] | None = None) -> int:
     lets a bug's exception out."""
     args = sys.argv[1:] if argv is None else list(argv)
     _reset_process_state()
+    # the command line a run records in its journal is sys.argv[1:] (runs.Run.start, the
+    # commands): this call's, for as long as it runs (a no-op for the console script)
+    saved_argv = sys.argv
+    sys.argv = [sys.argv[0] if sys.argv else "sessionctl", *args]
     try:
         return _main(args)
     except SystemExit as exc:  # a sys.exit() deep in a dependency: what Python would do
@@ -240,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("SESSIONCTL_DEBUG"):
             raise
         return _internal_error(args, exc)
+    finally:
+        sys.argv = saved_argv
 
 
 def _exit_status(code: object) -> int:
