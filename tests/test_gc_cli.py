@@ -1,4 +1,4 @@
-"""`sessionctl gc` end to end: the CLI as a subprocess on real state dirs.
+"""`sessionctl gc` end to end: the CLI (in-process; a subprocess where it is killed) on real state dirs.
 
 Dry run changes nothing; apply removes exactly the planned keys and archives exactly
 their unreferenced files; other entries stay byte-identical; a write between plan and
@@ -38,7 +38,9 @@ from support.helpers import (
     backup_bytes,
     clean_env,
     run_cli,
+    run_cli_subprocess,
     run_json,
+    run_json_subprocess,
     store_bytes,
     tree_snapshot,
 )
@@ -387,7 +389,9 @@ def test_keep_runs_prunes_old_run_folders_but_never_the_newest(state: StateDir) 
     gc_state(state)
     ids = []
     for _ in range(3):
-        rc, env, err = run_json("backup", "--state-dir", str(state.root))
+        # earlier runs come from earlier processes: a run of the pruning process itself
+        # is never pruned (runs.prune_runs), and in-process calls all share one pid
+        rc, env, err = run_json_subprocess("backup", "--state-dir", str(state.root))
         assert rc == 0, err
         ids.append(env["run_id"])
     rc, env, err = gc(state, "--max-age", "120h", "--keep-runs", "2")
@@ -476,7 +480,7 @@ def test_nothing_to_do_creates_no_run(state: StateDir) -> None:
 def test_killed_before_the_store_edit_leaves_the_state_intact(state: StateDir) -> None:
     gc_state(state)
     before = live_tree(state.root)
-    res = run_cli(
+    res = run_cli_subprocess(
         "gc", "--state-dir", str(state.root), "--now", NOW_ISO, "--max-age", "120h",
         env=clean_env(SESSIONCTL_FAULT="kill:gc.before_apply"),
     )  # fmt: skip
@@ -490,7 +494,7 @@ def test_killed_before_the_store_edit_leaves_the_state_intact(state: StateDir) -
 def test_killed_between_the_store_edit_and_the_archives_is_undone(state: StateDir) -> None:
     gc_state(state)
     before = live_tree(state.root)
-    res = run_cli(
+    res = run_cli_subprocess(
         "gc", "--state-dir", str(state.root), "--now", NOW_ISO, "--max-age", "120h",
         env=clean_env(SESSIONCTL_FAULT="kill:gc.archive:2"),
     )  # fmt: skip
@@ -629,7 +633,7 @@ def test_an_unknown_agent_is_reported(state: StateDir) -> None:
 def test_killed_inside_the_critical_section_changes_nothing_and_undo_cleans_up(state: StateDir) -> None:
     gc_state(state)
     before = live_tree(state.root)
-    res = run_cli(
+    res = run_cli_subprocess(
         "gc", "--state-dir", str(state.root), "--now", NOW_ISO, "--max-age", "120h",
         env=clean_env(SESSIONCTL_FAULT="kill:store.locked"),
     )  # fmt: skip

@@ -1,5 +1,5 @@
 """Every health check id: the problem is built in real files, the finding (id, severity,
-agent, key/path) and the exit code are asserted through the real CLI (a subprocess).
+agent, key/path) and the exit code are asserted through the CLI (in-process, support.helpers.run_cli).
 
 The run's clock is fixed with --now (support.helpers.NOW_ISO); lock and temp-file ages use the
 wall clock on purpose (docs/health.md), so those tests build them relative to time.time().

@@ -1,5 +1,5 @@
 """SQLite-era agents without Node, read-only side: databases built from OpenClaw 2026.9.6's
-own schema (tests/support/sqlite_fixture.py), every command run through the real CLI (a subprocess).
+own schema (tests/support/sqlite_fixture.py), every command run through the CLI (in-process).
 
 What the real release writes and lists is checked by tests/interop/test_interop_sqlite.py;
 these tests pin sessionctl's side: discovery (the 2026.9 roster, the registry), the

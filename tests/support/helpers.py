@@ -1,25 +1,30 @@
-"""Shared test helpers: real state dirs on disk, the CLI as a subprocess, tree snapshots.
+"""Shared test helpers: real state dirs on disk, the CLI in-process or as a subprocess, tree snapshots.
 
-Import them as ``from helpers import ...`` (tests/conftest.py puts tests/ on sys.path).
+Import them as ``from support.helpers import ...`` (tests/conftest.py puts tests/ on sys.path).
 
 - ``StateDir`` builds an OpenClaw state dir in a tmp folder: ``openclaw.json``, per-agent
   ``sessions.json`` written byte-for-byte the way OpenClaw writes it, transcripts.
 - ``js_stringify`` is an independent reference of ``JSON.stringify(value, null, 2)``
   (array-index keys first, JS number formatting, well-formed string escaping).
-- ``run_cli`` / ``run_json`` run ``python -m sessionctl`` with a clean environment (no
-  ``OPENCLAW_*``, ``HOME`` pointing nowhere real) and return ``(rc, stdout, stderr)``;
-  ``run_clis`` runs several invocations concurrently (CLI start-up is the slow part).
+- ``run_cli`` / ``run_json`` run the CLI in-process (``sessionctl.cli.main``) with a clean
+  environment (no ``OPENCLAW_*``, ``HOME`` pointing nowhere real) and return
+  ``(rc, stdout, stderr)``; ``run_clis`` runs several. ``run_cli_subprocess``,
+  ``run_json_subprocess`` and ``run_clis_subprocess`` (concurrent) run
+  ``python -m sessionctl`` instead, for tests where the process boundary is the point.
 - ``tree_snapshot`` records bytes, mtimes and modes of a tree, to prove a command changed
   nothing on disk.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import stat
 import subprocess
 import sys
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -291,6 +296,31 @@ def run_cli(
     timeout: float = 60,
     input: str | None = None,
 ) -> CliResult:
+    """Run ``sessionctl *args`` in this process (``sessionctl.cli.main``) as the console
+    script would run in a fresh process: the environment is exactly `env` (default
+    ``clean_env()``), the working directory `cwd`, stdin `input` (else empty), and
+    stdout/stderr are captured as a pipe would carry them (UTF-8 bytes; stderr with
+    backslashreplace, as Python's own) and read back as ``subprocess.run(text=True)``
+    reads them. Everything is put back afterwards. Returns (rc, stdout, stderr).
+
+    Use ``run_cli_subprocess`` where the process boundary is what a test checks: kills
+    and signals, locks or gateways held by other processes, the console script itself,
+    start-up, a fault point that kills (CONTRIBUTING.md, "CLI tests")."""
+    env = env if env is not None else clean_env()
+    fault = env.get("SESSIONCTL_FAULT", "")
+    if any(spec.startswith(("kill:", "pause:")) for spec in fault.split(",")):
+        # a kill fault point would SIGKILL the test run itself, a pause would block it
+        raise AssertionError(f"SESSIONCTL_FAULT={fault!r} needs a process of its own: use run_cli_subprocess")
+    return _run_in_process(list(args), env, cwd, timeout, input)
+
+
+def run_cli_subprocess(
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | str | None = None,
+    timeout: float = 60,
+    input: str | None = None,
+) -> CliResult:
     """Run ``python -m sessionctl *args`` as a subprocess; returns (rc, stdout, stderr)."""
     proc = subprocess.run(
         [sys.executable, "-m", "sessionctl", *args],
@@ -305,7 +335,15 @@ def run_cli(
 
 
 def run_clis(*commands: list[str], env: dict[str, str] | None = None, timeout: float = 60) -> list[CliResult]:
-    """Run several independent ``python -m sessionctl`` invocations concurrently (each CLI
+    """Several independent invocations, in-process one after the other (``run_cli``);
+    results in the order given."""
+    return [run_cli(*args, env=env, timeout=timeout) for args in commands]
+
+
+def run_clis_subprocess(
+    *commands: list[str], env: dict[str, str] | None = None, timeout: float = 60
+) -> list[CliResult]:
+    """Several independent ``python -m sessionctl`` invocations, run concurrently (each
     start costs a few hundred ms of imports); results in the order given."""
     procs = [
         subprocess.Popen(
@@ -324,6 +362,66 @@ def run_clis(*commands: list[str], env: dict[str, str] | None = None, timeout: f
     return out
 
 
+def _as_text(data: bytes) -> str:
+    """Captured bytes as ``subprocess.run(text=True)`` gives them: UTF-8 (strict),
+    universal newlines."""
+    return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline=None).read()
+
+
+def _run_in_process(
+    args: list[str], env: dict[str, str], cwd: Path | str | None, timeout: float, input: str | None
+) -> CliResult:
+    from sessionctl.cli import main
+
+    out_bytes, err_bytes = io.BytesIO(), io.BytesIO()
+    # a pipe: block-buffered stdout (errors as Python sets them for the C.UTF-8 locale),
+    # line-buffered stderr with backslashreplace, as in a fresh `python -m sessionctl`
+    out = io.TextIOWrapper(out_bytes, encoding="utf-8", errors="surrogateescape")
+    err = io.TextIOWrapper(err_bytes, encoding="utf-8", errors="backslashreplace", line_buffering=True)
+    stdin = io.TextIOWrapper(io.BytesIO((input or "").encode("utf-8")), encoding="utf-8")
+    saved_streams = (sys.stdin, sys.stdout, sys.stderr)
+    saved_env = dict(os.environ)
+    saved_cwd = os.getcwd()
+    outcome: list[int | BaseException] = []
+
+    def call() -> None:
+        try:
+            outcome.append(main(args))
+        except BaseException as exc:  # SESSIONCTL_DEBUG=1 lets a bug out: the caller sees it
+            outcome.append(exc)
+
+    os.environ.clear()
+    os.environ.update(env)
+    sys.stdin, sys.stdout, sys.stderr = stdin, out, err
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        # in a thread only so that a hang fails the test after `timeout` instead of
+        # hanging the suite (main installs no signal handlers; it runs as it would)
+        worker = threading.Thread(target=call, name="sessionctl-in-process", daemon=True)
+        worker.start()
+        worker.join(timeout)
+        hung = worker.is_alive()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        with contextlib.suppress(Exception):
+            out.flush()
+            err.flush()
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved_streams
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    stdout, stderr = _as_text(out_bytes.getvalue()), _as_text(err_bytes.getvalue())
+    if hung:
+        raise AssertionError(f"sessionctl {args} did not finish in {timeout}s\nstderr:\n{stderr}")
+    (result,) = outcome
+    if isinstance(result, BaseException):
+        raise result
+    return CliResult(result, stdout, stderr)
+
+
 def parse_envelope(res: CliResult) -> dict[str, Any]:
     """The JSON envelope on a result's stdout; fails when stdout is not one JSON object."""
     try:
@@ -335,9 +433,15 @@ def parse_envelope(res: CliResult) -> dict[str, Any]:
 
 
 def run_json(*args: str, **kwargs: Any) -> tuple[int, dict[str, Any], str]:
-    """run_cli with --json appended; returns (rc, envelope, stderr). Fails when stdout
-    is not exactly one JSON object."""
+    """run_cli (in-process) with --json appended; returns (rc, envelope, stderr). Fails
+    when stdout is not exactly one JSON object."""
     res = run_cli(*args, "--json", **kwargs)
+    return res.rc, parse_envelope(res), res.stderr
+
+
+def run_json_subprocess(*args: str, **kwargs: Any) -> tuple[int, dict[str, Any], str]:
+    """run_json through ``python -m sessionctl`` (run_cli_subprocess)."""
+    res = run_cli_subprocess(*args, "--json", **kwargs)
     return res.rc, parse_envelope(res), res.stderr
 
 

@@ -1,6 +1,6 @@
 """Shared builders for the repair / archive / dedupe tests (no tests here).
 
-Everything runs the real CLI as a subprocess on real files (support.helpers.run_json), and
+Everything runs the CLI (in-process, support.helpers.run_json) on real files, and
 checks what a user would notice: the files on disk, the run folder, the JSON report.
 """
 
