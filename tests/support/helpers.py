@@ -21,10 +21,10 @@ import contextlib
 import io
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
-import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -368,6 +368,10 @@ def _as_text(data: bytes) -> str:
     return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline=None).read()
 
 
+class _CliTimeout(BaseException):
+    """An in-process call ran past its timeout (raised by SIGALRM)."""
+
+
 def _run_in_process(
     args: list[str], env: dict[str, str], cwd: Path | str | None, timeout: float, input: str | None
 ) -> CliResult:
@@ -382,44 +386,39 @@ def _run_in_process(
     saved_streams = (sys.stdin, sys.stdout, sys.stderr)
     saved_env = dict(os.environ)
     saved_cwd = os.getcwd()
-    outcome: list[int | BaseException] = []
-
-    def call() -> None:
-        try:
-            outcome.append(main(args))
-        except BaseException as exc:  # SESSIONCTL_DEBUG=1 lets a bug out: the caller sees it
-            outcome.append(exc)
-
     os.environ.clear()
     os.environ.update(env)
     sys.stdin, sys.stdout, sys.stderr = stdin, out, err
+    # on the main thread, as in its own process (signal handlers, KeyboardInterrupt); a
+    # hang is ended by SIGALRM after `timeout`, as a subprocess test's timeout ended it
+    timed_out: list[float] = []
+
+    def on_alarm(signum: int, frame: object) -> None:
+        timed_out.append(timeout)
+        raise _CliTimeout(timeout)
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
         if cwd is not None:
             os.chdir(cwd)
-        # in a thread only so that a hang fails the test after `timeout` instead of
-        # hanging the suite (main installs no signal handlers; it runs as it would)
-        worker = threading.Thread(target=call, name="sessionctl-in-process", daemon=True)
-        worker.start()
-        worker.join(timeout)
-        hung = worker.is_alive()
-        for stream in (sys.stdout, sys.stderr):
+        rc = main(args)  # SESSIONCTL_DEBUG=1 lets a bug's exception out: the caller sees it
+    except _CliTimeout:
+        rc = -1
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        for stream in (sys.stdout, sys.stderr, out, err):  # sys.*: click may have wrapped ours
             with contextlib.suppress(Exception):
                 stream.flush()
-        with contextlib.suppress(Exception):
-            out.flush()
-            err.flush()
-    finally:
         sys.stdin, sys.stdout, sys.stderr = saved_streams
         os.chdir(saved_cwd)
         os.environ.clear()
         os.environ.update(saved_env)
     stdout, stderr = _as_text(out_bytes.getvalue()), _as_text(err_bytes.getvalue())
-    if hung:
+    if timed_out:  # main() may have turned the alarm into an internal error (70)
         raise AssertionError(f"sessionctl {args} did not finish in {timeout}s\nstderr:\n{stderr}")
-    (result,) = outcome
-    if isinstance(result, BaseException):
-        raise result
-    return CliResult(result, stdout, stderr)
+    return CliResult(rc, stdout, stderr)
 
 
 def parse_envelope(res: CliResult) -> dict[str, Any]:
