@@ -37,8 +37,10 @@ from support.helpers import (
     assert_envelope,
     backup_bytes,
     clean_env,
+    parse_envelope,
     run_cli,
     run_cli_subprocess,
+    run_clis_in_another_process,
     run_json,
     run_json_subprocess,
     store_bytes,
@@ -409,10 +411,14 @@ def test_gc_and_backup_keep_the_newest_20_runs_unless_told_otherwise(state: Stat
     gc_state(state)
     runs = state.root / "sessionctl" / "runs"
     ids = []
-    for _ in range(21):
-        rc, env, err = run_json("backup", "--state-dir", str(state.root), "--keep-runs", "100")
-        assert rc == 0, err
-        ids.append(env["run_id"])
+    # made by another process, as earlier runs are (a run of the pruning process itself
+    # is never pruned): one process for the 21, not 21 interpreter starts
+    made = run_clis_in_another_process(
+        *[["backup", "--state-dir", str(state.root), "--keep-runs", "100", "--json"]] * 21
+    )
+    for res in made:
+        assert res.rc == 0, res.stderr
+        ids.append(parse_envelope(res)["run_id"])
     rc, env, err = gc(state, "--max-age", "120h", "--dry-run")
     assert rc == 0, err
     assert len(os.listdir(runs)) == 21  # a dry run prunes nothing
