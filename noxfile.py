@@ -3,7 +3,7 @@
     nox -s test-fast   # the default pytest run: `slow` and `interop` tests deselected
     nox -s test        # everything CI's pytest steps run but interop: the fast run, then `slow`
     nox -s lint        # ruff check + ruff format --check + the import contracts (what CI checks)
-    nox -s type        # mypy, strict on sessionctl/
+    nox -s type        # mypy, strict on sessionctl/ and on tests/
     nox -s bench       # benchmarks/run.py (arguments after `--` go to it)
     nox -s interop     # interop/ci.sh: the real OpenClaw (installs it into a cache)
 
@@ -51,8 +51,9 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(name="type")
 def type_check(session: nox.Session) -> None:
-    """mypy, strict on sessionctl/ (pyproject's [tool.mypy])."""
+    """mypy, strict on sessionctl/ and on tests/ (pyproject's [tool.mypy]), as CI runs it."""
     session.run(PY, "-m", "mypy", *session.posargs)
+    session.run(PY, "-m", "mypy", "tests", *session.posargs)
 
 
 @nox.session

@@ -5,7 +5,7 @@
     python benchmarks/soak.py --only gc,undo --seed 42
     python benchmarks/soak.py --keep-failures out/    # keep the state dir of a failed case
 
-Each round takes every scenario of tests/reliability_support.py (gc, repair, archive,
+Each round takes every scenario of tests/support/reliability.py (gc, repair, archive,
 archive-export, dedupe, undo, restore, prestart) and, in a seeded random order, either
 SIGKILLs the command at one of its fault points (every hit index, the bookkeeping
 sub-steps the CI run leaves out included — SESSIONCTL_FAULT=kill:*:N), or a random
@@ -33,7 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
-from reliability_support import (  # noqa: E402
+from support.reliability import (  # noqa: E402
     BUILDERS,
     Point,
     Scenario,

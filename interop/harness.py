@@ -179,7 +179,7 @@ def start_fake_model(
     prefix: str = "fake reply",
     extra_args: Sequence[str] = (),
     timeout: float = 15.0,
-) -> tuple[subprocess.Popen, int]:
+) -> tuple[subprocess.Popen[str], int]:
     """Start interop/fake_model.py on 127.0.0.1 with a free port; return (proc, port)."""
     cmd = [sys.executable, str(FAKE_MODEL_PY), "--port", "0", "--prefix", prefix]
     if delay:
@@ -199,7 +199,7 @@ def start_fake_model(
     return proc, int(line)
 
 
-def stop_fake_model(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+def stop_fake_model(proc: subprocess.Popen[str], timeout: float = 10.0) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -728,7 +728,7 @@ class LockOpenWatcher:
     IN_MOVED_TO = 0x080
     IN_CREATE = 0x100
     IN_DELETE = 0x200
-    _KINDS = ((IN_OPEN, "open"), (IN_CREATE, "create"), (IN_DELETE, "delete"))
+    _KINDS: tuple[tuple[int, str], ...] = ((IN_OPEN, "open"), (IN_CREATE, "create"), (IN_DELETE, "delete"))
     _KINDS += ((IN_MOVED_FROM, "moved_from"), (IN_MOVED_TO, "moved_to"))
 
     def __init__(self, lock_paths: Sequence[Path]) -> None:

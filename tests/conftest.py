@@ -1,4 +1,4 @@
-"""Test-suite setup: tests/ on sys.path (for `helpers`), the `state` fixture, a clean
+"""Test-suite setup: tests/ on sys.path (for the `support` package), the `state` fixture, a clean
 environment for in-process tests, hypothesis settings, and the markers that deselect tests
 unless asked for: `interop` and `promtool` (need an outside tool) and `slow`."""
 
@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from helpers import StateDir
+from support.helpers import StateDir
 
 settings.register_profile(
     "sessionctl",

@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 import pytest
-from helpers import REPO
+from support.helpers import REPO
 
 from sessionctl.action_types import ACTION_STATES, skip
 from sessionctl.actions import ACTION_TYPES

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from helpers import DAY_MS, NOW_ISO, NOW_MS, StateDir, clean_env, transcript_bytes
-from test_repair_support import (
+from support.helpers import DAY_MS, NOW_ISO, NOW_MS, StateDir, clean_env, transcript_bytes
+from support.repair import (
     assert_dry_run_changes_nothing,
     checks,
     cli,

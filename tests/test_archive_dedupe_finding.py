@@ -21,10 +21,8 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from helpers import HOUR_MS, NOW_MS, REPO, StateDir
-from test_repair_demo import demo_copy
-from test_repair_finding import documented_health_ids
-from test_repair_support import cli
+from support.helpers import HOUR_MS, NOW_MS, REPO, StateDir
+from support.repair import cli, demo_copy, documented_health_ids
 
 from sessionctl.archive import ARCHIVE_TO_HEALTH
 from sessionctl.dedupe import DEDUPE_TO_HEALTH
@@ -172,7 +170,8 @@ def _session(env: dict[str, Any], agent: str, key: str) -> dict[str, Any] | None
     """dedupe's `peers[]` entry holding the session."""
     for p in env.get("peers", []):
         if any(s["agent"] == agent and s["key"] == key for s in p["sessions"]):
-            return p
+            peer: dict[str, Any] = p
+            return peer
     return None
 
 
@@ -279,7 +278,8 @@ def test_archive_problems_and_kept_items_carry_finding(state: StateDir, tmp_path
 
 
 def test_dedupe_problems_and_kept_items_carry_finding(state: StateDir) -> None:
-    from test_dedupe import CONFIG, filler
+    from support.repair import DEDUPE_CONFIG as CONFIG
+    from support.repair import filler
 
     state.write_config(CONFIG)
     filler(state, "a", "b", "c")
@@ -306,7 +306,7 @@ def test_dedupe_problems_and_kept_items_carry_finding(state: StateDir) -> None:
     (problem,) = [p for p in env["problems"] if p["check"] == "peer.stray"]
     assert answers(state, env, problem, stray)
     # and the -v view says which health finding each action resolves
-    from helpers import NOW_ISO, run_cli
+    from support.helpers import NOW_ISO, run_cli
 
     res = run_cli(
         "dedupe", "--dry-run", "-v", "--agent", "a", "--state-dir", str(state.root), "--now", NOW_ISO
@@ -322,7 +322,8 @@ def test_dedupe_problems_and_kept_items_carry_finding(state: StateDir) -> None:
 
 
 def test_dedupe_would_be_empty_keeps_repairs_null(state: StateDir) -> None:
-    from test_dedupe import CONFIG, filler
+    from support.repair import DEDUPE_CONFIG as CONFIG
+    from support.repair import filler
 
     state.write_config(CONFIG)
     filler(state, "b")

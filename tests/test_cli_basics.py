@@ -1,17 +1,22 @@
-"""The CLI as a user meets it, run as a subprocess: version, missing/broken state, exit
-codes of docs/exit-codes.md, the JSON envelope (also for usage errors), --now, and that
-read-only commands change nothing on disk."""
+"""The CLI as a user meets it: version, missing/broken state, exit codes of
+docs/exit-codes.md, the JSON envelope (also for usage errors), --now, and that read-only
+commands change nothing on disk. The tests call the CLI in-process (support.helpers.run_cli);
+`test_the_console_script_and_in_process_calls_agree` runs the installed console script on
+the same command lines and checks it gives the same exit code, stdout and stderr."""
 
 from __future__ import annotations
 
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from helpers import (
+from support.helpers import (
     NOW_ISO,
     NOW_MS,
+    REPO,
     StateDir,
     assert_envelope,
     clean_env,
@@ -37,6 +42,50 @@ def test_version() -> None:
     assert (res.rc, res.stdout, res.stderr) == (0, f"sessionctl {__version__}\n", "")
     out, _ = proc.communicate(timeout=60)
     assert (proc.returncode, out) == (0, f"sessionctl {__version__}\n")
+
+
+# ------------------------------------------------------------ in-process = the console script
+
+
+def test_the_console_script_and_in_process_calls_agree(tmp_path: Path) -> None:
+    """What the in-process tests see is what the installed `sessionctl` gives a user: the
+    same exit code, stdout and stderr for each kind of outcome (ok, a view on a terminal-
+    less pipe, JSON, warnings on stderr, usage errors with and without --json, a missing
+    state dir for list (66) and health (3), --help) — and the calls in one process leave
+    nothing to the next (each line runs twice in-process, in a different order)."""
+    script = Path(sys.executable).with_name("sessionctl")
+    assert script.exists(), "sessionctl is not installed next to the interpreter (pip install -e .)"
+    demo = tmp_path / "demo"
+    shutil.copytree(REPO / "fixtures" / "demo-state", demo, symlinks=True)
+    missing = tmp_path / "missing"
+    now = ["--now", NOW_ISO]
+    lines = [
+        ["--version"],
+        ["health", "--state-dir", str(demo), *now],
+        ["health", "--state-dir", str(demo), *now, "--json"],
+        ["list", "--state-dir", str(demo), *now, "--agent", "main", "--agent", "nosuch"],
+        ["gc", "--state-dir", str(demo), *now, "--dry-run", "--max-age", "120h", "--quiet"],
+        ["list", "--state-dir", str(missing), "--json"],
+        ["health", "--state-dir", str(missing)],
+        ["bogus"],
+        ["list", "--bogus", "--json"],
+        ["gc", "--help"],
+    ]
+    env = clean_env()
+    first = [run_cli(*args, env=env) for args in lines]
+    again = [run_cli(*args, env=env) for args in reversed(lines)][::-1]
+
+    def same(res: tuple[int, str, str]) -> tuple[int, str, str]:
+        """Lock and temp-file ages come from the wall clock (docs/health.md), not --now."""
+        rc, out, err = res
+        return rc, re.sub(r'"age_ms": \d+', '"age_ms": 0', out), err
+
+    for args, inproc, inproc2 in zip(lines, first, again, strict=True):
+        proc = subprocess.run([str(script), *args], capture_output=True, text=True, env=env, timeout=60)
+        assert same((proc.returncode, proc.stdout, proc.stderr)) == same(inproc), args
+        assert same(inproc2) == same(inproc), args
+    codes = [r.rc for r in first]
+    assert codes == [0, 2, 2, 0, 0, 66, 3, 64, 64, 0], codes  # every kind of outcome is here
 
 
 # ------------------------------------------------------------ missing state dir

@@ -10,7 +10,7 @@ import os
 import time
 
 import pytest
-from helpers import (
+from support.helpers import (
     DAY_MS,
     NOW_ISO,
     NOW_MS,
@@ -22,7 +22,7 @@ from helpers import (
     run_clis,
     tree_snapshot,
 )
-from test_dedupe import storm
+from support.repair import storm
 
 NOSUCH = "warning: agent nosuch: no such agent in openclaw.json or on disk"
 

@@ -1,6 +1,6 @@
 """Concurrency with a gateway.
 
-Lock era (OpenClaw v2.17–v5.1): a simulated gateway process (reliability_support.GATEWAY_SIM,
+Lock era (OpenClaw v2.17–v5.1): a simulated gateway process (support.reliability.GATEWAY_SIM,
 argv `… node_modules/openclaw/openclaw.mjs gateway`, package.json 2026.4.15,
 OPENCLAW_STATE_DIR=<state>) takes `sessions.json.lock` exactly as format doc §6 and
 re-reads / updates / atomically writes the store in a tight loop, while `sessionctl gc`
@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import StateDir, clean_env
-from reliability_support import (
+from support.helpers import StateDir, clean_env
+from support.reliability import (
     GATEWAY_SIM,
     FakeGateway,
     Scenario,

@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from helpers import REPO, run_cli
+from support.helpers import REPO, run_cli
 
 CONTRIB = REPO / "contrib"
 SYSTEMD = CONTRIB / "systemd"

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reliability_support import (
+from support.reliability import (
     BUILDERS,
     Scenario,
     cached_points,

@@ -3,7 +3,7 @@ write boundary it reaches (each fault point, each hit index: `SESSIONCTL_FAULT=k
 for N = 1 … the number of points an uninterrupted run reaches — in CI without the
 write/fsync/fsync_dir sub-steps of run-folder bookkeeping writes, whose outcome equals a
 kill at that write's atomic.replace; SESSIONCTL_CRASH_FULL=1 kills there too) and at
-seeded random times. After every kill (tests/reliability_support.py):
+seeded random times. After every kill (tests/support/reliability.py):
 
 - every sessions.json parses; every entry is in its store or verbatim in a durable journal;
 - every file's bytes are live, archived next to it, in the run folder or exported;
@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from reliability_support import (
+from support.reliability import (
     BUILDERS,
     CaseResult,
     Scenario,
@@ -72,7 +72,7 @@ TIMER_KILLS_PER_SCENARIO = 3  # at least; 4 timers are drawn per scenario
 TIMERS_PER_SCENARIO = 4
 SEED = int(os.environ.get("SESSIONCTL_CRASH_SEED", "8"))
 # SESSIONCTL_CRASH_FULL=1 (and benchmarks/soak.py) also kills at the write/fsync/fsync_dir
-# sub-steps of run-folder bookkeeping writes (see reliability_support.kill_indices).
+# sub-steps of run-folder bookkeeping writes (see support.reliability.kill_indices).
 FULL = os.environ.get("SESSIONCTL_CRASH_FULL") == "1"
 
 
@@ -145,7 +145,7 @@ def test_the_invariant_checks_catch_a_loss(scenarios: dict[str, Scenario], cases
     entry, a deleted transcript, a stray file and a reordered store are each caught."""
     import json
 
-    from reliability_support import Baseline, check_nothing_lost, check_restored
+    from support.reliability import Baseline, check_nothing_lost, check_restored
 
     sc = scenarios["gc"]
     root = sc.copy(cases / "c")

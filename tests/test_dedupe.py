@@ -6,41 +6,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from helpers import HOUR_MS, NOW_MS, StateDir
-from test_repair_support import (
+from support.helpers import HOUR_MS, NOW_MS, StateDir
+from support.repair import DEDUPE_CONFIG as CONFIG
+from support.repair import (
     assert_dry_run_changes_nothing,
     checks,
     cli,
+    filler,
     live_files,
     run_and_undo,
+    storm,
 )
-
-CONFIG: dict[str, Any] = {
-    "agents": {"list": [{"id": "a", "default": True}, {"id": "b"}, {"id": "c"}, {"id": "d"}]},
-    "bindings": [
-        {"agentId": "c", "match": {"channel": "telegram", "accountId": "work"}},
-        {"agentId": "d", "match": {"channel": "telegram", "accountId": "*"}},
-        # listed last, still wins for its peer: peer bindings beat account and channel ones
-        {"agentId": "b", "match": {"channel": "telegram", "peer": {"kind": "direct", "id": "111"}}},
-    ],
-}
 
 
 def keys(state: StateDir, agent: str) -> list[str]:
     return sorted(state.read_store(agent)) if state.store_path(agent).exists() else []
 
 
-def filler(state: StateDir, *agents: str) -> None:
-    """A main session in each agent, so no store is ever emptied by a test."""
-    for a in agents:
-        state.add_session(a, f"agent:{a}:main", updated_at=NOW_MS - 10 * HOUR_MS)
-
-
 def test_binding_precedence_peer_then_account_then_channel(state: StateDir) -> None:
     state.write_config(CONFIG)
     filler(state, "a", "b", "c", "d")
     # the account comes from the entry when the key has none (as OpenClaw records it)
-    dc = {"deliveryContext": {"channel": "telegram", "accountId": "default"}}
+    dc: dict[str, Any] = {"deliveryContext": {"channel": "telegram", "accountId": "default"}}
     for agent in ("a", "b"):
         state.add_session(agent, f"agent:{agent}:telegram:direct:111", **dc)
     for agent in ("a", "c"):
@@ -168,16 +155,6 @@ def test_usage_errors(state: StateDir) -> None:
 
 
 # ---------------------------------------------------------------- storms
-
-
-def storm(state: StateDir, agent: str = "m", n: int = 30, start: int = NOW_MS - 50 * HOUR_MS) -> list[str]:
-    out = []
-    for i in range(n):
-        t = start + i * 60_000  # one a minute
-        key = f"agent:{agent}:explicit:dyad-coord-{t}-{i:04x}zz"
-        state.add_session(agent, key, updated_at=t + 30_000, sessionStartedAt=t)
-        out.append(key)
-    return out
 
 
 def test_storm_keeps_the_newest_n_and_archives_the_rest(state: StateDir) -> None:

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers import StateDir
+from support.helpers import StateDir
 
 from sessionctl.config import OpenClawConfig, load_openclaw_config, normalize_agent_id, resolve_state_dir
 from sessionctl.discovery import AgentStore, Discovery, discover

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import (
+from support.gc import OLD_DM, gc_state, live_tree
+from support.helpers import (
     NOW_ISO,
     NOW_MS,
     StateDir,
@@ -26,10 +27,11 @@ from helpers import (
     dead_pid,
     make_entry,
     run_cli,
+    run_cli_subprocess,
     run_json,
+    run_json_subprocess,
     tree_snapshot,
 )
-from test_gc_support import OLD_DM, gc_state, live_tree
 
 DAY = 86_400_000
 
@@ -167,7 +169,9 @@ def test_retention_deletes_only_this_state_dirs_marked_runs(state: StateDir) -> 
     gc_state(state)
     ids = []
     for _ in range(3):
-        rc, env, err = run_json("backup", *sd(state))
+        # earlier runs come from earlier processes (a run of the pruning process itself is
+        # never pruned, and in-process calls share one pid)
+        rc, env, err = run_json_subprocess("backup", *sd(state))
         assert rc == 0, err
         ids.append(env["run_id"])
     root = runs_dir(state)
@@ -238,7 +242,9 @@ def test_retention_spares_a_run_in_progress_and_removes_only_dead_partials(state
     gc_state(state)
     ids = []
     for _ in range(3):
-        rc, env, err = run_json("backup", *sd(state))
+        # earlier runs come from earlier processes (a run of the pruning process itself is
+        # never pruned, and in-process calls share one pid)
+        rc, env, err = run_json_subprocess("backup", *sd(state))
         assert rc == 0, err
         ids.append(env["run_id"])
     root = runs_dir(state)
@@ -290,9 +296,11 @@ def test_runs_in_a_shared_backup_dir_stay_with_their_state_dir(tmp_path: Path) -
             },
         )
     bd = ["--backup-dir", str(shared)]
-    rc, benv, err = run_json("backup", *sd(b), *bd)
+    # B's runs and A's first come from other processes, as they would (a run of the
+    # pruning process itself is never pruned, and in-process calls share one pid)
+    rc, benv, err = run_json_subprocess("backup", *sd(b), *bd)
     assert rc == 0, err
-    rc, bgc, err = run_json("gc", *sd(b), *bd, "--max-age", "5d", "--allow-empty")
+    rc, bgc, err = run_json_subprocess("gc", *sd(b), *bd, "--max-age", "5d", "--allow-empty")
     assert rc == 0, err
     a_before = live_tree(a.root)
     for args in (["undo", bgc["run_id"]], ["restore", benv["run_id"]], ["undo", "--dry-run", bgc["run_id"]]):
@@ -307,7 +315,7 @@ def test_runs_in_a_shared_backup_dir_stay_with_their_state_dir(tmp_path: Path) -
     assert env["actions"] == [] and "no backup" in env["errors"][0]["message"]
     assert b"direct:b" not in a.store_path("main").read_bytes()
     # A's retention: B's two runs stay
-    rc, aenv, err = run_json("backup", *sd(a), *bd, "--keep-runs", "1")
+    rc, aenv, err = run_json_subprocess("backup", *sd(a), *bd, "--keep-runs", "1")
     assert rc == 0, err
     rc, aenv2, err = run_json("backup", *sd(a), *bd, "--keep-runs", "1")
     assert rc == 0, err
@@ -601,7 +609,7 @@ def test_undo_of_a_killed_repair_removes_its_lock_and_reports_nothing_false(stat
     path = state.sessions_dir("main") / f"{sid}.jsonl"
     data = path.read_bytes() + b'{"type":"message","id":"0000009'
     path.write_bytes(data)
-    res = run_cli(
+    res = run_cli_subprocess(
         "repair", *sd(state), "--only", "transcripts", env=clean_env(SESSIONCTL_FAULT="kill:rewrite.write")
     )
     assert res.rc == -9, res
@@ -648,7 +656,7 @@ def test_files_moved_into_a_run_come_back_with_their_mode(state: StateDir) -> No
 
 
 def _sqlite_state(tmp_path: Path, name: str, n: int) -> tuple[StateDir, Path]:
-    from sqlite_fixture import AgentDbBuilder
+    from support.sqlite_fixture import AgentDbBuilder
 
     st = new_state(tmp_path, name)
     b = AgentDbBuilder(st.root, "main", now_ms=NOW_MS)
@@ -677,7 +685,8 @@ def test_sqlite_era_runs_are_marked_bound_and_their_journals_checked(tmp_path: P
     bd = ["--backup-dir", str(shared)]
     a, a_db = _sqlite_state(tmp_path, "a", 2)
     b, _b_db = _sqlite_state(tmp_path, "b", 3)
-    rc, benv, err = run_json("backup", *sd(b), *bd)
+    # B's run and A's first come from other processes (see above)
+    rc, benv, err = run_json_subprocess("backup", *sd(b), *bd)
     assert rc == 0, err
     meta = json.loads((shared / benv["run_id"] / "meta.json").read_bytes())
     assert meta["format"] == "sessionctl-run" and meta["state_dir"] == str(b.root)
@@ -688,7 +697,7 @@ def test_sqlite_era_runs_are_marked_bound_and_their_journals_checked(tmp_path: P
         rc, env, err = run_json(*args, *sd(a), *bd)
         assert rc == 65 and "belongs to the state dir" in env["errors"][0]["message"], (args, rc, err)
     assert a_db.read_bytes() == a_raw and _sessions_in(a_db) == 2
-    rc, aenv, err = run_json("backup", *sd(a), *bd, "--keep-runs", "1")
+    rc, aenv, err = run_json_subprocess("backup", *sd(a), *bd, "--keep-runs", "1")
     assert rc == 0, err
     rc, aenv2, err = run_json("backup", *sd(a), *bd, "--keep-runs", "1")
     assert rc == 0, err
@@ -735,7 +744,7 @@ def test_an_agent_folder_swapped_for_a_symlink_before_a_database_restore_is_not_
     """SQLite opens a database by path: right before the restore writes it, the path is
     verified from / without following a symlink, so a swap since planning redirects
     nothing (the copy outside keeps its bytes)."""
-    from sqlite_fixture import AgentDbBuilder
+    from support.sqlite_fixture import AgentDbBuilder
 
     b = AgentDbBuilder(state.root, "main", now_ms=NOW_MS)
     b.add_session("agent:main:main", updated_at=NOW_MS - DAY)

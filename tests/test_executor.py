@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import StateDir, make_entry
-from test_repair_support import Sleeper, cli, live_files, lock_payload
+from support.helpers import StateDir, make_entry
+from support.repair import Sleeper, cli, live_files, lock_payload
 
 
 def _runs(state: StateDir) -> list[str]:

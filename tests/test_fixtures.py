@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.helpers import run_cli
 
 from sessionctl.keys import parse_key
 
@@ -196,25 +197,19 @@ def test_demo_transcripts_are_valid_except_the_planted_ones(regenerated: Path) -
 
 
 def findings(state: Path) -> tuple[dict[str, Any], str]:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sessionctl",
-            "health",
-            "--state-dir",
-            str(state),
-            "--now",
-            DEMO_NOW,
-            "--json",
-        ],
+    res = run_cli(
+        "health",
+        "--state-dir",
+        str(state),
+        "--now",
+        DEMO_NOW,
+        "--json",
+        env=dict(os.environ),
         cwd=REPO,
-        capture_output=True,
-        text=True,
         timeout=120,
     )
-    assert proc.stdout, proc.stderr
-    return json.loads(proc.stdout), proc.stdout + proc.stderr
+    assert res.stdout, res.stderr
+    return json.loads(res.stdout), res.stdout + res.stderr
 
 
 def test_demo_health_reports_the_planted_problems(regenerated: Path) -> None:
@@ -255,30 +250,24 @@ def test_demo_health_reports_the_planted_problems(regenerated: Path) -> None:
 
 
 def test_demo_list_shows_every_session_and_never_a_secret(regenerated: Path) -> None:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "sessionctl",
-            "list",
-            "--state-dir",
-            str(regenerated),
-            "--now",
-            DEMO_NOW,
-            "--json",
-        ],
+    res = run_cli(
+        "list",
+        "--state-dir",
+        str(regenerated),
+        "--now",
+        DEMO_NOW,
+        "--json",
+        env=dict(os.environ),
         cwd=REPO,
-        capture_output=True,
-        text=True,
         timeout=120,
     )
-    assert proc.returncode == 0, proc.stderr
-    env = json.loads(proc.stdout)
+    assert res.rc == 0, res.stderr
+    env = json.loads(res.stdout)
     rows = env["sessions"]
     assert len(rows) == sum(len(s) for s in load_stores(regenerated).values())
     raw = (regenerated / "discord/thread-bindings.json").read_text()
     for b in json.loads(raw)["bindings"].values():
-        assert b["webhookToken"] not in proc.stdout + proc.stderr
+        assert b["webhookToken"] not in res.stdout + res.stderr
 
 
 # --------------------------------------------------------------------------- benchmark state

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import make_entry, store_bytes
+from support.helpers import make_entry, store_bytes
 
 from sessionctl.fsio import (
     NotRegularFile,

@@ -1,4 +1,4 @@
-"""`sessionctl gc` end to end: the CLI as a subprocess on real state dirs.
+"""`sessionctl gc` end to end: the CLI (in-process; a subprocess where it is killed) on real state dirs.
 
 Dry run changes nothing; apply removes exactly the planned keys and archives exactly
 their unreferenced files; other entries stay byte-identical; a write between plan and
@@ -17,20 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import (
-    DAY_MS,
-    NOW_ISO,
-    NOW_MS,
-    StateDir,
-    assert_envelope,
-    backup_bytes,
-    clean_env,
-    run_cli,
-    run_json,
-    store_bytes,
-    tree_snapshot,
-)
-from test_gc_support import (
+from support.gc import (
     CRON_JOB,
     CRON_RUN,
     MAIN,
@@ -41,6 +28,23 @@ from test_gc_support import (
     RECENT_DM,
     gc_state,
     live_tree,
+)
+from support.helpers import (
+    DAY_MS,
+    NOW_ISO,
+    NOW_MS,
+    StateDir,
+    assert_envelope,
+    backup_bytes,
+    clean_env,
+    parse_envelope,
+    run_cli,
+    run_cli_subprocess,
+    run_clis_in_another_process,
+    run_json,
+    run_json_subprocess,
+    store_bytes,
+    tree_snapshot,
 )
 
 
@@ -297,7 +301,7 @@ def test_store_lock_held_by_a_live_process_is_busy(state: StateDir) -> None:
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         lock = state.sessions_dir("main") / "sessions.json.lock"
-        from helpers import iso
+        from support.helpers import iso
 
         from sessionctl.locks import proc_starttime
 
@@ -467,7 +471,9 @@ def test_keep_runs_prunes_old_run_folders_but_never_the_newest(state: StateDir) 
     gc_state(state)
     ids = []
     for _ in range(3):
-        rc, env, err = run_json("backup", "--state-dir", str(state.root))
+        # earlier runs come from earlier processes: a run of the pruning process itself
+        # is never pruned (runs.prune_runs), and in-process calls all share one pid
+        rc, env, err = run_json_subprocess("backup", "--state-dir", str(state.root))
         assert rc == 0, err
         ids.append(env["run_id"])
     rc, env, err = gc(state, "--max-age", "120h", "--keep-runs", "2")
@@ -485,10 +491,14 @@ def test_gc_and_backup_keep_the_newest_20_runs_unless_told_otherwise(state: Stat
     gc_state(state)
     runs = state.root / "sessionctl" / "runs"
     ids = []
-    for _ in range(21):
-        rc, env, err = run_json("backup", "--state-dir", str(state.root), "--keep-runs", "100")
-        assert rc == 0, err
-        ids.append(env["run_id"])
+    # made by another process, as earlier runs are (a run of the pruning process itself
+    # is never pruned): one process for the 21, not 21 interpreter starts
+    made = run_clis_in_another_process(
+        *[["backup", "--state-dir", str(state.root), "--keep-runs", "100", "--json"]] * 21
+    )
+    for res in made:
+        assert res.rc == 0, res.stderr
+        ids.append(parse_envelope(res)["run_id"])
     rc, env, err = gc(state, "--max-age", "120h", "--dry-run")
     assert rc == 0, err
     assert len(os.listdir(runs)) == 21  # a dry run prunes nothing
@@ -556,7 +566,7 @@ def test_nothing_to_do_creates_no_run(state: StateDir) -> None:
 def test_killed_before_the_store_edit_leaves_the_state_intact(state: StateDir) -> None:
     gc_state(state)
     before = live_tree(state.root)
-    res = run_cli(
+    res = run_cli_subprocess(
         "gc", "--state-dir", str(state.root), "--now", NOW_ISO, "--max-age", "120h",
         env=clean_env(SESSIONCTL_FAULT="kill:gc.before_apply"),
     )  # fmt: skip
@@ -570,7 +580,7 @@ def test_killed_before_the_store_edit_leaves_the_state_intact(state: StateDir) -
 def test_killed_between_the_store_edit_and_the_archives_is_undone(state: StateDir) -> None:
     gc_state(state)
     before = live_tree(state.root)
-    res = run_cli(
+    res = run_cli_subprocess(
         "gc", "--state-dir", str(state.root), "--now", NOW_ISO, "--max-age", "120h",
         env=clean_env(SESSIONCTL_FAULT="kill:gc.archive:2"),
     )  # fmt: skip
@@ -625,7 +635,7 @@ def test_a_store_busy_during_apply_keeps_its_sessions_and_their_bindings(
     proc = _paused_gc(state, flag, "--max-age", "120h", "--lock-timeout", "1s")
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        from helpers import iso
+        from support.helpers import iso
 
         lock = state.sessions_dir("ops") / "sessions.json.lock"
         lock.write_text(json.dumps({"pid": holder.pid, "createdAt": iso(time.time_ns() // 1_000_000)}))
@@ -709,7 +719,7 @@ def test_an_unknown_agent_is_reported(state: StateDir) -> None:
 def test_killed_inside_the_critical_section_changes_nothing_and_undo_cleans_up(state: StateDir) -> None:
     gc_state(state)
     before = live_tree(state.root)
-    res = run_cli(
+    res = run_cli_subprocess(
         "gc", "--state-dir", str(state.root), "--now", NOW_ISO, "--max-age", "120h",
         env=clean_env(SESSIONCTL_FAULT="kill:store.locked"),
     )  # fmt: skip

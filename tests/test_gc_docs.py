@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers import run_cli
+from support.helpers import run_cli
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 COMMON = {"--help", "--state-dir", "--json", "--now", "--config", "--agent"}

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import iso, run_json, store_bytes
-from test_gc_support import live_tree
+from support.gc import live_tree
+from support.helpers import iso, run_json, store_bytes
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "interop" / "sample-state-2026.5.28"

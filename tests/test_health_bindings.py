@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import DAY_MS, HOUR_MS, NOW_MS, StateDir
+from support.helpers import DAY_MS, HOUR_MS, NOW_MS, StateDir
 
 from sessionctl.bindings import (
     REDACTED,
@@ -88,7 +88,10 @@ def test_dangling_needs_a_known_store() -> None:
 
 
 def test_redact_replaces_every_webhook_token() -> None:
-    data = {"version": 1, "bindings": {"a:1": {"webhookToken": TOKEN, "x": [{"webhookToken": TOKEN}]}}}
+    data: dict[str, Any] = {
+        "version": 1,
+        "bindings": {"a:1": {"webhookToken": TOKEN, "x": [{"webhookToken": TOKEN}]}},
+    }
     out = redact(data)
     assert TOKEN not in json.dumps(out)
     assert out["bindings"]["a:1"]["webhookToken"] == REDACTED

@@ -1,7 +1,7 @@
 """Every health check id: the problem is built in real files, the finding (id, severity,
-agent, key/path) and the exit code are asserted through the real CLI (a subprocess).
+agent, key/path) and the exit code are asserted through the CLI (in-process, support.helpers.run_cli).
 
-The run's clock is fixed with --now (helpers.NOW_ISO); lock and temp-file ages use the
+The run's clock is fixed with --now (support.helpers.NOW_ISO); lock and temp-file ages use the
 wall clock on purpose (docs/health.md), so those tests build them relative to time.time().
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import (
+from support.helpers import (
     DAY_MS,
     HOUR_MS,
     NOW_ISO,
@@ -111,7 +111,7 @@ def test_invalid_utf8_that_breaks_the_json_is_critical(state: StateDir) -> None:
 
 
 def test_legacy_store_in_sqlite_era_is_critical_and_names_doctor(state: StateDir) -> None:
-    from sqlite_fixture import AgentDbBuilder
+    from support.sqlite_fixture import AgentDbBuilder
 
     healthy(state)
     before = state.store_path("main").read_bytes()
@@ -654,7 +654,7 @@ def test_expired_and_dangling_bindings(state: StateDir) -> None:
     assert exp["fix"] == dang["fix"] == "sessionctl gc --agent main"
     assert rc == 1
     for args in ((), ("--format", "prometheus")):
-        from helpers import run_cli
+        from support.helpers import run_cli
 
         out = run_cli("health", "--state-dir", str(state.root), "--now", NOW_ISO, "-v", *args)
         assert SECRET not in out.stdout + out.stderr

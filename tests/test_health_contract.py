@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import (
+from support.helpers import (
     DAY_MS,
     NOW_ISO,
     NOW_MS,
@@ -457,7 +457,7 @@ def test_state_written_by_the_real_openclaw_is_healthy(tmp_path: Path) -> None:
     health must not find a single warning or critical problem in them."""
     import shutil
 
-    from helpers import REPO
+    from support.helpers import REPO
 
     samples = sorted(p for p in (REPO / "interop").glob("sample-state-*") if p.is_dir())
     assert samples, "no interop/sample-state-* (see interop/README.md)"

@@ -22,7 +22,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from helpers import REPO, run_json
+from support.helpers import REPO, run_json
 
 DEMO = REPO / "fixtures" / "demo-state"
 GOLDEN = REPO / "tests" / "golden" / "health-demo.json"

@@ -108,7 +108,7 @@ def ab(r: Any) -> tuple[str, str] | None:
 
 def route(
     bindings: list[dict[str, Any]], channel: str, account: str, kind: str | None, peer: str | None, **kw: Any
-):
+) -> Any:
     c = cfg(bindings, **kw)
     return resolve_route(
         route_bindings(c),
@@ -173,7 +173,8 @@ def test_guild_scoped_bindings_make_the_route_unknown() -> None:
 
 def test_non_route_bindings_are_ignored() -> None:
     acp = {"type": "acp", "agentId": "b", "match": {"channel": "telegram", "accountId": "*"}}
-    assert route_bindings(cfg([acp, "junk", {"match": {}}])) == []
+    not_routes: list[Any] = [acp, "junk", {"match": {}}]
+    assert route_bindings(cfg(not_routes)) == []
 
 
 def test_expected_route_for_threads_topics_and_unknown_accounts() -> None:

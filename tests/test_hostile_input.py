@@ -25,10 +25,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import HOUR_MS, NOW_MS, StateDir, header_line, message_line, store_bytes, transcript_bytes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reliability_support import (
+from support.helpers import (
+    HOUR_MS,
+    NOW_MS,
+    StateDir,
+    header_line,
+    message_line,
+    store_bytes,
+    transcript_bytes,
+)
+from support.reliability import (
     Baseline,
     Outside,
     Proc,
@@ -109,9 +117,9 @@ def run_mutating(root: Path, commands: list[list[str]]) -> list[dict[str, Any]]:
     # whatever was rewritten keeps the store's private mode
     for dirpath, _dirs, files in os.walk(root):
         for name in files:
-            p = Path(dirpath) / name
-            if name == "sessions.json" and p.is_file() and not p.is_symlink():
-                assert p.stat().st_mode & 0o077 == 0, f"{p} is mode {p.stat().st_mode & 0o777:o}"
+            path = Path(dirpath) / name
+            if name == "sessions.json" and path.is_file() and not path.is_symlink():
+                assert path.stat().st_mode & 0o077 == 0, f"{path} is mode {path.stat().st_mode & 0o777:o}"
     return envs
 
 
@@ -343,7 +351,7 @@ def build_entry_corpus(state: StateDir, outside: Outside, big: Path) -> None:
     store: dict[str, Any] = {"agent:main:main": {"sessionId": str(uuid.uuid4()), "updatedAt": NOW_MS}}
 
     def add(key: str, transcript: bytes | Callable[[Path], None] | None, **fields: Any) -> str:
-        sid = fields.pop("sid", str(uuid.uuid4()))
+        sid: str = fields.pop("sid", str(uuid.uuid4()))
         store[key] = {"sessionId": sid, "updatedAt": fields.pop("updatedAt", old), **fields}
         if isinstance(transcript, bytes):
             (sdir / f"{sid}.jsonl").write_bytes(transcript)
@@ -445,7 +453,7 @@ def _runs_corpus(state: StateDir, other: StateDir, shared: Path, outside: Outsid
     state dir's runs (here and in `shared`)."""
     import shutil
 
-    from reliability_support import _cli_ok
+    from support.reliability import _cli_ok
 
     runs = state.root / "sessionctl" / "runs"
     _cli_ok(state.root, ["gc", "--max-age", "1d", "--archive-retention", "1d"])
@@ -557,11 +565,11 @@ def test_hostile_symlinked_sessionctl_folder(tmp_path: Path, outside: Outside, w
 
 
 def test_javascript_valid_json_survives_every_command(tmp_path: Path, outside: Outside) -> None:
-    """What only JavaScript's JSON.parse reads right (tests/js_json_corpus.py: lone
+    """What only JavaScript's JSON.parse reads right (tests/support/js_json_corpus.py: lone
     surrogates, 1e400, invalid UTF-8, deep nesting, a byte-order mark before the header,
     blank and CRLF lines) — OpenClaw reads it, so no command (repair --drop-bad-lines,
     prestart, gc, ...) quarantines, cuts, drops or "restores" it."""
-    from js_json_corpus import LINES, TRANSCRIPTS
+    from support.js_json_corpus import LINES, TRANSCRIPTS
 
     state = new_state(tmp_path)
     state.add_session("main", "agent:main:main", updated_at=NOW_MS)
@@ -596,7 +604,7 @@ def test_javascript_valid_json_survives_every_command(tmp_path: Path, outside: O
 # ---------------------------------------------------------------- corpus: configuration
 
 
-CONFIGS: dict[str, Callable[[StateDir, Outside], None]] = {
+CONFIGS: dict[str, Callable[[StateDir, Outside], object]] = {
     "json5-broken": lambda s, o: s.write_config("{agents: {list: [ {id: 'main',"),
     "wrong-types": lambda s, o: s.write_config(
         {"agents": "x", "bindings": 5, "session": {"store": 7, "maintenance": "y", "mainKey": []}}
@@ -703,8 +711,8 @@ def test_a_store_of_another_user_in_our_state_dir_keeps_owner_and_mode(tmp_path:
         os.chown(p, NOBODY, NOBODY)
         p.chmod(0o600)
     before = store.read_bytes()
-    p = run(root, sc.argv(tmp_path / "case"))
-    assert p.rc == 0, p.stderr
+    proc = run(root, sc.argv(tmp_path / "case"))
+    assert proc.rc == 0, proc.stderr
     assert store.read_bytes() != before
     for p2 in (store, bindings):
         st = p2.stat()
@@ -793,7 +801,7 @@ def test_generated_stores_and_transcripts(
         parsed: Any = None
         with contextlib.suppress(ValueError):
             parsed = json.loads(data)
-        sids = (
+        sids: list[Any] = (
             [e.get("sessionId") for e in parsed.values() if isinstance(e, dict)]
             if isinstance(parsed, dict)
             else []

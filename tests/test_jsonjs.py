@@ -3,7 +3,7 @@ store or transcript line OpenClaw can read is never called damaged, restored fro
 backup, quarantined or dropped, and a complete but unterminated last line is terminated,
 not cut.
 
-The verdicts in tests/js_json_corpus.py are Node's own; tests/interop/test_interop_json.py
+The verdicts in tests/support/js_json_corpus.py are Node's own; tests/interop/test_interop_json.py
 checks them against the real Node. Here: sessionctl's reader, transcript reader and the
 commands on real files.
 """
@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import NOW_MS, StateDir, backup_bytes, header_line, make_entry, message_line, store_bytes
-from js_json_corpus import LINES, TRANSCRIPTS
-from test_repair_support import cli, journal, live_files
+from support.helpers import NOW_MS, StateDir, backup_bytes, header_line, make_entry, message_line, store_bytes
+from support.js_json_corpus import LINES, TRANSCRIPTS
+from support.repair import cli, journal, live_files
 
 from sessionctl import jsonjs
 from sessionctl.store import parse_store_bytes

@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from helpers import run_json
+from support.helpers import run_json
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 FIXTURES = ["legacy-runs-v1", "legacy-runs-v2"]

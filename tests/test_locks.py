@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import dead_pid, iso
+from support.helpers import dead_pid, iso
 
 from sessionctl.errors import BusyError
 from sessionctl.locks import (

@@ -16,7 +16,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from helpers import NOW_ISO, NOW_MS, REPO, run_cli
+from support.helpers import NOW_ISO, NOW_MS, REPO, run_cli
 
 RULES = REPO / "contrib" / "prometheus" / "sessionctl.rules.yml"
 RULE_TESTS = REPO / "contrib" / "prometheus" / "sessionctl.rules.test.yml"

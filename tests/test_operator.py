@@ -17,7 +17,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import NOW_ISO, REPO, StateDir, clean_env, parse_envelope, run_cli, run_clis, tree_snapshot
+from support.helpers import (
+    NOW_ISO,
+    REPO,
+    StateDir,
+    clean_env,
+    parse_envelope,
+    run_cli,
+    run_clis,
+    tree_snapshot,
+)
 
 DEMO = REPO / "fixtures" / "demo-state"
 COMMANDS = [
@@ -384,7 +393,7 @@ def test_a_broken_install_is_one_line_not_a_traceback(state: StateDir, command: 
     program = (
         f"import sys; sys.modules['sessionctl.commands.{command}'] = None\n"
         "from sessionctl.cli import main\n"
-        "main(sys.argv[1:])\n"
+        "sys.exit(main(sys.argv[1:]))\n"
     )
     for extra in ([], ["--json"]):
         proc = subprocess.run(

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from helpers import DAY_MS, HOUR_MS, NOW_MS, StateDir
-from test_gc_support import decision, live_lock, plan_for, transcript, untimed_transcript
+from support.gc import decision, live_lock, plan_for, transcript, untimed_transcript
+from support.helpers import DAY_MS, HOUR_MS, NOW_MS, StateDir
 
 MIN_MS = 60_000
 KEY = "agent:main:telegram:direct:42"
@@ -437,7 +437,7 @@ def test_a_live_transcript_lock_protects_its_session(state: StateDir) -> None:
 
 
 def test_a_stale_transcript_lock_does_not_protect(state: StateDir) -> None:
-    from helpers import dead_pid
+    from support.helpers import dead_pid
 
     state.add_session("main", "agent:main:main", transcript=False)
     sid = state.add_session("main", KEY, updated_at=_t(d=9), sessionStartedAt=_t(d=9))
@@ -483,7 +483,7 @@ def test_keeping_one_session_is_not_a_refusal(state: StateDir) -> None:
 
 
 def test_files_of_expired_sessions_unless_still_referenced(state: StateDir) -> None:
-    from test_gc_support import CRON_RUN, OLD_DM, OLD_TOPIC, gc_state
+    from support.gc import CRON_RUN, OLD_DM, OLD_TOPIC, gc_state
 
     sids = gc_state(state)
     plan = plan_for(state, max_age="120h")
@@ -524,8 +524,8 @@ def test_archive_retention_by_the_stamp_in_the_name(state: StateDir) -> None:
 
 
 def test_the_planner_does_not_touch_the_disk(state: StateDir) -> None:
-    from helpers import tree_snapshot
-    from test_gc_support import gc_state
+    from support.gc import gc_state
+    from support.helpers import tree_snapshot
 
     gc_state(state)
     before = tree_snapshot(state.root)

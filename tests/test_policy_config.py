@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import DAY_MS, HOUR_MS, NOW_ISO, NOW_MS, StateDir
-from test_gc_support import decision, plan_for
+from support.gc import decision, plan_for
+from support.helpers import DAY_MS, HOUR_MS, NOW_ISO, NOW_MS, StateDir
 
 from sessionctl.context import make_context
 from sessionctl.errors import ConfigError, UsageError
@@ -108,12 +108,12 @@ def test_a_flag_replaces_that_limit_for_every_kind(state: StateDir) -> None:
     _toml(state, '[gc]\nidle = "30d"\nmax-age = "90d"\n[gc.kinds.cron-run]\nidle = "24h"\n')
     pol = _policy(state, idle="3d")
     assert pol.source.startswith("command line + sessionctl.toml")
-    assert pol.rule_for("direct").idle.text == "3d"  # type: ignore[union-attr]
-    assert pol.rule_for("cron-run").idle.source == "--idle"  # type: ignore[union-attr]
-    assert pol.rule_for("cron-run").max_age.text == "90d"  # type: ignore[union-attr]
+    assert pol.rule_for("direct").idle.text == "3d"
+    assert pol.rule_for("cron-run").idle.source == "--idle"
+    assert pol.rule_for("cron-run").max_age.text == "90d"
     off = _policy(state, max_age="off")
     assert off.rule_for("direct").max_age is None
-    assert off.rule_for("cron-run").idle.text == "24h"  # type: ignore[union-attr]
+    assert off.rule_for("cron-run").idle.text == "24h"
 
 
 def test_openclaw_maintenance_is_the_fallback_and_says_so(state: StateDir) -> None:
@@ -208,7 +208,7 @@ def test_a_wrongly_typed_openclaw_json_is_reported_and_refused_for_real_changes(
     """sessionctl reads where stores live, the agents and the routing from openclaw.json:
     a field of the wrong type is named; health and dry runs go on, a real gc refuses (78)
     and changes nothing."""
-    from helpers import run_cli, run_json, tree_snapshot
+    from support.helpers import run_cli, run_json, tree_snapshot
 
     state.add_session("main", "agent:main:main", updated_at=NOW_MS - 40 * DAY_MS)
     state.write_config({"agents": {"list": "main"}, "session": {"store": 7}})
@@ -230,7 +230,7 @@ def test_a_wrongly_typed_openclaw_json_is_reported_and_refused_for_real_changes(
 
 
 def test_a_sessionctl_toml_that_is_not_a_file_is_a_config_error(state: StateDir) -> None:
-    from helpers import run_cli, run_clis
+    from support.helpers import run_cli, run_clis
 
     state.add_session("main", "agent:main:main", updated_at=NOW_MS)
     (state.root / "sessionctl.toml").mkdir()

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 import pytest
-from helpers import (
+from support.helpers import (
     DAY_MS,
     HOUR_MS,
     NOW_ISO,

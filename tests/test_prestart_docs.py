@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from helpers import NOW_ISO, NOW_MS, REPO, StateDir, run_cli, run_json
+from support.helpers import NOW_ISO, NOW_MS, REPO, StateDir, run_cli, run_json
 
 DOC = REPO / "docs" / "operations.md"
 

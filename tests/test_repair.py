@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import (
+from support.helpers import (
     HOUR_MS,
     NOW_MS,
     StateDir,
@@ -24,7 +24,7 @@ from helpers import (
     store_bytes,
     transcript_bytes,
 )
-from test_repair_support import (
+from support.repair import (
     Sleeper,
     assert_dry_run_changes_nothing,
     checks,
@@ -533,7 +533,7 @@ def test_sqlite_era_agents_are_left_alone(state: StateDir) -> None:
 
 
 def test_human_output_names_each_action(state: StateDir) -> None:
-    from helpers import run_cli
+    from support.helpers import run_cli
 
     sid = state.add_session("main", "agent:main:main")
     p = state.sessions_dir("main") / f"{sid}.jsonl"

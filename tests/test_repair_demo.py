@@ -4,14 +4,11 @@ first) gives back every file byte for byte. The committed fixtures are never mod
 
 from __future__ import annotations
 
-import os
-import shutil
-import time
 from pathlib import Path
 
 import pytest
-from helpers import REPO, StateDir
-from test_repair_support import cli, live_files, undo
+from support.helpers import REPO, StateDir
+from support.repair import cli, demo_copy, live_files, undo
 
 pytestmark = pytest.mark.slow  # end-to-end on the whole demo state: run with --slow (CI does)
 
@@ -30,17 +27,6 @@ FIXED = {
     "peer.stray",
     "sessions.spawn_storm",
 }
-
-
-def demo_copy(tmp_path: Path) -> StateDir:
-    root = tmp_path / "demo"
-    shutil.copytree(REPO / "fixtures" / "demo-state", root, symlinks=True)
-    # git keeps no mtimes: age every file (2 days) so leftovers and orphans count as old
-    t = time.time() - 2 * 86_400
-    for dirpath, _dirs, files in os.walk(root):
-        for name in files:
-            os.utime(Path(dirpath) / name, (t, t))
-    return StateDir(Path(os.path.realpath(root)))
 
 
 def findings(state: StateDir) -> set[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import typer.main
-from helpers import REPO
+from support.helpers import REPO
 
 from sessionctl.cli import build_app
 

@@ -18,14 +18,12 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from helpers import NOW_MS, REPO, StateDir, header_line, message_line
-from test_repair_demo import demo_copy
-from test_repair_support import cli
+from support.helpers import NOW_MS, REPO, StateDir, header_line, message_line
+from support.repair import cli, demo_copy, documented_health_ids
 
 from sessionctl.repair import DAMAGED, REPAIR_TO_HEALTH
 
 REPAIR_DOC = REPO / "docs" / "repair.md"
-HEALTH_DOC = REPO / "docs" / "health.md"
 TABLE_HEADING = "### From repair checks to health checks (`finding`)"
 
 
@@ -65,13 +63,6 @@ def documented_mapping() -> dict[str, str | None]:
             assert m, f"docs/repair.md: no health id for {check}: {cells[2]!r}"
             out[check] = m.group(1)
     return out
-
-
-def documented_health_ids() -> set[str]:
-    """The ids of the "Checks" tables of docs/health.md."""
-    text = HEALTH_DOC.read_text(encoding="utf-8")
-    checks = text.split("\n## Checks", 1)[1].split("\n## ", 1)[0]
-    return set(re.findall(r"^\| `([a-z_]+\.[a-z_]+)` \|", checks, re.M))
 
 
 # `check` expressions of repair.py that set no id of their own: `check` (a parameter or
@@ -333,7 +324,7 @@ def test_archive_and_dedupe_items_carry_their_own_finding(tmp_path: Path) -> Non
 
 
 def test_verbose_human_view_names_the_health_check(state: StateDir) -> None:
-    from helpers import NOW_ISO, run_cli
+    from support.helpers import NOW_ISO, run_cli
 
     state.write_store("main", {"agent:main:main": {"sessionId": "a/b", "updatedAt": NOW_MS}})
     state.add_session("main", "agent:main:telegram:direct:1")

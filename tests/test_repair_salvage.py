@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from helpers import make_entry, store_bytes
 from hypothesis import given
 from hypothesis import strategies as st
+from support.helpers import make_entry, store_bytes
 
 from sessionctl.salvage import salvage_store
 

@@ -5,12 +5,13 @@ rest exactly as OpenClaw's markSessionFailed does — journaled, undone byte for
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import DAY_MS, HOUR_MS, NOW_ISO, NOW_MS, StateDir, run_json
-from test_gc_support import live_tree
+from support.gc import live_tree
+from support.helpers import DAY_MS, HOUR_MS, NOW_ISO, NOW_MS, StateDir, run_json
 
 from sessionctl.resume import (
     DefusePolicy,
@@ -121,7 +122,7 @@ def test_the_defuse_is_exactly_markSessionFailed() -> None:
 
 def test_plan_defuse_keeps_the_n_most_recent_within_the_window() -> None:
     now = NOW_MS
-    cands = [
+    cands: list[tuple[str, str, Mapping[str, Any]]] = [
         ("main", "a", {"lastInteractionAt": now - 5 * MIN, "updatedAt": now - 3 * DAY_MS}),
         ("ops", "b", {"updatedAt": now - 10 * MIN}),
         ("main", "c", {"lastInteractionAt": now - 2 * HOUR_MS, "updatedAt": now}),  # updatedAt ignored

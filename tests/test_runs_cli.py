@@ -1,4 +1,4 @@
-"""`backup`, `runs` and `restore` end to end (the CLI as a subprocess, real files)."""
+"""`backup`, `runs` and `restore` end to end (the CLI in-process, real files)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from helpers import (
+from support.gc import OLD_DM, OPS_HOOK, RECENT_DM, gc_state, live_tree
+from support.helpers import (
     NOW_ISO,
     NOW_MS,
     StateDir,
@@ -17,12 +18,12 @@ from helpers import (
     make_entry,
     run_cli,
     run_json,
+    run_json_subprocess,
     store_bytes,
     tree_snapshot,
     write_backup_bytes,
 )
-from test_gc_support import OLD_DM, OPS_HOOK, RECENT_DM, gc_state, live_tree
-from test_repair_support import Sleeper, lock_payload
+from support.repair import Sleeper, lock_payload
 
 
 def sd(state: StateDir) -> list[str]:
@@ -130,7 +131,8 @@ def test_backup_dir_elsewhere_and_never_inside_a_sessions_folder(state: StateDir
 
 def test_backup_keep_runs(state: StateDir) -> None:
     gc_state(state)
-    ids = [run_json("backup", *sd(state))[1]["run_id"] for _ in range(3)]
+    # earlier runs from earlier processes: a run of the pruning process is never pruned
+    ids = [run_json_subprocess("backup", *sd(state))[1]["run_id"] for _ in range(3)]
     rc, env, _ = run_json("backup", *sd(state), "--keep-runs", "2")
     assert rc == 0
     assert sorted(env["pruned_runs"]) == ids[:2]

@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import DAY_MS, NOW_ISO, NOW_MS, StateDir, run_json
-from test_gc_support import live_tree
+from support.gc import live_tree
+from support.helpers import DAY_MS, NOW_ISO, NOW_MS, StateDir, run_json
 
 from sessionctl.context import make_context
 from sessionctl.errors import StepStopped

@@ -1,5 +1,5 @@
 """SQLite-era agents without Node, read-only side: databases built from OpenClaw 2026.9.6's
-own schema (tests/sqlite_fixture.py), every command run through the real CLI (a subprocess).
+own schema (tests/support/sqlite_fixture.py), every command run through the CLI (in-process).
 
 What the real release writes and lists is checked by tests/interop/test_interop_sqlite.py;
 these tests pin sessionctl's side: discovery (the 2026.9 roster, the registry), the
@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import DAY_MS, HOUR_MS, NOW_ISO, NOW_MS, StateDir, dead_pid, run_cli, run_json
-from sqlite_fixture import AgentDbBuilder, connect_rw, make_state_db
+from support.helpers import DAY_MS, HOUR_MS, NOW_ISO, NOW_MS, StateDir, dead_pid, run_cli, run_json
+from support.sqlite_fixture import AgentDbBuilder, connect_rw, make_state_db
 
 
 def db(state: StateDir, agent: str, **kw: Any) -> AgentDbBuilder:

@@ -1,5 +1,5 @@
 """gc, undo, restore and prestart for SQLite-era agents, without Node: databases built from
-OpenClaw 2026.9.6's own schema (tests/sqlite_fixture.py), every command run through the real
+OpenClaw 2026.9.6's own schema (tests/support/sqlite_fixture.py), every command run through the real
 CLI. `openclaw` here is a stand-in that records its arguments and answers as the real CLI
 does (--json); tests/interop/test_interop_sqlite.py runs the same against the real release
 and its gateway, and checks what OpenClaw really did.
@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import DAY_MS, HOUR_MS, NOW_ISO, NOW_MS, StateDir, clean_env, run_json
-from sqlite_fixture import AgentDbBuilder, connect_rw
+from support.helpers import DAY_MS, HOUR_MS, NOW_ISO, NOW_MS, StateDir, clean_env, run_json
+from support.sqlite_fixture import AgentDbBuilder, connect_rw
 
 
 def db(state: StateDir, agent: str, **kw: Any) -> AgentDbBuilder:

@@ -12,9 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import NOW_ISO, StateDir, js_stringify, make_entry, run_json, store_bytes, transcript_bytes
 from hypothesis import given
 from hypothesis import strategies as st
+from support.helpers import (
+    NOW_ISO,
+    StateDir,
+    js_stringify,
+    make_entry,
+    run_json,
+    store_bytes,
+    transcript_bytes,
+)
 
 from sessionctl.errors import DataError
 from sessionctl.store import (
@@ -258,7 +266,7 @@ def test_serialize_matches_json_stringify(value: dict[str, Any], expected: bytes
 
 def test_serialize_refuses_values_that_are_not_json() -> None:
     with pytest.raises(DataError, match="cannot write back faithfully"):
-        serialize_store({"a": {1, 2}})  # type: ignore[dict-item]
+        serialize_store({"a": {1, 2}})
 
 
 # ------------------------------------------------------------ hypothesis round-trip
@@ -458,8 +466,8 @@ def test_session_id_safety(sid: Any, ok: bool) -> None:
         ("x", "entry is a JSON string, not an object"),
         (None, "entry is a JSON null, not an object"),
         ({"updatedAt": 1}, "sessionId is missing or not a string"),
-        (make_entry("s", "1777000000000"), "updatedAt is missing or not a number"),  # type: ignore[arg-type]
-        (make_entry("s", True), "updatedAt is missing or not a number"),  # type: ignore[arg-type]
+        (make_entry("s", "1777000000000"), "updatedAt is missing or not a number"),
+        (make_entry("s", True), "updatedAt is missing or not a number"),
         ({"sessionId": "s"}, "updatedAt is missing or not a number"),
     ],
 )

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import DAY_MS, NOW_MS, header_line, iso, message_line, transcript_bytes
+from support.helpers import DAY_MS, NOW_MS, header_line, iso, message_line, transcript_bytes
 
 from sessionctl.timeutil import parse_archive_stamp
 from sessionctl.transcripts import (

@@ -6,10 +6,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from helpers import NOW_ISO, NOW_MS, StateDir, clean_env, run_cli, run_json, store_bytes, tree_snapshot
 from hypothesis import given
 from hypothesis import strategies as st
-from test_gc_support import CRON_RUN, OLD_DM, OLD_TOPIC, gc_state, live_tree
+from support.gc import CRON_RUN, OLD_DM, OLD_TOPIC, gc_state, live_tree
+from support.helpers import (
+    NOW_ISO,
+    NOW_MS,
+    StateDir,
+    clean_env,
+    run_cli,
+    run_json,
+    store_bytes,
+    tree_snapshot,
+)
 
 from sessionctl.runs import restore_order
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import DAY_MS, NOW_ISO, NOW_MS, StateDir, run_clis, run_json
+from support.helpers import DAY_MS, NOW_ISO, NOW_MS, StateDir, run_clis, run_json
 
 from sessionctl.config import load_openclaw_config
 

@@ -1,6 +1,6 @@
 -- OpenClaw 2026.9.6 state database schema (user_version 18), verbatim from
 -- sqlite_master of a database the real release created (in creation order). FTS5 shadow
--- tables are left out: CREATE VIRTUAL TABLE makes them. Used by tests/sqlite_fixture.py.
+-- tables are left out: CREATE VIRTUAL TABLE makes them. Used by tests/support/sqlite_fixture.py.
 PRAGMA user_version = 18;
 
 CREATE TABLE config_machine_state (

@@ -34,8 +34,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from helpers import NOW_ISO, NOW_MS, StateDir, clean_env  # noqa: E402
-from test_gc_support import gc_state  # noqa: E402
+from support.gc import gc_state  # noqa: E402
+from support.helpers import NOW_ISO, NOW_MS, StateDir, clean_env  # noqa: E402
 
 PLACEHOLDER = Path("/tmp/sessionctl-legacy-v1/state")
 OUT = HERE / (sys.argv[1] if len(sys.argv) > 1 else "legacy-runs-v1")

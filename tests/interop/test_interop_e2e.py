@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import clean_env, store_bytes
+from support.helpers import clean_env, store_bytes
 
 from interop import harness as h
 

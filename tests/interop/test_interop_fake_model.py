@@ -7,11 +7,12 @@ import signal
 import subprocess
 import sys
 import urllib.request
+from typing import Any
 
 from interop import harness as h
 
 
-def _post(port: int, body: dict) -> bytes:
+def _post(port: int, body: dict[str, Any]) -> bytes:
     req = urllib.request.Request(
         f"http://127.0.0.1:{port}/v1/chat/completions",
         data=json.dumps(body).encode(),
@@ -19,7 +20,8 @@ def _post(port: int, body: dict) -> bytes:
         method="POST",
     )
     with urllib.request.urlopen(req, timeout=10) as r:
-        return r.read()
+        data: bytes = r.read()
+        return data
 
 
 def test_models_streaming_and_plain() -> None:

@@ -8,6 +8,7 @@ import os
 import stat
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ DAY = 86_400_000
 T0 = 1_795_242_314_750  # 2026-11-21T06:25:14.750Z
 
 
-def _transcript(sid: str) -> list[dict[str, object]]:
+def _transcript(sid: str) -> list[dict[str, Any]]:
     return [
         {"type": "session", "version": 3, "id": sid, "timestamp": h.iso_ms(T0), "cwd": "/w"},
         {"type": "model_change", "id": "3e353a56", "parentId": None, "timestamp": h.iso_ms(T0 + 15)},

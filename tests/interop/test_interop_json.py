@@ -1,4 +1,4 @@
-"""Node is the judge of JSON: every case of the odd-JSON corpus (tests/js_json_corpus.py)
+"""Node is the judge of JSON: every case of the odd-JSON corpus (tests/support/js_json_corpus.py)
 is read by the real Node that runs OpenClaw and by sessionctl, and they must agree.
 
 - lines: `JSON.parse(buffer.toString("utf8"))` in Node 24 vs sessionctl.jsonjs — the
@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import NOW_ISO, js_stringify, run_json
-from js_json_corpus import LINES, TRANSCRIPTS
+from support.helpers import NOW_ISO, js_stringify, run_json
+from support.js_json_corpus import LINES, TRANSCRIPTS
 
 from interop import harness as h
 
@@ -87,7 +87,7 @@ def test_node_and_sessionctl_agree_on_every_line(tmp_path: Path) -> None:
     result = tmp_path / "node.json"
     _node(NODE_LINES, str(cases), str(result))
     node = json.loads(result.read_text())
-    disagree = []
+    disagree: list[tuple[object, ...]] = []
     for name, (raw, recorded) in sorted(LINES.items()):
         try:
             ours: Any = jsonjs.loads(raw)
@@ -123,7 +123,7 @@ def test_openclaws_transcript_reader_and_sessionctls_agree(tmp_path: Path, versi
     disagree = []
     for name, (_data, header_valid, bad) in sorted(TRANSCRIPTS.items()):
         facts = read_facts(Path(paths[name]))
-        ours = {"header_valid": facts.header_ok}
+        ours: dict[str, int | bool] = {"header_valid": facts.header_ok}
         if facts.header_ok:
             ours["skipped"] = len(deep_scan(Path(paths[name]), facts).bad_lines or [])
         theirs = {k: node[name][k] for k in ours if k in node[name]}

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import run_json
+from support.helpers import run_json
 
 from interop import harness as h
 

@@ -1,6 +1,6 @@
 """Shared builders for the repair / archive / dedupe tests (no tests here).
 
-Everything runs the real CLI as a subprocess on real files (helpers.run_json), and
+Everything runs the CLI (in-process, support.helpers.run_json) on real files, and
 checks what a user would notice: the files on disk, the run folder, the JSON report.
 """
 
@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from helpers import NOW_ISO, StateDir, iso, run_json, tree_snapshot
+from support.helpers import HOUR_MS, NOW_ISO, NOW_MS, REPO, StateDir, iso, run_json, tree_snapshot
 
 
 def wall_ms() -> int:
@@ -68,7 +70,7 @@ def run_and_undo(state: StateDir, command: str, *args: str, expect_rc: int = 0) 
 
 
 def run_dir(state: StateDir, env: dict[str, Any]) -> Path:
-    return state.root / "sessionctl" / "runs" / env["run_id"]
+    return state.root / "sessionctl" / "runs" / str(env["run_id"])
 
 
 def journal(state: StateDir, env: dict[str, Any]) -> dict[str, Any]:
@@ -121,3 +123,55 @@ def lock_payload(pid: Any, *, age_ms: int = 0, starttime: int | None = None, **e
 def set_age(path: Path, age_s: float) -> None:
     t = time.time() - age_s
     os.utime(path, (t, t), follow_symlinks=False)
+
+
+# ---------------------------------------------------------------- shared states and docs
+
+
+def demo_copy(tmp_path: Path) -> StateDir:
+    root = tmp_path / "demo"
+    shutil.copytree(REPO / "fixtures" / "demo-state", root, symlinks=True)
+    # git keeps no mtimes: age every file (2 days) so leftovers and orphans count as old
+    t = time.time() - 2 * 86_400
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            os.utime(Path(dirpath) / name, (t, t))
+    return StateDir(Path(os.path.realpath(root)))
+
+
+HEALTH_DOC = REPO / "docs" / "health.md"
+
+
+def documented_health_ids() -> set[str]:
+    """The ids of the "Checks" tables of docs/health.md."""
+    text = HEALTH_DOC.read_text(encoding="utf-8")
+    checks = text.split("\n## Checks", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"^\| `([a-z_]+\.[a-z_]+)` \|", checks, re.M))
+
+
+# the dedupe tests' config: bindings of every precedence level (peer > account > channel)
+DEDUPE_CONFIG: dict[str, Any] = {
+    "agents": {"list": [{"id": "a", "default": True}, {"id": "b"}, {"id": "c"}, {"id": "d"}]},
+    "bindings": [
+        {"agentId": "c", "match": {"channel": "telegram", "accountId": "work"}},
+        {"agentId": "d", "match": {"channel": "telegram", "accountId": "*"}},
+        # listed last, still wins for its peer: peer bindings beat account and channel ones
+        {"agentId": "b", "match": {"channel": "telegram", "peer": {"kind": "direct", "id": "111"}}},
+    ],
+}
+
+
+def filler(state: StateDir, *agents: str) -> None:
+    """A main session in each agent, so no store is ever emptied by a test."""
+    for a in agents:
+        state.add_session(a, f"agent:{a}:main", updated_at=NOW_MS - 10 * HOUR_MS)
+
+
+def storm(state: StateDir, agent: str = "m", n: int = 30, start: int = NOW_MS - 50 * HOUR_MS) -> list[str]:
+    out = []
+    for i in range(n):
+        t = start + i * 60_000  # one a minute
+        key = f"agent:{agent}:explicit:dyad-coord-{t}-{i:04x}zz"
+        state.add_session(agent, key, updated_at=t + 30_000, sessionStartedAt=t)
+        out.append(key)
+    return out

@@ -12,11 +12,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from helpers import DAY_MS, HOUR_MS, NOW_ISO, NOW_MS, StateDir, header_line, iso, message_line
-
 from sessionctl.context import make_context
 from sessionctl.policy import GcPlan, PolicyOverrides, collect_transcript_locks, plan_gc, resolve_policy
 from sessionctl.snapshot import snapshot_agent
+from support.helpers import DAY_MS, HOUR_MS, NOW_ISO, NOW_MS, StateDir, header_line, iso, message_line
 
 
 def plan_for(state: StateDir, *, now_ms: int = NOW_MS, **overrides: Any) -> GcPlan:

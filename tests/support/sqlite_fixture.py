@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 AGENT_SCHEMA = DATA / "openclaw-agent-schema-v23.sql"
 STATE_SCHEMA = DATA / "openclaw-state-schema-v18.sql"
 

@@ -51,7 +51,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from helpers import (
+from support.gc import OLD_DM, RECENT_DM, gc_state
+from support.helpers import (
     DAY_MS,
     HOUR_MS,
     NOW_ISO,
@@ -66,9 +67,8 @@ from helpers import (
     store_bytes,
     transcript_bytes,
 )
-from test_gc_support import OLD_DM, RECENT_DM, gc_state
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 # ---------------------------------------------------------------- running the CLI
 
@@ -503,10 +503,11 @@ def check_restored(base: Baseline, *, allowed_pids: set[int], what: str = "") ->
     now = live_files(base.root)
     for rel, data in base.files.items():
         assert rel in now, f"{ctx}{rel} did not come back"
-        if rel in base.stores and base.stores[rel] is not None:
+        was = base.stores.get(rel)
+        if was is not None:
             cur = parse_store(now[rel])
-            assert cur == base.stores[rel], f"{ctx}{rel}: entries differ after undo"
-            assert list(cur) == list(base.stores[rel] or {}), f"{ctx}{rel}: key order differs after undo"
+            assert cur is not None and cur == was, f"{ctx}{rel}: entries differ after undo"
+            assert list(cur) == list(was), f"{ctx}{rel}: key order differs after undo"
             mode = stat.S_IMODE(os.lstat(base.root / rel).st_mode)
             assert mode == base.store_modes[rel], f"{ctx}{rel}: mode {mode:o} after undo"
             if store_bytes(cur) != data:
@@ -735,7 +736,7 @@ def build_dedupe(state: StateDir) -> list[str]:
     state.write_config(DEDUPE_CONFIG)
     for a in ("a", "b", "c", "d"):
         state.add_session(a, f"agent:{a}:main", updated_at=NOW_MS - 10 * HOUR_MS)
-    dc = {"deliveryContext": {"channel": "telegram", "accountId": "default"}}
+    dc: dict[str, Any] = {"deliveryContext": {"channel": "telegram", "accountId": "default"}}
     for agent in ("a", "b"):
         state.add_session(agent, f"agent:{agent}:telegram:direct:111", **dc)
     for agent in ("a", "c"):

@@ -1,22 +1,28 @@
-"""Shared test helpers: real state dirs on disk, the CLI as a subprocess, tree snapshots.
+"""Shared test helpers: real state dirs on disk, the CLI in-process or as a subprocess, tree snapshots.
 
-Import them as ``from helpers import ...`` (tests/conftest.py puts tests/ on sys.path).
+Import them as ``from support.helpers import ...`` (tests/conftest.py puts tests/ on sys.path).
 
 - ``StateDir`` builds an OpenClaw state dir in a tmp folder: ``openclaw.json``, per-agent
   ``sessions.json`` written byte-for-byte the way OpenClaw writes it, transcripts.
 - ``js_stringify`` is an independent reference of ``JSON.stringify(value, null, 2)``
   (array-index keys first, JS number formatting, well-formed string escaping).
-- ``run_cli`` / ``run_json`` run ``python -m sessionctl`` with a clean environment (no
-  ``OPENCLAW_*``, ``HOME`` pointing nowhere real) and return ``(rc, stdout, stderr)``;
-  ``run_clis`` runs several invocations concurrently (CLI start-up is the slow part).
+- ``run_cli`` / ``run_json`` run the CLI in-process (``sessionctl.cli.main``) with a clean
+  environment (no ``OPENCLAW_*``, ``HOME`` pointing nowhere real) and return
+  ``(rc, stdout, stderr)``; ``run_clis`` runs several. ``run_cli_subprocess``,
+  ``run_json_subprocess`` and ``run_clis_subprocess`` (concurrent) run
+  ``python -m sessionctl`` instead, for tests where the process boundary is the point;
+  ``run_clis_in_another_process`` runs several calls in one other process.
 - ``tree_snapshot`` records bytes, mtimes and modes of a tree, to prove a command changed
   nothing on disk.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -27,7 +33,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 # The fixed clock of the test-suite: pass NOW_ISO as --now, compare against NOW_MS.
 NOW_ISO = "2026-05-01T12:00:00.000Z"
@@ -153,9 +159,10 @@ def store_bytes(store: dict[str, Any]) -> bytes:
 
 
 def make_entry(
-    session_id: str | None = None, updated_at: int = NOW_MS - HOUR_MS, **fields: Any
+    session_id: str | None = None, updated_at: object = NOW_MS - HOUR_MS, **fields: Any
 ) -> dict[str, Any]:
-    """A store entry with the two required fields first, then `fields` in order."""
+    """A store entry with the two required fields first, then `fields` in order
+    (`updated_at` of any type: tests build invalid entries too)."""
     return {"sessionId": session_id or str(uuid.uuid4()), "updatedAt": updated_at, **fields}
 
 
@@ -290,6 +297,31 @@ def run_cli(
     timeout: float = 60,
     input: str | None = None,
 ) -> CliResult:
+    """Run ``sessionctl *args`` in this process (``sessionctl.cli.main``) as the console
+    script would run in a fresh process: the environment is exactly `env` (default
+    ``clean_env()``), the working directory `cwd`, stdin `input` (else empty), and
+    stdout/stderr are captured as a pipe would carry them (UTF-8 bytes; stderr with
+    backslashreplace, as Python's own) and read back as ``subprocess.run(text=True)``
+    reads them. Everything is put back afterwards. Returns (rc, stdout, stderr).
+
+    Use ``run_cli_subprocess`` where the process boundary is what a test checks: kills
+    and signals, locks or gateways held by other processes, the console script itself,
+    start-up, a fault point that kills (CONTRIBUTING.md, "CLI tests")."""
+    env = env if env is not None else clean_env()
+    fault = env.get("SESSIONCTL_FAULT", "")
+    if any(spec.startswith(("kill:", "pause:")) for spec in fault.split(",")):
+        # a kill fault point would SIGKILL the test run itself, a pause would block it
+        raise AssertionError(f"SESSIONCTL_FAULT={fault!r} needs a process of its own: use run_cli_subprocess")
+    return _run_in_process(list(args), env, cwd, timeout, input)
+
+
+def run_cli_subprocess(
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | str | None = None,
+    timeout: float = 60,
+    input: str | None = None,
+) -> CliResult:
     """Run ``python -m sessionctl *args`` as a subprocess; returns (rc, stdout, stderr)."""
     proc = subprocess.run(
         [sys.executable, "-m", "sessionctl", *args],
@@ -304,7 +336,15 @@ def run_cli(
 
 
 def run_clis(*commands: list[str], env: dict[str, str] | None = None, timeout: float = 60) -> list[CliResult]:
-    """Run several independent ``python -m sessionctl`` invocations concurrently (each CLI
+    """Several independent invocations, in-process one after the other (``run_cli``);
+    results in the order given."""
+    return [run_cli(*args, env=env, timeout=timeout) for args in commands]
+
+
+def run_clis_subprocess(
+    *commands: list[str], env: dict[str, str] | None = None, timeout: float = 60
+) -> list[CliResult]:
+    """Several independent ``python -m sessionctl`` invocations, run concurrently (each
     start costs a few hundred ms of imports); results in the order given."""
     procs = [
         subprocess.Popen(
@@ -323,6 +363,88 @@ def run_clis(*commands: list[str], env: dict[str, str] | None = None, timeout: f
     return out
 
 
+def run_clis_in_another_process(
+    *commands: list[str], env: dict[str, str] | None = None, timeout: float = 120
+) -> list[CliResult]:
+    """Several invocations one after the other in one other process (one interpreter
+    start, each call as ``run_cli`` there): for what must come from a process other than
+    the test's, cheaply — e.g. runs a retention test expects to be pruned (a run of the
+    pruning process itself never is)."""
+    code = (
+        "import json, os, sys; sys.path.insert(0, sys.argv[1]); "
+        "from support.helpers import run_cli; "
+        "print(json.dumps([list(run_cli(*c, env=dict(os.environ))) for c in json.loads(sys.argv[2])]))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(REPO / "tests"), json.dumps(list(commands))],
+        capture_output=True,
+        text=True,
+        env=env if env is not None else clean_env(),
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return [CliResult(*r) for r in json.loads(proc.stdout)]
+
+
+def _as_text(data: bytes) -> str:
+    """Captured bytes as ``subprocess.run(text=True)`` gives them: UTF-8 (strict),
+    universal newlines."""
+    return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline=None).read()
+
+
+class _CliTimeout(BaseException):
+    """An in-process call ran past its timeout (raised by SIGALRM)."""
+
+
+def _run_in_process(
+    args: list[str], env: dict[str, str], cwd: Path | str | None, timeout: float, input: str | None
+) -> CliResult:
+    from sessionctl.cli import main
+
+    out_bytes, err_bytes = io.BytesIO(), io.BytesIO()
+    # a pipe: block-buffered stdout (errors as Python sets them for the C.UTF-8 locale),
+    # line-buffered stderr with backslashreplace, as in a fresh `python -m sessionctl`
+    out = io.TextIOWrapper(out_bytes, encoding="utf-8", errors="surrogateescape")
+    err = io.TextIOWrapper(err_bytes, encoding="utf-8", errors="backslashreplace", line_buffering=True)
+    stdin = io.TextIOWrapper(io.BytesIO((input or "").encode("utf-8")), encoding="utf-8")
+    saved_streams = (sys.stdin, sys.stdout, sys.stderr)
+    saved_env = dict(os.environ)
+    saved_cwd = os.getcwd()
+    os.environ.clear()
+    os.environ.update(env)
+    sys.stdin, sys.stdout, sys.stderr = stdin, out, err
+    # on the main thread, as in its own process (signal handlers, KeyboardInterrupt); a
+    # hang is ended by SIGALRM after `timeout`, as a subprocess test's timeout ended it
+    timed_out: list[float] = []
+
+    def on_alarm(signum: int, frame: object) -> None:
+        timed_out.append(timeout)
+        raise _CliTimeout(timeout)
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        rc = main(args)  # SESSIONCTL_DEBUG=1 lets a bug's exception out: the caller sees it
+    except _CliTimeout:
+        rc = -1
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        for stream in (sys.stdout, sys.stderr, out, err):  # sys.*: click may have wrapped ours
+            with contextlib.suppress(Exception):
+                stream.flush()
+        sys.stdin, sys.stdout, sys.stderr = saved_streams
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    stdout, stderr = _as_text(out_bytes.getvalue()), _as_text(err_bytes.getvalue())
+    if timed_out:  # main() may have turned the alarm into an internal error (70)
+        raise AssertionError(f"sessionctl {args} did not finish in {timeout}s\nstderr:\n{stderr}")
+    return CliResult(rc, stdout, stderr)
+
+
 def parse_envelope(res: CliResult) -> dict[str, Any]:
     """The JSON envelope on a result's stdout; fails when stdout is not one JSON object."""
     try:
@@ -334,9 +456,15 @@ def parse_envelope(res: CliResult) -> dict[str, Any]:
 
 
 def run_json(*args: str, **kwargs: Any) -> tuple[int, dict[str, Any], str]:
-    """run_cli with --json appended; returns (rc, envelope, stderr). Fails when stdout
-    is not exactly one JSON object."""
+    """run_cli (in-process) with --json appended; returns (rc, envelope, stderr). Fails
+    when stdout is not exactly one JSON object."""
     res = run_cli(*args, "--json", **kwargs)
+    return res.rc, parse_envelope(res), res.stderr
+
+
+def run_json_subprocess(*args: str, **kwargs: Any) -> tuple[int, dict[str, Any], str]:
+    """run_json through ``python -m sessionctl`` (run_cli_subprocess)."""
+    res = run_cli_subprocess(*args, "--json", **kwargs)
     return res.rc, parse_envelope(res), res.stderr
 
 
