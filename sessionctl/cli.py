@@ -18,7 +18,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
-from sessionctl import __version__
+from sessionctl import __version__, timeutil
 
 if TYPE_CHECKING:
     from sessionctl.result import Result
@@ -228,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     which a monitor must read as UNKNOWN), never a traceback. Only SESSIONCTL_DEBUG=1
     lets a bug's exception out."""
     args = sys.argv[1:] if argv is None else list(argv)
+    timeutil.mark_invocation()  # prestart's deadline counts from here in-process
     _reset_process_state()
     # the command line a run records in its journal is sys.argv[1:] (runs.Run.start, the
     # commands): this call's, for as long as it runs (a no-op for the console script)

@@ -61,7 +61,7 @@ from sessionctl.runs import Run, prune_runs
 from sessionctl.sqlite.prestart import sqlite_report
 from sessionctl.store import load_store, num, require_access, valid_for_openclaw
 from sessionctl.thresholds import thresholds_for
-from sessionctl.timeutil import now_ms, parse_now
+from sessionctl.timeutil import now_ms, parse_now, since_invocation_s
 from sessionctl.transcripts import read_facts, scan_sessions_dir
 from sessionctl.units import bytes_h
 
@@ -99,8 +99,11 @@ class Deadline:
 
 
 def process_age_ms() -> int:
-    """How long this process has been running (start-up included), from /proc; 0 when
-    unknown. Lets the deadline count the interpreter's start-up too."""
+    """How long this command has been running, start-up included: the process's age from
+    /proc (0 when unknown), capped at 10 s. Lets the deadline count the interpreter's
+    start-up too. A process that existed more than 10 s before cli.main() was entered
+    runs the command in-process (a test, an embedding program): then only the time since
+    that call counts."""
     try:
         ticks = proc_starttime(os.getpid())
         if ticks is None:
@@ -108,6 +111,15 @@ def process_age_ms() -> int:
         age = time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, AttributeError):
         return 0
+    return command_age_ms(age, since_invocation_s())
+
+
+def command_age_ms(process_age_s: float, since_invocation: float | None) -> int:
+    """process_age_ms's rule: the process's age, capped at 10 s, unless the process
+    existed more than 10 s before this command's cli.main() call (in-process)."""
+    age = process_age_s
+    if since_invocation is not None and age - since_invocation > 10.0:
+        age = since_invocation
     return int(min(max(age, 0.0), 10.0) * 1000)
 
 

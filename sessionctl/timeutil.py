@@ -86,6 +86,21 @@ def format_duration(ms: int | float) -> str:
     return f"-{out}" if neg else out
 
 
+_INVOCATION_MONO: float | None = None  # time.monotonic() when cli.main() was entered
+
+
+def mark_invocation() -> None:
+    """Called by cli.main() on entry: when this command's invocation began (for a
+    command run in-process, e.g. by a test or an embedding program, the process is older)."""
+    global _INVOCATION_MONO
+    _INVOCATION_MONO = time.monotonic()
+
+
+def since_invocation_s() -> float | None:
+    """Seconds since cli.main() was entered; None outside a CLI call."""
+    return None if _INVOCATION_MONO is None else time.monotonic() - _INVOCATION_MONO
+
+
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
 

@@ -31,9 +31,10 @@ def test_legacy_journals_hold_only_registered_types_whose_payload_they_fit() -> 
     for where, a in actions:
         spec = ACTION_TYPES.get(a["type"])
         assert spec is not None, where
-        missing = spec.payload.__required_keys__ - set(a)
+        payload: Any = spec.payload  # a TypedDict class: its key sets are not on `type`
+        missing = payload.__required_keys__ - set(a)
         assert not missing, (where, sorted(missing))
-        unknown = set(a) - set(spec.payload.__required_keys__ | spec.payload.__optional_keys__)
+        unknown = set(a) - set(payload.__required_keys__ | payload.__optional_keys__)
         assert not unknown, (where, sorted(unknown))
         assert a.get("state", "planned") in ACTION_STATES, where
 

@@ -576,3 +576,21 @@ def test_a_store_held_by_a_live_writer_makes_the_gc_step_fail_visibly_and_change
     assert state.store_path("main").read_bytes() == before_main
     assert lock.exists(), "a live writer's lock must never be removed"
     assert set(state.read_store("ops")) == {"agent:ops:main", "agent:ops:hook:old"}
+
+
+@pytest.mark.parametrize(
+    ("process_age_s", "since_call_s", "counted_ms"),
+    [
+        (0.4, 0.1, 400),  # the console script: the interpreter's start-up counts
+        (3.0, 0.2, 3000),  # a slow start on a loaded box counts too
+        (25.0, 24.0, 10_000),  # a long command: capped at 10 s
+        (600.0, 0.5, 500),  # in-process (a test, an embedding program): only this call counts
+        (600.0, None, 10_000),  # no CLI call on record: the process's age, capped
+    ],
+)
+def test_the_deadline_counts_this_commands_start_up_not_an_older_process(
+    process_age_s: float, since_call_s: float | None, counted_ms: int
+) -> None:
+    from sessionctl.prestart import command_age_ms
+
+    assert command_age_ms(process_age_s, since_call_s) == counted_ms

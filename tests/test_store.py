@@ -689,7 +689,7 @@ def test_stores_written_by_the_real_openclaw_round_trip(tmp_path: Path) -> None:
 
 def _planned_stores() -> dict[str, bytes]:
     """Stores in OpenClaw's formatting and near misses of it, for the plan parse."""
-    from js_json_corpus import LINES
+    from support.js_json_corpus import LINES
 
     big = {
         "systemPromptReport": {"blocks": ["x" * 50] * 3},
