@@ -62,7 +62,7 @@ from sessionctl.sqlite.prestart import sqlite_report
 from sessionctl.store import load_store, num, require_access, valid_for_openclaw
 from sessionctl.thresholds import thresholds_for
 from sessionctl.timeutil import now_ms, parse_now
-from sessionctl.transcripts import read_facts, scan_sessions_dir
+from sessionctl.transcripts import read_facts, scan_sessions_dir_stamped
 from sessionctl.units import bytes_h
 
 LogFn = Callable[[LogLevel, str], None]
@@ -336,6 +336,7 @@ class Prestart:
         self.policy_error: str | None = None
         self._gc_touched_bytes = 0  # bytes of the stores gc will probably rewrite
         self._gc_archives = 0  # files gc will probably archive
+        self._listed_for_repair = 0  # files in the folders whose listing repair reuses
         self._gc_expired = 0  # sessions gc will probably expire
         self.costs = Costs()
         self.stopped: str | None = None  # why every later step is skipped
@@ -499,6 +500,8 @@ class Prestart:
         self._sqlite_plan()
         loads: dict[str, Any] = {}
         self.ctx.store_loads = loads
+        listings: dict[str, tuple[tuple[int, int, int], Any]] = {}
+        self.ctx.inventories = listings  # repair reuses them (RunContext.planned_inventory)
         for st in self._file_stores():
             self._plan_checkpoint()
             key = str(st.store_path)
@@ -523,8 +526,11 @@ class Prestart:
             transcripts = 0
             if st.sessions_dir.is_dir():
                 p0 = time.process_time()
-                inv = scan_sessions_dir(st.sessions_dir)
+                stamp, inv = scan_sessions_dir_stamped(st.sessions_dir)
                 list_cpu += time.process_time() - p0
+                if stamp is not None:
+                    listings[str(st.sessions_dir)] = (stamp, inv)
+                    self._listed_for_repair += len(inv.files)
                 c.files += len(inv.files)
                 tfiles = []
                 for fi in inv.files:
@@ -626,8 +632,10 @@ class Prestart:
         transcript-like file; per fix a backup and a durable write or move."""
         c = self.costs
         fixes = c.copy_ms(c.store_bytes if c.fixups else 0, 3 * c.fixups)
-        # the stores are not parsed again: repair takes the plan's read (unchanged since)
-        return 30 + c.read_cpu(parsed=0.0) + c.transcripts * c.head_ms + fixes
+        # the stores are not parsed again, nor the folders listed: repair takes the plan's
+        # read and listing (unchanged since)
+        relist = c.read_cpu(parsed=0.0) - self._listed_for_repair * c.list_ms_per_file
+        return 30 + relist + c.transcripts * c.head_ms + fixes
 
     def _est_repair(self) -> int:
         return self._est(self._cpu_repair())

@@ -676,7 +676,14 @@ def plan_repair(ctx: RunContext, opts: RepairOptions) -> Plan:
         # (prestart's plan read the store already: its slim load is reused while the file is unchanged)
         load = ctx.planned_load(store.store_path) if slim else None
         snap = snapshot_agent(
-            store, ctx.state_dir, main_key=ctx.openclaw.main_key, read="none", slim=slim, load=load
+            store,
+            ctx.state_dir,
+            main_key=ctx.openclaw.main_key,
+            read="none",
+            slim=slim,
+            load=load,
+            # and its listing of the folder, while no name in it changed since
+            inventory=ctx.planned_inventory(store.sessions_dir),
         )
         if slim and snap.load.status not in ("ok", "missing"):
             snap = snapshot_agent(store, ctx.state_dir, main_key=ctx.openclaw.main_key, read="none")

@@ -296,6 +296,7 @@ def snapshot_agent(
     load: StoreLoad | None = None,
     slim: bool = False,
     report_denied: bool = False,
+    inventory: Inventory | None = None,
 ) -> AgentSnapshot:
     """Read one agent: parse the store, list the folder, read transcript facts.
 
@@ -310,7 +311,8 @@ def snapshot_agent(
     load = load if load is not None else load_store(store.store_path, slim=slim)
     if not report_denied:
         require_access(load, store.agent_id)
-    inventory = scan_sessions_dir(store.sessions_dir)
+    if inventory is None:  # else a listing of the folder made before (RunContext.planned_inventory)
+        inventory = scan_sessions_dir(store.sessions_dir)
     snap = AgentSnapshot(store, load, inventory)
     if load.data is None:
         return snap
