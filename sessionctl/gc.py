@@ -16,6 +16,7 @@ Apply sequence (docs/gc.md):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections import Counter
@@ -49,9 +50,9 @@ from sessionctl.jsonjs import gc_paused
 from sessionctl.keys import parse_key
 from sessionctl.locks import (
     TRANSCRIPT_LOCK_STALE_MS,
+    FolderLocks,
     acquire,
     store_lock,
-    try_acquire_at,
 )
 from sessionctl.policy import (
     AgentPlan,
@@ -571,7 +572,7 @@ def apply_renames(
                 _leave_in_place(lock_groups, stopped)
                 continue
             run.at(f"archiving files of {folder}", folder)
-            with in_dir(folder) as d:
+            with in_dir(folder) as d, contextlib.closing(FolderLocks(d, folder)) as locks:
                 for gi, (lock_rel, acts) in enumerate(lock_groups):
                     if (why := ctx.out_of_time()) is not None:
                         # a safe point between two transcripts: the rest stay in place,
@@ -582,7 +583,7 @@ def apply_renames(
                         break
                     target_s = os.path.join(sd_s, lock_rel)
                     own_folder = os.path.dirname(target_s) == folder_s
-                    held = try_acquire_at(d, Path(f"{target_s}.lock")) if own_folder else None
+                    held = locks.try_acquire(os.path.basename(target_s) + ".lock") if own_folder else None
                     fast = held is not None
                     if held is None:  # taken (or elsewhere): the full protocol, waiting, stale checks
                         try:
@@ -596,7 +597,7 @@ def apply_renames(
                                 skip(a, f"transcript lock: {exc.message}")
                             continue
                     try:
-                        run.at(f"archiving {acts[0]['from']}", Path(sd_s, acts[0]["from"]))
+                        run.at(f"archiving {acts[0]['from']}", os.path.join(sd_s, acts[0]["from"]))
                         for a in acts:
                             fault_point("gc.archive")
                             src, dst = os.path.join(sd_s, a["from"]), os.path.join(sd_s, a["to"])
