@@ -277,6 +277,7 @@ class Costs:
     files: int = 0  # everything in the sessions folders (each listed and classified)
     transcripts: int = 0  # transcript-like files in the sessions folders (repair reads each)
     fixups: int = 0  # stale-lock candidates, leftovers, damaged stores
+    damaged_bytes: int = 0  # of the damaged stores (repair backs each up before its fix)
     binding_bytes: int = 0
     binding_files: int = 0
     slim_ms_per_byte: float = 2.5e-6  # measured by the plan
@@ -520,6 +521,7 @@ class Prestart:
             expired = self._rough_expired(load.data or {})
             if load.status not in ("ok", "missing"):
                 c.fixups += 1
+                c.damaged_bytes += load.size
                 self.log(
                     "warning", f"prestart: agent {st.agent_id}: sessions.json is {load.status} ({load.error})"
                 )
@@ -631,7 +633,8 @@ class Prestart:
         """A snapshot of every store (its parse the plan's), the first line and last byte of every
         transcript-like file; per fix a backup and a durable write or move."""
         c = self.costs
-        fixes = c.copy_ms(c.store_bytes if c.fixups else 0, 3 * c.fixups)
+        # a stale lock or a leftover is one durable removal; a damaged store is copied first
+        fixes = c.copy_ms(c.damaged_bytes, 3 * c.fixups)
         # the stores are not parsed again, nor the folders listed: repair takes the plan's
         # read and listing (unchanged since)
         relist = c.read_cpu(parsed=0.0) - self._listed_for_repair * c.list_ms_per_file
