@@ -51,6 +51,10 @@ class RunContext:
     # listed, transcripts.Inventory), reused by a later step while the folder's own
     # stat is unchanged (planned_inventory)
     inventories: dict[str, tuple[tuple[int, int, int], Any]] | None = None
+    # set by the same caller: transcript path → its cheap transcripts.TranscriptFacts (first
+    # and last line) read by an earlier step; a later snapshot reuses them while its own
+    # listing shows the file's size and mtime unchanged (snapshot.read_entry_facts)
+    facts_cache: dict[str, Any] | None = None
 
     def planned_load(self, path: Path) -> Any:
         """A store's load offered by `store_loads`, if the file looks unchanged since; else

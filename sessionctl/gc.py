@@ -151,7 +151,14 @@ def read_snapshots(ctx: RunContext, stores: list[AgentStore]) -> list[AgentSnaps
         load = ctx.planned_load(st.store_path)  # prestart read it already (unchanged since)
         if load is None or load.sha256 is None:
             load = load_store(st.store_path, plan=True)
-        snap = snapshot_agent(st, ctx.state_dir, main_key=ctx.openclaw.main_key, read="cheap", load=load)
+        snap = snapshot_agent(
+            st,
+            ctx.state_dir,
+            main_key=ctx.openclaw.main_key,
+            read="cheap",
+            load=load,
+            facts_cache=ctx.facts_cache,  # prestart's repair read many already
+        )
         if snap.load.status == "missing":
             continue
         if snap.load.data is None:

@@ -250,10 +250,10 @@ PLAN_PARSE_FACTOR = 1.7  # the plan's parse (slim + canonical form + sha256) aga
 # its edit, the slim re-read after it) costs about one slim parse
 GC_PARSE_FACTOR = 1.0
 ENTRY_MS = 0.04  # resolving one entry's transcript and key (every step's snapshot)
-GC_ENTRY_MS = 0.25  # gc's decision per entry, its actions and journal record, the edit
+GC_ENTRY_MS = 0.10  # gc's decision per entry, its actions and journal record, the edit
 HEALTH_ENTRY_MS = 0.08  # health's checks per entry
-HEALTH_FILE_MS = 0.02  # health's folder checks per file (orphans, archives, locks)
-ARCHIVE_MS = 0.35  # one archive rename under its transcript's lock (lock file, rename, release)
+HEALTH_FILE_MS = 0.005  # health's folder checks per file (orphans, archives, locks)
+ARCHIVE_MS = 0.15  # one archive rename under its transcript's lock (lock link, rename, release)
 FILE_OP_MS = 4.0  # one small durable file operation (write or rename + fsync)
 COPY_BYTES_PER_MS = 450_000.0  # a durable zstd copy with its hash (backups), until the backup measures it
 SAMPLE_FILES = 48  # transcripts read by the plan to measure the cost of a read
@@ -503,6 +503,7 @@ class Prestart:
         self.ctx.store_loads = loads
         listings: dict[str, tuple[tuple[int, int, int], Any]] = {}
         self.ctx.inventories = listings  # repair reuses them (RunContext.planned_inventory)
+        self.ctx.facts_cache = {}  # repair's reads of referenced transcripts, for gc
         for st in self._file_stores():
             self._plan_checkpoint()
             key = str(st.store_path)
@@ -638,7 +639,9 @@ class Prestart:
         # the stores are not parsed again, nor the folders listed: repair takes the plan's
         # read and listing (unchanged since)
         relist = c.read_cpu(parsed=0.0) - self._listed_for_repair * c.list_ms_per_file
-        return 30 + relist + c.transcripts * c.head_ms + fixes
+        # the transcripts entries reference are read to their last line, for gc
+        shared = min(c.entries, c.transcripts) * max(0.0, c.facts_ms - c.head_ms)
+        return 30 + relist + c.transcripts * c.head_ms + shared + fixes
 
     def _est_repair(self) -> int:
         return self._est(self._cpu_repair())
@@ -672,10 +675,16 @@ class Prestart:
             c.store_bytes * c.slim_ms_per_byte * GC_PARSE_FACTOR
             + c.files * c.list_ms_per_file
             + c.entries * (ENTRY_MS + GC_ENTRY_MS)
-            + min(c.entries, c.transcripts) * c.facts_ms
+            # the transcripts' facts: read by repair already when it ran (RunContext.facts_cache)
+            + (0 if self._repair_read_facts() else min(c.entries, c.transcripts) * c.facts_ms)
         )
-        nbytes = 3 * self._gc_touched_bytes + c.binding_bytes
+        # each touched store: its backup copy (~1x) and its rewrite (the re-read is above)
+        nbytes = int(1.5 * self._gc_touched_bytes) + c.binding_bytes
         return 30 + read + c.copy_ms(nbytes, 3 * c.store_files) + self._gc_archives * ARCHIVE_MS
+
+    def _repair_read_facts(self) -> bool:
+        rep = next((s for s in self.report.steps if s.name == "repair"), None)
+        return rep is not None and rep.status in ("done", "nothing_to_do")
 
     def _est_gc(self) -> int:
         return self._est(self._cpu_gc())
@@ -692,6 +701,7 @@ class Prestart:
         return (
             50
             + c.read_cpu(parsed=entries_left / c.entries if c.entries else 1.0)  # the stores gc left
+            - (c.entries - entries_left) * ENTRY_MS  # (of which only the entries left are resolved)
             + min(entries_left, c.transcripts) * c.facts_ms
             + entries_left * HEALTH_ENTRY_MS
             + c.files * HEALTH_FILE_MS
