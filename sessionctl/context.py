@@ -47,6 +47,14 @@ class RunContext:
     # store.StoreLoad made with plan=True, reused by a later step while the file's
     # size, mtime and inode are unchanged (planned_load)
     store_loads: dict[str, Any] | None = None
+    # set by the same caller: sessions folder → (its (inode, mtime, ctime) when it was
+    # listed, transcripts.Inventory), reused by a later step while the folder's own
+    # stat is unchanged (planned_inventory)
+    inventories: dict[str, tuple[tuple[int, int, int], Any]] | None = None
+    # set by the same caller: transcript path → its cheap transcripts.TranscriptFacts (first
+    # and last line) read by an earlier step; a later snapshot reuses them while its own
+    # listing shows the file's size and mtime unchanged (snapshot.read_entry_facts)
+    facts_cache: dict[str, Any] | None = None
 
     def planned_load(self, path: Path) -> Any:
         """A store's load offered by `store_loads`, if the file looks unchanged since; else
@@ -61,6 +69,22 @@ class RunContext:
         if (st.st_size, st.st_mtime_ns, st.st_ino) != (load.size, load.mtime_ns, load.ino):
             return None
         return load
+
+    def planned_inventory(self, sessions_dir: Path) -> Any:
+        """A sessions folder's listing offered by `inventories`, if no name was added,
+        removed or renamed in it since (its inode, mtime and ctime unchanged); else None.
+        The listing's per-file sizes and times are as they were then: callers read each
+        file themselves before they act on it."""
+        got = (self.inventories or {}).get(str(sessions_dir))
+        if got is None:
+            return None
+        try:
+            st = os.stat(sessions_dir, follow_symlinks=False)
+        except OSError:
+            return None
+        if (st.st_ino, st.st_mtime_ns, st.st_ctime_ns) != got[0]:
+            return None
+        return got[1]
 
     def out_of_time(self) -> str | None:
         """At a safe point: why the running step should stop here (None: go on)."""

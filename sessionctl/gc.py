@@ -16,6 +16,7 @@ Apply sequence (docs/gc.md):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections import Counter
@@ -49,9 +50,9 @@ from sessionctl.jsonjs import gc_paused
 from sessionctl.keys import parse_key
 from sessionctl.locks import (
     TRANSCRIPT_LOCK_STALE_MS,
+    FolderLocks,
     acquire,
     store_lock,
-    try_acquire_at,
 )
 from sessionctl.policy import (
     AgentPlan,
@@ -150,7 +151,14 @@ def read_snapshots(ctx: RunContext, stores: list[AgentStore]) -> list[AgentSnaps
         load = ctx.planned_load(st.store_path)  # prestart read it already (unchanged since)
         if load is None or load.sha256 is None:
             load = load_store(st.store_path, plan=True)
-        snap = snapshot_agent(st, ctx.state_dir, main_key=ctx.openclaw.main_key, read="cheap", load=load)
+        snap = snapshot_agent(
+            st,
+            ctx.state_dir,
+            main_key=ctx.openclaw.main_key,
+            read="cheap",
+            load=load,
+            facts_cache=ctx.facts_cache,  # prestart's repair read many already
+        )
         if snap.load.status == "missing":
             continue
         if snap.load.data is None:
@@ -571,7 +579,7 @@ def apply_renames(
                 _leave_in_place(lock_groups, stopped)
                 continue
             run.at(f"archiving files of {folder}", folder)
-            with in_dir(folder) as d:
+            with in_dir(folder) as d, contextlib.closing(FolderLocks(d, folder)) as locks:
                 for gi, (lock_rel, acts) in enumerate(lock_groups):
                     if (why := ctx.out_of_time()) is not None:
                         # a safe point between two transcripts: the rest stay in place,
@@ -582,7 +590,7 @@ def apply_renames(
                         break
                     target_s = os.path.join(sd_s, lock_rel)
                     own_folder = os.path.dirname(target_s) == folder_s
-                    held = try_acquire_at(d, Path(f"{target_s}.lock")) if own_folder else None
+                    held = locks.try_acquire(os.path.basename(target_s) + ".lock") if own_folder else None
                     fast = held is not None
                     if held is None:  # taken (or elsewhere): the full protocol, waiting, stale checks
                         try:
@@ -596,7 +604,7 @@ def apply_renames(
                                 skip(a, f"transcript lock: {exc.message}")
                             continue
                     try:
-                        run.at(f"archiving {acts[0]['from']}", Path(sd_s, acts[0]["from"]))
+                        run.at(f"archiving {acts[0]['from']}", os.path.join(sd_s, acts[0]["from"]))
                         for a in acts:
                             fault_point("gc.archive")
                             src, dst = os.path.join(sd_s, a["from"]), os.path.join(sd_s, a["to"])

@@ -294,7 +294,8 @@ class HeldLock:
             return
         try:
             st = os.fstat(fd)
-            raw = os.read(fd, 64 << 10)
+            # one byte more than the payload: a longer file is not ours either
+            raw = os.read(fd, len(self.payload) + 1)
         except OSError:
             return
         finally:
@@ -374,6 +375,71 @@ def try_acquire_at(d: int, path: Path) -> HeldLock | None:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(tmp, dir_fd=d)
+
+
+class FolderLocks:
+    """try_acquire_at for many locks of one folder (gc archives thousands of transcripts
+    of one folder, each under its own lock), with the same protocol — the lock appears by
+    a hard link of a file that already holds its payload (EEXIST when it is taken) and is
+    released only while its inode and content are still ours — but cheaper: the payload
+    is written once into an unnamed file of the folder (O_TMPFILE) and that file is linked
+    to each lock in turn, instead of a named temp file being created, linked and removed
+    for every lock (two folder changes fewer per lock; in a folder of 100,000 files that
+    halves what a lock costs). Unnamed, it leaves nothing behind when the process is
+    killed. It is written again once it is PAYLOAD_RENEW_MS old, so a lock's `createdAt`
+    is never more than that older than the lock (a transcript lock turns stale after 30
+    minutes). Where unnamed files or /proc are missing, each lock is try_acquire_at's."""
+
+    PAYLOAD_RENEW_MS = 1_000
+
+    def __init__(self, dir_fd: int, folder: Path) -> None:
+        self.d = dir_fd
+        self.folder = folder
+        self._fd: int | None = None
+        self._payload = b""
+        self._ino = 0
+        self._made_ms = 0
+        self._plain = not hasattr(os, "O_TMPFILE") or not os.path.isdir("/proc/self/fd")
+
+    def _renew(self) -> bool:
+        self.close()
+        payload = _payload()
+        try:
+            fd = os.open(".", os.O_TMPFILE | os.O_WRONLY, 0o600, dir_fd=self.d)
+        except OSError:  # no unnamed files on this filesystem (or kernel)
+            self._plain = True
+            return False
+        self._fd = fd
+        os.write(fd, payload)
+        self._ino = os.fstat(fd).st_ino
+        self._payload, self._made_ms = payload, now_ms()
+        return True
+
+    def try_acquire(self, name: str) -> HeldLock | None:
+        """The lock file `name` of this folder, or None when it is taken."""
+        path = self.folder / name
+        if not self._plain and (self._fd is None or now_ms() - self._made_ms >= self.PAYLOAD_RENEW_MS):
+            self._renew()
+        if self._plain or self._fd is None:
+            return try_acquire_at(self.d, path)
+        try:
+            fault_point("lock.create", path)  # test-only: the payload is written, the lock not yet there
+            os.link(f"/proc/self/fd/{self._fd}", name, dst_dir_fd=self.d, follow_symlinks=True)
+        except FileExistsError:
+            return None
+        except OSError as exc:
+            if exc.errno not in (*_NO_LINK, errno.ENOENT):
+                raise _lock_os_error(path, exc) from None
+            self._plain = True  # no hard links here, or no /proc: the one-by-one way
+            self.close()
+            return try_acquire_at(self.d, path)
+        return HeldLock(path, self._payload, self._ino, now_ms(), [])
+
+    def close(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
 
 
 def _try_acquire_excl(path: Path, payload: bytes, dir_fd: int) -> HeldLock | None:

@@ -62,7 +62,7 @@ from sessionctl.sqlite.prestart import sqlite_report
 from sessionctl.store import load_store, num, require_access, valid_for_openclaw
 from sessionctl.thresholds import thresholds_for
 from sessionctl.timeutil import now_ms, parse_now, since_invocation_s
-from sessionctl.transcripts import read_facts, scan_sessions_dir
+from sessionctl.transcripts import read_facts, scan_sessions_dir_stamped
 from sessionctl.units import bytes_h
 
 LogFn = Callable[[LogLevel, str], None]
@@ -262,10 +262,10 @@ PLAN_PARSE_FACTOR = 1.7  # the plan's parse (slim + canonical form + sha256) aga
 # its edit, the slim re-read after it) costs about one slim parse
 GC_PARSE_FACTOR = 1.0
 ENTRY_MS = 0.04  # resolving one entry's transcript and key (every step's snapshot)
-GC_ENTRY_MS = 0.25  # gc's decision per entry, its actions and journal record, the edit
+GC_ENTRY_MS = 0.10  # gc's decision per entry, its actions and journal record, the edit
 HEALTH_ENTRY_MS = 0.08  # health's checks per entry
-HEALTH_FILE_MS = 0.02  # health's folder checks per file (orphans, archives, locks)
-ARCHIVE_MS = 0.35  # one archive rename under its transcript's lock (lock file, rename, release)
+HEALTH_FILE_MS = 0.005  # health's folder checks per file (orphans, archives, locks)
+ARCHIVE_MS = 0.15  # one archive rename under its transcript's lock (lock link, rename, release)
 FILE_OP_MS = 4.0  # one small durable file operation (write or rename + fsync)
 COPY_BYTES_PER_MS = 450_000.0  # a durable zstd copy with its hash (backups), until the backup measures it
 SAMPLE_FILES = 48  # transcripts read by the plan to measure the cost of a read
@@ -289,6 +289,7 @@ class Costs:
     files: int = 0  # everything in the sessions folders (each listed and classified)
     transcripts: int = 0  # transcript-like files in the sessions folders (repair reads each)
     fixups: int = 0  # stale-lock candidates, leftovers, damaged stores
+    damaged_bytes: int = 0  # of the damaged stores (repair backs each up before its fix)
     binding_bytes: int = 0
     binding_files: int = 0
     slim_ms_per_byte: float = 2.5e-6  # measured by the plan
@@ -348,6 +349,7 @@ class Prestart:
         self.policy_error: str | None = None
         self._gc_touched_bytes = 0  # bytes of the stores gc will probably rewrite
         self._gc_archives = 0  # files gc will probably archive
+        self._listed_for_repair = 0  # files in the folders whose listing repair reuses
         self._gc_expired = 0  # sessions gc will probably expire
         self.costs = Costs()
         self.stopped: str | None = None  # why every later step is skipped
@@ -511,6 +513,9 @@ class Prestart:
         self._sqlite_plan()
         loads: dict[str, Any] = {}
         self.ctx.store_loads = loads
+        listings: dict[str, tuple[tuple[int, int, int], Any]] = {}
+        self.ctx.inventories = listings  # repair reuses them (RunContext.planned_inventory)
+        self.ctx.facts_cache = {}  # repair's reads of referenced transcripts, for gc
         for st in self._file_stores():
             self._plan_checkpoint()
             key = str(st.store_path)
@@ -529,14 +534,18 @@ class Prestart:
             expired = self._rough_expired(load.data or {})
             if load.status not in ("ok", "missing"):
                 c.fixups += 1
+                c.damaged_bytes += load.size
                 self.log(
                     "warning", f"prestart: agent {st.agent_id}: sessions.json is {load.status} ({load.error})"
                 )
             transcripts = 0
             if st.sessions_dir.is_dir():
                 p0 = time.process_time()
-                inv = scan_sessions_dir(st.sessions_dir)
+                stamp, inv = scan_sessions_dir_stamped(st.sessions_dir)
                 list_cpu += time.process_time() - p0
+                if stamp is not None:
+                    listings[str(st.sessions_dir)] = (stamp, inv)
+                    self._listed_for_repair += len(inv.files)
                 c.files += len(inv.files)
                 tfiles = []
                 for fi in inv.files:
@@ -637,9 +646,14 @@ class Prestart:
         """A snapshot of every store (its parse the plan's), the first line and last byte of every
         transcript-like file; per fix a backup and a durable write or move."""
         c = self.costs
-        fixes = c.copy_ms(c.store_bytes if c.fixups else 0, 3 * c.fixups)
-        # the stores are not parsed again: repair takes the plan's read (unchanged since)
-        return 30 + c.read_cpu(parsed=0.0) + c.transcripts * c.head_ms + fixes
+        # a stale lock or a leftover is one durable removal; a damaged store is copied first
+        fixes = c.copy_ms(c.damaged_bytes, 3 * c.fixups)
+        # the stores are not parsed again, nor the folders listed: repair takes the plan's
+        # read and listing (unchanged since)
+        relist = c.read_cpu(parsed=0.0) - self._listed_for_repair * c.list_ms_per_file
+        # the transcripts entries reference are read to their last line, for gc
+        shared = min(c.entries, c.transcripts) * max(0.0, c.facts_ms - c.head_ms)
+        return 30 + relist + c.transcripts * c.head_ms + shared + fixes
 
     def _est_repair(self) -> int:
         return self._est(self._cpu_repair())
@@ -673,10 +687,16 @@ class Prestart:
             c.store_bytes * c.slim_ms_per_byte * GC_PARSE_FACTOR
             + c.files * c.list_ms_per_file
             + c.entries * (ENTRY_MS + GC_ENTRY_MS)
-            + min(c.entries, c.transcripts) * c.facts_ms
+            # the transcripts' facts: read by repair already when it ran (RunContext.facts_cache)
+            + (0 if self._repair_read_facts() else min(c.entries, c.transcripts) * c.facts_ms)
         )
-        nbytes = 3 * self._gc_touched_bytes + c.binding_bytes
+        # each touched store: its backup copy (~1x) and its rewrite (the re-read is above)
+        nbytes = int(1.5 * self._gc_touched_bytes) + c.binding_bytes
         return 30 + read + c.copy_ms(nbytes, 3 * c.store_files) + self._gc_archives * ARCHIVE_MS
+
+    def _repair_read_facts(self) -> bool:
+        rep = next((s for s in self.report.steps if s.name == "repair"), None)
+        return rep is not None and rep.status in ("done", "nothing_to_do")
 
     def _est_gc(self) -> int:
         return self._est(self._cpu_gc())
@@ -693,6 +713,7 @@ class Prestart:
         return (
             50
             + c.read_cpu(parsed=entries_left / c.entries if c.entries else 1.0)  # the stores gc left
+            - (c.entries - entries_left) * ENTRY_MS  # (of which only the entries left are resolved)
             + min(entries_left, c.transcripts) * c.facts_ms
             + entries_left * HEALTH_ENTRY_MS
             + c.files * HEALTH_FILE_MS

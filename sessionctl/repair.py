@@ -60,7 +60,7 @@ from sessionctl.snapshot import (
 )
 from sessionctl.store import num, parse_store_bytes, serialize_store, session_id_unsafe
 from sessionctl.timeutil import format_duration, now_ms
-from sessionctl.transcripts import js_line, unique_archive_path
+from sessionctl.transcripts import js_line, read_facts, unique_archive_path
 
 PARTS = ("store", "transcripts", "entries", "locks", "leftovers")
 LEFTOVER_AGE_MS = 5 * 60_000
@@ -418,15 +418,26 @@ def _plan_transcripts(
     files = sorted(snap.inventory.of_kind(*TRANSCRIPT_FILE_KINDS), key=lambda f: f.name)
     # the scanner health uses: first line and tail of each file; every line with
     # --drop-bad-lines; in chunks, with a safe point (planning only reads) between them
+    by_file = entries_by_file(snap)
+    # a caller that runs gc next (prestart) keeps the facts: the files entries reference
+    # are read with their last line (what gc needs), and gc reads them no more
+    cache = ctx.facts_cache if not opts.drop_bad_lines else None
     scanned: list[Any] = []
     for at in range(0, len(files), SCAN_CHUNK):
         if at:
             ctx.checkpoint()
         part = files[at : at + SCAN_CHUNK]
-        scanned += scan_transcripts(
-            [fi.path for fi in part], [fi.size for fi in part], deep=opts.drop_bad_lines, last_line=False
-        )
-    by_file = entries_by_file(snap)
+        if cache is None:
+            scanned += scan_transcripts(
+                [fi.path for fi in part], [fi.size for fi in part], deep=opts.drop_bad_lines, last_line=False
+            )
+            continue
+        for fi in part:
+            whole = fi.name in by_file
+            facts = read_facts(fi.path, last_line=whole)
+            if whole:
+                cache[fi.path_str] = facts
+            scanned.append(facts)
     quarantined: set[str] = set()
     reset: list[EntryView] = []
     for fi, facts in zip(files, scanned, strict=True):
@@ -676,7 +687,14 @@ def plan_repair(ctx: RunContext, opts: RepairOptions) -> Plan:
         # (prestart's plan read the store already: its slim load is reused while the file is unchanged)
         load = ctx.planned_load(store.store_path) if slim else None
         snap = snapshot_agent(
-            store, ctx.state_dir, main_key=ctx.openclaw.main_key, read="none", slim=slim, load=load
+            store,
+            ctx.state_dir,
+            main_key=ctx.openclaw.main_key,
+            read="none",
+            slim=slim,
+            load=load,
+            # and its listing of the folder, while no name in it changed since
+            inventory=ctx.planned_inventory(store.sessions_dir),
         )
         if slim and snap.load.status not in ("ok", "missing"):
             snap = snapshot_agent(store, ctx.state_dir, main_key=ctx.openclaw.main_key, read="none")

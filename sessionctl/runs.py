@@ -225,7 +225,7 @@ class Run:
     journal_written: bool = False
     state_id: str | None = None
     step: str = "starting the run"  # what the run is doing: named by every I/O error
-    path: Path | None = None  # the file that step writes (named when the error names none)
+    path: Path | str | None = None  # the file that step writes (named when the error names none)
     orders: dict[str, list[str]] = field(default_factory=dict)  # store → its key order before the run
     _backed_up: dict[str, str] = field(default_factory=dict)
     same_as_planned: set[str] = field(default_factory=set)  # backups identical to the planned bytes
@@ -393,7 +393,7 @@ class Run:
         self._linked.add(out)
         return out
 
-    def at(self, step: str, path: Path | None = None) -> None:
+    def at(self, step: str, path: Path | str | None = None) -> None:
         """What the run does now, and the file it writes: every I/O error names both."""
         self.step, self.path = step, path
 

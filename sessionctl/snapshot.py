@@ -296,6 +296,8 @@ def snapshot_agent(
     load: StoreLoad | None = None,
     slim: bool = False,
     report_denied: bool = False,
+    inventory: Inventory | None = None,
+    facts_cache: dict[str, Any] | None = None,
 ) -> AgentSnapshot:
     """Read one agent: parse the store, list the folder, read transcript facts.
 
@@ -310,7 +312,8 @@ def snapshot_agent(
     load = load if load is not None else load_store(store.store_path, slim=slim)
     if not report_denied:
         require_access(load, store.agent_id)
-    inventory = scan_sessions_dir(store.sessions_dir)
+    if inventory is None:  # else a listing of the folder made before (RunContext.planned_inventory)
+        inventory = scan_sessions_dir(store.sessions_dir)
     snap = AgentSnapshot(store, load, inventory)
     if load.data is None:
         return snap
@@ -325,7 +328,7 @@ def snapshot_agent(
         snap.entries.append(EntryView(key, parse_key(key, main_key), entry, problem, ref))
     snap.referenced = build_references(snap.entries, sdir)
     if read != "none":
-        read_entry_facts(snap, deep=read == "deep", workers=workers)
+        read_entry_facts(snap, deep=read == "deep", workers=workers, cache=facts_cache)
     return snap
 
 
@@ -391,7 +394,9 @@ def scan_transcripts(
     return results
 
 
-def read_entry_facts(snap: AgentSnapshot, *, deep: bool = False, workers: int = 2) -> None:
+def read_entry_facts(
+    snap: AgentSnapshot, *, deep: bool = False, workers: int = 2, cache: dict[str, Any] | None = None
+) -> None:
     """Fill `facts` for every entry whose transcript exists (each file read once).
     Cheap facts are read in-process (a few syscalls per file); a big deep read uses
     `workers` processes."""
@@ -411,6 +416,24 @@ def read_entry_facts(snap: AgentSnapshot, *, deep: bool = False, workers: int = 
         by_path.setdefault(p, []).append(ev)
 
     paths = list(by_path)
+    if cache and not deep:
+        # cheap facts an earlier step of this run read (RunContext.facts_cache): reused for
+        # a file of this folder whose size and mtime in this listing are what that read saw
+        unread = []
+        for p in paths:
+            f = cache.get(str(p))
+            fi = inv.get(p.name) if str(p.parent) == sdir else None
+            if (
+                f is not None
+                and fi is not None
+                and f.error is None
+                and (f.size, f.mtime_ms) == (fi.size, fi.mtime_ms)
+            ):
+                for ev in by_path[p]:
+                    ev.facts = f
+            else:
+                unread.append(p)
+        paths = unread
     sizes = [fi.size if (fi := inv.get(p.name)) is not None else 0 for p in paths]
     results = scan_transcripts(paths, sizes, deep=deep, workers=workers)
     for p, f in zip(paths, results, strict=True):

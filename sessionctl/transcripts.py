@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,6 +173,38 @@ def scan_sessions_dir(sessions_dir: Path) -> Inventory:
             inv.files.append(fi)
             inv.by_name[name] = fi
     return inv
+
+
+# a folder changed more recently than this when it is listed is not offered for reuse:
+# the kernel stamps a change with a coarse clock (a few ms), so a change in the same tick
+# as the listing could leave the folder's mtime as it was
+_STAMP_MARGIN_NS = 100_000_000
+
+
+def scan_sessions_dir_stamped(sessions_dir: Path) -> tuple[tuple[int, int, int] | None, Inventory]:
+    """scan_sessions_dir, with the folder's (inode, mtime, ctime) taken before the listing
+    when they identify it: unchanged later means no name was added, removed or renamed
+    since (RunContext.planned_inventory). None when the folder changed within the last
+    moment (or cannot be stat'ed, or changed while being listed): a later change stamps
+    the folder with the time then, which differs from an mtime older than the margin."""
+    try:
+        before = os.stat(sessions_dir, follow_symlinks=False)
+    except OSError:
+        return None, scan_sessions_dir(sessions_dir)
+    now_ns = time.time_ns()
+    inv = scan_sessions_dir(sessions_dir)
+    stamp: tuple[int, int, int] | None = (before.st_ino, before.st_mtime_ns, before.st_ctime_ns)
+    try:
+        after = os.stat(sessions_dir, follow_symlinks=False)
+    except OSError:
+        return None, inv
+    if (
+        inv.error is not None
+        or (after.st_ino, after.st_mtime_ns, after.st_ctime_ns) != stamp
+        or before.st_mtime_ns > now_ns - _STAMP_MARGIN_NS
+    ):
+        stamp = None
+    return stamp, inv
 
 
 # ---------------------------------------------------------------- reading

@@ -18,6 +18,7 @@ from support.helpers import dead_pid, iso
 from sessionctl.errors import BusyError
 from sessionctl.locks import (
     STORE_LOCK_STALE_MS,
+    FolderLocks,
     acquire,
     inspect_lock,
     lock_path_for,
@@ -471,3 +472,43 @@ def test_private_lock_excludes_a_second_sessionctl_process(tmp_path: Path) -> No
     with private_lock(tmp_path, timeout_s=1) as folder:
         assert folder == tmp_path / "sessionctl"
         assert (folder.stat().st_mode & 0o777) == 0o700
+
+
+def test_folder_locks_make_the_gateways_lock_and_release_only_their_own(tmp_path: Path) -> None:
+    folder = tmp_path / "sessions"
+    folder.mkdir()
+    (folder / "b.jsonl.lock").write_bytes(b'{"pid": 1}')  # someone else's
+    d = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        locks = FolderLocks(d, folder)
+        a = locks.try_acquire("a.jsonl.lock")
+        c = locks.try_acquire("c.jsonl.lock")
+        assert a is not None and c is not None
+        assert locks.try_acquire("b.jsonl.lock") is None  # taken: not touched
+        assert (folder / "b.jsonl.lock").read_bytes() == b'{"pid": 1}'
+        for held in (a, c):  # OpenClaw's payload, in place the moment the lock exists
+            body = json.loads((folder / held.path.name).read_bytes())
+            assert body["pid"] == os.getpid() and body["createdAt"].endswith("Z")
+            assert oct((folder / held.path.name).stat().st_mode & 0o777) == "0o600"
+        assert locks.try_acquire("a.jsonl.lock") is None  # held by us: taken all the same
+        (folder / "c.jsonl.lock").unlink()
+        (folder / "c.jsonl.lock").write_bytes(c.payload)  # same content, another file: not ours
+        a.release_at(d)
+        c.release_at(d)
+        locks.close()
+    finally:
+        os.close(d)
+    assert sorted(p.name for p in folder.iterdir()) == ["b.jsonl.lock", "c.jsonl.lock"]
+
+
+def test_folder_locks_leave_nothing_behind_when_killed(tmp_path: Path) -> None:
+    folder = tmp_path / "sessions"
+    folder.mkdir()
+    code = (
+        "import os, sys\nfrom pathlib import Path\nfrom sessionctl.locks import FolderLocks\n"
+        f"f = Path({str(folder)!r})\nd = os.open(f, os.O_RDONLY | os.O_DIRECTORY)\n"
+        "FolderLocks(d, f).try_acquire('a.jsonl.lock')\nos.kill(os.getpid(), 9)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == -9, res.stderr
+    assert [p.name for p in folder.iterdir()] == ["a.jsonl.lock"]  # the lock only, no payload file

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -310,3 +311,25 @@ def test_transcript_timestamps_round_trip_through_iso() -> None:
     # the helpers write what OpenClaw writes; the reader gets the same ms back
     line = json.loads(message_line("00000001", None, T0 + 123))
     assert line["timestamp"] == iso(T0 + 123)
+
+
+def test_a_folder_listing_is_reused_only_while_no_name_in_it_changed(tmp_path: Path) -> None:
+    from sessionctl.context import RunContext
+    from sessionctl.transcripts import scan_sessions_dir_stamped
+
+    folder = tmp_path / "sessions"
+    folder.mkdir()
+    (folder / "a.jsonl").write_bytes(b"{}\n")
+    stamp, _inv = scan_sessions_dir_stamped(folder)
+    assert stamp is None  # changed a moment ago: a change in the same clock tick could hide
+    old = time.time() - 60
+    os.utime(folder, (old, old))
+    stamp, inv = scan_sessions_dir_stamped(folder)
+    assert stamp is not None and [f.name for f in inv.files] == ["a.jsonl"]
+    ctx = RunContext(tmp_path, 0, False, None, None, None, None)  # type: ignore[arg-type]
+    ctx.inventories = {str(folder): (stamp, inv)}
+    assert ctx.planned_inventory(folder) is inv
+    (folder / "a.jsonl").write_bytes(b"{}\n{}\n")  # a file's content: the names are the same
+    assert ctx.planned_inventory(folder) is inv
+    (folder / "b.jsonl").write_bytes(b"{}\n")
+    assert ctx.planned_inventory(folder) is None
