@@ -4,24 +4,14 @@ from typing import Annotated
 
 import typer
 
-from sessionctl.commands.common import (
-    AgentOpt,
-    BackupDirOpt,
-    ConfigOpt,
-    DryRunOpt,
-    ForceOnlineOpt,
-    JsonOpt,
-    LockTimeoutOpt,
-    NowOpt,
-    QuietOpt,
-    StateDirOpt,
-    VerboseOpt,
-)
+from sessionctl.commands.common import RunOpts, ScopeOpts, option_groups
 
 
 def register(app: typer.Typer) -> None:
     @app.command("archive")
+    @option_groups
     def archive_cmd(
+        *,
         older_than: Annotated[
             str,
             typer.Option(
@@ -70,17 +60,8 @@ def register(app: typer.Typer) -> None:
                 show_default=False,
             ),
         ] = None,
-        dry_run: DryRunOpt = False,
-        backup_dir: BackupDirOpt = None,
-        lock_timeout: LockTimeoutOpt = "10s",
-        force_online: ForceOnlineOpt = False,
-        state_dir: StateDirOpt = None,
-        agent: AgentOpt = None,
-        now: NowOpt = None,
-        config: ConfigOpt = None,
-        json: JsonOpt = False,
-        quiet: QuietOpt = False,
-        verbose: VerboseOpt = False,
+        run: RunOpts,
+        scope: ScopeOpts,
     ) -> None:
         """Archive orphaned transcripts and sidecars (.deleted rename), purge old archives, move archives away."""
         from sessionctl.cli import run_command
@@ -93,7 +74,6 @@ def register(app: typer.Typer) -> None:
                 outcome_result,
                 parse_duration_opt,
             )
-            from sessionctl.context import make_context
             from sessionctl.errors import UsageError
 
             if no_backup and retention is None:
@@ -106,8 +86,8 @@ def register(app: typer.Typer) -> None:
                 raise UsageError("--no-orphans leaves nothing to do: add --retention or --to")
             older = parse_duration_opt("--older-than", older_than)
             keep = parse_duration_opt("--retention", retention) if retention is not None else None
-            ctx = make_context(state_dir=state_dir, agents=agent, now=now, config=config)
-            check_backup_dir(ctx, backup_dir)
+            ctx = scope.context()
+            check_backup_dir(ctx, run.backup_dir)
             opts = ArchiveOptions(
                 orphans=orphans,
                 older_than_ms=older,
@@ -115,14 +95,14 @@ def register(app: typer.Typer) -> None:
                 no_backup=no_backup,
                 to_dir=check_to_dir(ctx, to) if to is not None else None,
                 compress=compress,
-                backup_dir=backup_dir,
-                lock_timeout_s=lock_timeout_s(lock_timeout),
+                backup_dir=run.backup_dir,
+                lock_timeout_s=lock_timeout_s(run.lock_timeout),
             )
             from sessionctl.views.progress import stderr_progress
 
-            with stderr_progress("archive", enabled=not json and not quiet) as hook:
+            with stderr_progress("archive", enabled=scope.progress) as hook:
                 ctx.progress = hook
-                out = run_archive(ctx, opts, dry_run=dry_run, force_online=force_online)
-            return outcome_result("archive", ctx, out, verbose=verbose)
+                out = run_archive(ctx, opts, dry_run=run.dry_run, force_online=run.force_online)
+            return outcome_result("archive", ctx, out, verbose=scope.verbose)
 
-        run_command("archive", json, body, quiet=quiet)
+        run_command("archive", scope.json, body, quiet=scope.quiet)

@@ -9,7 +9,10 @@ their bodies, as the command bodies do.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import dataclasses
+import inspect
+import typing
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -199,6 +202,79 @@ ResumeWithinOpt = Annotated[
 PrestartMaxEntriesOpt = Annotated[int | None, _gc_policy_option("--max-entries", prestart=True)]
 PrestartKindOpt = Annotated[list[str] | None, _gc_policy_option("--kind", "-k", prestart=True)]
 PrestartProtectOpt = Annotated[list[str] | None, _gc_policy_option("--protect", prestart=True)]
+
+# ------------------------------------------------------------ option groups
+
+
+@dataclasses.dataclass(frozen=True)
+class ScopeOpts:
+    """The options every reporting and plan → run command ends with, in this order:
+    which state dir, agents and clock, and how to print."""
+
+    state_dir: StateDirOpt = None
+    agent: AgentOpt = None
+    now: NowOpt = None
+    config: ConfigOpt = None
+    json: JsonOpt = False
+    quiet: QuietOpt = False
+    verbose: VerboseOpt = False
+
+    def context(self) -> RunContext:
+        """The RunContext these options name."""
+        from sessionctl.context import make_context
+
+        return make_context(state_dir=self.state_dir, agents=self.agent, now=self.now, config=self.config)
+
+    @property
+    def progress(self) -> bool:
+        """Show progress on stderr: not with --json or --quiet."""
+        return not self.json and not self.quiet
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOpts:
+    """How a journaled run of repair, archive, dedupe, undo and restore goes, in this order."""
+
+    dry_run: DryRunOpt = False
+    backup_dir: BackupDirOpt = None
+    lock_timeout: LockTimeoutOpt = "10s"
+    force_online: ForceOnlineOpt = False
+
+
+def option_groups(func: Callable[..., None]) -> Callable[..., None]:
+    """Let a command take a group of options (ScopeOpts, RunOpts) as one parameter: typer
+    sees the group's fields as options, in the group's order at the parameter's place, and
+    the command gets the group built from them. So the options a group holds read the same
+    (name, help, default, metavar) in every command that takes it."""
+    sig = inspect.signature(func)
+    hints = typing.get_type_hints(func, include_extras=True)
+    groups: dict[str, Any] = {}
+    params: list[inspect.Parameter] = []
+    for p in sig.parameters.values():
+        hint = hints.get(p.name, p.annotation)
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+            groups[p.name] = hint
+            field_hints = typing.get_type_hints(hint, include_extras=True)
+            params.extend(
+                inspect.Parameter(
+                    f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=field_hints[f.name]
+                )
+                for f in dataclasses.fields(hint)
+            )
+        else:
+            params.append(p.replace(annotation=hint))
+
+    def command(**kwargs: Any) -> None:
+        for name, cls in groups.items():
+            kwargs[name] = cls(**{f.name: kwargs.pop(f.name) for f in dataclasses.fields(cls)})
+        func(**kwargs)
+
+    for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
+        setattr(command, attr, getattr(func, attr))
+    command.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params} | {"return": None}
+    return command
+
 
 # ------------------------------------------------------------ body helpers
 
