@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from sessionctl.commands.common import RunOpts, ScopeOpts, option_groups
+from sessionctl.commands.common import RunOpts, VerboseScopeOpts, option_groups
 
 
 def register(app: typer.Typer) -> None:
@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         run: RunOpts,
-        scope: ScopeOpts,
+        scope: VerboseScopeOpts,
     ) -> None:
         """Archive orphaned transcripts and sidecars (.deleted rename), purge old archives, move archives away."""
         from sessionctl.cli import run_command

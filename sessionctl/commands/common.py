@@ -208,8 +208,8 @@ PrestartProtectOpt = Annotated[list[str] | None, _gc_policy_option("--protect", 
 
 @dataclasses.dataclass(frozen=True)
 class ScopeOpts:
-    """The options every reporting and plan → run command ends with, in this order:
-    which state dir, agents and clock, and how to print."""
+    """The options most commands end with, in this order: which state dir, agents and
+    clock, and how to print."""
 
     state_dir: StateDirOpt = None
     agent: AgentOpt = None
@@ -217,7 +217,6 @@ class ScopeOpts:
     config: ConfigOpt = None
     json: JsonOpt = False
     quiet: QuietOpt = False
-    verbose: VerboseOpt = False
 
     def context(self) -> RunContext:
         """The RunContext these options name."""
@@ -232,6 +231,13 @@ class ScopeOpts:
 
 
 @dataclasses.dataclass(frozen=True)
+class VerboseScopeOpts(ScopeOpts):
+    """ScopeOpts and --verbose (gc, health, repair, archive, dedupe)."""
+
+    verbose: VerboseOpt = False
+
+
+@dataclasses.dataclass(frozen=True)
 class RunOpts:
     """How a journaled run of repair, archive, dedupe, undo and restore goes, in this order."""
 
@@ -242,7 +248,7 @@ class RunOpts:
 
 
 def option_groups(func: Callable[..., None]) -> Callable[..., None]:
-    """Let a command take a group of options (ScopeOpts, RunOpts) as one parameter: typer
+    """Let a command take a group of options (ScopeOpts, RunOpts, ...) as one parameter: typer
     sees the group's fields as options, in the group's order at the parameter's place, and
     the command gets the group built from them. So the options a group holds read the same
     (name, help, default, metavar) in every command that takes it."""

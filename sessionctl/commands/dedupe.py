@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from sessionctl.commands.common import RunOpts, ScopeOpts, option_groups
+from sessionctl.commands.common import RunOpts, VerboseScopeOpts, option_groups
 
 
 def register(app: typer.Typer) -> None:
@@ -52,7 +52,7 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         run: RunOpts,
-        scope: ScopeOpts,
+        scope: VerboseScopeOpts,
     ) -> None:
         """Resolve one peer living in several agents (by bindings or recency); collapse spawn storms."""
         from sessionctl.cli import run_command

@@ -20,7 +20,7 @@ from sessionctl.commands.common import (
     OpenClawOpt,
     ProtectOpt,
     ResumeWithinOpt,
-    ScopeOpts,
+    VerboseScopeOpts,
     option_groups,
 )
 
@@ -100,7 +100,7 @@ def register(app: typer.Typer) -> None:
                 "archiving them (machine-made ones are always deleted; OpenClaw archives the transcript).",
             ),
         ] = False,
-        scope: ScopeOpts,
+        scope: VerboseScopeOpts,
     ) -> None:
         """Expire sessions by age, idle time and count; archive their transcripts; backup and journal first."""
         from sessionctl.cli import run_command

@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sessionctl.commands.common import ScopeOpts, option_groups
+from sessionctl.commands.common import VerboseScopeOpts, option_groups
 
 if TYPE_CHECKING:
     from sessionctl.context import RunContext
@@ -75,7 +75,7 @@ def register(app: typer.Typer) -> None:
                 show_default=False,
             ),
         ] = None,
-        scope: ScopeOpts,
+        scope: VerboseScopeOpts,
     ) -> None:
         """Validate every store and transcript; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
 

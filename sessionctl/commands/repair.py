@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from sessionctl.commands.common import RunOpts, ScopeOpts, option_groups
+from sessionctl.commands.common import RunOpts, VerboseScopeOpts, option_groups
 
 
 def parse_only(values: list[str] | None, parts: tuple[str, ...]) -> tuple[str, ...]:
@@ -78,7 +78,7 @@ def register(app: typer.Typer) -> None:
             typer.Option("--merge-case", help="Merge keys that differ only by case, as OpenClaw does."),
         ] = False,
         run: RunOpts,
-        scope: ScopeOpts,
+        scope: VerboseScopeOpts,
     ) -> None:
         """Repair damaged stores and transcripts, unsafe entries, stale locks and leftovers (backup + journal first)."""
         from sessionctl.cli import run_command
