@@ -69,10 +69,9 @@ def register(app: typer.Typer) -> None:
         def body() -> object:
             from sessionctl.archive import ArchiveOptions, check_to_dir, run_archive
             from sessionctl.commands.common import (
-                check_backup_dir,
                 lock_timeout_s,
-                outcome_result,
                 parse_duration_opt,
+                run_planned,
             )
             from sessionctl.errors import UsageError
 
@@ -86,23 +85,21 @@ def register(app: typer.Typer) -> None:
                 raise UsageError("--no-orphans leaves nothing to do: add --retention or --to")
             older = parse_duration_opt("--older-than", older_than)
             keep = parse_duration_opt("--retention", retention) if retention is not None else None
-            ctx = scope.context()
-            check_backup_dir(ctx, run.backup_dir)
-            opts = ArchiveOptions(
-                orphans=orphans,
-                older_than_ms=older,
-                retention_ms=keep,
-                no_backup=no_backup,
-                to_dir=check_to_dir(ctx, to) if to is not None else None,
-                compress=compress,
-                backup_dir=run.backup_dir,
-                lock_timeout_s=lock_timeout_s(run.lock_timeout),
+            return run_planned(
+                "archive",
+                run,
+                scope,
+                lambda ctx: ArchiveOptions(
+                    orphans=orphans,
+                    older_than_ms=older,
+                    retention_ms=keep,
+                    no_backup=no_backup,
+                    to_dir=check_to_dir(ctx, to) if to is not None else None,
+                    compress=compress,
+                    backup_dir=run.backup_dir,
+                    lock_timeout_s=lock_timeout_s(run.lock_timeout),
+                ),
+                run_archive,
             )
-            from sessionctl.views.progress import stderr_progress
-
-            with stderr_progress("archive", enabled=scope.progress) as hook:
-                ctx.progress = hook
-                out = run_archive(ctx, opts, dry_run=run.dry_run, force_online=run.force_online)
-            return outcome_result("archive", ctx, out, verbose=scope.verbose)
 
         run_command("archive", scope.json, body, quiet=scope.quiet)

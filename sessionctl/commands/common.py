@@ -379,6 +379,28 @@ def warn_skipped(
         res.status = "warning"
 
 
+def run_planned(
+    command: str,
+    run: RunOpts,
+    scope: VerboseScopeOpts,
+    make_options: Callable[[RunContext], Any],
+    execute: Callable[..., Outcome],
+    **extra: Any,
+) -> Result:
+    """The body of a plan → run command (repair, archive, dedupe) once its own options are
+    checked: the context, the --backup-dir check, the command's options for that context,
+    the run with progress on stderr, and its Result (outcome_result, `extra` added)."""
+    from sessionctl.views.progress import stderr_progress
+
+    ctx = scope.context()
+    check_backup_dir(ctx, run.backup_dir)
+    opts = make_options(ctx)
+    with stderr_progress(command, enabled=scope.progress) as hook:
+        ctx.progress = hook
+        out = execute(ctx, opts, dry_run=run.dry_run, force_online=run.force_online)
+    return outcome_result(command, ctx, out, verbose=scope.verbose, **extra)
+
+
 def outcome_result(command: str, ctx: RunContext, out: Outcome, *, verbose: bool, **extra: Any) -> Result:
     """The Result of a plan → run command (repair, archive, dedupe): the same envelope
     fields for all three, then the command's own (`extra`)."""

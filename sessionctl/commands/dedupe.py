@@ -59,10 +59,9 @@ def register(app: typer.Typer) -> None:
 
         def body() -> object:
             from sessionctl.commands.common import (
-                check_backup_dir,
                 lock_timeout_s,
-                outcome_result,
                 parse_duration_opt,
+                run_planned,
             )
             from sessionctl.dedupe import DedupeOptions, run_dedupe
             from sessionctl.errors import UsageError
@@ -88,15 +87,8 @@ def register(app: typer.Typer) -> None:
                 if keep is not None and keep not in ("bound", "newest"):
                     raise UsageError(f"--keep {keep!r}: use 'bound' or 'newest' (or --storms with a number)")
                 opts.keep = keep or "bound"
-            ctx = scope.context()
-            check_backup_dir(ctx, run.backup_dir)
-            from sessionctl.views.progress import stderr_progress
-
-            with stderr_progress("dedupe", enabled=scope.progress) as hook:
-                ctx.progress = hook
-                out = run_dedupe(ctx, opts, dry_run=run.dry_run, force_online=run.force_online)
-            return outcome_result(
-                "dedupe", ctx, out, verbose=scope.verbose, mode="storms" if storms else "peers"
+            return run_planned(
+                "dedupe", run, scope, lambda _ctx: opts, run_dedupe, mode="storms" if storms else "peers"
             )
 
         run_command("dedupe", scope.json, body, quiet=scope.quiet)

@@ -84,7 +84,7 @@ def register(app: typer.Typer) -> None:
         from sessionctl.cli import run_command
 
         def body() -> object:
-            from sessionctl.commands.common import check_backup_dir, lock_timeout_s, outcome_result
+            from sessionctl.commands.common import lock_timeout_s, run_planned
             from sessionctl.errors import UsageError
             from sessionctl.repair import PARTS, RepairOptions, run_repair
 
@@ -97,23 +97,22 @@ def register(app: typer.Typer) -> None:
                 raise UsageError("--drop-bad-lines and --reset-entries need --only transcripts")
             if merge_case and "entries" not in parts:
                 raise UsageError("--merge-case needs --only entries")
-            ctx = scope.context()
-            check_backup_dir(ctx, run.backup_dir)
-            opts = RepairOptions(
-                only=parts,
-                salvage=salvage,
-                from_run=from_run,
-                drop_bad_lines=drop_bad_lines,
-                reset_entries=reset_entries,
-                merge_case=merge_case,
-                backup_dir=run.backup_dir,
-                lock_timeout_s=lock_timeout_s(run.lock_timeout),
+            return run_planned(
+                "repair",
+                run,
+                scope,
+                lambda _ctx: RepairOptions(
+                    only=parts,
+                    salvage=salvage,
+                    from_run=from_run,
+                    drop_bad_lines=drop_bad_lines,
+                    reset_entries=reset_entries,
+                    merge_case=merge_case,
+                    backup_dir=run.backup_dir,
+                    lock_timeout_s=lock_timeout_s(run.lock_timeout),
+                ),
+                run_repair,
+                only=list(parts),
             )
-            from sessionctl.views.progress import stderr_progress
-
-            with stderr_progress("repair", enabled=scope.progress) as hook:
-                ctx.progress = hook
-                out = run_repair(ctx, opts, dry_run=run.dry_run, force_online=run.force_online)
-            return outcome_result("repair", ctx, out, verbose=scope.verbose, only=list(parts))
 
         run_command("repair", scope.json, body, quiet=scope.quiet)
