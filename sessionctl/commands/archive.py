@@ -4,7 +4,14 @@ from typing import Annotated
 
 import typer
 
-from sessionctl.commands.common import RunOpts, VerboseScopeOpts, option_groups
+from sessionctl.commands.common import (
+    RunOpts,
+    VerboseScopeOpts,
+    lock_timeout_s,
+    option_groups,
+    parse_duration_opt,
+    run_planned,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -68,11 +75,6 @@ def register(app: typer.Typer) -> None:
 
         def body() -> object:
             from sessionctl.archive import ArchiveOptions, check_to_dir, run_archive
-            from sessionctl.commands.common import (
-                lock_timeout_s,
-                parse_duration_opt,
-                run_planned,
-            )
             from sessionctl.errors import UsageError
 
             if no_backup and retention is None:

@@ -4,7 +4,14 @@ from typing import Annotated
 
 import typer
 
-from sessionctl.commands.common import RunOpts, VerboseScopeOpts, option_groups
+from sessionctl.commands.common import (
+    RunOpts,
+    VerboseScopeOpts,
+    lock_timeout_s,
+    option_groups,
+    parse_duration_opt,
+    run_planned,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -58,11 +65,6 @@ def register(app: typer.Typer) -> None:
         from sessionctl.cli import run_command
 
         def body() -> object:
-            from sessionctl.commands.common import (
-                lock_timeout_s,
-                parse_duration_opt,
-                run_planned,
-            )
             from sessionctl.dedupe import DedupeOptions, run_dedupe
             from sessionctl.errors import UsageError
 

@@ -21,7 +21,15 @@ from sessionctl.commands.common import (
     ProtectOpt,
     ResumeWithinOpt,
     VerboseScopeOpts,
+    add_logs,
+    check_backup_dir,
+    check_metrics_path,
+    context_result,
+    lock_timeout_s,
+    note_gateways,
     option_groups,
+    warn_discovery_skips,
+    warn_skipped,
 )
 
 
@@ -108,15 +116,6 @@ def register(app: typer.Typer) -> None:
         def body() -> object:
             import sys
 
-            from sessionctl.commands.common import (
-                add_logs,
-                check_backup_dir,
-                context_result,
-                lock_timeout_s,
-                note_gateways,
-                warn_discovery_skips,
-                warn_skipped,
-            )
             from sessionctl.errors import ExitCode, UsageError
             from sessionctl.execute import public_action
             from sessionctl.gc import run_gc, summarize
@@ -125,8 +124,6 @@ def register(app: typer.Typer) -> None:
             if metrics is not None and dry_run:
                 raise UsageError("--metrics is for real runs: a dry run's numbers would read as removals")
             if metrics is not None:
-                from sessionctl.commands.common import check_metrics_path
-
                 check_metrics_path(metrics, scope.state_dir)  # before anything changes
             if no_archive_backup and archive_retention is None:
                 raise UsageError("--no-archive-backup only makes sense with --archive-retention")

@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sessionctl.commands.common import VerboseScopeOpts, option_groups
+from sessionctl.commands.common import VerboseScopeOpts, context_result, option_groups
 
 if TYPE_CHECKING:
     from sessionctl.context import RunContext
@@ -111,7 +111,6 @@ def register(app: typer.Typer) -> None:
         def _run(checked: list[object]) -> object:
             from pathlib import Path
 
-            from sessionctl.commands.common import context_result
             from sessionctl.errors import ExitCode
             from sessionctl.findings import worst
             from sessionctl.health import run_health

@@ -15,7 +15,9 @@ from sessionctl.commands.common import (
     PrestartProtectOpt,
     ResumeWithinOpt,
     ScopeOpts,
+    check_metrics_path,
     option_groups,
+    parse_duration_opt,
 )
 
 
@@ -70,7 +72,6 @@ def register(app: typer.Typer) -> None:
         def body() -> object:
             import sys
 
-            from sessionctl.commands.common import parse_duration_opt
             from sessionctl.errors import UsageError
             from sessionctl.policy import PolicyOverrides
             from sessionctl.prestart import Deadline, PrestartOptions, process_age_ms, run_prestart
@@ -78,8 +79,6 @@ def register(app: typer.Typer) -> None:
             from sessionctl.timeutil import iso_ms
 
             if metrics is not None:
-                from sessionctl.commands.common import check_metrics_path
-
                 check_metrics_path(metrics, scope.state_dir)  # before anything changes
             budget = parse_duration_opt("--deadline", deadline)
             if budget <= 0:

@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from sessionctl.commands.common import RunOpts, VerboseScopeOpts, option_groups
+from sessionctl.commands.common import RunOpts, VerboseScopeOpts, lock_timeout_s, option_groups, run_planned
 
 
 def parse_only(values: list[str] | None, parts: tuple[str, ...]) -> tuple[str, ...]:
@@ -84,7 +84,6 @@ def register(app: typer.Typer) -> None:
         from sessionctl.cli import run_command
 
         def body() -> object:
-            from sessionctl.commands.common import lock_timeout_s, run_planned
             from sessionctl.errors import UsageError
             from sessionctl.repair import PARTS, RepairOptions, run_repair
 

@@ -20,7 +20,13 @@ from sessionctl.commands.common import (
     RunOpts,
     ScopeOpts,
     StateDirOpt,
+    add_logs,
+    check_backup_dir,
+    context_result,
+    lock_timeout_s,
     option_groups,
+    warn_discovery_skips,
+    warn_skipped,
 )
 
 if TYPE_CHECKING:
@@ -52,16 +58,9 @@ def _undo_or_restore(
     verbose: bool = False,
 ) -> Result:
     """The body of undo and restore: the same run, the same Result."""
+    import functools
     import sys
 
-    from sessionctl.commands.common import (
-        add_logs,
-        check_backup_dir,
-        context_result,
-        lock_timeout_s,
-        warn_discovery_skips,
-        warn_skipped,
-    )
     from sessionctl.runops import restore_run, undo_run
     from sessionctl.views.progress import stderr_progress
 
@@ -70,27 +69,16 @@ def _undo_or_restore(
     check_backup_dir(ctx, run.backup_dir)  # undo and restore write a run there too
     with stderr_progress(command, enabled=scope.progress) as hook:
         ctx.progress = hook
-        if command == "undo":
-            out = undo_run(
-                ctx,
-                run_id,
-                dry_run=run.dry_run,
-                force_online=run.force_online,
-                backup_dir=run.backup_dir,
-                lock_timeout_s=timeout,
-                argv=sys.argv[1:],
-                openclaw=openclaw,
-            )
-        else:
-            out = restore_run(
-                ctx,
-                run_id,
-                dry_run=run.dry_run,
-                force_online=run.force_online,
-                backup_dir=run.backup_dir,
-                lock_timeout_s=timeout,
-                argv=sys.argv[1:],
-            )
+        execute = functools.partial(undo_run, openclaw=openclaw) if command == "undo" else restore_run
+        out = execute(
+            ctx,
+            run_id,
+            dry_run=run.dry_run,
+            force_online=run.force_online,
+            backup_dir=run.backup_dir,
+            lock_timeout_s=timeout,
+            argv=sys.argv[1:],
+        )
     res = context_result(command, ctx)
     res.view["verbose"] = verbose
     add_logs(res, out.logs)
@@ -142,13 +130,6 @@ def register(app: typer.Typer) -> None:
         def body() -> object:
             import sys
 
-            from sessionctl.commands.common import (
-                add_logs,
-                check_backup_dir,
-                context_result,
-                lock_timeout_s,
-                warn_discovery_skips,
-            )
             from sessionctl.policy import resolve_retention
             from sessionctl.runops import take_backup
 
