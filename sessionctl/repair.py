@@ -636,13 +636,14 @@ def _plan_leftovers(ctx: RunContext, plan: Plan, snap: AgentSnapshot, wall: int)
                 f"{what} modified {format_duration(max(age, 0))} ago (may still be in use; moved after 5min)",
             )
             continue
+        check = "leftover.store_tmp" if fi.kind == "store_tmp" else "leftover.repair"
         plan.add(
             move_into_run(
                 agent,
                 rel,
                 fi.path,
                 fi.size,
-                check="leftover.store_tmp" if fi.kind == "store_tmp" else "leftover.repair",
+                check=check,
                 what=f"move the {what} {fi.name} into the run",
                 reason=f"untouched for {format_duration(age)}; OpenClaw never cleans it up",
             )
