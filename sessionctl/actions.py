@@ -263,6 +263,23 @@ def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
+def move_into_run(
+    agent: str, rel: str, path: Path, size: int, *, check: str, what: str, reason: str
+) -> dict[str, Any]:
+    """A planned `file.move` of the file at `rel` (state-relative; `path` on disk, `size`
+    bytes) into the run folder, with the hash apply and undo check it against."""
+    return {
+        "type": "file.move",
+        "agent": agent,
+        "from": rel,
+        "before_sha256": sha256_file(path),
+        "bytes": size,
+        "check": check,
+        "what": what,
+        "reason": reason,
+    }
+
+
 def apply_move(run: Run, action: dict[str, Any]) -> None:
 
     src = run.state_dir / action["from"]

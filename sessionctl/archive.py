@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sessionctl.actions import compression_module
+from sessionctl.actions import compression_module, move_into_run
 from sessionctl.context import RunContext, check_path_option
 from sessionctl.discovery import discover
 from sessionctl.execute import DEFAULT_LOCK_TIMEOUT_S, Outcome, Plan, run_plan, tag_findings
@@ -254,16 +254,15 @@ def plan_archive(ctx: RunContext, opts: ArchiveOptions) -> Plan:
                         )
                     else:
                         plan.add(
-                            {
-                                "type": "file.move",
-                                "agent": agent,
-                                "from": rel,
-                                "before_sha256": sha256_file(fi.path),
-                                "bytes": fi.size,
-                                "check": "archive.expired",
-                                "what": f"move {fi.name} into the run",
-                                "reason": why,
-                            }
+                            move_into_run(
+                                agent,
+                                rel,
+                                fi.path,
+                                fi.size,
+                                check="archive.expired",
+                                what=f"move {fi.name} into the run",
+                                reason=why,
+                            )
                         )
                     continue
                 if opts.to_dir is not None and fi.archive_reason in EXPORT_REASONS:

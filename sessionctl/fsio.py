@@ -282,6 +282,14 @@ def unlink(path: Path, *, durable: bool = True) -> None:
             os.fsync(d)
 
 
+def _require_regular(fd: int, path: Path) -> None:
+    """NotRegularFile unless the open `fd` (of `path`) is a regular file."""
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+        raise NotRegularFile(errno.EINVAL, f"is {kind}", str(path))
+
+
 @contextlib.contextmanager
 def open_regular_in(path: Path) -> Iterator[int]:
     """open_regular, with no symlink in the folders on the way either (for what a
@@ -295,10 +303,7 @@ def open_regular_in(path: Path) -> Iterator[int]:
                 raise NotRegularFile(errno.ELOOP, "is a symbolic link (not followed)", str(path)) from None
             raise OSError(exc.errno, exc.strerror, str(path)) from None
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
-            raise NotRegularFile(errno.EINVAL, f"is {kind}", str(path))
+        _require_regular(fd, path)
         yield fd
     finally:
         os.close(fd)
@@ -316,10 +321,7 @@ def open_regular(path: Path) -> Iterator[int]:
             raise NotRegularFile(errno.ELOOP, "is a symbolic link (not followed)", str(path)) from None
         raise
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
-            raise NotRegularFile(errno.EINVAL, f"is {kind}", str(path))
+        _require_regular(fd, path)
         yield fd
     finally:
         os.close(fd)

@@ -338,12 +338,7 @@ def build_actions(
                     "agent": ap.agent,
                     "store": store_rel,
                     "key": d.key,
-                    "kind": d.kind,
-                    "reason": d.reason,
-                    "rule": d.rule,
-                    "age_ms": d.age_ms,
-                    "idle_ms": d.idle_ms,
-                    "transcript_bytes": d.size,
+                    **d.removal_fields(),
                 }
             )
         for r in ap.defused:

@@ -9,6 +9,21 @@ from sessionctl.resume import detect_era, file_era, file_resume_keys
 from sessionctl.snapshot import EntryView, snapshot_agent
 
 
+def identity_columns(ev: EntryView) -> dict[str, Any]:
+    """The columns of a list row (either era) that name the session: its key, what the key
+    says (kind, channel, account, peer, thread) and its sessionId."""
+    p = ev.parsed
+    return {
+        "key": ev.key,
+        "kind": p.kind,
+        "channel": p.channel,
+        "account": p.account,
+        "peer": p.peer,
+        "thread": p.thread or p.topic,
+        "session_id": ev.session_id,
+    }
+
+
 def session_row(
     ev: EntryView,
     agent: str,
@@ -16,7 +31,6 @@ def session_row(
     store_path: str | None = None,
     resumes: bool = False,
 ) -> dict[str, Any]:
-    p = ev.parsed
     started, started_src = ev.started_ms()
     active, active_src = ev.last_active_ms()
     facts = ev.facts
@@ -40,13 +54,7 @@ def session_row(
         flags.append("resume-on-start")
     return {
         "agent": agent,
-        "key": ev.key,
-        "kind": p.kind,
-        "channel": p.channel,
-        "account": p.account,
-        "peer": p.peer,
-        "thread": p.thread or p.topic,
-        "session_id": ev.session_id,
+        **identity_columns(ev),
         "started_at": started,
         "started_from": started_src,
         "last_active_at": active,

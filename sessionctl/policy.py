@@ -630,6 +630,18 @@ class Decision:
         """Worth a row in a non-verbose plan table."""
         return self.action == "expire" or self.protected or self.refused or bool(self.notes)
 
+    def removal_fields(self) -> dict[str, Any]:
+        """What the journal records of this decision with a removal (file or SQLite era):
+        kind, why, by which rule, age, idle time and transcript size."""
+        return {
+            "kind": self.kind,
+            "reason": self.reason,
+            "rule": self.rule,
+            "age_ms": self.age_ms,
+            "idle_ms": self.idle_ms,
+            "transcript_bytes": self.size,
+        }
+
     def to_json(self) -> dict[str, Any]:
         return {
             "agent": self.agent,

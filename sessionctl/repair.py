@@ -42,11 +42,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sessionctl.actions import rewrite_edit
+from sessionctl.actions import move_into_run, rewrite_edit
 from sessionctl.context import RunContext
 from sessionctl.errors import DataError
 from sessionctl.execute import DEFAULT_LOCK_TIMEOUT_S, Outcome, Plan, run_plan
-from sessionctl.fsio import read_bytes, sha256_bytes, sha256_file, state_rel
+from sessionctl.fsio import read_bytes, sha256_bytes, state_rel
 from sessionctl.locks import STORE_LOCK_STALE_MS, TRANSCRIPT_LOCK_STALE_MS, inspect_lock
 from sessionctl.runs import list_runs, read_backup, read_run
 from sessionctl.salvage import salvage_store
@@ -647,17 +647,17 @@ def _plan_leftovers(ctx: RunContext, plan: Plan, snap: AgentSnapshot, wall: int)
                 f"{what} modified {format_duration(max(age, 0))} ago (may still be in use; moved after 5min)",
             )
             continue
+        check = "leftover.store_tmp" if fi.kind == "store_tmp" else "leftover.repair"
         plan.add(
-            {
-                "type": "file.move",
-                "agent": agent,
-                "from": rel,
-                "before_sha256": sha256_file(fi.path),
-                "bytes": fi.size,
-                "check": "leftover.store_tmp" if fi.kind == "store_tmp" else "leftover.repair",
-                "what": f"move the {what} {fi.name} into the run",
-                "reason": f"untouched for {format_duration(age)}; OpenClaw never cleans it up",
-            }
+            move_into_run(
+                agent,
+                rel,
+                fi.path,
+                fi.size,
+                check=check,
+                what=f"move the {what} {fi.name} into the run",
+                reason=f"untouched for {format_duration(age)}; OpenClaw never cleans it up",
+            )
         )
 
 

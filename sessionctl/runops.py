@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -203,16 +204,7 @@ def undo_run(
             apply_restores(run, planned)
             out.backups = list(run.backups)
 
-        run_journaled(
-            ctx,
-            "undo",
-            RunSteps(record, apply, lambda run: _counts(planned), before_apply="undo.before_apply"),
-            stores=touched_stores(ctx.state_dir, planned),
-            lock_timeout_s=lock_timeout_s,
-            backup_dir=backup_dir,
-            argv=argv,
-            started=functools.partial(_started, out),
-        )
+        _run_reversal(ctx, "undo", planned, out, record, apply, lock_timeout_s, backup_dir, argv)
         for lock in clean_stale_run_locks(ctx, target, backup_dir):
             out.logs.append(("info", f"removed {lock}: left behind by the interrupted run {target}"))
     return out
@@ -220,6 +212,32 @@ def undo_run(
 
 def _started(out: RunOutcome, run: Run) -> None:
     out.run_id, out.run_dir = run.run_id, str(run.dir)
+
+
+def _run_reversal(
+    ctx: RunContext,
+    command: str,
+    planned: list[dict[str, Any]],
+    out: RunOutcome,
+    record: Callable[[Run], None],
+    apply: Callable[[Run], None],
+    lock_timeout_s: float,
+    backup_dir: str | None,
+    argv: list[str] | None,
+) -> None:
+    """undo and restore: `planned` as one journaled run of `command` over the stores it
+    touches, with the fault point `<command>.before_apply`; `out` names the run as soon
+    as it exists."""
+    run_journaled(
+        ctx,
+        command,
+        RunSteps(record, apply, lambda run: _counts(planned), before_apply=f"{command}.before_apply"),
+        stores=touched_stores(ctx.state_dir, planned),
+        lock_timeout_s=lock_timeout_s,
+        backup_dir=backup_dir,
+        argv=argv,
+        started=functools.partial(_started, out),
+    )
 
 
 def clean_stale_run_locks(ctx: RunContext, target: str, backup_dir: str | None) -> list[str]:
@@ -421,14 +439,5 @@ def restore_run(
             apply_restores(run, planned)
             out.backups = list(run.backups)
 
-        run_journaled(
-            ctx,
-            "restore",
-            RunSteps(record, apply, lambda run: _counts(planned), before_apply="restore.before_apply"),
-            stores=touched_stores(ctx.state_dir, planned),
-            lock_timeout_s=lock_timeout_s,
-            backup_dir=backup_dir,
-            argv=argv,
-            started=functools.partial(_started, out),
-        )
+        _run_reversal(ctx, "restore", planned, out, record, apply, lock_timeout_s, backup_dir, argv)
     return out

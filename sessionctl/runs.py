@@ -979,22 +979,7 @@ def runs_usage(state_dir: Path) -> dict[str, Any]:
         )
     except OSError:
         tops = []
-    sizes: list[tuple[str, int]] = []
-    for top in tops:
-        size = 0
-        stack = [top.path]
-        while stack:
-            try:
-                with os.scandir(stack.pop()) as it:
-                    for e in it:
-                        with contextlib.suppress(OSError):
-                            if e.is_dir(follow_symlinks=False):
-                                stack.append(e.path)
-                            elif e.is_file(follow_symlinks=False):
-                                size += e.stat(follow_symlinks=False).st_size
-            except OSError:
-                continue
-        sizes.append((top.name, size))
+    sizes = [(top.name, folder_bytes(Path(top.path))) for top in tops]
     largest = max(sizes, key=lambda x: x[1]) if sizes else None
     return {
         "path": str(root),

@@ -368,11 +368,18 @@ def read_facts(
                 )
             if last_line or os.pread(fd, 1, facts.size - 1) != b"\n":
                 _read_tail(fd, facts)
-    except NotRegularFile as exc:
-        facts.error = f"transcript {exc.strerror}"
     except OSError as exc:
-        facts.error = f"cannot read transcript: {exc.strerror or exc}"
+        facts.error = read_error(exc)
     return facts
+
+
+def read_error(exc: OSError) -> str:
+    """TranscriptFacts.error for a transcript that could not be read: "transcript is a
+    symbolic link (not followed)" and the like (NotRegularFile), else "cannot read
+    transcript: <why>"."""
+    if isinstance(exc, NotRegularFile):
+        return f"transcript {exc.strerror}"
+    return f"cannot read transcript: {exc.strerror or exc}"
 
 
 def _read_tail(fd: int, facts: TranscriptFacts) -> None:
@@ -528,11 +535,8 @@ def deep_scan(path: Path, facts: TranscriptFacts) -> TranscriptFacts:
                         last_text = ts
                 elif not header and obj is not BAD and obj is not BLANK:
                     bad.extend(early)
-    except NotRegularFile as exc:
-        facts.error = f"transcript {exc.strerror}"
-        return facts
     except OSError as exc:
-        facts.error = f"cannot read transcript: {exc.strerror or exc}"
+        facts.error = read_error(exc)
         return facts
     last_ts = parse_iso_ms(last_text) if last_text is not None else None
     if last_text is not None and last_ts is None:
@@ -584,11 +588,8 @@ def _deep_scan_exact(path: Path, facts: TranscriptFacts) -> TranscriptFacts:
                 t = parse_iso_ms(ts)
                 if t is not None:
                     last_ts = t
-    except NotRegularFile as exc:
-        facts.error = f"transcript {exc.strerror}"
-        return facts
     except OSError as exc:
-        facts.error = f"cannot read transcript: {exc.strerror or exc}"
+        facts.error = read_error(exc)
         return facts
     facts.lines = n
     facts.bad_lines = bad

@@ -5,23 +5,20 @@ from typing import Annotated
 import typer
 
 from sessionctl.commands.common import (
-    AgentOpt,
-    BackupDirOpt,
-    ConfigOpt,
-    DryRunOpt,
-    ForceOnlineOpt,
-    JsonOpt,
-    LockTimeoutOpt,
-    NowOpt,
-    QuietOpt,
-    StateDirOpt,
-    VerboseOpt,
+    RunOpts,
+    VerboseScopeOpts,
+    lock_timeout_s,
+    option_groups,
+    parse_duration_opt,
+    run_planned,
 )
 
 
 def register(app: typer.Typer) -> None:
     @app.command("archive")
+    @option_groups
     def archive_cmd(
+        *,
         older_than: Annotated[
             str,
             typer.Option(
@@ -70,30 +67,14 @@ def register(app: typer.Typer) -> None:
                 show_default=False,
             ),
         ] = None,
-        dry_run: DryRunOpt = False,
-        backup_dir: BackupDirOpt = None,
-        lock_timeout: LockTimeoutOpt = "10s",
-        force_online: ForceOnlineOpt = False,
-        state_dir: StateDirOpt = None,
-        agent: AgentOpt = None,
-        now: NowOpt = None,
-        config: ConfigOpt = None,
-        json: JsonOpt = False,
-        quiet: QuietOpt = False,
-        verbose: VerboseOpt = False,
+        run: RunOpts,
+        scope: VerboseScopeOpts,
     ) -> None:
         """Archive orphaned transcripts and sidecars (.deleted rename), purge old archives, move archives away."""
         from sessionctl.cli import run_command
 
         def body() -> object:
             from sessionctl.archive import ArchiveOptions, check_to_dir, run_archive
-            from sessionctl.commands.common import (
-                check_backup_dir,
-                lock_timeout_s,
-                outcome_result,
-                parse_duration_opt,
-            )
-            from sessionctl.context import make_context
             from sessionctl.errors import UsageError
 
             if no_backup and retention is None:
@@ -106,23 +87,21 @@ def register(app: typer.Typer) -> None:
                 raise UsageError("--no-orphans leaves nothing to do: add --retention or --to")
             older = parse_duration_opt("--older-than", older_than)
             keep = parse_duration_opt("--retention", retention) if retention is not None else None
-            ctx = make_context(state_dir=state_dir, agents=agent, now=now, config=config)
-            check_backup_dir(ctx, backup_dir)
-            opts = ArchiveOptions(
-                orphans=orphans,
-                older_than_ms=older,
-                retention_ms=keep,
-                no_backup=no_backup,
-                to_dir=check_to_dir(ctx, to) if to is not None else None,
-                compress=compress,
-                backup_dir=backup_dir,
-                lock_timeout_s=lock_timeout_s(lock_timeout),
+            return run_planned(
+                "archive",
+                run,
+                scope,
+                lambda ctx: ArchiveOptions(
+                    orphans=orphans,
+                    older_than_ms=older,
+                    retention_ms=keep,
+                    no_backup=no_backup,
+                    to_dir=check_to_dir(ctx, to) if to is not None else None,
+                    compress=compress,
+                    backup_dir=run.backup_dir,
+                    lock_timeout_s=lock_timeout_s(run.lock_timeout),
+                ),
+                run_archive,
             )
-            from sessionctl.views.progress import stderr_progress
 
-            with stderr_progress("archive", enabled=not json and not quiet) as hook:
-                ctx.progress = hook
-                out = run_archive(ctx, opts, dry_run=dry_run, force_online=force_online)
-            return outcome_result("archive", ctx, out, verbose=verbose)
-
-        run_command("archive", json, body, quiet=quiet)
+        run_command("archive", scope.json, body, quiet=scope.quiet)

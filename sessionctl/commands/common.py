@@ -9,7 +9,10 @@ their bodies, as the command bodies do.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import dataclasses
+import inspect
+import typing
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -200,6 +203,85 @@ PrestartMaxEntriesOpt = Annotated[int | None, _gc_policy_option("--max-entries",
 PrestartKindOpt = Annotated[list[str] | None, _gc_policy_option("--kind", "-k", prestart=True)]
 PrestartProtectOpt = Annotated[list[str] | None, _gc_policy_option("--protect", prestart=True)]
 
+# ------------------------------------------------------------ option groups
+
+
+@dataclasses.dataclass(frozen=True)
+class ScopeOpts:
+    """The options most commands end with, in this order: which state dir, agents and
+    clock, and how to print."""
+
+    state_dir: StateDirOpt = None
+    agent: AgentOpt = None
+    now: NowOpt = None
+    config: ConfigOpt = None
+    json: JsonOpt = False
+    quiet: QuietOpt = False
+
+    def context(self) -> RunContext:
+        """The RunContext these options name."""
+        from sessionctl.context import make_context
+
+        return make_context(state_dir=self.state_dir, agents=self.agent, now=self.now, config=self.config)
+
+    @property
+    def progress(self) -> bool:
+        """Show progress on stderr: not with --json or --quiet."""
+        return not self.json and not self.quiet
+
+
+@dataclasses.dataclass(frozen=True)
+class VerboseScopeOpts(ScopeOpts):
+    """ScopeOpts and --verbose (gc, health, repair, archive, dedupe)."""
+
+    verbose: VerboseOpt = False
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOpts:
+    """How a journaled run of repair, archive, dedupe, undo and restore goes, in this order."""
+
+    dry_run: DryRunOpt = False
+    backup_dir: BackupDirOpt = None
+    lock_timeout: LockTimeoutOpt = "10s"
+    force_online: ForceOnlineOpt = False
+
+
+def option_groups(func: Callable[..., None]) -> Callable[..., None]:
+    """Let a command take a group of options (ScopeOpts, RunOpts, ...) as one parameter: typer
+    sees the group's fields as options, in the group's order at the parameter's place, and
+    the command gets the group built from them. So the options a group holds read the same
+    (name, help, default, metavar) in every command that takes it."""
+    sig = inspect.signature(func)
+    hints = typing.get_type_hints(func, include_extras=True)
+    groups: dict[str, Any] = {}
+    params: list[inspect.Parameter] = []
+    for p in sig.parameters.values():
+        hint = hints.get(p.name, p.annotation)
+        if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+            groups[p.name] = hint
+            field_hints = typing.get_type_hints(hint, include_extras=True)
+            params.extend(
+                inspect.Parameter(
+                    f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default, annotation=field_hints[f.name]
+                )
+                for f in dataclasses.fields(hint)
+            )
+        else:
+            params.append(p.replace(annotation=hint))
+
+    def command(**kwargs: Any) -> None:
+        for name, cls in groups.items():
+            kwargs[name] = cls(**{f.name: kwargs.pop(f.name) for f in dataclasses.fields(cls)})
+        func(**kwargs)
+
+    for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
+        setattr(command, attr, getattr(func, attr))
+    command.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params} | {"return": None}
+    return command
+
+
 # ------------------------------------------------------------ body helpers
 
 
@@ -295,6 +377,28 @@ def warn_skipped(
         res.log("warning", f"{label} {a['type']} {what}: {a.get('note')}")
     if skipped:
         res.status = "warning"
+
+
+def run_planned(
+    command: str,
+    run: RunOpts,
+    scope: VerboseScopeOpts,
+    make_options: Callable[[RunContext], Any],
+    execute: Callable[..., Outcome],
+    **extra: Any,
+) -> Result:
+    """The body of a plan → run command (repair, archive, dedupe) once its own options are
+    checked: the context, the --backup-dir check, the command's options for that context,
+    the run with progress on stderr, and its Result (outcome_result, `extra` added)."""
+    from sessionctl.views.progress import stderr_progress
+
+    ctx = scope.context()
+    check_backup_dir(ctx, run.backup_dir)
+    opts = make_options(ctx)
+    with stderr_progress(command, enabled=scope.progress) as hook:
+        ctx.progress = hook
+        out = execute(ctx, opts, dry_run=run.dry_run, force_online=run.force_online)
+    return outcome_result(command, ctx, out, verbose=scope.verbose, **extra)
 
 
 def outcome_result(command: str, ctx: RunContext, out: Outcome, *, verbose: bool, **extra: Any) -> Result:

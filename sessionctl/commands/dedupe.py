@@ -5,23 +5,20 @@ from typing import Annotated
 import typer
 
 from sessionctl.commands.common import (
-    AgentOpt,
-    BackupDirOpt,
-    ConfigOpt,
-    DryRunOpt,
-    ForceOnlineOpt,
-    JsonOpt,
-    LockTimeoutOpt,
-    NowOpt,
-    QuietOpt,
-    StateDirOpt,
-    VerboseOpt,
+    RunOpts,
+    VerboseScopeOpts,
+    lock_timeout_s,
+    option_groups,
+    parse_duration_opt,
+    run_planned,
 )
 
 
 def register(app: typer.Typer) -> None:
     @app.command("dedupe")
+    @option_groups
     def dedupe_cmd(
+        *,
         keep: Annotated[
             str | None,
             typer.Option(
@@ -61,37 +58,21 @@ def register(app: typer.Typer) -> None:
                 show_default=False,
             ),
         ] = None,
-        dry_run: DryRunOpt = False,
-        backup_dir: BackupDirOpt = None,
-        lock_timeout: LockTimeoutOpt = "10s",
-        force_online: ForceOnlineOpt = False,
-        state_dir: StateDirOpt = None,
-        agent: AgentOpt = None,
-        now: NowOpt = None,
-        config: ConfigOpt = None,
-        json: JsonOpt = False,
-        quiet: QuietOpt = False,
-        verbose: VerboseOpt = False,
+        run: RunOpts,
+        scope: VerboseScopeOpts,
     ) -> None:
         """Resolve one peer living in several agents (by bindings or recency); collapse spawn storms."""
         from sessionctl.cli import run_command
 
         def body() -> object:
-            from sessionctl.commands.common import (
-                check_backup_dir,
-                lock_timeout_s,
-                outcome_result,
-                parse_duration_opt,
-            )
-            from sessionctl.context import make_context
             from sessionctl.dedupe import DedupeOptions, run_dedupe
             from sessionctl.errors import UsageError
 
             opts = DedupeOptions(
                 storms=storms,
                 match=list(match or []),
-                backup_dir=backup_dir,
-                lock_timeout_s=lock_timeout_s(lock_timeout),
+                backup_dir=run.backup_dir,
+                lock_timeout_s=lock_timeout_s(run.lock_timeout),
             )
             if storms:
                 if keep is not None:
@@ -108,13 +89,8 @@ def register(app: typer.Typer) -> None:
                 if keep is not None and keep not in ("bound", "newest"):
                     raise UsageError(f"--keep {keep!r}: use 'bound' or 'newest' (or --storms with a number)")
                 opts.keep = keep or "bound"
-            ctx = make_context(state_dir=state_dir, agents=agent, now=now, config=config)
-            check_backup_dir(ctx, backup_dir)
-            from sessionctl.views.progress import stderr_progress
+            return run_planned(
+                "dedupe", run, scope, lambda _ctx: opts, run_dedupe, mode="storms" if storms else "peers"
+            )
 
-            with stderr_progress("dedupe", enabled=not json and not quiet) as hook:
-                ctx.progress = hook
-                out = run_dedupe(ctx, opts, dry_run=dry_run, force_online=force_online)
-            return outcome_result("dedupe", ctx, out, verbose=verbose, mode="storms" if storms else "peers")
-
-        run_command("dedupe", json, body, quiet=quiet)
+        run_command("dedupe", scope.json, body, quiet=scope.quiet)

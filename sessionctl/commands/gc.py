@@ -5,14 +5,11 @@ from typing import Annotated
 import typer
 
 from sessionctl.commands.common import (
-    AgentOpt,
     BackupDirOpt,
-    ConfigOpt,
     DryRunOpt,
     FailedIdleOpt,
     ForceOnlineOpt,
     IdleOpt,
-    JsonOpt,
     KeepRunsOpt,
     KeepWithinOpt,
     KindOpt,
@@ -20,19 +17,27 @@ from sessionctl.commands.common import (
     MaxEntriesOpt,
     MaxResumeOpt,
     MetricsOpt,
-    NowOpt,
     OpenClawOpt,
     ProtectOpt,
-    QuietOpt,
     ResumeWithinOpt,
-    StateDirOpt,
-    VerboseOpt,
+    VerboseScopeOpts,
+    add_logs,
+    check_backup_dir,
+    check_metrics_path,
+    context_result,
+    lock_timeout_s,
+    note_gateways,
+    option_groups,
+    warn_discovery_skips,
+    warn_skipped,
 )
 
 
 def register(app: typer.Typer) -> None:
     @app.command("gc")
+    @option_groups
     def gc_cmd(
+        *,
         max_age: MaxAgeOpt = None,
         idle: IdleOpt = None,
         failed_idle: FailedIdleOpt = None,
@@ -103,13 +108,7 @@ def register(app: typer.Typer) -> None:
                 "archiving them (machine-made ones are always deleted; OpenClaw archives the transcript).",
             ),
         ] = False,
-        state_dir: StateDirOpt = None,
-        agent: AgentOpt = None,
-        now: NowOpt = None,
-        config: ConfigOpt = None,
-        json: JsonOpt = False,
-        quiet: QuietOpt = False,
-        verbose: VerboseOpt = False,
+        scope: VerboseScopeOpts,
     ) -> None:
         """Expire sessions by age, idle time and count; archive their transcripts; backup and journal first."""
         from sessionctl.cli import run_command
@@ -117,16 +116,6 @@ def register(app: typer.Typer) -> None:
         def body() -> object:
             import sys
 
-            from sessionctl.commands.common import (
-                add_logs,
-                check_backup_dir,
-                context_result,
-                lock_timeout_s,
-                note_gateways,
-                warn_discovery_skips,
-                warn_skipped,
-            )
-            from sessionctl.context import make_context
             from sessionctl.errors import ExitCode, UsageError
             from sessionctl.execute import public_action
             from sessionctl.gc import run_gc, summarize
@@ -135,15 +124,13 @@ def register(app: typer.Typer) -> None:
             if metrics is not None and dry_run:
                 raise UsageError("--metrics is for real runs: a dry run's numbers would read as removals")
             if metrics is not None:
-                from sessionctl.commands.common import check_metrics_path
-
-                check_metrics_path(metrics, state_dir)  # before anything changes
+                check_metrics_path(metrics, scope.state_dir)  # before anything changes
             if no_archive_backup and archive_retention is None:
                 raise UsageError("--no-archive-backup only makes sense with --archive-retention")
             if not defuse_resume and (max_resume is not None or resume_within is not None):
                 raise UsageError("--max-resume and --resume-within only make sense with --defuse-resume")
             timeout_s = lock_timeout_s(lock_timeout)
-            ctx = make_context(state_dir=state_dir, agents=agent, now=now, config=config)
+            ctx = scope.context()
             overrides = PolicyOverrides(
                 max_age=max_age,
                 idle=idle,
@@ -166,14 +153,14 @@ def register(app: typer.Typer) -> None:
                 policy.defuse = resolve_defuse(ctx, max_resume, resume_within)
             check_backup_dir(ctx, backup_dir)
             res = context_result("gc", ctx)
-            res.view["verbose"] = verbose
+            res.view["verbose"] = scope.verbose
             for note in policy.notes:
                 res.log("notice", note)
             for prob in policy.problems:
                 res.log("warning", f"{prob.message} (a real run refuses: exit 78)")
             from sessionctl.views.progress import stderr_progress
 
-            with stderr_progress("gc", enabled=not json and not quiet) as hook:
+            with stderr_progress("gc", enabled=scope.progress) as hook:
                 ctx.progress = hook
                 out = run_gc(
                     ctx,
@@ -195,7 +182,7 @@ def register(app: typer.Typer) -> None:
                 d.to_json()
                 for ap in out.plan.agents
                 for d in ap.decisions
-                if d.in_scope and (verbose or d.notable)
+                if d.in_scope and (scope.verbose or d.notable)
             ]
             summary = summarize(out)
             res.data = {
@@ -225,4 +212,4 @@ def register(app: typer.Typer) -> None:
                 res.errors.extend(e.to_json() for e in out.errors)
             return res
 
-        run_command("gc", json, body, quiet=quiet, metrics=metrics, state_dir=state_dir)
+        run_command("gc", scope.json, body, quiet=scope.quiet, metrics=metrics, state_dir=scope.state_dir)

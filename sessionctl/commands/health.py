@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sessionctl.commands.common import AgentOpt, ConfigOpt, JsonOpt, NowOpt, QuietOpt, StateDirOpt, VerboseOpt
+from sessionctl.commands.common import VerboseScopeOpts, context_result, option_groups
 
 if TYPE_CHECKING:
     from sessionctl.context import RunContext
@@ -15,7 +15,9 @@ FORMATS = ("human", "json", "prometheus")
 
 def register(app: typer.Typer) -> None:
     @app.command("health")
+    @option_groups
     def health_cmd(
+        *,
         deep: Annotated[
             bool, typer.Option("--deep", help="Parse every transcript line (bad lines, broken parentIds).")
         ] = False,
@@ -73,13 +75,7 @@ def register(app: typer.Typer) -> None:
                 show_default=False,
             ),
         ] = None,
-        state_dir: StateDirOpt = None,
-        agent: AgentOpt = None,
-        now: NowOpt = None,
-        config: ConfigOpt = None,
-        json: JsonOpt = False,
-        quiet: QuietOpt = False,
-        verbose: VerboseOpt = False,
+        scope: VerboseScopeOpts,
     ) -> None:
         """Validate every store and transcript; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
 
@@ -87,18 +83,18 @@ def register(app: typer.Typer) -> None:
         """
         from sessionctl.cli import run_command
 
-        as_json = json or fmt == "json"
+        as_json = scope.json or fmt == "json"
 
         def body() -> object:
             from sessionctl.errors import SessionctlError, UsageError
 
             if fmt not in FORMATS:
                 raise UsageError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
-            if json and fmt not in ("human", "json"):
+            if scope.json and fmt not in ("human", "json"):
                 raise UsageError(f"--json and --format {fmt} contradict each other; use one")
             if output is not None and fmt != "prometheus":
                 raise UsageError("--output is only for --format prometheus")
-            if quiet and fmt == "prometheus" and output is None:
+            if scope.quiet and fmt == "prometheus" and output is None:
                 raise UsageError("--quiet prints one line, not the metrics: add --output FILE to write them")
             if fail_on not in ("warning", "critical"):
                 raise UsageError(f"--fail-on {fail_on!r}: use 'warning' or 'critical'")
@@ -107,7 +103,7 @@ def register(app: typer.Typer) -> None:
                 return _run(checked)
             except SessionctlError as exc:
                 if output is not None:
-                    _write_unknown(output, now, checked)
+                    _write_unknown(output, scope.now, checked)
                 elif fmt == "prometheus" and not isinstance(exc, UsageError):
                     return _unknown_metrics_result(exc)
                 raise
@@ -115,15 +111,13 @@ def register(app: typer.Typer) -> None:
         def _run(checked: list[object]) -> object:
             from pathlib import Path
 
-            from sessionctl.commands.common import context_result
-            from sessionctl.context import make_context
             from sessionctl.errors import ExitCode
             from sessionctl.findings import worst
             from sessionctl.health import run_health
             from sessionctl.runs import runs_usage
             from sessionctl.thresholds import thresholds_for
 
-            ctx = make_context(state_dir=state_dir, agents=agent, now=now, config=config)
+            ctx = scope.context()
             require_state_dir(ctx)
             if output is not None:
                 from sessionctl.context import check_path_option
@@ -137,7 +131,7 @@ def register(app: typer.Typer) -> None:
 
             with stderr_progress(
                 "health",
-                enabled=not as_json and not quiet and fmt == "human",
+                enabled=not as_json and not scope.quiet and fmt == "human",
                 show_after_s=0.0 if long_scan(ctx, deep) else SHOW_AFTER_S,
             ) as hook:
                 ctx.progress = hook
@@ -166,7 +160,7 @@ def register(app: typer.Typer) -> None:
                 "findings": [f.to_json() for f in report.findings],
                 "runs": runs_usage(ctx.state_dir),
             }
-            res.view["verbose"] = verbose
+            res.view["verbose"] = scope.verbose
             res.view["format"] = fmt
             if fmt == "prometheus":
                 from sessionctl.prometheus import health_metrics, write_textfile
@@ -196,7 +190,7 @@ def register(app: typer.Typer) -> None:
 
             res = error_result("health", exc)
             res.view["format"] = "prometheus"
-            res.view["metrics"] = unknown_metrics(_clock(now), _state_dir_label())
+            res.view["metrics"] = unknown_metrics(_clock(scope.now), _state_dir_label())
             return res
 
         def _clock(now_text: str | None) -> int:
@@ -207,7 +201,7 @@ def register(app: typer.Typer) -> None:
         def _state_dir_label() -> str:
             from sessionctl.prometheus import state_dir_label
 
-            return state_dir_label(state_dir)
+            return state_dir_label(scope.state_dir)
 
         def _write_unknown(path: str, now_text: str | None, checked: list[object]) -> None:
             """Metrics that say UNKNOWN, to a path that passed the path check — against the
@@ -231,7 +225,7 @@ def register(app: typer.Typer) -> None:
             from sessionctl.fsio import check_output_path
 
             try:
-                sd: Path | None = resolve_state_dir(state_dir)
+                sd: Path | None = resolve_state_dir(scope.state_dir)
             except SessionctlError:
                 sd = None
             dirs = all_sessions_dirs(sd, load_openclaw_config(sd)) if sd is not None else []
@@ -240,7 +234,7 @@ def register(app: typer.Typer) -> None:
                 dirs.append(parent)  # a sessions folder of a state dir we could not find
             return check_output_path(path, option="--output", kind="file", state_dir=sd, sessions_dirs=dirs)
 
-        run_command("health", as_json, body, quiet=quiet)
+        run_command("health", as_json, body, quiet=scope.quiet)
 
 
 def require_state_dir(ctx: RunContext) -> None:

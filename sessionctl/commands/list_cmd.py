@@ -4,7 +4,16 @@ from typing import Annotated
 
 import typer
 
-from sessionctl.commands.common import AgentOpt, ConfigOpt, JsonOpt, NowOpt, QuietOpt, StateDirOpt
+from sessionctl.commands.common import (
+    AgentOpt,
+    ConfigOpt,
+    JsonOpt,
+    NowOpt,
+    QuietOpt,
+    StateDirOpt,
+    context_result,
+    warn_discovery_skips,
+)
 
 FORMATS = ("table", "tsv", "json")
 
@@ -38,7 +47,6 @@ def register(app: typer.Typer) -> None:
         as_json = json or fmt == "json"
 
         def body() -> object:
-            from sessionctl.commands.common import context_result, warn_discovery_skips
             from sessionctl.context import make_context
             from sessionctl.errors import ExitCode, UsageError
             from sessionctl.keys import KINDS

@@ -5,27 +5,27 @@ from typing import Annotated
 import typer
 
 from sessionctl.commands.common import (
-    AgentOpt,
-    ConfigOpt,
-    JsonOpt,
     MaxResumeOpt,
     MetricsOpt,
-    NowOpt,
     PrestartFailedIdleOpt,
     PrestartIdleOpt,
     PrestartKindOpt,
     PrestartMaxAgeOpt,
     PrestartMaxEntriesOpt,
     PrestartProtectOpt,
-    QuietOpt,
     ResumeWithinOpt,
-    StateDirOpt,
+    ScopeOpts,
+    check_metrics_path,
+    option_groups,
+    parse_duration_opt,
 )
 
 
 def register(app: typer.Typer) -> None:
     @app.command("prestart")
+    @option_groups
     def prestart_cmd(
+        *,
         deadline: Annotated[
             str,
             typer.Option(
@@ -62,12 +62,7 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         metrics: MetricsOpt = None,
-        state_dir: StateDirOpt = None,
-        agent: AgentOpt = None,
-        now: NowOpt = None,
-        config: ConfigOpt = None,
-        json: JsonOpt = False,
-        quiet: QuietOpt = False,
+        scope: ScopeOpts,
     ) -> None:
         """Before the gateway starts (ExecStartPre=): backup, safe repairs, gc, expired
         thread bindings, health summary. Does nothing while a gateway runs. Exit 0 when
@@ -77,7 +72,6 @@ def register(app: typer.Typer) -> None:
         def body() -> object:
             import sys
 
-            from sessionctl.commands.common import parse_duration_opt
             from sessionctl.errors import UsageError
             from sessionctl.policy import PolicyOverrides
             from sessionctl.prestart import Deadline, PrestartOptions, process_age_ms, run_prestart
@@ -85,9 +79,7 @@ def register(app: typer.Typer) -> None:
             from sessionctl.timeutil import iso_ms
 
             if metrics is not None:
-                from sessionctl.commands.common import check_metrics_path
-
-                check_metrics_path(metrics, state_dir)  # before anything changes
+                check_metrics_path(metrics, scope.state_dir)  # before anything changes
             budget = parse_duration_opt("--deadline", deadline)
             if budget <= 0:
                 raise UsageError(f"--deadline {deadline!r} must be longer than zero")
@@ -104,10 +96,10 @@ def register(app: typer.Typer) -> None:
                 keep_within=keep_within,
             )
             opts = PrestartOptions(
-                state_dir=state_dir,
-                agents=agent,
-                now=now,
-                config=config,
+                state_dir=scope.state_dir,
+                agents=scope.agent,
+                now=scope.now,
+                config=scope.config,
                 overrides=overrides,
                 max_resume=max_resume,
                 resume_within=resume_within,
@@ -115,7 +107,7 @@ def register(app: typer.Typer) -> None:
             )
             from sessionctl.views.progress import stderr_progress
 
-            with stderr_progress("prestart", enabled=not json and not quiet) as hook:
+            with stderr_progress("prestart", enabled=scope.progress) as hook:
                 opts.progress = hook
                 rep = run_prestart(opts, dl, res.log)
             res.state_dir = rep.state_dir
@@ -126,4 +118,6 @@ def register(app: typer.Typer) -> None:
             res.errors = rep.errors
             return res
 
-        run_command("prestart", json, body, quiet=quiet, metrics=metrics, state_dir=state_dir)
+        run_command(
+            "prestart", scope.json, body, quiet=scope.quiet, metrics=metrics, state_dir=scope.state_dir
+        )

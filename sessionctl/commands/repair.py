@@ -4,19 +4,7 @@ from typing import Annotated
 
 import typer
 
-from sessionctl.commands.common import (
-    AgentOpt,
-    BackupDirOpt,
-    ConfigOpt,
-    DryRunOpt,
-    ForceOnlineOpt,
-    JsonOpt,
-    LockTimeoutOpt,
-    NowOpt,
-    QuietOpt,
-    StateDirOpt,
-    VerboseOpt,
-)
+from sessionctl.commands.common import RunOpts, VerboseScopeOpts, lock_timeout_s, option_groups, run_planned
 
 
 def parse_only(values: list[str] | None, parts: tuple[str, ...]) -> tuple[str, ...]:
@@ -41,7 +29,9 @@ def parse_only(values: list[str] | None, parts: tuple[str, ...]) -> tuple[str, .
 
 def register(app: typer.Typer) -> None:
     @app.command("repair")
+    @option_groups
     def repair_cmd(
+        *,
         only: Annotated[
             list[str] | None,
             typer.Option(
@@ -87,24 +77,13 @@ def register(app: typer.Typer) -> None:
             bool,
             typer.Option("--merge-case", help="Merge keys that differ only by case, as OpenClaw does."),
         ] = False,
-        dry_run: DryRunOpt = False,
-        backup_dir: BackupDirOpt = None,
-        lock_timeout: LockTimeoutOpt = "10s",
-        force_online: ForceOnlineOpt = False,
-        state_dir: StateDirOpt = None,
-        agent: AgentOpt = None,
-        now: NowOpt = None,
-        config: ConfigOpt = None,
-        json: JsonOpt = False,
-        quiet: QuietOpt = False,
-        verbose: VerboseOpt = False,
+        run: RunOpts,
+        scope: VerboseScopeOpts,
     ) -> None:
         """Repair damaged stores and transcripts, unsafe entries, stale locks and leftovers (backup + journal first)."""
         from sessionctl.cli import run_command
 
         def body() -> object:
-            from sessionctl.commands.common import check_backup_dir, lock_timeout_s, outcome_result
-            from sessionctl.context import make_context
             from sessionctl.errors import UsageError
             from sessionctl.repair import PARTS, RepairOptions, run_repair
 
@@ -117,23 +96,22 @@ def register(app: typer.Typer) -> None:
                 raise UsageError("--drop-bad-lines and --reset-entries need --only transcripts")
             if merge_case and "entries" not in parts:
                 raise UsageError("--merge-case needs --only entries")
-            ctx = make_context(state_dir=state_dir, agents=agent, now=now, config=config)
-            check_backup_dir(ctx, backup_dir)
-            opts = RepairOptions(
-                only=parts,
-                salvage=salvage,
-                from_run=from_run,
-                drop_bad_lines=drop_bad_lines,
-                reset_entries=reset_entries,
-                merge_case=merge_case,
-                backup_dir=backup_dir,
-                lock_timeout_s=lock_timeout_s(lock_timeout),
+            return run_planned(
+                "repair",
+                run,
+                scope,
+                lambda _ctx: RepairOptions(
+                    only=parts,
+                    salvage=salvage,
+                    from_run=from_run,
+                    drop_bad_lines=drop_bad_lines,
+                    reset_entries=reset_entries,
+                    merge_case=merge_case,
+                    backup_dir=run.backup_dir,
+                    lock_timeout_s=lock_timeout_s(run.lock_timeout),
+                ),
+                run_repair,
+                only=list(parts),
             )
-            from sessionctl.views.progress import stderr_progress
 
-            with stderr_progress("repair", enabled=not json and not quiet) as hook:
-                ctx.progress = hook
-                out = run_repair(ctx, opts, dry_run=dry_run, force_online=force_online)
-            return outcome_result("repair", ctx, out, verbose=verbose, only=list(parts))
-
-        run_command("repair", json, body, quiet=quiet)
+        run_command("repair", scope.json, body, quiet=scope.quiet)

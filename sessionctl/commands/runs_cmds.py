@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from sessionctl.commands.common import (
-    AgentOpt,
     BackupDirOpt,
     ConfigOpt,
-    ForceOnlineOpt,
     JsonOpt,
     KeepRunsOpt,
     KeepWithinOpt,
@@ -18,7 +17,16 @@ from sessionctl.commands.common import (
     NowOpt,
     OpenClawOpt,
     QuietOpt,
+    RunOpts,
+    ScopeOpts,
     StateDirOpt,
+    add_logs,
+    check_backup_dir,
+    context_result,
+    lock_timeout_s,
+    option_groups,
+    warn_discovery_skips,
+    warn_skipped,
 )
 
 if TYPE_CHECKING:
@@ -28,65 +36,49 @@ RunIdArg = Annotated[
     str, typer.Argument(metavar="RUN_ID", help="The run id (see `sessionctl runs`).", show_default=False)
 ]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", "-n", help="Show what would be done, change nothing.")]
+UndoVerboseOpt = Annotated[
+    bool, typer.Option("--verbose", "-v", help="List every action, not a summary and the first few.")
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class UndoRunOpts(RunOpts):
+    """RunOpts as undo and restore take them: their --dry-run shows what would be done."""
+
+    dry_run: DryRunOpt = False
 
 
 def _undo_or_restore(
     command: str,
     run_id: str,
+    run: RunOpts,
+    scope: ScopeOpts,
     *,
-    dry_run: bool,
-    backup_dir: str | None,
-    lock_timeout: str,
-    force_online: bool,
-    state_dir: str | None,
-    agent: list[str] | None,
-    now: str | None,
-    config: str | None,
-    progress: bool = False,
     openclaw: str | None = None,
     verbose: bool = False,
 ) -> Result:
     """The body of undo and restore: the same run, the same Result."""
+    import functools
     import sys
 
-    from sessionctl.commands.common import (
-        add_logs,
-        check_backup_dir,
-        context_result,
-        lock_timeout_s,
-        warn_discovery_skips,
-        warn_skipped,
-    )
-    from sessionctl.context import make_context
     from sessionctl.runops import restore_run, undo_run
     from sessionctl.views.progress import stderr_progress
 
-    timeout = lock_timeout_s(lock_timeout)
-    ctx = make_context(state_dir=state_dir, agents=agent, now=now, config=config)
-    check_backup_dir(ctx, backup_dir)  # undo and restore write a run there too
-    with stderr_progress(command, enabled=progress) as hook:
+    timeout = lock_timeout_s(run.lock_timeout)
+    ctx = scope.context()
+    check_backup_dir(ctx, run.backup_dir)  # undo and restore write a run there too
+    with stderr_progress(command, enabled=scope.progress) as hook:
         ctx.progress = hook
-        if command == "undo":
-            out = undo_run(
-                ctx,
-                run_id,
-                dry_run=dry_run,
-                force_online=force_online,
-                backup_dir=backup_dir,
-                lock_timeout_s=timeout,
-                argv=sys.argv[1:],
-                openclaw=openclaw,
-            )
-        else:
-            out = restore_run(
-                ctx,
-                run_id,
-                dry_run=dry_run,
-                force_online=force_online,
-                backup_dir=backup_dir,
-                lock_timeout_s=timeout,
-                argv=sys.argv[1:],
-            )
+        execute = functools.partial(undo_run, openclaw=openclaw) if command == "undo" else restore_run
+        out = execute(
+            ctx,
+            run_id,
+            dry_run=run.dry_run,
+            force_online=run.force_online,
+            backup_dir=run.backup_dir,
+            lock_timeout_s=timeout,
+            argv=sys.argv[1:],
+        )
     res = context_result(command, ctx)
     res.view["verbose"] = verbose
     add_logs(res, out.logs)
@@ -123,17 +115,14 @@ def public_undo_action(a: dict[str, object]) -> dict[str, object]:
 
 def register(app: typer.Typer) -> None:
     @app.command("backup")
+    @option_groups
     def backup_cmd(
+        *,
         backup_dir: BackupDirOpt = None,
         keep_runs: KeepRunsOpt = None,
         keep_within: KeepWithinOpt = None,
         lock_timeout: LockTimeoutOpt = "10s",
-        state_dir: StateDirOpt = None,
-        agent: AgentOpt = None,
-        now: NowOpt = None,
-        config: ConfigOpt = None,
-        json: JsonOpt = False,
-        quiet: QuietOpt = False,
+        scope: ScopeOpts,
     ) -> None:
         """Take a run folder with a backup alone: stores, their prompt blobs, binding files."""
         from sessionctl.cli import run_command
@@ -141,18 +130,10 @@ def register(app: typer.Typer) -> None:
         def body() -> object:
             import sys
 
-            from sessionctl.commands.common import (
-                add_logs,
-                check_backup_dir,
-                context_result,
-                lock_timeout_s,
-                warn_discovery_skips,
-            )
-            from sessionctl.context import make_context
             from sessionctl.policy import resolve_retention
             from sessionctl.runops import take_backup
 
-            ctx = make_context(state_dir=state_dir, agents=agent, now=now, config=config)
+            ctx = scope.context()
             keep_n, kw = resolve_retention(ctx, keep_runs, keep_within)
             check_backup_dir(ctx, backup_dir)
             out = take_backup(
@@ -174,7 +155,7 @@ def register(app: typer.Typer) -> None:
             }
             return res
 
-        run_command("backup", json, body, quiet=quiet)
+        run_command("backup", scope.json, body, quiet=scope.quiet)
 
     @app.command("runs")
     def runs_cmd(
@@ -215,79 +196,44 @@ def register(app: typer.Typer) -> None:
         run_command("runs", json, body, quiet=quiet)
 
     @app.command("undo")
+    @option_groups
     def undo_cmd(
         run_id: RunIdArg,
-        dry_run: DryRunOpt = False,
-        backup_dir: BackupDirOpt = None,
-        lock_timeout: LockTimeoutOpt = "10s",
-        force_online: ForceOnlineOpt = False,
+        *,
+        run: UndoRunOpts,
         openclaw: OpenClawOpt = None,
         state_dir: StateDirOpt = None,
         now: NowOpt = None,
         config: ConfigOpt = None,
         json: JsonOpt = False,
         quiet: QuietOpt = False,
-        verbose: Annotated[
-            bool, typer.Option("--verbose", "-v", help="List every action, not a summary and the first few.")
-        ] = False,
+        verbose: UndoVerboseOpt = False,
     ) -> None:
         """Reverse a run: removed entries come back (never clobbering newer ones), renamed files are renamed back;
         SQLite-era sessions archived by gc are unarchived through OpenClaw (deleted ones need `restore`)."""
         from sessionctl.cli import run_command
 
+        # undo works from the run's journal: no --agent
+        scope = ScopeOpts(state_dir=state_dir, now=now, config=config, json=json, quiet=quiet)
+
         def body() -> object:
-            return _undo_or_restore(
-                "undo",
-                run_id,
-                dry_run=dry_run,
-                backup_dir=backup_dir,
-                lock_timeout=lock_timeout,
-                force_online=force_online,
-                state_dir=state_dir,
-                agent=None,
-                now=now,
-                config=config,
-                progress=not json and not quiet,
-                openclaw=openclaw,
-                verbose=verbose,
-            )
+            return _undo_or_restore("undo", run_id, run, scope, openclaw=openclaw, verbose=verbose)
 
         run_command("undo", json, body, quiet=quiet)
 
     @app.command("restore")
+    @option_groups
     def restore_cmd(
         run_id: RunIdArg,
-        dry_run: DryRunOpt = False,
-        backup_dir: BackupDirOpt = None,
-        lock_timeout: LockTimeoutOpt = "10s",
-        force_online: ForceOnlineOpt = False,
-        state_dir: StateDirOpt = None,
-        agent: AgentOpt = None,
-        now: NowOpt = None,
-        config: ConfigOpt = None,
-        json: JsonOpt = False,
-        quiet: QuietOpt = False,
-        verbose: Annotated[
-            bool, typer.Option("--verbose", "-v", help="List every action, not a summary and the first few.")
-        ] = False,
+        *,
+        run: UndoRunOpts,
+        scope: ScopeOpts,
+        verbose: UndoVerboseOpt = False,
     ) -> None:
         """Put whole sessions.json files (and SQLite-era agent databases, gateway stopped) back from a run's backup (journaled: can be undone)."""
         from sessionctl.cli import run_command
 
         def body() -> object:
-            return _undo_or_restore(
-                "restore",
-                run_id,
-                dry_run=dry_run,
-                backup_dir=backup_dir,
-                lock_timeout=lock_timeout,
-                force_online=force_online,
-                state_dir=state_dir,
-                agent=agent,
-                now=now,
-                config=config,
-                progress=not json and not quiet,
-                verbose=verbose,
-            )
+            return _undo_or_restore("restore", run_id, run, scope, verbose=verbose)
 
-        run_command("restore", json, body, quiet=quiet)
+        run_command("restore", scope.json, body, quiet=scope.quiet)

@@ -118,12 +118,7 @@ class SqliteGc:
                         "updated_at": n.updated_at,
                         "archived_at": n.archived_at,
                         "entry": n.entry,
-                        "kind": d.kind,
-                        "reason": d.reason,
-                        "rule": d.rule,
-                        "age_ms": d.age_ms,
-                        "idle_ms": d.idle_ms,
-                        "transcript_bytes": d.size,
+                        **d.removal_fields(),
                         "via": via,
                     }
                 )
@@ -247,19 +242,16 @@ def undo_actions(target_run: str, a: dict[str, Any], state: str | None) -> list[
         if state != "planned":
             return []  # skipped: OpenClaw was never asked, or said no
         return [
-            {
-                "type": "conflict",
-                "agent": a["agent"],
-                "path": a["db"],
-                "key": a["key"],
-                "note": (
+            _db_conflict(
+                a,
+                (
                     f"the run stopped before OpenClaw's answer for {a['key']} was recorded: it may or may not "
                     f"be {'deleted' if a['type'] == 'sqlite.delete' else 'archived'}; see `openclaw sessions "
                     f"--agent {a['agent']} --json`; `sessionctl restore {target_run} --agent {a['agent']}` puts "
                     "back the whole database (gateway stopped)"
                 ),
-                "restore_with": f"sessionctl restore {target_run} --agent {a['agent']}",
-            }
+                target_run,
+            )
         ]
     if a["type"] == "sqlite.archive":
         if a.get("result", {}).get("status") == "already_archived":
@@ -277,21 +269,32 @@ def undo_actions(target_run: str, a: dict[str, Any], state: str | None) -> list[
     archives = (a.get("result") or {}).get("archived") or []
     where = f"; OpenClaw keeps its transcript as {', '.join(archives)}" if archives else ""
     return [
-        {
-            "type": "conflict",
-            "agent": a["agent"],
-            "path": a["db"],
-            "key": a["key"],
-            "note": (
+        _db_conflict(
+            a,
+            (
                 f"{a['key']} was deleted by OpenClaw and cannot be re-created through OpenClaw{where}. "
                 f"`sessionctl restore {target_run} --agent {a['agent']}` puts back agent {a['agent']}'s whole "
                 "database as it was backed up before this run (only with the gateway stopped; everything written "
                 "to that agent since is lost with it)"
             ),
-            "restore_with": f"sessionctl restore {target_run} --agent {a['agent']}",
-            "archives": archives,
-        }
+            target_run,
+            archives=archives,
+        )
     ]
+
+
+def _db_conflict(a: dict[str, Any], note: str, target_run: str, **extra: Any) -> dict[str, Any]:
+    """The conflict an undo reports for the SQLite-era action `a` it cannot reverse
+    through OpenClaw: `note` says why; `restore <target_run>` puts the database back."""
+    return {
+        "type": "conflict",
+        "agent": a["agent"],
+        "path": a["db"],
+        "key": a["key"],
+        "note": note,
+        "restore_with": f"sessionctl restore {target_run} --agent {a['agent']}",
+        **extra,
+    }
 
 
 def apply_unarchive(ctx: RunContext, actions: list[dict[str, Any]], openclaw: str | None) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from sessionctl.discovery import AgentStore
+from sessionctl.listing import identity_columns
 from sessionctl.resume import sqlite_resumes_on_start
 from sessionctl.sqlite.reader import AgentDb, read_agent_db
 from sessionctl.sqlite.snapshot import sqlite_snapshot
@@ -28,7 +29,6 @@ def sqlite_rows(
         if kinds is not None and ev.parsed.kind not in kinds:
             continue
         n = nodes[ev.key]
-        p = ev.parsed
         started, started_src = ev.started_ms()
         active, active_src = ev.last_active_ms()
         t = adb.transcripts.get(n.session_id)
@@ -44,13 +44,7 @@ def sqlite_rows(
         rows.append(
             {
                 "agent": store.agent_id,
-                "key": ev.key,
-                "kind": p.kind,
-                "channel": p.channel,
-                "account": p.account,
-                "peer": p.peer,
-                "thread": p.thread or p.topic,
-                "session_id": ev.session_id,
+                **identity_columns(ev),
                 "started_at": started,
                 "started_from": "first transcript event"
                 if started_src == "transcript header"
