@@ -79,7 +79,14 @@ from sessionctl.runs import (
     validate_journal,
 )
 from sessionctl.sqlite.gc import undo_actions
-from sessionctl.store import member_spans, parse_store_bytes, serialize_store, spliced_store, write_store
+from sessionctl.store import (
+    member_spans,
+    parse_store_bytes,
+    parse_store_slim,
+    serialize_store,
+    spliced_store,
+    write_store,
+)
 
 
 def apply_store_actions(
@@ -591,7 +598,9 @@ class _BackupEntries:
     def keys(self, rel: str) -> list[str]:
         got = self.order.get(rel)
         if got is None:
-            data = load_backup_entries(self.info.dir / rel, self.recs.get(rel), self.info.run_id)
+            # slim: the keys and whether it parses are those of the whole parse, without
+            # building the entries' big diagnostic objects
+            data = load_backup_entries(self.info.dir / rel, self.recs.get(rel), self.info.run_id, slim=True)
             got = self.order[rel] = list(data)
             self.known[rel] = set(got)
             del data
@@ -607,9 +616,12 @@ class _BackupEntries:
             )
 
 
-def load_backup_entries(path: Path, rec: Mapping[str, Any] | None, run_id: str) -> dict[str, Any]:
+def load_backup_entries(
+    path: Path, rec: Mapping[str, Any] | None, run_id: str, *, slim: bool = False
+) -> dict[str, Any]:
     """A store backup of run `run_id`, read (compressed or plain), checked against the
-    checksum its run recorded (`rec`) and parsed; DataError (65) when any of it fails."""
+    checksum its run recorded (`rec`) and parsed (`slim`: store.parse_store_slim, whose
+    keys and verdict are the whole parse's); DataError (65) when any of it fails."""
     try:
         raw = read_backup(path)
     except OSError as exc:
@@ -626,7 +638,7 @@ def load_backup_entries(path: Path, rec: Mapping[str, Any] | None, run_id: str) 
             hint="the run folder was damaged; its files stay for use by hand",
         )
     with gc_paused():
-        _status, data, err = parse_store_bytes(raw)
+        _status, data, err = (parse_store_slim if slim else parse_store_bytes)(raw)
     del raw
     if data is None:
         raise DataError(
