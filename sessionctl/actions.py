@@ -80,9 +80,11 @@ from sessionctl.runs import (
 )
 from sessionctl.sqlite.gc import undo_actions
 from sessionctl.store import (
+    RawMember,
     member_spans,
     parse_store_bytes,
     parse_store_slim,
+    raw_members,
     serialize_store,
     spliced_store,
     write_store,
@@ -186,6 +188,8 @@ def apply_store_actions(
             # neither the whole serialisation nor a second copy of the store is made
             spans = member_spans(expect, list(data)) if canonical else None
             before = dict(data) if spans is not None else {}
+            if spans is None:
+                _materialize(actions)
             new = edit(data)
             if new is not None:
                 payload: Any = (
@@ -212,6 +216,7 @@ def apply_store_actions(
                 settle()
                 return held.held_ms()
             # the store changed since the edit was prepared: edit what is there now
+            _materialize(actions)
             with gc_paused():
                 status, now_data, err = parse_store_bytes(cur) if cur is not None else ("missing", None, None)
             if now_data is None:
@@ -622,6 +627,21 @@ def load_backup_entries(
     """A store backup of run `run_id`, read (compressed or plain), checked against the
     checksum its run recorded (`rec`) and parsed (`slim`: store.parse_store_slim, whose
     keys and verdict are the whole parse's); DataError (65) when any of it fails."""
+    raw = read_verified_backup(path, rec, run_id)
+    with gc_paused():
+        _status, data, err = (parse_store_slim if slim else parse_store_bytes)(raw)
+    del raw
+    if data is None:
+        raise DataError(
+            f"run {run_id}: the backup {path} does not parse ({err}); nothing was changed",
+            path=str(path),
+        )
+    return data
+
+
+def read_verified_backup(path: Path, rec: Mapping[str, Any] | None, run_id: str) -> bytes:
+    """The bytes of a backup of run `run_id` (decompressed), checked against the
+    checksum its run recorded (`rec`); DataError (65) otherwise."""
     try:
         raw = read_backup(path)
     except OSError as exc:
@@ -637,15 +657,15 @@ def load_backup_entries(
             path=str(path),
             hint="the run folder was damaged; its files stay for use by hand",
         )
-    with gc_paused():
-        _status, data, err = (parse_store_slim if slim else parse_store_bytes)(raw)
-    del raw
-    if data is None:
-        raise DataError(
-            f"run {run_id}: the backup {path} does not parse ({err}); nothing was changed",
-            path=str(path),
-        )
-    return data
+    return raw
+
+
+def _materialize(actions: list[dict[str, Any]]) -> None:
+    """Parse the entries kept as bytes (store.RawMember) for an edit that cannot splice."""
+    for a in actions:
+        e = a.get("entry")
+        if type(e) is RawMember:
+            a["entry"] = e.value()
 
 
 def resolve_entries(run: Run, actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -670,7 +690,15 @@ def resolve_entries(run: Run, actions: list[dict[str, Any]]) -> list[dict[str, A
         wanted.setdefault(str(path), (path, rec, []))[2].append(a)
     filled: list[dict[str, Any]] = []
     for path, rec, acts in wanted.values():
-        data = load_backup_entries(path, rec, run.run_id)
+        data: Mapping[str, Any] | None = None
+        if all(a["type"] == "store.insert" for a in acts):
+            # re-inserted entries of a backup in OpenClaw's own formatting stay its bytes
+            # (store.RawMember): spliced into the store as they are, parsed only if the
+            # edit has to take the general way (_materialize)
+            with gc_paused():
+                data = raw_members(read_verified_backup(path, rec, run.run_id))
+        if data is None:
+            data = load_backup_entries(path, rec, run.run_id)
         for a in acts:
             if a["key"] not in data:
                 raise DataError(
