@@ -79,7 +79,16 @@ from sessionctl.runs import (
     validate_journal,
 )
 from sessionctl.sqlite.gc import undo_actions
-from sessionctl.store import member_spans, parse_store_bytes, serialize_store, spliced_store, write_store
+from sessionctl.store import (
+    RawMember,
+    member_spans,
+    parse_store_bytes,
+    parse_store_slim,
+    raw_members,
+    serialize_store,
+    spliced_store,
+    write_store,
+)
 
 
 def apply_store_actions(
@@ -179,6 +188,8 @@ def apply_store_actions(
             # neither the whole serialisation nor a second copy of the store is made
             spans = member_spans(expect, list(data)) if canonical else None
             before = dict(data) if spans is not None else {}
+            if spans is None:
+                _materialize(actions)
             new = edit(data)
             if new is not None:
                 payload: Any = (
@@ -205,6 +216,7 @@ def apply_store_actions(
                 settle()
                 return held.held_ms()
             # the store changed since the edit was prepared: edit what is there now
+            _materialize(actions)
             with gc_paused():
                 status, now_data, err = parse_store_bytes(cur) if cur is not None else ("missing", None, None)
             if now_data is None:
@@ -383,7 +395,7 @@ def plan_undo_full(
     for b in info.journal.get("backups", []):
         if b.get("kind") == "store" and b.get("path") in removes:
             with contextlib.suppress(OSError, ValueError, DataError):
-                order_by_store[b["path"]] = list(entries.store(b["backup"]))
+                order_by_store[b["path"]] = entries.keys(b["backup"])
     u = _UndoContext(state_dir, target_run_id, info, backup_recs, entries)
     for a in reversed(info.journal.get("actions", [])):
         state = results.get(a.get("id"))
@@ -423,8 +435,10 @@ def _undo_store_entry(a: dict[str, Any], state: str | None, u: _UndoContext) -> 
         "key": a["key"],
     }
     if isinstance(a.get("entry_in"), str):
-        # the entry is the one of that key in a backup of the run (checksummed)
-        rev["entry"] = u.entries.entry(a["entry_in"], a["key"])
+        # the entry is the one of that key in a backup of the run (checksummed): checked
+        # to be there now, read only when its store is edited (resolve_entries), so that
+        # undo holds one backup's entries at a time, never all of them
+        u.entries.check(a["entry_in"], a["key"])
         rev[ENTRY_SOURCE] = (str(u.info.dir / a["entry_in"]), u.backup_recs[a["entry_in"]])
     else:
         rev["entry"] = a["entry"]
@@ -588,59 +602,131 @@ ENTRY_SOURCE = "_entry_source"
 
 
 class _BackupEntries:
-    """The stores backed up by a run, each read (compressed or plain), checked against
-    the checksum its run recorded and parsed ONCE, however many entries of it undo
-    needs: journals refer to the entries a run removed (`entry_in`) instead of holding
-    them. A backup that is missing, damaged or lacks the entry refuses the undo
-    (DataError, 65) before anything is changed."""
+    """The stores backed up by a run, as undo's plan needs them: each read (compressed
+    or plain), checked against the checksum its run recorded and parsed ONCE, however
+    many entries of it undo needs — journals refer to the entries a run removed
+    (`entry_in`) instead of holding them. The plan keeps only each backup's keys, in
+    order (one parsed backup at a time); the entries themselves are read again store by
+    store when that store is edited (resolve_entries). A backup that is missing,
+    damaged or lacks the entry refuses the undo (DataError, 65) before anything is
+    changed."""
 
     def __init__(self, info: Any, recs: Mapping[Any, Mapping[str, Any]]) -> None:
         self.info = info
         self.recs = recs
-        self.parsed: dict[str, dict[str, Any]] = {}
+        self.order: dict[str, list[str]] = {}
+        self.known: dict[str, set[str]] = {}
 
-    def store(self, rel: str) -> dict[str, Any]:
-        got = self.parsed.get(rel)
-        if got is not None:
-            return got
+    def keys(self, rel: str) -> list[str]:
+        got = self.order.get(rel)
+        if got is None:
+            # slim: the keys and whether it parses are those of the whole parse, without
+            # building the entries' big diagnostic objects
+            data = load_backup_entries(self.info.dir / rel, self.recs.get(rel), self.info.run_id, slim=True)
+            got = self.order[rel] = list(data)
+            self.known[rel] = set(got)
+            del data
+        return got
 
-        path = self.info.dir / rel
-        rec = self.recs.get(rel)
-        try:
-            raw = read_backup(path)
-        except OSError as exc:
-            raise DataError(
-                f"run {self.info.run_id}: cannot read the backup {path} its journal refers to "
-                f"({exc.strerror or exc}); nothing was changed",
-                path=str(path),
-            ) from None
-        if rec is None or (rec.get("sha256") and sha256_bytes(raw) != rec["sha256"]):
-            raise DataError(
-                f"run {self.info.run_id}: the backup {path} does not match the checksum its run "
-                "recorded; nothing was changed",
-                path=str(path),
-                hint="the run folder was damaged; its files stay for use by hand",
-            )
-        with gc_paused():
-            _status, data, err = parse_store_bytes(raw)
-        del raw
-        if data is None:
-            raise DataError(
-                f"run {self.info.run_id}: the backup {path} does not parse ({err}); nothing was changed",
-                path=str(path),
-            )
-        self.parsed[rel] = data
-        return data
-
-    def entry(self, rel: str, key: str) -> Any:
-        data = self.store(rel)
-        if key not in data:
+    def check(self, rel: str, key: str) -> None:
+        self.keys(rel)
+        if key not in self.known[rel]:
             raise DataError(
                 f"run {self.info.run_id}: the backup {self.info.dir / rel} has no entry {key!r}, "
                 "which its journal refers to; nothing was changed",
                 path=str(self.info.dir / rel),
             )
-        return data[key]
+
+
+def load_backup_entries(
+    path: Path, rec: Mapping[str, Any] | None, run_id: str, *, slim: bool = False
+) -> dict[str, Any]:
+    """A store backup of run `run_id`, read (compressed or plain), checked against the
+    checksum its run recorded (`rec`) and parsed (`slim`: store.parse_store_slim, whose
+    keys and verdict are the whole parse's); DataError (65) when any of it fails."""
+    raw = read_verified_backup(path, rec, run_id)
+    with gc_paused():
+        _status, data, err = (parse_store_slim if slim else parse_store_bytes)(raw)
+    del raw
+    if data is None:
+        raise DataError(
+            f"run {run_id}: the backup {path} does not parse ({err}); nothing was changed",
+            path=str(path),
+        )
+    return data
+
+
+def read_verified_backup(path: Path, rec: Mapping[str, Any] | None, run_id: str) -> bytes:
+    """The bytes of a backup of run `run_id` (decompressed), checked against the
+    checksum its run recorded (`rec`); DataError (65) otherwise."""
+    try:
+        raw = read_backup(path)
+    except OSError as exc:
+        raise DataError(
+            f"run {run_id}: cannot read the backup {path} its journal refers to "
+            f"({exc.strerror or exc}); nothing was changed",
+            path=str(path),
+        ) from None
+    if rec is None or (rec.get("sha256") and sha256_bytes(raw) != rec["sha256"]):
+        raise DataError(
+            f"run {run_id}: the backup {path} does not match the checksum its run "
+            "recorded; nothing was changed",
+            path=str(path),
+            hint="the run folder was damaged; its files stay for use by hand",
+        )
+    return raw
+
+
+def _materialize(actions: list[dict[str, Any]]) -> None:
+    """Parse the entries kept as bytes (store.RawMember) for an edit that cannot splice."""
+    for a in actions:
+        e = a.get("entry")
+        if type(e) is RawMember:
+            a["entry"] = e.value()
+
+
+def resolve_entries(run: Run, actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Give each store action that refers to its entry (`entry_in`, or the in-memory
+    ENTRY_SOURCE of an undo plan not yet recorded) and does not hold it the entry, read
+    from that backup — one backup at a time, just before its store is edited. Returns
+    the actions filled, whose entries the caller drops once the store is written."""
+    wanted: dict[str, tuple[Path, Mapping[str, Any] | None, list[dict[str, Any]]]] = {}
+    recs: dict[Any, Mapping[str, Any]] | None = None
+    for a in actions:
+        if "entry" in a or a["type"] not in ("store.insert", "store.remove"):
+            continue
+        src = a.get(ENTRY_SOURCE)
+        if src is not None:
+            path, rec = Path(src[0]), src[1]
+        elif isinstance(a.get("entry_in"), str):
+            if recs is None:
+                recs = {b.get("backup"): b for b in run.backups}
+            path, rec = run.dir / a["entry_in"], recs.get(a["entry_in"])
+        else:
+            continue
+        wanted.setdefault(str(path), (path, rec, []))[2].append(a)
+    filled: list[dict[str, Any]] = []
+    for path, rec, acts in wanted.values():
+        data: Mapping[str, Any] | None = None
+        if all(a["type"] == "store.insert" for a in acts):
+            # re-inserted entries of a backup in OpenClaw's own formatting stay its bytes
+            # (store.RawMember): spliced into the store as they are, parsed only if the
+            # edit has to take the general way (_materialize)
+            with gc_paused():
+                data = raw_members(read_verified_backup(path, rec, run.run_id))
+        if data is None:
+            data = load_backup_entries(path, rec, run.run_id)
+        for a in acts:
+            if a["key"] not in data:
+                raise DataError(
+                    f"run {run.run_id}: the backup {path} has no entry {a['key']!r}, which its "
+                    "journal refers to; nothing more was changed",
+                    path=str(path),
+                )
+            a["entry"] = data[a["key"]]
+            filled.append(a)
+        del data
+    return filled
 
 
 def attach_entry_sources(run: Run, actions: list[dict[str, Any]], target: str) -> None:
@@ -707,6 +793,8 @@ def apply_actions(
             by_store[a["store"]].append(a)
     held_max = 0
     for store_rel, acts in by_store.items():
+        # entries kept in a backup (undo) are read for this store only, and dropped after
+        filled = resolve_entries(run, acts)
         held_max = max(
             held_max,
             apply_store_actions(
@@ -717,6 +805,10 @@ def apply_actions(
                 lock_timeout_s=lock_timeout_s,
             ),
         )
+        for a in filled:
+            if "entry_in" in a:  # the journal finds it in the backup; nothing else reads it
+                a.pop("entry", None)
+        del filled
 
     for a in actions:
         t = a["type"]

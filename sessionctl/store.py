@@ -517,7 +517,9 @@ def spliced_store(
             yield b",\n"
         first = False
         span = spans.get(key)
-        if span is not None and before.get(key, _NOTHING) is value:
+        if type(value) is RawMember:
+            yield value.piece  # a member of another canonical store, as it was written there
+        elif span is not None and before.get(key, _NOTHING) is value:
             yield view[span[0] : span[1]]
         else:
             yield serialize_store({key: value})[2:-2]
@@ -525,6 +527,41 @@ def spliced_store(
 
 
 _NOTHING = object()
+
+
+class RawMember:
+    """A member of a store in OpenClaw's own formatting, kept as its bytes
+    (`  "key": value`, exactly serialize_store({key: value})[2:-2]) instead of parsed:
+    undo re-inserts thousands of entries from a backup this way without building them.
+    spliced_store writes the piece as it is; any other use parses it (`value`)."""
+
+    __slots__ = ("key", "piece")
+
+    def __init__(self, key: str, piece: memoryview) -> None:
+        self.key = key
+        self.piece = piece
+
+    def value(self) -> Any:
+        _status, data, _err = parse_store_bytes(b"{" + bytes(self.piece) + b"}")
+        if data is None or list(data) != [self.key]:
+            raise DataError(f"a store member of {self.key!r} does not parse on its own")
+        return data[self.key]
+
+
+def raw_members(raw: bytes) -> dict[str, RawMember] | None:
+    """Every member of the store `raw` as a RawMember, when it parses and is in
+    OpenClaw's own formatting (decided member by member, as gc's plan does:
+    _parse_slim with PlanFacts); None otherwise (the caller parses it whole)."""
+    facts = PlanFacts()
+    _status, data, _err, _note = _parse_slim(raw, facts)
+    if data is None or not facts.canonical:
+        return None
+    spans = member_spans(raw, list(data))
+    del data
+    if spans is None:
+        return None
+    view = memoryview(raw)
+    return {k: RawMember(k, view[s:e]) for k, (s, e) in spans.items()}
 
 
 def is_canonical(load: StoreLoad) -> bool:

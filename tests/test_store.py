@@ -763,3 +763,42 @@ def test_the_slim_plan_parse_agrees_with_the_whole_parse(tmp_path: Path, name: s
     assert plan.prompt_refs == refs
     if name == "canonical":
         assert plan.canonical and plan.prompt_refs == {"agent:main:main": {"hash": "ab" * 32}}
+
+
+@pytest.mark.parametrize("name", sorted(_planned_stores()))
+def test_members_kept_as_bytes_splice_into_the_exact_store(name: str) -> None:
+    """undo re-inserts a backup's entries as their bytes (store.RawMember) when the
+    backup is in OpenClaw's own formatting: the spliced store must be byte for byte the
+    serialisation of the parsed entries, and a member parsed on its own must be the
+    entry the whole parse gives; any other backup is refused (parsed whole instead)."""
+    from sessionctl.store import member_spans, parse_store_bytes, raw_members, serialize_store, spliced_store
+
+    raw = _planned_stores()[name]
+    _status, whole, _err = parse_store_bytes(raw)
+    members = raw_members(raw)
+    whole_load = load_store_from_bytes(raw)
+    if not whole or not whole_load:  # empty, unparseable or laid out otherwise: parsed whole
+        assert members is None
+        return
+    assert members is not None and list(members) == list(whole)
+    keys = list(whole)
+    kept = {k: whole[k] for k in keys[1:]}  # the live store: all but the first entry
+    live = serialize_store(kept)
+    spans = member_spans(live, list(kept))
+    assert spans is not None
+    new = {keys[0]: members[keys[0]], **kept}
+    assert b"".join(spliced_store(live, spans, dict(kept), new)) == serialize_store(whole)
+    for k in keys:
+        assert json.dumps(members[k].value(), sort_keys=True) == json.dumps(whole[k], sort_keys=True)
+
+
+def load_store_from_bytes(raw: bytes) -> bool:
+    """Whether `raw` is in OpenClaw's own formatting, by the whole parse."""
+    from sessionctl.errors import DataError
+    from sessionctl.store import parse_store_bytes, serialize_store
+
+    _status, data, _err = parse_store_bytes(raw)
+    try:
+        return data is not None and serialize_store(data) == raw
+    except DataError:
+        return False
