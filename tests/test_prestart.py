@@ -594,3 +594,14 @@ def test_the_deadline_counts_this_commands_start_up_not_an_older_process(
     from sessionctl.prestart import command_age_ms
 
     assert command_age_ms(process_age_s, since_call_s) == counted_ms
+
+
+def test_an_in_process_call_marks_when_it_began() -> None:
+    """What process_age_ms relies on: main() records the start of its call, so an
+    in-process prestart counts only its own time, not the age of the test process."""
+    from sessionctl.cli import main
+    from sessionctl.timeutil import since_invocation_s
+
+    assert main(["--version"]) == 0
+    since = since_invocation_s()
+    assert since is not None and 0 <= since < 60
