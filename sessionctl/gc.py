@@ -65,6 +65,7 @@ from sessionctl.resume import defused_entry, detect_era, file_era
 from sessionctl.runs import entries_equal, prune_runs, read_backup
 from sessionctl.snapshot import (
     AgentSnapshot,
+    prefetch_facts,
     prompt_ref,
     prompt_ref_paths,
     sibling_references,
@@ -73,11 +74,13 @@ from sessionctl.snapshot import (
 from sessionctl.sqlite.gc import SqliteGc
 from sessionctl.store import (
     SLIM_DROPPED,
+    StoreLoad,
     load_store,
     member_spans,
     member_values,
     parse_store_bytes,
     parse_store_slim,
+    require_access,
     spliced_store,
 )
 from sessionctl.timeutil import iso_ms, now_ms
@@ -144,31 +147,46 @@ def read_snapshots(ctx: RunContext, stores: list[AgentStore]) -> list[AgentSnaps
     checksum, whether it is in OpenClaw's own formatting, and the prompt-blob
     references. The whole entries the run journals or edits are read again, one store
     at a time (whole_entries, _apply)."""
+    # the transcripts' cheap facts: read by prestart's repair already, or else read ahead
+    # by a child process while this one parses the stores (snapshot.FactsPrefetch)
+    cache = ctx.facts_cache
+    prefetch = prefetch_facts(stores) if not cache else None
+    try:
+        loads: list[tuple[AgentStore, StoreLoad]] = []
+        for i, st in enumerate(stores):
+            ctx.tick(f"reading agent {st.agent_id}", i, len(stores))
+            ctx.checkpoint()  # a safe point: nothing is changed before the journal
+            load = ctx.planned_load(st.store_path)  # prestart read it already (unchanged since)
+            if load is None or load.sha256 is None:
+                load = load_store(st.store_path, plan=True)
+            require_access(load, st.agent_id)
+            if load.status == "missing":
+                continue
+            if load.data is None:
+                raise DataError(
+                    f"agent {st.agent_id}: {st.store_path} cannot be read ({load.error}); "
+                    "gc never cleans a store it cannot parse, nothing was changed",
+                    path=str(st.store_path),
+                    hint=f"run `sessionctl repair --only store --agent {st.agent_id}` first",
+                )
+            loads.append((st, load))
+        if prefetch is not None:
+            cache = prefetch.collect()
+    finally:
+        if prefetch is not None:
+            prefetch.close()
     snaps: list[AgentSnapshot] = []
-    for i, st in enumerate(stores):
-        ctx.tick(f"reading agent {st.agent_id}", i, len(stores))
-        ctx.checkpoint()  # a safe point: nothing is changed before the journal
-        load = ctx.planned_load(st.store_path)  # prestart read it already (unchanged since)
-        if load is None or load.sha256 is None:
-            load = load_store(st.store_path, plan=True)
-        snap = snapshot_agent(
-            st,
-            ctx.state_dir,
-            main_key=ctx.openclaw.main_key,
-            read="cheap",
-            load=load,
-            facts_cache=ctx.facts_cache,  # prestart's repair read many already
-        )
-        if snap.load.status == "missing":
-            continue
-        if snap.load.data is None:
-            raise DataError(
-                f"agent {st.agent_id}: {st.store_path} cannot be read ({snap.load.error}); "
-                "gc never cleans a store it cannot parse, nothing was changed",
-                path=str(st.store_path),
-                hint=f"run `sessionctl repair --only store --agent {st.agent_id}` first",
+    for st, load in loads:
+        snaps.append(
+            snapshot_agent(
+                st,
+                ctx.state_dir,
+                main_key=ctx.openclaw.main_key,
+                read="cheap",
+                load=load,
+                facts_cache=cache,
             )
-        snaps.append(snap)
+        )
     return snaps
 
 
@@ -300,7 +318,14 @@ def _narrow_binding_edit(e: BindingEdit, removed: set[tuple[str, str]]) -> bool:
 
 
 def _rel(ctx: RunContext, p: Path | str) -> str:
-    return state_rel(ctx.state_dir, p, resolve=False)  # the snapshot's own paths: no realpath
+    """The snapshot's own paths (no realpath), relative to the state dir: a plain string
+    cut when `p` is spelled under it (56,000 actions of a big plan), else state_rel."""
+    s = p if isinstance(p, str) else str(p)
+    root = str(ctx.state_dir)
+    n = len(root)
+    if s.startswith(root) and s[n : n + 1] == "/":
+        return s[n + 1 :]  # what state_rel(resolve=False) does, without its call
+    return state_rel(ctx.state_dir, p, resolve=False)
 
 
 _MISSING: Any = object()

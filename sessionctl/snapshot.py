@@ -5,10 +5,12 @@ This is the snapshot that every check and policy is a pure function of.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,6 +30,7 @@ from sessionctl.transcripts import (
     FileInfo,
     Inventory,
     TranscriptFacts,
+    classify,
     deep_scan,
     read_facts,
     scan_sessions_dir,
@@ -392,6 +395,130 @@ def scan_transcripts(
     if results is None:
         results = _facts_chunk(paths, deep, last_line)
     return results
+
+
+# gc's plan read: stores of at least this many bytes in all (a few thousand entries) have
+# the cheap facts of their transcripts read by a forked child while this process parses
+# them (FactsPrefetch); below it, forking costs more than it saves
+PREFETCH_MIN_STORE_BYTES = 8 << 20
+_PREFETCH_KINDS = frozenset(("transcript", "topic"))
+_FACT_FIELDS = tuple(f.name for f in dataclass_fields(TranscriptFacts))[1:]  # all but the path
+
+
+class FactsPrefetch:
+    """Cheap transcript facts read ahead, in a forked child, while the caller parses stores.
+
+    The child lists each folder and reads the facts of every live transcript in it (the
+    same `read_facts` the caller would run), then sends them back through a pipe and
+    exits. They are only a cache (RunContext.facts_cache): `read_entry_facts` takes a
+    prefetched fact only for a file whose size and mtime in its own, later listing are
+    what the child read, and reads any other file itself — so a file that changed in
+    between, or a child that failed, costs a read, never a wrong fact. No fork where it
+    is not safe or not worth it (one CPU, other threads running, few files): `start`
+    returns None and everything is read in-process as before."""
+
+    def __init__(self, pid: int, fd: int) -> None:
+        self.pid: int | None = pid
+        self.fd: int | None = fd
+
+    @classmethod
+    def start(cls, folders: list[Path]) -> FactsPrefetch | None:
+        import threading
+
+        if (os.cpu_count() or 1) < 2 or threading.active_count() > 1 or not hasattr(os, "fork"):
+            return None
+        try:
+            r, w = os.pipe()
+        except OSError:
+            return None
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(r)
+            os.close(w)
+            return None
+        if pid == 0:  # the child: read, send, exit — never return into the caller
+            code = 1
+            try:
+                os.close(r)
+                _prefetch_child(folders, w)
+                code = 0
+            except BaseException:
+                pass
+            finally:
+                os._exit(code)
+        os.close(w)
+        return cls(pid, r)
+
+    def collect(self) -> dict[str, TranscriptFacts]:
+        """The child's facts by path (empty when it failed); reaps the child."""
+        import pickle
+
+        if self.fd is None:
+            return {}
+        chunks = []
+        try:
+            while chunk := os.read(self.fd, 1 << 20):
+                chunks.append(chunk)
+        except OSError:
+            chunks = []
+        self.close()
+        try:
+            rows = pickle.loads(b"".join(chunks)) if chunks else []
+        except Exception:
+            return {}
+        out: dict[str, TranscriptFacts] = {}
+        for path, values in rows:
+            out[path] = TranscriptFacts(Path(path), *values)
+        return out
+
+    def close(self) -> None:
+        """Stop the child (if it still runs) and reap it; idempotent."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        if self.pid is not None:
+            pid, self.pid = self.pid, None
+            with contextlib.suppress(OSError):
+                os.kill(pid, 9)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
+def _prefetch_child(folders: list[Path], fd: int) -> None:
+    import pickle
+
+    rows = []
+    for folder in folders:
+        try:
+            it = os.scandir(folder)
+        except OSError:
+            continue
+        with it:
+            names = [de.name for de in it if de.name.endswith(".jsonl") and de.is_file(follow_symlinks=False)]
+        for name in names:
+            if classify(name)[0] not in _PREFETCH_KINDS:
+                continue
+            path = os.path.join(folder, name)
+            f = read_facts(Path(path))
+            if f.error is None:
+                rows.append((path, tuple(getattr(f, n) for n in _FACT_FIELDS)))
+    data = memoryview(pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
+    while data:
+        data = data[os.write(fd, data) :]
+    os.close(fd)
+
+
+def prefetch_facts(stores: list[AgentStore]) -> FactsPrefetch | None:
+    """FactsPrefetch.start over the stores' folders when their stores are big enough to be
+    worth it (PREFETCH_MIN_STORE_BYTES)."""
+    total = 0
+    for st in stores:
+        with contextlib.suppress(OSError):
+            total += os.stat(st.store_path).st_size
+    if total < PREFETCH_MIN_STORE_BYTES:
+        return None
+    return FactsPrefetch.start([st.sessions_dir for st in stores])
 
 
 def read_entry_facts(

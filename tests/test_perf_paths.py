@@ -4,11 +4,31 @@ entry → transcript resolution with and without the folder listing, on real fil
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import shutil
 from pathlib import Path
 
+import pytest
+from support.gc import gc_state, live_tree
+from support.helpers import (
+    DAY_MS,
+    HOUR_MS,
+    NOW_ISO,
+    NOW_MS,
+    StateDir,
+    header_line,
+    message_line,
+    parse_envelope,
+    run_cli,
+)
+
+from sessionctl import snapshot
+from sessionctl.discovery import AgentStore
+from sessionctl.snapshot import FactsPrefetch, snapshot_agent
 from sessionctl.store import resolve_transcript
-from sessionctl.transcripts import scan_sessions_dir
+from sessionctl.transcripts import TranscriptFacts, read_facts, scan_sessions_dir
 
 
 def _folder(tmp_path: Path) -> tuple[Path, Path]:
@@ -142,3 +162,121 @@ def test_command_of_names_every_registered_command() -> None:
             assert info.name is not None
             registered[info.name] = mod
     assert registered == cli.COMMAND_OF
+
+
+# ---------------------------------------------------------------- gc's read-ahead of transcript facts
+
+
+def _facts_folder(sdir: Path, outside: Path) -> None:
+    """Transcripts of every shape the cheap reader tells apart, and files it must not read."""
+    sdir.mkdir(parents=True)
+    (sdir / "good.jsonl").write_bytes(header_line("good") + message_line("m1", None, ts_ms=NOW_MS - HOUR_MS))
+    (sdir / "empty.jsonl").write_bytes(b"")
+    (sdir / "bad-head.jsonl").write_bytes(b"{not json\n" + message_line("m1", None, ts_ms=NOW_MS))
+    (sdir / "cut.jsonl").write_bytes(header_line("cut") + b'{"type":"message","ti')
+    (sdir / "t1-topic-3.jsonl").write_bytes(header_line("t1"))
+    (sdir / "old.jsonl.deleted.2026-03-01T00-00-00.000Z").write_bytes(header_line("old"))
+    outside.write_bytes(header_line("outside"))
+    (sdir / "link.jsonl").symlink_to(outside)
+    (sdir / "dir.jsonl").mkdir()
+
+
+def test_prefetched_facts_are_the_in_process_read(tmp_path: Path) -> None:
+    """The child reads the live transcripts (not archives, links or folders) and its facts
+    are field for field what this process reads."""
+    sdir = tmp_path / "sessions"
+    _facts_folder(sdir, tmp_path / "outside.jsonl")
+    pf = FactsPrefetch.start([sdir, tmp_path / "no-such-folder"])
+    assert pf is not None, "a 2-core test machine forks the reader"
+    got = pf.collect()
+    assert sorted(Path(p).name for p in got) == [
+        "bad-head.jsonl",
+        "cut.jsonl",
+        "empty.jsonl",
+        "good.jsonl",
+        "t1-topic-3.jsonl",
+    ]
+    for p, f in got.items():
+        assert f == read_facts(Path(p)), p
+    assert got[str(sdir / "cut.jsonl")].tail_partial is not None
+    assert got[str(sdir / "bad-head.jsonl")].header_ok is False
+
+
+def test_a_stopped_read_ahead_leaves_no_child(tmp_path: Path) -> None:
+    sdir = tmp_path / "sessions"
+    _facts_folder(sdir, tmp_path / "outside.jsonl")
+    pf = FactsPrefetch.start([sdir])
+    assert pf is not None and pf.pid is not None
+    pid = pf.pid
+    pf.close()
+    pf.close()  # idempotent
+    assert pf.collect() == {}
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)  # reaped: no zombie left behind
+
+
+def _gc(root: Path, *args: str) -> tuple[int, str]:
+    """gc's JSON with the state dir's own path taken out (two copies compare equal)."""
+    res = run_cli("gc", "--json", "--state-dir", str(root), "--max-age", "120h", "--now", NOW_ISO, *args)
+    doc = parse_envelope(res)
+    for k in ("run_id", "run_dir", "elapsed_ms", "lock_held_ms"):
+        doc.get("data", {}).pop(k, None)
+    return res.rc, _STAMP.sub("<stamp>", json.dumps(doc, sort_keys=True).replace(str(root), "<state>"))
+
+
+_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}Z")  # archive names carry the wall clock
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {_STAMP.sub("<stamp>", k): v for k, v in live_tree(root).items()}
+
+
+def test_gc_with_the_read_ahead_is_gc_without(state: StateDir, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same dry run, same run (stores, archives, everything on disk) whether the
+    transcripts' facts were read ahead by a child or in-process."""
+    gc_state(state)
+    plain = state.root.parent / "plain"
+    shutil.copytree(state.root, plain, symlinks=True)
+
+    monkeypatch.setattr(snapshot, "PREFETCH_MIN_STORE_BYTES", 1 << 62)
+    dry_plain, run_plain = _gc(plain, "--dry-run"), _gc(plain)
+    monkeypatch.setattr(snapshot, "PREFETCH_MIN_STORE_BYTES", 0)
+    collected: list[int] = []
+    real_collect = FactsPrefetch.collect
+
+    def collect(self: FactsPrefetch) -> dict[str, TranscriptFacts]:
+        got = real_collect(self)
+        collected.append(len(got))
+        return got
+
+    monkeypatch.setattr(FactsPrefetch, "collect", collect)
+    dry_ahead, run_ahead = _gc(state.root, "--dry-run"), _gc(state.root)
+    assert len(collected) == 2 and min(collected) >= 7, "both runs read the facts ahead"
+
+    assert dry_plain == dry_ahead
+    assert run_plain[0] == run_ahead[0] == 0
+    assert _tree(plain) == _tree(state.root)
+    summaries = [json.loads(r[1])["summary"] for r in (run_plain, run_ahead)]
+    for sm in summaries:
+        sm.pop("lock_held_ms")
+    assert summaries[0] == summaries[1]
+
+
+def test_a_transcript_that_changed_after_the_read_ahead_is_read_again(state: StateDir) -> None:
+    """A prefetched fact is used only while the file's size and mtime in the snapshot's own
+    listing are what the child read: a transcript that grew since is read again."""
+    sid = state.add_session("main", "agent:main:telegram:direct:1", updated_at=NOW_MS - 2 * DAY_MS)
+    sdir = state.sessions_dir("main")
+    pf = FactsPrefetch.start([sdir])
+    assert pf is not None
+    cache = pf.collect()
+    path = sdir / f"{sid}.jsonl"
+    assert str(path) in cache
+    with open(path, "ab") as fh:
+        fh.write(message_line("late", None, ts_ms=NOW_MS - 60_000))
+    store = AgentStore("main", sdir / "sessions.json", sdir, "per-agent")
+    snap = snapshot_agent(store, state.root, facts_cache=cache)
+    (ev,) = snap.entries
+    assert ev.facts is not None
+    assert ev.facts.size == path.stat().st_size != cache[str(path)].size
+    assert ev.facts.last_ts_ms == NOW_MS - 60_000
