@@ -274,7 +274,7 @@ def test_a_transcript_that_changed_after_the_read_ahead_is_read_again(state: Sta
     assert str(path) in cache
     with open(path, "ab") as fh:
         fh.write(message_line("late", None, ts_ms=NOW_MS - 60_000))
-    store = AgentStore("main", sdir / "sessions.json", sdir, "per-agent")
+    store = AgentStore("main", sdir / "sessions.json", sdir, "file")
     snap = snapshot_agent(store, state.root, facts_cache=cache)
     (ev,) = snap.entries
     assert ev.facts is not None
