@@ -107,6 +107,27 @@ def test_undo_restores_key_order_among_new_entries(state: StateDir) -> None:
     assert state.store_path("main").read_bytes() == store_bytes(expected)
 
 
+def test_undo_into_a_store_not_in_openclaws_formatting_parses_the_entries_it_puts_back(
+    state: StateDir,
+) -> None:
+    """undo keeps the entries it re-inserts as their bytes in the backup and splices them
+    into a store in OpenClaw's own formatting; a store someone rewrote in another layout
+    (here: compact JSON, which JSON.parse reads the same) cannot be spliced, so those
+    entries are parsed and the store written whole — with every entry exactly as it was,
+    in its place, and the store in OpenClaw's formatting again."""
+    gc_state(state)
+    original = state.read_store("main")
+    env = _gc(state)
+    after_gc = state.read_store("main")
+    compact = json.dumps(after_gc, separators=(",", ":"), ensure_ascii=False).encode()
+    state.store_path("main").write_bytes(compact)
+    rc, u, err = run_json("undo", env["run_id"], *sd(state))
+    assert rc == 0, err
+    assert u["summary"]["applied"] == u["summary"]["actions"] > 0 and u["summary"]["skipped"] == 0
+    assert state.read_store("main") == original
+    assert state.store_path("main").read_bytes() == store_bytes(original)
+
+
 def test_undo_is_refused_under_a_running_gateway(state: StateDir) -> None:
     import subprocess
     import sys
