@@ -68,6 +68,7 @@ from sessionctl.snapshot import (
     prefetch_facts,
     prompt_ref,
     prompt_ref_paths,
+    read_entry_facts,
     sibling_references,
     snapshot_agent,
 )
@@ -148,15 +149,23 @@ def read_snapshots(ctx: RunContext, stores: list[AgentStore]) -> list[AgentSnaps
     references. The whole entries the run journals or edits are read again, one store
     at a time (whole_entries, _apply)."""
     # the transcripts' cheap facts: read by prestart's repair already, or else read ahead
-    # by a child process while this one parses the stores (snapshot.FactsPrefetch)
+    # by a child process (snapshot.FactsPrefetch), which also loads the last third of the
+    # stores prestart did not read, while this process parses the others
     cache = ctx.facts_cache
-    prefetch = prefetch_facts(stores) if not cache else None
+    planned = {st.store_path: ctx.planned_load(st.store_path) for st in stores}
+    to_load = [st.store_path for st in stores if planned[st.store_path] is None]
+    ahead = to_load[len(to_load) - max(1, len(to_load) // 3) :] if len(to_load) >= 2 else []
+    prefetch = prefetch_facts(stores, load=ahead) if not cache else None
+    if prefetch is None:
+        ahead = []
     try:
         loads: list[tuple[AgentStore, StoreLoad]] = []
         for i, st in enumerate(stores):
             ctx.tick(f"reading agent {st.agent_id}", i, len(stores))
             ctx.checkpoint()  # a safe point: nothing is changed before the journal
-            load = ctx.planned_load(st.store_path)  # prestart read it already (unchanged since)
+            load = planned[st.store_path]  # prestart read it already (unchanged since)
+            if (load is None or load.sha256 is None) and prefetch is not None and st.store_path in ahead:
+                load = prefetch.loads().get(str(st.store_path))
             if load is None or load.sha256 is None:
                 load = load_store(st.store_path, plan=True)
             require_access(load, st.agent_id)
@@ -170,23 +179,19 @@ def read_snapshots(ctx: RunContext, stores: list[AgentStore]) -> list[AgentSnaps
                     hint=f"run `sessionctl repair --only store --agent {st.agent_id}` first",
                 )
             loads.append((st, load))
+        # the stores' own part of the snapshots (entries, listing, references) while the
+        # child still reads; then the transcripts' facts
+        snaps = [
+            snapshot_agent(st, ctx.state_dir, main_key=ctx.openclaw.main_key, read="none", load=load)
+            for st, load in loads
+        ]
         if prefetch is not None:
             cache = prefetch.collect()
     finally:
         if prefetch is not None:
             prefetch.close()
-    snaps: list[AgentSnapshot] = []
-    for st, load in loads:
-        snaps.append(
-            snapshot_agent(
-                st,
-                ctx.state_dir,
-                main_key=ctx.openclaw.main_key,
-                read="cheap",
-                load=load,
-                facts_cache=cache,
-            )
-        )
+    for snap in snaps:
+        read_entry_facts(snap, cache=cache)
     return snaps
 
 
@@ -382,9 +387,12 @@ def build_actions(
             if before is _MISSING:
                 act["state"], act["note"] = "skipped", "entry changed since planning"
             actions.append(act)
+    # an archive name is free when the folder listing of the snapshot does not have it
+    # (no lstat per file; the rename refuses to clobber one made since)
+    listed = {fi.path_str for s in snaps for fi in s.inventory.files}
     for ap in plan.agents:
         for f in ap.files:
-            dst = unique_archive_path(f.path, "deleted", archive_stamp_ms, taken)
+            dst = unique_archive_path(f.path, "deleted", archive_stamp_ms, taken, listed.__contains__)
             actions.append(
                 {
                     "type": "file.rename",

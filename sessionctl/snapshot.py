@@ -397,36 +397,41 @@ def scan_transcripts(
     return results
 
 
-# gc's plan read: stores of at least this many bytes in all (a few thousand entries) have
-# the cheap facts of their transcripts read by a forked child while this process parses
-# them (FactsPrefetch); below it, forking costs more than it saves
+# gc's plan read: stores of at least this many bytes in all (a few thousand entries) are
+# read with the help of a forked child (FactsPrefetch); below it, forking costs more than
+# it saves
 PREFETCH_MIN_STORE_BYTES = 8 << 20
 _PREFETCH_KINDS = frozenset(("transcript", "topic"))
 _FACT_FIELDS = tuple(f.name for f in dataclass_fields(TranscriptFacts))[1:]  # all but the path
 
 
 class FactsPrefetch:
-    """Cheap transcript facts read ahead, in a forked child, while the caller parses stores.
+    """gc's plan read on two cores: a forked child reads what this process needs next.
 
-    The child lists each folder and reads the facts of every live transcript in it (the
-    same `read_facts` the caller would run), then sends them back through a pipe and
-    exits. They are only a cache (RunContext.facts_cache): `read_entry_facts` takes a
-    prefetched fact only for a file whose size and mtime in its own, later listing are
-    what the child read, and reads any other file itself — so a file that changed in
-    between, or a child that failed, costs a read, never a wrong fact. No fork where it
-    is not safe or not worth it (one CPU, other threads running, few files): `start`
-    returns None and everything is read in-process as before."""
+    The child first loads the stores it is given (`load_store(plan=True)`, as this
+    process would; slim, so a few MB to send back), then lists each folder and reads the
+    cheap facts of every live transcript in it (the same `read_facts`), sending each part
+    through a pipe as soon as it has it, and exits. Meanwhile this process parses the
+    other stores and builds the snapshots. A store the child sent is what a load here
+    would give (the caller still checks its access and status). The facts are only a
+    cache (RunContext.facts_cache): `read_entry_facts` takes one only for a file whose
+    size and mtime in its own, later listing are what the child read, and reads any
+    other file itself — so a file that changed in between, or a child that failed, costs
+    a read, never a wrong fact. No fork where it is not safe or not worth it (one CPU,
+    other threads running): `start` returns None and everything is read in-process."""
 
     def __init__(self, pid: int, fd: int) -> None:
         self.pid: int | None = pid
         self.fd: int | None = fd
+        self._loads: dict[str, StoreLoad] | None = None
 
     @classmethod
-    def start(cls, folders: list[Path]) -> FactsPrefetch | None:
+    def start(cls, folders: list[Path], stores: Iterable[Path] = ()) -> FactsPrefetch | None:
         import threading
 
         if (os.cpu_count() or 1) < 2 or threading.active_count() > 1 or not hasattr(os, "fork"):
             return None
+        store_list = list(stores)
         try:
             r, w = os.pipe()
         except OSError:
@@ -441,7 +446,7 @@ class FactsPrefetch:
             code = 1
             try:
                 os.close(r)
-                _prefetch_child(folders, w)
+                _prefetch_child(folders, store_list, w)
                 code = 0
             except BaseException:
                 pass
@@ -450,27 +455,47 @@ class FactsPrefetch:
         os.close(w)
         return cls(pid, r)
 
-    def collect(self) -> dict[str, TranscriptFacts]:
-        """The child's facts by path (empty when it failed); reaps the child."""
+    def _message(self) -> Any:
+        """The child's next message (None when it failed or ended)."""
         import pickle
 
         if self.fd is None:
-            return {}
-        chunks = []
+            return None
         try:
-            while chunk := os.read(self.fd, 1 << 20):
-                chunks.append(chunk)
-        except OSError:
-            chunks = []
+            head = self._read_exactly(8)
+            body = self._read_exactly(int.from_bytes(head, "big")) if head is not None else None
+            return pickle.loads(body) if body is not None else None
+        except Exception:  # a child that died mid-write: the caller reads in-process
+            return None
+
+    def _read_exactly(self, n: int) -> bytes | None:
+        assert self.fd is not None
+        chunks, got = [], 0
+        while got < n:
+            chunk = os.read(self.fd, min(n - got, 1 << 20))
+            if not chunk:
+                return None
+            chunks.append(chunk)
+            got += len(chunk)
+        return b"".join(chunks)
+
+    def loads(self) -> dict[str, StoreLoad]:
+        """The stores the child loaded, by path (empty when it failed)."""
+        if self._loads is None:
+            got = self._message()
+            self._loads = got if isinstance(got, dict) else {}
+            if not isinstance(got, dict):
+                self.close()
+        return self._loads
+
+    def collect(self) -> dict[str, tuple[Any, ...]]:
+        """The child's facts by path (empty when it failed): the fields of TranscriptFacts
+        after its path, in order (read_entry_facts builds the facts of the paths it
+        uses, with its own Path objects); reaps the child."""
+        self.loads()
+        rows = self._message()
         self.close()
-        try:
-            rows = pickle.loads(b"".join(chunks)) if chunks else []
-        except Exception:
-            return {}
-        out: dict[str, TranscriptFacts] = {}
-        for path, values in rows:
-            out[path] = TranscriptFacts(Path(path), *values)
-        return out
+        return dict(rows) if isinstance(rows, list) else {}
 
     def close(self) -> None:
         """Stop the child (if it still runs) and reap it; idempotent."""
@@ -485,9 +510,16 @@ class FactsPrefetch:
                 os.waitpid(pid, 0)
 
 
-def _prefetch_child(folders: list[Path], fd: int) -> None:
+def _prefetch_child(folders: list[Path], stores: list[Path], fd: int) -> None:
     import pickle
 
+    def send(obj: object) -> None:
+        data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        view = memoryview(len(data).to_bytes(8, "big") + data)
+        while view:
+            view = view[os.write(fd, view) :]
+
+    send({str(p): load_store(p, plan=True) for p in stores})
     rows = []
     for folder in folders:
         try:
@@ -503,66 +535,77 @@ def _prefetch_child(folders: list[Path], fd: int) -> None:
             f = read_facts(Path(path))
             if f.error is None:
                 rows.append((path, tuple(getattr(f, n) for n in _FACT_FIELDS)))
-    data = memoryview(pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
-    while data:
-        data = data[os.write(fd, data) :]
+    send(rows)
     os.close(fd)
 
 
-def prefetch_facts(stores: list[AgentStore]) -> FactsPrefetch | None:
-    """FactsPrefetch.start over the stores' folders when their stores are big enough to be
-    worth it (PREFETCH_MIN_STORE_BYTES)."""
+def prefetch_facts(stores: list[AgentStore], *, load: Iterable[Path] = ()) -> FactsPrefetch | None:
+    """FactsPrefetch.start over the stores' folders (the child also loading the stores at
+    `load`) when their stores are big enough to be worth it (PREFETCH_MIN_STORE_BYTES)."""
     total = 0
     for st in stores:
         with contextlib.suppress(OSError):
             total += os.stat(st.store_path).st_size
     if total < PREFETCH_MIN_STORE_BYTES:
         return None
-    return FactsPrefetch.start([st.sessions_dir for st in stores])
+    return FactsPrefetch.start([st.sessions_dir for st in stores], load)
 
 
 def read_entry_facts(
-    snap: AgentSnapshot, *, deep: bool = False, workers: int = 2, cache: dict[str, Any] | None = None
+    snap: AgentSnapshot, *, deep: bool = False, workers: int = 2, cache: Mapping[str, Any] | None = None
 ) -> None:
     """Fill `facts` for every entry whose transcript exists (each file read once).
     Cheap facts are read in-process (a few syscalls per file); a big deep read uses
-    `workers` processes."""
-    by_path: dict[Path, list[EntryView]] = {}
+    `workers` processes.
+
+    `cache` (path → TranscriptFacts, or the fields a FactsPrefetch child read): cheap
+    facts read earlier in this run, reused for a file of this folder whose size and mtime
+    in this listing are what that read saw."""
+    # path string → (path, the listing's entry when it is in this folder, its entries)
+    by_path: dict[str, tuple[Path, FileInfo | None, list[EntryView]]] = {}
     inv = snap.inventory.by_name
-    sdir = str(snap.store.sessions_dir)
+    prefix = str(snap.store.sessions_dir) + "/"
+    n = len(prefix)
     for ev in snap.entries:
         p = ev.ref.path
         if p is None:
             continue
-        if str(p.parent) == sdir:
-            fi = inv.get(p.name)
+        s = str(p)
+        got = by_path.get(s)
+        if got is not None:
+            got[2].append(ev)
+            continue
+        fi: FileInfo | None = None
+        if s.startswith(prefix) and "/" not in s[n:]:  # a file of this folder: the listing says
+            fi = inv.get(s[n:])
             if fi is None or fi.kind in ("directory", "symlink"):
                 continue
         elif not p.exists():
             continue
-        by_path.setdefault(p, []).append(ev)
+        by_path[s] = (p, fi, [ev])
 
-    paths = list(by_path)
+    todo = list(by_path.values())
     if cache and not deep:
-        # cheap facts an earlier step of this run read (RunContext.facts_cache): reused for
-        # a file of this folder whose size and mtime in this listing are what that read saw
         unread = []
-        for p in paths:
+        for item in todo:
+            p, fi, evs = item
             f = cache.get(str(p))
-            fi = inv.get(p.name) if str(p.parent) == sdir else None
-            if (
-                f is not None
-                and fi is not None
-                and f.error is None
-                and (f.size, f.mtime_ms) == (fi.size, fi.mtime_ms)
-            ):
-                for ev in by_path[p]:
-                    ev.facts = f
-            else:
-                unread.append(p)
-        paths = unread
-    sizes = [fi.size if (fi := inv.get(p.name)) is not None else 0 for p in paths]
+            if f is not None and fi is not None:
+                if type(f) is tuple:  # FactsPrefetch: the fields after the path
+                    if f[2] is None and (f[0], f[1]) == (fi.size, fi.mtime_ms):
+                        f = TranscriptFacts(p, *f)
+                        for ev in evs:
+                            ev.facts = f
+                        continue
+                elif f.error is None and (f.size, f.mtime_ms) == (fi.size, fi.mtime_ms):
+                    for ev in evs:
+                        ev.facts = f
+                    continue
+            unread.append(item)
+        todo = unread
+    paths = [p for p, _fi, _evs in todo]
+    sizes = [fi.size if fi is not None else 0 for _p, fi, _evs in todo]
     results = scan_transcripts(paths, sizes, deep=deep, workers=workers)
-    for p, f in zip(paths, results, strict=True):
-        for ev in by_path[p]:
+    for (_p, _fi, evs), f in zip(todo, results, strict=True):
+        for ev in evs:
             ev.facts = f

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ from sessionctl import snapshot
 from sessionctl.discovery import AgentStore
 from sessionctl.snapshot import FactsPrefetch, snapshot_agent
 from sessionctl.store import resolve_transcript
+from sessionctl.timeutil import archive_stamp
 from sessionctl.transcripts import TranscriptFacts, read_facts, scan_sessions_dir
 
 
@@ -197,9 +199,8 @@ def test_prefetched_facts_are_the_in_process_read(tmp_path: Path) -> None:
         "t1-topic-3.jsonl",
     ]
     for p, f in got.items():
-        assert f == read_facts(Path(p)), p
-    assert got[str(sdir / "cut.jsonl")].tail_partial is not None
-    assert got[str(sdir / "bad-head.jsonl")].header_ok is False
+        assert TranscriptFacts(Path(p), *f) == read_facts(Path(p)), p
+    assert TranscriptFacts(sdir / "cut.jsonl", *got[str(sdir / "cut.jsonl")]).tail_partial is not None
 
 
 def test_a_stopped_read_ahead_leaves_no_child(tmp_path: Path) -> None:
@@ -244,7 +245,7 @@ def test_gc_with_the_read_ahead_is_gc_without(state: StateDir, monkeypatch: pyte
     collected: list[int] = []
     real_collect = FactsPrefetch.collect
 
-    def collect(self: FactsPrefetch) -> dict[str, TranscriptFacts]:
+    def collect(self: FactsPrefetch) -> dict[str, tuple[object, ...]]:
         got = real_collect(self)
         collected.append(len(got))
         return got
@@ -278,5 +279,48 @@ def test_a_transcript_that_changed_after_the_read_ahead_is_read_again(state: Sta
     snap = snapshot_agent(store, state.root, facts_cache=cache)
     (ev,) = snap.entries
     assert ev.facts is not None
-    assert ev.facts.size == path.stat().st_size != cache[str(path)].size
+    assert ev.facts.size == path.stat().st_size != cache[str(path)][0]
     assert ev.facts.last_ts_ms == NOW_MS - 60_000
+
+
+def test_an_archive_name_already_on_disk_is_never_given_out_again(state: StateDir) -> None:
+    """gc asks its folder listing, not the disk, whether an archive name is free: names
+    already there for every millisecond the run can stamp with are all passed over, and
+    every one of those files keeps its bytes."""
+    sid = state.add_session("main", "agent:main:telegram:direct:1", updated_at=NOW_MS - 10 * DAY_MS)
+    state.add_session("main", "agent:main:telegram:direct:2", updated_at=NOW_MS - HOUR_MS)
+    sdir = state.sessions_dir("main")
+    original = (sdir / f"{sid}.jsonl").read_bytes()
+    t0 = time.time_ns() // 1_000_000
+    squatters = {}
+    for ms in range(t0, t0 + 3000):
+        name = f"{sid}.jsonl.deleted.{archive_stamp(ms)}"
+        squatters[name] = str(ms).encode()
+        (sdir / name).write_bytes(squatters[name])
+    res = run_cli("gc", "--state-dir", str(state.root), "--max-age", "120h", "--now", NOW_ISO, "--json")
+    assert res.rc == 0, res.stderr
+    doc = parse_envelope(res)
+    (rename,) = [a for a in doc["actions"] if a["type"] == "file.rename"]
+    assert Path(rename["to"]).name not in squatters
+    assert (state.root / rename["to"]).read_bytes() == original
+    assert not (sdir / f"{sid}.jsonl").exists()
+    for name, data in squatters.items():
+        assert (sdir / name).read_bytes() == data
+
+
+def test_a_store_the_child_cannot_parse_stops_gc_as_in_process(
+    state: StateDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child loads the last store: a corrupt one there gives gc's own refusal (data
+    error, nothing changed), exactly as when this process reads it."""
+    gc_state(state)
+    state.store_path("ops").write_bytes(b'{"agent:ops:main": {"sessionId": "x",')
+    before = live_tree(state.root)
+    outs = []
+    for threshold in (1 << 62, 0):
+        monkeypatch.setattr(snapshot, "PREFETCH_MIN_STORE_BYTES", threshold)
+        res = run_cli("gc", "--state-dir", str(state.root), "--max-age", "120h", "--now", NOW_ISO, "--json")
+        outs.append((res.rc, parse_envelope(res)["errors"], res.stderr))
+        assert live_tree(state.root) == before
+    assert outs[0] == outs[1]
+    assert outs[0][0] != 0 and "cannot be read" in outs[0][2]
