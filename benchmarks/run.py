@@ -98,6 +98,7 @@ class Bench:
     family: str | None = None  # the baseline row this one is compared with
     target: float | None = None  # max ratio to the baseline
     target_s: float | None = None  # max median seconds (start-up)
+    peak_target: float | None = None  # max peak RSS, as a ratio to the family's
     ok_rcs: tuple[int, ...] = (0, 1, 2)  # health exits 1/2 when it finds warnings/criticals
     env: dict[str, str] | None = None
     cwd: Path | None = None
@@ -305,7 +306,14 @@ def suite(state: Path, *, only: set[str] | None, tiny: Path) -> list[Bench]:
         Bench("baseline", [*bl, "health", str(state)], ok_rcs=(0,)),
         Bench("health", sessionctl("health", "--json", *sd), "baseline", 1.5),
         Bench("list --json", sessionctl("list", "--json", *sd), "baseline", None, ok_rcs=(0,)),
-        Bench("gc --dry-run", sessionctl("gc", "--dry-run", "--json", *sd), "baseline", None, ok_rcs=(0,)),
+        Bench(
+            "gc --dry-run",
+            sessionctl("gc", "--dry-run", "--json", *sd),
+            "baseline",
+            1.5,
+            ok_rcs=(0,),
+            peak_target=1.2,
+        ),
         Bench("baseline deep", [*bl, "deep", str(state)], ok_rcs=(0,)),
         Bench("health --deep", sessionctl("health", "--deep", "--json", *sd), "baseline deep", 1.5),
         Bench(
@@ -328,6 +336,7 @@ def suite(state: Path, *, only: set[str] | None, tiny: Path) -> list[Bench]:
             2.5,
             ok_rcs=(0,),
             prepare=fresh.prepare,
+            peak_target=1.2,
         ),
         Bench(
             "undo (of that gc)",
@@ -336,7 +345,16 @@ def suite(state: Path, *, only: set[str] | None, tiny: Path) -> list[Bench]:
             1.5,
             ok_rcs=(0,),
             prepare=undo.prepare,
+            peak_target=1.0,
             note="ratio: to the gc it reverses",
+        ),
+        Bench(
+            "prestart",
+            sessionctl("prestart", "--json", *PRESTART_POLICY, *sd),
+            ok_rcs=(0,),
+            prepare=fresh.prepare,
+            inspect=prestart_info,
+            note="default --deadline 30s, " + " ".join(PRESTART_POLICY),
         ),
         Bench("--version (start-up)", [*entry_point(), "--version"], target_s=0.150, ok_rcs=(0,)),
         Bench(
@@ -484,6 +502,9 @@ def row(b: Bench, by_name: dict[str, Bench]) -> dict[str, Any]:
     if b.target is not None:
         r["target_ratio"] = b.target
         r["met"] = r.get("ratio") is not None and r["ratio"] <= b.target
+    if b.peak_target is not None:
+        r["target_rss_ratio"] = b.peak_target
+        r["met"] = r.get("met", True) and r.get("rss_ratio") is not None and r["rss_ratio"] <= b.peak_target
     if b.target_s is not None:
         r["target_s"] = b.target_s
         r["met"] = b.median() <= b.target_s
@@ -498,7 +519,10 @@ def print_table(
     title: str, rows: list[dict[str, Any]], prev: dict[str, dict[str, Any]] | None = None
 ) -> None:
     print(f"\n{title}")
-    hdr = f"{'benchmark':<32} {'median s':>9} {'cpu s':>7} {'ratio':>6} {'target':>7} {'peak MB':>8} {'MB ratio':>8}"
+    hdr = (
+        f"{'benchmark':<32} {'median s':>9} {'cpu s':>7} {'ratio':>6} {'target':>7}     "
+        f"{'peak MB':>8} {'MB ratio':>8} {'MB target':>9}"
+    )
     if prev is not None:
         hdr += f" {'prev s':>8} {'change':>7}"
     print(hdr)
@@ -514,9 +538,10 @@ def print_table(
         )
         mark = "" if "met" not in r else (" ok" if r["met"] else " MISS")
         rss = f"{r['rss_ratio']:.2f}x" if "rss_ratio" in r else ""
+        rss_target = f"≤{r['target_rss_ratio']}x" if "target_rss_ratio" in r else ""
         line = (
             f"{r['name']:<32} {r['median_s']:>9.3f} {r['cpu_s']:>7.2f} {ratio:>6} {target:>7}{mark:<5}"
-            f"{r['peak_rss_mb']:>8.1f} {rss:>8}"
+            f"{r['peak_rss_mb']:>8.1f} {rss:>8} {rss_target:>9}"
         )
         if prev is not None and r["name"] in prev:
             p = prev[r["name"]]["median_s"]
@@ -656,6 +681,8 @@ SCALE_BENCHES = (
     "baseline gc",
     "gc",
     "undo (of that gc)",
+    "repair --dry-run",
+    "prestart",
 )
 
 
@@ -677,7 +704,13 @@ def run_scale(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             FreshCopy(st).restore()
         by_name = {b.name: b for b in benches}
-        out.append({"entries": n, "rows": [row(b, by_name) for b in benches]})
+        out.append(
+            {
+                "entries": n,
+                "rows": [row(b, by_name) for b in benches],
+                "run_folder": run_folder_size(st, FreshCopy(st)),
+            }
+        )
     return {
         "stamp": dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ"),
         "machine": machine(),
@@ -713,6 +746,19 @@ def print_scale(scale: list[dict[str, Any]]) -> None:
         "ratio to the baseline of the same size (wall)",
         lambda r, n: f"{r['ratio']:.2f}x" if "ratio" in r else "",
     )
+    table(
+        "peak RSS ratio to the baseline of the same size",
+        lambda r, n: f"{r['rss_ratio']:.2f}x" if "rss_ratio" in r else "",
+    )
+    folders = [s.get("run_folder") or {} for s in scale]
+    if any(f.get("ratio") is not None for f in folders):
+        cells = [
+            "{:.1f} MB = {:.1f} %".format(f["run_bytes"] / 1e6, f["ratio"] * 100) if f.get("ratio") else ""
+            for f in folders
+        ]
+        print(
+            f"{'gc run folder':<16}" + "".join(f"{c:>22}" for c in cells) + "   (target ≤ 10 % of the stores)"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
