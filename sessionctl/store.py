@@ -658,7 +658,8 @@ def resolve_transcript(
             and (fi := listed.get(name)) is not None
             and fi.kind not in _NOT_FILES
         ):
-            return TranscriptRef(sessions_dir / name, "sessionFile")
+            # the listing's own Path (built once, reused by every later step)
+            return TranscriptRef(fi.path if fi.parent == sessions_dir else sessions_dir / name, "sessionFile")
     if isinstance(sf, str) and sf.strip():
         candidate = Path(sf) if os.path.isabs(sf) else sessions_dir / sf
         inside = resolve_inside(candidate, sessions_dir)
@@ -684,7 +685,9 @@ def resolve_transcript(
     if isinstance(sid, str) and PATH_SESSION_ID.match(sid):
         name = f"{sid}.jsonl"
         if listed is not None and (fi := listed.get(name)) is not None and fi.kind not in _NOT_FILES:
-            return TranscriptRef(sessions_dir / name, "sessionId", outside)
+            return TranscriptRef(
+                fi.path if fi.parent == sessions_dir else sessions_dir / name, "sessionId", outside
+            )
         p = resolve_inside(sessions_dir / name, sessions_dir)
         if p is not None:
             return TranscriptRef(p, "sessionId", outside)
