@@ -55,7 +55,8 @@ from sessionctl.gateway import find_gateways
 from sessionctl.gc import run_gc, summarize
 from sessionctl.health import run_health
 from sessionctl.locks import proc_starttime
-from sessionctl.policy import DEFAULT_KEEP_RUNS, PolicyOverrides, resolve_defuse, resolve_policy
+from sessionctl.policy.model import PolicyOverrides
+from sessionctl.policy.sources import DEFAULT_KEEP_RUNS, resolve_defuse, resolve_policy
 from sessionctl.result import LogLevel, Status
 from sessionctl.runs import Run, prune_runs
 from sessionctl.sqlite.prestart import sqlite_report

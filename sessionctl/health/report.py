@@ -20,13 +20,13 @@ from sessionctl.health.stats import AgentStats, stats_for
 from sessionctl.health.store import size_checks, store_checks
 from sessionctl.health.storms import storm_checks
 from sessionctl.health.transcripts import transcript_checks
-from sessionctl.policy import resolve_policy
+from sessionctl.policy.sources import resolve_policy
 from sessionctl.snapshot import AgentSnapshot, ReadMode, snapshot_agent
 from sessionctl.thresholds import HealthThresholds, thresholds_for
 from sessionctl.timeutil import now_ms as wall_now
 
 if TYPE_CHECKING:
-    from sessionctl.policy import Policy
+    from sessionctl.policy.model import Policy
 
 
 @dataclass

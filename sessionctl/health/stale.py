@@ -8,7 +8,7 @@ from typing import Any
 from sessionctl.context import RunContext
 from sessionctl.findings import Finding, fix_cmd
 from sessionctl.health.stats import AgentStats
-from sessionctl.policy import collect_transcript_locks, plan_gc, refusal_findings
+from sessionctl.policy.plan import collect_transcript_locks, plan_gc, refusal_findings
 from sessionctl.resume import detect_era, file_resume_finding
 from sessionctl.snapshot import AgentSnapshot
 from sessionctl.thresholds import HealthThresholds
@@ -51,7 +51,7 @@ def resume_checks(
 
 def stale_checks(snaps: list[AgentSnapshot], policy: Any, now_ms: int) -> list[Finding]:
     """entry.stale: the sessions the configured gc policy would expire, from gc's own
-    pure planner (sessionctl.policy.plan_gc) — the same decision `gc --dry-run` shows."""
+    pure planner (sessionctl.policy.plan.plan_gc) — the same decision `gc --dry-run` shows."""
 
     if not policy.has_expiry:
         return []
