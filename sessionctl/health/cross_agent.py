@@ -9,7 +9,7 @@ from typing import Any
 from sessionctl.bindings import dangling, expired, load_bindings, target_agent
 from sessionctl.context import RunContext
 from sessionctl.findings import Finding, fix_cmd
-from sessionctl.peers import IdentityLinks, expected_route, route_bindings, session_peer
+from sessionctl.peers import IdentityLinks, entry_peers, expected_route, route_bindings
 from sessionctl.snapshot import AgentSnapshot, session_agent
 
 
@@ -20,12 +20,7 @@ def peer_checks(snaps: list[AgentSnapshot], ctx: RunContext) -> list[Finding]:
     out: list[Finding] = []
     by_ident: dict[tuple[str, ...], list[tuple[str, str, Any]]] = defaultdict(list)
     for snap in snaps:
-        for ev in snap.entries:
-            if ev.shape_problem:
-                continue
-            sp = session_peer(ev.parsed, ev.entry, links)
-            if sp is None:
-                continue
+        for ev, sp in entry_peers(snap.entries, links):
             agent = session_agent(snap, ev)
             by_ident[sp.identity.key].append((agent, ev.key, sp))
             if not bindings or sp.thread is not None:
