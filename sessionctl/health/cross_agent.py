@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
 
 from sessionctl.bindings import dangling, expired, load_bindings, target_agent
 from sessionctl.context import RunContext
 from sessionctl.findings import Finding, fix_cmd
-from sessionctl.peers import IdentityLinks, entry_peers, expected_route, route_bindings
+from sessionctl.peers import IdentityLinks, SessionPeer, entry_peers, expected_route, route_bindings
 from sessionctl.snapshot import AgentSnapshot, session_agent
 
 
@@ -18,7 +17,7 @@ def peer_checks(snaps: list[AgentSnapshot], ctx: RunContext) -> list[Finding]:
     links = IdentityLinks(ctx.openclaw.identity_links)
     bindings = route_bindings(ctx.openclaw)
     out: list[Finding] = []
-    by_ident: dict[tuple[str, ...], list[tuple[str, str, Any]]] = defaultdict(list)
+    by_ident: dict[tuple[str, ...], list[tuple[str, str, SessionPeer]]] = defaultdict(list)
     for snap in snaps:
         for ev, sp in entry_peers(snap.entries, links):
             agent = session_agent(snap, ev)

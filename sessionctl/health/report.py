@@ -26,7 +26,9 @@ from sessionctl.thresholds import HealthThresholds, thresholds_for
 from sessionctl.timeutil import now_ms as wall_now
 
 if TYPE_CHECKING:
+    from sessionctl.discovery import AgentStore
     from sessionctl.policy.model import Policy
+    from sessionctl.sqlite.reader import AgentDb
 
 
 @dataclass
@@ -52,7 +54,7 @@ class HealthReport:
 def sort_findings(findings: Iterable[Finding], agent_order: list[str]) -> list[Finding]:
     order = {a: i for i, a in enumerate(agent_order)}
 
-    def k(f: Finding) -> tuple[Any, ...]:
+    def k(f: Finding) -> tuple[int, int, str, str, str, str, str]:
         return (
             -SEVERITY_RANK[f.severity],
             order.get(f.agent or "", -1) if f.agent is not None else -1,
@@ -78,10 +80,10 @@ class SqliteHealth:
         # integrity_check reads everything in one transaction: only with --deep and no
         # gateway (spec §8.2); quick_check otherwise
         self.integrity = "integrity_check" if deep and not find_gateways(ctx.state_dir) else "quick_check"
-        self.dbs: list[Any] = []
+        self.dbs: list[AgentDb] = []
 
     def agent(
-        self, store: Any, now: int
+        self, store: AgentStore, now: int
     ) -> tuple[AgentSnapshot | None, AgentSnapshot | None, AgentStats, list[Finding]]:
         from sessionctl.sqlite.health import agent_checks, sqlite_stats
         from sessionctl.sqlite.reader import read_agent_db

@@ -3,18 +3,17 @@ what the next gateway start resumes."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from sessionctl.context import RunContext
 from sessionctl.findings import Finding, fix_cmd
 from sessionctl.health.stats import AgentStats
+from sessionctl.policy.model import Policy
 from sessionctl.policy.plan import collect_transcript_locks, plan_gc, refusal_findings
 from sessionctl.resume import detect_era, file_resume_finding
 from sessionctl.snapshot import AgentSnapshot
 from sessionctl.thresholds import HealthThresholds
 
 
-def _rule_source(policy: Any, kind: str, rule: str | None) -> str | None:
+def _rule_source(policy: Policy, kind: str, rule: str | None) -> str | None:
     r = policy.rule_for(kind)
     if rule == "max-age" and r.max_age is not None:
         return str(r.max_age.source)
@@ -49,7 +48,7 @@ def resume_checks(
     return out
 
 
-def stale_checks(snaps: list[AgentSnapshot], policy: Any, now_ms: int) -> list[Finding]:
+def stale_checks(snaps: list[AgentSnapshot], policy: Policy, now_ms: int) -> list[Finding]:
     """entry.stale: the sessions the configured gc policy would expire, from gc's own
     pure planner (sessionctl.policy.plan.plan_gc) — the same decision `gc --dry-run` shows."""
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from sessionctl.findings import Finding
+from sessionctl.findings import Finding, Severity
 from sessionctl.locks import TRANSCRIPT_LOCK_STALE_MS, inspect_lock
 from sessionctl.policy.model import Policy
 from sessionctl.resume import DefusePolicy, ResumeDecision, ResumeEra, file_resumes_on_start, plan_defuse
@@ -532,11 +532,11 @@ def collect_transcript_locks(snapshots: Iterable[AgentSnapshot]) -> dict[str, st
     return out
 
 
-def refusal_findings(plan: GcPlan, severity: str) -> list[Any]:
+def refusal_findings(plan: GcPlan, severity: Severity) -> list[Finding]:
     """One `gc.agent_refused` finding per agent the plan would have emptied (left
     untouched): what gc shows, and what health reports (as info)."""
 
-    out = []
+    out: list[Finding] = []
     for ap in plan.agents:
         if not ap.refused:
             continue
@@ -544,7 +544,7 @@ def refusal_findings(plan: GcPlan, severity: str) -> list[Any]:
         out.append(
             Finding(
                 "gc.agent_refused",
-                severity,  # type: ignore[arg-type]
+                severity,
                 ap.agent,
                 f"gc leaves agent {ap.agent} untouched: its policy would expire all {n} of its sessions "
                 "(the other agents are cleaned)",

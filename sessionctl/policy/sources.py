@@ -22,6 +22,7 @@ from sessionctl.timeutil import parse_duration
 
 if TYPE_CHECKING:
     from sessionctl.config import OpenClawConfig, SessionctlConfig
+    from sessionctl.context import RunContext
 
 
 OFF_WORDS = frozenset({"off", "none", "never"})
@@ -66,7 +67,7 @@ def _cli_duration(opt: str, text: str) -> Limit | None:
     return Limit(ms, text.strip(), opt)
 
 
-def _cfg_duration(value: Any, where: str, key: str, path: str | None) -> Limit | None:
+def _cfg_duration(value: object, where: str, key: str, path: str | None) -> Limit | None:
     if value is False or (isinstance(value, str) and value.strip().lower() in OFF_WORDS):
         return None
     if not isinstance(value, str):
@@ -83,7 +84,7 @@ def _cfg_duration(value: Any, where: str, key: str, path: str | None) -> Limit |
     return Limit(ms, value.strip(), where)
 
 
-def _cfg_count(value: Any, where: str, key: str, path: str | None, *, minimum: int = 0) -> int | None:
+def _cfg_count(value: object, where: str, key: str, path: str | None, *, minimum: int = 0) -> int | None:
     if value is False or (isinstance(value, str) and value.strip().lower() in OFF_WORDS):
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
@@ -91,7 +92,7 @@ def _cfg_count(value: Any, where: str, key: str, path: str | None, *, minimum: i
     return value
 
 
-def _cfg_globs(value: Any, where: str, path: str | None) -> list[str]:
+def _cfg_globs(value: object, where: str, path: str | None) -> list[str]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(g, str) and g.strip() for g in value):
@@ -111,7 +112,7 @@ _OC_UNITS = {
 }
 
 
-def _openclaw_duration(value: Any, field_name: str) -> Limit | None:
+def _openclaw_duration(value: object, field_name: str) -> Limit | None:
     """session.maintenance.pruneAfter as OpenClaw writes it: "30d", "24h", "90m" (m =
     minutes in OpenClaw's own syntax). None for a bare number or anything else: gc will
     not guess what the gateway's config means."""
@@ -125,7 +126,7 @@ def _openclaw_duration(value: Any, field_name: str) -> Limit | None:
 
 
 def resolve_policy(
-    ctx: Any,
+    ctx: RunContext,
     overrides: PolicyOverrides | None = None,
     *,
     require_expiry: bool = False,
@@ -307,7 +308,7 @@ def _retention(
 
 
 def resolve_retention(
-    ctx: Any, keep_runs: int | None, keep_within: str | None
+    ctx: RunContext, keep_runs: int | None, keep_within: str | None
 ) -> tuple[int | None, int | None]:
     """The run folder retention of `backup` (gc and prestart get it in their Policy): the
     command line over sessionctl.toml's `[gc] keep-runs` / `keep-within` over the
@@ -327,7 +328,7 @@ def _openclaw_policy(oc: OpenClawConfig, pol: Policy, *, strict: bool) -> tuple[
     ocp = str(oc.path) if oc.path else "openclaw.json"
     defaults_note = []
 
-    def unreadable(key: str, value: Any, what: str, hint: str, default: str) -> None:
+    def unreadable(key: str, value: object, what: str, hint: str, default: str) -> None:
         msg = f"session.maintenance.{key} = {_show(value)} is not {what}"
         if strict:
             raise ConfigError(f"{ocp}: {msg}", path=ocp, hint=hint)
@@ -388,7 +389,7 @@ def _openclaw_policy(oc: OpenClawConfig, pol: Policy, *, strict: bool) -> tuple[
     return Rule(None, idle_lim, None), cap, src
 
 
-def _show(value: Any) -> str:
+def _show(value: object) -> str:
     """A config value as JSON would write it (null, not None)."""
     import json
 
@@ -404,7 +405,7 @@ DEFAULT_MAX_RESUME = 4  # OpenClaw's default agents.defaults.maxConcurrent of la
 DEFAULT_RESUME_WITHIN = "1h"
 
 
-def resolve_defuse(ctx: Any, max_resume: int | None, resume_within: str | None) -> DefusePolicy:
+def resolve_defuse(ctx: RunContext, max_resume: int | None, resume_within: str | None) -> DefusePolicy:
     """The resume-set limit: the flags, else `[prestart] max-resume` / `resume-within` of
     sessionctl.toml, else 4 and 1h. UsageError (64) for a bad flag, ConfigError (78) for a
     bad config value."""

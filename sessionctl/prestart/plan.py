@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 from sessionctl import bindings
 from sessionctl.context import RunContext
@@ -27,9 +26,9 @@ from sessionctl.prestart.estimate import (
 )
 from sessionctl.prestart.state import PrestartState, file_size, file_stamp
 from sessionctl.sqlite.prestart import sqlite_report
-from sessionctl.store import load_store, require_access
+from sessionctl.store import StoreLoad, load_store, require_access
 from sessionctl.thresholds import thresholds_for
-from sessionctl.transcripts import read_facts, scan_sessions_dir_stamped
+from sessionctl.transcripts import Inventory, read_facts, scan_sessions_dir_stamped
 from sessionctl.units import bytes_h
 
 
@@ -60,9 +59,9 @@ def plan(p: PrestartState) -> None:
         elif st.layout == "sqlite":
             p.no_store_before.add(str(st.store_path))
     sqlite_plan(p)
-    loads: dict[str, Any] = {}
+    loads: dict[str, StoreLoad] = {}
     p.ctx.store_loads = loads
-    listings: dict[str, tuple[tuple[int, int, int], Any]] = {}
+    listings: dict[str, tuple[tuple[int, int, int], Inventory]] = {}
     p.ctx.inventories = listings  # repair reuses them (RunContext.planned_inventory)
     p.ctx.facts_cache = {}  # repair's reads of referenced transcripts, for gc
     for st in file_stores(p.ctx):
