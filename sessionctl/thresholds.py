@@ -8,10 +8,11 @@ type is a ConfigError (exit 78, which `health` reports as 3 UNKNOWN).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from sessionctl.errors import ConfigError, UsageError
+from sessionctl.errors import ConfigError, SessionctlError, UsageError
 from sessionctl.findings import Finding, Severity
 from sessionctl.keys import GROUPLIKE_KINDS, KINDS, ParsedKey
 from sessionctl.timeutil import parse_duration
@@ -133,17 +134,23 @@ def _nonnegative(v: object, where: str) -> int:
     return v
 
 
+def limit_ms(text: str, where: str, error: Callable[[str], SessionctlError], *, zero: str) -> int:
+    """A duration limit (gc's, health's): parse_duration's ms, longer than zero. A text
+    that is no duration is `error(f"{where}: <why>")`, zero is `error(zero)`."""
+    try:
+        ms = parse_duration(text)
+    except UsageError as exc:
+        raise error(f"{where}: {exc.message}") from None
+    if ms <= 0:
+        raise error(zero)
+    return ms
+
+
 def _duration(v: object, where: str) -> int:
 
     if not isinstance(v, str):
         raise ConfigError(f'{where} must be a duration string like "10min", not {v!r}')
-    try:
-        ms = parse_duration(v)
-    except UsageError as exc:
-        raise ConfigError(f"{where}: {exc.message}") from None
-    if ms <= 0:
-        raise ConfigError(f"{where} must be longer than zero")
-    return ms
+    return limit_ms(v, where, ConfigError, zero=f"{where} must be longer than zero")
 
 
 def _openclaw_max_entries(maintenance: dict[str, Any]) -> int | None:

@@ -124,6 +124,13 @@ class SqliteHealth:
         return state_checks(self.state, self.dbs, now, wanted)
 
 
+def _snapshot(ctx: RunContext, store: AgentStore, read: ReadMode) -> AgentSnapshot:
+    """One agent's snapshot as every check reads it (slim; a denied read is reported)."""
+    return snapshot_agent(
+        store, ctx.state_dir, main_key=ctx.openclaw.main_key, read=read, slim=True, report_denied=True
+    )
+
+
 def run_health(
     ctx: RunContext,
     *,
@@ -174,14 +181,7 @@ def run_health(
         if store.legacy_pending:
             # the legacy sessions.json is never modified and no longer read by the runtime:
             # report it, check nothing inside it (the agent's database is checked below)
-            snap = snapshot_agent(
-                store,
-                ctx.state_dir,
-                main_key=ctx.openclaw.main_key,
-                read="none",
-                slim=True,
-                report_denied=True,
-            )
+            snap = _snapshot(ctx, store, "none")
             findings.extend(store_checks(snap, ctx))
         if store.layout == "sqlite" and era is not None:
             s_snap, gc_snap, s_stats, s_findings = era.agent(store, now)
@@ -193,9 +193,7 @@ def run_health(
                     gc_snaps.append(gc_snap)
                 findings.extend(storm_checks(s_snap, thr))
             continue
-        snap = snapshot_agent(
-            store, ctx.state_dir, main_key=ctx.openclaw.main_key, read=read, slim=True, report_denied=True
-        )
+        snap = _snapshot(ctx, store, read)
         snaps.append(snap)
         stats.append(stats_for(snap, now))
         if in_sqlite_era and snap.load.status != "missing":

@@ -10,6 +10,22 @@ from sessionctl.store import TOO_DEEP
 from sessionctl.thresholds import HealthThresholds
 from sessionctl.units import bytes_h
 
+# a store OpenClaw would read as empty and overwrite: status -> (check id, message)
+_DAMAGED = {
+    "empty": (
+        "store.empty_file",
+        "sessions.json is empty: {error}; OpenClaw would read it as no sessions and overwrite it",
+    ),
+    "unparseable": (
+        "store.unparseable",
+        "sessions.json is not valid JSON ({error}); OpenClaw would load it as {{}} and overwrite it",
+    ),
+    "not_object": (
+        "store.not_object",
+        "sessions.json is not a JSON object ({error}); OpenClaw would treat it as empty",
+    ),
+}
+
 
 def store_checks(snap: AgentSnapshot, ctx: RunContext | None = None) -> list[Finding]:
     """Store-level checks: unparseable / empty / non-object / legacy pending migration."""
@@ -30,38 +46,17 @@ def store_checks(snap: AgentSnapshot, ctx: RunContext | None = None) -> list[Fin
                 fix="openclaw doctor --fix",
             )
         )
-    repair = fix_cmd("store", agent)
-    if load.status == "empty":
+    damaged = _DAMAGED.get(load.status)
+    if damaged is not None:
+        check, message = damaged
         out.append(
             Finding(
-                "store.empty_file",
+                check,
                 "critical",
                 agent,
-                f"sessions.json is empty: {load.error}; OpenClaw would read it as no sessions and overwrite it",
+                message.format(error=load.error),
                 path=path,
-                fix=repair,
-            )
-        )
-    elif load.status == "unparseable":
-        out.append(
-            Finding(
-                "store.unparseable",
-                "critical",
-                agent,
-                f"sessions.json is not valid JSON ({load.error}); OpenClaw would load it as {{}} and overwrite it",
-                path=path,
-                fix=repair,
-            )
-        )
-    elif load.status == "not_object":
-        out.append(
-            Finding(
-                "store.not_object",
-                "critical",
-                agent,
-                f"sessions.json is not a JSON object ({load.error}); OpenClaw would treat it as empty",
-                path=path,
-                fix=repair,
+                fix=fix_cmd("store", agent),
             )
         )
     elif load.status == "unreadable" and load.error == TOO_DEEP:

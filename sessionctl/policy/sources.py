@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +18,7 @@ from sessionctl.errors import ConfigError, UsageError
 from sessionctl.keys import KINDS
 from sessionctl.policy.model import Cap, ConfigProblem, Limit, Policy, PolicyOverrides, Rule
 from sessionctl.resume import DefusePolicy
+from sessionctl.thresholds import limit_ms
 from sessionctl.timeutil import parse_duration
 
 if TYPE_CHECKING:
@@ -58,12 +59,7 @@ def _norm_keys(table: Mapping[str, Any]) -> dict[str, Any]:
 def _cli_duration(opt: str, text: str) -> Limit | None:
     if text.strip().lower() in OFF_WORDS:
         return None
-    try:
-        ms = parse_duration(text)
-    except UsageError as exc:
-        raise UsageError(f"{opt}: {exc.message}") from None
-    if ms <= 0:
-        raise UsageError(f"{opt} {text!r} must be longer than zero (or 'off')")
+    ms = limit_ms(text, opt, UsageError, zero=f"{opt} {text!r} must be longer than zero (or 'off')")
     return Limit(ms, text.strip(), opt)
 
 
@@ -75,12 +71,12 @@ def _cfg_duration(value: object, where: str, key: str, path: str | None) -> Limi
             f'{path}: {where} {key} = {value!r}: write a quoted duration like "24h", "7d" or "off"',
             path=path,
         )
-    try:
-        ms = parse_duration(value)
-    except UsageError as exc:
-        raise ConfigError(f"{path}: {where} {key}: {exc.message}", path=path) from None
-    if ms <= 0:
-        raise ConfigError(f'{path}: {where} {key} must be longer than zero (or "off")', path=path)
+    ms = limit_ms(
+        value,
+        f"{path}: {where} {key}",
+        lambda msg: ConfigError(msg, path=path),
+        zero=f'{path}: {where} {key} must be longer than zero (or "off")',
+    )
     return Limit(ms, value.strip(), where)
 
 
@@ -203,21 +199,18 @@ def resolve_policy(
         used_cfg = used_cfg or any(k in t for k in ("max-age", "idle", "failed-idle", "max-entries"))
 
     # -------- command line: a flag replaces that limit for every kind
-    if ov.max_age is not None:
+    flags: tuple[tuple[str, str | None, Callable[[Rule, Limit | None], Rule]], ...] = (
+        ("--max-age", ov.max_age, lambda r, lim: replace(r, max_age=lim)),
+        ("--idle", ov.idle, lambda r, lim: replace(r, idle=lim)),
+        ("--failed-idle", ov.failed_idle, lambda r, lim: replace(r, failed_idle=lim)),
+    )
+    for opt, text, with_limit in flags:
+        if text is None:
+            continue
         used_cli = True
-        lim = _cli_duration("--max-age", ov.max_age)
-        default = replace(default, max_age=lim)
-        per_kind = {k: replace(r, max_age=lim) for k, r in per_kind.items()}
-    if ov.idle is not None:
-        used_cli = True
-        lim = _cli_duration("--idle", ov.idle)
-        default = replace(default, idle=lim)
-        per_kind = {k: replace(r, idle=lim) for k, r in per_kind.items()}
-    if ov.failed_idle is not None:
-        used_cli = True
-        lim = _cli_duration("--failed-idle", ov.failed_idle)
-        default = replace(default, failed_idle=lim)
-        per_kind = {k: replace(r, failed_idle=lim) for k, r in per_kind.items()}
+        lim = _cli_duration(opt, text)
+        default = with_limit(default, lim)
+        per_kind = {k: with_limit(r, lim) for k, r in per_kind.items()}
     if ov.max_entries is not None:
         used_cli = True
         if ov.max_entries < 0:
