@@ -91,7 +91,7 @@ def plan(p: PrestartState) -> None:
             list_cpu += time.process_time() - p0
             if stamp is not None:
                 listings[str(st.sessions_dir)] = (stamp, inv)
-                p.costs.listed_for_repair += len(inv.files)
+                c.listed_for_repair += len(inv.files)
             c.files += len(inv.files)
             tfiles = []
             for fi in inv.files:
@@ -106,9 +106,9 @@ def plan(p: PrestartState) -> None:
         c.transcripts += transcripts
         if expired:
             # each expired session: a store edit; each of its files: an archive rename
-            p.costs.gc_touched_bytes += load.size
-            p.costs.gc_archives += min(expired, transcripts)
-            p.costs.gc_expired += expired
+            c.gc_touched_bytes += load.size
+            c.gc_archives += min(expired, transcripts)
+            c.gc_expired += expired
 
     for _ch, path in bindings.binding_file_paths(p.ctx.state_dir):
         c.binding_files += 1

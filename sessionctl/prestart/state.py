@@ -16,6 +16,7 @@ from sessionctl.prestart.report import PrestartReport
 from sessionctl.result import LogLevel
 
 LogFn = Callable[[LogLevel, str], None]
+_LEVELS: dict[str, LogLevel] = {lv: lv for lv in ("error", "warning", "notice", "info", "debug")}
 
 
 @dataclass
@@ -53,8 +54,8 @@ class PrestartState:
     no_store_before: set[str] = field(default_factory=set)  # SQLite-era agents: no sessions.json may appear
 
     def relay(self, level: str, msg: str) -> None:
-        lvl: LogLevel = level if level in ("error", "warning", "notice", "info", "debug") else "info"  # type: ignore[assignment]
-        self.log(lvl, msg)
+        """A log line of a command prestart runs (its level as that command wrote it)."""
+        self.log(_LEVELS.get(level, "info"), msg)
 
     def lock_timeout_s(self) -> float:
         return max(0.5, min(5.0, self.deadline.remaining_ms() / 4000))

@@ -292,7 +292,7 @@ def expire_bindings_alone(p: PrestartState, st: StepReport) -> None:
 
 def retention_step(p: PrestartState, st: StepReport) -> None:
     """Keep the run folders within --keep-runs / --keep-within ([gc] keep-runs /
-    keep-within); without either, the newest policy.DEFAULT_KEEP_RUNS. Never this run's."""
+    keep-within); without either, the newest DEFAULT_KEEP_RUNS (policy/sources.py). Never this run's."""
 
     if p.policy_error is not None:
         st.status = "skipped"
@@ -300,8 +300,8 @@ def retention_step(p: PrestartState, st: StepReport) -> None:
             "sessionctl.toml could not be read: its keep-runs / keep-within are unknown, nothing pruned"
         )
         return
-    keep_runs = getattr(p.policy, "keep_runs", None)
-    kw = getattr(p.policy, "keep_within", None)
+    keep_runs = p.policy.keep_runs if p.policy is not None else None
+    kw = p.policy.keep_within if p.policy is not None else None
     keep_within_ms = kw.ms if kw is not None else None
     if keep_runs is None and keep_within_ms is None:
         keep_runs = DEFAULT_KEEP_RUNS
