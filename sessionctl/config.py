@@ -104,7 +104,7 @@ class OpenClawConfig:
     main_key: str = "main"
     maintenance: dict[str, Any] = field(default_factory=dict)
     identity_links: dict[str, Any] = field(default_factory=dict)
-    cron_session_retention: Any = None
+    cron_session_retention: object = None  # cron.sessionRetention as written
     raw: dict[str, Any] = field(default_factory=dict)
     denied: bool = False  # `error` is a permission error (EACCES/EPERM)
 
@@ -139,7 +139,7 @@ def _wrong_types(path: Path, data: dict[str, Any]) -> str | None:
     return f"{path}: " + "; ".join(wrong) if wrong else None
 
 
-def parse_json5(text: str) -> Any:
+def parse_json5(text: str) -> object:
     """openclaw.json's text → its value. Plain JSON (what `openclaw config set` and most
     generators write) goes through orjson — a 10 MB file in milliseconds; the pure-Python
     JSON5 parser (~5 s per MB) only reads what orjson refuses: comments, trailing commas,

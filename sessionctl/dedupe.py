@@ -46,7 +46,7 @@ from sessionctl.archive import all_snapshots
 from sessionctl.context import RunContext
 from sessionctl.execute import DEFAULT_LOCK_TIMEOUT_S, ENGINE_TO_HEALTH, Outcome, Plan, run_plan, tag_findings
 from sessionctl.fsio import state_rel
-from sessionctl.peers import IdentityLinks, SessionPeer, expected_route, route_bindings, session_peer
+from sessionctl.peers import IdentityLinks, SessionPeer, entry_peers, expected_route, route_bindings
 from sessionctl.snapshot import AgentSnapshot, EntryView, build_references, session_agent, session_files
 from sessionctl.timeutil import format_duration, iso_ms, max_in_window, now_ms
 from sessionctl.transcripts import unique_archive_path
@@ -252,12 +252,7 @@ def plan_peers(ctx: RunContext, opts: DedupeOptions) -> Plan:
                 )
             continue
         plan.note_store(state_rel(ctx.state_dir, snap.store.store_path), [ev.key for ev in snap.entries])
-        for ev in snap.entries:
-            if ev.shape_problem:
-                continue
-            sp = session_peer(ev.parsed, ev.entry, links)
-            if sp is None:
-                continue
+        for ev, sp in entry_peers(snap.entries, links):
             groups[(*sp.identity.key, sp.thread)].append((snap, ev, sp, session_agent(snap, ev)))
     removals: list[_Removal] = []
     report: list[dict[str, Any]] = []

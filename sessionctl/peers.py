@@ -17,9 +17,9 @@ default agent, like OpenClaw's pickFirstExistingAgentId.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sessionctl.config import OpenClawConfig, normalize_agent_id
 from sessionctl.jsonjs import dig
@@ -194,6 +194,32 @@ def session_peer(parsed: ParsedKey, entry: Any, links: IdentityLinks | None = No
         linked = links.resolve(channel, peer)
     ident = PeerIdentity(channel or "", account or DEFAULT_ACCOUNT, kind, peer.lower(), linked)
     return SessionPeer(ident, account is not None, parsed.thread if parsed.kind == "thread" else None, peer)
+
+
+class PeerEntry(Protocol):
+    """What entry_peers reads of an entry (snapshot.EntryView has it)."""
+
+    @property
+    def parsed(self) -> ParsedKey: ...
+    @property
+    def entry(self) -> Any: ...
+    @property
+    def shape_problem(self) -> str | None: ...
+
+
+E = TypeVar("E", bound=PeerEntry)
+
+
+def entry_peers(entries: Iterable[E], links: IdentityLinks | None = None) -> Iterator[tuple[E, SessionPeer]]:
+    """The entries that belong to a channel peer, each with its peer (health's peer checks
+    and dedupe group sessions by it); an entry of a bad shape belongs to none."""
+    for ev in entries:
+        if ev.shape_problem:
+            continue
+        sp = session_peer(ev.parsed, ev.entry, links)
+        if sp is None:
+            continue
+        yield ev, sp
 
 
 # ---------------------------------------------------------------- routing

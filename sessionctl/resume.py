@@ -29,10 +29,27 @@ import enum
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sessionctl.gateway import _version_near, find_gateways
 from sessionctl.timeutil import format_duration
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from sessionctl.findings import Finding
+    from sessionctl.gateway import Gateway
+    from sessionctl.snapshot import AgentSnapshot, EntryView
+
+
+class ResumeThresholds(Protocol):
+    """What the resume finding reads of health's thresholds (thresholds.HealthThresholds)."""
+
+    @property
+    def resume_window_ms(self) -> int: ...
+    @property
+    def resume_budget(self) -> int: ...
+
 
 # session-key heads OpenClaw never resumes on the main lane (isSubagentSessionKey,
 # isCronSessionKey, isAcpSessionKey of dist/session-key-*.mjs)
@@ -102,7 +119,7 @@ def resume_finding(
     fix: str | None = None,
     rule: str = "status running",  # the SQLite era's rule (module docstring)
     era: EraInfo | None = None,
-) -> Any:
+) -> Finding | None:
     """The `sessions.resume_on_start` finding of one agent (None when its set is empty).
     warning when the set is larger than `budget` (OpenClaw resumes them one at a time on the
     main lane) or holds a stale session (idle longer than `window_ms`); info otherwise."""
@@ -357,7 +374,7 @@ def installed_openclaw_version() -> tuple[str | None, str | None]:
     return None, found
 
 
-def detect_era(state_dir: Any, gateways: list[Any] | None = None) -> EraInfo:
+def detect_era(state_dir: Path, gateways: list[Gateway] | None = None) -> EraInfo:
     """Which OpenClaw release the next start will run, as well as sessionctl can know it:
     a running gateway of this state dir (its version), else the `openclaw` on PATH, else
     unknown — and unknown means the widest file-era set (every running entry)."""
@@ -378,12 +395,12 @@ RULE_TEXT = {
 }
 
 
-def locked_transcripts(snap: Any) -> set[str]:
+def locked_transcripts(snap: AgentSnapshot) -> set[str]:
     """Names of the transcripts that have a `.lock` file beside them (snapshot inventory)."""
     return {fi.owner for fi in snap.inventory.of_kind("lock") if fi.owner}
 
 
-def file_resume_keys(snap: Any, era: ResumeEra) -> list[Any]:
+def file_resume_keys(snap: AgentSnapshot, era: ResumeEra) -> list[EntryView]:
     """The entries (EntryView) of one file-era snapshot the next start resumes."""
     if snap.load.data is None:
         return []
@@ -401,7 +418,9 @@ def file_resume_keys(snap: Any, era: ResumeEra) -> list[Any]:
     ]
 
 
-def file_resume_finding(snap: Any, info: EraInfo, thr: Any, now_ms: int) -> tuple[int, Any]:
+def file_resume_finding(
+    snap: AgentSnapshot, info: EraInfo, thr: ResumeThresholds, now_ms: int
+) -> tuple[int, Finding | None]:
     """(size of the resume set, its `sessions.resume_on_start` finding or None) of one
     file-era agent, under the release `info` says will start. Idle from lastInteractionAt,
     else updatedAt (what prestart's --resume-within measures)."""

@@ -8,10 +8,11 @@ type is a ConfigError (exit 78, which `health` reports as 3 UNKNOWN).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from sessionctl.errors import ConfigError, UsageError
+from sessionctl.errors import ConfigError, SessionctlError, UsageError
 from sessionctl.findings import Finding, Severity
 from sessionctl.keys import GROUPLIKE_KINDS, KINDS, ParsedKey
 from sessionctl.timeutil import parse_duration
@@ -115,31 +116,41 @@ def _where(path: object, key: str) -> str:
     return f"{path}: [health] {key}"
 
 
-def _positive(v: Any, where: str, *, allow_float: bool = False) -> float:
-    ok = isinstance(v, int | float) if allow_float else isinstance(v, int)
-    if isinstance(v, bool) or not ok or v <= 0:
+def _positive(v: object, where: str, *, allow_float: bool = False) -> float:
+    if (
+        isinstance(v, bool)
+        or not isinstance(v, int | float)
+        or (not allow_float and isinstance(v, float))
+        or v <= 0
+    ):
         what = "a positive number" if allow_float else "a positive integer"
         raise ConfigError(f"{where} must be {what}, not {v!r}")
     return float(v)
 
 
-def _nonnegative(v: Any, where: str) -> int:
+def _nonnegative(v: object, where: str) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or v < 0:
         raise ConfigError(f"{where} must be a whole number of sessions (0 or more), not {v!r}")
     return v
 
 
-def _duration(v: Any, where: str) -> int:
+def limit_ms(text: str, where: str, error: Callable[[str], SessionctlError], *, zero: str) -> int:
+    """A duration limit (gc's, health's): parse_duration's ms, longer than zero. A text
+    that is no duration is `error(f"{where}: <why>")`, zero is `error(zero)`."""
+    try:
+        ms = parse_duration(text)
+    except UsageError as exc:
+        raise error(f"{where}: {exc.message}") from None
+    if ms <= 0:
+        raise error(zero)
+    return ms
+
+
+def _duration(v: object, where: str) -> int:
 
     if not isinstance(v, str):
         raise ConfigError(f'{where} must be a duration string like "10min", not {v!r}')
-    try:
-        ms = parse_duration(v)
-    except UsageError as exc:
-        raise ConfigError(f"{where}: {exc.message}") from None
-    if ms <= 0:
-        raise ConfigError(f"{where} must be longer than zero")
-    return ms
+    return limit_ms(v, where, ConfigError, zero=f"{where} must be longer than zero")
 
 
 def _openclaw_max_entries(maintenance: dict[str, Any]) -> int | None:
@@ -220,7 +231,7 @@ def resolve_thresholds(
     return t
 
 
-def _tokens(v: Any, config_path: object) -> dict[str, tuple[int, int]]:
+def _tokens(v: object, config_path: object) -> dict[str, tuple[int, int]]:
     where = _where(config_path, "tokens")
     if not isinstance(v, dict):
         raise ConfigError(f"{where} must be a table, e.g. [health.tokens] groups = {{warning = 50000}}")
@@ -241,7 +252,7 @@ def _tokens(v: Any, config_path: object) -> dict[str, tuple[int, int]]:
     return out
 
 
-def _storm(t: HealthThresholds, v: Any, config_path: object) -> HealthThresholds:
+def _storm(t: HealthThresholds, v: object, config_path: object) -> HealthThresholds:
 
     where = _where(config_path, "spawn_storm")
     if not isinstance(v, dict):

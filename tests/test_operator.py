@@ -474,7 +474,7 @@ def test_gc_max_age_off_says_what_turned_the_limits_off(tmp_path: Path) -> None:
 def test_contrib_sessionctl_toml_loads_and_covers_every_key(tmp_path: Path) -> None:
     from sessionctl.config import load_sessionctl_config
     from sessionctl.context import make_context
-    from sessionctl.policy import _GC_KEYS, _KIND_KEYS, resolve_policy
+    from sessionctl.policy.sources import _GC_KEYS, _KIND_KEYS, resolve_policy
     from sessionctl.thresholds import _STORM_KEYS, _TOP_KEYS, DEFAULT_TOKENS, thresholds_for
 
     example = REPO / "contrib" / "sessionctl.toml"
