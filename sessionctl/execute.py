@@ -1,9 +1,8 @@
 """The one executor of journaled runs, and the plan → run engine built on it.
 
-Every change sessionctl makes goes the same way (`exclusive`, then `journaled` /
-`run_journaled`): sessionctl's private lock (`--lock-timeout`) → refusal while a gateway
-that cannot be excluded runs → the command plans → a wait for each store lock the plan
-touches (`--lock-timeout`; a live holder is never broken) → the run folder → payloads
+Every change sessionctl makes goes the same way (`exclusive`, then `run_journaled`):
+sessionctl's private lock (`--lock-timeout`) → refusal while a gateway that cannot be
+excluded runs → the command plans → a wait for each store lock the plan touches (`--lock-timeout`; a live holder is never broken) → the run folder → payloads
 and backups → the journal, written durably → the actions applied, in the command's
 phases → status written. A failure before the journal exists leaves no run folder
 (runs.maybe_finish); one after it leaves the run `failed`, with its journal for undo.
@@ -12,9 +11,11 @@ through it. gc, undo and restore wait for the store locks before the run folder;
 repair, archive and dedupe journal first and wait (the same `--lock-timeout`) in each
 store's critical section, where they re-check the store against their plan.
 
-What a plan command (repair, archive, dedupe) would do is a Plan; `run_plan` executes
-it, `public_action` and `summary` are what its reports show. The planners know nothing
-of runs, and this module knows nothing of their checks.
+What a command that changes files did is a RunOutcome (its `summary()` is the summary
+of the command's JSON; gc, undo/restore and backup extend it in their modules). What a
+plan command (repair, archive, dedupe) would do is a Plan; `run_plan` executes it into
+an Outcome, and `public_action` is how its reports show an action. The planners know
+nothing of runs, and this module knows nothing of their checks.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sessionctl.action_types import skip
+from sessionctl.action_types import BackupRecord, JournalAction, JsonObj, skip
 from sessionctl.actions import apply_actions, prepare
 from sessionctl.context import RunContext
 from sessionctl.errors import BusyError, ConfigError, DataError, SessionctlError
@@ -77,29 +78,6 @@ class RunSteps:
     )  # prestart's binding step: "failed" when one was skipped
 
 
-@contextlib.contextmanager
-def journaled(
-    ctx: RunContext,
-    command: str,
-    *,
-    stores: Iterable[Path] = (),
-    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
-    backup_dir: str | None = None,
-    argv: list[str] | None = None,
-) -> Iterator[Run]:
-    """The shell of a journaled run, under the private lock the caller holds
-    (`exclusive`): first each store lock in `stores` must be free (waits up to
-    `lock_timeout_s`, else BusyError with no run folder made), then the run folder; a
-    failure inside discards the folder before the journal exists, and marks the run
-    `failed` after. The body records, commits the journal, applies and finishes — in
-    that order, which `run_journaled` enforces (gc, whose apply is its own, uses this)."""
-    for p in stores:
-        wait_store_lock_free(p, lock_timeout_s)
-    run = Run.start(ctx.state_dir, command, policy_now_ms=ctx.now_ms, backup_dir=backup_dir, argv=argv)
-    with maybe_finish(run):  # before the journal: the half-made run folder is discarded
-        yield run
-
-
 def run_journaled(
     ctx: RunContext,
     command: str,
@@ -111,12 +89,17 @@ def run_journaled(
     argv: list[str] | None = None,
     started: Callable[[Run], None] | None = None,
 ) -> Run:
-    """Run `steps` as one journaled run (`journaled`): record, journal, the fault point
-    `before_apply`, apply, finish. `started` sees the run as soon as it exists (an
-    outcome that names its run even when it fails)."""
-    with journaled(
-        ctx, command, stores=stores, lock_timeout_s=lock_timeout_s, backup_dir=backup_dir, argv=argv
-    ) as run:
+    """Run `steps` as one journaled run, under the private lock the caller holds
+    (`exclusive`): first each store lock in `stores` must be free (waits up to
+    `lock_timeout_s`, else BusyError with no run folder made), then the run folder;
+    record, journal, the fault point `before_apply`, apply, finish. A failure inside
+    discards the folder before the journal exists, and marks the run `failed` after.
+    `started` sees the run as soon as it exists (an outcome that names its run even
+    when it fails: RunOutcome.started)."""
+    for p in stores:
+        wait_store_lock_free(p, lock_timeout_s)
+    run = Run.start(ctx.state_dir, command, policy_now_ms=ctx.now_ms, backup_dir=backup_dir, argv=argv)
+    with maybe_finish(run):  # before the journal: the half-made run folder is discarded
         if started is not None:
             started(run)
         steps.record(run)
@@ -320,38 +303,72 @@ def public_action(
 # ---------------------------------------------------------------- executing a plan
 
 
-@dataclass
-class Outcome:
-    plan: Plan
-    dry_run: bool
-    run_id: str | None = None
+@dataclass(kw_only=True)
+class RunOutcome:
+    """What a command that changes files did — or, in a dry run, would do: the one
+    outcome of gc, repair, archive, dedupe, undo, restore and backup. The fields every
+    such command has are here (and read the same way by every command's Result); a
+    command's own are in its subclass (Outcome: a plan command's Plan; gc.GcOutcome).
+    `summary()` is the `summary` object of the command's JSON output."""
+
+    command: str
+    dry_run: bool = False
+    run_id: str | None = None  # the run made (None: a dry run, or nothing to do)
     run_dir: str | None = None
-    gateways: list[str] = field(default_factory=list)
-    would_refuse: str | None = None  # dry run: why a real run would refuse
-    lock_held_ms: int = 0
+    gateways: list[str] = field(default_factory=list)  # running gateways, as described
+    lock_held_ms: int = 0  # the longest a store lock was held
+    pruned_runs: list[str] = field(default_factory=list)
+    logs: list[tuple[str, str]] = field(default_factory=list)  # (level, message)
+    backups: list[BackupRecord] = field(default_factory=list)
+    actions: list[JournalAction] = field(default_factory=list)
+
+    def started(self, run: Run) -> None:
+        """Name the run as soon as it exists (an outcome names its run even when it fails)."""
+        self.run_id, self.run_dir = run.run_id, str(run.dir)
 
     @property
     def applied(self) -> int:
-        return sum(1 for a in self.plan.actions if a.get("state") == "applied")
+        return sum(1 for a in self.actions if a.get("state") == "applied")
 
     @property
-    def skipped(self) -> list[dict[str, Any]]:
-        return [a for a in self.plan.actions if a.get("state") == "skipped"]
+    def skipped(self) -> list[JournalAction]:
+        return [a for a in self.actions if a.get("state") == "skipped"]
+
+    def summary(self) -> JsonObj:
+        """The counts of undo's and restore's JSON: actions, per state, the lock held."""
+        return {
+            "actions": len(self.actions),
+            "applied": self.applied,
+            "skipped": len(self.skipped),
+            "planned": sum(1 for a in self.actions if a.get("state") == "planned"),
+            "lock_held_ms": self.lock_held_ms,
+        }
 
 
-def summary(out: Outcome) -> dict[str, Any]:
-    by_check: dict[str, int] = {}
-    for a in out.plan.actions:
-        by_check[a.get("check", a["type"])] = by_check.get(a.get("check", a["type"]), 0) + 1
-    return {
-        "planned": len(out.plan.actions),
-        "applied": out.applied,
-        "skipped": len(out.skipped),
-        "kept": len(out.plan.kept),
-        "problems": len(out.plan.problems),
-        "refused": len(out.plan.refusals),
-        "by_check": dict(sorted(by_check.items())),
-    }
+@dataclass(kw_only=True)
+class Outcome(RunOutcome):
+    """The outcome of a plan command (repair, archive, dedupe): its Plan, whose actions
+    are the outcome's, and, for a dry run, why a real run would refuse."""
+
+    plan: Plan
+    would_refuse: str | None = None
+
+    def __post_init__(self) -> None:
+        self.actions = self.plan.actions
+
+    def summary(self) -> JsonObj:
+        by_check: dict[str, int] = {}
+        for a in self.plan.actions:
+            by_check[a.get("check", a["type"])] = by_check.get(a.get("check", a["type"]), 0) + 1
+        return {
+            "planned": len(self.plan.actions),
+            "applied": self.applied,
+            "skipped": len(self.skipped),
+            "kept": len(self.plan.kept),
+            "problems": len(self.plan.problems),
+            "refused": len(self.plan.refusals),
+            "by_check": dict(sorted(by_check.items())),
+        }
 
 
 def _write_payloads(run: Run, plan: Plan) -> None:
@@ -382,7 +399,7 @@ def execute(
     gws = refuse_if_gateway_running(
         ctx.state_dir, force_online=force_online, allow_lock_era=not plan.needs_offline
     )
-    out = Outcome(plan, dry_run=False, gateways=[g.describe() for g in gws])
+    out = Outcome(command=plan.command, plan=plan, gateways=[g.describe() for g in gws])
 
     def record(run: Run) -> None:
         run.at("writing the replacement stores into the run", run.dir)
@@ -412,9 +429,6 @@ def execute(
             "skipped": sum(1 for a in plan.actions if a.get("state") == "skipped"),
         }
 
-    def started(run: Run) -> None:
-        out.run_id, out.run_dir = run.run_id, str(run.dir)
-
     run_journaled(
         ctx,
         plan.command,
@@ -424,7 +438,7 @@ def execute(
         # there that the store is still what was planned on (tests/test_repair.py pins it)
         lock_timeout_s=lock_timeout_s,
         backup_dir=backup_dir,
-        started=started,
+        started=out.started,
     )
     return out
 
@@ -443,7 +457,7 @@ def run_plan(
     takes no lock and writes nothing."""
     if dry_run:
         plan = make_plan()
-        out = Outcome(plan, dry_run=True)
+        out = Outcome(command=plan.command, plan=plan, dry_run=True)
         if plan.actions:
             out.gateways = [g.describe() for g in find_gateways(ctx.state_dir)]
             try:
@@ -457,7 +471,7 @@ def run_plan(
     with exclusive(ctx, lock_timeout_s=lock_timeout_s):
         plan = make_plan()
         if not plan.actions:
-            return Outcome(plan, dry_run=False)
+            return Outcome(command=plan.command, plan=plan)
         ctx.require_openclaw_config()
         return execute(
             ctx,

@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from sessionctl import bindings as bmod
-from sessionctl.action_types import skip
+from sessionctl.action_types import JournalAction, JsonObj, skip
 from sessionctl.actions import apply_delete, apply_move, apply_rewrite, apply_store_actions
 from sessionctl.context import RunContext
 from sessionctl.discovery import AgentStore, discover
 from sessionctl.errors import BusyError, DataError, SessionctlError
-from sessionctl.execute import exclusive, journaled, touched_stores
+from sessionctl.execute import RunOutcome, RunSteps, exclusive, run_journaled, touched_stores
 from sessionctl.fsio import (
     commit_temp,
     fault_point,
@@ -61,8 +61,8 @@ from sessionctl.policy import (
     collect_transcript_locks,
     plan_gc,
 )
-from sessionctl.resume import defused_entry, detect_era, file_era
-from sessionctl.runs import entries_equal, prune_runs, read_backup
+from sessionctl.resume import EraInfo, defused_entry, detect_era, file_era
+from sessionctl.runs import Run, entries_equal, prune_runs, read_backup
 from sessionctl.snapshot import (
     AgentSnapshot,
     prompt_ref,
@@ -85,28 +85,89 @@ from sessionctl.timeutil import now_ms as wall_ms
 from sessionctl.transcripts import classify, unique_archive_path
 
 
-@dataclass
-class GcOutcome:
+@dataclass(kw_only=True)
+class GcOutcome(RunOutcome):
+    """gc's outcome: a RunOutcome with gc's plan, what it read to make it, and the parts
+    of the run that could not be done (`errors`)."""
+
+    command: str = "gc"
     plan: GcPlan
-    dry_run: bool
-    actions: list[dict[str, Any]] = field(default_factory=list)
-    run_id: str | None = None
-    run_dir: str | None = None
-    backups: list[dict[str, Any]] = field(default_factory=list)
-    lock_held_ms: int = 0
-    pruned_runs: list[str] = field(default_factory=list)
-    gateways: list[str] = field(default_factory=list)
     skipped_agents: list[dict[str, str]] = field(default_factory=list)
-    logs: list[tuple[str, str]] = field(default_factory=list)
     snaps: list[AgentSnapshot] = field(default_factory=list, repr=False)
     binding_edits: list[BindingEdit] = field(default_factory=list, repr=False)
-    errors: list[Any] = field(default_factory=list)  # SessionctlErrors that stopped part of the run
-    era: Any = None  # sessionctl.resume.EraInfo, when the plan limits the resume set
-    sqlite: Any = field(default=None, repr=False)  # sessionctl.sqlite.gc.SqliteGc (SQLite-era agents)
+    errors: list[SessionctlError] = field(default_factory=list)  # what stopped part of the run
+    era: EraInfo | None = None  # when the plan limits the resume set
+    sqlite: SqliteGc | None = field(default=None, repr=False)  # the SQLite-era agents
     # (agent, key) → whole entry of a defused session; the agents whose store changed
     # between the plan's read and that of these entries (no edit from the planned bytes)
-    whole: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
+    whole: dict[tuple[str, str], JsonObj] = field(default_factory=dict, repr=False)
     inexact: set[str] = field(default_factory=set)
+
+    def summary(self) -> JsonObj:
+        """Per agent: entries, kept, expired by rule, protected, skipped, archived
+        files/bytes; the totals, bindings removed, the lock held, runs pruned."""
+        applied = not self.dry_run
+        agents: dict[str, dict[str, Any]] = {}
+        for ap in self.plan.agents:
+            agents[ap.agent] = _agent_summary(ap)
+        for a in self.actions:
+            s = agents.get(a.get("agent") or "")
+            done = a.get("state") == "applied" if applied else True
+            t = a["type"]
+            if t.startswith("sqlite.") and s is not None:
+                verb = t.split(".", 1)[1]
+                if done:
+                    s.setdefault("openclaw", {"delete": 0, "archive": 0})[verb] += 1
+                else:
+                    s["skipped"] += 1
+                    s["expired"] -= 1
+                    s["kept"] += 1
+                    s["expired_by_rule"][a.get("rule") or "?"] -= 1
+            elif t == "store.set" and s is not None:
+                s["defused" if done else "defuse_skipped"] += 1
+            elif t == "store.remove" and s is not None and not done:
+                s["skipped"] += 1
+                s["expired"] -= 1
+                s["kept"] += 1
+                s["expired_by_rule"][a.get("rule") or "?"] -= 1
+            elif t == "file.rename" and s is not None and done:
+                s["archived_files"] += 1
+                s["archived_bytes"] += int(a.get("bytes") or 0)
+            elif t == "file.rename" and s is not None:
+                s["archive_skipped"] += 1
+            elif t in ("file.move", "file.delete") and s is not None and done:
+                s["archives_purged"] += 1
+                s["archives_purged_bytes"] += int(a.get("bytes") or 0)
+        for s in agents.values():
+            s["expired_by_rule"] = {k: v for k, v in s["expired_by_rule"].items() if v}
+        bindings = sum(
+            len(a.get("removed_bindings", []))
+            for a in self.actions
+            if a["type"] == "file.rewrite" and (not applied or a.get("state") == "applied")
+        )
+        total = Counter[str]()
+        for s in agents.values():
+            for k in (
+                "entries",
+                "kept",
+                "expired",
+                "protected",
+                "skipped",
+                "archived_files",
+                "archived_bytes",
+            ):
+                total[k] += int(s.get(k, 0))
+        for s in agents.values():
+            total["defused"] += int(s.get("defused", 0))
+        return {
+            "agents": agents,
+            "refused_agents": [a for a, s in agents.items() if s.get("refused")],
+            "resume_era": self.era.to_json() if self.era is not None else None,
+            "total": dict(total),
+            "bindings_removed": bindings,
+            "lock_held_ms": self.lock_held_ms,
+            "pruned_runs": self.pruned_runs,
+        }
 
 
 # ---------------------------------------------------------------- selecting and reading
@@ -742,7 +803,7 @@ def _plan_only(
 ) -> GcOutcome:
 
     plan = GcPlan(policy, ctx.now_ms)
-    out = GcOutcome(plan, dry_run=True, gateways=gateways or [], sqlite=sq)
+    out = GcOutcome(plan=plan, dry_run=True, gateways=gateways or [], sqlite=sq)
     stores = select_stores(ctx, out)
     snaps = read_snapshots(ctx, stores)
     sq_snaps = sq.read(out, policy) if sq is not None else []
@@ -808,37 +869,70 @@ def _apply(
     argv: list[str] | None,
     openclaw: Path | None = None,
 ) -> None:
-
-    snaps, edits = out.snaps, out.binding_edits
+    """The plan of `out` as one journaled run (execute.run_journaled, after a wait for
+    each store lock it touches): record (GcRun.record), then the apply phases in order —
+    the store edits, the archives, the purges, the binding files, the SQLite-era agents."""
     out.dry_run = False
-    stores = touched_stores(ctx.state_dir, out.actions)
-    with journaled(
-        ctx, "gc", stores=stores, lock_timeout_s=lock_timeout_s, backup_dir=backup_dir, argv=argv
-    ) as run:
-        out.run_id, out.run_dir = run.run_id, str(run.dir)
-        # archive names use the wall clock: OpenClaw ages archives by the stamp in the name
-        actions = build_actions(ctx, out.plan, snaps, edits, archive_stamp_ms=now_ms(), whole=out.whole)
+    gc_run = GcRun(ctx, out, lock_timeout_s=lock_timeout_s, openclaw=openclaw)
+    run = run_journaled(
+        ctx,
+        "gc",
+        RunSteps(
+            gc_run.record, gc_run.apply, summary=lambda run: out.summary(), before_apply="gc.before_apply"
+        ),
+        stores=touched_stores(ctx.state_dir, out.actions),
+        lock_timeout_s=lock_timeout_s,
+        backup_dir=backup_dir,
+        argv=argv,
+        started=out.started,
+    )
+    _prune(ctx, out.plan.policy, out, backup_dir, protect=run.run_id)
+
+
+class GcRun:
+    """gc's steps inside its journaled run. What one phase leaves for the next — the
+    actions of each store, each store's backup — lives here for the run only; the
+    stores are edited one at a time (the whole entries of one store at most are held)."""
+
+    def __init__(
+        self, ctx: RunContext, out: GcOutcome, *, lock_timeout_s: float, openclaw: Path | None
+    ) -> None:
+        self.ctx, self.out, self.lock_timeout_s, self.openclaw = ctx, out, lock_timeout_s, openclaw
+        self.by_agent = {s.agent_id: s for s in out.snaps}
+        self.actions: list[JournalAction] = []
+        self.by_store: dict[str, list[JournalAction]] = {}
+        self.backups: dict[str, str | None] = {}
+        self.live_sq: list[JournalAction] = []
+
+    def record(self, run: Run) -> None:
+        """The actions (archive names by the wall clock: OpenClaw ages archives by the
+        stamp in the name), then what they need before the journal: the SQLite online
+        backups, each touched store (a backup with the very bytes the plan read lets
+        the journal refer to it for every removed entry, `entry_in` — otherwise the
+        entries are copied from it), the prompt blobs of removed entries, the binding
+        files to be rewritten."""
+        ctx, out = self.ctx, self.out
+        actions = build_actions(
+            ctx, out.plan, out.snaps, out.binding_edits, archive_stamp_ms=now_ms(), whole=out.whole
+        )
         sq_acts = [dict(a) for a in out.actions if a["type"].startswith("sqlite.")]
         actions.extend(sq_acts)
         for a in actions:
             run.add(a)
-        live_sq = [a for a in sq_acts if a.get("state") == "planned"]
-        if live_sq and openclaw is not None:
-            out.sqlite.backup(run, live_sq)  # SQLite online backup of each database, first
+        self.actions = actions
+        self.live_sq = (
+            [a for a in sq_acts if a.get("state") == "planned"] if self.openclaw is not None else []
+        )
+        if self.live_sq and out.sqlite is not None:
+            out.sqlite.backup(run, self.live_sq)  # SQLite online backup of each database, first
         out.actions = run.actions
         store_acts = [a for a in actions if a["type"] in ("store.remove", "store.set")]
-        by_store: dict[str, list[dict[str, Any]]] = {}
         for a in store_acts:
-            by_store.setdefault(a["store"], []).append(a)
-        by_agent = {s.agent_id: s for s in snaps}
-        # each touched store backed up (before the journal); a backup with the very bytes
-        # the plan read lets the journal refer to it for every removed entry (`entry_in`)
-        # — otherwise the entries are copied from it (_entries_from_backup)
-        backups: dict[str, str | None] = {}
-        for rel, acts in by_store.items():
-            snap = by_agent[acts[0]["agent"]]
+            self.by_store.setdefault(a["store"], []).append(a)
+        for rel, acts in self.by_store.items():
+            snap = self.by_agent[acts[0]["agent"]]
             bk = run.backup_file(ctx.state_dir / rel, kind="store", expect_sha256=snap.load.sha256)
-            backups[rel] = bk
+            self.backups[rel] = bk
             if bk is not None and bk in run.same_as_planned:
                 for a in acts:
                     if a["type"] == "store.remove":
@@ -846,7 +940,7 @@ def _apply(
             else:
                 _entries_from_backup(run, snap, acts, bk, check=True)
         for agent in sorted({a["agent"] for a in store_acts if a["type"] == "store.remove"}):
-            snap = by_agent[agent]
+            snap = self.by_agent[agent]
             refs = snap.load.prompt_refs or {}
             gone_refs = [
                 prompt_ref(a["entry"]) if "entry" in a else refs.get(a["key"])
@@ -855,48 +949,62 @@ def _apply(
             ]
             for blob in prompt_ref_paths(gone_refs, snap.store.sessions_dir):
                 run.backup_file(blob, kind="prompt_blob")
-        rewrite_acts = [a for a in actions if a["type"] == "file.rewrite"]
-        for a in rewrite_acts:
+        for a in self.of_type("file.rewrite"):
             a["backup"] = run.backup_file(ctx.state_dir / a["path"], kind="binding")
         ctx.checkpoint()  # the last safe point before a change: the half-made run is discarded
-        run.commit_journal()
-        fault_point("gc.before_apply")
-        steps = len(by_store) + 1
-        for i, (rel, acts) in enumerate(by_store.items()):
-            ctx.tick(f"editing store {rel}", i, steps)
-            snap = by_agent[acts[0]["agent"]]
+
+    def of_type(self, *types: str) -> list[JournalAction]:
+        return [a for a in self.actions if a["type"] in types]
+
+    def apply(self, run: Run) -> None:
+        """The phases, in order; the backups the run holds go into the outcome."""
+        self.edit_stores(run)
+        self.archive(run)
+        apply_purges(run, self.of_type("file.move", "file.delete"))
+        self.rewrite_bindings(run)
+        if self.live_sq and self.out.sqlite is not None and self.openclaw is not None:
+            self.out.sqlite.apply(run, self.live_sq, self.openclaw)
+        self.out.backups = list(run.backups)
+
+    def edit_stores(self, run: Run) -> None:
+        """Each store in one short critical section (_apply_store); a store that stays
+        busy is left as it is (its sessions stay, and so do their files), the rest goes on."""
+        out, steps = self.out, len(self.by_store) + 1
+        for i, (rel, acts) in enumerate(self.by_store.items()):
+            self.ctx.tick(f"editing store {rel}", i, steps)
+            snap = self.by_agent[acts[0]["agent"]]
             try:
                 held = _apply_store(
                     run,
                     snap,
                     acts,
-                    backups[rel],
+                    self.backups[rel],
                     exact=snap.agent_id not in out.inexact,
-                    lock_timeout_s=lock_timeout_s,
+                    lock_timeout_s=self.lock_timeout_s,
                 )
             except BusyError as exc:
-                # this store only: its sessions stay (and so do their files); the rest goes on
                 for a in acts:
                     if a.get("state") == "planned":
                         skip(a, f"store busy: {exc.message}")
                 out.errors.append(exc)
                 continue
             out.lock_held_ms = max(out.lock_held_ms, held)
+
+    def archive(self, run: Run) -> None:
+        renames = self.of_type("file.rename")
+        steps = len(self.by_store) + 1
+        self.ctx.tick(f"archiving {len(renames)} file(s)", steps - 1, steps)
+        apply_renames(self.ctx, run, renames, self.out.snaps, lock_timeout_s=self.lock_timeout_s)
+
+    def rewrite_bindings(self, run: Run) -> None:
+        """The binding files, narrowed to the sessions whose removal was applied."""
         removed = {
             (a["agent"], a["key"].strip().lower())
-            for a in store_acts
+            for acts in self.by_store.values()
+            for a in acts
             if a["type"] == "store.remove" and a.get("state") == "applied"
         }
-        renames = [a for a in actions if a["type"] == "file.rename"]
-        ctx.tick(f"archiving {len(renames)} file(s)", steps - 1, steps)
-        apply_renames(ctx, run, renames, snaps, lock_timeout_s=lock_timeout_s)
-        apply_purges(run, [a for a in actions if a["type"] in ("file.move", "file.delete")])
-        apply_binding_edits(run, rewrite_acts, edits, removed)
-        if live_sq and openclaw is not None:
-            out.sqlite.apply(run, live_sq, openclaw)
-        out.backups = list(run.backups)
-        run.finish("done", summarize(out))
-    _prune(ctx, out.plan.policy, out, backup_dir, protect=run.run_id)
+        apply_binding_edits(run, self.of_type("file.rewrite"), self.out.binding_edits, removed)
 
 
 def _entries_from_backup(
@@ -1024,67 +1132,6 @@ def _prune(
         backup_dir=backup_dir,
         protect=protect,
     )
-
-
-# ---------------------------------------------------------------- summary
-
-
-def summarize(out: GcOutcome) -> dict[str, Any]:
-    """Per agent: entries, kept, expired by rule, protected, skipped, archived files/bytes."""
-    applied = not out.dry_run
-    agents: dict[str, dict[str, Any]] = {}
-    for ap in out.plan.agents:
-        agents[ap.agent] = _agent_summary(ap)
-    for a in out.actions:
-        s = agents.get(a.get("agent") or "")
-        done = a.get("state") == "applied" if applied else True
-        t = a["type"]
-        if t.startswith("sqlite.") and s is not None:
-            verb = t.split(".", 1)[1]
-            if done:
-                s.setdefault("openclaw", {"delete": 0, "archive": 0})[verb] += 1
-            else:
-                s["skipped"] += 1
-                s["expired"] -= 1
-                s["kept"] += 1
-                s["expired_by_rule"][a.get("rule") or "?"] -= 1
-        elif t == "store.set" and s is not None:
-            s["defused" if done else "defuse_skipped"] += 1
-        elif t == "store.remove" and s is not None and not done:
-            s["skipped"] += 1
-            s["expired"] -= 1
-            s["kept"] += 1
-            s["expired_by_rule"][a.get("rule") or "?"] -= 1
-        elif t == "file.rename" and s is not None and done:
-            s["archived_files"] += 1
-            s["archived_bytes"] += int(a.get("bytes") or 0)
-        elif t == "file.rename" and s is not None:
-            s["archive_skipped"] += 1
-        elif t in ("file.move", "file.delete") and s is not None and done:
-            s["archives_purged"] += 1
-            s["archives_purged_bytes"] += int(a.get("bytes") or 0)
-    for s in agents.values():
-        s["expired_by_rule"] = {k: v for k, v in s["expired_by_rule"].items() if v}
-    bindings = sum(
-        len(a.get("removed_bindings", []))
-        for a in out.actions
-        if a["type"] == "file.rewrite" and (not applied or a.get("state") == "applied")
-    )
-    total = Counter[str]()
-    for s in agents.values():
-        for k in ("entries", "kept", "expired", "protected", "skipped", "archived_files", "archived_bytes"):
-            total[k] += int(s.get(k, 0))
-    for s in agents.values():
-        total["defused"] += int(s.get("defused", 0))
-    return {
-        "agents": agents,
-        "refused_agents": [a for a, s in agents.items() if s.get("refused")],
-        "resume_era": out.era.to_json() if out.era is not None else None,
-        "total": dict(total),
-        "bindings_removed": bindings,
-        "lock_held_ms": out.lock_held_ms,
-        "pruned_runs": out.pruned_runs,
-    }
 
 
 def _agent_summary(ap: AgentPlan) -> dict[str, Any]:

@@ -52,7 +52,7 @@ from sessionctl.execute import RunSteps, exclusive, public_action, run_journaled
 from sessionctl.findings import SEVERITY_RANK
 from sessionctl.fsio import anchor, sha256_bytes
 from sessionctl.gateway import find_gateways
-from sessionctl.gc import run_gc, summarize
+from sessionctl.gc import run_gc
 from sessionctl.health import run_health
 from sessionctl.locks import proc_starttime
 from sessionctl.policy import DEFAULT_KEEP_RUNS, PolicyOverrides, resolve_defuse, resolve_policy
@@ -970,7 +970,7 @@ class Prestart:
         self.gc_outcome = out
         for level, msg in out.logs:
             self._relay(level, f"prestart: gc: {msg}")
-        summary = summarize(out)
+        summary = out.summary()
         total = summary.get("total", {})
         st.run_id = out.run_id
         expired = int(total.get("expired", 0))

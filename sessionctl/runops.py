@@ -9,13 +9,13 @@ journal written before the first change, store writes under sessions.json.lock.
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sessionctl.action_types import JsonObj
 from sessionctl.actions import (
     apply_actions,
     attach_entry_sources,
@@ -26,7 +26,14 @@ from sessionctl.actions import (
 from sessionctl.bindings import binding_file_paths
 from sessionctl.context import RunContext
 from sessionctl.errors import DataError, SessionctlError
-from sessionctl.execute import DEFAULT_LOCK_TIMEOUT_S, RunSteps, exclusive, run_journaled, touched_stores
+from sessionctl.execute import (
+    DEFAULT_LOCK_TIMEOUT_S,
+    RunOutcome,
+    RunSteps,
+    exclusive,
+    run_journaled,
+    touched_stores,
+)
 from sessionctl.fsio import sha256_bytes, sha256_file, unlink
 from sessionctl.gateway import refuse_if_gateway_running
 from sessionctl.locks import (
@@ -61,18 +68,21 @@ from sessionctl.timeutil import now_ms as wall_ms
 # ---------------------------------------------------------------- backup
 
 
-@dataclass
-class RunOutcome:
-    command: str
-    dry_run: bool = False
-    run_id: str | None = None
-    run_dir: str | None = None
-    target: str | None = None
-    actions: list[dict[str, Any]] = field(default_factory=list)
-    backups: list[dict[str, Any]] = field(default_factory=list)
-    lock_held_ms: int = 0
-    pruned_runs: list[str] = field(default_factory=list)
-    logs: list[tuple[str, str]] = field(default_factory=list)
+@dataclass(kw_only=True)
+class BackupOutcome(RunOutcome):
+    """backup's outcome: a run with backups alone."""
+
+    command: str = "backup"
+
+    def summary(self) -> JsonObj:
+        return {"files": len(self.backups), "bytes": sum(b["size"] for b in self.backups)}
+
+
+@dataclass(kw_only=True)
+class ReversalOutcome(RunOutcome):
+    """undo's and restore's outcome: the run they act on (`target`)."""
+
+    target: str
 
 
 def take_backup(
@@ -84,14 +94,14 @@ def take_backup(
     argv: list[str] | None = None,
     sqlite: bool = True,
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
-) -> RunOutcome:
+) -> BackupOutcome:
     """A run with backups alone: every selected store (as it is, parseable or not), the
     prompt blobs its entries reference, and the thread-binding files (unless --agent
     narrowed the run to some agents: bindings belong to the whole state dir). With
     `sqlite`, also every SQLite-era agent database (SQLite's online backup API: safe while
     the gateway runs; `restore` can put it back with the gateway stopped)."""
 
-    out = RunOutcome("backup")
+    out = BackupOutcome()
 
     def record(run: Run) -> None:
         for st in ctx.discovery.stores:
@@ -122,9 +132,9 @@ def take_backup(
                 if os.path.isfile(p) and not os.path.islink(p):
                     run.backup_file(p, kind="binding")
 
-    def counts(run: Run) -> dict[str, Any]:
+    def counts(run: Run) -> JsonObj:
         out.backups = list(run.backups)
-        return {"files": len(run.backups), "bytes": sum(b["size"] for b in run.backups)}
+        return out.summary()
 
     with exclusive(ctx, lock_timeout_s=lock_timeout_s):
         run = run_journaled(
@@ -133,7 +143,7 @@ def take_backup(
             RunSteps(record, summary=counts),
             backup_dir=backup_dir,
             argv=argv,
-            started=functools.partial(_started, out),
+            started=out.started,
         )
         if keep_runs is not None or keep_within_ms is not None:
             out.pruned_runs = prune_runs(
@@ -160,11 +170,11 @@ def undo_run(
     lock_timeout_s: float = 10.0,
     argv: list[str] | None = None,
     openclaw: str | None = None,
-) -> RunOutcome:
+) -> ReversalOutcome:
     """Reverse the applied actions of run `target`, newest first, each only when the
     current state shows it applied and reversing cannot clobber something newer."""
 
-    out = RunOutcome("undo", dry_run=dry_run, target=target)
+    out = ReversalOutcome(command="undo", dry_run=dry_run, target=target)
     if dry_run:
         out.actions = plan_undo_full(ctx.state_dir, target, backup_dir)[0]
         drop_entry_sources(out.actions)
@@ -210,15 +220,11 @@ def undo_run(
     return out
 
 
-def _started(out: RunOutcome, run: Run) -> None:
-    out.run_id, out.run_dir = run.run_id, str(run.dir)
-
-
 def _run_reversal(
     ctx: RunContext,
     command: str,
     planned: list[dict[str, Any]],
-    out: RunOutcome,
+    out: ReversalOutcome,
     record: Callable[[Run], None],
     apply: Callable[[Run], None],
     lock_timeout_s: float,
@@ -236,7 +242,7 @@ def _run_reversal(
         lock_timeout_s=lock_timeout_s,
         backup_dir=backup_dir,
         argv=argv,
-        started=functools.partial(_started, out),
+        started=out.started,
     )
 
 
@@ -405,11 +411,11 @@ def restore_run(
     backup_dir: str | None = None,
     lock_timeout_s: float = 10.0,
     argv: list[str] | None = None,
-) -> RunOutcome:
+) -> ReversalOutcome:
     """Put back whole store files from run `target`'s backup, as a journaled run (the
     stores it replaces are backed up first, so a restore can be undone)."""
 
-    out = RunOutcome("restore", dry_run=dry_run, target=target)
+    out = ReversalOutcome(command="restore", dry_run=dry_run, target=target)
     if dry_run:
         out.actions = plan_restore(ctx, target, backup_dir)
         for a in out.actions:
