@@ -38,7 +38,7 @@ import contextlib
 import hashlib
 import os
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -66,7 +66,7 @@ from sessionctl.fsio import (
     write_temp,
 )
 from sessionctl.jsonjs import gc_paused
-from sessionctl.locks import TRANSCRIPT_LOCK_STALE_MS, acquire, store_lock
+from sessionctl.locks import STORE_LOCK_TIMEOUT_S, TRANSCRIPT_LOCK_STALE_MS, HeldLock, acquire, store_lock
 from sessionctl.runs import (
     BACKUP_SUFFIX,
     Run,
@@ -89,6 +89,22 @@ from sessionctl.store import (
     spliced_store,
     write_store,
 )
+
+
+@contextlib.contextmanager
+def locked_store(
+    path: Path, *, timeout_s: float = STORE_LOCK_TIMEOUT_S
+) -> Iterator[tuple[HeldLock, bytes | None]]:
+    """The critical section of a store edit: sessions.json.lock held (waited for up to
+    `timeout_s`; the fault point `store.locked` first), and the store's bytes as they
+    are under it (None: there is no store)."""
+    with store_lock(path, timeout_s=timeout_s) as held:
+        fault_point("store.locked")
+        try:
+            cur = read_bytes(path)
+        except FileNotFoundError:
+            cur = None
+        yield held, cur
 
 
 def apply_store_actions(
@@ -203,12 +219,7 @@ def apply_store_actions(
         expect, tmp = None, None  # the slow path under the lock decides (and reports)
     # ---- the critical section
     try:
-        with store_lock(store_path, timeout_s=lock_timeout_s) as held:
-            fault_point("store.locked")
-            try:
-                cur = read_bytes(store_path)
-            except FileNotFoundError:
-                cur = None
+        with locked_store(store_path, timeout_s=lock_timeout_s) as (held, cur):
             if expect is not None and cur == expect:
                 if tmp is not None:
                     commit_temp(tmp, store_path)
@@ -966,12 +977,7 @@ def apply_store_replace(run: Run, a: dict[str, Any]) -> int:
     if status != "ok" or not data or sha256_bytes(new) != a.get("after_sha256"):
         skip(a, "the replacement is not a non-empty store (never written)")
         return 0
-    with store_lock(path) as held:
-        fault_point("store.locked")
-        try:
-            cur: bytes | None = read_bytes(path)
-        except FileNotFoundError:
-            cur = None
+    with locked_store(path) as (held, cur):
         if cur is None or sha256_bytes(cur) != a.get("before_sha256"):
             skip(a, "the store changed since planning (not replaced)")
             return held.held_ms()

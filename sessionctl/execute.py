@@ -24,7 +24,7 @@ import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Required, TypedDict
 
 from sessionctl.action_types import BackupRecord, JournalAction, JsonObj, skip
 from sessionctl.actions import apply_actions, prepare
@@ -58,6 +58,28 @@ def touched_stores(state_dir: Path, actions: Iterable[Mapping[str, Any]]) -> lis
         elif a["type"] == "file.restore" and a.get("kind") == "store":
             out.add(state_dir / a["path"])
     return sorted(out)
+
+
+class RunArgs(TypedDict, total=False):
+    """The keywords every command run as a journaled run takes (gc, undo, restore:
+    `**opts: Unpack[RunArgs]`), read through RunOptions."""
+
+    dry_run: Required[bool]
+    force_online: bool
+    backup_dir: str | None
+    lock_timeout_s: float
+    argv: list[str] | None
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a journaled run goes: RunArgs with their defaults."""
+
+    dry_run: bool
+    force_online: bool = False  # --force-online: mutate although a gateway runs
+    backup_dir: str | None = None  # --backup-dir: the runs live there
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S  # --lock-timeout
+    argv: list[str] | None = None  # the command line, for the run's meta.json
 
 
 @dataclass

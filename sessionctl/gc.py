@@ -23,15 +23,23 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from sessionctl import bindings as bmod
 from sessionctl.action_types import JournalAction, JsonObj, skip
-from sessionctl.actions import apply_delete, apply_move, apply_rewrite, apply_store_actions
+from sessionctl.actions import apply_delete, apply_move, apply_rewrite, apply_store_actions, locked_store
 from sessionctl.context import RunContext
 from sessionctl.discovery import AgentStore, discover
 from sessionctl.errors import BusyError, DataError, SessionctlError
-from sessionctl.execute import RunOutcome, RunSteps, exclusive, run_journaled, touched_stores
+from sessionctl.execute import (
+    RunArgs,
+    RunOptions,
+    RunOutcome,
+    RunSteps,
+    exclusive,
+    run_journaled,
+    touched_stores,
+)
 from sessionctl.fsio import (
     commit_temp,
     fault_point,
@@ -52,7 +60,6 @@ from sessionctl.locks import (
     TRANSCRIPT_LOCK_STALE_MS,
     FolderLocks,
     acquire,
-    store_lock,
 )
 from sessionctl.policy import (
     AgentPlan,
@@ -752,33 +759,30 @@ def run_gc(
     ctx: RunContext,
     policy: Policy,
     *,
-    dry_run: bool,
-    force_online: bool = False,
-    backup_dir: str | None = None,
-    lock_timeout_s: float = 10.0,
-    argv: list[str] | None = None,
     openclaw: str | None = None,
     sqlite_delete: bool = False,
+    **opts: Unpack[RunArgs],
 ) -> GcOutcome:
     """Plan (and unless `dry_run`, apply) gc. Raises BusyError (75), DataError (65, incl.
     a store that does not parse), CantCreateError/IOFailure, Unavailable (69: SQLite-era changes that only
     OpenClaw can make, when it cannot); never leaves a half-applied store."""
 
     sq = SqliteGc(ctx, openclaw=openclaw, delete_all=sqlite_delete)
-    if dry_run:
+    o = RunOptions(**opts)
+    if o.dry_run:
         with gc_paused():
             return _plan_only(ctx, policy, sq=sq)
 
     ctx.require_openclaw_config()
-    with exclusive(ctx, lock_timeout_s=lock_timeout_s):
+    with exclusive(ctx, lock_timeout_s=o.lock_timeout_s):
         # a SQLite-era gateway never reads or writes a sessions.json: file-era stores may be
         # edited under it (and the SQLite part needs it running)
-        gws = refuse_if_gateway_running(ctx.state_dir, force_online=force_online, allow_sqlite_era=True)
+        gws = refuse_if_gateway_running(ctx.state_dir, force_online=o.force_online, allow_sqlite_era=True)
         with gc_paused():
             out = _plan_only(ctx, policy, gateways=[g.describe() for g in gws], sq=sq, gws=gws)
         if not out.actions:
             out.logs.append(("info", "nothing to do: no session exceeds the policy"))
-            _prune(ctx, policy, out, backup_dir, protect=None)
+            _prune(ctx, policy, out, o.backup_dir, protect=None)
             return out
         sq_acts = [a for a in out.actions if a["type"].startswith("sqlite.")]
         exe: Path | None = None
@@ -790,7 +794,7 @@ def run_gc(
                 out.errors.append(err)
                 for a in sq_acts:
                     skip(a, err.message)
-        _apply(ctx, out, backup_dir=backup_dir, lock_timeout_s=lock_timeout_s, argv=argv, openclaw=exe)
+        _apply(ctx, out, o, openclaw=exe)
         return out
 
 
@@ -860,20 +864,12 @@ def _plan_only(
     return out
 
 
-def _apply(
-    ctx: RunContext,
-    out: GcOutcome,
-    *,
-    backup_dir: str | None,
-    lock_timeout_s: float,
-    argv: list[str] | None,
-    openclaw: Path | None = None,
-) -> None:
+def _apply(ctx: RunContext, out: GcOutcome, o: RunOptions, *, openclaw: Path | None = None) -> None:
     """The plan of `out` as one journaled run (execute.run_journaled, after a wait for
     each store lock it touches): record (GcRun.record), then the apply phases in order —
     the store edits, the archives, the purges, the binding files, the SQLite-era agents."""
     out.dry_run = False
-    gc_run = GcRun(ctx, out, lock_timeout_s=lock_timeout_s, openclaw=openclaw)
+    gc_run = GcRun(ctx, out, lock_timeout_s=o.lock_timeout_s, openclaw=openclaw)
     run = run_journaled(
         ctx,
         "gc",
@@ -881,12 +877,12 @@ def _apply(
             gc_run.record, gc_run.apply, summary=lambda run: out.summary(), before_apply="gc.before_apply"
         ),
         stores=touched_stores(ctx.state_dir, out.actions),
-        lock_timeout_s=lock_timeout_s,
-        backup_dir=backup_dir,
-        argv=argv,
+        lock_timeout_s=o.lock_timeout_s,
+        backup_dir=o.backup_dir,
+        argv=o.argv,
         started=out.started,
     )
-    _prune(ctx, out.plan.policy, out, backup_dir, protect=run.run_id)
+    _prune(ctx, out.plan.policy, out, o.backup_dir, protect=run.run_id)
 
 
 class GcRun:
@@ -1089,12 +1085,7 @@ def _apply_store(
             tmp, base = None, (b"", None, False)
         try:
             if tmp is not None:
-                with store_lock(path, timeout_s=lock_timeout_s) as held:
-                    fault_point("store.locked")
-                    try:
-                        cur = read_bytes(path)
-                    except FileNotFoundError:
-                        cur = None
+                with locked_store(path, timeout_s=lock_timeout_s) as (held, cur):
                     if cur == raw:
                         commit_temp(tmp, path)
                         tmp = None

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from sessionctl.action_types import JsonObj
 from sessionctl.actions import (
@@ -28,6 +28,8 @@ from sessionctl.context import RunContext
 from sessionctl.errors import DataError, SessionctlError
 from sessionctl.execute import (
     DEFAULT_LOCK_TIMEOUT_S,
+    RunArgs,
+    RunOptions,
     RunOutcome,
     RunSteps,
     exclusive,
@@ -164,35 +166,32 @@ def undo_run(
     ctx: RunContext,
     target: str,
     *,
-    dry_run: bool,
-    force_online: bool = False,
-    backup_dir: str | None = None,
-    lock_timeout_s: float = 10.0,
-    argv: list[str] | None = None,
     openclaw: str | None = None,
+    **opts: Unpack[RunArgs],
 ) -> ReversalOutcome:
     """Reverse the applied actions of run `target`, newest first, each only when the
     current state shows it applied and reversing cannot clobber something newer."""
 
-    out = ReversalOutcome(command="undo", dry_run=dry_run, target=target)
-    if dry_run:
-        out.actions = plan_undo_full(ctx.state_dir, target, backup_dir)[0]
+    o = RunOptions(**opts)
+    out = ReversalOutcome(command="undo", dry_run=o.dry_run, target=target)
+    if o.dry_run:
+        out.actions = plan_undo_full(ctx.state_dir, target, o.backup_dir)[0]
         drop_entry_sources(out.actions)
         for a in out.actions:
             a["state"] = "skipped" if a["type"] == "conflict" else "planned"
         return out
 
-    with exclusive(ctx, lock_timeout_s=lock_timeout_s):
+    with exclusive(ctx, lock_timeout_s=o.lock_timeout_s):
         # a SQLite-era gateway never touches a sessions.json (and unarchiving needs it running)
-        refuse_if_gateway_running(ctx.state_dir, force_online=force_online, allow_sqlite_era=True)
+        refuse_if_gateway_running(ctx.state_dir, force_online=o.force_online, allow_sqlite_era=True)
         ctx.tick(f"reading run {target}", 0, 3)
         # planned once: the journal and the backups it refers to are read once
-        planned, orders = plan_undo_full(ctx.state_dir, target, backup_dir)
+        planned, orders = plan_undo_full(ctx.state_dir, target, o.backup_dir)
         if any(a["type"] == "sqlite.restore" for a in planned):
             refuse_unless_stopped(ctx)
         if not planned:
             out.logs.append(("info", f"run {target}: nothing to undo"))
-            for left in clean_stale_run_locks(ctx, target, backup_dir):
+            for left in clean_stale_run_locks(ctx, target, o.backup_dir):
                 out.logs.append(("info", f"removed {left}: left behind by the interrupted run {target}"))
             return out
 
@@ -209,13 +208,13 @@ def undo_run(
 
         def apply(run: Run) -> None:
             ctx.tick(f"undoing {len(planned)} action(s)", 2, 3)
-            out.lock_held_ms = apply_actions(run, planned, lock_timeout_s=lock_timeout_s)["lock_held_ms"]
+            out.lock_held_ms = apply_actions(run, planned, lock_timeout_s=o.lock_timeout_s)["lock_held_ms"]
             apply_unarchive(ctx, planned, openclaw)
             apply_restores(run, planned)
             out.backups = list(run.backups)
 
-        _run_reversal(ctx, "undo", planned, out, record, apply, lock_timeout_s, backup_dir, argv)
-        for lock in clean_stale_run_locks(ctx, target, backup_dir):
+        _run_reversal(ctx, "undo", planned, out, record, apply, o)
+        for lock in clean_stale_run_locks(ctx, target, o.backup_dir):
             out.logs.append(("info", f"removed {lock}: left behind by the interrupted run {target}"))
     return out
 
@@ -227,9 +226,7 @@ def _run_reversal(
     out: ReversalOutcome,
     record: Callable[[Run], None],
     apply: Callable[[Run], None],
-    lock_timeout_s: float,
-    backup_dir: str | None,
-    argv: list[str] | None,
+    o: RunOptions,
 ) -> None:
     """undo and restore: `planned` as one journaled run of `command` over the stores it
     touches, with the fault point `<command>.before_apply`; `out` names the run as soon
@@ -239,9 +236,9 @@ def _run_reversal(
         command,
         RunSteps(record, apply, lambda run: _counts(planned), before_apply=f"{command}.before_apply"),
         stores=touched_stores(ctx.state_dir, planned),
-        lock_timeout_s=lock_timeout_s,
-        backup_dir=backup_dir,
-        argv=argv,
+        lock_timeout_s=o.lock_timeout_s,
+        backup_dir=o.backup_dir,
+        argv=o.argv,
         started=out.started,
     )
 
@@ -405,26 +402,22 @@ def plan_restore(ctx: RunContext, target: str, backup_dir: str | None) -> list[d
 def restore_run(
     ctx: RunContext,
     target: str,
-    *,
-    dry_run: bool,
-    force_online: bool = False,
-    backup_dir: str | None = None,
-    lock_timeout_s: float = 10.0,
-    argv: list[str] | None = None,
+    **opts: Unpack[RunArgs],
 ) -> ReversalOutcome:
     """Put back whole store files from run `target`'s backup, as a journaled run (the
     stores it replaces are backed up first, so a restore can be undone)."""
 
-    out = ReversalOutcome(command="restore", dry_run=dry_run, target=target)
-    if dry_run:
-        out.actions = plan_restore(ctx, target, backup_dir)
+    o = RunOptions(**opts)
+    out = ReversalOutcome(command="restore", dry_run=o.dry_run, target=target)
+    if o.dry_run:
+        out.actions = plan_restore(ctx, target, o.backup_dir)
         for a in out.actions:
             a["state"] = "planned"
         return out
 
-    with exclusive(ctx, lock_timeout_s=lock_timeout_s):
-        refuse_if_gateway_running(ctx.state_dir, force_online=force_online, allow_sqlite_era=True)
-        planned = plan_restore(ctx, target, backup_dir)
+    with exclusive(ctx, lock_timeout_s=o.lock_timeout_s):
+        refuse_if_gateway_running(ctx.state_dir, force_online=o.force_online, allow_sqlite_era=True)
+        planned = plan_restore(ctx, target, o.backup_dir)
         if any(a["type"] == "sqlite.restore" for a in planned):
             refuse_unless_stopped(ctx)
         if not planned:
@@ -441,9 +434,9 @@ def restore_run(
             prepare_restores(run, planned)
 
         def apply(run: Run) -> None:
-            out.lock_held_ms = apply_actions(run, planned, lock_timeout_s=lock_timeout_s)["lock_held_ms"]
+            out.lock_held_ms = apply_actions(run, planned, lock_timeout_s=o.lock_timeout_s)["lock_held_ms"]
             apply_restores(run, planned)
             out.backups = list(run.backups)
 
-        _run_reversal(ctx, "restore", planned, out, record, apply, lock_timeout_s, backup_dir, argv)
+        _run_reversal(ctx, "restore", planned, out, record, apply, o)
     return out
