@@ -11,6 +11,9 @@ sessionctl.actions.ACTION_TYPES.
 from collections.abc import MutableMapping
 from typing import Any, Literal, NotRequired, TypeAlias, TypedDict
 
+# A value as JSON holds it (object, array, string, number, true/false, null), as parsed:
+# what it is is checked where it is used (a store entry, a journal field, a status).
+JsonValue: TypeAlias = Any
 # A JSON object as sessionctl reads or writes it (a journal, a status, a store entry, a
 # command's JSON data): its values are whatever JSON holds, checked where they are used.
 JsonObj: TypeAlias = dict[str, Any]

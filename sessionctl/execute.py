@@ -24,9 +24,9 @@ import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Required, TypedDict
+from typing import Required, TypedDict
 
-from sessionctl.action_types import BackupRecord, JournalAction, JsonObj, skip
+from sessionctl.action_types import BackupRecord, JournalAction, JsonObj, JsonValue, skip
 from sessionctl.actions import apply_actions, prepare
 from sessionctl.context import RunContext
 from sessionctl.errors import BusyError, ConfigError, DataError, SessionctlError
@@ -49,7 +49,7 @@ def exclusive(ctx: RunContext, *, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
         yield
 
 
-def touched_stores(state_dir: Path, actions: Iterable[Mapping[str, Any]]) -> list[Path]:
+def touched_stores(state_dir: Path, actions: Iterable[JournalAction]) -> list[Path]:
     """The sessions.json files the actions change (their locks are waited for)."""
     out: set[Path] = set()
     for a in actions:
@@ -93,7 +93,7 @@ class RunSteps:
 
     record: Callable[[Run], None]
     apply: Callable[[Run], None] = lambda run: None
-    summary: Callable[[Run], dict[str, Any] | None] = lambda run: None
+    summary: Callable[[Run], JsonObj | None] = lambda run: None
     before_apply: str | None = None
     status: Callable[[Run], str] = lambda run: (
         "done"
@@ -148,16 +148,16 @@ class Plan:
     it as `finding`."""
 
     command: str
-    actions: list[dict[str, Any]] = field(default_factory=list)
+    actions: list[JournalAction] = field(default_factory=list)
     problems: list[Finding] = field(default_factory=list)  # reported, not touched
-    kept: list[dict[str, Any]] = field(default_factory=list)  # inspected and deliberately left alone
+    kept: list[JsonObj] = field(default_factory=list)  # inspected and deliberately left alone
     refusals: list[SessionctlError] = field(default_factory=list)
-    details: dict[str, Any] = field(default_factory=dict)
+    details: JsonObj = field(default_factory=dict)
     store_sizes: dict[str, int] = field(default_factory=dict)  # store rel → entries now
     store_keys: dict[str, list[str]] = field(default_factory=dict)  # store rel → keys now
     findings: Mapping[str, str | None] = field(default_factory=dict)
 
-    def add(self, action: dict[str, Any], payload: bytes | None = None) -> dict[str, Any]:
+    def add(self, action: JournalAction, payload: bytes | None = None) -> JournalAction:
         """Add an action; `payload` is content the run folder must hold for it
         (a store.replace's replacement), written there before the journal."""
         if payload is not None:
@@ -165,8 +165,8 @@ class Plan:
         self.actions.append(action)
         return action
 
-    def keep(self, check: str, agent: str | None, path: str | None, reason: str, **extra: Any) -> None:
-        item: dict[str, Any] = {"check": check}
+    def keep(self, check: str, agent: str | None, path: str | None, reason: str, **extra: JsonValue) -> None:
+        item: JsonObj = {"check": check}
         if check in self.findings:
             item["finding"] = self.findings[check]
         self.kept.append({**item, "agent": agent, "path": path, "reason": reason, **extra})
@@ -181,7 +181,7 @@ class Plan:
         key: str | None = None,
         path: str | None = None,
         fix: str | None = None,
-        **data: Any,
+        **data: JsonValue,
     ) -> None:
         if check in self.findings:
             self.problems.append(
@@ -294,8 +294,8 @@ _SHOWN_AFTER = ("bytes", "bytes_cut", "lines_dropped", "entries", "origin", "fro
 
 
 def public_action(
-    a: Mapping[str, Any], findings: Mapping[str, str | None] | None = None, *, every_field: bool = False
-) -> dict[str, Any]:
+    a: JournalAction, findings: Mapping[str, str | None] | None = None, *, every_field: bool = False
+) -> JsonObj:
     """An action as reports show it: never the verbatim entries (those are in the journal).
 
     `every_field` (gc's --json): every other field as journaled. Otherwise the fields a
@@ -304,7 +304,7 @@ def public_action(
     planners (tag_findings), else looked up in `findings` (repair's REPAIR_TO_HEALTH)."""
     if every_field:
         return {k: v for k, v in a.items() if k != "entry"}
-    out: dict[str, Any] = {}
+    out: JsonObj = {}
     for k in _SHOWN:
         if a.get(k) is not None:
             out[k] = a[k]
@@ -381,7 +381,8 @@ class Outcome(RunOutcome):
     def summary(self) -> JsonObj:
         by_check: dict[str, int] = {}
         for a in self.plan.actions:
-            by_check[a.get("check", a["type"])] = by_check.get(a.get("check", a["type"]), 0) + 1
+            check = a["check"] if "check" in a else a["type"]
+            by_check[check] = by_check.get(check, 0) + 1
         return {
             "planned": len(self.plan.actions),
             "applied": self.applied,
@@ -411,7 +412,7 @@ def execute(
     *,
     force_online: bool,
     backup_dir: str | None = None,
-    phases: list[Callable[[dict[str, Any]], bool]] | None = None,
+    phases: list[Callable[[JournalAction], bool]] | None = None,
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
 ) -> Outcome:
     """Run a plan: refuse under a gateway that cannot be excluded, back up, journal,
@@ -444,7 +445,7 @@ def execute(
             if a.get("state") == "planned":
                 skip(a, "not applied")
 
-    def counts(run: Run) -> dict[str, Any]:
+    def counts(run: Run) -> JsonObj:
         return {
             "planned": len(plan.actions),
             "applied": sum(1 for a in plan.actions if a.get("state") == "applied"),
@@ -472,7 +473,7 @@ def run_plan(
     dry_run: bool,
     force_online: bool,
     backup_dir: str | None = None,
-    phases: list[Callable[[dict[str, Any]], bool]] | None = None,
+    phases: list[Callable[[JournalAction], bool]] | None = None,
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
 ) -> Outcome:
     """Plan and (unless dry_run) execute under sessionctl's private lock. A dry run

@@ -23,11 +23,12 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Unpack
+from typing import Unpack
 
 from sessionctl import bindings as bmod
 from sessionctl.action_types import JournalAction, JsonObj, skip
 from sessionctl.actions import apply_delete, apply_move, apply_rewrite, apply_store_actions, locked_store
+from sessionctl.bindings import BindingFile, ThreadBinding
 from sessionctl.context import RunContext
 from sessionctl.discovery import AgentStore, discover
 from sessionctl.errors import BusyError, DataError, SessionctlError
@@ -53,7 +54,7 @@ from sessionctl.fsio import (
     write_temp,
 )
 from sessionctl.fsio import sha256_bytes as _sha
-from sessionctl.gateway import refuse_if_gateway_running
+from sessionctl.gateway import Gateway, refuse_if_gateway_running
 from sessionctl.jsonjs import gc_paused
 from sessionctl.keys import parse_key
 from sessionctl.locks import (
@@ -114,7 +115,7 @@ class GcOutcome(RunOutcome):
         """Per agent: entries, kept, expired by rule, protected, skipped, archived
         files/bytes; the totals, bindings removed, the lock held, runs pruned."""
         applied = not self.dry_run
-        agents: dict[str, dict[str, Any]] = {}
+        agents: dict[str, JsonObj] = {}
         for ap in self.plan.agents:
             agents[ap.agent] = _agent_summary(ap)
         for a in self.actions:
@@ -240,14 +241,14 @@ def read_snapshots(ctx: RunContext, stores: list[AgentStore]) -> list[AgentSnaps
     return snaps
 
 
-def planned_view(entry: Any) -> Any:
+def planned_view(entry: object) -> object:
     """An entry as the slim plan saw it (without store.SLIM_DROPPED)."""
     if type(entry) is not dict:
         return entry
     return {k: v for k, v in entry.items() if k not in SLIM_DROPPED}
 
 
-def same_as_planned(snap: AgentSnapshot, key: str, whole: Any) -> bool:
+def same_as_planned(snap: AgentSnapshot, key: str, whole: object) -> bool:
     """Whether a whole entry read now is the entry the plan decided on: every field the
     plan read (the slim entry) and its prompt-blob reference unchanged."""
     data = snap.load.data or {}
@@ -257,7 +258,7 @@ def same_as_planned(snap: AgentSnapshot, key: str, whole: Any) -> bool:
     return entries_equal(planned_view(whole), data[key]) and entries_equal(prompt_ref(whole), refs.get(key))
 
 
-def whole_entries(snap: AgentSnapshot, keys: list[str]) -> tuple[dict[str, Any], bool]:
+def whole_entries(snap: AgentSnapshot, keys: list[str]) -> tuple[JsonObj, bool]:
     """The whole entries of `keys` of a store planned slim, read again from the file:
     when its bytes are still those the plan read (sha256) and in OpenClaw's own
     formatting, only their members are parsed. The bool says whether they are the
@@ -293,10 +294,10 @@ class BindingEdit:
     channel: str
     data: bytes  # the rewritten file
     before_sha256: str
-    removed: list[dict[str, Any]]
-    bf: Any = None  # the BindingFile as read (holds secrets: never print)
+    removed: list[JsonObj]  # each removed binding (to_json) and why
+    bf: BindingFile  # as read (holds secrets: never print)
     # (binding, reason, (agent, lowercased key) when dropped because this run removes that session)
-    drops: list[tuple[Any, str, tuple[str, str] | None]] = field(default_factory=list)
+    drops: list[tuple[ThreadBinding, str, tuple[str, str] | None]] = field(default_factory=list)
 
 
 def plan_bindings(
@@ -318,7 +319,7 @@ def plan_bindings(
             if bf.error != "file does not exist":
                 out.logs.append(("warning", f"binding file {bf.path}: {bf.error}; left as it is"))
             continue
-        drop: list[tuple[Any, str, tuple[str, str] | None]] = []
+        drop: list[tuple[ThreadBinding, str, tuple[str, str] | None]] = []
         for b in bf.bindings:
             agent = bmod.target_agent(b, ctx.openclaw.default_agent)
             if agent not in keys_after:
@@ -371,9 +372,6 @@ def _rel(ctx: RunContext, p: Path | str) -> str:
     return state_rel(ctx.state_dir, p, resolve=False)  # the snapshot's own paths: no realpath
 
 
-_MISSING: Any = object()
-
-
 def build_actions(
     ctx: RunContext,
     plan: GcPlan,
@@ -381,8 +379,8 @@ def build_actions(
     bindings: list[BindingEdit],
     *,
     archive_stamp_ms: int,
-    whole: Mapping[tuple[str, str], Any] | None = None,
-) -> list[dict[str, Any]]:
+    whole: Mapping[tuple[str, str], JsonObj] | None = None,
+) -> list[JournalAction]:
     """The journal actions of a plan: store.remove, store.set (a resume-set session
     defused: the whole entry before and after; `whole` maps (agent, key) to it, and a
     defused entry missing there changed since planning: skipped), file.rename
@@ -391,7 +389,7 @@ def build_actions(
     A store.remove carries no entry here: the run refers to its store's backup for it
     (`entry_in`), or copies it from there (_apply)."""
 
-    actions: list[dict[str, Any]] = []
+    actions: list[JournalAction] = []
     by_agent = {s.agent_id: s for s in snaps}
     taken: set[str] = set()
     for ap in plan.agents:
@@ -410,20 +408,21 @@ def build_actions(
                 }
             )
         for r in ap.defused:
-            before = (whole or {}).get((ap.agent, r.key), _MISSING)
-            act = {
+            w = whole or {}
+            found = (ap.agent, r.key) in w
+            act: JournalAction = {
                 "type": "store.set",
                 "agent": ap.agent,
                 "store": store_rel,
                 "key": r.key,
-                "before": None if before is _MISSING else before,
-                "after": None if before is _MISSING else defused_entry(before, archive_stamp_ms),
+                "before": w[ap.agent, r.key] if found else None,
+                "after": defused_entry(w[ap.agent, r.key], archive_stamp_ms) if found else None,
                 "check": "resume.defuse",
                 "reason": f"defused (marked failed as OpenClaw's markSessionFailed does): {r.reason}",
                 "idle_ms": r.idle_ms,
             }
-            if before is _MISSING:
-                act["state"], act["note"] = "skipped", "entry changed since planning"
+            if not found:
+                skip(act, "entry changed since planning")
             actions.append(act)
     for ap in plan.agents:
         for f in ap.files:
@@ -492,7 +491,7 @@ def store_references(ctx: RunContext, snap: AgentSnapshot) -> dict[str, list[str
     return None if data is None else references_of(data)
 
 
-def references_of(data: Mapping[str, Any]) -> dict[str, list[str]]:
+def references_of(data: JsonObj) -> dict[str, list[str]]:
     """File names a store's entries keep in use: every entry's sessionFile base name,
     `<sessionId>.jsonl`, `sid:<sessionId>` and its compaction checkpoints. Deliberately
     wider than the resolved references (no path resolution: a name is kept even when
@@ -523,7 +522,7 @@ def references_of(data: Mapping[str, Any]) -> dict[str, list[str]]:
     return refs
 
 
-def _store_data(path: Path) -> dict[str, Any] | None:
+def _store_data(path: Path) -> JsonObj | None:
 
     try:
         raw = read_bytes(path)
@@ -570,8 +569,8 @@ def _in_use(name: str, refs: dict[str, list[str]]) -> list[str] | None:
 
 def apply_renames(
     ctx: RunContext,
-    run: Any,
-    renames: list[dict[str, Any]],
+    run: Run,
+    renames: list[JournalAction],
     snaps: list[AgentSnapshot],
     *,
     lock_timeout_s: float,
@@ -606,15 +605,12 @@ def apply_renames(
     for a in renames:
         if a["agent"] not in refs_now:
             refs_now[a["agent"]] = store_references(ctx, by_agent[a["agent"]])
-    groups: dict[str, list[dict[str, Any]]] = {}
+    groups: dict[str, list[JournalAction]] = {}
     sd_s = str(ctx.state_dir)
     for a in renames:
         refs = refs_now[a["agent"]]
         if refs is None or unknown:
-            a["state"], a["note"] = (
-                "skipped",
-                "a store could not be re-read after the edit; file left in place",
-            )
+            skip(a, "a store could not be re-read after the edit; file left in place")
             continue
         # plain strings: 28,000 files make Path objects cost more than the renames
         src_s = os.path.join(sd_s, a["from"])
@@ -625,11 +621,11 @@ def apply_renames(
             continue
         groups.setdefault(a["lock"], []).append(a)
 
-    folders: dict[Path, list[dict[str, Any]]] = {}  # renamed, not yet durable
+    folders: dict[Path, list[JournalAction]] = {}  # renamed, not yet durable
     # lock groups by folder: each folder is opened once (through fsio.open_dir: a folder
     # swapped for a symlink since the plan is refused, never followed out of the state
     # dir), each transcript's lock taken and released through that fd
-    by_folder: dict[str, list[tuple[str, list[dict[str, Any]]]]] = {}
+    by_folder: dict[str, list[tuple[str, list[JournalAction]]]] = {}
     for lock_rel, acts in groups.items():
         by_folder.setdefault(os.path.dirname(os.path.join(sd_s, acts[0]["from"])), []).append(
             (lock_rel, acts)
@@ -700,7 +696,7 @@ def apply_renames(
                 a["state"] = "applied"
 
 
-def _leave_in_place(lock_groups: list[tuple[str, list[dict[str, Any]]]], why: str) -> None:
+def _leave_in_place(lock_groups: list[tuple[str, list[JournalAction]]], why: str) -> None:
     for _lock_rel, acts in lock_groups:
         for a in acts:
             skip(a, f"{why}; left in place (sessionctl archive collects it)")
@@ -714,7 +710,7 @@ def _exists_at(dir_fd: int, name: str) -> bool:
     return True
 
 
-def apply_purges(run: Any, purges: list[dict[str, Any]]) -> None:
+def apply_purges(run: Run, purges: list[JournalAction]) -> None:
 
     for a in purges:
         if a["type"] == "file.move":
@@ -724,7 +720,7 @@ def apply_purges(run: Any, purges: list[dict[str, Any]]) -> None:
 
 
 def apply_binding_edits(
-    run: Any, acts: list[dict[str, Any]], edits: list[BindingEdit], removed: set[tuple[str, str]]
+    run: Run, acts: list[JournalAction], edits: list[BindingEdit], removed: set[tuple[str, str]]
 ) -> None:
     """Rewrite binding files. Bindings planned to go with a session whose removal was
     skipped stay; the journal is re-written with the narrowed edit before any change."""
@@ -802,8 +798,8 @@ def _plan_only(
     ctx: RunContext,
     policy: Policy,
     gateways: list[str] | None = None,
-    sq: Any = None,
-    gws: list[Any] | None = None,
+    sq: SqliteGc | None = None,
+    gws: list[Gateway] | None = None,
 ) -> GcOutcome:
 
     plan = GcPlan(policy, ctx.now_ms)
@@ -1004,7 +1000,7 @@ class GcRun:
 
 
 def _entries_from_backup(
-    run: Any, snap: AgentSnapshot, acts: list[dict[str, Any]], bk: str | None, *, check: bool
+    run: Run, snap: AgentSnapshot, acts: list[JournalAction], bk: str | None, *, check: bool
 ) -> None:
     """Give each planned store action of one store the whole entry it acts on, from the
     store's backup in this run (parsed whole: this store only). With `check` (the backup
@@ -1013,7 +1009,7 @@ def _entries_from_backup(
     live = [a for a in acts if a.get("state") == "planned"]
     if not live:
         return
-    data: dict[str, Any] | None = None
+    data: JsonObj | None = None
     if bk is not None:
         try:
             with gc_paused():
@@ -1022,24 +1018,25 @@ def _entries_from_backup(
             data = None
     if data is None:
         for a in live:
-            a["state"], a["note"] = "skipped", "the store could not be read again before the edit"
+            skip(a, "the store could not be read again before the edit")
         return
     for a in live:
-        cur = data.get(a["key"], _MISSING)
+        present = a["key"] in data
+        cur = data.get(a["key"])
         if a["type"] == "store.remove":
-            if cur is _MISSING or (check and not same_as_planned(snap, a["key"], cur)):
-                a["state"], a["note"] = "skipped", "entry changed or removed since planning"
+            if not present or (check and not same_as_planned(snap, a["key"], cur)):
+                skip(a, "entry changed or removed since planning")
             else:
                 a["entry"] = cur
-        elif check and (cur is _MISSING or not entries_equal(cur, a.get("before"))):
-            a["state"], a["note"] = "skipped", "entry changed since planning"
+        elif check and (not present or not entries_equal(cur, a.get("before"))):
+            skip(a, "entry changed since planning")
     del data
 
 
 def _apply_store(
-    run: Any,
+    run: Run,
     snap: AgentSnapshot,
-    acts: list[dict[str, Any]],
+    acts: list[JournalAction],
     bk: str | None,
     *,
     exact: bool,
@@ -1060,7 +1057,7 @@ def _apply_store(
         return 0
     path = snap.store.store_path
     data = snap.load.data
-    base: tuple[bytes, dict[str, Any] | None, bool] | None = None  # the general way prepares its edit
+    base: tuple[bytes, JsonObj | None, bool] | None = None  # the general way prepares its edit
     if exact and snap.load.canonical and data is not None and bk is not None and bk in run.same_as_planned:
         run.at(f"editing the store {acts[0]['store']}", path)
         tmp = None
@@ -1125,7 +1122,7 @@ def _prune(
     )
 
 
-def _agent_summary(ap: AgentPlan) -> dict[str, Any]:
+def _agent_summary(ap: AgentPlan) -> JsonObj:
     exp = ap.expired
     return {
         "entries": len(ap.decisions),

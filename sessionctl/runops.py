@@ -13,9 +13,9 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Unpack
+from typing import Unpack
 
-from sessionctl.action_types import JsonObj
+from sessionctl.action_types import JournalAction, JsonObj
 from sessionctl.actions import (
     apply_actions,
     attach_entry_sources,
@@ -222,7 +222,7 @@ def undo_run(
 def _run_reversal(
     ctx: RunContext,
     command: str,
-    planned: list[dict[str, Any]],
+    planned: list[JournalAction],
     out: ReversalOutcome,
     record: Callable[[Run], None],
     apply: Callable[[Run], None],
@@ -297,7 +297,7 @@ def clean_stale_run_locks(ctx: RunContext, target: str, backup_dir: str | None) 
     return removed
 
 
-def _counts(actions: list[dict[str, Any]]) -> dict[str, Any]:
+def _counts(actions: list[JournalAction]) -> JsonObj:
     from collections import Counter
 
     return {"actions": len(actions), "by_state": dict(Counter(str(a.get("state")) for a in actions))}
@@ -306,7 +306,7 @@ def _counts(actions: list[dict[str, Any]]) -> dict[str, Any]:
 # ---------------------------------------------------------------- restore
 
 
-def _store_diff(current: dict[str, Any] | None, restored: dict[str, Any]) -> dict[str, int]:
+def _store_diff(current: JsonObj | None, restored: JsonObj) -> dict[str, int]:
 
     cur = current or {}
     return {
@@ -318,7 +318,7 @@ def _store_diff(current: dict[str, Any] | None, restored: dict[str, Any]) -> dic
     }
 
 
-def plan_restore(ctx: RunContext, target: str, backup_dir: str | None) -> list[dict[str, Any]]:
+def plan_restore(ctx: RunContext, target: str, backup_dir: str | None) -> list[JournalAction]:
     """file.restore actions for the stores backed up by run `target` (narrowed to the
     selected agents), plus file.copy_in for prompt blobs that are missing now.
     Refuses (DataError, exit 65) a backup that does not parse or whose checksum differs."""
@@ -330,7 +330,7 @@ def plan_restore(ctx: RunContext, target: str, backup_dir: str | None) -> list[d
 
     sqlite_restores = plan_restores(ctx, info, target)
     stores = {str(st.store_path.relative_to(ctx.state_dir)): st for st in ctx.discovery.stores}
-    actions: list[dict[str, Any]] = []
+    actions: list[JournalAction] = []
     chosen_dirs: list[str] = []
     for b in info.journal.get("backups", []):
         if b.get("kind") != "store":
@@ -387,7 +387,7 @@ def plan_restore(ctx: RunContext, target: str, backup_dir: str | None) -> list[d
             continue
         if os.path.lexists(ctx.state_dir / b["path"]):
             continue
-        copy: dict[str, Any] = {
+        copy: JournalAction = {
             "type": "file.copy_in",
             "path": b["path"],
             "source": str(info.dir / b["backup"]),
