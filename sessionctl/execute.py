@@ -24,7 +24,7 @@ import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Required, TypedDict
+from typing import Required, TypedDict, Unpack
 
 from sessionctl.action_types import BackupRecord, JournalAction, JsonObj, JsonValue, skip
 from sessionctl.actions import apply_actions, prepare
@@ -406,21 +406,15 @@ def _write_payloads(run: Run, plan: Plan) -> None:
         a["source"] = rel
 
 
-def execute(
-    ctx: RunContext,
-    plan: Plan,
-    *,
-    force_online: bool,
-    backup_dir: str | None = None,
-    phases: list[Callable[[JournalAction], bool]] | None = None,
-    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+def _execute(
+    ctx: RunContext, plan: Plan, o: RunOptions, phases: list[Callable[[JournalAction], bool]] | None
 ) -> Outcome:
     """Run a plan: refuse under a gateway that cannot be excluded, back up, journal,
     apply (in `phases`, each a filter over the actions, in order; each store edit waits
     up to `lock_timeout_s` for its sessions.json.lock), finish. The caller holds the
     private lock (`exclusive`)."""
     gws = refuse_if_gateway_running(
-        ctx.state_dir, force_online=force_online, allow_lock_era=not plan.needs_offline
+        ctx.state_dir, force_online=o.force_online, allow_lock_era=not plan.needs_offline
     )
     out = Outcome(command=plan.command, plan=plan, gateways=[g.describe() for g in gws])
 
@@ -439,18 +433,14 @@ def execute(
             batch = [a for a in plan.actions if a["id"] not in done and pick(a)]
             done.update(a["id"] for a in batch)
             if batch:
-                stats = apply_actions(run, batch, lock_timeout_s=lock_timeout_s)
+                stats = apply_actions(run, batch, lock_timeout_s=o.lock_timeout_s)
                 out.lock_held_ms = max(out.lock_held_ms, stats.get("lock_held_ms", 0))
         for a in plan.actions:
             if a.get("state") == "planned":
                 skip(a, "not applied")
 
     def counts(run: Run) -> JsonObj:
-        return {
-            "planned": len(plan.actions),
-            "applied": sum(1 for a in plan.actions if a.get("state") == "applied"),
-            "skipped": sum(1 for a in plan.actions if a.get("state") == "skipped"),
-        }
+        return {"planned": len(plan.actions), "applied": out.applied, "skipped": len(out.skipped)}
 
     run_journaled(
         ctx,
@@ -459,8 +449,9 @@ def execute(
         # no wait before the run: the plan is journaled first, and each store's edit
         # waits for its lock (up to lock_timeout_s) in its critical section, re-checking
         # there that the store is still what was planned on (tests/test_repair.py pins it)
-        lock_timeout_s=lock_timeout_s,
-        backup_dir=backup_dir,
+        lock_timeout_s=o.lock_timeout_s,
+        backup_dir=o.backup_dir,
+        argv=o.argv,
         started=out.started,
     )
     return out
@@ -470,15 +461,13 @@ def run_plan(
     ctx: RunContext,
     make_plan: Callable[[], Plan],
     *,
-    dry_run: bool,
-    force_online: bool,
-    backup_dir: str | None = None,
     phases: list[Callable[[JournalAction], bool]] | None = None,
-    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+    **opts: Unpack[RunArgs],
 ) -> Outcome:
-    """Plan and (unless dry_run) execute under sessionctl's private lock. A dry run
-    takes no lock and writes nothing."""
-    if dry_run:
+    """Plan and (unless dry_run) run the plan (_execute, in `phases`) under sessionctl's
+    private lock. A dry run takes no lock and writes nothing."""
+    o = RunOptions(**opts)
+    if o.dry_run:
         plan = make_plan()
         out = Outcome(command=plan.command, plan=plan, dry_run=True)
         if plan.actions:
@@ -486,21 +475,14 @@ def run_plan(
             try:
                 ctx.require_openclaw_config()
                 refuse_if_gateway_running(
-                    ctx.state_dir, force_online=force_online, allow_lock_era=not plan.needs_offline
+                    ctx.state_dir, force_online=o.force_online, allow_lock_era=not plan.needs_offline
                 )
             except (BusyError, ConfigError) as exc:
                 out.would_refuse = exc.message
         return out
-    with exclusive(ctx, lock_timeout_s=lock_timeout_s):
+    with exclusive(ctx, lock_timeout_s=o.lock_timeout_s):
         plan = make_plan()
         if not plan.actions:
             return Outcome(command=plan.command, plan=plan)
         ctx.require_openclaw_config()
-        return execute(
-            ctx,
-            plan,
-            force_online=force_online,
-            backup_dir=backup_dir,
-            phases=phases,
-            lock_timeout_s=lock_timeout_s,
-        )
+        return _execute(ctx, plan, o, phases)
