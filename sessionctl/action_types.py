@@ -9,13 +9,25 @@ sessionctl.actions.ACTION_TYPES.
 """
 
 from collections.abc import MutableMapping
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypeAlias, TypedDict
+
+# A value as JSON holds it (object, array, string, number, true/false, null), as parsed:
+# what it is is checked where it is used (a store entry, a journal field, a status).
+JsonValue: TypeAlias = Any
+# A JSON object as sessionctl reads or writes it (a journal, a status, a store entry, a
+# command's JSON data): its values are whatever JSON holds, checked where they are used.
+JsonObj: TypeAlias = dict[str, Any]
+# One journaled action as the journal holds it (journal.json's `actions[]`); the typed
+# view of each type's fields is its payload below.
+JournalAction: TypeAlias = JsonObj
+# A file a run backed up: journal.json's `backups[]` (path, backup, kind, size, sha256, ...)
+BackupRecord: TypeAlias = JsonObj
 
 ActionState = Literal["planned", "applied", "skipped"]
 ACTION_STATES: tuple[ActionState, ...] = ("planned", "applied", "skipped")
 
 
-def skip(action: MutableMapping[str, Any], why: str | None) -> None:
+def skip(action: MutableMapping[str, object], why: str | None) -> None:
     """Mark an action skipped, and why (shown as its `note`): the one way an action is
     left undone — the state it planned against changed, or it must not be forced."""
     action["state"], action["note"] = "skipped", why
@@ -46,7 +58,7 @@ _From = TypedDict("_From", {"from": str})
 class StoreRemove(ActionBase):
     store: str
     key: str
-    entry: NotRequired[Any]  # verbatim; absent when `entry_in` names the backup holding it
+    entry: NotRequired[object]  # verbatim; absent when `entry_in` names the backup holding it
     entry_in: NotRequired[str]
     order: NotRequired[list[str]]  # journal format 1: the store's key order
     # gc: why the policy expired it
@@ -60,15 +72,15 @@ class StoreRemove(ActionBase):
 class StoreInsert(ActionBase):
     store: str
     key: str
-    entry: Any
+    entry: object
     order: NotRequired[list[str]]  # journal format 1: the store's key order
 
 
 class StoreSet(ActionBase):
     store: str
     key: str
-    before: Any
-    after: Any
+    before: object
+    after: object
     idle_ms: NotRequired[int | None]  # gc --defuse-resume
 
 
@@ -99,11 +111,11 @@ class FileMove(ActionBase, _From):
 class FileRewrite(ActionBase):
     path: str
     backup: NotRequired[str]
-    edit: NotRequired[dict[str, Any]]  # {drop_lines: [n…], tail: "cut" | "newline"}
+    edit: NotRequired[JsonObj]  # {drop_lines: [n…], tail: "cut" | "newline"}
     before_sha256: str
     after_sha256: str
     channel: NotRequired[str]  # binding files
-    removed_bindings: NotRequired[list[dict[str, Any]]]
+    removed_bindings: NotRequired[list[JsonObj]]
     keys: NotRequired[list[str]]  # repair: the entries that use the transcript
     bytes_cut: NotRequired[int]
     lines_dropped: NotRequired[int]

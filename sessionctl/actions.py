@@ -38,13 +38,14 @@ import contextlib
 import hashlib
 import os
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from types import ModuleType
+from typing import Any, BinaryIO, Literal, Protocol, cast
 
 from sessionctl import action_types as at
-from sessionctl.action_types import skip
+from sessionctl.action_types import BackupRecord, JournalAction, JsonObj, skip
 from sessionctl.errors import BusyError, DataError, UsageError
 from sessionctl.fsio import (
     atomic_write,
@@ -66,7 +67,7 @@ from sessionctl.fsio import (
     write_temp,
 )
 from sessionctl.jsonjs import gc_paused
-from sessionctl.locks import TRANSCRIPT_LOCK_STALE_MS, acquire, store_lock
+from sessionctl.locks import STORE_LOCK_TIMEOUT_S, TRANSCRIPT_LOCK_STALE_MS, HeldLock, acquire, store_lock
 from sessionctl.runs import (
     BACKUP_SUFFIX,
     Run,
@@ -91,12 +92,28 @@ from sessionctl.store import (
 )
 
 
+@contextlib.contextmanager
+def locked_store(
+    path: Path, *, timeout_s: float = STORE_LOCK_TIMEOUT_S
+) -> Iterator[tuple[HeldLock, bytes | None]]:
+    """The critical section of a store edit: sessions.json.lock held (waited for up to
+    `timeout_s`; the fault point `store.locked` first), and the store's bytes as they
+    are under it (None: there is no store)."""
+    with store_lock(path, timeout_s=timeout_s) as held:
+        fault_point("store.locked")
+        try:
+            cur = read_bytes(path)
+        except FileNotFoundError:
+            cur = None
+        yield held, cur
+
+
 def apply_store_actions(
     run: Run,
     store_path: Path,
-    actions: list[dict[str, Any]],
+    actions: list[JournalAction],
     *,
-    base: tuple[bytes, dict[str, Any] | None, bool] | None = None,
+    base: tuple[bytes, JsonObj | None, bool] | None = None,
     lock_timeout_s: float = 10.0,
 ) -> int:
     """Apply the store.* actions of one store in a single critical section. Each is
@@ -116,16 +133,16 @@ def apply_store_actions(
     undo state-checks them."""
 
     original_order: list[str] = []
-    verdicts: list[tuple[dict[str, Any], str, str | None]] = []
+    verdicts: list[tuple[JournalAction, str, str | None]] = []
     rel = actions[0].get("store") if actions else None
     run.at(f"editing the store {rel or store_path}", store_path)
 
-    def edit(data: dict[str, Any]) -> dict[str, Any] | None:
+    def edit(data: JsonObj) -> JsonObj | None:
         changed = False
         original_order.clear()
         original_order.extend(data.keys())
         verdicts.clear()
-        restored: dict[str, Any] = {}
+        restored: JsonObj = {}
         for a in actions:
             key = a["key"]
             t = a["type"]
@@ -173,7 +190,7 @@ def apply_store_actions(
     # ---- outside the lock: compute, serialise, write the temp file
     expect: bytes | None = None
     tmp: Path | None = None
-    data: dict[str, Any] | None
+    data: JsonObj | None
     try:
         if base is not None:
             expect, data, canonical = base
@@ -192,7 +209,7 @@ def apply_store_actions(
                 _materialize(actions)
             new = edit(data)
             if new is not None:
-                payload: Any = (
+                payload = (
                     spliced_store(expect, spans, before, new) if spans is not None else serialize_store(new)
                 )
                 tmp = write_temp(store_path, payload, mode=0o600, tmp_name=store_tmp_name(store_path))
@@ -203,12 +220,7 @@ def apply_store_actions(
         expect, tmp = None, None  # the slow path under the lock decides (and reports)
     # ---- the critical section
     try:
-        with store_lock(store_path, timeout_s=lock_timeout_s) as held:
-            fault_point("store.locked")
-            try:
-                cur = read_bytes(store_path)
-            except FileNotFoundError:
-                cur = None
+        with locked_store(store_path, timeout_s=lock_timeout_s) as (held, cur):
             if expect is not None and cur == expect:
                 if tmp is not None:
                     commit_temp(tmp, store_path)
@@ -236,7 +248,7 @@ def apply_store_actions(
             remove_temp(tmp)
 
 
-def _is_canonical(data: dict[str, Any], raw: bytes) -> bool:
+def _is_canonical(data: JsonObj, raw: bytes) -> bool:
 
     try:
         return serialize_store(data) == raw
@@ -248,7 +260,7 @@ _MISSING: Any = object()
 _MISSING_JSON: Any = object()
 
 
-def a_order(actions: list[dict[str, Any]], current_order: list[str]) -> list[str]:
+def a_order(actions: list[JournalAction], current_order: list[str]) -> list[str]:
     """The pre-run key order when an action carries it (journals of format 1 gave each
     store.insert the whole order; format 2 keeps it once per store: Run.orders), else
     the current order."""
@@ -258,7 +270,7 @@ def a_order(actions: list[dict[str, Any]], current_order: list[str]) -> list[str
     return current_order
 
 
-def apply_rename(run: Run, action: dict[str, Any]) -> None:
+def apply_rename(run: Run, action: JournalAction) -> None:
 
     src = run.state_dir / action["from"]
     dst = run.state_dir / action["to"]
@@ -277,7 +289,7 @@ def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
 
 def move_into_run(
     agent: str, rel: str, path: Path, size: int, *, check: str, what: str, reason: str
-) -> dict[str, Any]:
+) -> JournalAction:
     """A planned `file.move` of the file at `rel` (state-relative; `path` on disk, `size`
     bytes) into the run folder, with the hash apply and undo check it against."""
     return {
@@ -292,7 +304,7 @@ def move_into_run(
     }
 
 
-def apply_move(run: Run, action: dict[str, Any]) -> None:
+def apply_move(run: Run, action: JournalAction) -> None:
 
     src = run.state_dir / action["from"]
     run.at(f"moving {action['from']} into the run", src)
@@ -316,7 +328,7 @@ def apply_move(run: Run, action: dict[str, Any]) -> None:
             skip(action, "file changed during the move (put back)")
 
 
-def apply_delete(run: Run, action: dict[str, Any]) -> None:
+def apply_delete(run: Run, action: JournalAction) -> None:
     """Unlink a file without a backup. Only for explicit no-backup requests
     (gc --no-archive-backup, archive --no-backup); journaled, and skipped when the file
     changed size or (when the plan recorded one) content since planning: a file
@@ -339,7 +351,7 @@ def apply_delete(run: Run, action: dict[str, Any]) -> None:
     action["state"] = "applied"
 
 
-def apply_rewrite(run: Run, action: dict[str, Any], data: bytes) -> None:
+def apply_rewrite(run: Run, action: JournalAction, data: bytes) -> None:
     """Atomically rewrite a file whose backup is already in the run (mode kept)."""
 
     path = run.state_dir / action["path"]
@@ -356,7 +368,7 @@ def apply_rewrite(run: Run, action: dict[str, Any], data: bytes) -> None:
 # ---------------------------------------------------------------- undo
 
 
-def plan_undo(run: Run, target_run_id: str, backup_dir: str | None = None) -> list[dict[str, Any]]:
+def plan_undo(run: Run, target_run_id: str, backup_dir: str | None = None) -> list[JournalAction]:
     """Turn the applied actions of `target_run_id` into this run's reverse actions,
     newest first. Actions of an interrupted run are all considered (state-checked).
     The pre-run key order of each store goes into `run.orders` (once per store)."""
@@ -365,14 +377,14 @@ def plan_undo(run: Run, target_run_id: str, backup_dir: str | None = None) -> li
     return actions
 
 
-def plan_undo_at(state_dir: Path, target_run_id: str, backup_dir: str | None = None) -> list[dict[str, Any]]:
+def plan_undo_at(state_dir: Path, target_run_id: str, backup_dir: str | None = None) -> list[JournalAction]:
     """plan_undo without a run (for dry runs): the reverse actions of `target_run_id`."""
     return plan_undo_full(state_dir, target_run_id, backup_dir)[0]
 
 
 def plan_undo_full(
     state_dir: Path, target_run_id: str, backup_dir: str | None = None
-) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
+) -> tuple[list[JournalAction], dict[str, list[str]]]:
     """The reverse actions of `target_run_id`, and the pre-run key order of each store
     they re-insert entries into. Reads journals of every format (runs.JOURNAL_SCHEMA);
     validates every path in the journal first (validate_journal): nothing is planned —
@@ -387,7 +399,7 @@ def plan_undo_full(
     # a run that failed: the action it was doing when the error struck is still "planned"
     # but may have reached the disk (e.g. an fsync after the rename failed): state-check it
     failed = not interrupted and (info.status or {}).get("status") == "failed"
-    out: list[dict[str, Any]] = []
+    out: list[JournalAction] = []
     order_by_store: dict[str, list[str]] = {}
     backup_recs = {b.get("backup"): b for b in info.journal.get("backups", [])}
     entries = _BackupEntries(info, backup_recs)
@@ -419,16 +431,16 @@ class _UndoContext:
     state_dir: Path
     target: str
     info: RunInfo
-    backup_recs: dict[Any, dict[str, Any]]
+    backup_recs: dict[object, BackupRecord]  # by their `backup` (the file in the run folder)
     entries: _BackupEntries
 
 
-def _conflict(path: Any, note: str, **extra: Any) -> dict[str, Any]:
+def _conflict(path: object, note: str, **extra: object) -> JournalAction:
     return {"type": "conflict", "path": path, "note": note, **extra}
 
 
-def _undo_store_entry(a: dict[str, Any], state: str | None, u: _UndoContext) -> list[dict[str, Any]]:
-    rev: dict[str, Any] = {
+def _undo_store_entry(a: JournalAction, state: str | None, u: _UndoContext) -> list[JournalAction]:
+    rev: JournalAction = {
         "type": "store.insert" if a["type"] == "store.remove" else "store.remove",
         "agent": a.get("agent"),
         "store": a["store"],
@@ -445,7 +457,7 @@ def _undo_store_entry(a: dict[str, Any], state: str | None, u: _UndoContext) -> 
     return [rev]
 
 
-def _undo_store_set(a: dict[str, Any], state: str | None, u: _UndoContext) -> list[dict[str, Any]]:
+def _undo_store_set(a: JournalAction, state: str | None, u: _UndoContext) -> list[JournalAction]:
     return [
         {
             "type": "store.set",
@@ -458,7 +470,7 @@ def _undo_store_set(a: dict[str, Any], state: str | None, u: _UndoContext) -> li
     ]
 
 
-def _undo_rename(a: dict[str, Any], state: str | None, u: _UndoContext) -> list[dict[str, Any]]:
+def _undo_rename(a: JournalAction, state: str | None, u: _UndoContext) -> list[JournalAction]:
     sd = u.state_dir
     if os.path.lexists(sd / a["to"]) and not os.path.lexists(sd / a["from"]):
         return [{"type": "file.rename", "agent": a.get("agent"), "from": a["to"], "to": a["from"]}]
@@ -470,11 +482,11 @@ def _undo_rename(a: dict[str, Any], state: str | None, u: _UndoContext) -> list[
     return [_conflict(a["from"], f"not renamed back: {why}")]
 
 
-def _undo_move(a: dict[str, Any], state: str | None, u: _UndoContext) -> list[dict[str, Any]]:
+def _undo_move(a: JournalAction, state: str | None, u: _UndoContext) -> list[JournalAction]:
     sd = u.state_dir
     src = u.info.dir / a.get("moved", "moved/" + a["from"])
     if src.exists() and not os.path.lexists(sd / a["from"]):
-        back: dict[str, Any] = {
+        back: JournalAction = {
             "type": "file.copy_in",
             "agent": a.get("agent"),
             "path": a["from"],
@@ -487,7 +499,7 @@ def _undo_move(a: dict[str, Any], state: str | None, u: _UndoContext) -> list[di
     return [_conflict(a["from"], f"not copied back: {why}")]
 
 
-def _undo_copy_in(a: dict[str, Any], state: str | None, u: _UndoContext) -> list[dict[str, Any]]:
+def _undo_copy_in(a: JournalAction, state: str | None, u: _UndoContext) -> list[JournalAction]:
     path = u.state_dir / a["path"]
     src_sha = _backup_sha(Path(a["source"]))
     if src_sha is not None and sha256_file(path) == src_sha:
@@ -495,13 +507,13 @@ def _undo_copy_in(a: dict[str, Any], state: str | None, u: _UndoContext) -> list
     return [_conflict(a["path"], "changed since it was copied back")]
 
 
-def _undo_delete(a: dict[str, Any], state: str | None, u: _UndoContext) -> list[dict[str, Any]]:
+def _undo_delete(a: JournalAction, state: str | None, u: _UndoContext) -> list[JournalAction]:
     if state != "applied" and os.path.lexists(u.state_dir / a["path"]):
         return []  # never deleted (interrupted or failed before it)
     return [_conflict(a["path"], "was deleted without a backup; cannot be restored")]
 
 
-def _undo_export(a: dict[str, Any], state: str | None, u: _UndoContext) -> list[dict[str, Any]]:
+def _undo_export(a: JournalAction, state: str | None, u: _UndoContext) -> list[JournalAction]:
     sd = u.state_dir
     if os.path.exists(a["to"]) and not os.path.lexists(sd / a["from"]):
         return [
@@ -518,11 +530,11 @@ def _undo_export(a: dict[str, Any], state: str | None, u: _UndoContext) -> list[
     return [_conflict(a["from"], f"not brought back: {why}")]
 
 
-def _undo_sqlite_change(a: dict[str, Any], state: str | None, u: _UndoContext) -> list[dict[str, Any]]:
+def _undo_sqlite_change(a: JournalAction, state: str | None, u: _UndoContext) -> list[JournalAction]:
     return list(undo_actions(u.target, a, state))
 
 
-def _undo_sqlite_restore(a: dict[str, Any], state: str | None, u: _UndoContext) -> list[dict[str, Any]]:
+def _undo_sqlite_restore(a: JournalAction, state: str | None, u: _UndoContext) -> list[JournalAction]:
     if a.get("backup"):  # put back the database as it was before that restore
         return [
             {
@@ -537,7 +549,7 @@ def _undo_sqlite_restore(a: dict[str, Any], state: str | None, u: _UndoContext) 
     return [_conflict(a["path"], "no backup of the database it replaced")]
 
 
-def _undo_sqlite_unarchive(a: dict[str, Any], state: str | None, u: _UndoContext) -> list[dict[str, Any]]:
+def _undo_sqlite_unarchive(a: JournalAction, state: str | None, u: _UndoContext) -> list[JournalAction]:
     return [
         {
             "type": "conflict",
@@ -549,7 +561,7 @@ def _undo_sqlite_unarchive(a: dict[str, Any], state: str | None, u: _UndoContext
     ]
 
 
-def _undo_from_backup(a: dict[str, Any], state: str | None, u: _UndoContext) -> list[dict[str, Any]]:
+def _undo_from_backup(a: JournalAction, state: str | None, u: _UndoContext) -> list[JournalAction]:
     """file.rewrite, store.replace, file.restore: the backup put back while the file is
     still what the action left."""
     t = a["type"]
@@ -582,11 +594,11 @@ def _undo_from_backup(a: dict[str, Any], state: str | None, u: _UndoContext) -> 
     ]
 
 
-def _undo_nothing(a: dict[str, Any], state: str | None, u: _UndoContext) -> list[dict[str, Any]]:
+def _undo_nothing(a: JournalAction, state: str | None, u: _UndoContext) -> list[JournalAction]:
     return []
 
 
-def _is_store_action(t: str, a: Mapping[str, Any], rec: Mapping[str, Any]) -> bool:
+def _is_store_action(t: str, a: JournalAction, rec: BackupRecord) -> bool:
     """Whether the file an action changed is a session store (whatever its file name:
     `session.store` can name it anything): the action says so (store.replace, a restore
     of `kind` store), or the run backed it up as a store. The literal name is only the
@@ -611,7 +623,7 @@ class _BackupEntries:
     damaged or lacks the entry refuses the undo (DataError, 65) before anything is
     changed."""
 
-    def __init__(self, info: Any, recs: Mapping[Any, Mapping[str, Any]]) -> None:
+    def __init__(self, info: RunInfo, recs: Mapping[object, BackupRecord]) -> None:
         self.info = info
         self.recs = recs
         self.order: dict[str, list[str]] = {}
@@ -638,9 +650,7 @@ class _BackupEntries:
             )
 
 
-def load_backup_entries(
-    path: Path, rec: Mapping[str, Any] | None, run_id: str, *, slim: bool = False
-) -> dict[str, Any]:
+def load_backup_entries(path: Path, rec: BackupRecord | None, run_id: str, *, slim: bool = False) -> JsonObj:
     """A store backup of run `run_id`, read (compressed or plain), checked against the
     checksum its run recorded (`rec`) and parsed (`slim`: store.parse_store_slim, whose
     keys and verdict are the whole parse's); DataError (65) when any of it fails."""
@@ -656,7 +666,7 @@ def load_backup_entries(
     return data
 
 
-def read_verified_backup(path: Path, rec: Mapping[str, Any] | None, run_id: str) -> bytes:
+def read_verified_backup(path: Path, rec: BackupRecord | None, run_id: str) -> bytes:
     """The bytes of a backup of run `run_id` (decompressed), checked against the
     checksum its run recorded (`rec`); DataError (65) otherwise."""
     try:
@@ -677,7 +687,7 @@ def read_verified_backup(path: Path, rec: Mapping[str, Any] | None, run_id: str)
     return raw
 
 
-def _materialize(actions: list[dict[str, Any]]) -> None:
+def _materialize(actions: list[JournalAction]) -> None:
     """Parse the entries kept as bytes (store.RawMember) for an edit that cannot splice."""
     for a in actions:
         e = a.get("entry")
@@ -685,13 +695,13 @@ def _materialize(actions: list[dict[str, Any]]) -> None:
             a["entry"] = e.value()
 
 
-def resolve_entries(run: Run, actions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def resolve_entries(run: Run, actions: list[JournalAction]) -> list[JournalAction]:
     """Give each store action that refers to its entry (`entry_in`, or the in-memory
     ENTRY_SOURCE of an undo plan not yet recorded) and does not hold it the entry, read
     from that backup — one backup at a time, just before its store is edited. Returns
     the actions filled, whose entries the caller drops once the store is written."""
-    wanted: dict[str, tuple[Path, Mapping[str, Any] | None, list[dict[str, Any]]]] = {}
-    recs: dict[Any, Mapping[str, Any]] | None = None
+    wanted: dict[str, tuple[Path, BackupRecord | None, list[JournalAction]]] = {}
+    recs: dict[object, BackupRecord] | None = None
     for a in actions:
         if "entry" in a or a["type"] not in ("store.insert", "store.remove"):
             continue
@@ -705,9 +715,9 @@ def resolve_entries(run: Run, actions: list[dict[str, Any]]) -> list[dict[str, A
         else:
             continue
         wanted.setdefault(str(path), (path, rec, []))[2].append(a)
-    filled: list[dict[str, Any]] = []
+    filled: list[JournalAction] = []
     for path, rec, acts in wanted.values():
-        data: Mapping[str, Any] | None = None
+        data: JsonObj | None = None
         if all(a["type"] == "store.insert" for a in acts):
             # re-inserted entries of a backup in OpenClaw's own formatting stay its bytes
             # (store.RawMember): spliced into the store as they are, parsed only if the
@@ -729,7 +739,7 @@ def resolve_entries(run: Run, actions: list[dict[str, Any]]) -> list[dict[str, A
     return filled
 
 
-def attach_entry_sources(run: Run, actions: list[dict[str, Any]], target: str) -> None:
+def attach_entry_sources(run: Run, actions: list[JournalAction], target: str) -> None:
     """Give the undo run its own reference for every entry taken from a backup of the
     run it reverses: that backup file is hard-linked into this run's folder (kind
     `entries`), and the action's `entry_in` names the link — so the undo of this undo
@@ -740,12 +750,12 @@ def attach_entry_sources(run: Run, actions: list[dict[str, Any]], target: str) -
             a["entry_in"] = run.link_backup(Path(src[0]), src[1], f"from-{target}")
 
 
-def drop_entry_sources(actions: list[dict[str, Any]]) -> None:
+def drop_entry_sources(actions: list[JournalAction]) -> None:
     for a in actions:
         a.pop(ENTRY_SOURCE, None)
 
 
-def prepare(run: Run, actions: list[dict[str, Any]], *, planned: Mapping[str, bytes] | None = None) -> None:
+def prepare(run: Run, actions: list[JournalAction], *, planned: Mapping[str, bytes] | None = None) -> None:
     """Back up everything the actions will change (before the journal is committed):
     each touched store, and each file a restore will overwrite. Records `backup` and
     `after_sha256` on restore actions so the undo of an undo works too.
@@ -778,16 +788,16 @@ def prepare(run: Run, actions: list[dict[str, Any]], *, planned: Mapping[str, by
 
 def apply_actions(
     run: Run,
-    actions: list[dict[str, Any]],
+    actions: list[JournalAction],
     *,
-    base: Mapping[str, tuple[bytes, dict[str, Any], bool]] | None = None,
+    base: Mapping[str, tuple[bytes, JsonObj, bool]] | None = None,
     lock_timeout_s: float = 10.0,
 ) -> dict[str, int]:
     """Apply journaled actions: store edits grouped per store (one critical section
     each), then file operations in order. Returns {"lock_held_ms": max}. `base` maps a
     store (relative path) to its bytes, parsed data (consumed) and canonical flag as planned, which
     lets the edit be prepared before the lock (see apply_store_actions)."""
-    by_store: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_store: dict[str, list[JournalAction]] = defaultdict(list)
     for a in actions:
         if a["type"].startswith("store.") and a["type"] != "store.replace":
             by_store[a["store"]].append(a)
@@ -821,7 +831,7 @@ def apply_actions(
     return {"lock_held_ms": held_max}
 
 
-def apply_copy_in(run: Run, a: dict[str, Any]) -> None:
+def apply_copy_in(run: Run, a: JournalAction) -> None:
     dst = run.state_dir / a["path"]
     if lexists_in(dst):
         skip(a, "a file exists there again (not overwritten)")
@@ -830,11 +840,11 @@ def apply_copy_in(run: Run, a: dict[str, Any]) -> None:
     src = Path(a["source"])
     # temp + link: a kill mid-copy never leaves a truncated file at the live path;
     # the file gets its own mode again (recorded when it was moved, else the copy's)
-    _write_new(dst, lambda fd, src=src: _copy_to_fd(src, fd), mode=_copy_mode(a, src))
+    _write_new(dst, lambda fd: _copy_to_fd(src, fd), mode=_copy_mode(a, src))
     a["state"] = "applied"
 
 
-def apply_restore(run: Run, a: dict[str, Any], lock_timeout_s: float) -> int:
+def apply_restore(run: Run, a: JournalAction, lock_timeout_s: float) -> int:
     """A whole file put back from a backup; a store under its lock. Returns ms the lock
     was held."""
     path = run.state_dir / a["path"]
@@ -864,11 +874,11 @@ def apply_restore(run: Run, a: dict[str, Any], lock_timeout_s: float) -> int:
     return 0
 
 
-def _apply_conflict(run: Run, a: dict[str, Any]) -> None:
+def _apply_conflict(run: Run, a: JournalAction) -> None:
     a["state"] = "skipped"  # not an action: its note says why it is not undone
 
 
-def _bad_restore_source(a: Mapping[str, Any]) -> bytes | str:
+def _bad_restore_source(a: JournalAction) -> bytes | str:
     """The bytes of a file.restore's backup, or why they must not be written: unreadable,
     not the content the journal recorded for that backup, or (a store) not a store
     OpenClaw can load — it would read it as {} and overwrite it. Nothing is changed."""
@@ -896,7 +906,7 @@ def apply_rewrite_new(path: Path, data: bytes) -> None:
     atomic_write(path, data, mode=mode)
 
 
-def _copy_mode(a: Mapping[str, Any], src: Path) -> int:
+def _copy_mode(a: JournalAction, src: Path) -> int:
     """The mode a file copied back gets: the one recorded when it was moved into the run
     (or backed up), else the mode of the run's copy itself (a rename into the run kept
     it), at most 0o777 — and never group- or world-writable beyond what it was."""
@@ -927,7 +937,7 @@ def _backup_verified(run: Run, rel: str, expected: str | None, what: str) -> str
     return out
 
 
-def rewrite_edit(data: bytes, edit: dict[str, Any]) -> bytes:
+def rewrite_edit(data: bytes, edit: JsonObj) -> bytes:
     """Apply a line edit to JSONL bytes: drop the 1-based `drop_lines` (complete lines
     only), then fix the unterminated tail: `cut` drops it, `newline` terminates it."""
     drop = {int(n) for n in edit.get("drop_lines") or []}
@@ -955,7 +965,7 @@ def _backup_sha(path: Path) -> str | None:
         return None
 
 
-def apply_store_replace(run: Run, a: dict[str, Any]) -> int:
+def apply_store_replace(run: Run, a: JournalAction) -> int:
     """The dedicated critical section of a store repair: the damaged store cannot be
     re-read as JSON, so under sessions.json.lock we check it is still byte-identical to
     what was planned on, then atomically replace it. Returns ms the lock was held."""
@@ -966,12 +976,7 @@ def apply_store_replace(run: Run, a: dict[str, Any]) -> int:
     if status != "ok" or not data or sha256_bytes(new) != a.get("after_sha256"):
         skip(a, "the replacement is not a non-empty store (never written)")
         return 0
-    with store_lock(path) as held:
-        fault_point("store.locked")
-        try:
-            cur: bytes | None = read_bytes(path)
-        except FileNotFoundError:
-            cur = None
+    with locked_store(path) as (held, cur):
         if cur is None or sha256_bytes(cur) != a.get("before_sha256"):
             skip(a, "the store changed since planning (not replaced)")
             return held.held_ms()
@@ -980,7 +985,7 @@ def apply_store_replace(run: Run, a: dict[str, Any]) -> int:
         return held.held_ms()
 
 
-def apply_file_rewrite(run: Run, a: dict[str, Any]) -> None:
+def apply_file_rewrite(run: Run, a: JournalAction) -> None:
     """Rewrite a transcript under its own lock (gateway protocol, 30 min staleness),
     only while it is still the content the plan was made from."""
 
@@ -1011,7 +1016,7 @@ def apply_file_rewrite(run: Run, a: dict[str, Any]) -> None:
         held.release()
 
 
-def compression_module(kind: str | None) -> Any:
+def compression_module(kind: str | None) -> ModuleType | None:
     """The module for `--compress` (gzip: stdlib; zstd: the optional `zstandard`)."""
 
     if kind in (None, "none"):
@@ -1038,12 +1043,13 @@ def _stream_out(src: Path, dst_fd: int, kind: str | None) -> str:
     h = hashlib.sha256()
     mod = compression_module(kind)
     with open_regular(src) as rfd, os.fdopen(os.dup(dst_fd), "wb") as raw_out:
-        if kind == "gzip":
-            out: Any = mod.GzipFile(fileobj=raw_out, mode="wb", mtime=0)
-        elif kind == "zstd":
-            out = mod.ZstdCompressor().stream_writer(raw_out, closefd=False)
-        else:
+        out: _Sink
+        if mod is None:
             out = raw_out
+        elif kind == "gzip":
+            out = mod.GzipFile(fileobj=raw_out, mode="wb", mtime=0)
+        else:  # zstd
+            out = mod.ZstdCompressor().stream_writer(raw_out, closefd=False)
         while chunk := os.read(rfd, 1 << 20):
             h.update(chunk)
             out.write(chunk)
@@ -1053,13 +1059,26 @@ def _stream_out(src: Path, dst_fd: int, kind: str | None) -> str:
     return h.hexdigest()
 
 
-def _open_decompressed(f: Any, kind: str | None) -> Any:
+class _Sink(Protocol):
+    """A file written by _stream_out (plain, gzip or zstd)."""
+
+    def write(self, data: bytes, /) -> object: ...
+    def close(self) -> None: ...
+
+
+class _Source(Protocol):
+    """A file read by _open_decompressed's callers (plain, gzip or zstd)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def _open_decompressed(f: BinaryIO, kind: str | None) -> _Source:
     mod = compression_module(kind)
+    if mod is None:
+        return f
     if kind == "gzip":
-        return mod.GzipFile(fileobj=f, mode="rb")
-    if kind == "zstd":
-        return mod.ZstdDecompressor().stream_reader(f)
-    return f
+        return cast(_Source, mod.GzipFile(fileobj=f, mode="rb"))
+    return cast(_Source, mod.ZstdDecompressor().stream_reader(f))
 
 
 def _stream_sha(path: Path, kind: str | None) -> str:
@@ -1072,7 +1091,7 @@ def _stream_sha(path: Path, kind: str | None) -> str:
     return h.hexdigest()
 
 
-def _write_new(dst: Path, fill: Any, *, mode: int = 0o600) -> None:
+def _write_new(dst: Path, fill: Callable[[int], object], *, mode: int = 0o600) -> None:
     """Create dst without clobbering: temp in the same folder, fill(fd), fsync, link —
     all through the folder's fd (never through a symlinked folder)."""
     import uuid
@@ -1107,7 +1126,7 @@ def _copy_to_fd(src: Path, fd: int) -> None:
                 view = view[os.write(fd, view) :]
 
 
-def apply_export(run: Run, a: dict[str, Any]) -> None:
+def apply_export(run: Run, a: JournalAction) -> None:
     """Copy a file out of the sessions folders (optionally compressed), fsync, verify
     the copy decompresses to the planned content, then remove the original."""
 
@@ -1137,7 +1156,7 @@ def apply_export(run: Run, a: dict[str, Any]) -> None:
     a["state"] = "applied"
 
 
-def apply_import(run: Run, a: dict[str, Any]) -> None:
+def apply_import(run: Run, a: JournalAction) -> None:
     """Bring an exported file back: decompress to its old path (if still absent), verify."""
 
     dst = run.state_dir / a["path"]
@@ -1165,8 +1184,8 @@ def apply_import(run: Run, a: dict[str, Any]) -> None:
 
 # ---------------------------------------------------------------- the registry
 
-ApplyFn = Callable[[Run, dict[str, Any], float], int | None]  # → ms a store lock was held
-UndoFn = Callable[[dict[str, Any], str | None, _UndoContext], list[dict[str, Any]]]
+ApplyFn = Callable[[Run, JournalAction, float], int | None]  # → ms a store lock was held
+UndoFn = Callable[[JournalAction, str | None, _UndoContext], list[JournalAction]]
 # what `prepare` backs up before the journal: the whole store (once per store), the file
 # as planned (checksum verified), the file a restore overwrites; None: nothing
 BackupRule = Literal["store", "verified", "overwritten"] | None
@@ -1185,15 +1204,15 @@ class ActionType:
     backup: BackupRule = None
 
 
-def _no_lock(fn: Callable[[Run, dict[str, Any]], None]) -> ApplyFn:
-    def apply(run: Run, a: dict[str, Any], lock_timeout_s: float) -> int:
+def _no_lock(fn: Callable[[Run, JournalAction], None]) -> ApplyFn:
+    def apply(run: Run, a: JournalAction, lock_timeout_s: float) -> int:
         fn(run, a)
         return 0
 
     return apply
 
 
-def _store_replace(run: Run, a: dict[str, Any], lock_timeout_s: float) -> int:
+def _store_replace(run: Run, a: JournalAction, lock_timeout_s: float) -> int:
     return apply_store_replace(run, a)
 
 

@@ -1,9 +1,8 @@
 """The one executor of journaled runs, and the plan → run engine built on it.
 
-Every change sessionctl makes goes the same way (`exclusive`, then `journaled` /
-`run_journaled`): sessionctl's private lock (`--lock-timeout`) → refusal while a gateway
-that cannot be excluded runs → the command plans → a wait for each store lock the plan
-touches (`--lock-timeout`; a live holder is never broken) → the run folder → payloads
+Every change sessionctl makes goes the same way (`exclusive`, then `run_journaled`):
+sessionctl's private lock (`--lock-timeout`) → refusal while a gateway that cannot be
+excluded runs → the command plans → a wait for each store lock the plan touches (`--lock-timeout`; a live holder is never broken) → the run folder → payloads
 and backups → the journal, written durably → the actions applied, in the command's
 phases → status written. A failure before the journal exists leaves no run folder
 (runs.maybe_finish); one after it leaves the run `failed`, with its journal for undo.
@@ -12,9 +11,11 @@ through it. gc, undo and restore wait for the store locks before the run folder;
 repair, archive and dedupe journal first and wait (the same `--lock-timeout`) in each
 store's critical section, where they re-check the store against their plan.
 
-What a plan command (repair, archive, dedupe) would do is a Plan; `run_plan` executes
-it, `public_action` and `summary` are what its reports show. The planners know nothing
-of runs, and this module knows nothing of their checks.
+What a command that changes files did is a RunOutcome (its `summary()` is the summary
+of the command's JSON; gc, undo/restore and backup extend it in their modules). What a
+plan command (repair, archive, dedupe) would do is a Plan; `run_plan` executes it into
+an Outcome, and `public_action` is how its reports show an action. The planners know
+nothing of runs, and this module knows nothing of their checks.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Required, TypedDict, Unpack
 
-from sessionctl.action_types import skip
+from sessionctl.action_types import BackupRecord, JournalAction, JsonObj, JsonValue, skip
 from sessionctl.actions import apply_actions, prepare
 from sessionctl.context import RunContext
 from sessionctl.errors import BusyError, ConfigError, DataError, SessionctlError
@@ -48,7 +49,7 @@ def exclusive(ctx: RunContext, *, lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S
         yield
 
 
-def touched_stores(state_dir: Path, actions: Iterable[Mapping[str, Any]]) -> list[Path]:
+def touched_stores(state_dir: Path, actions: Iterable[JournalAction]) -> list[Path]:
     """The sessions.json files the actions change (their locks are waited for)."""
     out: set[Path] = set()
     for a in actions:
@@ -57,6 +58,28 @@ def touched_stores(state_dir: Path, actions: Iterable[Mapping[str, Any]]) -> lis
         elif a["type"] == "file.restore" and a.get("kind") == "store":
             out.add(state_dir / a["path"])
     return sorted(out)
+
+
+class RunArgs(TypedDict, total=False):
+    """The keywords every command run as a journaled run takes (gc, undo, restore:
+    `**opts: Unpack[RunArgs]`), read through RunOptions."""
+
+    dry_run: Required[bool]
+    force_online: bool
+    backup_dir: str | None
+    lock_timeout_s: float
+    argv: list[str] | None
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How a journaled run goes: RunArgs with their defaults."""
+
+    dry_run: bool
+    force_online: bool = False  # --force-online: mutate although a gateway runs
+    backup_dir: str | None = None  # --backup-dir: the runs live there
+    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S  # --lock-timeout
+    argv: list[str] | None = None  # the command line, for the run's meta.json
 
 
 @dataclass
@@ -70,34 +93,11 @@ class RunSteps:
 
     record: Callable[[Run], None]
     apply: Callable[[Run], None] = lambda run: None
-    summary: Callable[[Run], dict[str, Any] | None] = lambda run: None
+    summary: Callable[[Run], JsonObj | None] = lambda run: None
     before_apply: str | None = None
     status: Callable[[Run], str] = lambda run: (
         "done"
     )  # prestart's binding step: "failed" when one was skipped
-
-
-@contextlib.contextmanager
-def journaled(
-    ctx: RunContext,
-    command: str,
-    *,
-    stores: Iterable[Path] = (),
-    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
-    backup_dir: str | None = None,
-    argv: list[str] | None = None,
-) -> Iterator[Run]:
-    """The shell of a journaled run, under the private lock the caller holds
-    (`exclusive`): first each store lock in `stores` must be free (waits up to
-    `lock_timeout_s`, else BusyError with no run folder made), then the run folder; a
-    failure inside discards the folder before the journal exists, and marks the run
-    `failed` after. The body records, commits the journal, applies and finishes — in
-    that order, which `run_journaled` enforces (gc, whose apply is its own, uses this)."""
-    for p in stores:
-        wait_store_lock_free(p, lock_timeout_s)
-    run = Run.start(ctx.state_dir, command, policy_now_ms=ctx.now_ms, backup_dir=backup_dir, argv=argv)
-    with maybe_finish(run):  # before the journal: the half-made run folder is discarded
-        yield run
 
 
 def run_journaled(
@@ -111,12 +111,17 @@ def run_journaled(
     argv: list[str] | None = None,
     started: Callable[[Run], None] | None = None,
 ) -> Run:
-    """Run `steps` as one journaled run (`journaled`): record, journal, the fault point
-    `before_apply`, apply, finish. `started` sees the run as soon as it exists (an
-    outcome that names its run even when it fails)."""
-    with journaled(
-        ctx, command, stores=stores, lock_timeout_s=lock_timeout_s, backup_dir=backup_dir, argv=argv
-    ) as run:
+    """Run `steps` as one journaled run, under the private lock the caller holds
+    (`exclusive`): first each store lock in `stores` must be free (waits up to
+    `lock_timeout_s`, else BusyError with no run folder made), then the run folder;
+    record, journal, the fault point `before_apply`, apply, finish. A failure inside
+    discards the folder before the journal exists, and marks the run `failed` after.
+    `started` sees the run as soon as it exists (an outcome that names its run even
+    when it fails: RunOutcome.started)."""
+    for p in stores:
+        wait_store_lock_free(p, lock_timeout_s)
+    run = Run.start(ctx.state_dir, command, policy_now_ms=ctx.now_ms, backup_dir=backup_dir, argv=argv)
+    with maybe_finish(run):  # before the journal: the half-made run folder is discarded
         if started is not None:
             started(run)
         steps.record(run)
@@ -143,16 +148,16 @@ class Plan:
     it as `finding`."""
 
     command: str
-    actions: list[dict[str, Any]] = field(default_factory=list)
+    actions: list[JournalAction] = field(default_factory=list)
     problems: list[Finding] = field(default_factory=list)  # reported, not touched
-    kept: list[dict[str, Any]] = field(default_factory=list)  # inspected and deliberately left alone
+    kept: list[JsonObj] = field(default_factory=list)  # inspected and deliberately left alone
     refusals: list[SessionctlError] = field(default_factory=list)
-    details: dict[str, Any] = field(default_factory=dict)
+    details: JsonObj = field(default_factory=dict)
     store_sizes: dict[str, int] = field(default_factory=dict)  # store rel → entries now
     store_keys: dict[str, list[str]] = field(default_factory=dict)  # store rel → keys now
     findings: Mapping[str, str | None] = field(default_factory=dict)
 
-    def add(self, action: dict[str, Any], payload: bytes | None = None) -> dict[str, Any]:
+    def add(self, action: JournalAction, payload: bytes | None = None) -> JournalAction:
         """Add an action; `payload` is content the run folder must hold for it
         (a store.replace's replacement), written there before the journal."""
         if payload is not None:
@@ -160,8 +165,8 @@ class Plan:
         self.actions.append(action)
         return action
 
-    def keep(self, check: str, agent: str | None, path: str | None, reason: str, **extra: Any) -> None:
-        item: dict[str, Any] = {"check": check}
+    def keep(self, check: str, agent: str | None, path: str | None, reason: str, **extra: JsonValue) -> None:
+        item: JsonObj = {"check": check}
         if check in self.findings:
             item["finding"] = self.findings[check]
         self.kept.append({**item, "agent": agent, "path": path, "reason": reason, **extra})
@@ -176,7 +181,7 @@ class Plan:
         key: str | None = None,
         path: str | None = None,
         fix: str | None = None,
-        **data: Any,
+        **data: JsonValue,
     ) -> None:
         if check in self.findings:
             self.problems.append(
@@ -289,8 +294,8 @@ _SHOWN_AFTER = ("bytes", "bytes_cut", "lines_dropped", "entries", "origin", "fro
 
 
 def public_action(
-    a: Mapping[str, Any], findings: Mapping[str, str | None] | None = None, *, every_field: bool = False
-) -> dict[str, Any]:
+    a: JournalAction, findings: Mapping[str, str | None] | None = None, *, every_field: bool = False
+) -> JsonObj:
     """An action as reports show it: never the verbatim entries (those are in the journal).
 
     `every_field` (gc's --json): every other field as journaled. Otherwise the fields a
@@ -299,7 +304,7 @@ def public_action(
     planners (tag_findings), else looked up in `findings` (repair's REPAIR_TO_HEALTH)."""
     if every_field:
         return {k: v for k, v in a.items() if k != "entry"}
-    out: dict[str, Any] = {}
+    out: JsonObj = {}
     for k in _SHOWN:
         if a.get(k) is not None:
             out[k] = a[k]
@@ -320,38 +325,73 @@ def public_action(
 # ---------------------------------------------------------------- executing a plan
 
 
-@dataclass
-class Outcome:
-    plan: Plan
-    dry_run: bool
-    run_id: str | None = None
+@dataclass(kw_only=True)
+class RunOutcome:
+    """What a command that changes files did — or, in a dry run, would do: the one
+    outcome of gc, repair, archive, dedupe, undo, restore and backup. The fields every
+    such command has are here (and read the same way by every command's Result); a
+    command's own are in its subclass (Outcome: a plan command's Plan; gc.GcOutcome).
+    `summary()` is the `summary` object of the command's JSON output."""
+
+    command: str
+    dry_run: bool = False
+    run_id: str | None = None  # the run made (None: a dry run, or nothing to do)
     run_dir: str | None = None
-    gateways: list[str] = field(default_factory=list)
-    would_refuse: str | None = None  # dry run: why a real run would refuse
-    lock_held_ms: int = 0
+    gateways: list[str] = field(default_factory=list)  # running gateways, as described
+    lock_held_ms: int = 0  # the longest a store lock was held
+    pruned_runs: list[str] = field(default_factory=list)
+    logs: list[tuple[str, str]] = field(default_factory=list)  # (level, message)
+    backups: list[BackupRecord] = field(default_factory=list)
+    actions: list[JournalAction] = field(default_factory=list)
+
+    def started(self, run: Run) -> None:
+        """Name the run as soon as it exists (an outcome names its run even when it fails)."""
+        self.run_id, self.run_dir = run.run_id, str(run.dir)
 
     @property
     def applied(self) -> int:
-        return sum(1 for a in self.plan.actions if a.get("state") == "applied")
+        return sum(1 for a in self.actions if a.get("state") == "applied")
 
     @property
-    def skipped(self) -> list[dict[str, Any]]:
-        return [a for a in self.plan.actions if a.get("state") == "skipped"]
+    def skipped(self) -> list[JournalAction]:
+        return [a for a in self.actions if a.get("state") == "skipped"]
+
+    def summary(self) -> JsonObj:
+        """The counts of undo's and restore's JSON: actions, per state, the lock held."""
+        return {
+            "actions": len(self.actions),
+            "applied": self.applied,
+            "skipped": len(self.skipped),
+            "planned": sum(1 for a in self.actions if a.get("state") == "planned"),
+            "lock_held_ms": self.lock_held_ms,
+        }
 
 
-def summary(out: Outcome) -> dict[str, Any]:
-    by_check: dict[str, int] = {}
-    for a in out.plan.actions:
-        by_check[a.get("check", a["type"])] = by_check.get(a.get("check", a["type"]), 0) + 1
-    return {
-        "planned": len(out.plan.actions),
-        "applied": out.applied,
-        "skipped": len(out.skipped),
-        "kept": len(out.plan.kept),
-        "problems": len(out.plan.problems),
-        "refused": len(out.plan.refusals),
-        "by_check": dict(sorted(by_check.items())),
-    }
+@dataclass(kw_only=True)
+class Outcome(RunOutcome):
+    """The outcome of a plan command (repair, archive, dedupe): its Plan, whose actions
+    are the outcome's, and, for a dry run, why a real run would refuse."""
+
+    plan: Plan
+    would_refuse: str | None = None
+
+    def __post_init__(self) -> None:
+        self.actions = self.plan.actions
+
+    def summary(self) -> JsonObj:
+        by_check: dict[str, int] = {}
+        for a in self.plan.actions:
+            check = a["check"] if "check" in a else a["type"]
+            by_check[check] = by_check.get(check, 0) + 1
+        return {
+            "planned": len(self.plan.actions),
+            "applied": self.applied,
+            "skipped": len(self.skipped),
+            "kept": len(self.plan.kept),
+            "problems": len(self.plan.problems),
+            "refused": len(self.plan.refusals),
+            "by_check": dict(sorted(by_check.items())),
+        }
 
 
 def _write_payloads(run: Run, plan: Plan) -> None:
@@ -366,23 +406,17 @@ def _write_payloads(run: Run, plan: Plan) -> None:
         a["source"] = rel
 
 
-def execute(
-    ctx: RunContext,
-    plan: Plan,
-    *,
-    force_online: bool,
-    backup_dir: str | None = None,
-    phases: list[Callable[[dict[str, Any]], bool]] | None = None,
-    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+def _execute(
+    ctx: RunContext, plan: Plan, o: RunOptions, phases: list[Callable[[JournalAction], bool]] | None
 ) -> Outcome:
     """Run a plan: refuse under a gateway that cannot be excluded, back up, journal,
     apply (in `phases`, each a filter over the actions, in order; each store edit waits
     up to `lock_timeout_s` for its sessions.json.lock), finish. The caller holds the
     private lock (`exclusive`)."""
     gws = refuse_if_gateway_running(
-        ctx.state_dir, force_online=force_online, allow_lock_era=not plan.needs_offline
+        ctx.state_dir, force_online=o.force_online, allow_lock_era=not plan.needs_offline
     )
-    out = Outcome(plan, dry_run=False, gateways=[g.describe() for g in gws])
+    out = Outcome(command=plan.command, plan=plan, gateways=[g.describe() for g in gws])
 
     def record(run: Run) -> None:
         run.at("writing the replacement stores into the run", run.dir)
@@ -399,21 +433,14 @@ def execute(
             batch = [a for a in plan.actions if a["id"] not in done and pick(a)]
             done.update(a["id"] for a in batch)
             if batch:
-                stats = apply_actions(run, batch, lock_timeout_s=lock_timeout_s)
+                stats = apply_actions(run, batch, lock_timeout_s=o.lock_timeout_s)
                 out.lock_held_ms = max(out.lock_held_ms, stats.get("lock_held_ms", 0))
         for a in plan.actions:
             if a.get("state") == "planned":
                 skip(a, "not applied")
 
-    def counts(run: Run) -> dict[str, Any]:
-        return {
-            "planned": len(plan.actions),
-            "applied": sum(1 for a in plan.actions if a.get("state") == "applied"),
-            "skipped": sum(1 for a in plan.actions if a.get("state") == "skipped"),
-        }
-
-    def started(run: Run) -> None:
-        out.run_id, out.run_dir = run.run_id, str(run.dir)
+    def counts(run: Run) -> JsonObj:
+        return {"planned": len(plan.actions), "applied": out.applied, "skipped": len(out.skipped)}
 
     run_journaled(
         ctx,
@@ -422,9 +449,10 @@ def execute(
         # no wait before the run: the plan is journaled first, and each store's edit
         # waits for its lock (up to lock_timeout_s) in its critical section, re-checking
         # there that the store is still what was planned on (tests/test_repair.py pins it)
-        lock_timeout_s=lock_timeout_s,
-        backup_dir=backup_dir,
-        started=started,
+        lock_timeout_s=o.lock_timeout_s,
+        backup_dir=o.backup_dir,
+        argv=o.argv,
+        started=out.started,
     )
     return out
 
@@ -433,37 +461,28 @@ def run_plan(
     ctx: RunContext,
     make_plan: Callable[[], Plan],
     *,
-    dry_run: bool,
-    force_online: bool,
-    backup_dir: str | None = None,
-    phases: list[Callable[[dict[str, Any]], bool]] | None = None,
-    lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
+    phases: list[Callable[[JournalAction], bool]] | None = None,
+    **opts: Unpack[RunArgs],
 ) -> Outcome:
-    """Plan and (unless dry_run) execute under sessionctl's private lock. A dry run
-    takes no lock and writes nothing."""
-    if dry_run:
+    """Plan and (unless dry_run) run the plan (_execute, in `phases`) under sessionctl's
+    private lock. A dry run takes no lock and writes nothing."""
+    o = RunOptions(**opts)
+    if o.dry_run:
         plan = make_plan()
-        out = Outcome(plan, dry_run=True)
+        out = Outcome(command=plan.command, plan=plan, dry_run=True)
         if plan.actions:
             out.gateways = [g.describe() for g in find_gateways(ctx.state_dir)]
             try:
                 ctx.require_openclaw_config()
                 refuse_if_gateway_running(
-                    ctx.state_dir, force_online=force_online, allow_lock_era=not plan.needs_offline
+                    ctx.state_dir, force_online=o.force_online, allow_lock_era=not plan.needs_offline
                 )
             except (BusyError, ConfigError) as exc:
                 out.would_refuse = exc.message
         return out
-    with exclusive(ctx, lock_timeout_s=lock_timeout_s):
+    with exclusive(ctx, lock_timeout_s=o.lock_timeout_s):
         plan = make_plan()
         if not plan.actions:
-            return Outcome(plan, dry_run=False)
+            return Outcome(command=plan.command, plan=plan)
         ctx.require_openclaw_config()
-        return execute(
-            ctx,
-            plan,
-            force_online=force_online,
-            backup_dir=backup_dir,
-            phases=phases,
-            lock_timeout_s=lock_timeout_s,
-        )
+        return _execute(ctx, plan, o, phases)

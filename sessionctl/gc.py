@@ -23,15 +23,24 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Unpack
 
 from sessionctl import bindings as bmod
-from sessionctl.action_types import skip
-from sessionctl.actions import apply_delete, apply_move, apply_rewrite, apply_store_actions
+from sessionctl.action_types import JournalAction, JsonObj, skip
+from sessionctl.actions import apply_delete, apply_move, apply_rewrite, apply_store_actions, locked_store
+from sessionctl.bindings import BindingFile, ThreadBinding
 from sessionctl.context import RunContext
 from sessionctl.discovery import AgentStore, discover
 from sessionctl.errors import BusyError, DataError, SessionctlError
-from sessionctl.execute import exclusive, journaled, touched_stores
+from sessionctl.execute import (
+    RunArgs,
+    RunOptions,
+    RunOutcome,
+    RunSteps,
+    exclusive,
+    run_journaled,
+    touched_stores,
+)
 from sessionctl.fsio import (
     commit_temp,
     fault_point,
@@ -45,14 +54,13 @@ from sessionctl.fsio import (
     write_temp,
 )
 from sessionctl.fsio import sha256_bytes as _sha
-from sessionctl.gateway import refuse_if_gateway_running
+from sessionctl.gateway import Gateway, refuse_if_gateway_running
 from sessionctl.jsonjs import gc_paused
 from sessionctl.keys import parse_key
 from sessionctl.locks import (
     TRANSCRIPT_LOCK_STALE_MS,
     FolderLocks,
     acquire,
-    store_lock,
 )
 from sessionctl.policy import (
     AgentPlan,
@@ -61,8 +69,8 @@ from sessionctl.policy import (
     collect_transcript_locks,
     plan_gc,
 )
-from sessionctl.resume import defused_entry, detect_era, file_era
-from sessionctl.runs import entries_equal, prune_runs, read_backup
+from sessionctl.resume import EraInfo, defused_entry, detect_era, file_era
+from sessionctl.runs import Run, entries_equal, prune_runs, read_backup
 from sessionctl.snapshot import (
     AgentSnapshot,
     prefetch_facts,
@@ -89,28 +97,89 @@ from sessionctl.timeutil import now_ms as wall_ms
 from sessionctl.transcripts import classify, unique_archive_path
 
 
-@dataclass
-class GcOutcome:
+@dataclass(kw_only=True)
+class GcOutcome(RunOutcome):
+    """gc's outcome: a RunOutcome with gc's plan, what it read to make it, and the parts
+    of the run that could not be done (`errors`)."""
+
+    command: str = "gc"
     plan: GcPlan
-    dry_run: bool
-    actions: list[dict[str, Any]] = field(default_factory=list)
-    run_id: str | None = None
-    run_dir: str | None = None
-    backups: list[dict[str, Any]] = field(default_factory=list)
-    lock_held_ms: int = 0
-    pruned_runs: list[str] = field(default_factory=list)
-    gateways: list[str] = field(default_factory=list)
     skipped_agents: list[dict[str, str]] = field(default_factory=list)
-    logs: list[tuple[str, str]] = field(default_factory=list)
     snaps: list[AgentSnapshot] = field(default_factory=list, repr=False)
     binding_edits: list[BindingEdit] = field(default_factory=list, repr=False)
-    errors: list[Any] = field(default_factory=list)  # SessionctlErrors that stopped part of the run
-    era: Any = None  # sessionctl.resume.EraInfo, when the plan limits the resume set
-    sqlite: Any = field(default=None, repr=False)  # sessionctl.sqlite.gc.SqliteGc (SQLite-era agents)
+    errors: list[SessionctlError] = field(default_factory=list)  # what stopped part of the run
+    era: EraInfo | None = None  # when the plan limits the resume set
+    sqlite: SqliteGc | None = field(default=None, repr=False)  # the SQLite-era agents
     # (agent, key) → whole entry of a defused session; the agents whose store changed
     # between the plan's read and that of these entries (no edit from the planned bytes)
-    whole: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
+    whole: dict[tuple[str, str], JsonObj] = field(default_factory=dict, repr=False)
     inexact: set[str] = field(default_factory=set)
+
+    def summary(self) -> JsonObj:
+        """Per agent: entries, kept, expired by rule, protected, skipped, archived
+        files/bytes; the totals, bindings removed, the lock held, runs pruned."""
+        applied = not self.dry_run
+        agents: dict[str, JsonObj] = {}
+        for ap in self.plan.agents:
+            agents[ap.agent] = _agent_summary(ap)
+        for a in self.actions:
+            s = agents.get(a.get("agent") or "")
+            done = a.get("state") == "applied" if applied else True
+            t = a["type"]
+            if t.startswith("sqlite.") and s is not None:
+                verb = t.split(".", 1)[1]
+                if done:
+                    s.setdefault("openclaw", {"delete": 0, "archive": 0})[verb] += 1
+                else:
+                    s["skipped"] += 1
+                    s["expired"] -= 1
+                    s["kept"] += 1
+                    s["expired_by_rule"][a.get("rule") or "?"] -= 1
+            elif t == "store.set" and s is not None:
+                s["defused" if done else "defuse_skipped"] += 1
+            elif t == "store.remove" and s is not None and not done:
+                s["skipped"] += 1
+                s["expired"] -= 1
+                s["kept"] += 1
+                s["expired_by_rule"][a.get("rule") or "?"] -= 1
+            elif t == "file.rename" and s is not None and done:
+                s["archived_files"] += 1
+                s["archived_bytes"] += int(a.get("bytes") or 0)
+            elif t == "file.rename" and s is not None:
+                s["archive_skipped"] += 1
+            elif t in ("file.move", "file.delete") and s is not None and done:
+                s["archives_purged"] += 1
+                s["archives_purged_bytes"] += int(a.get("bytes") or 0)
+        for s in agents.values():
+            s["expired_by_rule"] = {k: v for k, v in s["expired_by_rule"].items() if v}
+        bindings = sum(
+            len(a.get("removed_bindings", []))
+            for a in self.actions
+            if a["type"] == "file.rewrite" and (not applied or a.get("state") == "applied")
+        )
+        total = Counter[str]()
+        for s in agents.values():
+            for k in (
+                "entries",
+                "kept",
+                "expired",
+                "protected",
+                "skipped",
+                "archived_files",
+                "archived_bytes",
+            ):
+                total[k] += int(s.get(k, 0))
+        for s in agents.values():
+            total["defused"] += int(s.get("defused", 0))
+        return {
+            "agents": agents,
+            "refused_agents": [a for a, s in agents.items() if s.get("refused")],
+            "resume_era": self.era.to_json() if self.era is not None else None,
+            "total": dict(total),
+            "bindings_removed": bindings,
+            "lock_held_ms": self.lock_held_ms,
+            "pruned_runs": self.pruned_runs,
+        }
 
 
 # ---------------------------------------------------------------- selecting and reading
@@ -195,14 +264,14 @@ def read_snapshots(ctx: RunContext, stores: list[AgentStore]) -> list[AgentSnaps
     return snaps
 
 
-def planned_view(entry: Any) -> Any:
+def planned_view(entry: object) -> object:
     """An entry as the slim plan saw it (without store.SLIM_DROPPED)."""
     if type(entry) is not dict:
         return entry
     return {k: v for k, v in entry.items() if k not in SLIM_DROPPED}
 
 
-def same_as_planned(snap: AgentSnapshot, key: str, whole: Any) -> bool:
+def same_as_planned(snap: AgentSnapshot, key: str, whole: object) -> bool:
     """Whether a whole entry read now is the entry the plan decided on: every field the
     plan read (the slim entry) and its prompt-blob reference unchanged."""
     data = snap.load.data or {}
@@ -212,7 +281,7 @@ def same_as_planned(snap: AgentSnapshot, key: str, whole: Any) -> bool:
     return entries_equal(planned_view(whole), data[key]) and entries_equal(prompt_ref(whole), refs.get(key))
 
 
-def whole_entries(snap: AgentSnapshot, keys: list[str]) -> tuple[dict[str, Any], bool]:
+def whole_entries(snap: AgentSnapshot, keys: list[str]) -> tuple[JsonObj, bool]:
     """The whole entries of `keys` of a store planned slim, read again from the file:
     when its bytes are still those the plan read (sha256) and in OpenClaw's own
     formatting, only their members are parsed. The bool says whether they are the
@@ -248,10 +317,10 @@ class BindingEdit:
     channel: str
     data: bytes  # the rewritten file
     before_sha256: str
-    removed: list[dict[str, Any]]
-    bf: Any = None  # the BindingFile as read (holds secrets: never print)
+    removed: list[JsonObj]  # each removed binding (to_json) and why
+    bf: BindingFile  # as read (holds secrets: never print)
     # (binding, reason, (agent, lowercased key) when dropped because this run removes that session)
-    drops: list[tuple[Any, str, tuple[str, str] | None]] = field(default_factory=list)
+    drops: list[tuple[ThreadBinding, str, tuple[str, str] | None]] = field(default_factory=list)
 
 
 def plan_bindings(
@@ -273,7 +342,7 @@ def plan_bindings(
             if bf.error != "file does not exist":
                 out.logs.append(("warning", f"binding file {bf.path}: {bf.error}; left as it is"))
             continue
-        drop: list[tuple[Any, str, tuple[str, str] | None]] = []
+        drop: list[tuple[ThreadBinding, str, tuple[str, str] | None]] = []
         for b in bf.bindings:
             agent = bmod.target_agent(b, ctx.openclaw.default_agent)
             if agent not in keys_after:
@@ -333,9 +402,6 @@ def _rel(ctx: RunContext, p: Path | str) -> str:
     return state_rel(ctx.state_dir, p, resolve=False)
 
 
-_MISSING: Any = object()
-
-
 def build_actions(
     ctx: RunContext,
     plan: GcPlan,
@@ -343,8 +409,8 @@ def build_actions(
     bindings: list[BindingEdit],
     *,
     archive_stamp_ms: int,
-    whole: Mapping[tuple[str, str], Any] | None = None,
-) -> list[dict[str, Any]]:
+    whole: Mapping[tuple[str, str], JsonObj] | None = None,
+) -> list[JournalAction]:
     """The journal actions of a plan: store.remove, store.set (a resume-set session
     defused: the whole entry before and after; `whole` maps (agent, key) to it, and a
     defused entry missing there changed since planning: skipped), file.rename
@@ -353,7 +419,7 @@ def build_actions(
     A store.remove carries no entry here: the run refers to its store's backup for it
     (`entry_in`), or copies it from there (_apply)."""
 
-    actions: list[dict[str, Any]] = []
+    actions: list[JournalAction] = []
     by_agent = {s.agent_id: s for s in snaps}
     taken: set[str] = set()
     for ap in plan.agents:
@@ -372,20 +438,21 @@ def build_actions(
                 }
             )
         for r in ap.defused:
-            before = (whole or {}).get((ap.agent, r.key), _MISSING)
-            act = {
+            w = whole or {}
+            found = (ap.agent, r.key) in w
+            act: JournalAction = {
                 "type": "store.set",
                 "agent": ap.agent,
                 "store": store_rel,
                 "key": r.key,
-                "before": None if before is _MISSING else before,
-                "after": None if before is _MISSING else defused_entry(before, archive_stamp_ms),
+                "before": w[ap.agent, r.key] if found else None,
+                "after": defused_entry(w[ap.agent, r.key], archive_stamp_ms) if found else None,
                 "check": "resume.defuse",
                 "reason": f"defused (marked failed as OpenClaw's markSessionFailed does): {r.reason}",
                 "idle_ms": r.idle_ms,
             }
-            if before is _MISSING:
-                act["state"], act["note"] = "skipped", "entry changed since planning"
+            if not found:
+                skip(act, "entry changed since planning")
             actions.append(act)
     # an archive name is free when the folder listing of the snapshot does not have it
     # (no lstat per file; the rename refuses to clobber one made since)
@@ -457,7 +524,7 @@ def store_references(ctx: RunContext, snap: AgentSnapshot) -> dict[str, list[str
     return None if data is None else references_of(data)
 
 
-def references_of(data: Mapping[str, Any]) -> dict[str, list[str]]:
+def references_of(data: JsonObj) -> dict[str, list[str]]:
     """File names a store's entries keep in use: every entry's sessionFile base name,
     `<sessionId>.jsonl`, `sid:<sessionId>` and its compaction checkpoints. Deliberately
     wider than the resolved references (no path resolution: a name is kept even when
@@ -488,7 +555,7 @@ def references_of(data: Mapping[str, Any]) -> dict[str, list[str]]:
     return refs
 
 
-def _store_data(path: Path) -> dict[str, Any] | None:
+def _store_data(path: Path) -> JsonObj | None:
 
     try:
         raw = read_bytes(path)
@@ -535,8 +602,8 @@ def _in_use(name: str, refs: dict[str, list[str]]) -> list[str] | None:
 
 def apply_renames(
     ctx: RunContext,
-    run: Any,
-    renames: list[dict[str, Any]],
+    run: Run,
+    renames: list[JournalAction],
     snaps: list[AgentSnapshot],
     *,
     lock_timeout_s: float,
@@ -571,15 +638,12 @@ def apply_renames(
     for a in renames:
         if a["agent"] not in refs_now:
             refs_now[a["agent"]] = store_references(ctx, by_agent[a["agent"]])
-    groups: dict[str, list[dict[str, Any]]] = {}
+    groups: dict[str, list[JournalAction]] = {}
     sd_s = str(ctx.state_dir)
     for a in renames:
         refs = refs_now[a["agent"]]
         if refs is None or unknown:
-            a["state"], a["note"] = (
-                "skipped",
-                "a store could not be re-read after the edit; file left in place",
-            )
+            skip(a, "a store could not be re-read after the edit; file left in place")
             continue
         # plain strings: 28,000 files make Path objects cost more than the renames
         src_s = os.path.join(sd_s, a["from"])
@@ -590,11 +654,11 @@ def apply_renames(
             continue
         groups.setdefault(a["lock"], []).append(a)
 
-    folders: dict[Path, list[dict[str, Any]]] = {}  # renamed, not yet durable
+    folders: dict[Path, list[JournalAction]] = {}  # renamed, not yet durable
     # lock groups by folder: each folder is opened once (through fsio.open_dir: a folder
     # swapped for a symlink since the plan is refused, never followed out of the state
     # dir), each transcript's lock taken and released through that fd
-    by_folder: dict[str, list[tuple[str, list[dict[str, Any]]]]] = {}
+    by_folder: dict[str, list[tuple[str, list[JournalAction]]]] = {}
     for lock_rel, acts in groups.items():
         by_folder.setdefault(os.path.dirname(os.path.join(sd_s, acts[0]["from"])), []).append(
             (lock_rel, acts)
@@ -665,7 +729,7 @@ def apply_renames(
                 a["state"] = "applied"
 
 
-def _leave_in_place(lock_groups: list[tuple[str, list[dict[str, Any]]]], why: str) -> None:
+def _leave_in_place(lock_groups: list[tuple[str, list[JournalAction]]], why: str) -> None:
     for _lock_rel, acts in lock_groups:
         for a in acts:
             skip(a, f"{why}; left in place (sessionctl archive collects it)")
@@ -679,7 +743,7 @@ def _exists_at(dir_fd: int, name: str) -> bool:
     return True
 
 
-def apply_purges(run: Any, purges: list[dict[str, Any]]) -> None:
+def apply_purges(run: Run, purges: list[JournalAction]) -> None:
 
     for a in purges:
         if a["type"] == "file.move":
@@ -689,7 +753,7 @@ def apply_purges(run: Any, purges: list[dict[str, Any]]) -> None:
 
 
 def apply_binding_edits(
-    run: Any, acts: list[dict[str, Any]], edits: list[BindingEdit], removed: set[tuple[str, str]]
+    run: Run, acts: list[JournalAction], edits: list[BindingEdit], removed: set[tuple[str, str]]
 ) -> None:
     """Rewrite binding files. Bindings planned to go with a session whose removal was
     skipped stay; the journal is re-written with the narrowed edit before any change."""
@@ -724,33 +788,30 @@ def run_gc(
     ctx: RunContext,
     policy: Policy,
     *,
-    dry_run: bool,
-    force_online: bool = False,
-    backup_dir: str | None = None,
-    lock_timeout_s: float = 10.0,
-    argv: list[str] | None = None,
     openclaw: str | None = None,
     sqlite_delete: bool = False,
+    **opts: Unpack[RunArgs],
 ) -> GcOutcome:
     """Plan (and unless `dry_run`, apply) gc. Raises BusyError (75), DataError (65, incl.
     a store that does not parse), CantCreateError/IOFailure, Unavailable (69: SQLite-era changes that only
     OpenClaw can make, when it cannot); never leaves a half-applied store."""
 
     sq = SqliteGc(ctx, openclaw=openclaw, delete_all=sqlite_delete)
-    if dry_run:
+    o = RunOptions(**opts)
+    if o.dry_run:
         with gc_paused():
             return _plan_only(ctx, policy, sq=sq)
 
     ctx.require_openclaw_config()
-    with exclusive(ctx, lock_timeout_s=lock_timeout_s):
+    with exclusive(ctx, lock_timeout_s=o.lock_timeout_s):
         # a SQLite-era gateway never reads or writes a sessions.json: file-era stores may be
         # edited under it (and the SQLite part needs it running)
-        gws = refuse_if_gateway_running(ctx.state_dir, force_online=force_online, allow_sqlite_era=True)
+        gws = refuse_if_gateway_running(ctx.state_dir, force_online=o.force_online, allow_sqlite_era=True)
         with gc_paused():
             out = _plan_only(ctx, policy, gateways=[g.describe() for g in gws], sq=sq, gws=gws)
         if not out.actions:
             out.logs.append(("info", "nothing to do: no session exceeds the policy"))
-            _prune(ctx, policy, out, backup_dir, protect=None)
+            _prune(ctx, policy, out, o.backup_dir, protect=None)
             return out
         sq_acts = [a for a in out.actions if a["type"].startswith("sqlite.")]
         exe: Path | None = None
@@ -762,7 +823,7 @@ def run_gc(
                 out.errors.append(err)
                 for a in sq_acts:
                     skip(a, err.message)
-        _apply(ctx, out, backup_dir=backup_dir, lock_timeout_s=lock_timeout_s, argv=argv, openclaw=exe)
+        _apply(ctx, out, o, openclaw=exe)
         return out
 
 
@@ -770,12 +831,12 @@ def _plan_only(
     ctx: RunContext,
     policy: Policy,
     gateways: list[str] | None = None,
-    sq: Any = None,
-    gws: list[Any] | None = None,
+    sq: SqliteGc | None = None,
+    gws: list[Gateway] | None = None,
 ) -> GcOutcome:
 
     plan = GcPlan(policy, ctx.now_ms)
-    out = GcOutcome(plan, dry_run=True, gateways=gateways or [], sqlite=sq)
+    out = GcOutcome(plan=plan, dry_run=True, gateways=gateways or [], sqlite=sq)
     stores = select_stores(ctx, out)
     snaps = read_snapshots(ctx, stores)
     sq_snaps = sq.read(out, policy) if sq is not None else []
@@ -832,46 +893,71 @@ def _plan_only(
     return out
 
 
-def _apply(
-    ctx: RunContext,
-    out: GcOutcome,
-    *,
-    backup_dir: str | None,
-    lock_timeout_s: float,
-    argv: list[str] | None,
-    openclaw: Path | None = None,
-) -> None:
-
-    snaps, edits = out.snaps, out.binding_edits
+def _apply(ctx: RunContext, out: GcOutcome, o: RunOptions, *, openclaw: Path | None = None) -> None:
+    """The plan of `out` as one journaled run (execute.run_journaled, after a wait for
+    each store lock it touches): record (GcRun.record), then the apply phases in order —
+    the store edits, the archives, the purges, the binding files, the SQLite-era agents."""
     out.dry_run = False
-    stores = touched_stores(ctx.state_dir, out.actions)
-    with journaled(
-        ctx, "gc", stores=stores, lock_timeout_s=lock_timeout_s, backup_dir=backup_dir, argv=argv
-    ) as run:
-        out.run_id, out.run_dir = run.run_id, str(run.dir)
-        # archive names use the wall clock: OpenClaw ages archives by the stamp in the name
-        actions = build_actions(ctx, out.plan, snaps, edits, archive_stamp_ms=now_ms(), whole=out.whole)
+    gc_run = GcRun(ctx, out, lock_timeout_s=o.lock_timeout_s, openclaw=openclaw)
+    run = run_journaled(
+        ctx,
+        "gc",
+        RunSteps(
+            gc_run.record, gc_run.apply, summary=lambda run: out.summary(), before_apply="gc.before_apply"
+        ),
+        stores=touched_stores(ctx.state_dir, out.actions),
+        lock_timeout_s=o.lock_timeout_s,
+        backup_dir=o.backup_dir,
+        argv=o.argv,
+        started=out.started,
+    )
+    _prune(ctx, out.plan.policy, out, o.backup_dir, protect=run.run_id)
+
+
+class GcRun:
+    """gc's steps inside its journaled run. What one phase leaves for the next — the
+    actions of each store, each store's backup — lives here for the run only; the
+    stores are edited one at a time (the whole entries of one store at most are held)."""
+
+    def __init__(
+        self, ctx: RunContext, out: GcOutcome, *, lock_timeout_s: float, openclaw: Path | None
+    ) -> None:
+        self.ctx, self.out, self.lock_timeout_s, self.openclaw = ctx, out, lock_timeout_s, openclaw
+        self.by_agent = {s.agent_id: s for s in out.snaps}
+        self.actions: list[JournalAction] = []
+        self.by_store: dict[str, list[JournalAction]] = {}
+        self.backups: dict[str, str | None] = {}
+        self.live_sq: list[JournalAction] = []
+
+    def record(self, run: Run) -> None:
+        """The actions (archive names by the wall clock: OpenClaw ages archives by the
+        stamp in the name), then what they need before the journal: the SQLite online
+        backups, each touched store (a backup with the very bytes the plan read lets
+        the journal refer to it for every removed entry, `entry_in` — otherwise the
+        entries are copied from it), the prompt blobs of removed entries, the binding
+        files to be rewritten."""
+        ctx, out = self.ctx, self.out
+        actions = build_actions(
+            ctx, out.plan, out.snaps, out.binding_edits, archive_stamp_ms=now_ms(), whole=out.whole
+        )
         sq_acts = [dict(a) for a in out.actions if a["type"].startswith("sqlite.")]
         actions.extend(sq_acts)
         for a in actions:
             run.add(a)
-        live_sq = [a for a in sq_acts if a.get("state") == "planned"]
-        if live_sq and openclaw is not None:
-            out.sqlite.backup(run, live_sq)  # SQLite online backup of each database, first
+        self.actions = actions
+        self.live_sq = (
+            [a for a in sq_acts if a.get("state") == "planned"] if self.openclaw is not None else []
+        )
+        if self.live_sq and out.sqlite is not None:
+            out.sqlite.backup(run, self.live_sq)  # SQLite online backup of each database, first
         out.actions = run.actions
         store_acts = [a for a in actions if a["type"] in ("store.remove", "store.set")]
-        by_store: dict[str, list[dict[str, Any]]] = {}
         for a in store_acts:
-            by_store.setdefault(a["store"], []).append(a)
-        by_agent = {s.agent_id: s for s in snaps}
-        # each touched store backed up (before the journal); a backup with the very bytes
-        # the plan read lets the journal refer to it for every removed entry (`entry_in`)
-        # — otherwise the entries are copied from it (_entries_from_backup)
-        backups: dict[str, str | None] = {}
-        for rel, acts in by_store.items():
-            snap = by_agent[acts[0]["agent"]]
+            self.by_store.setdefault(a["store"], []).append(a)
+        for rel, acts in self.by_store.items():
+            snap = self.by_agent[acts[0]["agent"]]
             bk = run.backup_file(ctx.state_dir / rel, kind="store", expect_sha256=snap.load.sha256)
-            backups[rel] = bk
+            self.backups[rel] = bk
             if bk is not None and bk in run.same_as_planned:
                 for a in acts:
                     if a["type"] == "store.remove":
@@ -879,7 +965,7 @@ def _apply(
             else:
                 _entries_from_backup(run, snap, acts, bk, check=True)
         for agent in sorted({a["agent"] for a in store_acts if a["type"] == "store.remove"}):
-            snap = by_agent[agent]
+            snap = self.by_agent[agent]
             refs = snap.load.prompt_refs or {}
             gone_refs = [
                 prompt_ref(a["entry"]) if "entry" in a else refs.get(a["key"])
@@ -888,52 +974,66 @@ def _apply(
             ]
             for blob in prompt_ref_paths(gone_refs, snap.store.sessions_dir):
                 run.backup_file(blob, kind="prompt_blob")
-        rewrite_acts = [a for a in actions if a["type"] == "file.rewrite"]
-        for a in rewrite_acts:
+        for a in self.of_type("file.rewrite"):
             a["backup"] = run.backup_file(ctx.state_dir / a["path"], kind="binding")
         ctx.checkpoint()  # the last safe point before a change: the half-made run is discarded
-        run.commit_journal()
-        fault_point("gc.before_apply")
-        steps = len(by_store) + 1
-        for i, (rel, acts) in enumerate(by_store.items()):
-            ctx.tick(f"editing store {rel}", i, steps)
-            snap = by_agent[acts[0]["agent"]]
+
+    def of_type(self, *types: str) -> list[JournalAction]:
+        return [a for a in self.actions if a["type"] in types]
+
+    def apply(self, run: Run) -> None:
+        """The phases, in order; the backups the run holds go into the outcome."""
+        self.edit_stores(run)
+        self.archive(run)
+        apply_purges(run, self.of_type("file.move", "file.delete"))
+        self.rewrite_bindings(run)
+        if self.live_sq and self.out.sqlite is not None and self.openclaw is not None:
+            self.out.sqlite.apply(run, self.live_sq, self.openclaw)
+        self.out.backups = list(run.backups)
+
+    def edit_stores(self, run: Run) -> None:
+        """Each store in one short critical section (_apply_store); a store that stays
+        busy is left as it is (its sessions stay, and so do their files), the rest goes on."""
+        out, steps = self.out, len(self.by_store) + 1
+        for i, (rel, acts) in enumerate(self.by_store.items()):
+            self.ctx.tick(f"editing store {rel}", i, steps)
+            snap = self.by_agent[acts[0]["agent"]]
             try:
                 held = _apply_store(
                     run,
                     snap,
                     acts,
-                    backups[rel],
+                    self.backups[rel],
                     exact=snap.agent_id not in out.inexact,
-                    lock_timeout_s=lock_timeout_s,
+                    lock_timeout_s=self.lock_timeout_s,
                 )
             except BusyError as exc:
-                # this store only: its sessions stay (and so do their files); the rest goes on
                 for a in acts:
                     if a.get("state") == "planned":
                         skip(a, f"store busy: {exc.message}")
                 out.errors.append(exc)
                 continue
             out.lock_held_ms = max(out.lock_held_ms, held)
+
+    def archive(self, run: Run) -> None:
+        renames = self.of_type("file.rename")
+        steps = len(self.by_store) + 1
+        self.ctx.tick(f"archiving {len(renames)} file(s)", steps - 1, steps)
+        apply_renames(self.ctx, run, renames, self.out.snaps, lock_timeout_s=self.lock_timeout_s)
+
+    def rewrite_bindings(self, run: Run) -> None:
+        """The binding files, narrowed to the sessions whose removal was applied."""
         removed = {
             (a["agent"], a["key"].strip().lower())
-            for a in store_acts
+            for acts in self.by_store.values()
+            for a in acts
             if a["type"] == "store.remove" and a.get("state") == "applied"
         }
-        renames = [a for a in actions if a["type"] == "file.rename"]
-        ctx.tick(f"archiving {len(renames)} file(s)", steps - 1, steps)
-        apply_renames(ctx, run, renames, snaps, lock_timeout_s=lock_timeout_s)
-        apply_purges(run, [a for a in actions if a["type"] in ("file.move", "file.delete")])
-        apply_binding_edits(run, rewrite_acts, edits, removed)
-        if live_sq and openclaw is not None:
-            out.sqlite.apply(run, live_sq, openclaw)
-        out.backups = list(run.backups)
-        run.finish("done", summarize(out))
-    _prune(ctx, out.plan.policy, out, backup_dir, protect=run.run_id)
+        apply_binding_edits(run, self.of_type("file.rewrite"), self.out.binding_edits, removed)
 
 
 def _entries_from_backup(
-    run: Any, snap: AgentSnapshot, acts: list[dict[str, Any]], bk: str | None, *, check: bool
+    run: Run, snap: AgentSnapshot, acts: list[JournalAction], bk: str | None, *, check: bool
 ) -> None:
     """Give each planned store action of one store the whole entry it acts on, from the
     store's backup in this run (parsed whole: this store only). With `check` (the backup
@@ -942,7 +1042,7 @@ def _entries_from_backup(
     live = [a for a in acts if a.get("state") == "planned"]
     if not live:
         return
-    data: dict[str, Any] | None = None
+    data: JsonObj | None = None
     if bk is not None:
         try:
             with gc_paused():
@@ -951,24 +1051,25 @@ def _entries_from_backup(
             data = None
     if data is None:
         for a in live:
-            a["state"], a["note"] = "skipped", "the store could not be read again before the edit"
+            skip(a, "the store could not be read again before the edit")
         return
     for a in live:
-        cur = data.get(a["key"], _MISSING)
+        present = a["key"] in data
+        cur = data.get(a["key"])
         if a["type"] == "store.remove":
-            if cur is _MISSING or (check and not same_as_planned(snap, a["key"], cur)):
-                a["state"], a["note"] = "skipped", "entry changed or removed since planning"
+            if not present or (check and not same_as_planned(snap, a["key"], cur)):
+                skip(a, "entry changed or removed since planning")
             else:
                 a["entry"] = cur
-        elif check and (cur is _MISSING or not entries_equal(cur, a.get("before"))):
-            a["state"], a["note"] = "skipped", "entry changed since planning"
+        elif check and (not present or not entries_equal(cur, a.get("before"))):
+            skip(a, "entry changed since planning")
     del data
 
 
 def _apply_store(
-    run: Any,
+    run: Run,
     snap: AgentSnapshot,
-    acts: list[dict[str, Any]],
+    acts: list[JournalAction],
     bk: str | None,
     *,
     exact: bool,
@@ -989,7 +1090,7 @@ def _apply_store(
         return 0
     path = snap.store.store_path
     data = snap.load.data
-    base: tuple[bytes, dict[str, Any] | None, bool] | None = None  # the general way prepares its edit
+    base: tuple[bytes, JsonObj | None, bool] | None = None  # the general way prepares its edit
     if exact and snap.load.canonical and data is not None and bk is not None and bk in run.same_as_planned:
         run.at(f"editing the store {acts[0]['store']}", path)
         tmp = None
@@ -1014,12 +1115,7 @@ def _apply_store(
             tmp, base = None, (b"", None, False)
         try:
             if tmp is not None:
-                with store_lock(path, timeout_s=lock_timeout_s) as held:
-                    fault_point("store.locked")
-                    try:
-                        cur = read_bytes(path)
-                    except FileNotFoundError:
-                        cur = None
+                with locked_store(path, timeout_s=lock_timeout_s) as (held, cur):
                     if cur == raw:
                         commit_temp(tmp, path)
                         tmp = None
@@ -1059,68 +1155,7 @@ def _prune(
     )
 
 
-# ---------------------------------------------------------------- summary
-
-
-def summarize(out: GcOutcome) -> dict[str, Any]:
-    """Per agent: entries, kept, expired by rule, protected, skipped, archived files/bytes."""
-    applied = not out.dry_run
-    agents: dict[str, dict[str, Any]] = {}
-    for ap in out.plan.agents:
-        agents[ap.agent] = _agent_summary(ap)
-    for a in out.actions:
-        s = agents.get(a.get("agent") or "")
-        done = a.get("state") == "applied" if applied else True
-        t = a["type"]
-        if t.startswith("sqlite.") and s is not None:
-            verb = t.split(".", 1)[1]
-            if done:
-                s.setdefault("openclaw", {"delete": 0, "archive": 0})[verb] += 1
-            else:
-                s["skipped"] += 1
-                s["expired"] -= 1
-                s["kept"] += 1
-                s["expired_by_rule"][a.get("rule") or "?"] -= 1
-        elif t == "store.set" and s is not None:
-            s["defused" if done else "defuse_skipped"] += 1
-        elif t == "store.remove" and s is not None and not done:
-            s["skipped"] += 1
-            s["expired"] -= 1
-            s["kept"] += 1
-            s["expired_by_rule"][a.get("rule") or "?"] -= 1
-        elif t == "file.rename" and s is not None and done:
-            s["archived_files"] += 1
-            s["archived_bytes"] += int(a.get("bytes") or 0)
-        elif t == "file.rename" and s is not None:
-            s["archive_skipped"] += 1
-        elif t in ("file.move", "file.delete") and s is not None and done:
-            s["archives_purged"] += 1
-            s["archives_purged_bytes"] += int(a.get("bytes") or 0)
-    for s in agents.values():
-        s["expired_by_rule"] = {k: v for k, v in s["expired_by_rule"].items() if v}
-    bindings = sum(
-        len(a.get("removed_bindings", []))
-        for a in out.actions
-        if a["type"] == "file.rewrite" and (not applied or a.get("state") == "applied")
-    )
-    total = Counter[str]()
-    for s in agents.values():
-        for k in ("entries", "kept", "expired", "protected", "skipped", "archived_files", "archived_bytes"):
-            total[k] += int(s.get(k, 0))
-    for s in agents.values():
-        total["defused"] += int(s.get("defused", 0))
-    return {
-        "agents": agents,
-        "refused_agents": [a for a, s in agents.items() if s.get("refused")],
-        "resume_era": out.era.to_json() if out.era is not None else None,
-        "total": dict(total),
-        "bindings_removed": bindings,
-        "lock_held_ms": out.lock_held_ms,
-        "pruned_runs": out.pruned_runs,
-    }
-
-
-def _agent_summary(ap: AgentPlan) -> dict[str, Any]:
+def _agent_summary(ap: AgentPlan) -> JsonObj:
     exp = ap.expired
     return {
         "entries": len(ap.decisions),

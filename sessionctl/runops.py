@@ -9,13 +9,13 @@ journal written before the first change, store writes under sessions.json.lock.
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Unpack
 
+from sessionctl.action_types import JournalAction, JsonObj
 from sessionctl.actions import (
     apply_actions,
     attach_entry_sources,
@@ -26,7 +26,16 @@ from sessionctl.actions import (
 from sessionctl.bindings import binding_file_paths
 from sessionctl.context import RunContext
 from sessionctl.errors import DataError, SessionctlError
-from sessionctl.execute import DEFAULT_LOCK_TIMEOUT_S, RunSteps, exclusive, run_journaled, touched_stores
+from sessionctl.execute import (
+    DEFAULT_LOCK_TIMEOUT_S,
+    RunArgs,
+    RunOptions,
+    RunOutcome,
+    RunSteps,
+    exclusive,
+    run_journaled,
+    touched_stores,
+)
 from sessionctl.fsio import sha256_bytes, sha256_file, unlink
 from sessionctl.gateway import refuse_if_gateway_running
 from sessionctl.locks import (
@@ -61,18 +70,21 @@ from sessionctl.timeutil import now_ms as wall_ms
 # ---------------------------------------------------------------- backup
 
 
-@dataclass
-class RunOutcome:
-    command: str
-    dry_run: bool = False
-    run_id: str | None = None
-    run_dir: str | None = None
-    target: str | None = None
-    actions: list[dict[str, Any]] = field(default_factory=list)
-    backups: list[dict[str, Any]] = field(default_factory=list)
-    lock_held_ms: int = 0
-    pruned_runs: list[str] = field(default_factory=list)
-    logs: list[tuple[str, str]] = field(default_factory=list)
+@dataclass(kw_only=True)
+class BackupOutcome(RunOutcome):
+    """backup's outcome: a run with backups alone."""
+
+    command: str = "backup"
+
+    def summary(self) -> JsonObj:
+        return {"files": len(self.backups), "bytes": sum(b["size"] for b in self.backups)}
+
+
+@dataclass(kw_only=True)
+class ReversalOutcome(RunOutcome):
+    """undo's and restore's outcome: the run they act on (`target`)."""
+
+    target: str
 
 
 def take_backup(
@@ -84,14 +96,14 @@ def take_backup(
     argv: list[str] | None = None,
     sqlite: bool = True,
     lock_timeout_s: float = DEFAULT_LOCK_TIMEOUT_S,
-) -> RunOutcome:
+) -> BackupOutcome:
     """A run with backups alone: every selected store (as it is, parseable or not), the
     prompt blobs its entries reference, and the thread-binding files (unless --agent
     narrowed the run to some agents: bindings belong to the whole state dir). With
     `sqlite`, also every SQLite-era agent database (SQLite's online backup API: safe while
     the gateway runs; `restore` can put it back with the gateway stopped)."""
 
-    out = RunOutcome("backup")
+    out = BackupOutcome()
 
     def record(run: Run) -> None:
         for st in ctx.discovery.stores:
@@ -122,9 +134,9 @@ def take_backup(
                 if os.path.isfile(p) and not os.path.islink(p):
                     run.backup_file(p, kind="binding")
 
-    def counts(run: Run) -> dict[str, Any]:
+    def counts(run: Run) -> JsonObj:
         out.backups = list(run.backups)
-        return {"files": len(run.backups), "bytes": sum(b["size"] for b in run.backups)}
+        return out.summary()
 
     with exclusive(ctx, lock_timeout_s=lock_timeout_s):
         run = run_journaled(
@@ -133,7 +145,7 @@ def take_backup(
             RunSteps(record, summary=counts),
             backup_dir=backup_dir,
             argv=argv,
-            started=functools.partial(_started, out),
+            started=out.started,
         )
         if keep_runs is not None or keep_within_ms is not None:
             out.pruned_runs = prune_runs(
@@ -154,35 +166,32 @@ def undo_run(
     ctx: RunContext,
     target: str,
     *,
-    dry_run: bool,
-    force_online: bool = False,
-    backup_dir: str | None = None,
-    lock_timeout_s: float = 10.0,
-    argv: list[str] | None = None,
     openclaw: str | None = None,
-) -> RunOutcome:
+    **opts: Unpack[RunArgs],
+) -> ReversalOutcome:
     """Reverse the applied actions of run `target`, newest first, each only when the
     current state shows it applied and reversing cannot clobber something newer."""
 
-    out = RunOutcome("undo", dry_run=dry_run, target=target)
-    if dry_run:
-        out.actions = plan_undo_full(ctx.state_dir, target, backup_dir)[0]
+    o = RunOptions(**opts)
+    out = ReversalOutcome(command="undo", dry_run=o.dry_run, target=target)
+    if o.dry_run:
+        out.actions = plan_undo_full(ctx.state_dir, target, o.backup_dir)[0]
         drop_entry_sources(out.actions)
         for a in out.actions:
             a["state"] = "skipped" if a["type"] == "conflict" else "planned"
         return out
 
-    with exclusive(ctx, lock_timeout_s=lock_timeout_s):
+    with exclusive(ctx, lock_timeout_s=o.lock_timeout_s):
         # a SQLite-era gateway never touches a sessions.json (and unarchiving needs it running)
-        refuse_if_gateway_running(ctx.state_dir, force_online=force_online, allow_sqlite_era=True)
+        refuse_if_gateway_running(ctx.state_dir, force_online=o.force_online, allow_sqlite_era=True)
         ctx.tick(f"reading run {target}", 0, 3)
         # planned once: the journal and the backups it refers to are read once
-        planned, orders = plan_undo_full(ctx.state_dir, target, backup_dir)
+        planned, orders = plan_undo_full(ctx.state_dir, target, o.backup_dir)
         if any(a["type"] == "sqlite.restore" for a in planned):
             refuse_unless_stopped(ctx)
         if not planned:
             out.logs.append(("info", f"run {target}: nothing to undo"))
-            for left in clean_stale_run_locks(ctx, target, backup_dir):
+            for left in clean_stale_run_locks(ctx, target, o.backup_dir):
                 out.logs.append(("info", f"removed {left}: left behind by the interrupted run {target}"))
             return out
 
@@ -199,31 +208,25 @@ def undo_run(
 
         def apply(run: Run) -> None:
             ctx.tick(f"undoing {len(planned)} action(s)", 2, 3)
-            out.lock_held_ms = apply_actions(run, planned, lock_timeout_s=lock_timeout_s)["lock_held_ms"]
+            out.lock_held_ms = apply_actions(run, planned, lock_timeout_s=o.lock_timeout_s)["lock_held_ms"]
             apply_unarchive(ctx, planned, openclaw)
             apply_restores(run, planned)
             out.backups = list(run.backups)
 
-        _run_reversal(ctx, "undo", planned, out, record, apply, lock_timeout_s, backup_dir, argv)
-        for lock in clean_stale_run_locks(ctx, target, backup_dir):
+        _run_reversal(ctx, "undo", planned, out, record, apply, o)
+        for lock in clean_stale_run_locks(ctx, target, o.backup_dir):
             out.logs.append(("info", f"removed {lock}: left behind by the interrupted run {target}"))
     return out
-
-
-def _started(out: RunOutcome, run: Run) -> None:
-    out.run_id, out.run_dir = run.run_id, str(run.dir)
 
 
 def _run_reversal(
     ctx: RunContext,
     command: str,
-    planned: list[dict[str, Any]],
-    out: RunOutcome,
+    planned: list[JournalAction],
+    out: ReversalOutcome,
     record: Callable[[Run], None],
     apply: Callable[[Run], None],
-    lock_timeout_s: float,
-    backup_dir: str | None,
-    argv: list[str] | None,
+    o: RunOptions,
 ) -> None:
     """undo and restore: `planned` as one journaled run of `command` over the stores it
     touches, with the fault point `<command>.before_apply`; `out` names the run as soon
@@ -233,10 +236,10 @@ def _run_reversal(
         command,
         RunSteps(record, apply, lambda run: _counts(planned), before_apply=f"{command}.before_apply"),
         stores=touched_stores(ctx.state_dir, planned),
-        lock_timeout_s=lock_timeout_s,
-        backup_dir=backup_dir,
-        argv=argv,
-        started=functools.partial(_started, out),
+        lock_timeout_s=o.lock_timeout_s,
+        backup_dir=o.backup_dir,
+        argv=o.argv,
+        started=out.started,
     )
 
 
@@ -294,7 +297,7 @@ def clean_stale_run_locks(ctx: RunContext, target: str, backup_dir: str | None) 
     return removed
 
 
-def _counts(actions: list[dict[str, Any]]) -> dict[str, Any]:
+def _counts(actions: list[JournalAction]) -> JsonObj:
     from collections import Counter
 
     return {"actions": len(actions), "by_state": dict(Counter(str(a.get("state")) for a in actions))}
@@ -303,7 +306,7 @@ def _counts(actions: list[dict[str, Any]]) -> dict[str, Any]:
 # ---------------------------------------------------------------- restore
 
 
-def _store_diff(current: dict[str, Any] | None, restored: dict[str, Any]) -> dict[str, int]:
+def _store_diff(current: JsonObj | None, restored: JsonObj) -> dict[str, int]:
 
     cur = current or {}
     return {
@@ -315,7 +318,7 @@ def _store_diff(current: dict[str, Any] | None, restored: dict[str, Any]) -> dic
     }
 
 
-def plan_restore(ctx: RunContext, target: str, backup_dir: str | None) -> list[dict[str, Any]]:
+def plan_restore(ctx: RunContext, target: str, backup_dir: str | None) -> list[JournalAction]:
     """file.restore actions for the stores backed up by run `target` (narrowed to the
     selected agents), plus file.copy_in for prompt blobs that are missing now.
     Refuses (DataError, exit 65) a backup that does not parse or whose checksum differs."""
@@ -327,7 +330,7 @@ def plan_restore(ctx: RunContext, target: str, backup_dir: str | None) -> list[d
 
     sqlite_restores = plan_restores(ctx, info, target)
     stores = {str(st.store_path.relative_to(ctx.state_dir)): st for st in ctx.discovery.stores}
-    actions: list[dict[str, Any]] = []
+    actions: list[JournalAction] = []
     chosen_dirs: list[str] = []
     for b in info.journal.get("backups", []):
         if b.get("kind") != "store":
@@ -384,7 +387,7 @@ def plan_restore(ctx: RunContext, target: str, backup_dir: str | None) -> list[d
             continue
         if os.path.lexists(ctx.state_dir / b["path"]):
             continue
-        copy: dict[str, Any] = {
+        copy: JournalAction = {
             "type": "file.copy_in",
             "path": b["path"],
             "source": str(info.dir / b["backup"]),
@@ -399,26 +402,22 @@ def plan_restore(ctx: RunContext, target: str, backup_dir: str | None) -> list[d
 def restore_run(
     ctx: RunContext,
     target: str,
-    *,
-    dry_run: bool,
-    force_online: bool = False,
-    backup_dir: str | None = None,
-    lock_timeout_s: float = 10.0,
-    argv: list[str] | None = None,
-) -> RunOutcome:
+    **opts: Unpack[RunArgs],
+) -> ReversalOutcome:
     """Put back whole store files from run `target`'s backup, as a journaled run (the
     stores it replaces are backed up first, so a restore can be undone)."""
 
-    out = RunOutcome("restore", dry_run=dry_run, target=target)
-    if dry_run:
-        out.actions = plan_restore(ctx, target, backup_dir)
+    o = RunOptions(**opts)
+    out = ReversalOutcome(command="restore", dry_run=o.dry_run, target=target)
+    if o.dry_run:
+        out.actions = plan_restore(ctx, target, o.backup_dir)
         for a in out.actions:
             a["state"] = "planned"
         return out
 
-    with exclusive(ctx, lock_timeout_s=lock_timeout_s):
-        refuse_if_gateway_running(ctx.state_dir, force_online=force_online, allow_sqlite_era=True)
-        planned = plan_restore(ctx, target, backup_dir)
+    with exclusive(ctx, lock_timeout_s=o.lock_timeout_s):
+        refuse_if_gateway_running(ctx.state_dir, force_online=o.force_online, allow_sqlite_era=True)
+        planned = plan_restore(ctx, target, o.backup_dir)
         if any(a["type"] == "sqlite.restore" for a in planned):
             refuse_unless_stopped(ctx)
         if not planned:
@@ -435,9 +434,9 @@ def restore_run(
             prepare_restores(run, planned)
 
         def apply(run: Run) -> None:
-            out.lock_held_ms = apply_actions(run, planned, lock_timeout_s=lock_timeout_s)["lock_held_ms"]
+            out.lock_held_ms = apply_actions(run, planned, lock_timeout_s=o.lock_timeout_s)["lock_held_ms"]
             apply_restores(run, planned)
             out.backups = list(run.backups)
 
-        _run_reversal(ctx, "restore", planned, out, record, apply, lock_timeout_s, backup_dir, argv)
+        _run_reversal(ctx, "restore", planned, out, record, apply, o)
     return out

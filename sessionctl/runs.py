@@ -36,10 +36,10 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import orjson
 
+from sessionctl.action_types import BackupRecord, JournalAction, JsonObj, JsonValue
 from sessionctl.errors import (
     CantCreateError,
     DataError,
@@ -135,7 +135,7 @@ def _cannot_create(exc: OSError, what: str, path: Path) -> SessionctlError:
 
 
 def _copy_compressed(
-    src: Path, dst: Path, *, hasher: Any, expect: bytes | None = None
+    src: Path, dst: Path, *, hasher: hashlib._Hash, expect: bytes | None = None
 ) -> tuple[int, int, bool]:
     """Copy a regular file (no symlink on either side) zstd-compressed into a new file
     `dst` (0600, O_EXCL), fsynced. `hasher` is fed the uncompressed bytes. Returns
@@ -220,8 +220,8 @@ class Run:
     argv: list[str]
     policy_now_ms: int
     started_ms: int
-    actions: list[dict[str, Any]] = field(default_factory=list)
-    backups: list[dict[str, Any]] = field(default_factory=list)
+    actions: list[JournalAction] = field(default_factory=list)
+    backups: list[BackupRecord] = field(default_factory=list)
     journal_written: bool = False
     state_id: str | None = None
     step: str = "starting the run"  # what the run is doing: named by every I/O error
@@ -282,7 +282,7 @@ class Run:
             ) from None
         return run
 
-    def _meta(self, **extra: Any) -> dict[str, Any]:
+    def _meta(self, **extra: JsonValue) -> JsonObj:
         """meta.json: the marker (format, version, run id, the state dir's path and id)
         and the journal's header."""
         return {
@@ -346,7 +346,7 @@ class Run:
             raise self.io_error(exc, f"cannot back up {path}") from None
         out = str(dst.relative_to(self.dir))
         self._backed_up[rel] = out
-        rec: dict[str, Any] = {
+        rec: BackupRecord = {
             "path": rel,
             "backup": out,
             "kind": kind,
@@ -362,7 +362,7 @@ class Run:
         self.backups.append(rec)
         return out
 
-    def link_backup(self, src: Path, rec: dict[str, Any], tag: str) -> str:
+    def link_backup(self, src: Path, rec: BackupRecord, tag: str) -> str:
         """Bring another run's backup file into this run (a hard link; a durable copy
         across file systems) as `backup/<rel>.<tag><suffix>`, recorded with kind
         `entries`: the file this run's journal refers to for entries it re-inserts or
@@ -385,7 +385,7 @@ class Run:
                 raise
             copy_durable(src, dst)
         fsync_dir(dst.parent)
-        new: dict[str, Any] = {
+        new: BackupRecord = {
             k: rec[k] for k in ("path", "size", "sha256", "compression", "stored_bytes") if k in rec
         }
         new.update({"backup": out, "kind": "entries"})
@@ -407,7 +407,7 @@ class Run:
         err = from_os_error(exc, f"{self.command} run {self.run_id}: {step}{tail}")
         return err
 
-    def add(self, action: dict[str, Any]) -> dict[str, Any]:
+    def add(self, action: JournalAction) -> JournalAction:
         """Record a planned action (with its full before-state). Returns it for updating."""
         action.setdefault("id", len(self.actions))
         action.setdefault("state", "planned")
@@ -418,7 +418,7 @@ class Run:
         self.actions.append(action)
         return action
 
-    def _journal(self) -> dict[str, Any]:
+    def _journal(self) -> JsonObj:
         out = self._meta()
         out.pop("format")
         out["backups"] = self.backups
@@ -445,7 +445,7 @@ class Run:
             raise self.io_error(exc, "cannot rewrite the run journal") from None
         self.journal_written = True
 
-    def finish(self, status: str = "done", summary: dict[str, Any] | None = None) -> None:
+    def finish(self, status: str = "done", summary: JsonObj | None = None) -> None:
         """Write status.json: the outcome of every action."""
         body = {
             "run_id": self.run_id,
@@ -463,7 +463,7 @@ class Run:
 
     # ------------------------------------------------------------ file moves
 
-    def move_into_run(self, path: Path, action: dict[str, Any]) -> None:
+    def move_into_run(self, path: Path, action: JournalAction) -> None:
         """Move a file out of the state dir's live folders into moved/ (rename; copy +
         fsync + unlink across file systems). The journal must already name it."""
 
@@ -489,7 +489,7 @@ class Run:
 # ---------------------------------------------------------------- store edits
 
 
-def entries_equal(a: Any, b: Any) -> bool:
+def entries_equal(a: object, b: object) -> bool:
     try:
         return bool(
             orjson.dumps(a, option=orjson.OPT_SORT_KEYS) == orjson.dumps(b, option=orjson.OPT_SORT_KEYS)
@@ -500,7 +500,7 @@ def entries_equal(a: Any, b: Any) -> bool:
         return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
 
 
-def json_bytes(obj: Any, *, indent: bool = False) -> bytes:
+def json_bytes(obj: object, *, indent: bool = False) -> bytes:
     """JSON for the run folder. A store entry may hold what orjson refuses — a lone UTF-16
     surrogate (valid JSON), an integer beyond 64 bits — and a file name undecodable bytes
     (surrogate escapes): those are written by the json module as ASCII escapes, which
@@ -513,7 +513,7 @@ def json_bytes(obj: Any, *, indent: bool = False) -> bytes:
         return json.dumps(obj, indent=2 if indent else None, ensure_ascii=True).encode()
 
 
-def read_json(raw: bytes) -> Any:
+def read_json(raw: bytes) -> JsonValue:
     """Parse JSON written by json_bytes."""
     try:
         return orjson.loads(raw)
@@ -526,9 +526,7 @@ def read_json(raw: bytes) -> Any:
             raise orjson.JSONDecodeError(str(exc), "", 0) from None
 
 
-def restore_order(
-    current: dict[str, Any], restored: dict[str, Any], original_order: list[str]
-) -> dict[str, Any]:
+def restore_order(current: JsonObj, restored: JsonObj, original_order: list[str]) -> JsonObj:
     """Merge `restored` entries back into `current`, each right after its nearest
     predecessor in the pre-run key order (`original_order`) that is still present —
     so restored keys sit where they were, and keys added since stay where they are.
@@ -545,7 +543,7 @@ def restore_order(
             anchor = k
     placed = set(front).union(*after.values()) if after else set(front)
     end = [k for k in restored if k not in placed and k not in current]
-    out: dict[str, Any] = {k: restored[k] for k in front}
+    out: JsonObj = {k: restored[k] for k in front}
     for k, v in current.items():
         out[k] = v
         for r in after.get(k, ()):
@@ -568,9 +566,7 @@ class RunInfo:
     provably sessionctl's: never deleted, never used). `belongs`: the run is bound to
     the state dir it was read for."""
 
-    def __init__(
-        self, run_id: str, dir: Path, status: dict[str, Any] | None, meta: dict[str, Any] | None
-    ) -> None:
+    def __init__(self, run_id: str, dir: Path, status: JsonObj | None, meta: JsonObj | None) -> None:
         self.run_id = run_id
         self.dir = dir
         self.status = status
@@ -579,11 +575,11 @@ class RunInfo:
         self.marker: str | None = None
         self.belongs = False
         self.owner: str | None = None  # the state dir a run of another one names
-        self._journal: dict[str, Any] | None = None
+        self._journal: JsonObj | None = None
         self._journal_read = False
 
     @property
-    def journal(self) -> dict[str, Any] | None:
+    def journal(self) -> JsonObj | None:
         if not self._journal_read:
             self._journal_read = True
             path = self.dir / "journal.json"
@@ -618,13 +614,13 @@ class RunInfo:
         v = self.header("schema_version")
         return v if isinstance(v, int) and not isinstance(v, bool) else 1
 
-    def header(self, field_name: str) -> Any:
+    def header(self, field_name: str) -> JsonValue:
         """A journal header field (command, started_at, ...), from meta.json when present."""
         if self.meta is not None and field_name in self.meta:
             return self.meta[field_name]
         return (self.journal or {}).get(field_name)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObj:
         results = (self.status or {}).get("results")
         if isinstance(results, list):
             n_actions = len(results)
@@ -674,7 +670,7 @@ def folder_bytes(path: Path) -> int:
 RUNS_WARN_BYTES = 5 << 30
 
 
-def runs_report(state_dir: Path) -> dict[str, Any]:
+def runs_report(state_dir: Path) -> JsonObj:
     """What this state dir's own run folders (in `<state>/sessionctl/runs`, with its
     marker) hold: their number, total bytes, the largest and the oldest — for health's
     `runs.large` finding (runs_usage below counts every folder there, for the metrics)."""
@@ -705,7 +701,7 @@ class _Bad(Exception):
     pass
 
 
-def _live_rel(value: Any) -> str:
+def _live_rel(value: object) -> str:
     """A path relative to the state dir naming live data: no `..`, `.` or empty part,
     not absolute, not in sessionctl's own folder."""
     if not isinstance(value, str) or not value or "\0" in value or value.startswith("/"):
@@ -718,7 +714,7 @@ def _live_rel(value: Any) -> str:
     return value
 
 
-def _run_rel(value: Any) -> str:
+def _run_rel(value: object) -> str:
     if not isinstance(value, str) or not value or "\0" in value or value.startswith("/"):
         raise _Bad("is not a path relative to the run folder")
     parts = value.split("/")
@@ -727,7 +723,7 @@ def _run_rel(value: Any) -> str:
     return value
 
 
-def _in_root(value: Any, root: Path) -> str:
+def _in_root(value: object, root: Path) -> str:
     if not isinstance(value, str) or not value.startswith("/") or "\0" in value:
         raise _Bad("is not an absolute path")
     if os.path.normpath(value) != value or not is_within(Path(value), root) or Path(value) == root:
@@ -820,7 +816,7 @@ def validate_journal(info: RunInfo, state_dir: Path, root: Path) -> None:
         ) from None
 
 
-def _read_json(path: Path) -> Any:
+def _read_json(path: Path) -> JsonValue:
     return read_json(read_bytes(path))
 
 
@@ -966,7 +962,7 @@ def _clean_partials(root: Path, state_dir: Path, state_id: str | None) -> None:
             shutil.rmtree(n, dir_fd=rfd)
 
 
-def runs_usage(state_dir: Path) -> dict[str, Any]:
+def runs_usage(state_dir: Path) -> JsonObj:
     """Run folders under <state>/sessionctl/runs and the bytes of every file in them, for
     health's JSON and metrics (a runs folder that grows without bound fills the disk):
     `count`, `bytes`, the `largest` folder and the `oldest` (run ids sort by time).

@@ -405,7 +405,7 @@ def outcome_result(command: str, ctx: RunContext, out: Outcome, *, verbose: bool
     """The Result of a plan → run command (repair, archive, dedupe): the same envelope
     fields for all three, then the command's own (`extra`)."""
     from sessionctl.errors import ExitCode
-    from sessionctl.execute import public_action, summary
+    from sessionctl.execute import public_action
 
     res = context_result(command, ctx)
     res.view["verbose"] = verbose
@@ -421,7 +421,7 @@ def outcome_result(command: str, ctx: RunContext, out: Outcome, *, verbose: bool
         "refused": [e.to_json() for e in plan.refusals],
         "gateways": out.gateways,
         "would_refuse": out.would_refuse,
-        "summary": summary(out),
+        "summary": out.summary(),
         **plan.details,
     }
     warn_discovery_skips(res, ctx)

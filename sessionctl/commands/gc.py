@@ -118,7 +118,7 @@ def register(app: typer.Typer) -> None:
 
             from sessionctl.errors import ExitCode, UsageError
             from sessionctl.execute import public_action
-            from sessionctl.gc import run_gc, summarize
+            from sessionctl.gc import run_gc
             from sessionctl.policy import PolicyOverrides, refusal_findings, resolve_defuse, resolve_policy
 
             if metrics is not None and dry_run:
@@ -184,7 +184,7 @@ def register(app: typer.Typer) -> None:
                 for d in ap.decisions
                 if d.in_scope and (scope.verbose or d.notable)
             ]
-            summary = summarize(out)
+            summary = out.summary()
             res.data = {
                 "run_id": out.run_id,
                 "dry_run": dry_run,

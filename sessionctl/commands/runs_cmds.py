@@ -89,17 +89,10 @@ def _undo_or_restore(
         "dry_run": out.dry_run,
         "target_run": out.target,
         "actions": [public_undo_action(a) for a in out.actions],
-        "summary": {
-            "actions": len(out.actions),
-            "applied": sum(1 for a in out.actions if a.get("state") == "applied"),
-            "skipped": sum(1 for a in out.actions if a.get("state") == "skipped"),
-            "planned": sum(1 for a in out.actions if a.get("state") == "planned"),
-            "lock_held_ms": out.lock_held_ms,
-        },
+        "summary": out.summary(),
         "backup": {"path": out.run_dir, "files": out.backups} if out.run_id else None,
     }
-    skipped = [a for a in out.actions if a.get("state") == "skipped"]
-    warn_skipped(res, skipped, label="not undone/restored:", names=("key", "path", "from"))
+    warn_skipped(res, out.skipped, label="not undone/restored:", names=("key", "path", "from"))
     return res
 
 
@@ -150,7 +143,7 @@ def register(app: typer.Typer) -> None:
             res.data = {
                 "run_id": out.run_id,
                 "backup": {"path": out.run_dir, "files": out.backups},
-                "summary": {"files": len(out.backups), "bytes": sum(b["size"] for b in out.backups)},
+                "summary": out.summary(),
                 "pruned_runs": out.pruned_runs,
             }
             return res

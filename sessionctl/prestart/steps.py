@@ -18,7 +18,7 @@ from sessionctl.errors import SessionctlError
 from sessionctl.execute import Plan, RunSteps, exclusive, public_action, run_journaled, run_plan
 from sessionctl.findings import SEVERITY_RANK
 from sessionctl.fsio import sha256_bytes
-from sessionctl.gc import run_gc, summarize
+from sessionctl.gc import run_gc
 from sessionctl.health.report import run_health
 from sessionctl.policy.sources import DEFAULT_KEEP_RUNS
 from sessionctl.prestart.report import StepReport, StoreCheck
@@ -161,7 +161,7 @@ def gc_step(p: PrestartState, st: StepReport) -> None:
     p.gc_ran = True
     for level, msg in out.logs:
         p.relay(level, f"prestart: gc: {msg}")
-    summary = summarize(out)
+    summary = out.summary()
     total = summary.get("total", {})
     st.run_id = out.run_id
     expired = int(total.get("expired", 0))

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from typing import Any
-
 from rich.console import Console
 
+from sessionctl.action_types import JsonObj
 from sessionctl.render import terminal_width
 from sessionctl.result import Result
 from sessionctl.views.fmt import Column, bytes_h, dur_h, table_lines
@@ -24,7 +23,7 @@ def _rules(by_rule: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(by_rule.items()))
 
 
-def _agent_line(agent: str, s: dict[str, Any], dry: bool) -> str:
+def _agent_line(agent: str, s: JsonObj, dry: bool) -> str:
     verb = "would expire" if dry else "expired"
     parts = [f"{s['entries']} entries", f"{s['kept']} kept", f"{verb} {s['expired']}"]
     if s.get("expired_by_rule"):

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from typing import Any
-
 from rich.console import Console
 
+from sessionctl.action_types import JsonObj
 from sessionctl.result import Result
 
 _VERB = {
@@ -18,7 +17,7 @@ _VERB = {
 }
 
 
-def action_line(a: dict[str, Any]) -> str:
+def action_line(a: JsonObj) -> str:
     t = a["type"]
     what = a.get("key") or a.get("from") or a.get("path") or "?"
     if t in ("store.insert", "store.remove", "store.set"):
