@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -601,11 +601,18 @@ def _deep_scan_exact(path: Path, facts: TranscriptFacts) -> TranscriptFacts:
 _STAMPS: dict[int, str] = {}  # archive stamps by ms: a plan of 28,000 archives reuses a few
 
 
-def unique_archive_path(path: Path | str, reason: str, at_ms: int, taken: set[str]) -> str:
+def unique_archive_path(
+    path: Path | str,
+    reason: str,
+    at_ms: int,
+    taken: set[str],
+    exists: Callable[[str], bool] = os.path.lexists,
+) -> str:
     """`<path>.<reason>.<stamp>` — OpenClaw's archive name (`deleted`, `reset`, `bak`) —
     that exists neither on disk nor in `taken` (the paths this plan already gave out);
     the stamp moves on by 1 ms until it is free. A string: 28,000 Path objects cost more
-    than the renames."""
+    than the renames. `exists` is the test for "on disk" (a pure planner passes one that
+    looks the name up in the folder's inventory)."""
     ms = at_ms
     base = str(path)  # the name gets a suffix: same folder, so plain string concatenation
     while True:
@@ -613,7 +620,7 @@ def unique_archive_path(path: Path | str, reason: str, at_ms: int, taken: set[st
         if stamp is None:
             stamp = _STAMPS[ms] = archive_stamp(ms)
         cand = f"{base}.{reason}.{stamp}"
-        if cand not in taken and not os.path.lexists(cand):
+        if cand not in taken and not exists(cand):
             taken.add(cand)
             return cand
         ms += 1
