@@ -201,8 +201,12 @@ class Decided:
         return action
 
     def identified(self) -> Plan:
+        """The plan, with the checksums of the files its actions (those it still holds:
+        guard_nonempty may have dropped some) act on."""
+        kept = {id(a) for a in self.plan.actions}
         for action, key, path in self.to_hash:
-            action[key] = sha256_file(path)
+            if id(action) in kept:
+                action[key] = sha256_file(path)
         self.to_hash = []
         return self.plan
 

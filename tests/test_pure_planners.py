@@ -1,6 +1,6 @@
-"""The pure planners of archive and dedupe, in-process, from facts built in memory (no
+"""The pure planners of archive, dedupe and repair, in-process, from facts built in memory (no
 file on disk, no clock): for each case, which actions, kept items and problems a user
-would see, and why. tests/test_archive.py and tests/test_dedupe.py run the same
+would see, and why. tests/test_archive.py, tests/test_dedupe.py and tests/test_repair.py run the same
 commands on real files; these tables pin the decisions themselves."""
 
 from __future__ import annotations
@@ -16,7 +16,11 @@ from support.planners import STATE, entry, mem_facts, mem_snapshot
 from sessionctl.archive import AgentFacts, ArchiveFacts, ArchiveOptions, decide_archive
 from sessionctl.config import OpenClawConfig
 from sessionctl.dedupe import DedupeFacts, DedupeOptions, decide_peers
+from sessionctl.discovery import AgentStore
 from sessionctl.execute import Plan
+from sessionctl.locks import LockStatus
+from sessionctl.repair import BackupCandidate, RepairAgentFacts, RepairFacts, RepairOptions, decide_repair
+from sessionctl.transcripts import TranscriptFacts
 
 SID = "11111111-1111-4111-8111-111111111111"
 ORPHAN = "99999999-9999-4999-8999-999999999999"
@@ -306,3 +310,254 @@ def test_decide_peers_never_empties_a_store() -> None:
     assert plan.actions == []
     assert [p.check for p in plan.problems] == ["store.would_be_empty"]
     assert [r.path for r in plan.refusals] == [f"{FOLDER}/sessions.json"]
+
+
+# ---------------------------------------------------------------- repair
+
+LOCK_PID = b'{"pid": 4242, "createdAt": "2026-05-01T10:00:00.000Z"}'
+
+
+def repair_agent(
+    files: dict[str, tuple[int, int]] | None = None,
+    *,
+    entries: dict[str, Any] | None = None,
+    status: Any = "ok",
+    raw: bytes | None = None,
+    transcripts: dict[str, TranscriptFacts] | None = None,
+    contents: dict[str, bytes | str] | None = None,
+    locks: dict[str, LockStatus] | None = None,
+    backups: tuple[BackupCandidate, ...] = (),
+) -> RepairAgentFacts:
+    """The `main` agent with one live session, as read_repair_agent would read it."""
+    if entries is None and status == "ok":
+        entries = {"agent:main:main": entry(SID, OLD), "agent:main:telegram:direct:5": entry(S2, OLD)}
+    listing = {f"{SID}.jsonl": (10, OLD), f"{S2}.jsonl": (10, OLD), **(files or {})}
+    snap = mem_snapshot(
+        "main", entries, listing, status=status, raw=raw, error=None if status == "ok" else status
+    )
+    af = mem_facts(snap)
+    by_file: dict[str, list[Any]] = {}
+    for ev in snap.entries:
+        if ev.ref.path is not None:
+            by_file.setdefault(ev.ref.path.name, []).append(ev)
+    scanned = tuple((snap.inventory.by_name[name], tf) for name, tf in sorted((transcripts or {}).items()))
+    lock_facts = tuple((snap.inventory.by_name[name], st) for name, st in sorted((locks or {}).items()))
+    return RepairAgentFacts(snap.store, af, backups, (), scanned, by_file, contents or {}, lock_facts)
+
+
+def tf(name: str, **kw: Any) -> TranscriptFacts:
+    base: dict[str, Any] = {"size": 10, "header_ok": True, "ends_with_newline": True}
+    return TranscriptFacts(STATE / FOLDER / name, **{**base, **kw})
+
+
+HEADER = b'{"type":"session","version":3,"id":"x","timestamp":"2026-05-01T10:00:00.000Z"}\n'
+
+
+@dataclass
+class RepairCase:
+    id: str
+    agent: RepairAgentFacts
+    expect: list[tuple[str, str, str | None]]
+    opts: RepairOptions = field(default_factory=RepairOptions)
+    refused: int = 0
+    what: list[str] | None = None  # the `what` of each action
+
+
+REPAIR_CASES = [
+    RepairCase(
+        "a healthy agent: nothing to do", repair_agent(transcripts={f"{SID}.jsonl": tf(f"{SID}.jsonl")}), []
+    ),
+    RepairCase(
+        "a complete last line without its newline is terminated, not cut",
+        repair_agent(
+            transcripts={f"{SID}.jsonl": tf(f"{SID}.jsonl", ends_with_newline=False)},
+            contents={f"{SID}.jsonl": HEADER + b'{"a":1}'},
+        ),
+        [("file.rewrite", "transcript.truncated_tail", f"{FOLDER}/{SID}.jsonl")],
+        what=[f"{SID}.jsonl: terminate its last line (original kept in the run)"],
+    ),
+    RepairCase(
+        "a truncated last line is cut back to the last complete line",
+        repair_agent(
+            transcripts={f"{SID}.jsonl": tf(f"{SID}.jsonl", ends_with_newline=False)},
+            contents={f"{SID}.jsonl": HEADER + b'{"a":'},
+        ),
+        [("file.rewrite", "transcript.truncated_tail", f"{FOLDER}/{SID}.jsonl")],
+        what=[f"{SID}.jsonl: cut the 5-byte unterminated tail (original kept in the run)"],
+    ),
+    RepairCase(
+        "a file that repairing would empty is left alone, reported",
+        repair_agent(
+            transcripts={f"{SID}.jsonl": tf(f"{SID}.jsonl", ends_with_newline=False)},
+            contents={f"{SID}.jsonl": b'{"type":"sess'},
+        ),
+        [("problem", "transcript.unrepairable", f"{FOLDER}/{SID}.jsonl")],
+    ),
+    RepairCase(
+        "a transcript that could not be read when its bytes were needed: reported",
+        repair_agent(
+            transcripts={f"{SID}.jsonl": tf(f"{SID}.jsonl", ends_with_newline=False)},
+            contents={f"{SID}.jsonl": "Permission denied"},
+        ),
+        [("problem", "transcript.unreadable", f"{FOLDER}/{SID}.jsonl")],
+    ),
+    RepairCase(
+        "bad middle lines are dropped only with --drop-bad-lines",
+        repair_agent(
+            transcripts={f"{SID}.jsonl": tf(f"{SID}.jsonl", bad_lines=[2])},
+            contents={f"{SID}.jsonl": HEADER + b"{oops\n" + b'{"a":1}\n'},
+        ),
+        [],
+    ),
+    RepairCase(
+        "--drop-bad-lines drops them",
+        repair_agent(
+            transcripts={f"{SID}.jsonl": tf(f"{SID}.jsonl", bad_lines=[2])},
+            contents={f"{SID}.jsonl": HEADER + b"{oops\n" + b'{"a":1}\n'},
+        ),
+        [("file.rewrite", "transcript.bad_lines", f"{FOLDER}/{SID}.jsonl")],
+        opts=RepairOptions(drop_bad_lines=True),
+    ),
+    RepairCase(
+        "an invalid header: quarantined as .bak, its entry reported",
+        repair_agent(
+            transcripts={f"{SID}.jsonl": tf(f"{SID}.jsonl", header_ok=False, header_problem="no header")}
+        ),
+        [
+            ("file.rename", "transcript.bad_header", f"{FOLDER}/{SID}.jsonl"),
+            ("problem", "transcript.quarantined_entry", f"{FOLDER}/{SID}.jsonl"),
+        ],
+        what=[f"quarantine {SID}.jsonl as {SID}.jsonl.bak.{STAMP}"],
+    ),
+    RepairCase(
+        "--reset-entries removes the entry of a quarantined transcript",
+        repair_agent(
+            transcripts={f"{SID}.jsonl": tf(f"{SID}.jsonl", header_ok=False, header_problem="no header")}
+        ),
+        [
+            ("file.rename", "transcript.bad_header", f"{FOLDER}/{SID}.jsonl"),
+            ("store.remove", "entry.reset", "agent:main:main"),
+        ],
+        opts=RepairOptions(reset_entries=True),
+    ),
+    RepairCase(
+        "an empty transcript is kept (OpenClaw writes a fresh header)",
+        repair_agent(transcripts={f"{SID}.jsonl": tf(f"{SID}.jsonl", size=0)}),
+        [("kept", "transcript.empty", f"{FOLDER}/{SID}.jsonl")],
+    ),
+    RepairCase(
+        "a stale lock is moved into the run, a live one kept",
+        repair_agent(
+            {"sessions.json.lock": (40, OLD), f"{SID}.jsonl.lock": (40, WALL)},
+            locks={
+                "sessions.json.lock": LockStatus(
+                    STATE / FOLDER / "sessions.json.lock",
+                    True,
+                    stale=True,
+                    reason="pid 4242 not running",
+                    raw=LOCK_PID,
+                ),
+                f"{SID}.jsonl.lock": LockStatus(
+                    STATE / FOLDER / f"{SID}.jsonl.lock", True, stale=False, reason="pid 1 alive", pid=1
+                ),
+            },
+        ),
+        [
+            ("file.move", "lock.stale", f"{FOLDER}/sessions.json.lock"),
+            ("kept", "lock.held", f"{FOLDER}/{SID}.jsonl.lock"),
+        ],
+    ),
+    RepairCase(
+        "leftovers: moved after 5 minutes, kept before",
+        repair_agent(
+            {
+                "sessions.json.1234.0b5f3c1e-7a52.tmp": (5, WALL - 10 * 60_000),
+                f"{SID}.jsonl.bak-77-1777636000000": (5, WALL - 60_000),
+            }
+        ),
+        [
+            ("file.move", "leftover.store_tmp", f"{FOLDER}/sessions.json.1234.0b5f3c1e-7a52.tmp"),
+            ("kept", "leftover.young", f"{FOLDER}/{SID}.jsonl.bak-77-1777636000000"),
+        ],
+    ),
+    RepairCase(
+        "unsafe entries are removed; --merge-case merges keys differing by case",
+        repair_agent(
+            entries={
+                "agent:main:main": entry(SID, OLD),
+                "agent:main:bad": entry("../../etc/passwd", OLD),
+                "agent:main:Telegram:direct:5": entry(S2, OLD + 5),
+                "agent:main:telegram:direct:5": entry(S2, OLD),
+            }
+        ),
+        [
+            ("store.remove", "entry.unsafe_session_id", "agent:main:bad"),
+            ("store.set", "entry.mixed_case_key", "agent:main:telegram:direct:5"),
+            ("store.remove", "entry.mixed_case_key", "agent:main:Telegram:direct:5"),
+        ],
+        opts=RepairOptions(merge_case=True),
+    ),
+    RepairCase(
+        "no run leaves a store empty: removing its only entry is refused",
+        repair_agent(entries={"agent:main:bad": entry("../../etc/passwd", OLD)}),
+        [("problem", "store.would_be_empty", f"{FOLDER}/sessions.json")],
+        refused=1,
+    ),
+    RepairCase(
+        "a damaged store with a run backup: restored from it",
+        repair_agent(
+            status="unparseable",
+            raw=b'{"agent:main:main": {',
+            backups=(BackupCandidate("20260501T100000Z-repair-1", None, STATE / "b", b'{"k": {}}', 1),),
+        ),
+        [("store.replace", "store.unparseable", None)],
+        what=[f"restore {FOLDER}/sessions.json from the backup of run 20260501T100000Z-repair-1 (1 entries)"],
+    ),
+    RepairCase(
+        "a damaged store with neither backup nor --salvage: refused, never replaced by {}",
+        repair_agent(status="unparseable", raw=b'{"agent:main:main": {'),
+        [],
+        refused=1,
+    ),
+    RepairCase(
+        "--salvage rebuilds it from the complete entries in the damaged text",
+        repair_agent(
+            status="unparseable",
+            raw=b'{\n  "agent:main:main": {\n    "sessionId": "'
+            + SID.encode()
+            + b'",\n    "updatedAt": 1\n  },\n  "agent:main:x": {\n    "sess',
+        ),
+        [("store.replace", "store.unparseable", None)],
+        opts=RepairOptions(salvage=True),
+        what=[f"rebuild {FOLDER}/sessions.json from 1 salvaged entries (1 lost)"],
+    ),
+]
+
+
+@pytest.mark.parametrize("case", REPAIR_CASES, ids=lambda c: c.id)
+def test_decide_repair(case: RepairCase) -> None:
+    decided = decide_repair(RepairFacts((case.agent,), WALL), case.opts)
+    plan = decided.plan
+    assert sorted(outcome(plan)) == sorted(case.expect)
+    assert len(plan.refusals) == case.refused, [r.message for r in plan.refusals]
+    if case.what is not None:
+        assert [a["what"] for a in plan.actions] == case.what
+
+
+def test_decide_repair_reports_sqlite_era_agents_and_leaves_them_alone() -> None:
+    store = AgentStore(
+        "ops", STATE / "agents/ops/sessions/sessions.json", STATE / "agents/ops/sessions", "sqlite"
+    )
+    plan = decide_repair(RepairFacts((RepairAgentFacts(store),), WALL), RepairOptions()).plan
+    assert outcome(plan) == [("kept", "store.sqlite_era", str(store.store_path))]
+
+
+def test_decide_repair_stale_leftover_checksum_is_read_after_deciding() -> None:
+    agent = repair_agent({"sessions.json.1234.0b5f3c1e-7a52.tmp": (5, WALL - 10 * 60_000)})
+    decided = decide_repair(RepairFacts((agent,), WALL), RepairOptions(only=("leftovers",)))
+    assert [(k, str(p.relative_to(STATE))) for _a, k, p in decided.to_hash] == [
+        ("before_sha256", f"{FOLDER}/sessions.json.1234.0b5f3c1e-7a52.tmp")
+    ]
+    # the same leftover, read 4 minutes earlier, is young: kept, nothing to hash
+    young = decide_repair(RepairFacts((agent,), WALL - 6 * 60_000), RepairOptions(only=("leftovers",)))
+    assert young.to_hash == [] and [k["check"] for k in young.plan.kept] == ["leftover.young"]
