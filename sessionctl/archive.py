@@ -30,7 +30,6 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from sessionctl.actions import compression_module
 from sessionctl.context import RunContext, check_path_option
@@ -193,9 +192,9 @@ class Decided:
     acted on — a planner's decisions never depend on them."""
 
     plan: Plan
-    to_hash: list[tuple[dict[str, Any], str, Path]] = field(default_factory=list)
+    to_hash: list[tuple[dict[str, object], str, Path]] = field(default_factory=list)
 
-    def hash_later(self, action: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
+    def hash_later(self, action: dict[str, object], key: str, path: Path) -> dict[str, object]:
         action[key] = None
         self.to_hash.append((action, key, path))
         return action
@@ -216,7 +215,7 @@ def move_file_into_run(
 ) -> None:
     """Plan a `file.move` of a file of the sessions folder into the run folder, with the
     checksum apply and undo check it against."""
-    action: dict[str, Any] = {"type": "file.move", "agent": af.snap.agent_id, "from": af.rel(fi.name)}
+    action: dict[str, object] = {"type": "file.move", "agent": af.snap.agent_id, "from": af.rel(fi.name)}
     decided.hash_later(action, "before_sha256", fi.path)
     action.update(bytes=fi.size, check=check, what=what, reason=reason)
     decided.plan.add(action)
@@ -257,7 +256,7 @@ def _export(
         decided.plan.keep("export.exists", af.snap.agent_id, rel_src, "its export target exists already")
         return
     to = opts.to_dir / folder / name
-    action: dict[str, Any] = {
+    action: dict[str, object] = {
         "type": "file.export",
         "agent": af.snap.agent_id,
         "from": rel_src,
@@ -362,7 +361,7 @@ def decide_archive(facts: ArchiveFacts, opts: ArchiveOptions, now_ms: int) -> De
                         f"{format_duration(opts.retention_ms)}"
                     )
                     if opts.no_backup:
-                        action: dict[str, Any] = {
+                        action: dict[str, object] = {
                             "type": "file.delete",
                             "agent": agent,
                             "path": rel,

@@ -40,32 +40,18 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from sessionctl.archive import AgentFacts, all_agent_facts
 from sessionctl.config import OpenClawConfig
 from sessionctl.context import RunContext
 from sessionctl.execute import DEFAULT_LOCK_TIMEOUT_S, ENGINE_TO_HEALTH, Outcome, Plan, run_plan, tag_findings
+from sessionctl.keys import KINDS, STORM_KINDS
 from sessionctl.peers import IdentityLinks, SessionPeer, expected_route, route_bindings, session_peer
 from sessionctl.snapshot import AgentSnapshot, EntryView, build_references, session_agent, session_files
 from sessionctl.timeutil import format_duration, iso_ms, max_in_window, now_ms
 from sessionctl.transcripts import unique_archive_path
 
-STORM_EXCLUDED_KINDS = frozenset(
-    {
-        "main",
-        "direct",
-        "group",
-        "channel",
-        "thread",
-        "topic",
-        "legacy",
-        "global",
-        "cron-job",
-        "cron-run",
-        "heartbeat",
-    }
-)
+STORM_EXCLUDED_KINDS = frozenset(KINDS) - STORM_KINDS
 _SPLIT = re.compile(r"([-_.])")
 _HEXISH = re.compile(r"^[0-9a-f]{6,}$")
 
@@ -276,7 +262,7 @@ def decide_peers(facts: DedupeFacts, opts: DedupeOptions) -> Plan:
                 continue
             groups[(*sp.identity.key, sp.thread)].append((snap, ev, sp, session_agent(snap, ev)))
     removals: list[_Removal] = []
-    report: list[dict[str, Any]] = []
+    report: list[dict[str, object]] = []
     for gkey in sorted(groups, key=lambda k: tuple(str(x) for x in k)):
         members = groups[gkey]
         agents = sorted({m[3] for m in members})
@@ -289,7 +275,7 @@ def decide_peers(facts: DedupeFacts, opts: DedupeOptions) -> Plan:
         bound = {r.agent for r in routes if r.matched_by != "default"}
         route_agent = next(iter(bound)) if len(bound) == 1 else None
         route = next((r for r in routes if r.agent == route_agent), None) if route_agent else None
-        entry = {
+        entry: dict[str, object] = {
             "peer": sp0.identity.to_json(),
             "thread": sp0.thread,
             "agents": agents,
@@ -398,7 +384,7 @@ def decide_storms(facts: DedupeFacts, opts: DedupeOptions) -> Plan:
     """Which sessions of each spawn storm go (pure: no file access, no clock)."""
     plan = Plan("dedupe")
     removals: list[_Removal] = []
-    report: list[dict[str, Any]] = []
+    report: list[dict[str, object]] = []
     globs = [m.strip().lower() for m in opts.match]
     for af in facts.agents:
         snap = af.snap

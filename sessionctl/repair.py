@@ -40,7 +40,6 @@ import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from sessionctl.action_types import StoreRemove
 from sessionctl.actions import rewrite_edit
@@ -127,7 +126,7 @@ class BackupCandidate:
     data: bytes
     entries: int
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, str | int | None]:
         return {"run_id": self.run_id, "started_at": self.started_at, "entries": self.entries}
 
 
@@ -846,7 +845,7 @@ def plan_repair(ctx: RunContext, opts: RepairOptions) -> Plan:
     return decided.identified()
 
 
-def repair_phases() -> list[Callable[[dict[str, Any]], bool]]:
+def repair_phases() -> list[Callable[[dict[str, object]], bool]]:
     """Stale locks and leftovers go into the run first (so taking sessions.json.lock
     later never has to break a stale lock unbacked), then everything else."""
     return [lambda a: str(a.get("check", "")).startswith(("lock.", "leftover.")), lambda a: True]
