@@ -496,20 +496,14 @@ def _plan_transcripts(
             bad = list(tf.bad_lines or [])
         if not need_tail and not bad:
             continue
-        data = facts.contents.get(fi.name, "not read")
-        if isinstance(data, str):
-            plan.problem("transcript.unreadable", "warning", agent, f"{fi.name}: {data}", path=rel)
+        rf = facts.contents.get(fi.name, "not read")
+        if isinstance(rf, str):
+            plan.problem("transcript.unreadable", "warning", agent, f"{fi.name}: {rf}", path=rel)
             continue
-        tail, cut = _tail_fix(data)
-        edit: dict[str, object] = {}
-        if tail is not None:
-            edit["tail"] = tail
-        if bad:
-            edit["drop_lines"] = bad
-        if not edit:
+        tail, cut = rf.tail, rf.cut
+        if tail is None and not bad:
             continue
-        new = rewrite_edit(data, edit)
-        if not new:
+        if not rf.after_bytes:
             plan.problem(
                 "transcript.unrepairable",
                 "warning",
@@ -531,15 +525,20 @@ def _plan_transcripts(
         if bad:
             parts.append(f"drop {len(bad)} unparseable line(s) ({', '.join(map(str, bad[:10]))})")
             reasons.append("unparseable middle lines")
+        edit: dict[str, object] = {}
+        if tail is not None:
+            edit["tail"] = tail
+        if bad:
+            edit["drop_lines"] = bad
         plan.add(
             {
                 "type": "file.rewrite",
                 "agent": agent,
                 "path": rel,
                 "edit": edit,
-                "before_sha256": sha256_bytes(data),
-                "after_sha256": sha256_bytes(new),
-                "bytes_cut": len(data) - len(new) if len(new) < len(data) else 0,
+                "before_sha256": rf.before_sha256,
+                "after_sha256": rf.after_sha256,
+                "bytes_cut": max(rf.before_bytes - rf.after_bytes, 0),
                 "lines_dropped": len(bad) or None,
                 "keys": [ev.key for ev in users],
                 "offline": True,
@@ -651,6 +650,37 @@ def _plan_leftovers(decided: Decided, af: AgentFacts, wall: int) -> None:
 
 
 @dataclass(frozen=True)
+class RewriteFacts:
+    """What repairing one transcript would make of it, worked out from its bytes when
+    they were read (so one file's bytes at a time are in memory, as before): the fix of
+    its unterminated last line (_tail_fix) and, after that fix and dropping `drop_lines`,
+    the size and checksum of the result."""
+
+    tail: str | None  # "newline" | "cut" | None (the file ends with "\n")
+    cut: int  # bytes of the tail a "cut" drops
+    before_bytes: int
+    after_bytes: int
+    before_sha256: str  # "" when there is nothing to rewrite (or nothing would be left)
+    after_sha256: str
+
+
+def rewrite_facts(data: bytes, drop_lines: list[int]) -> RewriteFacts:
+    """The RewriteFacts of a transcript whose bytes are `data` (a pure function)."""
+    tail, cut = _tail_fix(data)
+    edit: dict[str, object] = {}
+    if tail is not None:
+        edit["tail"] = tail
+    if drop_lines:
+        edit["drop_lines"] = drop_lines
+    if not edit:
+        return RewriteFacts(None, 0, len(data), len(data), "", "")
+    new = rewrite_edit(data, edit)
+    if not new:
+        return RewriteFacts(tail, cut, len(data), 0, "", "")
+    return RewriteFacts(tail, cut, len(data), len(new), sha256_bytes(data), sha256_bytes(new))
+
+
+@dataclass(frozen=True)
 class RepairAgentFacts:
     """What repair decides one agent from, read before it decides."""
 
@@ -660,12 +690,12 @@ class RepairAgentFacts:
     # (newest first), and why the others do not
     backups: tuple[BackupCandidate, ...] = ()
     backup_notes: tuple[str, ...] = ()
-    # the transcripts part: each transcript file with what the scanner read of it (by
-    # name), the entries that use each file, and the bytes of each file a repair may
-    # rewrite (or why they could not be read)
+    # the transcripts part: each transcript file with what the scanner read of it, the
+    # entries that use each file (by name), and what a rewrite would make of each file a
+    # repair may rewrite (or why its bytes could not be read)
     scanned: tuple[tuple[FileInfo, TranscriptFacts], ...] = ()
     by_file: Mapping[str, list[EntryView]] = field(default_factory=dict)
-    contents: Mapping[str, bytes | str] = field(default_factory=dict)
+    contents: Mapping[str, RewriteFacts | str] = field(default_factory=dict)
     # the locks part: each lock file, judged by the gateway's rules (the wall clock, /proc)
     locks: tuple[tuple[FileInfo, LockStatus], ...] = ()
 
@@ -759,16 +789,20 @@ def read_repair_agent(ctx: RunContext, store: AgentStore, opts: RepairOptions) -
         backups, notes = store_backups(ctx, af.store(), opts.backup_dir, opts.from_run)
     scanned: tuple[tuple[FileInfo, TranscriptFacts], ...] = ()
     by_file: dict[str, list[EntryView]] = {}
-    contents: dict[str, bytes | str] = {}
+    contents: dict[str, RewriteFacts | str] = {}
     if "transcripts" in opts.only:
         by_file = entries_by_file(snap)
         scanned = _scan(ctx, opts, snap, by_file)
         for fi, tf in scanned:
             if _needs_content(tf, opts):
                 try:
-                    contents[fi.name] = read_bytes(fi.path)
+                    data = read_bytes(fi.path)
                 except OSError as exc:
                     contents[fi.name] = str(exc.strerror or exc)
+                    continue
+                contents[fi.name] = rewrite_facts(
+                    data, list(tf.bad_lines or []) if opts.drop_bad_lines else []
+                )
     return RepairAgentFacts(store, af, tuple(backups), tuple(notes), scanned, by_file, contents, locks)
 
 

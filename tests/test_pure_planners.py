@@ -5,6 +5,7 @@ commands on real files; these tables pin the decisions themselves."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,15 @@ from sessionctl.dedupe import DedupeFacts, DedupeOptions, decide_peers
 from sessionctl.discovery import AgentStore
 from sessionctl.execute import Plan
 from sessionctl.locks import LockStatus
-from sessionctl.repair import BackupCandidate, RepairAgentFacts, RepairFacts, RepairOptions, decide_repair
+from sessionctl.repair import (
+    BackupCandidate,
+    RepairAgentFacts,
+    RepairFacts,
+    RepairOptions,
+    RewriteFacts,
+    decide_repair,
+    rewrite_facts,
+)
 from sessionctl.transcripts import TranscriptFacts
 
 SID = "11111111-1111-4111-8111-111111111111"
@@ -327,8 +336,10 @@ def repair_agent(
     contents: dict[str, bytes | str] | None = None,
     locks: dict[str, LockStatus] | None = None,
     backups: tuple[BackupCandidate, ...] = (),
+    drop_bad_lines: bool = False,
 ) -> RepairAgentFacts:
-    """The `main` agent with one live session, as read_repair_agent would read it."""
+    """The `main` agent with two live sessions, as read_repair_agent would read it
+    (`contents`: the bytes of the transcripts it reads whole, or why it could not)."""
     if entries is None and status == "ok":
         entries = {"agent:main:main": entry(SID, OLD), "agent:main:telegram:direct:5": entry(S2, OLD)}
     listing = {f"{SID}.jsonl": (10, OLD), f"{S2}.jsonl": (10, OLD), **(files or {})}
@@ -342,7 +353,11 @@ def repair_agent(
             by_file.setdefault(ev.ref.path.name, []).append(ev)
     scanned = tuple((snap.inventory.by_name[name], tf) for name, tf in sorted((transcripts or {}).items()))
     lock_facts = tuple((snap.inventory.by_name[name], st) for name, st in sorted((locks or {}).items()))
-    return RepairAgentFacts(snap.store, af, backups, (), scanned, by_file, contents or {}, lock_facts)
+    rewrites: dict[str, RewriteFacts | str] = {}
+    for name, data in (contents or {}).items():
+        bad = (transcripts or {})[name].bad_lines if drop_bad_lines else None
+        rewrites[name] = data if isinstance(data, str) else rewrite_facts(data, bad or [])
+    return RepairAgentFacts(snap.store, af, backups, (), scanned, by_file, rewrites, lock_facts)
 
 
 def tf(name: str, **kw: Any) -> TranscriptFacts:
@@ -403,10 +418,7 @@ REPAIR_CASES = [
     ),
     RepairCase(
         "bad middle lines are dropped only with --drop-bad-lines",
-        repair_agent(
-            transcripts={f"{SID}.jsonl": tf(f"{SID}.jsonl", bad_lines=[2])},
-            contents={f"{SID}.jsonl": HEADER + b"{oops\n" + b'{"a":1}\n'},
-        ),
+        repair_agent(transcripts={f"{SID}.jsonl": tf(f"{SID}.jsonl", bad_lines=[2])}),
         [],
     ),
     RepairCase(
@@ -414,9 +426,11 @@ REPAIR_CASES = [
         repair_agent(
             transcripts={f"{SID}.jsonl": tf(f"{SID}.jsonl", bad_lines=[2])},
             contents={f"{SID}.jsonl": HEADER + b"{oops\n" + b'{"a":1}\n'},
+            drop_bad_lines=True,
         ),
         [("file.rewrite", "transcript.bad_lines", f"{FOLDER}/{SID}.jsonl")],
         opts=RepairOptions(drop_bad_lines=True),
+        what=[f"{SID}.jsonl: drop 1 unparseable line(s) (2) (original kept in the run)"],
     ),
     RepairCase(
         "an invalid header: quarantined as .bak, its entry reported",
@@ -561,3 +575,17 @@ def test_decide_repair_stale_leftover_checksum_is_read_after_deciding() -> None:
     # the same leftover, read 4 minutes earlier, is young: kept, nothing to hash
     young = decide_repair(RepairFacts((agent,), WALL - 6 * 60_000), RepairOptions(only=("leftovers",)))
     assert young.to_hash == [] and [k["check"] for k in young.plan.kept] == ["leftover.young"]
+
+
+def test_decide_repair_rewrite_records_what_apply_checks() -> None:
+    """The rewrite names the bytes it starts from and ends with, and what it cuts."""
+    data = HEADER + b'{"a":'
+    agent = repair_agent(
+        transcripts={f"{SID}.jsonl": tf(f"{SID}.jsonl", ends_with_newline=False)},
+        contents={f"{SID}.jsonl": data},
+    )
+    (a,) = decide_repair(RepairFacts((agent,), WALL), RepairOptions(only=("transcripts",))).plan.actions
+    assert a["edit"] == {"tail": "cut"}
+    assert a["before_sha256"] == hashlib.sha256(data).hexdigest()
+    assert a["after_sha256"] == hashlib.sha256(HEADER).hexdigest()
+    assert a["bytes_cut"] == 5 and a["keys"] == ["agent:main:main"] and a["offline"] is True
