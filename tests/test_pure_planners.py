@@ -16,7 +16,7 @@ from support.planners import STATE, entry, mem_facts, mem_snapshot
 
 from sessionctl.archive import AgentFacts, ArchiveFacts, ArchiveOptions, decide_archive
 from sessionctl.config import OpenClawConfig
-from sessionctl.dedupe import DedupeFacts, DedupeOptions, decide_peers
+from sessionctl.dedupe import DedupeFacts, DedupeOptions, decide_peers, decide_storms
 from sessionctl.discovery import AgentStore
 from sessionctl.execute import Plan
 from sessionctl.locks import LockStatus
@@ -589,3 +589,27 @@ def test_decide_repair_rewrite_records_what_apply_checks() -> None:
     assert a["before_sha256"] == hashlib.sha256(data).hexdigest()
     assert a["after_sha256"] == hashlib.sha256(HEADER).hexdigest()
     assert a["bytes_cut"] == 5 and a["keys"] == ["agent:main:main"] and a["offline"] is True
+
+
+def test_decide_storms_keeps_the_most_recently_active_of_a_burst() -> None:
+    """24 explicit sessions of one family started a minute apart: the 3 most recently
+    active stay, so does a running one, the other 20 go (with their transcripts)."""
+    entries: dict[str, Any] = {"agent:main:main": entry(SID, OLD)}
+    files: dict[str, tuple[int, int]] = {f"{SID}.jsonl": (1, OLD)}
+    for i in range(24):
+        sid = f"44444444-4444-4444-8444-{i:012d}"
+        extra = {"status": "running"} if i == 0 else {}
+        started = OLD + i * 60_000
+        entries[f"agent:main:explicit:dyad-coord-{1714400000000 + i}"] = entry(
+            sid, started + 1000, sessionStartedAt=started, **extra
+        )
+        files[f"{sid}.jsonl"] = (1, OLD)
+    facts = DedupeFacts((mem_facts(mem_snapshot("main", entries, files)),), config([]), WALL)
+    plan = decide_storms(facts, DedupeOptions(storms=True))
+    (report,) = plan.details["storms"]
+    assert report["family"] == "agent:main:explicit:dyad-coord-*" and report["removed"] == 20
+    assert report["kept"][:3] == [f"agent:main:explicit:dyad-coord-{1714400000000 + i}" for i in (23, 22, 21)]
+    assert "agent:main:explicit:dyad-coord-1714400000000" in report["kept"]  # running
+    checks = sorted({a["check"] for a in plan.actions})
+    assert checks == ["storm", "storm.transcript"]
+    assert sum(a["type"] == "store.remove" for a in plan.actions) == 20
