@@ -27,15 +27,16 @@ or concerns (ARCHIVE_TO_HEALTH, as repair's REPAIR_TO_HEALTH; docs/archive.md).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from sessionctl.actions import compression_module, move_into_run
+from sessionctl.actions import compression_module
 from sessionctl.context import RunContext, check_path_option
 from sessionctl.discovery import discover
+from sessionctl.errors import DataError
 from sessionctl.execute import DEFAULT_LOCK_TIMEOUT_S, Outcome, Plan, run_plan, tag_findings
-from sessionctl.fsio import atomic_write, makedirs, sha256_file, state_rel
+from sessionctl.fsio import atomic_write, is_within, makedirs, sha256_file, state_rel
 from sessionctl.snapshot import AgentSnapshot, snapshot_agent
 from sessionctl.timeutil import archive_stamp, format_duration, iso_ms, now_ms
 from sessionctl.transcripts import FileInfo, unique_archive_path
@@ -86,25 +87,145 @@ def check_to_dir(ctx: RunContext, to: str) -> Path:
     return out
 
 
-def all_snapshots(ctx: RunContext) -> list[AgentSnapshot]:
-    """Every file-layout agent of the state dir (not only --agent ones): references can
-    cross agents."""
+# ---------------------------------------------------------------- facts (read first)
 
-    out: list[AgentSnapshot] = []
+
+@dataclass(frozen=True)
+class AgentFacts:
+    """One agent as the planners of archive, dedupe and repair see it: its snapshot and
+    where its files are relative to the state dir (as journals record them), resolved
+    once when the facts are read, so deciding makes no path lookups on disk."""
+
+    snap: AgentSnapshot
+    state_dir: Path
+    store_rel: str | None  # None: the store resolves outside the state dir
+    folder_rel: str | None  # the sessions folder's real path; None: outside the state dir
+    selected: bool = True  # an agent of --agent (others only count for references)
+
+    def store(self) -> str:
+        """The store as journals name it (fsio.state_rel's refusal when it is outside)."""
+        if self.store_rel is None:
+            raise _outside(self.snap.store.store_path, self.state_dir)
+        return self.store_rel
+
+    def rel(self, name: str) -> str:
+        """A file of the sessions folder as journals name it: what fsio.state_rel gives
+        for it, without a lookup per file."""
+        if self.folder_rel is None:
+            raise _outside(self.snap.store.sessions_dir / name, self.state_dir)
+        return f"{self.folder_rel}/{name}" if self.folder_rel else name
+
+    def free(self, cand: str) -> bool:
+        """Whether a name planned in the sessions folder is taken there (the folder's
+        listing: transcripts.unique_archive_path's `exists`)."""
+        return cand.rpartition("/")[2] in self.snap.inventory.by_name
+
+
+def _outside(path: Path, state_dir: Path) -> DataError:
+    return DataError(f"refusing to touch {path}: it is outside the state dir {state_dir}", path=str(path))
+
+
+def _folder_rel(state_dir: Path, folder: Path) -> str | None:
+    real = Path(os.path.realpath(folder))
+    if real == state_dir:
+        return ""
+    return str(real.relative_to(state_dir)) if is_within(real, state_dir) else None
+
+
+def agent_facts(state_dir: Path, snap: AgentSnapshot, *, selected: bool = True) -> AgentFacts:
+    """Read where an agent's files are (one realpath per folder)."""
+    try:
+        store_rel: str | None = state_rel(state_dir, snap.store.store_path)
+    except DataError:
+        store_rel = None
+    return AgentFacts(snap, state_dir, store_rel, _folder_rel(state_dir, snap.store.sessions_dir), selected)
+
+
+def all_agent_facts(ctx: RunContext) -> list[AgentFacts]:
+    """Every file-layout agent of the state dir (not only --agent ones: references can
+    cross agents), snapshotted once (store and folder listing; no transcript reads)."""
+
+    out: list[AgentFacts] = []
+    selected = {str(s.store_path) for s in ctx.discovery.stores}
     stores = discover(ctx.state_dir, ctx.openclaw, None).stores
     for i, st in enumerate(stores):
         ctx.tick(f"reading agent {st.agent_id}", i, len(stores))
         if st.layout != "file" or st.legacy_pending or not st.sessions_dir.is_dir():
             continue
-        out.append(snapshot_agent(st, ctx.state_dir, main_key=ctx.openclaw.main_key, read="none"))
+        snap = snapshot_agent(st, ctx.state_dir, main_key=ctx.openclaw.main_key, read="none")
+        out.append(agent_facts(ctx.state_dir, snap, selected=str(st.store_path) in selected))
     return out
 
 
-def referenced_paths(snaps: list[AgentSnapshot]) -> set[str]:
+@dataclass(frozen=True)
+class ArchiveFacts:
+    """Everything plan_archive decides from, read before it decides."""
+
+    agents: tuple[AgentFacts, ...]
+    wall_ms: int  # the wall clock when read: file ages, archive name stamps
+    # with --to: the export folder of each sessions folder (by its rel) → the names in it
+    exported: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+
+def read_archive_facts(ctx: RunContext, opts: ArchiveOptions) -> ArchiveFacts:
+    """Snapshots of every agent, the wall clock and, with --to, what the export folders
+    hold already (one listing each)."""
+    agents = tuple(all_agent_facts(ctx))
+    exported: dict[str, frozenset[str]] = {}
+    if opts.to_dir is not None:
+        for af in agents:
+            if af.selected and af.folder_rel is not None and af.folder_rel not in exported:
+                try:
+                    exported[af.folder_rel] = frozenset(os.listdir(opts.to_dir / af.folder_rel))
+                except OSError:
+                    exported[af.folder_rel] = frozenset()
+    return ArchiveFacts(agents, now_ms(), exported)
+
+
+# ---------------------------------------------------------------- deciding (pure)
+
+
+@dataclass
+class Decided:
+    """A pure planner's plan, and the files whose identity (sha256) its actions record
+    for apply to re-check: read after deciding (`identified`), for exactly the files
+    acted on — a planner's decisions never depend on them."""
+
+    plan: Plan
+    to_hash: list[tuple[dict[str, object], str, Path]] = field(default_factory=list)
+
+    def hash_later(self, action: dict[str, object], key: str, path: Path) -> dict[str, object]:
+        action[key] = None
+        self.to_hash.append((action, key, path))
+        return action
+
+    def identified(self) -> Plan:
+        """The plan, with the checksums of the files its actions (those it still holds:
+        guard_nonempty may have dropped some) act on."""
+        kept = {id(a) for a in self.plan.actions}
+        for action, key, path in self.to_hash:
+            if id(action) in kept:
+                action[key] = sha256_file(path)
+        self.to_hash = []
+        return self.plan
+
+
+def move_file_into_run(
+    decided: Decided, af: AgentFacts, fi: FileInfo, *, check: str, what: str, reason: str
+) -> None:
+    """Plan a `file.move` of a file of the sessions folder into the run folder, with the
+    checksum apply and undo check it against."""
+    action: dict[str, object] = {"type": "file.move", "agent": af.snap.agent_id, "from": af.rel(fi.name)}
+    decided.hash_later(action, "before_sha256", fi.path)
+    action.update(bytes=fi.size, check=check, what=what, reason=reason)
+    decided.plan.add(action)
+
+
+def referenced_paths(agents: Iterable[AgentFacts]) -> set[str]:
     """Every transcript path any entry of any agent resolves to."""
     refs: set[str] = set()
-    for snap in snaps:
-        for ev in snap.entries:
+    for af in agents:
+        for ev in af.snap.entries:
             if ev.ref.path is not None:
                 refs.add(str(ev.ref.path))
     return refs
@@ -116,50 +237,54 @@ def _in_use(fi: FileInfo, snap: AgentSnapshot, refs: set[str]) -> bool:
     return fi.owner is not None and str(fi.path.parent / fi.owner) in refs
 
 
-def _export_action(
-    ctx: RunContext,
+def _export(
+    decided: Decided,
+    facts: ArchiveFacts,
     opts: ArchiveOptions,
-    snap: AgentSnapshot,
+    af: AgentFacts,
     fi: FileInfo,
     dst_name: str,
     check: str,
     why: str,
-) -> dict[str, Any] | None:
+) -> None:
+    """A `file.export` to --to, or, when its target exists already, a kept item."""
     assert opts.to_dir is not None
-    rel_src = state_rel(ctx.state_dir, fi.path)
-    rel_dst = str(Path(rel_src).parent / dst_name) + SUFFIX[opts.compress]
-    to = opts.to_dir / rel_dst
-    if os.path.lexists(to):
-        return None
-    return {
+    rel_src = af.rel(fi.name)
+    folder = str(Path(rel_src).parent)
+    name = dst_name + SUFFIX[opts.compress]
+    if name in facts.exported.get(af.folder_rel or "", frozenset()):
+        decided.plan.keep("export.exists", af.snap.agent_id, rel_src, "its export target exists already")
+        return
+    to = opts.to_dir / folder / name
+    action: dict[str, object] = {
         "type": "file.export",
-        "agent": snap.agent_id,
+        "agent": af.snap.agent_id,
         "from": rel_src,
         "to": str(to),
         "compress": opts.compress,
-        "sha256": sha256_file(fi.path),
-        "bytes": fi.size,
-        "check": check,
-        "what": f"move {fi.name} to {to}",
-        "reason": why,
     }
+    decided.hash_later(action, "sha256", fi.path)
+    action.update(bytes=fi.size, check=check, what=f"move {fi.name} to {to}", reason=why)
+    decided.plan.add(action)
 
 
-def plan_archive(ctx: RunContext, opts: ArchiveOptions) -> Plan:
-    """The archive plan (pure: reads, never writes)."""
-    plan = Plan("archive")
-    wall = now_ms()
-    snaps = all_snapshots(ctx)
-    refs = referenced_paths(snaps)
-    selected = {str(s.store_path) for s in ctx.discovery.stores}
+def decide_archive(facts: ArchiveFacts, opts: ArchiveOptions, now_ms: int) -> Decided:
+    """The archive plan from what was read (pure: no file access, no clock): `facts`
+    (snapshots, the wall clock for ages and names, the export folders' names),
+    `opts`, and `now_ms`, the run clock (--now) archive retention counts from."""
+    decided = Decided(Plan("archive"))
+    plan = decided.plan
+    wall = facts.wall_ms
+    refs = referenced_paths(facts.agents)
     # agents whose store cannot be read: an entry of theirs may use a file of any folder
     # (an absolute sessionFile), so no file is an orphan while one is unknown (as in gc)
-    unknown = sorted({s.agent_id for s in snaps if s.load.data is None})
+    unknown = sorted({af.snap.agent_id for af in facts.agents if af.snap.load.data is None})
     taken: set[str] = set()
     stamp_ms = wall
-    for snap in snaps:
-        if str(snap.store.store_path) not in selected:
+    for af in facts.agents:
+        if not af.selected:
             continue
+        snap = af.snap
         agent = snap.agent_id
         sdir = snap.store.sessions_dir
         if snap.load.data is None:
@@ -175,7 +300,7 @@ def plan_archive(ctx: RunContext, opts: ArchiveOptions) -> Plan:
             continue
         locked = {fi.owner for fi in snap.inventory.of_kind("lock") if fi.owner}
         for fi in sorted(snap.inventory.files, key=lambda f: f.name):
-            rel = state_rel(ctx.state_dir, fi.path)
+            rel = af.rel(fi.name)
             if fi.kind in ORPHAN_KINDS and opts.orphans:
                 if _in_use(fi, snap, refs):
                     continue
@@ -205,20 +330,16 @@ def plan_archive(ctx: RunContext, opts: ArchiveOptions) -> Plan:
                     )
                     continue
                 why = f"{fi.kind} referenced by no entry of any agent, untouched for {format_duration(age)}"
-                dst = Path(unique_archive_path(sdir / fi.name, "deleted", stamp_ms, taken)).name
+                dst = Path(unique_archive_path(sdir / fi.name, "deleted", stamp_ms, taken, af.free)).name
                 if opts.to_dir is not None:
-                    act = _export_action(ctx, opts, snap, fi, dst, "orphan", why)
-                    if act is None:
-                        plan.keep("export.exists", agent, rel, "its export target exists already")
-                        continue
-                    plan.add(act)
+                    _export(decided, facts, opts, af, fi, dst, "orphan", why)
                 else:
                     plan.add(
                         {
                             "type": "file.rename",
                             "agent": agent,
                             "from": rel,
-                            "to": state_rel(ctx.state_dir, sdir / dst),
+                            "to": af.rel(dst),
                             "bytes": fi.size,
                             "check": "orphan",
                             "what": f"archive {fi.name} as {dst}",
@@ -233,46 +354,47 @@ def plan_archive(ctx: RunContext, opts: ArchiveOptions) -> Plan:
                     opts.retention_ms is not None
                     and fi.archive_reason in PURGE_REASONS
                     and ts is not None
-                    and ctx.now_ms - ts > opts.retention_ms
+                    and now_ms - ts > opts.retention_ms
                 ):
                     why = (
                         f".{fi.archive_reason} archive from {iso_ms(ts)}, older than --retention "
                         f"{format_duration(opts.retention_ms)}"
                     )
                     if opts.no_backup:
-                        plan.add(
-                            {
-                                "type": "file.delete",
-                                "agent": agent,
-                                "path": rel,
-                                "bytes": fi.size,
-                                "sha256": sha256_file(fi.path),
-                                "check": "archive.expired",
-                                "what": f"delete {fi.name} for good (--no-backup)",
-                                "reason": why,
-                            }
+                        action: dict[str, object] = {
+                            "type": "file.delete",
+                            "agent": agent,
+                            "path": rel,
+                            "bytes": fi.size,
+                        }
+                        decided.hash_later(action, "sha256", fi.path)
+                        action.update(
+                            check="archive.expired",
+                            what=f"delete {fi.name} for good (--no-backup)",
+                            reason=why,
                         )
+                        plan.add(action)
                     else:
-                        plan.add(
-                            move_into_run(
-                                agent,
-                                rel,
-                                fi.path,
-                                fi.size,
-                                check="archive.expired",
-                                what=f"move {fi.name} into the run",
-                                reason=why,
-                            )
+                        move_file_into_run(
+                            decided,
+                            af,
+                            fi,
+                            check="archive.expired",
+                            what=f"move {fi.name} into the run",
+                            reason=why,
                         )
                     continue
                 if opts.to_dir is not None and fi.archive_reason in EXPORT_REASONS:
-                    act = _export_action(
-                        ctx, opts, snap, fi, fi.name, "archive.export", f".{fi.archive_reason} archive"
+                    _export(
+                        decided,
+                        facts,
+                        opts,
+                        af,
+                        fi,
+                        fi.name,
+                        "archive.export",
+                        f".{fi.archive_reason} archive",
                     )
-                    if act is None:
-                        plan.keep("export.exists", agent, rel, "its export target exists already")
-                    else:
-                        plan.add(act)
     plan.details["archive"] = {
         "older_than_ms": opts.older_than_ms,
         "retention_ms": opts.retention_ms,
@@ -281,7 +403,15 @@ def plan_archive(ctx: RunContext, opts: ArchiveOptions) -> Plan:
         "compress": opts.compress,
         "stamp": archive_stamp(stamp_ms),
     }
-    return tag_findings(plan, ARCHIVE_TO_HEALTH)
+    tag_findings(plan, ARCHIVE_TO_HEALTH)
+    return decided
+
+
+def plan_archive(ctx: RunContext, opts: ArchiveOptions) -> Plan:
+    """The archive plan: read the facts, decide (decide_archive, pure), then read the
+    checksums of the files acted on. Reads, never writes."""
+    facts = read_archive_facts(ctx, opts)
+    return decide_archive(facts, opts, ctx.now_ms).identified()
 
 
 def write_manifest(out: Outcome, to_dir: Path) -> str | None:

@@ -40,32 +40,18 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from sessionctl.archive import all_snapshots
+from sessionctl.archive import AgentFacts, all_agent_facts
+from sessionctl.config import OpenClawConfig
 from sessionctl.context import RunContext
 from sessionctl.execute import DEFAULT_LOCK_TIMEOUT_S, ENGINE_TO_HEALTH, Outcome, Plan, run_plan, tag_findings
-from sessionctl.fsio import state_rel
+from sessionctl.keys import KINDS, STORM_KINDS
 from sessionctl.peers import IdentityLinks, SessionPeer, entry_peers, expected_route, route_bindings
 from sessionctl.snapshot import AgentSnapshot, EntryView, build_references, session_agent, session_files
 from sessionctl.timeutil import format_duration, iso_ms, max_in_window, now_ms
 from sessionctl.transcripts import unique_archive_path
 
-STORM_EXCLUDED_KINDS = frozenset(
-    {
-        "main",
-        "direct",
-        "group",
-        "channel",
-        "thread",
-        "topic",
-        "legacy",
-        "global",
-        "cron-job",
-        "cron-run",
-        "heartbeat",
-    }
-)
+STORM_EXCLUDED_KINDS = frozenset(KINDS) - STORM_KINDS
 _SPLIT = re.compile(r"([-_.])")
 _HEXISH = re.compile(r"^[0-9a-f]{6,}$")
 
@@ -129,7 +115,7 @@ def storm_family(key: str) -> str | None:
 
 @dataclass
 class _Removal:
-    snap: AgentSnapshot
+    af: AgentFacts
     ev: EntryView
     check: str
     reason: str
@@ -140,9 +126,10 @@ def _last_active(ev: EntryView) -> int:
     return t if t is not None else -(2**62)
 
 
-def _add_removals(ctx: RunContext, plan: Plan, snaps: list[AgentSnapshot], removals: list[_Removal]) -> None:
+def _add_removals(plan: Plan, facts: DedupeFacts, removals: list[_Removal]) -> None:
     """store.remove for each, then archive each transcript no remaining entry references."""
-    removed: set[tuple[str, str]] = {(str(r.snap.store.store_path), r.ev.key) for r in removals}
+    snaps = [af.snap for af in facts.agents]
+    removed: set[tuple[str, str]] = {(str(r.af.snap.store.store_path), r.ev.key) for r in removals}
     unknown = sorted({s.agent_id for s in snaps if s.load.data is None})
     # every (path → keys) reference that remains after the removals, across all agents
     # names in each folder that a remaining entry of ANOTHER folder resolves to (sibling sessionFile)
@@ -155,15 +142,15 @@ def _add_removals(ctx: RunContext, plan: Plan, snaps: list[AgentSnapshot], remov
             if (sp, ev.key) in removed or p is None or str(p.parent) == own:
                 continue
             remaining_names.setdefault(str(p.parent), set()).add(p.name)
-    wall = now_ms()
+    wall = facts.wall_ms
     taken: set[str] = set()
     for r in removals:
-        snap, ev = r.snap, r.ev
+        snap, ev = r.af.snap, r.ev
         plan.add(
             {
                 "type": "store.remove",
                 "agent": snap.agent_id,
-                "store": state_rel(ctx.state_dir, snap.store.store_path),
+                "store": r.af.store(),
                 "key": ev.key,
                 "entry": ev.entry,
                 "check": r.check,
@@ -173,10 +160,11 @@ def _add_removals(ctx: RunContext, plan: Plan, snaps: list[AgentSnapshot], remov
         )
     # the files of the removed sessions (snapshot.session_files: transcript, topics,
     # checkpoints, trajectory and ACP sidecars), per folder, that nothing left uses
-    by_snap: dict[str, tuple[AgentSnapshot, list[_Removal]]] = {}
+    by_snap: dict[str, tuple[AgentFacts, list[_Removal]]] = {}
     for r in removals:
-        by_snap.setdefault(str(r.snap.store.store_path), (r.snap, []))[1].append(r)
-    for sp, (snap, rs) in by_snap.items():
+        by_snap.setdefault(str(r.af.snap.store.store_path), (r.af, []))[1].append(r)
+    for sp, (af, rs) in by_snap.items():
+        snap = af.snap
         sdir = snap.store.sessions_dir
         remaining_refs = build_references([ev for ev in snap.entries if (sp, ev.key) not in removed], sdir)
         for name in remaining_names.get(str(sdir), ()):
@@ -185,13 +173,13 @@ def _add_removals(ctx: RunContext, plan: Plan, snaps: list[AgentSnapshot], remov
         if not files:
             continue
         others = [a for a in unknown if a != snap.agent_id]
-        store_rel = state_rel(ctx.state_dir, snap.store.store_path)
+        store_rel = af.store()
         check_of = {r.ev.key: r.check for r in rs}
         for name, owners in files.items():
             fi = snap.inventory.by_name[name]
             if fi.kind in ("directory", "symlink"):
                 continue
-            rel = state_rel(ctx.state_dir, fi.path)
+            rel = af.rel(fi.name)
             if others:  # an entry of theirs may use it (an absolute sessionFile): as in gc
                 plan.keep(
                     "transcript.references_unknown",
@@ -201,14 +189,14 @@ def _add_removals(ctx: RunContext, plan: Plan, snaps: list[AgentSnapshot], remov
                     "read, so whether one of its entries uses it is unknown",
                 )
                 continue
-            dst = Path(unique_archive_path(sdir / name, "deleted", wall, taken)).name
+            dst = Path(unique_archive_path(sdir / name, "deleted", wall, taken, af.free)).name
             what = "transcript" if fi.kind in ("transcript", "topic", "fork") else fi.kind.replace("_", " ")
             plan.add(
                 {
                     "type": "file.rename",
                     "agent": snap.agent_id,
                     "from": rel,
-                    "to": state_rel(ctx.state_dir, sdir / dst),
+                    "to": af.rel(dst),
                     "bytes": fi.size,
                     "offline": True,
                     "requires": [[store_rel, k] for k in owners],
@@ -219,29 +207,43 @@ def _add_removals(ctx: RunContext, plan: Plan, snaps: list[AgentSnapshot], remov
             )
 
 
-def _snapshots(ctx: RunContext) -> list[AgentSnapshot]:
+@dataclass(frozen=True)
+class DedupeFacts:
+    """Everything dedupe decides from, read before it decides."""
 
-    return all_snapshots(ctx)
+    agents: tuple[AgentFacts, ...]  # every file-layout agent; `selected` marks --agent ones
+    config: OpenClawConfig  # openclaw.json: bindings, identity links, agents
+    wall_ms: int  # the wall clock when read: archive name stamps
 
 
-def _selected(ctx: RunContext) -> set[str]:
-    return {str(s.store_path) for s in ctx.discovery.stores}
+def read_dedupe_facts(ctx: RunContext) -> DedupeFacts:
+    """Snapshots of every agent (store and folder listing), openclaw.json, the clock."""
+    return DedupeFacts(tuple(all_agent_facts(ctx)), ctx.openclaw, now_ms())
 
 
 # ---------------------------------------------------------------- peers
 
 
 def plan_peers(ctx: RunContext, opts: DedupeOptions) -> Plan:
+    """The peers plan: read the facts, then decide (decide_peers, pure)."""
+    return decide_peers(read_dedupe_facts(ctx), opts)
 
+
+def decide_peers(facts: DedupeFacts, opts: DedupeOptions) -> Plan:
+    """Which duplicate sessions of a peer go, and which stay (pure: no file access, no
+    clock): from the snapshots, bindings and identity links of `facts` and `opts.keep`."""
     plan = Plan("dedupe")
-    snaps = _snapshots(ctx)
-    selected = _selected(ctx)
-    links = IdentityLinks(ctx.openclaw.identity_links)
-    bindings = route_bindings(ctx.openclaw)
-    groups: dict[tuple[Any, ...], list[tuple[AgentSnapshot, EntryView, SessionPeer, str]]] = defaultdict(list)
-    for snap in snaps:
+    cfg = facts.config
+    links = IdentityLinks(cfg.identity_links)
+    bindings = route_bindings(cfg)
+    groups: dict[tuple[str | None, ...], list[tuple[AgentSnapshot, EntryView, SessionPeer, str]]] = (
+        defaultdict(list)
+    )
+    af_of = {str(af.snap.store.store_path): af for af in facts.agents}
+    for af in facts.agents:
+        snap = af.snap
         if snap.load.data is None:
-            if str(snap.store.store_path) in selected:
+            if af.selected:
                 plan.problem(
                     "dedupe.store_unreadable",
                     "warning",
@@ -251,24 +253,24 @@ def plan_peers(ctx: RunContext, opts: DedupeOptions) -> Plan:
                     fix=f"sessionctl repair --only store --agent {snap.agent_id}",
                 )
             continue
-        plan.note_store(state_rel(ctx.state_dir, snap.store.store_path), [ev.key for ev in snap.entries])
+        plan.note_store(af.store(), [ev.key for ev in snap.entries])
         for ev, sp in entry_peers(snap.entries, links):
             groups[(*sp.identity.key, sp.thread)].append((snap, ev, sp, session_agent(snap, ev)))
     removals: list[_Removal] = []
-    report: list[dict[str, Any]] = []
+    report: list[dict[str, object]] = []
     for gkey in sorted(groups, key=lambda k: tuple(str(x) for x in k)):
         members = groups[gkey]
         agents = sorted({m[3] for m in members})
         sp0 = members[0][2]
         routes = (
-            {r for m in members if (r := expected_route(m[2], bindings, ctx.openclaw)) is not None}
+            {r for m in members if (r := expected_route(m[2], bindings, cfg)) is not None}
             if bindings
             else set()
         )
         bound = {r.agent for r in routes if r.matched_by != "default"}
         route_agent = next(iter(bound)) if len(bound) == 1 else None
         route = next((r for r in routes if r.agent == route_agent), None) if route_agent else None
-        entry = {
+        entry: dict[str, object] = {
             "peer": sp0.identity.to_json(),
             "thread": sp0.thread,
             "agents": agents,
@@ -347,19 +349,18 @@ def plan_peers(ctx: RunContext, opts: DedupeOptions) -> Plan:
         entry["decision"] = f"keep {keep_agent}"
         report.append(entry)
         for snap, ev, _sp, agent in members:
+            af = af_of[str(snap.store.store_path)]
             if agent == keep_agent:
                 continue
-            if str(snap.store.store_path) not in selected:
+            if not af.selected:
                 plan.keep(
                     "peer.not_selected", agent, None, "duplicate in an agent outside --agent", key=ev.key
                 )
                 continue
             removals.append(
-                _Removal(
-                    snap, ev, "peer.duplicate", f"{desc} also has a session in {keep_agent!r}: {why_keep}"
-                )
+                _Removal(af, ev, "peer.duplicate", f"{desc} also has a session in {keep_agent!r}: {why_keep}")
             )
-    _add_removals(ctx, plan, snaps, removals)
+    _add_removals(plan, facts, removals)
     plan.details["peers"] = report
     plan.details["keep"] = opts.keep
     plan.guard_nonempty()
@@ -370,17 +371,22 @@ def plan_peers(ctx: RunContext, opts: DedupeOptions) -> Plan:
 
 
 def plan_storms(ctx: RunContext, opts: DedupeOptions) -> Plan:
+    """The storms plan: read the facts, then decide (decide_storms, pure)."""
+    return decide_storms(read_dedupe_facts(ctx), opts)
+
+
+def decide_storms(facts: DedupeFacts, opts: DedupeOptions) -> Plan:
+    """Which sessions of each spawn storm go (pure: no file access, no clock)."""
     plan = Plan("dedupe")
-    snaps = _snapshots(ctx)
-    selected = _selected(ctx)
     removals: list[_Removal] = []
-    report: list[dict[str, Any]] = []
+    report: list[dict[str, object]] = []
     globs = [m.strip().lower() for m in opts.match]
-    for snap in snaps:
+    for af in facts.agents:
+        snap = af.snap
         if snap.load.data is None:
             continue
-        plan.note_store(state_rel(ctx.state_dir, snap.store.store_path), [ev.key for ev in snap.entries])
-        if str(snap.store.store_path) not in selected:
+        plan.note_store(af.store(), [ev.key for ev in snap.entries])
+        if not af.selected:
             continue
         fams: dict[str, list[EntryView]] = defaultdict(list)
         for ev in snap.entries:
@@ -425,7 +431,7 @@ def plan_storms(ctx: RunContext, opts: DedupeOptions) -> Plan:
                     f"({iso_ms(first)} …); the {len(keep)} most recently active are kept"
                 )
                 for ev in gone:
-                    removals.append(_Removal(snap, ev, "storm", why))
+                    removals.append(_Removal(af, ev, "storm", why))
                 report.append(
                     {
                         "agent": snap.agent_id,
@@ -438,7 +444,7 @@ def plan_storms(ctx: RunContext, opts: DedupeOptions) -> Plan:
                         "removed": len(gone),
                     }
                 )
-    _add_removals(ctx, plan, snaps, removals)
+    _add_removals(plan, facts, removals)
     plan.details["storms"] = report
     plan.details["storm_policy"] = {
         "keep": opts.storm_keep,

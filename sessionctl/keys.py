@@ -30,6 +30,9 @@ KINDS = (
     "legacy",
     "other",
 )
+# machine-made kinds whose keys carry a made-up name: what spawn storms are made of
+# (dedupe --storms; never DMs, groups, threads, main, cron jobs or heartbeats)
+STORM_KINDS = frozenset({"subagent", "acp", "hook", "dashboard", "explicit", "node", "other"})
 SYNTHETIC_KINDS = frozenset({"subagent", "acp", "cron-job", "cron-run", "hook", "node", "heartbeat"})
 # format doc §4: a rest starting with one of these is machine-made, whatever suffix follows
 _SYNTHETIC_HEADS = frozenset({"subagent", "acp", "cron", "hook", "node"})

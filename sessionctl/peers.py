@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from sessionctl.config import OpenClawConfig, normalize_agent_id
 from sessionctl.jsonjs import dig
@@ -32,7 +32,7 @@ PEER_SESSION_KINDS = frozenset({"direct", "group", "channel", "thread", "topic",
 _TARGET_PREFIXES = ("user:", "channel:", "group:", "chat:", "dm:", "direct:")
 
 
-def _tok(v: Any) -> str | None:
+def _tok(v: object) -> str | None:
     if isinstance(v, str) and v.strip():
         return v.strip().lower()
     if isinstance(v, int) and not isinstance(v, bool):
@@ -68,7 +68,7 @@ class PeerIdentity:
         acct = "" if self.account == DEFAULT_ACCOUNT else f" (account {self.account})"
         return f"{self.channel or '?'} {self.kind} {self.peer}{acct}"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, str | bool | None]:
         return {
             "channel": self.channel or None,
             "account": self.account,
@@ -89,7 +89,7 @@ class SessionPeer:
 class IdentityLinks:
     """`session.identityLinks`: canonical name → ["<channel>:<id>", "<id>", ...]."""
 
-    def __init__(self, links: Mapping[str, Any] | None) -> None:
+    def __init__(self, links: Mapping[str, object] | None) -> None:
         self._ids: dict[str, str] = {}
         self._canonical: set[str] = set()
         for canonical, ids in (links or {}).items():
@@ -117,7 +117,7 @@ class IdentityLinks:
         return p if p in self._canonical else None
 
 
-def _first(*vals: Any) -> str | None:
+def _first(*vals: object) -> str | None:
     for v in vals:
         t = _tok(v)
         if t is not None:
@@ -125,7 +125,7 @@ def _first(*vals: Any) -> str | None:
     return None
 
 
-def entry_channel(entry: Mapping[str, Any]) -> str | None:
+def entry_channel(entry: Mapping[str, object]) -> str | None:
     return _first(
         dig(entry, "deliveryContext", "channel"),
         dig(entry, "origin", "provider"),
@@ -136,7 +136,7 @@ def entry_channel(entry: Mapping[str, Any]) -> str | None:
     )
 
 
-def entry_account(entry: Mapping[str, Any]) -> str | None:
+def entry_account(entry: Mapping[str, object]) -> str | None:
     return _first(
         dig(entry, "deliveryContext", "accountId"),
         dig(entry, "origin", "accountId"),
@@ -154,7 +154,7 @@ def _strip_target(target: str, channel: str | None) -> str:
     return t
 
 
-def entry_peer(entry: Mapping[str, Any], channel: str | None) -> tuple[str, str] | None:
+def entry_peer(entry: Mapping[str, object], channel: str | None) -> tuple[str, str] | None:
     """(kind, peer) from the entry alone, for keys that carry no peer (legacy keys)."""
     kind = _norm_kind(_first(entry.get("chatType"), dig(entry, "origin", "chatType")))
     if kind not in PEER_KINDS:
@@ -170,11 +170,11 @@ def entry_peer(entry: Mapping[str, Any], channel: str | None) -> tuple[str, str]
     return (kind, peer) if peer else None
 
 
-def session_peer(parsed: ParsedKey, entry: Any, links: IdentityLinks | None = None) -> SessionPeer | None:
+def session_peer(parsed: ParsedKey, entry: object, links: IdentityLinks | None = None) -> SessionPeer | None:
     """The channel peer a session belongs to, or None (main, synthetic and other sessions)."""
     if parsed.kind not in PEER_SESSION_KINDS:
         return None
-    obj: Mapping[str, Any] = entry if isinstance(entry, dict) else {}
+    obj: Mapping[str, object] = entry if isinstance(entry, dict) else {}
     channel = parsed.channel or entry_channel(obj)
     kind = _norm_kind(parsed.peer_kind)
     peer = parsed.peer
@@ -202,7 +202,7 @@ class PeerEntry(Protocol):
     @property
     def parsed(self) -> ParsedKey: ...
     @property
-    def entry(self) -> Any: ...
+    def entry(self) -> object: ...
     @property
     def shape_problem(self) -> str | None: ...
 

@@ -37,17 +37,19 @@ a lost store): such removals are refused.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from sessionctl.actions import move_into_run, rewrite_edit
+from sessionctl.action_types import StoreRemove
+from sessionctl.actions import rewrite_edit
+from sessionctl.archive import AgentFacts, Decided, agent_facts, move_file_into_run
 from sessionctl.context import RunContext
+from sessionctl.discovery import AgentStore
 from sessionctl.errors import DataError
 from sessionctl.execute import DEFAULT_LOCK_TIMEOUT_S, Outcome, Plan, run_plan
-from sessionctl.fsio import read_bytes, sha256_bytes, state_rel
-from sessionctl.locks import STORE_LOCK_STALE_MS, TRANSCRIPT_LOCK_STALE_MS, inspect_lock
+from sessionctl.fsio import read_bytes, sha256_bytes
+from sessionctl.locks import STORE_LOCK_STALE_MS, TRANSCRIPT_LOCK_STALE_MS, LockStatus, inspect_lock
 from sessionctl.runs import list_runs, read_backup, read_run
 from sessionctl.salvage import salvage_store
 from sessionctl.snapshot import (
@@ -60,7 +62,7 @@ from sessionctl.snapshot import (
 )
 from sessionctl.store import num, parse_store_bytes, serialize_store, session_id_unsafe
 from sessionctl.timeutil import format_duration, now_ms
-from sessionctl.transcripts import js_line, read_facts, unique_archive_path
+from sessionctl.transcripts import FileInfo, TranscriptFacts, js_line, read_facts, unique_archive_path
 
 PARTS = ("store", "transcripts", "entries", "locks", "leftovers")
 LEFTOVER_AGE_MS = 5 * 60_000
@@ -124,7 +126,7 @@ class BackupCandidate:
     data: bytes
     entries: int
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, str | int | None]:
         return {"run_id": self.run_id, "started_at": self.started_at, "entries": self.entries}
 
 
@@ -169,14 +171,13 @@ def store_backups(
     return out, notes
 
 
-def _plan_store(ctx: RunContext, opts: RepairOptions, plan: Plan, snap: AgentSnapshot) -> None:
-
+def _plan_store(opts: RepairOptions, plan: Plan, facts: RepairAgentFacts, af: AgentFacts) -> None:
+    snap = af.snap
     load = snap.load
     agent = snap.agent_id
-    st = snap.store
     if load.status in ("ok", "missing"):
         return
-    rel = state_rel(ctx.state_dir, st.store_path)
+    rel = af.store()
     if load.status == "unreadable" or load.raw is None:
         plan.refusals.append(
             DataError(
@@ -187,9 +188,9 @@ def _plan_store(ctx: RunContext, opts: RepairOptions, plan: Plan, snap: AgentSna
         )
         return
     raw = load.raw
-    backups, notes = store_backups(ctx, rel, opts.backup_dir, opts.from_run)
+    backups, notes = list(facts.backups), list(facts.backup_notes)
     salvage = salvage_store(raw)
-    detail: dict[str, Any] = {
+    detail: dict[str, object] = {
         "agent": agent,
         "store": rel,
         "status": load.status,
@@ -286,13 +287,19 @@ def _plan_store(ctx: RunContext, opts: RepairOptions, plan: Plan, snap: AgentSna
     )
 
 
+def _action(a: StoreRemove) -> dict[str, object]:
+    """A typed action as the plan holds it (a journal-ready JSON object)."""
+    return dict(a)
+
+
 def _remove_action(
-    ctx: RunContext, snap: AgentSnapshot, ev: EntryView, check: str, reason: str, what: str | None = None
-) -> dict[str, Any]:
+    af: AgentFacts, ev: EntryView, check: str, reason: str, what: str | None = None
+) -> StoreRemove:
+    snap = af.snap
     return {
         "type": "store.remove",
         "agent": snap.agent_id,
-        "store": state_rel(ctx.state_dir, snap.store.store_path),
+        "store": af.store(),
         "key": ev.key,
         "entry": ev.entry,
         "check": check,
@@ -301,7 +308,8 @@ def _remove_action(
     }
 
 
-def _plan_entries(ctx: RunContext, opts: RepairOptions, plan: Plan, snap: AgentSnapshot) -> None:
+def _plan_entries(opts: RepairOptions, plan: Plan, af: AgentFacts) -> None:
+    snap = af.snap
     if snap.load.data is None:
         return
     removed: set[str] = set()
@@ -321,10 +329,10 @@ def _plan_entries(ctx: RunContext, opts: RepairOptions, plan: Plan, snap: AgentS
             check = "entry.session_file_outside"
             reason = f"sessionFile {ev.ref.outside!r} resolves outside the sessions folder (never followed)"
         if check is not None:
-            plan.add(_remove_action(ctx, snap, ev, check, reason))
+            plan.add(_action(_remove_action(af, ev, check, reason)))
             removed.add(ev.key)
     if opts.merge_case:
-        _plan_merge_case(ctx, plan, snap, removed)
+        _plan_merge_case(plan, af, removed)
 
 
 def _merge_rank(m: tuple[int, EntryView], canon: str) -> tuple[int, int, int]:
@@ -334,15 +342,16 @@ def _merge_rank(m: tuple[int, EntryView], canon: str) -> tuple[int, int, int]:
     return (ua if ua is not None else -(2**62), 1 if ev.key == canon else 0, -pos)
 
 
-def _plan_merge_case(ctx: RunContext, plan: Plan, snap: AgentSnapshot, removed: set[str]) -> None:
+def _plan_merge_case(plan: Plan, af: AgentFacts, removed: set[str]) -> None:
     """Keys differing only by case (or surrounding blanks): OpenClaw keeps the one with
     the highest updatedAt under the lowercased key and deletes the others."""
+    snap = af.snap
     groups: dict[str, list[tuple[int, EntryView]]] = {}
     for pos, ev in enumerate(snap.entries):
         if ev.key in removed or not isinstance(ev.entry, dict):
             continue
         groups.setdefault(ev.key.strip().lower(), []).append((pos, ev))
-    store_rel = state_rel(ctx.state_dir, snap.store.store_path)
+    store_rel = af.store()
     for canon, members in groups.items():
         if len(members) == 1 and members[0][1].key == canon:
             continue
@@ -371,13 +380,14 @@ def _plan_merge_case(ctx: RunContext, plan: Plan, snap: AgentSnapshot, removed: 
             if ev.key == canon:
                 continue
             plan.add(
-                _remove_action(
-                    ctx,
-                    snap,
-                    ev,
-                    "entry.mixed_case_key",
-                    reason,
-                    what=f"remove {ev.key!r} (merged into {canon!r})",
+                _action(
+                    _remove_action(
+                        af,
+                        ev,
+                        "entry.mixed_case_key",
+                        reason,
+                        what=f"remove {ev.key!r} (merged into {canon!r})",
+                    )
                 )
             )
 
@@ -409,70 +419,48 @@ def entries_by_file(snap: AgentSnapshot) -> dict[str, list[EntryView]]:
 
 
 def _plan_transcripts(
-    ctx: RunContext, opts: RepairOptions, plan: Plan, snap: AgentSnapshot, wall: int, taken: set[str]
+    opts: RepairOptions, plan: Plan, facts: RepairAgentFacts, af: AgentFacts, wall: int, taken: set[str]
 ) -> None:
-
+    snap = af.snap
     agent = snap.agent_id
     sdir = snap.store.sessions_dir
     fix = f"sessionctl repair --only transcripts --agent {agent}"
-    files = sorted(snap.inventory.of_kind(*TRANSCRIPT_FILE_KINDS), key=lambda f: f.name)
-    # the scanner health uses: first line and tail of each file; every line with
-    # --drop-bad-lines; in chunks, with a safe point (planning only reads) between them
-    by_file = entries_by_file(snap)
-    # a caller that runs gc next (prestart) keeps the facts: the files entries reference
-    # are read with their last line (what gc needs), and gc reads them no more
-    cache = ctx.facts_cache if not opts.drop_bad_lines else None
-    scanned: list[Any] = []
-    for at in range(0, len(files), SCAN_CHUNK):
-        if at:
-            ctx.checkpoint()
-        part = files[at : at + SCAN_CHUNK]
-        if cache is None:
-            scanned += scan_transcripts(
-                [fi.path for fi in part], [fi.size for fi in part], deep=opts.drop_bad_lines, last_line=False
-            )
-            continue
-        for fi in part:
-            whole = fi.name in by_file
-            facts = read_facts(fi.path, last_line=whole)
-            if whole:
-                cache[fi.path_str] = facts
-            scanned.append(facts)
+    by_file = facts.by_file
     quarantined: set[str] = set()
     reset: list[EntryView] = []
-    for fi, facts in zip(files, scanned, strict=True):
+    for fi, tf in facts.scanned:
         if (
-            facts.error is None
-            and facts.size
-            and facts.header_ok
-            and facts.ends_with_newline
-            and not (opts.drop_bad_lines and facts.bad_lines)
+            tf.error is None
+            and tf.size
+            and tf.header_ok
+            and tf.ends_with_newline
+            and not (opts.drop_bad_lines and tf.bad_lines)
         ):
-            continue  # nothing to repair (most files): no path resolution either
-        rel = state_rel(ctx.state_dir, fi.path)
-        if facts.error:
-            plan.problem("transcript.unreadable", "warning", agent, f"{fi.name}: {facts.error}", path=rel)
+            continue  # nothing to repair (most files)
+        rel = af.rel(fi.name)
+        if tf.error:
+            plan.problem("transcript.unreadable", "warning", agent, f"{fi.name}: {tf.error}", path=rel)
             continue
-        if facts.size == 0:
+        if tf.size == 0:
             plan.keep(
                 "transcript.empty", agent, rel, "empty file: OpenClaw writes a fresh header, nothing to keep"
             )
             continue
         users = by_file.get(fi.name, [])
-        if not facts.header_ok:
-            dst = Path(unique_archive_path(sdir / fi.name, "bak", wall, taken)).name
+        if not tf.header_ok:
+            dst = Path(unique_archive_path(sdir / fi.name, "bak", wall, taken, af.free)).name
             keys = [ev.key for ev in users]
             plan.add(
                 {
                     "type": "file.rename",
                     "agent": agent,
                     "from": rel,
-                    "to": state_rel(ctx.state_dir, sdir / dst),
+                    "to": af.rel(dst),
                     "keys": keys,
                     "offline": True,
                     "check": "transcript.bad_header",
                     "what": f"quarantine {fi.name} as {dst}",
-                    "reason": f"{facts.header_problem}; OpenClaw would replace the file with a fresh header",
+                    "reason": f"{tf.header_problem}; OpenClaw would replace the file with a fresh header",
                 }
             )
             quarantined.add(fi.name)
@@ -480,13 +468,14 @@ def _plan_transcripts(
                 if opts.reset_entries and snap.load.data is not None:
                     reset.append(ev)
                     plan.add(
-                        _remove_action(
-                            ctx,
-                            snap,
-                            ev,
-                            "entry.reset",
-                            f"its transcript {fi.name} had an invalid header and was quarantined",
-                            what=f"remove {ev.key!r} so its next message starts a clean session",
+                        _action(
+                            _remove_action(
+                                af,
+                                ev,
+                                "entry.reset",
+                                f"its transcript {fi.name} had an invalid header and was quarantined",
+                                what=f"remove {ev.key!r} so its next message starts a clean session",
+                            )
                         )
                     )
                 else:
@@ -501,29 +490,20 @@ def _plan_transcripts(
                         fix=f"{fix} --reset-entries",
                     )
             continue
-        need_tail = not facts.ends_with_newline
+        need_tail = not tf.ends_with_newline
         bad: list[int] = []
         if opts.drop_bad_lines:
-            bad = list(facts.bad_lines or [])
+            bad = list(tf.bad_lines or [])
         if not need_tail and not bad:
             continue
-        try:
-            data = read_bytes(fi.path)
-        except OSError as exc:
-            plan.problem(
-                "transcript.unreadable", "warning", agent, f"{fi.name}: {exc.strerror or exc}", path=rel
-            )
+        rf = facts.contents.get(fi.name, "not read")
+        if isinstance(rf, str):
+            plan.problem("transcript.unreadable", "warning", agent, f"{fi.name}: {rf}", path=rel)
             continue
-        tail, cut = _tail_fix(data)
-        edit: dict[str, Any] = {}
-        if tail is not None:
-            edit["tail"] = tail
-        if bad:
-            edit["drop_lines"] = bad
-        if not edit:
+        tail, cut = rf.tail, rf.cut
+        if tail is None and not bad:
             continue
-        new = rewrite_edit(data, edit)
-        if not new:
+        if not rf.after_bytes:
             plan.problem(
                 "transcript.unrepairable",
                 "warning",
@@ -545,15 +525,20 @@ def _plan_transcripts(
         if bad:
             parts.append(f"drop {len(bad)} unparseable line(s) ({', '.join(map(str, bad[:10]))})")
             reasons.append("unparseable middle lines")
+        edit: dict[str, object] = {}
+        if tail is not None:
+            edit["tail"] = tail
+        if bad:
+            edit["drop_lines"] = bad
         plan.add(
             {
                 "type": "file.rewrite",
                 "agent": agent,
                 "path": rel,
                 "edit": edit,
-                "before_sha256": sha256_bytes(data),
-                "after_sha256": sha256_bytes(new),
-                "bytes_cut": len(data) - len(new) if len(new) < len(data) else 0,
+                "before_sha256": rf.before_sha256,
+                "after_sha256": rf.after_sha256,
+                "bytes_cut": max(rf.before_bytes - rf.after_bytes, 0),
                 "lines_dropped": len(bad) or None,
                 "keys": [ev.key for ev in users],
                 "offline": True,
@@ -564,13 +549,12 @@ def _plan_transcripts(
             }
         )
     if reset:
-        _plan_session_files(ctx, plan, snap, reset, quarantined, wall, taken)
+        _plan_session_files(plan, af, reset, quarantined, wall, taken)
 
 
 def _plan_session_files(
-    ctx: RunContext,
     plan: Plan,
-    snap: AgentSnapshot,
+    af: AgentFacts,
     gone: list[EntryView],
     skip: set[str],
     wall: int,
@@ -580,22 +564,23 @@ def _plan_session_files(
     sidecars, checkpoints, topics: snapshot.session_files, as gc and dedupe do) when no
     remaining entry uses them, so the removal leaves no orphan behind."""
 
+    snap = af.snap
     gone_keys = {ev.key for ev in gone}
     sdir = snap.store.sessions_dir
     remaining = build_references([ev for ev in snap.entries if ev.key not in gone_keys], sdir)
     files, _kept = session_files(snap, gone, remaining)
-    store_rel = state_rel(ctx.state_dir, snap.store.store_path)
+    store_rel = af.store()
     for name, owners in files.items():
         if name in skip:
             continue
         fi = snap.inventory.by_name[name]
-        dst = Path(unique_archive_path(sdir / name, "deleted", wall, taken)).name
+        dst = Path(unique_archive_path(sdir / name, "deleted", wall, taken, af.free)).name
         plan.add(
             {
                 "type": "file.rename",
                 "agent": snap.agent_id,
-                "from": state_rel(ctx.state_dir, fi.path),
-                "to": state_rel(ctx.state_dir, sdir / dst),
+                "from": af.rel(name),
+                "to": af.rel(dst),
                 "bytes": fi.size,
                 "offline": True,
                 "requires": [[store_rel, k] for k in owners],
@@ -606,13 +591,15 @@ def _plan_session_files(
         )
 
 
-def _plan_locks(ctx: RunContext, plan: Plan, snap: AgentSnapshot) -> None:
+def _lock_stale_ms(fi: FileInfo) -> int:
+    return STORE_LOCK_STALE_MS if fi.kind == "store_lock" else TRANSCRIPT_LOCK_STALE_MS
 
-    agent = snap.agent_id
-    for fi in sorted(snap.inventory.of_kind("store_lock", "lock"), key=lambda f: f.name):
-        stale_ms = STORE_LOCK_STALE_MS if fi.kind == "store_lock" else TRANSCRIPT_LOCK_STALE_MS
-        st = inspect_lock(fi.path, stale_ms=stale_ms)
-        rel = state_rel(ctx.state_dir, fi.path)
+
+def _plan_locks(plan: Plan, facts: RepairAgentFacts, af: AgentFacts) -> None:
+    agent = af.snap.agent_id
+    for fi, st in facts.locks:
+        stale_ms = _lock_stale_ms(fi)
+        rel = af.rel(fi.name)
         if not st.exists:
             continue
         if not st.stale:
@@ -633,10 +620,11 @@ def _plan_locks(ctx: RunContext, plan: Plan, snap: AgentSnapshot) -> None:
         )
 
 
-def _plan_leftovers(ctx: RunContext, plan: Plan, snap: AgentSnapshot, wall: int) -> None:
-    agent = snap.agent_id
-    for fi in sorted(snap.inventory.of_kind("store_tmp", "repair_leftover"), key=lambda f: f.name):
-        rel = state_rel(ctx.state_dir, fi.path)
+def _plan_leftovers(decided: Decided, af: AgentFacts, wall: int) -> None:
+    plan = decided.plan
+    agent = af.snap.agent_id
+    for fi in sorted(af.snap.inventory.of_kind("store_tmp", "repair_leftover"), key=lambda f: f.name):
+        rel = af.rel(fi.name)
         age = wall - fi.mtime_ms
         what = "store temp file" if fi.kind == "store_tmp" else "leftover of OpenClaw's transcript repair"
         if age < LEFTOVER_AGE_MS:
@@ -648,82 +636,250 @@ def _plan_leftovers(ctx: RunContext, plan: Plan, snap: AgentSnapshot, wall: int)
             )
             continue
         check = "leftover.store_tmp" if fi.kind == "store_tmp" else "leftover.repair"
-        plan.add(
-            move_into_run(
-                agent,
-                rel,
-                fi.path,
-                fi.size,
-                check=check,
-                what=f"move the {what} {fi.name} into the run",
-                reason=f"untouched for {format_duration(age)}; OpenClaw never cleans it up",
-            )
+        move_file_into_run(
+            decided,
+            af,
+            fi,
+            check=check,
+            what=f"move the {what} {fi.name} into the run",
+            reason=f"untouched for {format_duration(age)}; OpenClaw never cleans it up",
         )
+
+
+# ---------------------------------------------------------------- facts (read first)
+
+
+@dataclass(frozen=True)
+class RewriteFacts:
+    """What repairing one transcript would make of it, worked out from its bytes when
+    they were read (so one file's bytes at a time are in memory, as before): the fix of
+    its unterminated last line (_tail_fix) and, after that fix and dropping `drop_lines`,
+    the size and checksum of the result."""
+
+    tail: str | None  # "newline" | "cut" | None (the file ends with "\n")
+    cut: int  # bytes of the tail a "cut" drops
+    before_bytes: int
+    after_bytes: int
+    before_sha256: str  # "" when there is nothing to rewrite (or nothing would be left)
+    after_sha256: str
+
+
+def rewrite_facts(data: bytes, drop_lines: list[int]) -> RewriteFacts:
+    """The RewriteFacts of a transcript whose bytes are `data` (a pure function)."""
+    tail, cut = _tail_fix(data)
+    edit: dict[str, object] = {}
+    if tail is not None:
+        edit["tail"] = tail
+    if drop_lines:
+        edit["drop_lines"] = drop_lines
+    if not edit:
+        return RewriteFacts(None, 0, len(data), len(data), "", "")
+    new = rewrite_edit(data, edit)
+    if not new:
+        return RewriteFacts(tail, cut, len(data), 0, "", "")
+    return RewriteFacts(tail, cut, len(data), len(new), sha256_bytes(data), sha256_bytes(new))
+
+
+@dataclass(frozen=True)
+class RepairAgentFacts:
+    """What repair decides one agent from, read before it decides."""
+
+    store: AgentStore
+    agent: AgentFacts | None = None  # None: a SQLite-era agent (reported, never touched)
+    # the store part, on a damaged store: sessionctl's run backups of it that qualify
+    # (newest first), and why the others do not
+    backups: tuple[BackupCandidate, ...] = ()
+    backup_notes: tuple[str, ...] = ()
+    # the transcripts part: each transcript file with what the scanner read of it, the
+    # entries that use each file (by name), and what a rewrite would make of each file a
+    # repair may rewrite (or why its bytes could not be read)
+    scanned: tuple[tuple[FileInfo, TranscriptFacts], ...] = ()
+    by_file: Mapping[str, list[EntryView]] = field(default_factory=dict)
+    contents: Mapping[str, RewriteFacts | str] = field(default_factory=dict)
+    # the locks part: each lock file, judged by the gateway's rules (the wall clock, /proc)
+    locks: tuple[tuple[FileInfo, LockStatus], ...] = ()
+
+
+@dataclass(frozen=True)
+class RepairFacts:
+    """Everything plan_repair decides from: each agent's facts and the wall clock."""
+
+    agents: tuple[RepairAgentFacts, ...]
+    wall_ms: int
+
+
+def _needs_content(tf: TranscriptFacts, opts: RepairOptions) -> bool:
+    """A transcript that a repair may rewrite: readable, with a valid header, and an
+    unterminated last line (or, with --drop-bad-lines, unparseable lines)."""
+    return (
+        tf.error is None
+        and bool(tf.size)
+        and tf.header_ok
+        and (not tf.ends_with_newline or bool(opts.drop_bad_lines and tf.bad_lines))
+    )
+
+
+def _scan(
+    ctx: RunContext, opts: RepairOptions, snap: AgentSnapshot, by_file: Mapping[str, list[EntryView]]
+) -> tuple[tuple[FileInfo, TranscriptFacts], ...]:
+    files = sorted(snap.inventory.of_kind(*TRANSCRIPT_FILE_KINDS), key=lambda f: f.name)
+    # the scanner health uses: first line and tail of each file; every line with
+    # --drop-bad-lines; in chunks, with a safe point (planning only reads) between them
+    # a caller that runs gc next (prestart) keeps the facts: the files entries reference
+    # are read with their last line (what gc needs), and gc reads them no more
+    cache = ctx.facts_cache if not opts.drop_bad_lines else None
+    scanned: list[TranscriptFacts] = []
+    for at in range(0, len(files), SCAN_CHUNK):
+        if at:
+            ctx.checkpoint()
+        part = files[at : at + SCAN_CHUNK]
+        if cache is None:
+            scanned += scan_transcripts(
+                [fi.path for fi in part], [fi.size for fi in part], deep=opts.drop_bad_lines, last_line=False
+            )
+            continue
+        for fi in part:
+            whole = fi.name in by_file
+            facts = read_facts(fi.path, last_line=whole)
+            if whole:
+                cache[fi.path_str] = facts
+            scanned.append(facts)
+    return tuple(zip(files, scanned, strict=True))
+
+
+def read_repair_agent(ctx: RunContext, store: AgentStore, opts: RepairOptions) -> RepairAgentFacts | None:
+    """Read what repair decides one agent from (None: no sessions folder, nothing to do):
+    only what the parts of `opts.only` need, each file at most once."""
+    if store.layout == "sqlite" or store.legacy_pending:
+        return RepairAgentFacts(store)
+    if not store.sessions_dir.is_dir():
+        return None
+    # entries are journaled verbatim only by the entries part (and a --reset-entries);
+    # without it the slim parse will do — unless the store is damaged, when the store
+    # part needs its bytes
+    slim = "entries" not in opts.only and not opts.reset_entries
+    # (prestart's plan read the store already: its slim load is reused while the file is unchanged)
+    load = ctx.planned_load(store.store_path) if slim else None
+    snap = snapshot_agent(
+        store,
+        ctx.state_dir,
+        main_key=ctx.openclaw.main_key,
+        read="none",
+        slim=slim,
+        load=load,
+        # and its listing of the folder, while no name in it changed since
+        inventory=ctx.planned_inventory(store.sessions_dir),
+    )
+    if slim and snap.load.status not in ("ok", "missing"):
+        snap = snapshot_agent(store, ctx.state_dir, main_key=ctx.openclaw.main_key, read="none")
+    af = agent_facts(ctx.state_dir, snap)
+    locks: tuple[tuple[FileInfo, LockStatus], ...] = ()
+    if "locks" in opts.only:
+        locks = tuple(
+            (fi, inspect_lock(fi.path, stale_ms=_lock_stale_ms(fi)))
+            for fi in sorted(snap.inventory.of_kind("store_lock", "lock"), key=lambda f: f.name)
+        )
+    backups: list[BackupCandidate] = []
+    notes: list[str] = []
+    if (
+        "store" in opts.only
+        and snap.load.status not in ("ok", "missing", "unreadable")
+        and snap.load.raw is not None
+    ):
+        backups, notes = store_backups(ctx, af.store(), opts.backup_dir, opts.from_run)
+    scanned: tuple[tuple[FileInfo, TranscriptFacts], ...] = ()
+    by_file: dict[str, list[EntryView]] = {}
+    contents: dict[str, RewriteFacts | str] = {}
+    if "transcripts" in opts.only:
+        by_file = entries_by_file(snap)
+        scanned = _scan(ctx, opts, snap, by_file)
+        for fi, tf in scanned:
+            if _needs_content(tf, opts):
+                try:
+                    data = read_bytes(fi.path)
+                except OSError as exc:
+                    contents[fi.name] = str(exc.strerror or exc)
+                    continue
+                contents[fi.name] = rewrite_facts(
+                    data, list(tf.bad_lines or []) if opts.drop_bad_lines else []
+                )
+    return RepairAgentFacts(store, af, tuple(backups), tuple(notes), scanned, by_file, contents, locks)
+
+
+# ---------------------------------------------------------------- deciding (pure)
+
+
+def decide_agent(
+    decided: Decided, facts: RepairAgentFacts, opts: RepairOptions, wall: int, taken: set[str]
+) -> None:
+    """Add what repair does to one agent to `decided` (pure: from `facts`, `opts`, the
+    wall clock `wall` for leftover ages and archive names, and `taken`, the archive
+    names the plan gave out already)."""
+    plan = decided.plan
+    store = facts.store
+    agent = store.agent_id
+    af = facts.agent
+    if af is None:
+        plan.keep(
+            "store.sqlite_era",
+            agent,
+            str(store.store_path),
+            "SQLite-era agent: its sessions live in SQLite; sessionctl does not modify it",
+        )
+        return
+    snap = af.snap
+    if snap.load.data is not None:
+        plan.note_store(af.store(), [ev.key for ev in snap.entries])
+    elif snap.load.status in DAMAGED and "entries" in opts.only and "store" not in opts.only:
+        plan.problem(
+            f"store.{snap.load.status}",
+            "critical",
+            agent,
+            f"sessions.json is {snap.load.status} ({snap.load.error}); entries cannot be checked",
+            path=str(store.store_path),
+            fix=f"sessionctl repair --only store --agent {agent}",
+        )
+    if "locks" in opts.only:
+        _plan_locks(plan, facts, af)
+    if "leftovers" in opts.only:
+        _plan_leftovers(decided, af, wall)
+    if "store" in opts.only:
+        _plan_store(opts, plan, facts, af)
+    if "entries" in opts.only:
+        _plan_entries(opts, plan, af)
+    if "transcripts" in opts.only:
+        _plan_transcripts(opts, plan, facts, af, wall, taken)
+
+
+def decide_repair(facts: RepairFacts, opts: RepairOptions) -> Decided:
+    """The repair plan from what was read (pure: no file access, no clock)."""
+    decided = Decided(Plan("repair", findings=REPAIR_TO_HEALTH))
+    taken: set[str] = set()
+    for agent in facts.agents:
+        decide_agent(decided, agent, opts, facts.wall_ms, taken)
+    decided.plan.guard_nonempty()
+    return decided
 
 
 def plan_repair(ctx: RunContext, opts: RepairOptions) -> Plan:
-    """The repair plan for every selected agent (pure: reads, never writes)."""
-    plan = Plan("repair", findings=REPAIR_TO_HEALTH)
+    """The repair plan for every selected agent: for each agent, read its facts
+    (read_repair_agent), then decide (decide_agent, pure) — one agent's facts in memory
+    at a time; decide_repair is the same over facts read beforehand. The checksums of
+    the files acted on are read last. Reads, never writes."""
+    decided = Decided(Plan("repair", findings=REPAIR_TO_HEALTH))
     wall = now_ms()
     taken: set[str] = set()
     for i, store in enumerate(ctx.discovery.stores):
-        agent = store.agent_id
-        ctx.tick(f"checking agent {agent}", i, len(ctx.discovery.stores))
+        ctx.tick(f"checking agent {store.agent_id}", i, len(ctx.discovery.stores))
         ctx.checkpoint()  # a safe point: planning only reads
-        if store.layout == "sqlite" or store.legacy_pending:
-            plan.keep(
-                "store.sqlite_era",
-                agent,
-                str(store.store_path),
-                "SQLite-era agent: its sessions live in SQLite; sessionctl does not modify it",
-            )
-            continue
-        if not store.sessions_dir.is_dir():
-            continue
-        # entries are journaled verbatim only by the entries part (and a --reset-entries);
-        # without it the slim parse will do — unless the store is damaged, when the store
-        # part needs its bytes
-        slim = "entries" not in opts.only and not opts.reset_entries
-        # (prestart's plan read the store already: its slim load is reused while the file is unchanged)
-        load = ctx.planned_load(store.store_path) if slim else None
-        snap = snapshot_agent(
-            store,
-            ctx.state_dir,
-            main_key=ctx.openclaw.main_key,
-            read="none",
-            slim=slim,
-            load=load,
-            # and its listing of the folder, while no name in it changed since
-            inventory=ctx.planned_inventory(store.sessions_dir),
-        )
-        if slim and snap.load.status not in ("ok", "missing"):
-            snap = snapshot_agent(store, ctx.state_dir, main_key=ctx.openclaw.main_key, read="none")
-        if snap.load.data is not None:
-            plan.note_store(state_rel(ctx.state_dir, store.store_path), [ev.key for ev in snap.entries])
-        elif snap.load.status in DAMAGED and "entries" in opts.only and "store" not in opts.only:
-            plan.problem(
-                f"store.{snap.load.status}",
-                "critical",
-                agent,
-                f"sessions.json is {snap.load.status} ({snap.load.error}); entries cannot be checked",
-                path=str(store.store_path),
-                fix=f"sessionctl repair --only store --agent {agent}",
-            )
-        if "locks" in opts.only:
-            _plan_locks(ctx, plan, snap)
-        if "leftovers" in opts.only:
-            _plan_leftovers(ctx, plan, snap, wall)
-        if "store" in opts.only:
-            _plan_store(ctx, opts, plan, snap)
-        if "entries" in opts.only:
-            _plan_entries(ctx, opts, plan, snap)
-        if "transcripts" in opts.only:
-            _plan_transcripts(ctx, opts, plan, snap, wall, taken)
-    plan.guard_nonempty()
-    return plan
+        facts = read_repair_agent(ctx, store, opts)
+        if facts is not None:
+            decide_agent(decided, facts, opts, wall, taken)
+    decided.plan.guard_nonempty()
+    return decided.identified()
 
 
-def repair_phases() -> list[Callable[[dict[str, Any]], bool]]:
+def repair_phases() -> list[Callable[[dict[str, object]], bool]]:
     """Stale locks and leftovers go into the run first (so taking sessions.json.lock
     later never has to break a stale lock unbacked), then everything else."""
     return [lambda a: str(a.get("check", "")).startswith(("lock.", "leftover.")), lambda a: True]

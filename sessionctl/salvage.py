@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
 import orjson
 
@@ -45,7 +44,7 @@ _MAX_OBJECT = 64 << 20  # an entry larger than 64 MiB is not an entry
 
 @dataclass
 class SalvageResult:
-    entries: dict[str, Any] = field(default_factory=dict)
+    entries: dict[str, dict[str, object]] = field(default_factory=dict)
     lost_keys: list[str] = field(default_factory=list)  # keys seen whose entry did not parse
     lost_unknown: int = 0  # fragments whose key could not be read
     utf8_replaced: list[str] = field(default_factory=list)
@@ -62,7 +61,7 @@ class SalvageResult:
     def lost(self) -> int:
         return len(self.lost_keys) + self.lost_unknown
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, int | bool | str | list[str]]:
         return {
             "recovered": self.recovered,
             "lost": self.lost,
@@ -85,7 +84,7 @@ def _decode_key(raw: bytes) -> str | None:
     return key if isinstance(key, str) else None
 
 
-def _parse_object(raw: bytes) -> tuple[dict[str, Any] | None, bool]:
+def _parse_object(raw: bytes) -> tuple[dict[str, object] | None, bool]:
     """(object, utf8_replaced) or (None, False) when the bytes are not one JSON object."""
 
     try:
@@ -117,7 +116,7 @@ def _object_end(raw: bytes, start: int, limit: int) -> int | None:
     return None
 
 
-def _add(res: SalvageResult, key: str, obj: dict[str, Any], replaced: bool) -> None:
+def _add(res: SalvageResult, key: str, obj: dict[str, object], replaced: bool) -> None:
     if key in res.entries:
         res.duplicates.append(key)
     res.entries[key] = obj
@@ -143,7 +142,7 @@ def _salvage_pretty(raw: bytes, res: SalvageResult) -> None:
             res.lost_unknown += 1
             continue
         end_m = _PRETTY_END.search(raw, obj_start, region_end)
-        obj: dict[str, Any] | None = None
+        obj: dict[str, object] | None = None
         replaced = False
         tail_from = region_end
         if end_m is not None:
@@ -170,7 +169,7 @@ def _salvage_pretty(raw: bytes, res: SalvageResult) -> None:
             res.garbage_bytes += len(rest)
 
 
-def _looks_like_entry(obj: dict[str, Any]) -> bool:
+def _looks_like_entry(obj: dict[str, object]) -> bool:
     return isinstance(obj.get("sessionId"), str) or isinstance(obj.get("updatedAt"), int | float)
 
 
@@ -188,7 +187,7 @@ def _salvage_general(raw: bytes, res: SalvageResult) -> None:
             break
         obj_start = m.end() - 1
         end = _object_end(raw, obj_start, min(n, obj_start + _MAX_OBJECT))
-        obj: dict[str, Any] | None = None
+        obj: dict[str, object] | None = None
         replaced = False
         if end is not None:
             obj, replaced = _parse_object(raw[obj_start:end])

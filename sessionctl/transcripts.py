@@ -611,8 +611,9 @@ def unique_archive_path(
     """`<path>.<reason>.<stamp>` — OpenClaw's archive name (`deleted`, `reset`, `bak`) —
     that exists neither on disk nor in `taken` (the paths this plan already gave out);
     the stamp moves on by 1 ms until it is free. A string: 28,000 Path objects cost more
-    than the renames. `exists`: how to tell a name is on disk — gc asks its folder
-    listing (the rename itself refuses to clobber a file made since: fsio.durable_rename)."""
+    than the renames. `exists` is the test for "on disk": gc and archive's pure planner
+    pass one that looks the name up in their folder listing (the rename itself refuses
+    to clobber a file made since: fsio.durable_rename)."""
     ms = at_ms
     base = str(path)  # the name gets a suffix: same folder, so plain string concatenation
     while True:

@@ -94,7 +94,7 @@ def _strs(node: ast.expr) -> list[str]:
 def code_ids(command: str) -> set[str]:
     """Every check id sessionctl/<command>.py sets: the `check` of action dicts (with
     f"{r.check}.transcript" for each removal check), the first argument of plan.keep /
-    plan.problem, the check of _Removal(...) and of _export_action(...), and
+    plan.problem, the check of _Removal(...) and of _export(...), every `check=` keyword, and
     `store.would_be_empty` where the plan calls guard_nonempty()."""
     tree = ast.parse((REPO / "sessionctl" / f"{command}.py").read_text(encoding="utf-8"))
     found: set[str] = set()
@@ -117,10 +117,12 @@ def code_ids(command: str) -> set[str]:
                 found.update(_strs(node.args[0]))
             elif name == "_Removal" and len(node.args) >= 3:
                 removal_checks.update(_strs(node.args[2]))
-            elif name == "_export_action" and len(node.args) >= 6:
-                found.update(_strs(node.args[5]))
+            elif name == "_export" and len(node.args) >= 7:
+                found.update(_strs(node.args[6]))
             elif name == "guard_nonempty":
                 found.add("store.would_be_empty")
+            # `check=` of a call (move_file_into_run, action.update)
+            found.update(x for kw in node.keywords if kw.arg == "check" for x in _strs(kw.value))
     found |= removal_checks | {c + s for c in removal_checks for s in suffixes}
     return found
 

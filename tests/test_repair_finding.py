@@ -103,8 +103,8 @@ def code_repair_ids() -> set[str]:
             name = getattr(node.func, "attr", getattr(node.func, "id", None))
             if name in ("keep", "problem") and node.args:
                 found.update(_str_values(node.args[0]))
-            elif name == "_remove_action" and len(node.args) >= 4:
-                found.update(_str_values(node.args[3]))
+            elif name == "_remove_action" and len(node.args) >= 3:
+                found.update(_str_values(node.args[2]))
             elif name == "guard_nonempty":  # the engine's check (sessionctl/execute.py)
                 found.add("store.would_be_empty")
         elif isinstance(node, ast.Assign):

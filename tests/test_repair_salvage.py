@@ -78,7 +78,8 @@ def test_invalid_utf8_inside_a_string_is_replaced_not_lost() -> None:
     res = salvage_store(damaged)
     assert res.recovered == 3 and res.lost == 0
     assert res.utf8_replaced == ["agent:main:telegram:direct:1"]
-    assert res.entries["agent:main:telegram:direct:1"]["label"].startswith("\ufffd")
+    label = res.entries["agent:main:telegram:direct:1"]["label"]
+    assert isinstance(label, str) and label.startswith("\ufffd")
 
 
 def test_minified_store_is_scanned_and_counted_as_estimate() -> None:
