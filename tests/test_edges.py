@@ -169,9 +169,7 @@ def test_retention_deletes_only_this_state_dirs_marked_runs(state: StateDir) -> 
     gc_state(state)
     ids = []
     for _ in range(3):
-        # earlier runs come from earlier processes (a run of the pruning process itself is
-        # never pruned, and in-process calls share one pid)
-        rc, env, err = run_json_subprocess("backup", *sd(state))
+        rc, env, err = run_json("backup", *sd(state))
         assert rc == 0, err
         ids.append(env["run_id"])
     root = runs_dir(state)
@@ -242,9 +240,7 @@ def test_retention_spares_a_run_in_progress_and_removes_only_dead_partials(state
     gc_state(state)
     ids = []
     for _ in range(3):
-        # earlier runs come from earlier processes (a run of the pruning process itself is
-        # never pruned, and in-process calls share one pid)
-        rc, env, err = run_json_subprocess("backup", *sd(state))
+        rc, env, err = run_json("backup", *sd(state))
         assert rc == 0, err
         ids.append(env["run_id"])
     root = runs_dir(state)
@@ -296,8 +292,7 @@ def test_runs_in_a_shared_backup_dir_stay_with_their_state_dir(tmp_path: Path) -
             },
         )
     bd = ["--backup-dir", str(shared)]
-    # B's runs and A's first come from other processes, as they would (a run of the
-    # pruning process itself is never pruned, and in-process calls share one pid)
+    # B's runs and A's first come from other processes, as they would
     rc, benv, err = run_json_subprocess("backup", *sd(b), *bd)
     assert rc == 0, err
     rc, bgc, err = run_json_subprocess("gc", *sd(b), *bd, "--max-age", "5d", "--allow-empty")

@@ -40,9 +40,8 @@ from support.helpers import (
     parse_envelope,
     run_cli,
     run_cli_subprocess,
-    run_clis_in_another_process,
+    run_clis,
     run_json,
-    run_json_subprocess,
     store_bytes,
     tree_snapshot,
 )
@@ -471,9 +470,7 @@ def test_keep_runs_prunes_old_run_folders_but_never_the_newest(state: StateDir) 
     gc_state(state)
     ids = []
     for _ in range(3):
-        # earlier runs come from earlier processes: a run of the pruning process itself
-        # is never pruned (runs.prune_runs), and in-process calls all share one pid
-        rc, env, err = run_json_subprocess("backup", "--state-dir", str(state.root))
+        rc, env, err = run_json("backup", "--state-dir", str(state.root))
         assert rc == 0, err
         ids.append(env["run_id"])
     rc, env, err = gc(state, "--max-age", "120h", "--keep-runs", "2")
@@ -491,11 +488,7 @@ def test_gc_and_backup_keep_the_newest_20_runs_unless_told_otherwise(state: Stat
     gc_state(state)
     runs = state.root / "sessionctl" / "runs"
     ids = []
-    # made by another process, as earlier runs are (a run of the pruning process itself
-    # is never pruned): one process for the 21, not 21 interpreter starts
-    made = run_clis_in_another_process(
-        *[["backup", "--state-dir", str(state.root), "--keep-runs", "100", "--json"]] * 21
-    )
+    made = run_clis(*[["backup", "--state-dir", str(state.root), "--keep-runs", "100", "--json"]] * 21)
     for res in made:
         assert res.rc == 0, res.stderr
         ids.append(parse_envelope(res)["run_id"])

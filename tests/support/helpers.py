@@ -10,8 +10,7 @@ Import them as ``from support.helpers import ...`` (tests/conftest.py puts tests
   environment (no ``OPENCLAW_*``, ``HOME`` pointing nowhere real) and return
   ``(rc, stdout, stderr)``; ``run_clis`` runs several. ``run_cli_subprocess``,
   ``run_json_subprocess`` and ``run_clis_subprocess`` (concurrent) run
-  ``python -m sessionctl`` instead, for tests where the process boundary is the point;
-  ``run_clis_in_another_process`` runs several calls in one other process.
+  ``python -m sessionctl`` instead, for tests where the process boundary is the point.
 - ``tree_snapshot`` records bytes, mtimes and modes of a tree, to prove a command changed
   nothing on disk.
 """
@@ -361,29 +360,6 @@ def run_clis_subprocess(
         stdout, stderr = p.communicate(timeout=timeout)
         out.append(CliResult(p.returncode, stdout, stderr))
     return out
-
-
-def run_clis_in_another_process(
-    *commands: list[str], env: dict[str, str] | None = None, timeout: float = 120
-) -> list[CliResult]:
-    """Several invocations one after the other in one other process (one interpreter
-    start, each call as ``run_cli`` there): for what must come from a process other than
-    the test's, cheaply — e.g. runs a retention test expects to be pruned (a run of the
-    pruning process itself never is)."""
-    code = (
-        "import json, os, sys; sys.path.insert(0, sys.argv[1]); "
-        "from support.helpers import run_cli; "
-        "print(json.dumps([list(run_cli(*c, env=dict(os.environ))) for c in json.loads(sys.argv[2])]))"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", code, str(REPO / "tests"), json.dumps(list(commands))],
-        capture_output=True,
-        text=True,
-        env=env if env is not None else clean_env(),
-        timeout=timeout,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return [CliResult(*r) for r in json.loads(proc.stdout)]
 
 
 def _as_text(data: bytes) -> str:
