@@ -30,6 +30,7 @@ from support.helpers import (
     run_cli_subprocess,
     run_json,
     run_json_subprocess,
+    start_paused,
     tree_snapshot,
 )
 
@@ -327,23 +328,6 @@ def test_runs_in_a_shared_backup_dir_stay_with_their_state_dir(tmp_path: Path) -
 # ---------------------------------------------------------------- 10: a swap between plan and apply
 
 
-def _paused(args: list[str], point: str, flag: Path) -> subprocess.Popen[str]:
-    env = clean_env(SESSIONCTL_FAULT=f"pause:{point}", SESSIONCTL_FAULT_PAUSE_FILE=str(flag))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sessionctl", *args, "--json"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while not Path(str(flag) + ".reached").exists():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, f"never reached {point}"
-        time.sleep(0.02)
-    return proc
-
-
 @pytest.mark.parametrize("command", ["gc", "undo"])
 def test_a_sessions_folder_swapped_for_a_symlink_after_planning_is_not_followed(
     state: StateDir, tmp_path: Path, command: str
@@ -358,7 +342,7 @@ def test_a_sessions_folder_swapped_for_a_symlink_after_planning_is_not_followed(
         assert rc == 0, err
         args, point = ["undo", genv["run_id"], "--state-dir", str(state.root)], "undo.before_apply"
     flag = tmp_path / "go"
-    proc = _paused(args, point, flag)
+    proc = start_paused(args, point, flag)
     outside = tmp_path / "outside" / "sessions"
     try:
         outside.parent.mkdir()
@@ -747,7 +731,7 @@ def test_an_agent_folder_swapped_for_a_symlink_before_a_database_restore_is_not_
     rc, benv, err = run_json("backup", *sd(state))
     assert rc == 0, err
     flag = tmp_path / "go"
-    proc = _paused(["restore", benv["run_id"], *sd(state)], "restore.before_apply", flag)
+    proc = start_paused(["restore", benv["run_id"], *sd(state)], "restore.before_apply", flag)
     outside = tmp_path / "outside" / "agent"
     try:
         outside.parent.mkdir()

@@ -42,6 +42,7 @@ from support.helpers import (
     run_cli_subprocess,
     run_clis,
     run_json,
+    start_paused,
     store_bytes,
     tree_snapshot,
 )
@@ -173,18 +174,8 @@ def test_undo_brings_the_tree_back(state: StateDir) -> None:
 def test_a_write_between_plan_and_apply_is_preserved(state: StateDir, tmp_path: Path) -> None:
     gc_state(state)
     flag = tmp_path / "go"
-    env = clean_env(SESSIONCTL_FAULT="pause:gc.before_apply", SESSIONCTL_FAULT_PAUSE_FILE=str(flag))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sessionctl", "gc", "--state-dir", str(state.root), "--now", NOW_ISO,
-         "--max-age", "120h", "--json"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc = _paused_gc(state, flag, "--max-age", "120h")
     try:
-        deadline = time.monotonic() + 60
-        while not Path(str(flag) + ".reached").exists():
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "gc never reached the pause point"
-            time.sleep(0.02)
         # the gateway writes meanwhile: touches one planned entry, adds a new one
         store = state.read_store("main")
         store[OLD_DM]["updatedAt"] = NOW_MS
@@ -220,18 +211,8 @@ def test_a_write_between_plan_and_backup_is_journaled_as_written(state: StateDir
     still goes — and undo brings the store back byte for byte."""
     gc_state(state)
     flag = tmp_path / "go"
-    env = clean_env(SESSIONCTL_FAULT="pause:backup.copy", SESSIONCTL_FAULT_PAUSE_FILE=str(flag))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sessionctl", "gc", "--state-dir", str(state.root), "--now", NOW_ISO,
-         "--max-age", "120h", "--json"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc = _paused_gc(state, flag, "--max-age", "120h", point="backup.copy")
     try:
-        deadline = time.monotonic() + 60
-        while not Path(str(flag) + ".reached").exists():
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "gc never reached the pause point"
-            time.sleep(0.02)
         store = state.read_store("main")
         store[OLD_DM]["updatedAt"] = NOW_MS  # a field the plan read: skipped
         store[OLD_TOPIC]["systemPromptReport"] = {"written": "after the plan"}  # none read: removed
@@ -592,18 +573,10 @@ def test_killed_between_the_store_edit_and_the_archives_is_undone(state: StateDi
 # ------------------------------------------------------------------ partial runs
 
 
-def _paused_gc(state: StateDir, flag: Path, *args: str) -> subprocess.Popen[str]:
-    env = clean_env(SESSIONCTL_FAULT="pause:gc.before_apply", SESSIONCTL_FAULT_PAUSE_FILE=str(flag))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sessionctl", "gc", "--state-dir", str(state.root), "--now", NOW_ISO, *args, "--json"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while not Path(str(flag) + ".reached").exists():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "gc never reached the pause point"
-        time.sleep(0.02)
-    return proc
+def _paused_gc(
+    state: StateDir, flag: Path, *args: str, point: str = "gc.before_apply"
+) -> subprocess.Popen[str]:
+    return start_paused(["gc", "--state-dir", str(state.root), "--now", NOW_ISO, *args], point, flag)
 
 
 def _binding_file(state: StateDir, targets: dict[str, str]) -> Path:

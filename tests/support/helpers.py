@@ -10,7 +10,8 @@ Import them as ``from support.helpers import ...`` (tests/conftest.py puts tests
   environment (no ``OPENCLAW_*``, ``HOME`` pointing nowhere real) and return
   ``(rc, stdout, stderr)``; ``run_clis`` runs several. ``run_cli_subprocess``,
   ``run_json_subprocess`` and ``run_clis_subprocess`` (concurrent) run
-  ``python -m sessionctl`` instead, for tests where the process boundary is the point.
+  ``python -m sessionctl`` instead, for tests where the process boundary is the point;
+  ``start_paused`` starts one stopped at a fault point (files change before it goes on).
 - ``tree_snapshot`` records bytes, mtimes and modes of a tree, to prove a command changed
   nothing on disk.
 """
@@ -25,6 +26,7 @@ import signal
 import stat
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -338,6 +340,33 @@ def run_clis(*commands: list[str], env: dict[str, str] | None = None, timeout: f
     """Several independent invocations, in-process one after the other (``run_cli``);
     results in the order given."""
     return [run_cli(*args, env=env, timeout=timeout) for args in commands]
+
+
+def start_paused(args: list[str], point: str, flag: Path, timeout: float = 60) -> subprocess.Popen[str]:
+    """``python -m sessionctl *args --json`` stopped at fault point `point`
+    (``SESSIONCTL_FAULT=pause:<point>``): returns once the process waits there, so the
+    test can change files between a plan and its application; ``flag.write_text("go")``
+    lets it go on (then ``proc.communicate()``). The process boundary is the point: a
+    paused in-process call would stop the test."""
+    env = clean_env(SESSIONCTL_FAULT=f"pause:{point}", SESSIONCTL_FAULT_PAUSE_FILE=str(flag))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sessionctl", *args, "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + timeout
+    try:
+        while not Path(str(flag) + ".reached").exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, f"sessionctl {args[0]} never reached {point}"
+            time.sleep(0.02)
+    except BaseException:
+        proc.kill()  # never left waiting behind a failed test
+        proc.communicate()
+        raise
+    return proc
 
 
 def run_clis_subprocess(
