@@ -67,6 +67,7 @@ from support.helpers import (
     store_bytes,
     transcript_bytes,
 )
+from support.repair import duplicated_peers
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -722,27 +723,8 @@ def build_archive_export(state: StateDir) -> list[str]:
     return ["archive", "--retention", "30d", "--to", "{export}", "--compress", "gzip"]
 
 
-DEDUPE_CONFIG: dict[str, Any] = {
-    "agents": {"list": [{"id": "a", "default": True}, {"id": "b"}, {"id": "c"}, {"id": "d"}]},
-    "bindings": [
-        {"agentId": "c", "match": {"channel": "telegram", "accountId": "work"}},
-        {"agentId": "d", "match": {"channel": "telegram", "accountId": "*"}},
-        {"agentId": "b", "match": {"channel": "telegram", "peer": {"kind": "direct", "id": "111"}}},
-    ],
-}
-
-
 def build_dedupe(state: StateDir) -> list[str]:
-    state.write_config(DEDUPE_CONFIG)
-    for a in ("a", "b", "c", "d"):
-        state.add_session(a, f"agent:{a}:main", updated_at=NOW_MS - 10 * HOUR_MS)
-    dc: dict[str, Any] = {"deliveryContext": {"channel": "telegram", "accountId": "default"}}
-    for agent in ("a", "b"):
-        state.add_session(agent, f"agent:{agent}:telegram:direct:111", **dc)
-    for agent in ("a", "c"):
-        state.add_session(agent, f"agent:{agent}:telegram:work:direct:222")
-    for agent in ("a", "d"):
-        state.add_session(agent, f"agent:{agent}:telegram:direct:333", **dc)
+    duplicated_peers(state)
     _age_tree(state.root)
     return ["dedupe"]
 

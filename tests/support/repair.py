@@ -167,6 +167,22 @@ def filler(state: StateDir, *agents: str) -> None:
         state.add_session(a, f"agent:{a}:main", updated_at=NOW_MS - 10 * HOUR_MS)
 
 
+def duplicated_peers(state: StateDir) -> None:
+    """DEDUPE_CONFIG, a main session in agents a to d, and one peer living in two agents
+    for each binding level: 111 in a and b (its peer binding routes it to b), 222 in a
+    and c (account `work` → c), 333 in a and d (channel → d). The account comes from the
+    entry when the key has none (as OpenClaw records it)."""
+    state.write_config(DEDUPE_CONFIG)
+    filler(state, "a", "b", "c", "d")
+    dc: dict[str, Any] = {"deliveryContext": {"channel": "telegram", "accountId": "default"}}
+    for agent in ("a", "b"):
+        state.add_session(agent, f"agent:{agent}:telegram:direct:111", **dc)
+    for agent in ("a", "c"):
+        state.add_session(agent, f"agent:{agent}:telegram:work:direct:222")
+    for agent in ("a", "d"):
+        state.add_session(agent, f"agent:{agent}:telegram:direct:333", **dc)
+
+
 def storm(state: StateDir, agent: str = "m", n: int = 30, start: int = NOW_MS - 50 * HOUR_MS) -> list[str]:
     out = []
     for i in range(n):
