@@ -19,9 +19,11 @@ Import them as ``from support.helpers import ...`` (tests/conftest.py puts tests
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -334,6 +336,15 @@ def run_cli_subprocess(
         input=input,
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+@functools.cache
+def help_options(command: str) -> frozenset[str]:
+    """The long options `sessionctl <command> --help` shows (--help included): what a doc,
+    a unit or an example may use with that command."""
+    res = run_cli(command, "--help")
+    assert res.rc == 0, f"`sessionctl {command} --help` failed: {res.stderr}"
+    return frozenset(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", res.stdout))
 
 
 def run_clis(*commands: list[str], env: dict[str, str] | None = None, timeout: float = 60) -> list[CliResult]:
