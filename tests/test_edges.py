@@ -23,6 +23,7 @@ from support.helpers import (
     NOW_ISO,
     NOW_MS,
     StateDir,
+    backup_runs,
     clean_env,
     dead_pid,
     make_entry,
@@ -168,11 +169,7 @@ def test_retention_deletes_only_this_state_dirs_marked_runs(state: StateDir) -> 
     archive, notes, one named like a run, one that sorts last — are never deleted and
     never count as "the newest run"."""
     gc_state(state)
-    ids = []
-    for _ in range(3):
-        rc, env, err = run_json("backup", *sd(state))
-        assert rc == 0, err
-        ids.append(env["run_id"])
+    ids = backup_runs(state, 3)
     root = runs_dir(state)
     foreign = {
         "2019-family-archive": b"photos",
@@ -239,11 +236,7 @@ def test_retention_spares_a_run_in_progress_and_removes_only_dead_partials(state
     a `.<run-id>.partial` left by a killed Run.start is removed once its process is
     gone, one of a living process and a hidden folder without the marker are not."""
     gc_state(state)
-    ids = []
-    for _ in range(3):
-        rc, env, err = run_json("backup", *sd(state))
-        assert rc == 0, err
-        ids.append(env["run_id"])
+    ids = backup_runs(state, 3)
     root = runs_dir(state)
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     try:

@@ -36,6 +36,7 @@ from support.helpers import (
     StateDir,
     assert_envelope,
     backup_bytes,
+    backup_runs,
     clean_env,
     parse_envelope,
     run_cli,
@@ -449,11 +450,7 @@ def test_no_archive_backup_really_deletes_and_undo_says_it_cannot(state: StateDi
 
 def test_keep_runs_prunes_old_run_folders_but_never_the_newest(state: StateDir) -> None:
     gc_state(state)
-    ids = []
-    for _ in range(3):
-        rc, env, err = run_json("backup", "--state-dir", str(state.root))
-        assert rc == 0, err
-        ids.append(env["run_id"])
+    ids = backup_runs(state, 3)
     rc, env, err = gc(state, "--max-age", "120h", "--keep-runs", "2")
     assert rc == 0, err
     assert sorted(env["summary"]["pruned_runs"]) == ids[:2]

@@ -16,6 +16,7 @@ from support.helpers import (
     StateDir,
     assert_envelope,
     backup_bytes,
+    backup_runs,
     make_entry,
     run_cli,
     run_json,
@@ -131,7 +132,7 @@ def test_backup_dir_elsewhere_and_never_inside_a_sessions_folder(state: StateDir
 
 def test_backup_keep_runs(state: StateDir) -> None:
     gc_state(state)
-    ids = [run_json("backup", *sd(state))[1]["run_id"] for _ in range(3)]
+    ids = backup_runs(state, 3)
     rc, env, _ = run_json("backup", *sd(state), "--keep-runs", "2")
     assert rc == 0
     assert sorted(env["pruned_runs"]) == ids[:2]
@@ -164,11 +165,7 @@ def test_a_run_in_progress_in_another_live_process_is_kept(state: StateDir) -> N
     its pid alive), however many newer runs there are; that process's finished run goes."""
     gc_state(state)
     root = state.root / "sessionctl" / "runs"
-    ids = []
-    for _ in range(2):
-        rc, env, err = run_json("backup", *sd(state))
-        assert rc == 0, err
-        ids.append(env["run_id"])
+    ids = backup_runs(state, 2)
     other = Sleeper()
     try:
         for rid in ids:

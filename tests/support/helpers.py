@@ -338,6 +338,17 @@ def run_cli_subprocess(
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 
+def backup_runs(state: StateDir, n: int) -> list[str]:
+    """`sessionctl backup` of `state` n times, one after another: the run ids, oldest
+    first (runs for a retention test to keep or prune)."""
+    ids = []
+    for _ in range(n):
+        rc, env, err = run_json("backup", "--state-dir", str(state.root))
+        assert rc == 0, err
+        ids.append(env["run_id"])
+    return ids
+
+
 @functools.cache
 def help_options(command: str) -> frozenset[str]:
     """The long options `sessionctl <command> --help` shows (--help included): what a doc,
