@@ -30,6 +30,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -518,6 +519,17 @@ def dead_pid() -> int:
     p = subprocess.Popen([sys.executable, "-c", "pass"])
     p.wait()
     return p.pid
+
+
+def live_paths(root: Path) -> Iterator[tuple[str, Path]]:
+    """(rel path, path) of every file name under `root` but those of sessionctl's own
+    folder (`<root>/sessionctl`: run folders, the private lock)."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        if Path(dirpath) == root and "sessionctl" in dirnames:
+            dirnames.remove("sessionctl")
+        for name in filenames:
+            p = Path(dirpath) / name
+            yield str(p.relative_to(root)), p
 
 
 def tree_snapshot(root: Path) -> dict[str, tuple[str, bytes | str | None, int, int]]:

@@ -63,6 +63,7 @@ from support.helpers import (
     dead_pid,
     header_line,
     iso,
+    live_paths,
     message_line,
     store_bytes,
     transcript_bytes,
@@ -198,17 +199,11 @@ def temp_pid(name: str) -> int | None:
 def live_files(root: Path) -> dict[str, bytes]:
     """rel path → bytes of every regular file under `root`, without sessionctl's own
     folder (run folders) and without lock files (not session data)."""
-    out: dict[str, bytes] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        if Path(dirpath) == root and "sessionctl" in dirnames:
-            dirnames.remove("sessionctl")
-        for name in filenames:
-            p = Path(dirpath) / name
-            rel = str(p.relative_to(root))
-            if is_lock(rel) or not stat.S_ISREG(os.lstat(p).st_mode):
-                continue
-            out[rel] = p.read_bytes()
-    return out
+    return {
+        rel: p.read_bytes()
+        for rel, p in live_paths(root)
+        if not is_lock(rel) and stat.S_ISREG(os.lstat(p).st_mode)
+    }
 
 
 def lock_files(root: Path) -> set[tuple[str, bytes]]:
