@@ -491,11 +491,8 @@ def test_gc_and_backup_keep_the_newest_20_runs_unless_told_otherwise(state: Stat
 def test_bindings_of_removed_sessions_go_and_tokens_never_show(state: StateDir) -> None:
     gc_state(state)
     token = "SECRET-webhook-token-123"
-    bfile = state.root / "discord" / "thread-bindings.json"
-    bfile.parent.mkdir()
-    bindings = {
-        "version": 1,
-        "bindings": {
+    bfile = state.write_discord_bindings(
+        {
             "default:1": {"threadId": "1", "targetSessionKey": OLD_DM, "agentId": "main", "boundAt": NOW_MS,
                           "lastActivityAt": NOW_MS, "webhookToken": token},
             "default:2": {"threadId": "2", "targetSessionKey": RECENT_DM, "agentId": "main", "boundAt": NOW_MS,
@@ -503,10 +500,9 @@ def test_bindings_of_removed_sessions_go_and_tokens_never_show(state: StateDir) 
             "default:3": {"threadId": "3", "targetSessionKey": CRON_JOB, "agentId": "main",
                           "boundAt": NOW_MS - 3 * DAY_MS, "lastActivityAt": NOW_MS - 3 * DAY_MS,
                           "idleTimeoutMs": DAY_MS, "webhookToken": token},
-        },
-    }  # fmt: skip
-    original = json.dumps(bindings, indent=2).encode()
-    bfile.write_bytes(original)
+        }
+    )  # fmt: skip
+    original = bfile.read_bytes()
     rc, env, err = gc(state, "--max-age", "120h")
     assert rc == 0, err
     left = json.loads(bfile.read_bytes())
@@ -577,15 +573,12 @@ def _paused_gc(
 
 
 def _binding_file(state: StateDir, targets: dict[str, str]) -> Path:
-    bfile = state.root / "discord" / "thread-bindings.json"
-    bfile.parent.mkdir(exist_ok=True)
     bindings = {
         f"default:{tid}": {"threadId": tid, "targetSessionKey": key, "agentId": key.split(":")[1],
                            "boundAt": NOW_MS, "lastActivityAt": NOW_MS}
         for tid, key in targets.items()
     }  # fmt: skip
-    bfile.write_text(json.dumps({"version": 1, "bindings": bindings}, indent=2))
-    return bfile
+    return state.write_discord_bindings(bindings)
 
 
 def test_a_store_busy_during_apply_keeps_its_sessions_and_their_bindings(

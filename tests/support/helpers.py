@@ -239,6 +239,14 @@ class StateDir:
         data: dict[str, Any] = json.loads(self.store_path(agent).read_bytes())
         return data
 
+    def write_discord_bindings(self, bindings: dict[str, Any]) -> Path:
+        """discord/thread-bindings.json as OpenClaw writes it: `{"version": 1, "bindings":
+        {...}}`, two-space indented; `bindings` maps `<account>:<thread id>` to a record."""
+        path = self.root / "discord" / "thread-bindings.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"version": 1, "bindings": bindings}, indent=2))
+        return path
+
     def write_transcript(self, agent: str, name: str, data: bytes) -> Path:
         """A file in the agent's sessions folder (`name` is the file name)."""
         path = self.sessions_dir(agent) / name

@@ -609,18 +609,14 @@ def _dead_lock(path: Path, age_ms: int = 0) -> None:
 def build_gc(state: StateDir) -> list[str]:
     gc_state(state)
     sdir = state.sessions_dir("main")
-    bfile = state.root / "discord" / "thread-bindings.json"
-    bfile.parent.mkdir()
-    bindings = {
-        "version": 1,
-        "bindings": {
+    state.write_discord_bindings(
+        {
             "default:1": {"threadId": "1", "targetSessionKey": OLD_DM, "agentId": "main",
                           "boundAt": NOW_MS, "lastActivityAt": NOW_MS, "webhookToken": "t"},
             "default:2": {"threadId": "2", "targetSessionKey": RECENT_DM, "agentId": "main",
                           "boundAt": NOW_MS, "lastActivityAt": NOW_MS},
-        },
-    }  # fmt: skip
-    bfile.write_text(json.dumps(bindings, indent=2))
+        }
+    )  # fmt: skip
     _age_tree(state.root)
     _dead_lock(sdir / "sessions.json.lock", age_ms=60_000)  # stale: broken by the store lock
     return ["gc", "--max-age", "120h", "--archive-retention", "30d"]
