@@ -68,7 +68,7 @@ from sessionctl.fsio import (
     unlink,
 )
 from sessionctl.locks import own_folder, pid_alive
-from sessionctl.timeutil import iso_ms, now_ms, parse_iso_ms, run_stamp
+from sessionctl.timeutil import invocation_mark, iso_ms, now_ms, parse_iso_ms, run_stamp
 
 # The run folder's format. 1: before run folders carried a marker (meta.json written
 # with the journal, no state id; undo actions carried the store's key order each).
@@ -258,6 +258,7 @@ class Run:
             started,
             state_id=sid,
         )
+        _MADE_HERE[rid] = invocation_mark()
         partial = root / f".{rid}.partial"
         try:
             makedirs(root)
@@ -903,8 +904,26 @@ def list_runs(state_dir: Path, backup_dir: str | None = None, *, own_only: bool 
     return out
 
 
+# The runs this process made, each with the call of cli.main() that made it (timeutil.
+# invocation_mark): a run's pid alone cannot tell this call's runs from an earlier call's
+# when cli.main() runs many times in one process (tests, an embedding program).
+_MADE_HERE: dict[str, float | None] = {}
+
+
+def _of_this_call(info: RunInfo) -> bool:
+    """A run made by the call of cli.main() running now (prestart's steps, failed ones
+    too): never pruned by it."""
+    return (
+        info.header("pid") == os.getpid()
+        and info.run_id in _MADE_HERE
+        and _MADE_HERE[info.run_id] == invocation_mark()
+    )
+
+
 def _in_progress(info: RunInfo) -> bool:
-    """A run without status.json whose process is still running (never pruned)."""
+    """A run without status.json whose process is still running (never pruned). A run
+    with this process's pid is in progress only while the call that made it runs
+    (`_of_this_call`): calls of cli.main() in one process run one after another."""
     if info.status is not None:
         return False
     pid = info.header("pid")
@@ -1022,8 +1041,8 @@ def prune_runs(
 
     removed: list[str] = []
     for r in runs:
-        if r.run_id in keep or _in_progress(r) or r.header("pid") == os.getpid():
-            continue  # kept, still running, or made by this very process (prestart's failed steps too)
+        if r.run_id in keep or _in_progress(r) or _of_this_call(r):
+            continue  # kept, still running, or made by this very call (prestart's failed steps too)
         started_at = r.header("started_at")
         started = parse_iso_ms(str(started_at)) if started_at else None
         if keep_within_ms is not None and started is not None and now - started <= keep_within_ms:

@@ -96,6 +96,13 @@ def mark_invocation() -> None:
     _INVOCATION_MONO = time.monotonic()
 
 
+def invocation_mark() -> float | None:
+    """Which call of cli.main() is running: a value of its own for each call of one
+    process (None outside a CLI call). Runs use it to tell this call's runs from those of
+    an earlier call in the same process (runs.prune_runs)."""
+    return _INVOCATION_MONO
+
+
 def since_invocation_s() -> float | None:
     """Seconds since cli.main() was entered; None outside a CLI call."""
     return None if _INVOCATION_MONO is None else time.monotonic() - _INVOCATION_MONO

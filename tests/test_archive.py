@@ -6,13 +6,10 @@ from __future__ import annotations
 import gzip
 import json
 import re
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from support.helpers import DAY_MS, NOW_ISO, NOW_MS, StateDir, clean_env, transcript_bytes
+from support.helpers import DAY_MS, NOW_ISO, NOW_MS, StateDir, start_paused, transcript_bytes
 from support.repair import (
     assert_dry_run_changes_nothing,
     checks,
@@ -183,18 +180,8 @@ def archive_paused(
 ) -> dict[str, Any]:
     """`sessionctl archive *args --json`, paused at fault point `point` (after planning,
     before any change) while `during()` changes files; returns the envelope."""
-    env = clean_env(SESSIONCTL_FAULT=f"pause:{point}", SESSIONCTL_FAULT_PAUSE_FILE=str(flag))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sessionctl", "archive", "--state-dir", str(state.root), "--now", NOW_ISO,
-         *args, "--json"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc = start_paused(["archive", "--state-dir", str(state.root), "--now", NOW_ISO, *args], point, flag)
     try:
-        deadline = time.monotonic() + 60
-        while not Path(str(flag) + ".reached").exists():
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, f"archive never reached {point}"
-            time.sleep(0.02)
         during()
     finally:
         flag.write_text("go")

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from support.helpers import HOUR_MS, NOW_MS, REPO, StateDir
-from support.repair import cli, demo_copy, documented_health_ids
+from support.repair import cli, demo_copy, documented_health_ids, finding_table
 
 from sessionctl.archive import ARCHIVE_TO_HEALTH
 from sessionctl.dedupe import DEDUPE_TO_HEALTH
@@ -39,23 +39,7 @@ HEADINGS = {
 
 
 def documented_mapping(command: str) -> dict[str, str | None]:
-    text = (REPO / "docs" / f"{command}.md").read_text(encoding="utf-8")
-    assert HEADINGS[command] in text, f"docs/{command}.md: the {command} → health table is gone"
-    section = text.split(HEADINGS[command], 1)[1].split("\n#", 1)[0]
-    out: dict[str, str | None] = {}
-    for line in section.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) != 3 or not cells[0].startswith("`"):
-            continue
-        check = cells[0].strip("`")
-        assert check not in out, f"docs/{command}.md: {check} twice in the table"
-        if cells[2].startswith("null"):
-            out[check] = None
-        else:
-            m = re.match(r"`([a-z_]+\.[a-z_]+)`", cells[2])
-            assert m, f"docs/{command}.md: no health id for {check}: {cells[2]!r}"
-            out[check] = m.group(1)
-    return out
+    return finding_table(command, HEADINGS[command])
 
 
 def documented_item_ids(command: str) -> set[str]:

@@ -9,11 +9,10 @@ import re
 import shutil
 import subprocess
 import sys
-from functools import cache
 from pathlib import Path
 
 import pytest
-from support.helpers import REPO, run_cli
+from support.helpers import REPO, help_options
 
 CONTRIB = REPO / "contrib"
 SYSTEMD = CONTRIB / "systemd"
@@ -189,13 +188,6 @@ def test_a_gc_run_skipped_under_a_lockless_gateway_is_not_a_unit_failure(variant
     assert "--fail-on critical" in cmd
 
 
-@cache
-def documented_options(command: str) -> frozenset[str]:
-    res = run_cli(command, "--help")
-    assert res.rc == 0, f"sessionctl {command} --help failed: {res.stderr}"
-    return frozenset(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", res.stdout))
-
-
 def sessionctl_calls(text: str) -> list[tuple[str, list[str]]]:
     """(command, [--options]) of every `sessionctl <command> ...` in a shell/unit line."""
     out: list[tuple[str, list[str]]] = []
@@ -212,7 +204,7 @@ def test_units_use_only_documented_options() -> None:
             for line in values(parse_unit(p.read_text()), "Service", key):
                 for command, opts in sessionctl_calls(line):
                     calls += 1
-                    unknown = set(opts) - documented_options(command)
+                    unknown = set(opts) - help_options(command)
                     assert not unknown, f"{p}: sessionctl {command} {sorted(unknown)} not in its --help"
     assert calls == 2 * 3
 
@@ -286,7 +278,7 @@ def test_cron_example_runs_health_every_10_minutes_and_gc_nightly_with_documente
     by_command: dict[str, tuple[list[str], list[str]]] = {}
     for fields, command in jobs:
         for name, opts in sessionctl_calls(command):
-            unknown = set(opts) - documented_options(name)
+            unknown = set(opts) - help_options(name)
             assert not unknown, f"sessionctl {name} {sorted(unknown)} not in its --help"
             by_command[name] = (fields, opts)
     fields, opts = by_command["health"]

@@ -4,14 +4,13 @@ spawn storms; dry runs and undo."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from support.helpers import HOUR_MS, NOW_MS, StateDir
 from support.repair import DEDUPE_CONFIG as CONFIG
 from support.repair import (
     assert_dry_run_changes_nothing,
     checks,
     cli,
+    duplicated_peers,
     filler,
     live_files,
     run_and_undo,
@@ -24,16 +23,7 @@ def keys(state: StateDir, agent: str) -> list[str]:
 
 
 def test_binding_precedence_peer_then_account_then_channel(state: StateDir) -> None:
-    state.write_config(CONFIG)
-    filler(state, "a", "b", "c", "d")
-    # the account comes from the entry when the key has none (as OpenClaw records it)
-    dc: dict[str, Any] = {"deliveryContext": {"channel": "telegram", "accountId": "default"}}
-    for agent in ("a", "b"):
-        state.add_session(agent, f"agent:{agent}:telegram:direct:111", **dc)
-    for agent in ("a", "c"):
-        state.add_session(agent, f"agent:{agent}:telegram:work:direct:222")
-    for agent in ("a", "d"):
-        state.add_session(agent, f"agent:{agent}:telegram:direct:333", **dc)
+    duplicated_peers(state)
     env = assert_dry_run_changes_nothing(state, "dedupe")
     decisions = {p["peer"]["peer"]: (p["decision"], p["matched_by"]) for p in env["peers"]}
     assert decisions == {

@@ -23,6 +23,7 @@ from support.helpers import (
     NOW_ISO,
     NOW_MS,
     StateDir,
+    backup_runs,
     clean_env,
     dead_pid,
     make_entry,
@@ -30,6 +31,7 @@ from support.helpers import (
     run_cli_subprocess,
     run_json,
     run_json_subprocess,
+    start_paused,
     tree_snapshot,
 )
 
@@ -167,13 +169,7 @@ def test_retention_deletes_only_this_state_dirs_marked_runs(state: StateDir) -> 
     archive, notes, one named like a run, one that sorts last — are never deleted and
     never count as "the newest run"."""
     gc_state(state)
-    ids = []
-    for _ in range(3):
-        # earlier runs come from earlier processes (a run of the pruning process itself is
-        # never pruned, and in-process calls share one pid)
-        rc, env, err = run_json_subprocess("backup", *sd(state))
-        assert rc == 0, err
-        ids.append(env["run_id"])
+    ids = backup_runs(state, 3)
     root = runs_dir(state)
     foreign = {
         "2019-family-archive": b"photos",
@@ -240,13 +236,7 @@ def test_retention_spares_a_run_in_progress_and_removes_only_dead_partials(state
     a `.<run-id>.partial` left by a killed Run.start is removed once its process is
     gone, one of a living process and a hidden folder without the marker are not."""
     gc_state(state)
-    ids = []
-    for _ in range(3):
-        # earlier runs come from earlier processes (a run of the pruning process itself is
-        # never pruned, and in-process calls share one pid)
-        rc, env, err = run_json_subprocess("backup", *sd(state))
-        assert rc == 0, err
-        ids.append(env["run_id"])
+    ids = backup_runs(state, 3)
     root = runs_dir(state)
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     try:
@@ -296,8 +286,7 @@ def test_runs_in_a_shared_backup_dir_stay_with_their_state_dir(tmp_path: Path) -
             },
         )
     bd = ["--backup-dir", str(shared)]
-    # B's runs and A's first come from other processes, as they would (a run of the
-    # pruning process itself is never pruned, and in-process calls share one pid)
+    # B's runs and A's first come from other processes, as they would
     rc, benv, err = run_json_subprocess("backup", *sd(b), *bd)
     assert rc == 0, err
     rc, bgc, err = run_json_subprocess("gc", *sd(b), *bd, "--max-age", "5d", "--allow-empty")
@@ -332,23 +321,6 @@ def test_runs_in_a_shared_backup_dir_stay_with_their_state_dir(tmp_path: Path) -
 # ---------------------------------------------------------------- 10: a swap between plan and apply
 
 
-def _paused(args: list[str], point: str, flag: Path) -> subprocess.Popen[str]:
-    env = clean_env(SESSIONCTL_FAULT=f"pause:{point}", SESSIONCTL_FAULT_PAUSE_FILE=str(flag))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sessionctl", *args, "--json"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while not Path(str(flag) + ".reached").exists():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, f"never reached {point}"
-        time.sleep(0.02)
-    return proc
-
-
 @pytest.mark.parametrize("command", ["gc", "undo"])
 def test_a_sessions_folder_swapped_for_a_symlink_after_planning_is_not_followed(
     state: StateDir, tmp_path: Path, command: str
@@ -363,7 +335,7 @@ def test_a_sessions_folder_swapped_for_a_symlink_after_planning_is_not_followed(
         assert rc == 0, err
         args, point = ["undo", genv["run_id"], "--state-dir", str(state.root)], "undo.before_apply"
     flag = tmp_path / "go"
-    proc = _paused(args, point, flag)
+    proc = start_paused(args, point, flag)
     outside = tmp_path / "outside" / "sessions"
     try:
         outside.parent.mkdir()
@@ -752,7 +724,7 @@ def test_an_agent_folder_swapped_for_a_symlink_before_a_database_restore_is_not_
     rc, benv, err = run_json("backup", *sd(state))
     assert rc == 0, err
     flag = tmp_path / "go"
-    proc = _paused(["restore", benv["run_id"], *sd(state)], "restore.before_apply", flag)
+    proc = start_paused(["restore", benv["run_id"], *sd(state)], "restore.before_apply", flag)
     outside = tmp_path / "outside" / "agent"
     try:
         outside.parent.mkdir()

@@ -36,13 +36,14 @@ from support.helpers import (
     StateDir,
     assert_envelope,
     backup_bytes,
+    backup_runs,
     clean_env,
     parse_envelope,
     run_cli,
     run_cli_subprocess,
-    run_clis_in_another_process,
+    run_clis,
     run_json,
-    run_json_subprocess,
+    start_paused,
     store_bytes,
     tree_snapshot,
 )
@@ -174,18 +175,8 @@ def test_undo_brings_the_tree_back(state: StateDir) -> None:
 def test_a_write_between_plan_and_apply_is_preserved(state: StateDir, tmp_path: Path) -> None:
     gc_state(state)
     flag = tmp_path / "go"
-    env = clean_env(SESSIONCTL_FAULT="pause:gc.before_apply", SESSIONCTL_FAULT_PAUSE_FILE=str(flag))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sessionctl", "gc", "--state-dir", str(state.root), "--now", NOW_ISO,
-         "--max-age", "120h", "--json"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc = _paused_gc(state, flag, "--max-age", "120h")
     try:
-        deadline = time.monotonic() + 60
-        while not Path(str(flag) + ".reached").exists():
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "gc never reached the pause point"
-            time.sleep(0.02)
         # the gateway writes meanwhile: touches one planned entry, adds a new one
         store = state.read_store("main")
         store[OLD_DM]["updatedAt"] = NOW_MS
@@ -221,18 +212,8 @@ def test_a_write_between_plan_and_backup_is_journaled_as_written(state: StateDir
     still goes — and undo brings the store back byte for byte."""
     gc_state(state)
     flag = tmp_path / "go"
-    env = clean_env(SESSIONCTL_FAULT="pause:backup.copy", SESSIONCTL_FAULT_PAUSE_FILE=str(flag))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sessionctl", "gc", "--state-dir", str(state.root), "--now", NOW_ISO,
-         "--max-age", "120h", "--json"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc = _paused_gc(state, flag, "--max-age", "120h", point="backup.copy")
     try:
-        deadline = time.monotonic() + 60
-        while not Path(str(flag) + ".reached").exists():
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "gc never reached the pause point"
-            time.sleep(0.02)
         store = state.read_store("main")
         store[OLD_DM]["updatedAt"] = NOW_MS  # a field the plan read: skipped
         store[OLD_TOPIC]["systemPromptReport"] = {"written": "after the plan"}  # none read: removed
@@ -469,13 +450,7 @@ def test_no_archive_backup_really_deletes_and_undo_says_it_cannot(state: StateDi
 
 def test_keep_runs_prunes_old_run_folders_but_never_the_newest(state: StateDir) -> None:
     gc_state(state)
-    ids = []
-    for _ in range(3):
-        # earlier runs come from earlier processes: a run of the pruning process itself
-        # is never pruned (runs.prune_runs), and in-process calls all share one pid
-        rc, env, err = run_json_subprocess("backup", "--state-dir", str(state.root))
-        assert rc == 0, err
-        ids.append(env["run_id"])
+    ids = backup_runs(state, 3)
     rc, env, err = gc(state, "--max-age", "120h", "--keep-runs", "2")
     assert rc == 0, err
     assert sorted(env["summary"]["pruned_runs"]) == ids[:2]
@@ -491,11 +466,7 @@ def test_gc_and_backup_keep_the_newest_20_runs_unless_told_otherwise(state: Stat
     gc_state(state)
     runs = state.root / "sessionctl" / "runs"
     ids = []
-    # made by another process, as earlier runs are (a run of the pruning process itself
-    # is never pruned): one process for the 21, not 21 interpreter starts
-    made = run_clis_in_another_process(
-        *[["backup", "--state-dir", str(state.root), "--keep-runs", "100", "--json"]] * 21
-    )
+    made = run_clis(*[["backup", "--state-dir", str(state.root), "--keep-runs", "100", "--json"]] * 21)
     for res in made:
         assert res.rc == 0, res.stderr
         ids.append(parse_envelope(res)["run_id"])
@@ -520,11 +491,8 @@ def test_gc_and_backup_keep_the_newest_20_runs_unless_told_otherwise(state: Stat
 def test_bindings_of_removed_sessions_go_and_tokens_never_show(state: StateDir) -> None:
     gc_state(state)
     token = "SECRET-webhook-token-123"
-    bfile = state.root / "discord" / "thread-bindings.json"
-    bfile.parent.mkdir()
-    bindings = {
-        "version": 1,
-        "bindings": {
+    bfile = state.write_discord_bindings(
+        {
             "default:1": {"threadId": "1", "targetSessionKey": OLD_DM, "agentId": "main", "boundAt": NOW_MS,
                           "lastActivityAt": NOW_MS, "webhookToken": token},
             "default:2": {"threadId": "2", "targetSessionKey": RECENT_DM, "agentId": "main", "boundAt": NOW_MS,
@@ -532,10 +500,9 @@ def test_bindings_of_removed_sessions_go_and_tokens_never_show(state: StateDir) 
             "default:3": {"threadId": "3", "targetSessionKey": CRON_JOB, "agentId": "main",
                           "boundAt": NOW_MS - 3 * DAY_MS, "lastActivityAt": NOW_MS - 3 * DAY_MS,
                           "idleTimeoutMs": DAY_MS, "webhookToken": token},
-        },
-    }  # fmt: skip
-    original = json.dumps(bindings, indent=2).encode()
-    bfile.write_bytes(original)
+        }
+    )  # fmt: skip
+    original = bfile.read_bytes()
     rc, env, err = gc(state, "--max-age", "120h")
     assert rc == 0, err
     left = json.loads(bfile.read_bytes())
@@ -599,30 +566,19 @@ def test_killed_between_the_store_edit_and_the_archives_is_undone(state: StateDi
 # ------------------------------------------------------------------ partial runs
 
 
-def _paused_gc(state: StateDir, flag: Path, *args: str) -> subprocess.Popen[str]:
-    env = clean_env(SESSIONCTL_FAULT="pause:gc.before_apply", SESSIONCTL_FAULT_PAUSE_FILE=str(flag))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sessionctl", "gc", "--state-dir", str(state.root), "--now", NOW_ISO, *args, "--json"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while not Path(str(flag) + ".reached").exists():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "gc never reached the pause point"
-        time.sleep(0.02)
-    return proc
+def _paused_gc(
+    state: StateDir, flag: Path, *args: str, point: str = "gc.before_apply"
+) -> subprocess.Popen[str]:
+    return start_paused(["gc", "--state-dir", str(state.root), "--now", NOW_ISO, *args], point, flag)
 
 
 def _binding_file(state: StateDir, targets: dict[str, str]) -> Path:
-    bfile = state.root / "discord" / "thread-bindings.json"
-    bfile.parent.mkdir(exist_ok=True)
     bindings = {
         f"default:{tid}": {"threadId": tid, "targetSessionKey": key, "agentId": key.split(":")[1],
                            "boundAt": NOW_MS, "lastActivityAt": NOW_MS}
         for tid, key in targets.items()
     }  # fmt: skip
-    bfile.write_text(json.dumps({"version": 1, "bindings": bindings}, indent=2))
-    return bfile
+    return state.write_discord_bindings(bindings)
 
 
 def test_a_store_busy_during_apply_keeps_its_sessions_and_their_bindings(

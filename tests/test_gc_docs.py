@@ -7,16 +7,10 @@ import re
 from pathlib import Path
 
 import pytest
-from support.helpers import run_cli
+from support.helpers import help_options
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 COMMON = {"--help", "--state-dir", "--json", "--now", "--config", "--agent"}
-
-
-def _options(command: str) -> set[str]:
-    res = run_cli(command, "--help", env=None)
-    assert res.rc == 0, res.stderr
-    return set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", res.stdout))
 
 
 @pytest.mark.parametrize(
@@ -31,7 +25,9 @@ def _options(command: str) -> set[str]:
 )
 def test_every_option_is_documented(command: str, doc: str) -> None:
     text = (DOCS / doc).read_text()
-    missing = sorted(o for o in _options(command) - {"--help"} if f"`{o}" not in text and f" {o}" not in text)
+    missing = sorted(
+        o for o in help_options(command) - {"--help"} if f"`{o}" not in text and f" {o}" not in text
+    )
     assert missing == [], f"docs/{doc} does not mention {missing} of `sessionctl {command}`"
 
 
@@ -50,4 +46,4 @@ def test_synopsis_options_exist(command: str, doc: str) -> None:
     synopsis = [line for line in text.splitlines() if line.startswith(f"sessionctl {command} ")]
     assert synopsis, f"docs/{doc} has no synopsis line for {command}"
     shown = set(re.findall(r"(--[a-z][a-z0-9-]*)", " ".join(synopsis)))
-    assert shown - _options(command) == set()
+    assert shown - help_options(command) == set()

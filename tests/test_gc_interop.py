@@ -10,45 +10,29 @@ byte. The `interop` test asks the real OpenClaw afterwards (`openclaw sessions -
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support.gc import live_tree
-from support.helpers import iso, run_json, store_bytes
+from support.helpers import REPO, iso, run_json, store_bytes
+from support.sample import copy_sample, newest_activity
 
-REPO = Path(__file__).resolve().parent.parent
-SAMPLE = REPO / "interop" / "sample-state-2026.5.28"
 DAY = 86_400_000
-
-
-def _copy(tmp_path: Path) -> Path:
-    dst = tmp_path / "state"
-    shutil.copytree(SAMPLE, dst, copy_function=shutil.copy2)
-    return dst
-
-
-def _newest(state: Path) -> int:
-    newest = 0
-    for store in state.glob("agents/*/sessions/sessions.json"):
-        for e in json.loads(store.read_bytes()).values():
-            newest = max(newest, int(e["updatedAt"]), int(e.get("lastInteractionAt") or 0))
-    return newest
 
 
 def _gc(state: Path, *extra: str) -> tuple[int, dict[str, Any], str]:
     # ages shifted into the past: "now" is 3 days after the newest activity, so every
     # session is ~3 days idle; the main keys and (by --protect) the ops cron job stay
-    now = iso(_newest(state) + 3 * DAY)
+    now = iso(newest_activity(state) + 3 * DAY)
     return run_json(
         "gc", "--state-dir", str(state), "--now", now, "--idle", "2d", "--protect", "agent:ops:cron:*", *extra
     )
 
 
 def test_gc_on_a_real_openclaw_store_keeps_its_bytes_and_undoes_exactly(tmp_path: Path) -> None:
-    state = _copy(tmp_path)
+    state = copy_sample(tmp_path)
     before = live_tree(state)
     stores = {
         a: json.loads((state / f"agents/{a}/sessions/sessions.json").read_bytes()) for a in ("main", "ops")
@@ -79,12 +63,12 @@ def test_an_idle_agent_without_a_main_key_is_left_alone_and_the_other_is_cleaned
     """The store OpenClaw 2026.5.28 wrote itself: agent ops has no main key and only old
     sessions, agent main some stale ones. gc cleans main, leaves ops byte-identical, and
     exits 10 (done, with a refused agent)."""
-    state = _copy(tmp_path)
+    state = copy_sample(tmp_path)
     ops_store = state / "agents/ops/sessions/sessions.json"
     ops_before = ops_store.read_bytes()
     ops_files = sorted(p.name for p in ops_store.parent.rglob("*"))
     main_before = json.loads((state / "agents/main/sessions/sessions.json").read_bytes())
-    now = iso(_newest(state) + 3 * DAY)
+    now = iso(newest_activity(state) + 3 * DAY)
     rc, env, err = run_json("gc", "--state-dir", str(state), "--now", now, "--idle", "2d")
     assert rc == 10, err
     assert env["exit_code"] == 10 and env["status"] == "warning"
@@ -106,7 +90,7 @@ def test_openclaw_lists_exactly_the_kept_keys_after_gc(tmp_path: Path) -> None:
     from interop import harness as h
 
     h.install(h.DEFAULT_VERSION)
-    state = _copy(tmp_path)
+    state = copy_sample(tmp_path)
     rc, env, err = _gc(state)
     assert rc == 0, err
     kept: dict[str, set[str]] = {}

@@ -600,10 +600,7 @@ SECRET = "wh-SECRET-token-do-not-print"
 
 
 def _discord_bindings(state: StateDir, bindings: dict[str, Any]) -> Path:
-    path = state.root / "discord" / "thread-bindings.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"version": 1, "bindings": bindings}, indent=2))
-    return path
+    return state.write_discord_bindings(bindings)
 
 
 def test_expired_and_dangling_bindings(state: StateDir) -> None:

@@ -5,22 +5,14 @@ documents for prestart are the ones ExitCode defines."""
 from __future__ import annotations
 
 import re
-from functools import cache
 
-from support.helpers import NOW_ISO, NOW_MS, REPO, StateDir, run_cli, run_json
+from support.helpers import NOW_ISO, NOW_MS, REPO, StateDir, help_options, run_json
 
 DOC = REPO / "docs" / "operations.md"
 
 
 def doc() -> str:
     return DOC.read_text()
-
-
-@cache
-def documented_options(command: str) -> frozenset[str]:
-    res = run_cli(command, "--help")
-    assert res.rc == 0, f"`sessionctl {command} --help` failed: {res.stderr}"
-    return frozenset(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", res.stdout))
 
 
 def sessionctl_calls(text: str) -> list[tuple[str, list[str]]]:
@@ -39,7 +31,7 @@ def test_every_sessionctl_command_line_in_the_doc_uses_documented_options() -> N
         for command, opts in sessionctl_calls(span):
             if command in ("prestart", "health", "gc", "runs", "undo", "restore", "backup", "repair", "list"):
                 seen += 1
-                unknown = set(opts) - documented_options(command)
+                unknown = set(opts) - help_options(command)
                 assert not unknown, f"docs/operations.md: `sessionctl {command}` has no {sorted(unknown)}"
     assert seen >= 10
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from support.helpers import NOW_MS, REPO, StateDir, header_line, message_line
-from support.repair import cli, demo_copy, documented_health_ids
+from support.repair import cli, demo_copy, documented_health_ids, finding_table
 
 from sessionctl.repair import DAMAGED, REPAIR_TO_HEALTH
 
@@ -46,23 +46,7 @@ def documented_repair_ids() -> set[str]:
 
 def documented_mapping() -> dict[str, str | None]:
     """repair check → health check of the table under TABLE_HEADING."""
-    text = REPAIR_DOC.read_text(encoding="utf-8")
-    assert TABLE_HEADING in text, "docs/repair.md: the repair → health table is gone"
-    section = text.split(TABLE_HEADING, 1)[1].split("\n#", 1)[0]
-    out: dict[str, str | None] = {}
-    for line in section.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) != 3 or not cells[0].startswith("`"):
-            continue
-        check = cells[0].strip("`")
-        assert check not in out, f"docs/repair.md: {check} twice in the table"
-        if cells[2].startswith("null"):
-            out[check] = None
-        else:
-            m = re.match(r"`([a-z_]+\.[a-z_]+)`", cells[2])
-            assert m, f"docs/repair.md: no health id for {check}: {cells[2]!r}"
-            out[check] = m.group(1)
-    return out
+    return finding_table("repair", TABLE_HEADING)
 
 
 # `check` expressions of repair.py that set no id of their own: `check` (a parameter or

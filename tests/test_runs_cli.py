@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 from support.gc import OLD_DM, OPS_HOOK, RECENT_DM, gc_state, live_tree
 from support.helpers import (
     NOW_ISO,
@@ -15,10 +16,10 @@ from support.helpers import (
     StateDir,
     assert_envelope,
     backup_bytes,
+    backup_runs,
     make_entry,
     run_cli,
     run_json,
-    run_json_subprocess,
     store_bytes,
     tree_snapshot,
     write_backup_bytes,
@@ -131,12 +132,53 @@ def test_backup_dir_elsewhere_and_never_inside_a_sessions_folder(state: StateDir
 
 def test_backup_keep_runs(state: StateDir) -> None:
     gc_state(state)
-    # earlier runs from earlier processes: a run of the pruning process is never pruned
-    ids = [run_json_subprocess("backup", *sd(state))[1]["run_id"] for _ in range(3)]
+    ids = backup_runs(state, 3)
     rc, env, _ = run_json("backup", *sd(state), "--keep-runs", "2")
     assert rc == 0
     assert sorted(env["pruned_runs"]) == ids[:2]
     assert sorted(os.listdir(state.root / "sessionctl" / "runs")) == [ids[2], env["run_id"]]
+
+
+@pytest.mark.parametrize("interrupted", [False, True], ids=["finished", "interrupted"])
+@pytest.mark.parametrize("second", [["backup"], ["gc", "--max-age", "120h"]], ids=["backup", "gc"])
+def test_a_run_of_an_earlier_call_in_the_same_process_is_pruned(
+    state: StateDir, second: list[str], interrupted: bool
+) -> None:
+    """Two calls of main() in one process share its pid: the second call's retention
+    prunes the first call's run all the same (finished, or left without status.json by a
+    call that ended), only the runs of the call running now are its own."""
+    gc_state(state)
+    root = state.root / "sessionctl" / "runs"
+    rc, first, err = run_json("backup", *sd(state), "--keep-runs", "1")
+    assert rc == 0, err
+    if interrupted:
+        (root / first["run_id"] / "status.json").unlink()
+    rc, env, err = run_json(*second, *sd(state), "--keep-runs", "1")
+    assert rc == 0, err
+    pruned = env["pruned_runs"] if second[0] == "backup" else env["summary"]["pruned_runs"]
+    assert pruned == [first["run_id"]]
+    assert os.listdir(root) == [env["run_id"]]
+
+
+def test_a_run_in_progress_in_another_live_process_is_kept(state: StateDir) -> None:
+    """Retention never deletes a run another process is still making (no status.json,
+    its pid alive), however many newer runs there are; that process's finished run goes."""
+    gc_state(state)
+    root = state.root / "sessionctl" / "runs"
+    ids = backup_runs(state, 2)
+    other = Sleeper()
+    try:
+        for rid in ids:
+            meta = json.loads((root / rid / "meta.json").read_bytes())
+            (root / rid / "meta.json").write_text(json.dumps({**meta, "pid": other.pid}))
+        (root / ids[0] / "status.json").unlink()  # ids[0] is still being made by `other`
+        rc, env, err = run_json("backup", *sd(state), "--keep-runs", "1")
+        assert rc == 0, err
+        assert env["pruned_runs"] == [ids[1]]
+        assert sorted(os.listdir(root)) == sorted([ids[0], env["run_id"]])
+        assert (root / ids[0] / "journal.json").is_file()
+    finally:
+        other.stop()
 
 
 # ------------------------------------------------------------------ restore

@@ -14,25 +14,10 @@ from typing import Any
 
 from support.gc import live_tree
 from support.helpers import iso, run_json, store_bytes
+from support.sample import copy_sample, newest_activity
 
-REPO = Path(__file__).resolve().parent.parent
-SAMPLE = REPO / "interop" / "sample-state-2026.5.28"
 DAY = 86_400_000
 DUP_SID = "30858a6d-5c82-43f8-b4e2-f9910cb9fed0"  # main's agent:main:telegram:direct:12345
-
-
-def _copy(tmp_path: Path) -> Path:
-    dst = tmp_path / "state"
-    shutil.copytree(SAMPLE, dst, copy_function=shutil.copy2)
-    return dst
-
-
-def _newest(state: Path) -> int:
-    newest = 0
-    for store in state.glob("agents/*/sessions/sessions.json"):
-        for e in json.loads(store.read_bytes()).values():
-            newest = max(newest, int(e["updatedAt"]), int(e.get("lastInteractionAt") or 0))
-    return newest
 
 
 def _orphans(state: Path, now: str) -> set[str]:
@@ -66,9 +51,9 @@ def _duplicate_into_ops(state: Path) -> None:
 
 
 def test_dedupe_archives_the_sidecars_with_the_transcript_and_undo_restores_them(tmp_path: Path) -> None:
-    state = _copy(tmp_path)
+    state = copy_sample(tmp_path)
     _duplicate_into_ops(state)
-    now = iso(_newest(state) + DAY)
+    now = iso(newest_activity(state) + DAY)
     orphans_before = _orphans(state, now)
     before = live_tree(state)
     rc, env, err = run_json("dedupe", "--state-dir", str(state), "--now", now)
@@ -90,8 +75,8 @@ def test_dedupe_archives_the_sidecars_with_the_transcript_and_undo_restores_them
 
 
 def test_gc_leaves_no_new_orphan_on_a_real_store(tmp_path: Path) -> None:
-    state = _copy(tmp_path)
-    now = iso(_newest(state) + 3 * DAY)
+    state = copy_sample(tmp_path)
+    now = iso(newest_activity(state) + 3 * DAY)
     orphans_before = _orphans(state, now)
     before = live_tree(state)
     rc, env, err = run_json(
@@ -106,14 +91,14 @@ def test_gc_leaves_no_new_orphan_on_a_real_store(tmp_path: Path) -> None:
 
 
 def test_repair_reset_entries_archives_the_sidecars_of_the_removed_entry(tmp_path: Path) -> None:
-    state = _copy(tmp_path)
+    state = copy_sample(tmp_path)
     sessions = state / "agents/main/sessions"
     # a transcript whose first parsed line is no session header (OpenClaw would replace the
     # file): repair quarantines it, and with --reset-entries removes its entry — the
     # entry's trajectory sidecars go with it
     t = sessions / f"{DUP_SID}.jsonl"
     t.write_bytes(b'{"type":"note"}\n' + t.read_bytes())
-    now = iso(_newest(state) + DAY)
+    now = iso(newest_activity(state) + DAY)
     orphans_before = _orphans(state, now)
     before = live_tree(state)
     rc, env, err = run_json("repair", "--state-dir", str(state), "--now", now, "--reset-entries")

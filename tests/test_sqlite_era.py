@@ -12,16 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support.helpers import DAY_MS, HOUR_MS, NOW_ISO, NOW_MS, StateDir, dead_pid, run_cli, run_json
-from support.sqlite_fixture import AgentDbBuilder, connect_rw, make_state_db
+from support.sqlite_fixture import AgentDbBuilder, DbHolders, connect_rw, make_state_db
 
 
 def db(state: StateDir, agent: str, **kw: Any) -> AgentDbBuilder:
@@ -116,33 +113,12 @@ def test_health_and_list_change_no_file_of_a_closed_database(state: StateDir) ->
     assert files_of(state.root) == before
 
 
-WRITER = textwrap.dedent(
-    """
-    import sqlite3, sys, time
-    c = sqlite3.connect(sys.argv[1], isolation_level=None)
-    c.execute("PRAGMA journal_mode=WAL")
-    c.execute("SELECT count(*) FROM session_nodes").fetchall()
-    print("open", flush=True)
-    time.sleep(120)
-    """
-)
-
-
 @pytest.fixture
-def holder(state: StateDir) -> Iterator[Any]:
+def holder() -> Iterator[DbHolders]:
     """Another process keeping a database open (as a gateway does), started on demand."""
-    procs: list[subprocess.Popen[str]] = []
-
-    def start(path: Path) -> subprocess.Popen[str]:
-        p = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True)
-        assert p.stdout is not None and p.stdout.readline().strip() == "open"
-        procs.append(p)
-        return p
-
-    yield start
-    for p in procs:
-        p.kill()
-        p.wait()
+    holders = DbHolders()
+    yield holders
+    holders.stop()
 
 
 def test_health_changes_no_byte_while_another_process_holds_the_database(

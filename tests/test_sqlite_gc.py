@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from support.helpers import DAY_MS, HOUR_MS, NOW_ISO, NOW_MS, StateDir, clean_env, run_json
-from support.sqlite_fixture import AgentDbBuilder, connect_rw
+from support.sqlite_fixture import AgentDbBuilder, DbHolders, connect_rw
 
 
 def db(state: StateDir, agent: str, **kw: Any) -> AgentDbBuilder:
@@ -37,33 +37,12 @@ def findings(env: dict[str, Any], check: str) -> list[dict[str, Any]]:
     return [f for f in env["findings"] if f["check"] == check]
 
 
-WRITER = textwrap.dedent(
-    """
-    import sqlite3, sys, time
-    c = sqlite3.connect(sys.argv[1], isolation_level=None)
-    c.execute("PRAGMA journal_mode=WAL")
-    c.execute("SELECT count(*) FROM session_nodes").fetchall()
-    print("open", flush=True)
-    time.sleep(120)
-    """
-)
-
-
 @pytest.fixture
-def holder() -> Iterator[Any]:
+def holder() -> Iterator[DbHolders]:
     """Another process keeping a database open, started on demand."""
-    procs: list[subprocess.Popen[str]] = []
-
-    def start(path: Path) -> subprocess.Popen[str]:
-        p = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True)
-        assert p.stdout is not None and p.stdout.readline().strip() == "open"
-        procs.append(p)
-        return p
-
-    yield start
-    for p in procs:
-        p.kill()
-        p.wait()
+    holders = DbHolders()
+    yield holders
+    holders.stop()
 
 
 # ---------------------------------------------------------------- gc
@@ -196,21 +175,18 @@ def stub_openclaw(tmp_path: Path) -> tuple[Path, Path]:
     return exe, tmp_path / "stub.log"
 
 
+def gc_through_stub(state: StateDir, exe: Path, log: Path) -> tuple[int, dict[str, Any], str]:
+    """`gc --idle 2d` with the stub as `--openclaw`, logging its calls to `log`."""
+    return run_json(
+        "gc", "--state-dir", str(state.root), "--now", NOW_ISO, "--idle", "2d", "--openclaw", str(exe),
+        env=clean_env(STUB_LOG=str(log)),
+    )  # fmt: skip
+
+
 def test_gc_needs_a_running_gateway_for_sqlite_agents(state: StateDir, tmp_path: Path) -> None:
     aged_agent(state)
     exe, log = stub_openclaw(tmp_path)
-    rc, env, _ = run_json(
-        "gc",
-        "--state-dir",
-        str(state.root),
-        "--now",
-        NOW_ISO,
-        "--idle",
-        "2d",
-        "--openclaw",
-        str(exe),
-        env=clean_env(STUB_LOG=str(log)),
-    )
+    rc, env, _ = gc_through_stub(state, exe, log)
     assert rc == 69 and "no running OpenClaw gateway" in env["errors"][0]["message"]
     assert not log.exists()
     rc, env, _ = run_json(
@@ -225,18 +201,7 @@ def test_gc_applies_through_openclaw_after_a_backup_and_undo_says_what_it_can(
     b = aged_agent(state)
     exe, log = stub_openclaw(tmp_path)
     env_ = clean_env(STUB_LOG=str(log))
-    rc, env, err = run_json(
-        "gc",
-        "--state-dir",
-        str(state.root),
-        "--now",
-        NOW_ISO,
-        "--idle",
-        "2d",
-        "--openclaw",
-        str(exe),
-        env=env_,
-    )
+    rc, env, err = gc_through_stub(state, exe, log)
     assert rc == 0, (env, err)
     calls = [json.loads(line) for line in log.read_text().splitlines()]
     # a cron run: the gateway's sessions.list never lists one, so `openclaw sessions delete`
@@ -312,18 +277,7 @@ def test_restore_puts_the_database_back_only_with_the_gateway_stopped(
 ) -> None:
     b = aged_agent(state)
     exe, log = stub_openclaw(tmp_path)
-    rc, env, _ = run_json(
-        "gc",
-        "--state-dir",
-        str(state.root),
-        "--now",
-        NOW_ISO,
-        "--idle",
-        "2d",
-        "--openclaw",
-        str(exe),
-        env=clean_env(STUB_LOG=str(log)),
-    )
+    rc, env, _ = gc_through_stub(state, exe, log)
     assert rc == 0
     run_id = env["run_id"]
     # what OpenClaw would have done, and more written afterwards
@@ -358,18 +312,7 @@ def test_restore_refuses_while_a_process_holds_the_database(
 ) -> None:
     b = aged_agent(state)
     exe, log = stub_openclaw(tmp_path)
-    rc, env, _ = run_json(
-        "gc",
-        "--state-dir",
-        str(state.root),
-        "--now",
-        NOW_ISO,
-        "--idle",
-        "2d",
-        "--openclaw",
-        str(exe),
-        env=clean_env(STUB_LOG=str(log)),
-    )
+    rc, env, _ = gc_through_stub(state, exe, log)
     fake_gateway.kill()
     fake_gateway.wait()
     p = holder(b.path)

@@ -7,9 +7,9 @@ import typer
 from sessionctl.commands.common import (
     RunOpts,
     VerboseScopeOpts,
-    lock_timeout_s,
     option_groups,
     parse_duration_opt,
+    run_body,
     run_planned,
 )
 
@@ -71,7 +71,6 @@ def register(app: typer.Typer) -> None:
         scope: VerboseScopeOpts,
     ) -> None:
         """Archive orphaned transcripts and sidecars (.deleted rename), purge old archives, move archives away."""
-        from sessionctl.cli import run_command
 
         def body() -> object:
             from sessionctl.archive import ArchiveOptions, check_to_dir, run_archive
@@ -98,10 +97,8 @@ def register(app: typer.Typer) -> None:
                     no_backup=no_backup,
                     to_dir=check_to_dir(ctx, to) if to is not None else None,
                     compress=compress,
-                    backup_dir=run.backup_dir,
-                    lock_timeout_s=lock_timeout_s(run.lock_timeout),
                 ),
                 run_archive,
             )
 
-        run_command("archive", scope.json, body, quiet=scope.quiet)
+        run_body("archive", scope, body)

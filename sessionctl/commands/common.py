@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from sessionctl.context import RunContext
     from sessionctl.execute import Outcome
     from sessionctl.result import Result
@@ -121,7 +123,7 @@ LockTimeoutOpt = Annotated[
         help="How long to wait for sessions.json.lock and sessionctl's own lock.",
     ),
 ]
-# gc and backup (prestart says more about its defaults: prestart.py)
+# gc and backup (prestart says more about its defaults: sessionctl/prestart/)
 KeepRunsOpt = Annotated[
     int | None,
     typer.Option(
@@ -246,6 +248,11 @@ class RunOpts:
     lock_timeout: LockTimeoutOpt = "10s"
     force_online: ForceOnlineOpt = False
 
+    @property
+    def lock_timeout_s(self) -> float:
+        """--lock-timeout in seconds (a usage error naming the option when it is not a duration)."""
+        return lock_timeout_s(self.lock_timeout)
+
 
 def option_groups(func: Callable[..., None]) -> Callable[..., None]:
     """Let a command take a group of options (ScopeOpts, RunOpts, ...) as one parameter: typer
@@ -285,6 +292,15 @@ def option_groups(func: Callable[..., None]) -> Callable[..., None]:
 # ------------------------------------------------------------ body helpers
 
 
+def run_body(command: str, scope: ScopeOpts, body: Callable[[], object], **kwargs: Any) -> None:
+    """Run a command's body through cli.run_command: its Result (or error) rendered as the
+    scope's --json / --quiet say, the exit code left for main() (`kwargs`: run_command's
+    metrics= and state_dir=)."""
+    from sessionctl.cli import run_command
+
+    run_command(command, scope.json, body, quiet=scope.quiet, **kwargs)
+
+
 def parse_duration_opt(option: str, text: str) -> int:
     """A duration option's value in ms; a bad one is a usage error naming the option."""
     from sessionctl.errors import UsageError
@@ -306,19 +322,27 @@ def check_metrics_path(path: str, state_dir: str | None) -> Any:
     before the run starts, when there is no context yet: against the state dir as it
     resolves (if it does) and its sessions folders. Returns the real path; UsageError (64)
     when the path must not be written."""
-    from pathlib import Path
 
-    from sessionctl.config import load_openclaw_config, resolve_state_dir
-    from sessionctl.context import all_sessions_dirs
+    from sessionctl.config import resolve_state_dir
     from sessionctl.errors import SessionctlError
-    from sessionctl.fsio import check_output_path
 
     try:
         sd: Path | None = resolve_state_dir(state_dir)
     except SessionctlError:
         sd = None
-    dirs = all_sessions_dirs(sd, load_openclaw_config(sd)) if sd is not None else []
-    return check_output_path(path, option="--metrics", kind="file", state_dir=sd, sessions_dirs=dirs)
+    return check_output_option(path, sd, option="--metrics", kind="file")
+
+
+def check_output_option(path: str, state_dir: Path | None, *, option: str, kind: str) -> Any:
+    """A path option checked without a RunContext (`runs --backup-dir`, `--metrics`):
+    fsio.check_output_path against the state dir (None: not known) and its sessions
+    folders. Returns the real path; UsageError (64) when the path must not be written."""
+    from sessionctl.config import load_openclaw_config
+    from sessionctl.context import all_sessions_dirs
+    from sessionctl.fsio import check_output_path
+
+    dirs = all_sessions_dirs(state_dir, load_openclaw_config(state_dir)) if state_dir is not None else []
+    return check_output_path(path, option=option, kind=kind, state_dir=state_dir, sessions_dirs=dirs)
 
 
 def check_backup_dir(ctx: RunContext, backup_dir: str | None) -> None:
@@ -388,13 +412,15 @@ def run_planned(
     **extra: Any,
 ) -> Result:
     """The body of a plan → run command (repair, archive, dedupe) once its own options are
-    checked: the context, the --backup-dir check, the command's options for that context,
-    the run with progress on stderr, and its Result (outcome_result, `extra` added)."""
+    checked: the context, the --backup-dir check, the command's options for that context
+    (a dataclass with `backup_dir` and `lock_timeout_s`, which RunOpts sets), the run with
+    progress on stderr, and its Result (outcome_result, `extra` added)."""
     from sessionctl.views.progress import stderr_progress
 
+    timeout_s = run.lock_timeout_s
     ctx = scope.context()
     check_backup_dir(ctx, run.backup_dir)
-    opts = make_options(ctx)
+    opts = dataclasses.replace(make_options(ctx), backup_dir=run.backup_dir, lock_timeout_s=timeout_s)
     with stderr_progress(command, enabled=scope.progress) as hook:
         ctx.progress = hook
         out = execute(ctx, opts, dry_run=run.dry_run, force_online=run.force_online)

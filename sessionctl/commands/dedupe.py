@@ -7,9 +7,9 @@ import typer
 from sessionctl.commands.common import (
     RunOpts,
     VerboseScopeOpts,
-    lock_timeout_s,
     option_groups,
     parse_duration_opt,
+    run_body,
     run_planned,
 )
 
@@ -62,18 +62,12 @@ def register(app: typer.Typer) -> None:
         scope: VerboseScopeOpts,
     ) -> None:
         """Resolve one peer living in several agents (by bindings or recency); collapse spawn storms."""
-        from sessionctl.cli import run_command
 
         def body() -> object:
             from sessionctl.dedupe import DedupeOptions, run_dedupe
             from sessionctl.errors import UsageError
 
-            opts = DedupeOptions(
-                storms=storms,
-                match=list(match or []),
-                backup_dir=run.backup_dir,
-                lock_timeout_s=lock_timeout_s(run.lock_timeout),
-            )
+            opts = DedupeOptions(storms=storms, match=list(match or []))
             if storms:
                 if keep is not None:
                     if not keep.isdigit() or int(keep) < 1:
@@ -93,4 +87,4 @@ def register(app: typer.Typer) -> None:
                 "dedupe", run, scope, lambda _ctx: opts, run_dedupe, mode="storms" if storms else "peers"
             )
 
-        run_command("dedupe", scope.json, body, quiet=scope.quiet)
+        run_body("dedupe", scope, body)

@@ -28,6 +28,7 @@ from sessionctl.commands.common import (
     lock_timeout_s,
     note_gateways,
     option_groups,
+    run_body,
     warn_discovery_skips,
     warn_skipped,
 )
@@ -111,7 +112,6 @@ def register(app: typer.Typer) -> None:
         scope: VerboseScopeOpts,
     ) -> None:
         """Expire sessions by age, idle time and count; archive their transcripts; backup and journal first."""
-        from sessionctl.cli import run_command
 
         def body() -> object:
             import sys
@@ -212,4 +212,4 @@ def register(app: typer.Typer) -> None:
                 res.errors.extend(e.to_json() for e in out.errors)
             return res
 
-        run_command("gc", scope.json, body, quiet=scope.quiet, metrics=metrics, state_dir=scope.state_dir)
+        run_body("gc", scope, body, metrics=metrics, state_dir=scope.state_dir)

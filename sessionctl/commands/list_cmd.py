@@ -10,8 +10,10 @@ from sessionctl.commands.common import (
     JsonOpt,
     NowOpt,
     QuietOpt,
+    ScopeOpts,
     StateDirOpt,
     context_result,
+    run_body,
     warn_discovery_skips,
 )
 
@@ -42,12 +44,12 @@ def register(app: typer.Typer) -> None:
         quiet: QuietOpt = False,
     ) -> None:
         """List every session: agent, key, kind, peer, age, idle, transcript size, tokens, flags."""
-        from sessionctl.cli import run_command
-
-        as_json = json or fmt == "json"
+        # the scope options, --format between them: json as --format json says
+        scope = ScopeOpts(
+            state_dir=state_dir, agent=agent, now=now, config=config, json=json or fmt == "json", quiet=quiet
+        )
 
         def body() -> object:
-            from sessionctl.context import make_context
             from sessionctl.errors import ExitCode, UsageError
             from sessionctl.keys import KINDS
             from sessionctl.listing import list_sessions
@@ -59,10 +61,10 @@ def register(app: typer.Typer) -> None:
             for k in kind or []:
                 if k not in KINDS:
                     raise UsageError(f"--kind {k!r}: unknown kind; kinds are: {', '.join(KINDS)}")
-            ctx = make_context(state_dir=state_dir, agents=agent, now=now, config=config)
+            ctx = scope.context()
             from sessionctl.views.progress import stderr_progress
 
-            with stderr_progress("list", enabled=not as_json and not quiet) as hook:
+            with stderr_progress("list", enabled=scope.progress) as hook:
                 ctx.progress = hook
                 rows, problems = list_sessions(ctx, kind)
             res = context_result("list", ctx)
@@ -78,4 +80,4 @@ def register(app: typer.Typer) -> None:
                 res.status, res.exit_code = "error", ExitCode.DATA
             return res
 
-        run_command("list", as_json, body, quiet=quiet)
+        run_body("list", scope, body)

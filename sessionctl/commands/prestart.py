@@ -18,6 +18,7 @@ from sessionctl.commands.common import (
     check_metrics_path,
     option_groups,
     parse_duration_opt,
+    run_body,
 )
 
 
@@ -67,7 +68,6 @@ def register(app: typer.Typer) -> None:
         """Before the gateway starts (ExecStartPre=): backup, safe repairs, gc, expired
         thread bindings, health summary. Does nothing while a gateway runs. Exit 0 when
         every store is left valid, 65 when a store is left that OpenClaw would wipe."""
-        from sessionctl.cli import run_command
 
         def body() -> object:
             import sys
@@ -118,6 +118,4 @@ def register(app: typer.Typer) -> None:
             res.errors = rep.errors
             return res
 
-        run_command(
-            "prestart", scope.json, body, quiet=scope.quiet, metrics=metrics, state_dir=scope.state_dir
-        )
+        run_body("prestart", scope, body, metrics=metrics, state_dir=scope.state_dir)

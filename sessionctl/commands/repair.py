@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from sessionctl.commands.common import RunOpts, VerboseScopeOpts, lock_timeout_s, option_groups, run_planned
+from sessionctl.commands.common import RunOpts, VerboseScopeOpts, option_groups, run_body, run_planned
 
 
 def parse_only(values: list[str] | None, parts: tuple[str, ...]) -> tuple[str, ...]:
@@ -81,7 +81,6 @@ def register(app: typer.Typer) -> None:
         scope: VerboseScopeOpts,
     ) -> None:
         """Repair damaged stores and transcripts, unsafe entries, stale locks and leftovers (backup + journal first)."""
-        from sessionctl.cli import run_command
 
         def body() -> object:
             from sessionctl.errors import UsageError
@@ -107,11 +106,9 @@ def register(app: typer.Typer) -> None:
                     drop_bad_lines=drop_bad_lines,
                     reset_entries=reset_entries,
                     merge_case=merge_case,
-                    backup_dir=run.backup_dir,
-                    lock_timeout_s=lock_timeout_s(run.lock_timeout),
                 ),
                 run_repair,
                 only=list(parts),
             )
 
-        run_command("repair", scope.json, body, quiet=scope.quiet)
+        run_body("repair", scope, body)

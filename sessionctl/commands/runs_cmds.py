@@ -22,9 +22,11 @@ from sessionctl.commands.common import (
     StateDirOpt,
     add_logs,
     check_backup_dir,
+    check_output_option,
     context_result,
     lock_timeout_s,
     option_groups,
+    run_body,
     warn_discovery_skips,
     warn_skipped,
 )
@@ -64,7 +66,7 @@ def _undo_or_restore(
     from sessionctl.runops import restore_run, undo_run
     from sessionctl.views.progress import stderr_progress
 
-    timeout = lock_timeout_s(run.lock_timeout)
+    timeout = run.lock_timeout_s
     ctx = scope.context()
     check_backup_dir(ctx, run.backup_dir)  # undo and restore write a run there too
     with stderr_progress(command, enabled=scope.progress) as hook:
@@ -118,7 +120,6 @@ def register(app: typer.Typer) -> None:
         scope: ScopeOpts,
     ) -> None:
         """Take a run folder with a backup alone: stores, their prompt blobs, binding files."""
-        from sessionctl.cli import run_command
 
         def body() -> object:
             import sys
@@ -148,7 +149,7 @@ def register(app: typer.Typer) -> None:
             }
             return res
 
-        run_command("backup", scope.json, body, quiet=scope.quiet)
+        run_body("backup", scope, body)
 
     @app.command("runs")
     def runs_cmd(
@@ -161,9 +162,7 @@ def register(app: typer.Typer) -> None:
         from sessionctl.cli import run_command
 
         def body() -> object:
-            from sessionctl.config import load_openclaw_config, resolve_state_dir
-            from sessionctl.context import all_sessions_dirs
-            from sessionctl.fsio import check_output_path
+            from sessionctl.config import resolve_state_dir
             from sessionctl.result import Result
             from sessionctl.runs import list_runs, runs_root
 
@@ -172,10 +171,7 @@ def register(app: typer.Typer) -> None:
 
             context.CURRENT["state_dir"] = str(sd)
             if backup_dir is not None:
-                dirs = all_sessions_dirs(sd, load_openclaw_config(sd))
-                check_output_path(
-                    backup_dir, option="--backup-dir", kind="dir", state_dir=sd, sessions_dirs=dirs
-                )
+                check_output_option(backup_dir, sd, option="--backup-dir", kind="dir")
             runs = [r.to_json() for r in list_runs(sd, backup_dir)]
             res = Result("runs", state_dir=str(sd))
             res.data = {
@@ -204,15 +200,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Reverse a run: removed entries come back (never clobbering newer ones), renamed files are renamed back;
         SQLite-era sessions archived by gc are unarchived through OpenClaw (deleted ones need `restore`)."""
-        from sessionctl.cli import run_command
-
         # undo works from the run's journal: no --agent
         scope = ScopeOpts(state_dir=state_dir, now=now, config=config, json=json, quiet=quiet)
 
         def body() -> object:
             return _undo_or_restore("undo", run_id, run, scope, openclaw=openclaw, verbose=verbose)
 
-        run_command("undo", json, body, quiet=quiet)
+        run_body("undo", scope, body)
 
     @app.command("restore")
     @option_groups
@@ -224,9 +218,8 @@ def register(app: typer.Typer) -> None:
         verbose: UndoVerboseOpt = False,
     ) -> None:
         """Put whole sessions.json files (and SQLite-era agent databases, gateway stopped) back from a run's backup (journaled: can be undone)."""
-        from sessionctl.cli import run_command
 
         def body() -> object:
             return _undo_or_restore("restore", run_id, run, scope, verbose=verbose)
 
-        run_command("restore", scope.json, body, quiet=scope.quiet)
+        run_body("restore", scope, body)

@@ -7,5 +7,6 @@ import them as ``from support.helpers import ...``):
 - ``repair``: builders and checks of the repair / archive / dedupe tests;
 - ``reliability``: crash scenarios, invariants after a kill, the gateway simulator;
 - ``sqlite_fixture``: SQLite-era databases from OpenClaw's own schema;
+- ``sample``: a copy of the state dir the real OpenClaw 2026.5.28 wrote;
 - ``js_json_corpus``: odd JSON with Node's verdict on each.
 """

@@ -15,7 +15,17 @@ from typing import Any
 from sessionctl.context import make_context
 from sessionctl.policy import GcPlan, PolicyOverrides, collect_transcript_locks, plan_gc, resolve_policy
 from sessionctl.snapshot import snapshot_agent
-from support.helpers import DAY_MS, HOUR_MS, NOW_ISO, NOW_MS, StateDir, header_line, iso, message_line
+from support.helpers import (
+    DAY_MS,
+    HOUR_MS,
+    NOW_ISO,
+    NOW_MS,
+    StateDir,
+    header_line,
+    iso,
+    live_paths,
+    message_line,
+)
 
 
 def plan_for(state: StateDir, *, now_ms: int = NOW_MS, **overrides: Any) -> GcPlan:
@@ -143,11 +153,4 @@ def gc_state(state: StateDir) -> dict[str, str]:
 
 def live_tree(root: Path) -> dict[str, bytes]:
     """rel path → bytes of every regular file, without sessionctl's own folder."""
-    out: dict[str, bytes] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        if Path(dirpath) == root and "sessionctl" in dirnames:
-            dirnames.remove("sessionctl")
-        for name in filenames:
-            p = Path(dirpath) / name
-            out[str(p.relative_to(root))] = p.read_bytes()
-    return out
+    return {rel: p.read_bytes() for rel, p in live_paths(root)}

@@ -11,7 +11,7 @@ Import them as ``from support.helpers import ...`` (tests/conftest.py puts tests
   ``(rc, stdout, stderr)``; ``run_clis`` runs several. ``run_cli_subprocess``,
   ``run_json_subprocess`` and ``run_clis_subprocess`` (concurrent) run
   ``python -m sessionctl`` instead, for tests where the process boundary is the point;
-  ``run_clis_in_another_process`` runs several calls in one other process.
+  ``start_paused`` starts one stopped at a fault point (files change before it goes on).
 - ``tree_snapshot`` records bytes, mtimes and modes of a tree, to prove a command changed
   nothing on disk.
 """
@@ -19,14 +19,18 @@ Import them as ``from support.helpers import ...`` (tests/conftest.py puts tests
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
 import sys
+import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -235,6 +239,14 @@ class StateDir:
         data: dict[str, Any] = json.loads(self.store_path(agent).read_bytes())
         return data
 
+    def write_discord_bindings(self, bindings: dict[str, Any]) -> Path:
+        """discord/thread-bindings.json as OpenClaw writes it: `{"version": 1, "bindings":
+        {...}}`, two-space indented; `bindings` maps `<account>:<thread id>` to a record."""
+        path = self.root / "discord" / "thread-bindings.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"version": 1, "bindings": bindings}, indent=2))
+        return path
+
     def write_transcript(self, agent: str, name: str, data: bytes) -> Path:
         """A file in the agent's sessions folder (`name` is the file name)."""
         path = self.sessions_dir(agent) / name
@@ -335,10 +347,57 @@ def run_cli_subprocess(
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 
+def backup_runs(state: StateDir, n: int) -> list[str]:
+    """`sessionctl backup` of `state` n times, one after another: the run ids, oldest
+    first (runs for a retention test to keep or prune)."""
+    ids = []
+    for _ in range(n):
+        rc, env, err = run_json("backup", "--state-dir", str(state.root))
+        assert rc == 0, err
+        ids.append(env["run_id"])
+    return ids
+
+
+@functools.cache
+def help_options(command: str) -> frozenset[str]:
+    """The long options `sessionctl <command> --help` shows (--help included): what a doc,
+    a unit or an example may use with that command."""
+    res = run_cli(command, "--help")
+    assert res.rc == 0, f"`sessionctl {command} --help` failed: {res.stderr}"
+    return frozenset(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", res.stdout))
+
+
 def run_clis(*commands: list[str], env: dict[str, str] | None = None, timeout: float = 60) -> list[CliResult]:
     """Several independent invocations, in-process one after the other (``run_cli``);
     results in the order given."""
     return [run_cli(*args, env=env, timeout=timeout) for args in commands]
+
+
+def start_paused(args: list[str], point: str, flag: Path, timeout: float = 60) -> subprocess.Popen[str]:
+    """``python -m sessionctl *args --json`` stopped at fault point `point`
+    (``SESSIONCTL_FAULT=pause:<point>``): returns once the process waits there, so the
+    test can change files between a plan and its application; ``flag.write_text("go")``
+    lets it go on (then ``proc.communicate()``). The process boundary is the point: a
+    paused in-process call would stop the test."""
+    env = clean_env(SESSIONCTL_FAULT=f"pause:{point}", SESSIONCTL_FAULT_PAUSE_FILE=str(flag))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sessionctl", *args, "--json"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + timeout
+    try:
+        while not Path(str(flag) + ".reached").exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, f"sessionctl {args[0]} never reached {point}"
+            time.sleep(0.02)
+    except BaseException:
+        proc.kill()  # never left waiting behind a failed test
+        proc.communicate()
+        raise
+    return proc
 
 
 def run_clis_subprocess(
@@ -361,29 +420,6 @@ def run_clis_subprocess(
         stdout, stderr = p.communicate(timeout=timeout)
         out.append(CliResult(p.returncode, stdout, stderr))
     return out
-
-
-def run_clis_in_another_process(
-    *commands: list[str], env: dict[str, str] | None = None, timeout: float = 120
-) -> list[CliResult]:
-    """Several invocations one after the other in one other process (one interpreter
-    start, each call as ``run_cli`` there): for what must come from a process other than
-    the test's, cheaply — e.g. runs a retention test expects to be pruned (a run of the
-    pruning process itself never is)."""
-    code = (
-        "import json, os, sys; sys.path.insert(0, sys.argv[1]); "
-        "from support.helpers import run_cli; "
-        "print(json.dumps([list(run_cli(*c, env=dict(os.environ))) for c in json.loads(sys.argv[2])]))"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", code, str(REPO / "tests"), json.dumps(list(commands))],
-        capture_output=True,
-        text=True,
-        env=env if env is not None else clean_env(),
-        timeout=timeout,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return [CliResult(*r) for r in json.loads(proc.stdout)]
 
 
 def _as_text(data: bytes) -> str:
@@ -491,6 +527,17 @@ def dead_pid() -> int:
     p = subprocess.Popen([sys.executable, "-c", "pass"])
     p.wait()
     return p.pid
+
+
+def live_paths(root: Path) -> Iterator[tuple[str, Path]]:
+    """(rel path, path) of every file name under `root` but those of sessionctl's own
+    folder (`<root>/sessionctl`: run folders, the private lock)."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        if Path(dirpath) == root and "sessionctl" in dirnames:
+            dirnames.remove("sessionctl")
+        for name in filenames:
+            p = Path(dirpath) / name
+            yield str(p.relative_to(root)), p
 
 
 def tree_snapshot(root: Path) -> dict[str, tuple[str, bytes | str | None, int, int]]:

@@ -63,10 +63,12 @@ from support.helpers import (
     dead_pid,
     header_line,
     iso,
+    live_paths,
     message_line,
     store_bytes,
     transcript_bytes,
 )
+from support.repair import duplicated_peers
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -197,17 +199,11 @@ def temp_pid(name: str) -> int | None:
 def live_files(root: Path) -> dict[str, bytes]:
     """rel path → bytes of every regular file under `root`, without sessionctl's own
     folder (run folders) and without lock files (not session data)."""
-    out: dict[str, bytes] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        if Path(dirpath) == root and "sessionctl" in dirnames:
-            dirnames.remove("sessionctl")
-        for name in filenames:
-            p = Path(dirpath) / name
-            rel = str(p.relative_to(root))
-            if is_lock(rel) or not stat.S_ISREG(os.lstat(p).st_mode):
-                continue
-            out[rel] = p.read_bytes()
-    return out
+    return {
+        rel: p.read_bytes()
+        for rel, p in live_paths(root)
+        if not is_lock(rel) and stat.S_ISREG(os.lstat(p).st_mode)
+    }
 
 
 def lock_files(root: Path) -> set[tuple[str, bytes]]:
@@ -613,18 +609,14 @@ def _dead_lock(path: Path, age_ms: int = 0) -> None:
 def build_gc(state: StateDir) -> list[str]:
     gc_state(state)
     sdir = state.sessions_dir("main")
-    bfile = state.root / "discord" / "thread-bindings.json"
-    bfile.parent.mkdir()
-    bindings = {
-        "version": 1,
-        "bindings": {
+    state.write_discord_bindings(
+        {
             "default:1": {"threadId": "1", "targetSessionKey": OLD_DM, "agentId": "main",
                           "boundAt": NOW_MS, "lastActivityAt": NOW_MS, "webhookToken": "t"},
             "default:2": {"threadId": "2", "targetSessionKey": RECENT_DM, "agentId": "main",
                           "boundAt": NOW_MS, "lastActivityAt": NOW_MS},
-        },
-    }  # fmt: skip
-    bfile.write_text(json.dumps(bindings, indent=2))
+        }
+    )  # fmt: skip
     _age_tree(state.root)
     _dead_lock(sdir / "sessions.json.lock", age_ms=60_000)  # stale: broken by the store lock
     return ["gc", "--max-age", "120h", "--archive-retention", "30d"]
@@ -722,27 +714,8 @@ def build_archive_export(state: StateDir) -> list[str]:
     return ["archive", "--retention", "30d", "--to", "{export}", "--compress", "gzip"]
 
 
-DEDUPE_CONFIG: dict[str, Any] = {
-    "agents": {"list": [{"id": "a", "default": True}, {"id": "b"}, {"id": "c"}, {"id": "d"}]},
-    "bindings": [
-        {"agentId": "c", "match": {"channel": "telegram", "accountId": "work"}},
-        {"agentId": "d", "match": {"channel": "telegram", "accountId": "*"}},
-        {"agentId": "b", "match": {"channel": "telegram", "peer": {"kind": "direct", "id": "111"}}},
-    ],
-}
-
-
 def build_dedupe(state: StateDir) -> list[str]:
-    state.write_config(DEDUPE_CONFIG)
-    for a in ("a", "b", "c", "d"):
-        state.add_session(a, f"agent:{a}:main", updated_at=NOW_MS - 10 * HOUR_MS)
-    dc: dict[str, Any] = {"deliveryContext": {"channel": "telegram", "accountId": "default"}}
-    for agent in ("a", "b"):
-        state.add_session(agent, f"agent:{agent}:telegram:direct:111", **dc)
-    for agent in ("a", "c"):
-        state.add_session(agent, f"agent:{agent}:telegram:work:direct:222")
-    for agent in ("a", "d"):
-        state.add_session(agent, f"agent:{agent}:telegram:direct:333", **dc)
+    duplicated_peers(state)
     _age_tree(state.root)
     return ["dedupe"]
 

@@ -149,6 +149,29 @@ def documented_health_ids() -> set[str]:
     return set(re.findall(r"^\| `([a-z_]+\.[a-z_]+)` \|", checks, re.M))
 
 
+def finding_table(command: str, heading: str) -> dict[str, str | None]:
+    """The table under `heading` in docs/<command>.md: the command's check id → the
+    health check id its `finding` names (None for `null`), the table
+    REPAIR_TO_HEALTH / ARCHIVE_TO_HEALTH / DEDUPE_TO_HEALTH must equal."""
+    text = (REPO / "docs" / f"{command}.md").read_text(encoding="utf-8")
+    assert heading in text, f"docs/{command}.md: the {command} → health table is gone"
+    section = text.split(heading, 1)[1].split("\n#", 1)[0]
+    out: dict[str, str | None] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 3 or not cells[0].startswith("`"):
+            continue
+        check = cells[0].strip("`")
+        assert check not in out, f"docs/{command}.md: {check} twice in the table"
+        if cells[2].startswith("null"):
+            out[check] = None
+        else:
+            m = re.match(r"`([a-z_]+\.[a-z_]+)`", cells[2])
+            assert m, f"docs/{command}.md: no health id for {check}: {cells[2]!r}"
+            out[check] = m.group(1)
+    return out
+
+
 # the dedupe tests' config: bindings of every precedence level (peer > account > channel)
 DEDUPE_CONFIG: dict[str, Any] = {
     "agents": {"list": [{"id": "a", "default": True}, {"id": "b"}, {"id": "c"}, {"id": "d"}]},
@@ -165,6 +188,22 @@ def filler(state: StateDir, *agents: str) -> None:
     """A main session in each agent, so no store is ever emptied by a test."""
     for a in agents:
         state.add_session(a, f"agent:{a}:main", updated_at=NOW_MS - 10 * HOUR_MS)
+
+
+def duplicated_peers(state: StateDir) -> None:
+    """DEDUPE_CONFIG, a main session in agents a to d, and one peer living in two agents
+    for each binding level: 111 in a and b (its peer binding routes it to b), 222 in a
+    and c (account `work` → c), 333 in a and d (channel → d). The account comes from the
+    entry when the key has none (as OpenClaw records it)."""
+    state.write_config(DEDUPE_CONFIG)
+    filler(state, "a", "b", "c", "d")
+    dc: dict[str, Any] = {"deliveryContext": {"channel": "telegram", "accountId": "default"}}
+    for agent in ("a", "b"):
+        state.add_session(agent, f"agent:{agent}:telegram:direct:111", **dc)
+    for agent in ("a", "c"):
+        state.add_session(agent, f"agent:{agent}:telegram:work:direct:222")
+    for agent in ("a", "d"):
+        state.add_session(agent, f"agent:{agent}:telegram:direct:333", **dc)
 
 
 def storm(state: StateDir, agent: str = "m", n: int = 30, start: int = NOW_MS - 50 * HOUR_MS) -> list[str]:

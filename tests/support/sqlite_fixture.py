@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
+import textwrap
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -217,3 +220,35 @@ def make_state_db(
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
     return path
+
+
+_HOLD = textwrap.dedent(
+    """
+    import sqlite3, sys, time
+    c = sqlite3.connect(sys.argv[1], isolation_level=None)
+    c.execute("PRAGMA journal_mode=WAL")
+    c.execute("SELECT count(*) FROM session_nodes").fetchall()
+    print("open", flush=True)
+    time.sleep(120)
+    """
+)
+
+
+class DbHolders:
+    """Other processes keeping a database open (as a gateway does), started on demand:
+    `holders(path)` starts one and returns it once it has the database open (in WAL
+    mode, with its -wal and -shm); `stop()` ends every one started."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[str]] = []
+
+    def __call__(self, path: Path) -> subprocess.Popen[str]:
+        p = subprocess.Popen([sys.executable, "-c", _HOLD, str(path)], stdout=subprocess.PIPE, text=True)
+        self.procs.append(p)
+        assert p.stdout is not None and p.stdout.readline().strip() == "open"
+        return p
+
+    def stop(self) -> None:
+        for p in self.procs:
+            p.kill()
+            p.wait()
