@@ -73,6 +73,7 @@ from sessionctl.resume import EraInfo, defused_entry, detect_era, file_era
 from sessionctl.runs import Run, entries_equal, prune_runs, read_backup
 from sessionctl.snapshot import (
     AgentSnapshot,
+    last_third,
     prefetch_facts,
     prompt_ref,
     prompt_ref_paths,
@@ -223,7 +224,7 @@ def read_snapshots(ctx: RunContext, stores: list[AgentStore]) -> list[AgentSnaps
     cache = ctx.facts_cache
     planned = {st.store_path: ctx.planned_load(st.store_path) for st in stores}
     to_load = [st.store_path for st in stores if planned[st.store_path] is None]
-    ahead = to_load[len(to_load) - max(1, len(to_load) // 3) :] if len(to_load) >= 2 else []
+    ahead = last_third(to_load)
     prefetch = prefetch_facts(stores, load=ahead) if not cache else None
     if prefetch is None:
         ahead = []

@@ -426,7 +426,9 @@ class FactsPrefetch:
         self._loads: dict[str, StoreLoad] | None = None
 
     @classmethod
-    def start(cls, folders: list[Path], stores: Iterable[Path] = ()) -> FactsPrefetch | None:
+    def start(
+        cls, folders: list[Path], stores: Iterable[Path] = (), *, slim: bool = False
+    ) -> FactsPrefetch | None:
         import threading
 
         if (os.cpu_count() or 1) < 2 or threading.active_count() > 1 or not hasattr(os, "fork"):
@@ -446,7 +448,7 @@ class FactsPrefetch:
             code = 1
             try:
                 os.close(r)
-                _prefetch_child(folders, store_list, w)
+                _prefetch_child(folders, store_list, w, slim)
                 code = 0
             except BaseException:
                 pass
@@ -510,7 +512,7 @@ class FactsPrefetch:
                 os.waitpid(pid, 0)
 
 
-def _prefetch_child(folders: list[Path], stores: list[Path], fd: int) -> None:
+def _prefetch_child(folders: list[Path], stores: list[Path], fd: int, slim: bool) -> None:
     import pickle
 
     def send(obj: object) -> None:
@@ -519,7 +521,7 @@ def _prefetch_child(folders: list[Path], stores: list[Path], fd: int) -> None:
         while view:
             view = view[os.write(fd, view) :]
 
-    send({str(p): load_store(p, plan=True) for p in stores})
+    send({str(p): load_store(p, slim=True) if slim else load_store(p, plan=True) for p in stores})
     rows = []
     for folder in folders:
         try:
@@ -539,16 +541,24 @@ def _prefetch_child(folders: list[Path], stores: list[Path], fd: int) -> None:
     os.close(fd)
 
 
-def prefetch_facts(stores: list[AgentStore], *, load: Iterable[Path] = ()) -> FactsPrefetch | None:
+def prefetch_facts(
+    stores: list[AgentStore], *, load: Iterable[Path] = (), slim: bool = False
+) -> FactsPrefetch | None:
     """FactsPrefetch.start over the stores' folders (the child also loading the stores at
-    `load`) when their stores are big enough to be worth it (PREFETCH_MIN_STORE_BYTES)."""
+    `load`: as gc's plan reads them, or with `slim` as read-only commands do) when their
+    stores are big enough to be worth it (PREFETCH_MIN_STORE_BYTES)."""
     total = 0
     for st in stores:
         with contextlib.suppress(OSError):
             total += os.stat(st.store_path).st_size
     if total < PREFETCH_MIN_STORE_BYTES:
         return None
-    return FactsPrefetch.start([st.sessions_dir for st in stores], load)
+    return FactsPrefetch.start([st.sessions_dir for st in stores], load, slim=slim)
+
+
+def last_third(paths: list[Path]) -> list[Path]:
+    """The stores a read-ahead child loads: the last third (at least one) of two or more."""
+    return paths[len(paths) - max(1, len(paths) // 3) :] if len(paths) >= 2 else []
 
 
 def read_entry_facts(

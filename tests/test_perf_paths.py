@@ -324,3 +324,32 @@ def test_a_store_the_child_cannot_parse_stops_gc_as_in_process(
         assert live_tree(state.root) == before
     assert outs[0] == outs[1]
     assert outs[0][0] != 0 and "cannot be read" in outs[0][2]
+
+
+def test_health_with_the_read_ahead_is_health_without(
+    state: StateDir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every finding and stat, in the same order, whether the transcripts' facts (and the
+    last store) were read by a child or in-process — a missing agent between two others
+    included (its stats keep their place)."""
+    gc_state(state)
+    state.write_config({"agents": {"list": [{"id": "main", "default": True}, {"id": "gone"}, {"id": "ops"}]}})
+    state.write_transcript("ops", "bad.jsonl", b"{not json\n")
+    outs = []
+    collected: list[int] = []
+    real_collect = FactsPrefetch.collect
+
+    def collect(self: FactsPrefetch) -> dict[str, tuple[object, ...]]:
+        got = real_collect(self)
+        collected.append(len(got))
+        return got
+
+    monkeypatch.setattr(FactsPrefetch, "collect", collect)
+    for threshold in (1 << 62, 0):
+        monkeypatch.setattr(snapshot, "PREFETCH_MIN_STORE_BYTES", threshold)
+        res = run_cli("health", "--json", "--state-dir", str(state.root), "--now", NOW_ISO)
+        outs.append((res.rc, json.dumps(parse_envelope(res), sort_keys=True)))
+    assert collected and min(collected) >= 7, "the second run read the facts ahead"
+    assert outs[0] == outs[1]
+    doc = json.loads(outs[0][1])
+    assert [a["agent"] for a in doc["agents"]] == ["main", "gone", "ops"]

@@ -21,14 +21,25 @@ from sessionctl.health.store import size_checks, store_checks
 from sessionctl.health.storms import storm_checks
 from sessionctl.health.transcripts import transcript_checks
 from sessionctl.policy.sources import resolve_policy
-from sessionctl.snapshot import AgentSnapshot, ReadMode, snapshot_agent
+from sessionctl.snapshot import (
+    AgentSnapshot,
+    FactsPrefetch,
+    ReadMode,
+    last_third,
+    prefetch_facts,
+    read_entry_facts,
+    snapshot_agent,
+)
 from sessionctl.thresholds import HealthThresholds, thresholds_for
 from sessionctl.timeutil import now_ms as wall_now
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from sessionctl.discovery import AgentStore
     from sessionctl.policy.model import Policy
     from sessionctl.sqlite.reader import AgentDb
+    from sessionctl.store import StoreLoad
 
 
 @dataclass
@@ -124,11 +135,43 @@ class SqliteHealth:
         return state_checks(self.state, self.dbs, now, wanted)
 
 
-def _snapshot(ctx: RunContext, store: AgentStore, read: ReadMode) -> AgentSnapshot:
+def _snapshot(
+    ctx: RunContext, store: AgentStore, read: ReadMode, load: StoreLoad | None = None
+) -> AgentSnapshot:
     """One agent's snapshot as every check reads it (slim; a denied read is reported)."""
     return snapshot_agent(
-        store, ctx.state_dir, main_key=ctx.openclaw.main_key, read=read, slim=True, report_denied=True
+        store,
+        ctx.state_dir,
+        main_key=ctx.openclaw.main_key,
+        read=read,
+        slim=True,
+        report_denied=True,
+        load=load,
     )
+
+
+def _file_store_checks(
+    ctx: RunContext,
+    snap: AgentSnapshot,
+    store: AgentStore,
+    found: list[Finding],
+    thr: HealthThresholds,
+    now: int,
+    wall: int,
+    deep: bool,
+    in_sqlite_era: bool,
+) -> None:
+    """The checks of one file-era store, once its transcripts' facts are read."""
+    if in_sqlite_era and snap.load.status != "missing":
+        from sessionctl.sqlite.health import pending_import
+
+        found.append(pending_import(store))
+    found.extend(store_checks(snap, ctx))
+    found.extend(size_checks(snap, thr))
+    found.extend(entry_checks(snap, thr, now))
+    found.extend(transcript_checks(snap, thr, deep))
+    found.extend(folder_checks(snap, thr, wall))
+    found.extend(storm_checks(snap, thr))
 
 
 def run_health(
@@ -167,44 +210,70 @@ def run_health(
     for prob in policy.problems:
         findings.append(Finding("config.unparseable", "warning", None, prob.message, path=prob.path))
     policy_info = {"source": policy.source, "description": policy.describe(), "notes": list(policy.notes)}
-    from sessionctl.sqlite.health import pending_import, sqlite_era_state
+    from sessionctl.sqlite.health import sqlite_era_state
 
     in_sqlite_era = sqlite_era_state(ctx.state_dir, stores)
     era = SqliteHealth(ctx, thr, deep=deep) if in_sqlite_era else None
     gc_snaps: list[AgentSnapshot] = []  # what gc plans from: entry.stale is gc's own decision
-    for i, store in enumerate(stores):
-        ctx.tick(f"agent {store.agent_id}", i, len(stores))
-        ctx.checkpoint()  # a safe point (read-only)
-        if store.layout == "missing":
-            stats.append(AgentStats(store.agent_id, store.layout, str(store.store_path), "missing"))
-            continue
-        if store.legacy_pending:
-            # the legacy sessions.json is never modified and no longer read by the runtime:
-            # report it, check nothing inside it (the agent's database is checked below)
-            snap = _snapshot(ctx, store, "none")
-            findings.extend(store_checks(snap, ctx))
-        if store.layout == "sqlite" and era is not None:
-            s_snap, gc_snap, s_stats, s_findings = era.agent(store, now)
-            stats.append(s_stats)
-            findings.extend(s_findings)
-            if s_snap is not None and gc_snap is not None:
-                snaps.append(s_snap)
-                if not policy.openclaw_only:  # as gc plans them (sessionctl/sqlite/gc.py)
-                    gc_snaps.append(gc_snap)
-                findings.extend(storm_checks(s_snap, thr))
-            continue
-        snap = _snapshot(ctx, store, read)
-        snaps.append(snap)
-        stats.append(stats_for(snap, now))
-        if in_sqlite_era and snap.load.status != "missing":
-            findings.append(pending_import(store))
-        findings.extend(store_checks(snap, ctx))
-        findings.extend(size_checks(snap, thr))
-        findings.extend(entry_checks(snap, thr, now))
-        findings.extend(transcript_checks(snap, thr, deep))
-        findings.extend(folder_checks(snap, thr, wall))
-        findings.extend(storm_checks(snap, thr))
-        gc_snaps.append(snap)
+    # outside the SQLite era, a cheap read has a child read the transcripts' facts (and
+    # load the last third of the stores) while this process parses the others
+    # (snapshot.FactsPrefetch, as gc does); each file-era store's checks then wait for
+    # the facts, in the same order as without it
+    ahead: FactsPrefetch | None = None
+    ahead_paths: list[Path] = []
+    if not deep and era is None:
+        file_stores = [st for st in stores if st.layout == "file"]
+        ahead_paths = last_third([st.store_path for st in file_stores])
+        ahead = prefetch_facts(file_stores, load=ahead_paths, slim=True)
+    # findings in store order: a file-era store's are filled in once its facts are read
+    per_store: list[list[Finding]] = []
+    waiting: list[tuple[int, AgentSnapshot, AgentStore]] = []
+    try:
+        for i, store in enumerate(stores):
+            ctx.tick(f"agent {store.agent_id}", i, len(stores))
+            ctx.checkpoint()  # a safe point (read-only)
+            found: list[Finding] = []
+            per_store.append(found)
+            if store.layout == "missing":
+                stats.append(AgentStats(store.agent_id, store.layout, str(store.store_path), "missing"))
+                continue
+            if store.legacy_pending:
+                # the legacy sessions.json is never modified and no longer read by the runtime:
+                # report it, check nothing inside it (the agent's database is checked below)
+                snap = _snapshot(ctx, store, "none")
+                found.extend(store_checks(snap, ctx))
+            if store.layout == "sqlite" and era is not None:
+                s_snap, gc_snap, s_stats, s_findings = era.agent(store, now)
+                stats.append(s_stats)
+                found.extend(s_findings)
+                if s_snap is not None and gc_snap is not None:
+                    snaps.append(s_snap)
+                    if not policy.openclaw_only:  # as gc plans them (sessionctl/sqlite/gc.py)
+                        gc_snaps.append(gc_snap)
+                    found.extend(storm_checks(s_snap, thr))
+                continue
+            if ahead is None:
+                snap = _snapshot(ctx, store, read)
+                stats.append(stats_for(snap, now))
+                _file_store_checks(ctx, snap, store, found, thr, now, wall, deep, in_sqlite_era)
+            else:
+                load = ahead.loads().get(str(store.store_path)) if store.store_path in ahead_paths else None
+                snap = _snapshot(ctx, store, "none", load)
+                waiting.append((len(stats), snap, store))
+                stats.append(AgentStats(store.agent_id, store.layout, str(store.store_path), "missing"))
+            snaps.append(snap)
+            gc_snaps.append(snap)
+        if ahead is not None:
+            cache = ahead.collect()
+            for slot, snap, store in waiting:
+                read_entry_facts(snap, cache=cache)
+                stats[slot] = stats_for(snap, now)
+                _file_store_checks(ctx, snap, store, per_store[slot], thr, now, wall, deep, in_sqlite_era)
+    finally:
+        if ahead is not None:
+            ahead.close()
+    for found in per_store:
+        findings.extend(found)
     ctx.tick("cross-agent checks", len(stores), len(stores))
     findings.extend(resume_checks(ctx, snaps, stats, thr, now))
     findings.extend(stale_checks(gc_snaps, policy, now))

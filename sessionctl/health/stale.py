@@ -55,7 +55,7 @@ def stale_checks(snaps: list[AgentSnapshot], policy: Policy, now_ms: int) -> lis
     if not policy.has_expiry:
         return []
     locks = collect_transcript_locks(snaps)  # gc keeps sessions whose transcript is locked
-    plan = plan_gc(snaps, policy, now_ms, transcript_locks=locks)
+    plan = plan_gc(snaps, policy, now_ms, transcript_locks=locks, files=False)  # no file is moved
 
     out: list[Finding] = refusal_findings(plan, "info")
     for ap in plan.agents:

@@ -298,8 +298,10 @@ def plan_gc(
     transcript_locks: Mapping[str, str] | None = None,
     foreign_refs: Mapping[str, Mapping[str, list[str]]] | None = None,
     resume_era: ResumeEra | None = None,
+    files: bool = True,
 ) -> GcPlan:
-    """Decide, per session, expire or keep — and which files go with the expired ones.
+    """Decide, per session, expire or keep — and which files go with the expired ones
+    (`files=False`: the sessions alone, as health's entry.stale needs them).
 
     Pure: reads only the snapshots (store, inventory, transcript facts), the policy,
     `now_ms`, `transcript_locks` (absolute transcript path → "pid N (...)" for locks
@@ -323,8 +325,9 @@ def plan_gc(
         if snap.load.data is None:
             continue
         _plan_agent(ap, snap, policy, now_ms, locks)
-    _plan_files(plan, snaps, foreign_refs or {})
-    _plan_purges(plan, snaps, policy, now_ms)
+    if files:
+        _plan_files(plan, snaps, foreign_refs or {})
+        _plan_purges(plan, snaps, policy, now_ms)
     if policy.defuse is not None and resume_era is not None:
         _plan_defuse(plan, snaps, policy.defuse, resume_era, now_ms, locks)
     return plan
