@@ -25,10 +25,12 @@ if TYPE_CHECKING:
 
 # Command modules, each with `register(app)`. Add new commands here.
 COMMAND_MODULES = [
-    "list_cmd",
+    "list",
     "health",
     "gc",
-    "runs_cmds",
+    "backup",
+    "runs",
+    "revert",
     "prestart",
     "repair",
     "archive",
@@ -38,13 +40,13 @@ COMMAND_MODULES = [
 # Command name → its module, so a run imports and builds only the command it runs
 # (tests/test_perf_paths.py checks this against what each module registers).
 COMMAND_OF = {
-    "list": "list_cmd",
+    "list": "list",
     "health": "health",
     "gc": "gc",
-    "backup": "runs_cmds",
-    "runs": "runs_cmds",
-    "undo": "runs_cmds",
-    "restore": "runs_cmds",
+    "backup": "backup",
+    "runs": "runs",
+    "undo": "revert",
+    "restore": "revert",
     "prestart": "prestart",
     "repair": "repair",
     "archive": "archive",

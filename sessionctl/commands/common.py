@@ -99,7 +99,7 @@ OpenClawOpt = Annotated[
         show_default=False,
     ),
 ]
-# gc, repair, archive, dedupe (undo and restore say "what would be done": runs_cmds.py)
+# gc, repair, archive, dedupe (undo and restore say "what would be done": revert.py)
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", "-n", help="Show the plan, change nothing (exit 0).")]
 
 

@@ -9,7 +9,7 @@ import os
 from dataclasses import replace
 from typing import Any
 
-from sessionctl import bindings, repair, runops
+from sessionctl import backup, bindings, repair
 from sessionctl.actions import apply_rewrite
 from sessionctl.bindings import BindingFile
 from sessionctl.context import RunContext
@@ -43,7 +43,7 @@ SAFE_CHECKS = (
 
 
 def backup_step(p: PrestartState, st: StepReport) -> None:
-    """A backup run (runops.take_backup): every store as it is (damaged ones too: their
+    """A backup run (backup.take_backup): every store as it is (damaged ones too: their
     bytes are evidence), the prompt blobs its entries reference, the thread-binding
     files — journaled, before anything else changes."""
 
@@ -53,7 +53,7 @@ def backup_step(p: PrestartState, st: StepReport) -> None:
     t0 = p.deadline.elapsed_ms()
     try:
         # SQLite-era databases: prestart changes nothing in them, so no copy at every start
-        out = runops.take_backup(p.ctx, argv=p.opts.argv, sqlite=False)
+        out = backup.take_backup(p.ctx, argv=p.opts.argv, sqlite=False)
     except (SessionctlError, OSError) as exc:
         why = exc.message if isinstance(exc, SessionctlError) else str(exc)
         p.no_change = f"the backup failed ({why}): nothing is changed without one"

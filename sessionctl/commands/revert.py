@@ -1,4 +1,5 @@
-"""backup, runs, undo, restore: the commands around run folders (docs/runs.md)."""
+"""undo and restore: a run's changes put back — its actions reversed, or whole stores
+from its backup (docs/runs.md); the same body, the same Result."""
 
 from __future__ import annotations
 
@@ -8,12 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from sessionctl.commands.common import (
-    BackupDirOpt,
     ConfigOpt,
     JsonOpt,
-    KeepRunsOpt,
-    KeepWithinOpt,
-    LockTimeoutOpt,
     NowOpt,
     OpenClawOpt,
     QuietOpt,
@@ -22,9 +19,7 @@ from sessionctl.commands.common import (
     StateDirOpt,
     add_logs,
     check_backup_dir,
-    check_output_option,
     context_result,
-    lock_timeout_s,
     option_groups,
     run_body,
     warn_discovery_skips,
@@ -63,7 +58,7 @@ def _undo_or_restore(
     import functools
     import sys
 
-    from sessionctl.runops import restore_run, undo_run
+    from sessionctl.revert import restore_run, undo_run
     from sessionctl.views.progress import stderr_progress
 
     timeout = run.lock_timeout_s
@@ -109,81 +104,6 @@ def public_undo_action(a: dict[str, object]) -> dict[str, object]:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("backup")
-    @option_groups
-    def backup_cmd(
-        *,
-        backup_dir: BackupDirOpt = None,
-        keep_runs: KeepRunsOpt = None,
-        keep_within: KeepWithinOpt = None,
-        lock_timeout: LockTimeoutOpt = "10s",
-        scope: ScopeOpts,
-    ) -> None:
-        """Take a run folder with a backup alone: stores, their prompt blobs, binding files."""
-
-        def body() -> object:
-            import sys
-
-            from sessionctl.policy import resolve_retention
-            from sessionctl.runops import take_backup
-
-            ctx = scope.context()
-            keep_n, kw = resolve_retention(ctx, keep_runs, keep_within)
-            check_backup_dir(ctx, backup_dir)
-            out = take_backup(
-                ctx,
-                backup_dir=backup_dir,
-                keep_runs=keep_n,
-                keep_within_ms=kw,
-                argv=sys.argv[1:],
-                lock_timeout_s=lock_timeout_s(lock_timeout),
-            )
-            res = context_result("backup", ctx)
-            add_logs(res, out.logs)
-            warn_discovery_skips(res, ctx)
-            res.data = {
-                "run_id": out.run_id,
-                "backup": {"path": out.run_dir, "files": out.backups},
-                "summary": out.summary(),
-                "pruned_runs": out.pruned_runs,
-            }
-            return res
-
-        run_body("backup", scope, body)
-
-    @app.command("runs")
-    def runs_cmd(
-        backup_dir: BackupDirOpt = None,
-        state_dir: StateDirOpt = None,
-        json: JsonOpt = False,
-        quiet: QuietOpt = False,
-    ) -> None:
-        """List run folders: id, command, started, state, actions, bytes."""
-        from sessionctl.cli import run_command
-
-        def body() -> object:
-            from sessionctl.config import resolve_state_dir
-            from sessionctl.result import Result
-            from sessionctl.runs import list_runs, runs_root
-
-            sd = resolve_state_dir(state_dir)
-            from sessionctl import context
-
-            context.CURRENT["state_dir"] = str(sd)
-            if backup_dir is not None:
-                check_output_option(backup_dir, sd, option="--backup-dir", kind="dir")
-            runs = [r.to_json() for r in list_runs(sd, backup_dir)]
-            res = Result("runs", state_dir=str(sd))
-            res.data = {
-                "runs_dir": str(runs_root(sd, backup_dir)),
-                "runs": runs,
-                # what the run folders listed take on disk (a hard link shared by two runs counts twice)
-                "total_bytes": sum(r["bytes"] for r in runs),
-            }
-            return res
-
-        run_command("runs", json, body, quiet=quiet)
-
     @app.command("undo")
     @option_groups
     def undo_cmd(
