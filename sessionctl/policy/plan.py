@@ -30,7 +30,9 @@ if TYPE_CHECKING:
 # ---------------------------------------------------------------- planning
 
 
-Action = Literal["expire", "keep"]
+# what gc's planner decides for one session: a verdict, not a journaled action (those
+# are action_types.JournalAction, made from the expired sessions when gc runs)
+Verdict = Literal["expire", "keep"]
 
 
 @dataclass
@@ -40,7 +42,7 @@ class Decision:
     agent: str
     key: str
     kind: str
-    action: Action
+    action: Verdict
     reason: str  # the first reason: "max-age 6d3h > 120h", "protected: main key", "within policy"
     reasons: list[str] = field(default_factory=list)  # every limit the session exceeds
     rule: str | None = None  # which rule expired it: max-age | idle | failed-idle | cap
