@@ -83,8 +83,7 @@ def check_to_dir(ctx: RunContext, to: str) -> Path:
     """`--to DIR`: the one path check (fsio.check_output_path): no symlink in it,
     outside every sessions folder and the state dir's live data, holding none of them
     (exports under DIR/<path relative to the state dir> would land in one)."""
-    out: Path = check_path_option(ctx, to, "--to", "dir")
-    return out
+    return check_path_option(ctx, to, "--to", "dir")
 
 
 # ---------------------------------------------------------------- facts (read first)

@@ -16,11 +16,12 @@ import re
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import orjson
 
 from sessionctl import jsonjs
+from sessionctl.action_types import JsonObj, JsonValue
 from sessionctl.config import normalize_agent_id
 from sessionctl.errors import NotRegularFile
 from sessionctl.fsio import read_bytes
@@ -45,7 +46,7 @@ class ThreadBinding:
     channel: Channel
     file: Path
     ident: str  # discord: "<accountId>:<threadId>" (the dict key); telegram: conversationId
-    raw: dict[str, Any]
+    raw: JsonObj
     index: int | None = None  # position in a telegram "bindings" list
     account_id: str | None = None
     conversation_id: str | None = None  # discord threadId / telegram conversationId
@@ -58,7 +59,7 @@ class ThreadBinding:
     idle_timeout_ms: int | None = None
     max_age_ms: int | None = None  # maxAgeMs, or a legacy expiresAt read as a max age from boundAt
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObj:
         """A printable view (no secrets)."""
         return {
             "channel": self.channel,
@@ -82,14 +83,14 @@ class BindingFile:
     channel: Channel
     path: Path
     account_id: str | None = None  # telegram: from the file name
-    data: Any = None  # the parsed file as read (holds secrets: never print)
+    data: JsonValue = None  # the parsed file as read (holds secrets: never print)
     raw: bytes | None = None
     size: int = 0
     error: str | None = None  # unreadable / not JSON / not the expected shape
     bindings: list[ThreadBinding] = field(default_factory=list)
 
 
-def _str(v: Any) -> str | None:
+def _str(v: JsonValue) -> str | None:
     if isinstance(v, str) and v.strip():
         return v.strip()
     if isinstance(v, int) and not isinstance(v, bool):
@@ -97,9 +98,7 @@ def _str(v: Any) -> str | None:
     return None
 
 
-def _binding(
-    channel: Channel, path: Path, ident: str, obj: dict[str, Any], index: int | None
-) -> ThreadBinding:
+def _binding(channel: Channel, path: Path, ident: str, obj: JsonObj, index: int | None) -> ThreadBinding:
     bound_at = num(obj.get("boundAt"))
     max_age = num(obj.get("maxAgeMs"))
     if max_age is None or max_age <= 0:
@@ -249,7 +248,7 @@ def dangling(
 # ---------------------------------------------------------------- output & rewrite
 
 
-def redact(obj: Any) -> Any:
+def redact(obj: JsonValue) -> JsonValue:
     """A deep copy of `obj` with every secret field (webhookToken) replaced."""
     if isinstance(obj, dict):
         return {k: (REDACTED if k in SECRET_FIELDS and v is not None else redact(v)) for k, v in obj.items()}
@@ -258,7 +257,7 @@ def redact(obj: Any) -> Any:
     return obj
 
 
-def without(bf: BindingFile, remove: Iterable[ThreadBinding]) -> Any:
+def without(bf: BindingFile, remove: Iterable[ThreadBinding]) -> JsonValue:
     """The file's parsed object with `remove` dropped and everything else kept as read
     (key order, unknown fields, version). The caller serialises it with `serialize()`."""
     if bf.data is None or bf.error is not None:
@@ -274,7 +273,7 @@ def without(bf: BindingFile, remove: Iterable[ThreadBinding]) -> Any:
     return data
 
 
-def serialize(bf: BindingFile, data: Any) -> bytes:
+def serialize(bf: BindingFile, data: JsonValue) -> bytes:
     """Serialise like the gateway (JSON.stringify(…, null, 2)), keeping the original's
     trailing-newline convention."""
     out = orjson.dumps(data, option=orjson.OPT_INDENT_2)

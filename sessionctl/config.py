@@ -6,8 +6,8 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from sessionctl.action_types import JsonObj
 from sessionctl.errors import (
     ConfigError,
     NotFoundError,
@@ -102,10 +102,10 @@ class OpenClawConfig:
     session_store: str | None = None
     dm_scope: str | None = None
     main_key: str = "main"
-    maintenance: dict[str, Any] = field(default_factory=dict)
-    identity_links: dict[str, Any] = field(default_factory=dict)
+    maintenance: JsonObj = field(default_factory=dict)
+    identity_links: JsonObj = field(default_factory=dict)
     cron_session_retention: object = None  # cron.sessionRetention as written
-    raw: dict[str, Any] = field(default_factory=dict)
+    raw: JsonObj = field(default_factory=dict)
     denied: bool = False  # `error` is a permission error (EACCES/EPERM)
 
 
@@ -124,7 +124,7 @@ _EXPECTED_TYPES: tuple[tuple[tuple[str, ...], type, str], ...] = (
 )
 
 
-def _wrong_types(path: Path, data: dict[str, Any]) -> str | None:
+def _wrong_types(path: Path, data: JsonObj) -> str | None:
     """The fields sessionctl reads that are present with the wrong type, as one message
     (None when all are right): sessionctl must not guess where stores live or how peers
     route from a field it cannot use."""
@@ -219,9 +219,9 @@ def load_openclaw_config(state_dir: Path, environ: dict[str, str] | None = None)
         if not isinstance(b, dict) or b.get("agentId") is None:
             continue
         m_raw = b.get("match")
-        m: dict[str, Any] = m_raw if isinstance(m_raw, dict) else {}
+        m: JsonObj = m_raw if isinstance(m_raw, dict) else {}
         p_raw = m.get("peer")
-        peer: dict[str, Any] = p_raw if isinstance(p_raw, dict) else {}
+        peer: JsonObj = p_raw if isinstance(p_raw, dict) else {}
         cfg.bindings.append(
             Binding(
                 agent_id=normalize_agent_id(b.get("agentId")),
@@ -253,10 +253,10 @@ class SessionctlConfig:
     only a command that uses the configuration fails on it (`list` never does)."""
 
     path: Path | None = None
-    data: dict[str, Any] = field(default_factory=dict)
+    data: JsonObj = field(default_factory=dict)
     error: SessionctlError | None = None  # ConfigError, or a PermissionDenied (77)
 
-    def section(self, name: str) -> dict[str, Any]:
+    def section(self, name: str) -> JsonObj:
         if self.error is not None:
             raise self.error
         v = self.data.get(name)

@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, overload
 
 from sessionctl.config import (
     OpenClawConfig,
@@ -19,6 +19,10 @@ from sessionctl.discovery import Discovery, discover
 from sessionctl.errors import ConfigError, StepStopped, permission_denied
 from sessionctl.fsio import anchor, check_output_path
 from sessionctl.timeutil import iso_ms, parse_now
+
+if TYPE_CHECKING:
+    from sessionctl.store import StoreLoad
+    from sessionctl.transcripts import Inventory, TranscriptFacts
 
 # (what is being done, steps done, steps in all): the hook a command layer may set so a
 # long step shows progress; the core calls RunContext.tick and never prints
@@ -46,17 +50,17 @@ class RunContext:
     # set by a caller that read the stores already (prestart's plan): store path →
     # store.StoreLoad made with plan=True, reused by a later step while the file's
     # size, mtime and inode are unchanged (planned_load)
-    store_loads: dict[str, Any] | None = None
+    store_loads: dict[str, StoreLoad] | None = None
     # set by the same caller: sessions folder → (its (inode, mtime, ctime) when it was
     # listed, transcripts.Inventory), reused by a later step while the folder's own
     # stat is unchanged (planned_inventory)
-    inventories: dict[str, tuple[tuple[int, int, int], Any]] | None = None
+    inventories: dict[str, tuple[tuple[int, int, int], Inventory]] | None = None
     # set by the same caller: transcript path → its cheap transcripts.TranscriptFacts (first
     # and last line) read by an earlier step; a later snapshot reuses them while its own
     # listing shows the file's size and mtime unchanged (snapshot.read_entry_facts)
-    facts_cache: dict[str, Any] | None = None
+    facts_cache: dict[str, TranscriptFacts] | None = None
 
-    def planned_load(self, path: Path) -> Any:
+    def planned_load(self, path: Path) -> StoreLoad | None:
         """A store's load offered by `store_loads`, if the file looks unchanged since; else
         None. Readers that write check the bytes themselves (its sha256) before acting."""
         load = (self.store_loads or {}).get(str(path))
@@ -70,7 +74,7 @@ class RunContext:
             return None
         return load
 
-    def planned_inventory(self, sessions_dir: Path) -> Any:
+    def planned_inventory(self, sessions_dir: Path) -> Inventory | None:
         """A sessions folder's listing offered by `inventories`, if no name was added,
         removed or renamed in it since (its inode, mtime and ctime unchanged); else None.
         The listing's per-file sizes and times are as they were then: callers read each
@@ -144,7 +148,11 @@ def all_sessions_dirs(state_dir: Path, openclaw: OpenClawConfig) -> list[Path]:
     return [st.sessions_dir for st in discover(state_dir, openclaw, None).stores]
 
 
-def check_path_option(ctx: RunContext, path: str | None, option: str, kind: str) -> Any:
+@overload
+def check_path_option(ctx: RunContext, path: str, option: str, kind: str) -> Path: ...
+@overload
+def check_path_option(ctx: RunContext, path: str | None, option: str, kind: str) -> Path | None: ...
+def check_path_option(ctx: RunContext, path: str | None, option: str, kind: str) -> Path | None:
     """`--backup-dir`, `--to`, `--output`: the one path check (fsio.check_output_path)
     against this state dir and all its sessions folders. Returns the real path (or None)."""
     if path is None:

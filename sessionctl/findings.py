@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
+
+from sessionctl.action_types import JsonObj
 
 Severity = Literal["info", "warning", "critical"]
 SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}
@@ -18,9 +20,9 @@ class Finding:
     key: str | None = None
     path: str | None = None
     fix: str | None = None  # the command that fixes it, when one exists
-    data: dict[str, Any] = field(default_factory=dict)
+    data: JsonObj = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObj:
         return {
             "check": self.check,
             "severity": self.severity,
@@ -41,7 +43,7 @@ class MappedFinding(Finding):
 
     finding: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObj:
         out = Finding.to_json(self)
         return {"check": out.pop("check"), "finding": self.finding, **out}
 

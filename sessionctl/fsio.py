@@ -34,11 +34,18 @@ import stat
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from sessionctl.errors import DataError, UsageError
 from sessionctl.errors import NotRegularFile as NotRegularFile  # raised here; tests catch it from fsio
 from sessionctl.errors import SymlinkRefused as SymlinkRefused
+
+
+class Hasher(Protocol):
+    """What copy_durable feeds the bytes it copies to (a hashlib object)."""
+
+    def update(self, data: bytes, /) -> None: ...
+
 
 _FAULT = os.environ.get("SESSIONCTL_FAULT")
 _TRACE = os.environ.get("SESSIONCTL_FAULT_TRACE")
@@ -504,7 +511,7 @@ def durable_rename(src: Path, dst: Path) -> None:
             raise named(exc, dst.parent) from None
 
 
-def copy_durable(src: Path, dst: Path, *, mode: int = 0o600, hasher: Any = None) -> int:
+def copy_durable(src: Path, dst: Path, *, mode: int = 0o600, hasher: Hasher | None = None) -> int:
     """Copy a regular file (no symlink on either side, folders included) to dst (new
     file), fsync it. Returns bytes. `hasher` (a hashlib object) is fed every byte copied:
     the checksum of the copy without reading it again."""

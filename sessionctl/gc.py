@@ -73,6 +73,7 @@ from sessionctl.resume import EraInfo, defused_entry, detect_era, file_era
 from sessionctl.runs import Run, entries_equal, prune_runs, read_backup
 from sessionctl.snapshot import (
     AgentSnapshot,
+    FactsCache,
     last_third,
     prefetch_facts,
     prompt_ref,
@@ -221,7 +222,7 @@ def read_snapshots(ctx: RunContext, stores: list[AgentStore]) -> list[AgentSnaps
     # the transcripts' cheap facts: read by prestart's repair already, or else read ahead
     # by a child process (snapshot.FactsPrefetch), which also loads the last third of the
     # stores prestart did not read, while this process parses the others
-    cache = ctx.facts_cache
+    cache: FactsCache | None = ctx.facts_cache
     planned = {st.store_path: ctx.planned_load(st.store_path) for st in stores}
     to_load = [st.store_path for st in stores if planned[st.store_path] is None]
     ahead = last_third(to_load)
@@ -840,7 +841,7 @@ def _plan_only(
     out = GcOutcome(plan=plan, dry_run=True, gateways=gateways or [], sqlite=sq)
     stores = select_stores(ctx, out)
     snaps = read_snapshots(ctx, stores)
-    sq_snaps = sq.read(out, policy) if sq is not None else []
+    sq_snaps = sq.read(out.skipped_agents, policy) if sq is not None else []
     locks = collect_transcript_locks(snaps)
     # what the agents outside the scope (--agent) keep in use in these folders
     foreign, unknown = foreign_references(ctx, {str(s.store.store_path) for s in snaps})

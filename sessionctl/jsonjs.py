@@ -32,9 +32,11 @@ import gc
 import json
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import NoReturn
 
 import orjson
+
+from sessionctl.action_types import JsonValue
 
 __all__ = [
     "JS_WHITESPACE",
@@ -66,7 +68,7 @@ JS_WHITESPACE = (
 )
 
 
-def dig(obj: Any, *path: str) -> Any:
+def dig(obj: JsonValue, *path: str) -> JsonValue:
     """obj[path[0]][path[1]]... through JSON objects; None where a step is missing or not an object."""
     for p in path:
         if not isinstance(obj, dict):
@@ -117,7 +119,7 @@ def _parse_int(text: str) -> int | float:
     return v if -(2**63) <= v < 2**64 else float(text)
 
 
-def _reject_constant(name: str) -> Any:
+def _reject_constant(name: str) -> NoReturn:
     raise JSONError(f"{name} is not valid JSON")
 
 
@@ -129,7 +131,7 @@ class TooDeep(Exception):
     when the caller asked for `deep_ok=False`: it means to write the value back)."""
 
 
-def loads(data: bytes | bytearray | memoryview | str, *, deep_ok: bool = True) -> Any:
+def loads(data: bytes | bytearray | memoryview | str, *, deep_ok: bool = True) -> JsonValue:
     """`JSON.parse` of `data` (bytes decoded as Node decodes UTF-8). Raises JSONError
     (a ValueError) exactly when JSON.parse would throw. With `deep_ok=False`, valid JSON
     nested deeper than Python's json recurses raises TooDeep instead of being parsed."""
@@ -164,7 +166,7 @@ _WS = re.compile(r"[ \t\n\r]*")
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 
 
-def _parse_iterative(s: str) -> Any:
+def _parse_iterative(s: str) -> JsonValue:
     """A JSON parser without recursion, for input nested deeper than Python's json can
     follow. Strings are read by json's own scanner (escapes, lone surrogates)."""
     from json.decoder import scanstring  # type: ignore[attr-defined]
@@ -176,7 +178,7 @@ def _parse_iterative(s: str) -> Any:
         m = wsm(s, i)
         return m.end() if m is not None else i  # `[ \t\n\r]*` always matches
 
-    stack: list[tuple[Any, Any]] = []  # open containers (and a dict's pending key)
+    stack: list[tuple[JsonValue, JsonValue]] = []  # open containers (and a dict's pending key)
 
     def key_at(i: int) -> tuple[str, int]:
         if i >= n or s[i] != '"':
@@ -192,7 +194,7 @@ def _parse_iterative(s: str) -> Any:
 
     i = ws(0)
     while True:
-        value: Any
+        value: JsonValue
         if i >= n:
             raise JSONError("Expecting value", i)
         c = s[i]

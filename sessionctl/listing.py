@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from sessionctl.action_types import JsonObj
 from sessionctl.context import RunContext
-from sessionctl.resume import detect_era, file_era, file_resume_keys
+from sessionctl.resume import ResumeEra, detect_era, file_era, file_resume_keys
 from sessionctl.snapshot import EntryView, snapshot_agent
 
 
-def identity_columns(ev: EntryView) -> dict[str, Any]:
+def identity_columns(ev: EntryView) -> JsonObj:
     """The columns of a list row (either era) that name the session: its key, what the key
     says (kind, channel, account, peer, thread) and its sessionId."""
     p = ev.parsed
@@ -30,7 +29,7 @@ def session_row(
     now_ms: int,
     store_path: str | None = None,
     resumes: bool = False,
-) -> dict[str, Any]:
+) -> JsonObj:
     started, started_src = ev.started_ms()
     active, active_src = ev.last_active_ms()
     facts = ev.facts
@@ -71,15 +70,13 @@ def session_row(
     }
 
 
-def list_sessions(
-    ctx: RunContext, kinds: list[str] | None = None
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def list_sessions(ctx: RunContext, kinds: list[str] | None = None) -> tuple[list[JsonObj], list[JsonObj]]:
     """Rows for every session, and per-store problems that stopped listing a store."""
-    rows: list[dict[str, Any]] = []
-    problems: list[dict[str, Any]] = []
+    rows: list[JsonObj] = []
+    problems: list[JsonObj] = []
     wanted = set(kinds) if kinds else None
     stores = ctx.discovery.stores
-    era: Any = None  # the resume rule of the release that will start (file era)
+    era: ResumeEra | None = None  # the resume rule of the release that will start (file era)
     for i, store in enumerate(stores):
         ctx.tick(f"agent {store.agent_id}", i, len(stores))
         if store.layout == "missing":

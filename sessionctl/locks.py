@@ -17,11 +17,11 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import orjson
 
 from sessionctl import jsonjs
+from sessionctl.action_types import JsonObj, JsonValue
 from sessionctl.errors import BusyError, DataError, PermissionDenied, SymlinkRefused, from_os_error
 from sessionctl.fsio import fault_point, makedirs, named, open_dir, unlink
 from sessionctl.timeutil import format_duration, iso_ms, now_ms, parse_iso_ms
@@ -129,7 +129,7 @@ class LockStatus:
         age = f", held for {format_duration(self.age_ms)}" if self.age_ms is not None else ""
         return f"{who} ({alive}{age})"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObj:
         return {
             "path": str(self.path),
             "pid": self.pid,
@@ -181,7 +181,7 @@ def inspect_lock(path: Path, *, stale_ms: int, now: int | None = None) -> LockSt
         ls.age_ms = t - (ls.mtime_ms or t)
         ls.reason = "cannot be opened (another user's lock?): treated as held"
         return ls
-    payload: Any = None
+    payload: JsonValue = None
     if raw:
         try:
             payload = jsonjs.loads(raw)  # as the gateway reads it (JSON.parse semantics)
@@ -261,7 +261,7 @@ def _own_starttime() -> int | None:
 
 
 def _payload() -> bytes:
-    body: dict[str, Any] = {"pid": os.getpid(), "createdAt": iso_ms(now_ms())}
+    body: JsonObj = {"pid": os.getpid(), "createdAt": iso_ms(now_ms())}
     st = _own_starttime()
     if st is not None:
         body["starttime"] = st

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
 
+from sessionctl.action_types import JsonValue
 from sessionctl.config import resolve_state_dir
 from sessionctl.errors import CantCreateError, SessionctlError
 from sessionctl.fsio import atomic_write
@@ -72,9 +72,9 @@ def health_metrics(
     status: str,
     exit_code: int,
     now_ms: int,
-    agents: Iterable[Mapping[str, Any]],
-    findings: Iterable[Mapping[str, Any]],
-    runs: Mapping[str, Any] | None = None,
+    agents: Iterable[Mapping[str, JsonValue]],
+    findings: Iterable[Mapping[str, JsonValue]],
+    runs: Mapping[str, JsonValue] | None = None,
     resume_budget: int | None = None,
 ) -> str:
     """Render the health JSON data (agents[], findings[], runs) as textfile-collector metrics."""
@@ -252,7 +252,7 @@ _SQLITE_GAUGES = (
 )
 
 
-def _sqlite_metrics(m: _Families, agent_list: list[Mapping[str, Any]]) -> None:
+def _sqlite_metrics(m: _Families, agent_list: list[Mapping[str, JsonValue]]) -> None:
     rows = [(a["agent"], a["sqlite"]) for a in agent_list if isinstance(a.get("sqlite"), Mapping)]
     for metric, help_, field in _SQLITE_GAUGES:
         for agent, sq in rows:
@@ -290,7 +290,7 @@ def run_metrics(
     state_dir: str,
     exit_code: int,
     now_ms: int,
-    data: Mapping[str, Any],
+    data: Mapping[str, JsonValue],
 ) -> str:
     """`gc --metrics FILE` / `prestart --metrics FILE`: how the run ended and what it removed,
     from the command's JSON data (gc: summary; prestart: steps[])."""

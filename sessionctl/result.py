@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
+from sessionctl.action_types import JsonObj
 from sessionctl.errors import ExitCode, SessionctlError
 
 SCHEMA_VERSION = 1
@@ -19,19 +20,19 @@ class Result:
     command: str
     status: Status = "ok"
     exit_code: int = ExitCode.OK
-    data: dict[str, Any] = field(default_factory=dict)
+    data: JsonObj = field(default_factory=dict)
     state_dir: str | None = None
     now: str | None = None
-    errors: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[JsonObj] = field(default_factory=list)
     logs: list[tuple[LogLevel, str]] = field(default_factory=list)
     # free-form context for the human view (not part of the JSON envelope)
-    view: dict[str, Any] = field(default_factory=dict)
+    view: JsonObj = field(default_factory=dict)
 
     def log(self, level: LogLevel, message: str) -> None:
         self.logs.append((level, message))
 
-    def envelope(self) -> dict[str, Any]:
-        env: dict[str, Any] = {
+    def envelope(self) -> JsonObj:
+        env: JsonObj = {
             "schema_version": SCHEMA_VERSION,
             "command": self.command,
             "status": self.status,

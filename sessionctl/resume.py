@@ -29,8 +29,9 @@ import enum
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from sessionctl.action_types import JsonObj, JsonValue
 from sessionctl.gateway import _version_near, find_gateways
 from sessionctl.timeutil import format_duration
 
@@ -73,7 +74,7 @@ def resume_candidate_key(key: str) -> bool:
     return not _rest(key).startswith(_NOT_RESUMED_HEADS)
 
 
-def sqlite_resumes_on_start(key: str, entry: Mapping[str, Any], status: Any = None) -> bool:
+def sqlite_resumes_on_start(key: str, entry: Mapping[str, JsonValue], status: str | None = None) -> bool:
     """True when the next start of a SQLite-era gateway (2026.7.2+) resumes this session.
     `status` is the `status` column (a projection of `entry.status`, and what OpenClaw's
     start-up scan selects on) when there is one."""
@@ -105,7 +106,7 @@ class ResumeSession:
     idle_ms: int | None
     stale: bool  # idle longer than the resume window: resuming it is the outage
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObj:
         return dict(self.__dict__)
 
 
@@ -183,7 +184,7 @@ class EraInfo:
     version: str | None  # the OpenClaw release it was decided from (None: unknown)
     source: str  # "running gateway (pid N)", "installed openclaw (PATH)", "unknown"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObj:
         return {"era": self.era.value, "version": self.version, "source": self.source}
 
 
@@ -211,7 +212,7 @@ def file_era(info: EraInfo) -> ResumeEra:
 
 
 def file_resumes_on_start(
-    key: str, entry: Mapping[str, Any], era: ResumeEra, *, transcript_locked: bool = False
+    key: str, entry: Mapping[str, JsonValue], era: ResumeEra, *, transcript_locked: bool = False
 ) -> bool:
     """True when the next start of a file-era gateway of `era` resumes this session (or
     tries to: OpenClaw itself marks a session failed when its transcript tail cannot be
@@ -243,7 +244,7 @@ def _file_candidate_key(key: str) -> bool:
     return True
 
 
-def resume_activity_ms(entry: Mapping[str, Any]) -> int | None:
+def resume_activity_ms(entry: Mapping[str, JsonValue]) -> int | None:
     """Last activity for the resume window: lastInteractionAt, else updatedAt (the start-up
     markers of OpenClaw overwrite updatedAt, never lastInteractionAt)."""
     for k in ("lastInteractionAt", "updatedAt"):
@@ -268,7 +269,7 @@ DEFUSE_REMOVED_FIELDS = (
 )
 
 
-def defused_entry(entry: Mapping[str, Any], now_ms: int) -> dict[str, Any]:
+def defused_entry(entry: Mapping[str, JsonValue], now_ms: int) -> JsonObj:
     """The entry as OpenClaw's markSessionFailed leaves it: status "failed", abortedLastRun
     true, endedAt = updatedAt = now, the pending-final-delivery and restart-delivery fields
     removed; existing keys keep their place, new ones are appended in OpenClaw's
@@ -293,7 +294,7 @@ class DefusePolicy:
     within_text: str
     source: str
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObj:
         return {
             "max_resume": self.max_resume,
             "resume_within_ms": self.within_ms,
@@ -311,12 +312,12 @@ class ResumeDecision:
     action: str  # "keep" (resumed at start) | "defuse"
     reason: str
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObj:
         return dict(self.__dict__)
 
 
 def plan_defuse(
-    candidates: list[tuple[str, str, Mapping[str, Any]]], policy: DefusePolicy, now_ms: int
+    candidates: list[tuple[str, str, Mapping[str, JsonValue]]], policy: DefusePolicy, now_ms: int
 ) -> list[ResumeDecision]:
     """Pure: which sessions of the resume set (agent, key, entry) are kept for the start
     and which are defused. Older than the window → defused; of the rest the

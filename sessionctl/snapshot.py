@@ -12,8 +12,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias, cast
 
+from sessionctl.action_types import JsonObj, JsonValue
 from sessionctl.config import normalize_agent_id
 from sessionctl.discovery import AgentStore
 from sessionctl.keys import ParsedKey, parse_key
@@ -37,19 +38,25 @@ from sessionctl.transcripts import (
 )
 
 ReadMode = Literal["none", "cheap", "deep"]
+# the fields of a TranscriptFacts after its path, in order (_FACT_FIELDS): what the
+# read-ahead child sends of a file it read (read_entry_facts adds its own Path)
+FactFields: TypeAlias = tuple[object, ...]
+# cheap transcript facts read earlier in a run, by path: by this process
+# (RunContext.facts_cache) or by the read-ahead child (FactsPrefetch.collect)
+FactsCache: TypeAlias = Mapping[str, TranscriptFacts | FactFields]
 
 
 @dataclass(slots=True)
 class EntryView:
     key: str
     parsed: ParsedKey
-    entry: Any
+    entry: JsonValue  # the store's value for the key, as parsed (shape_problem: not an object)
     shape_problem: str | None
     ref: TranscriptRef
     facts: TranscriptFacts | None = None
 
     @property
-    def obj(self) -> dict[str, Any]:
+    def obj(self) -> JsonObj:
         return self.entry if isinstance(self.entry, dict) else {}
 
     @property
@@ -144,7 +151,7 @@ class AgentSnapshot:
 PROMPT_HASH_LEN = 64
 
 
-def prompt_ref(entry: Any) -> Any:
+def prompt_ref(entry: JsonValue) -> JsonValue:
     ss = entry.get("skillsSnapshot") if isinstance(entry, dict) else None
     return ss.get("promptRef") if isinstance(ss, dict) else None
 
@@ -152,7 +159,7 @@ def prompt_ref(entry: Any) -> Any:
 _HEX = re.compile("[0-9a-f]+")
 
 
-def prompt_ref_paths(refs: Iterable[Any], sessions_dir: Path) -> list[Path]:
+def prompt_ref_paths(refs: Iterable[JsonValue], sessions_dir: Path) -> list[Path]:
     """The skill-prompt blobs (skills-prompts/sha256/<2 hex>/<hash>.txt) that the given
     skillsSnapshot.promptRef values reference by their `hash` and that exist as regular
     files (store.load_store(plan=True) keeps the refs: StoreLoad.prompt_refs). A `sha256:`
@@ -260,7 +267,9 @@ def session_files(
     return files, kept
 
 
-def sibling_references(entries: Mapping[str, Any], own_dir: Path | str) -> dict[str, dict[str, list[str]]]:
+def sibling_references(
+    entries: Mapping[str, JsonValue], own_dir: Path | str
+) -> dict[str, dict[str, list[str]]]:
     """sessions folder → file name → keys, for every entry of a store whose `sessionFile`
     (or a compaction checkpoint's) is an absolute path into ANOTHER sessions folder —
     OpenClaw's sibling rule (format doc §3): another agent's live entry keeps that file
@@ -268,7 +277,7 @@ def sibling_references(entries: Mapping[str, Any], own_dir: Path | str) -> dict[
     out: dict[str, dict[str, list[str]]] = {}
     own = str(own_dir)
 
-    def add(sf: Any, key: str) -> None:
+    def add(sf: JsonValue, key: str) -> None:
         if not isinstance(sf, str) or not sf.startswith("/"):
             return
         norm = os.path.normpath(sf.strip())
@@ -300,7 +309,7 @@ def snapshot_agent(
     slim: bool = False,
     report_denied: bool = False,
     inventory: Inventory | None = None,
-    facts_cache: dict[str, Any] | None = None,
+    facts_cache: FactsCache | None = None,
 ) -> AgentSnapshot:
     """Read one agent: parse the store, list the folder, read transcript facts.
 
@@ -405,6 +414,12 @@ _PREFETCH_KINDS = frozenset(("transcript", "topic"))
 _FACT_FIELDS = tuple(f.name for f in dataclass_fields(TranscriptFacts))[1:]  # all but the path
 
 
+def facts_from_fields(path: Path, fields: FactFields) -> TranscriptFacts:
+    """The TranscriptFacts of `path` from the fields the read-ahead child sent for it
+    (_FACT_FIELDS, in order: TranscriptFacts' own fields after the path)."""
+    return TranscriptFacts(path, *cast("tuple[Any, ...]", fields))
+
+
 class FactsPrefetch:
     """gc's plan read on two cores: a forked child reads what this process needs next.
 
@@ -457,7 +472,7 @@ class FactsPrefetch:
         os.close(w)
         return cls(pid, r)
 
-    def _message(self) -> Any:
+    def _message(self) -> object:
         """The child's next message (None when it failed or ended)."""
         import pickle
 
@@ -490,7 +505,7 @@ class FactsPrefetch:
                 self.close()
         return self._loads
 
-    def collect(self) -> dict[str, tuple[Any, ...]]:
+    def collect(self) -> dict[str, FactFields]:
         """The child's facts by path (empty when it failed): the fields of TranscriptFacts
         after its path, in order (read_entry_facts builds the facts of the paths it
         uses, with its own Path objects); reaps the child."""
@@ -562,7 +577,7 @@ def last_third(paths: list[Path]) -> list[Path]:
 
 
 def read_entry_facts(
-    snap: AgentSnapshot, *, deep: bool = False, workers: int = 2, cache: Mapping[str, Any] | None = None
+    snap: AgentSnapshot, *, deep: bool = False, workers: int = 2, cache: FactsCache | None = None
 ) -> None:
     """Fill `facts` for every entry whose transcript exists (each file read once).
     Cheap facts are read in-process (a few syscalls per file); a big deep read uses
@@ -601,11 +616,11 @@ def read_entry_facts(
             p, fi, evs = item
             f = cache.get(str(p))
             if f is not None and fi is not None:
-                if type(f) is tuple:  # FactsPrefetch: the fields after the path
+                if not isinstance(f, TranscriptFacts):  # FactsPrefetch: the fields after the path
                     if f[2] is None and (f[0], f[1]) == (fi.size, fi.mtime_ms):
-                        f = TranscriptFacts(p, *f)
+                        facts = facts_from_fields(p, f)
                         for ev in evs:
-                            ev.facts = f
+                            ev.facts = facts
                         continue
                 elif f.error is None and (f.size, f.mtime_ms) == (fi.size, fi.mtime_ms):
                     for ev in evs:

@@ -14,14 +14,18 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import orjson
 
 from sessionctl import jsonjs
+from sessionctl.action_types import JsonObj, JsonValue
 from sessionctl.errors import DataError, NotRegularFile, permission_denied
 from sessionctl.fsio import atomic_write, read_bytes, resolve_inside, store_tmp_name
 from sessionctl.jsonjs import decode_utf8, first_invalid_utf8
+
+if TYPE_CHECKING:
+    from sessionctl.transcripts import FileInfo
 
 StoreStatus = Literal["ok", "missing", "empty", "unparseable", "not_object", "unreadable"]
 
@@ -35,7 +39,7 @@ class StoreLoad:
 
     path: Path
     status: StoreStatus
-    data: dict[str, Any] | None = None
+    data: JsonObj | None = None
     raw: bytes | None = None
     size: int = 0
     mtime_ns: int = 0
@@ -46,7 +50,7 @@ class StoreLoad:
     # load_store(plan=True): the sha256 of the bytes read (raw is not kept), and each
     # entry's skillsSnapshot.promptRef (the only part of the dropped objects a writer needs)
     sha256: str | None = None
-    prompt_refs: dict[str, Any] | None = None
+    prompt_refs: JsonObj | None = None
     _canonical: bool | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -65,7 +69,7 @@ class StoreLoad:
 _JSON_TYPE = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
 
 
-def json_type(value: Any) -> str:
+def json_type(value: JsonValue) -> str:
     """The JSON name of a parsed value's type (object, array, string, number, boolean, null)."""
     return "null" if value is None else _JSON_TYPE.get(type(value), type(value).__name__)
 
@@ -94,7 +98,7 @@ TOO_DEEP = (
 )
 
 
-def parse_store_full(raw: bytes) -> tuple[StoreStatus, dict[str, Any] | None, str | None, str | None]:
+def parse_store_full(raw: bytes) -> tuple[StoreStatus, JsonObj | None, str | None, str | None]:
     """parse_store_bytes plus a note on a store that is valid but worth a word: not valid
     UTF-8 (read as OpenClaw reads it, with U+FFFD)."""
     if len(raw) == 0:
@@ -131,7 +135,7 @@ def parse_store_full(raw: bytes) -> tuple[StoreStatus, dict[str, Any] | None, st
     return "ok", data, None, note
 
 
-def parse_store_bytes(raw: bytes) -> tuple[StoreStatus, dict[str, Any] | None, str | None]:
+def parse_store_bytes(raw: bytes) -> tuple[StoreStatus, JsonObj | None, str | None]:
     """Classify and parse store bytes the way OpenClaw's JSON.parse sees them
     (sessionctl.jsonjs: Node's UTF-8 decoding, JSON.parse's grammar).
 
@@ -168,7 +172,7 @@ def _member_starts(raw: bytes) -> list[int] | None:
     return starts
 
 
-def parse_store_slim(raw: bytes) -> tuple[StoreStatus, dict[str, Any] | None, str | None]:
+def parse_store_slim(raw: bytes) -> tuple[StoreStatus, JsonObj | None, str | None]:
     """parse_store_bytes, minus SLIM_DROPPED in every entry (see _parse_slim)."""
     status, data, error, _note = _parse_slim(raw)
     return status, data, error
@@ -176,7 +180,7 @@ def parse_store_slim(raw: bytes) -> tuple[StoreStatus, dict[str, Any] | None, st
 
 def _parse_slim(
     raw: bytes, plan: PlanFacts | None = None
-) -> tuple[StoreStatus, dict[str, Any] | None, str | None, str | None]:
+) -> tuple[StoreStatus, JsonObj | None, str | None, str | None]:
     """parse_store_full, minus SLIM_DROPPED in every entry, parsing one member at a time
     so the whole parsed store (several times the file's size) never exists at once.
 
@@ -192,7 +196,7 @@ def _parse_slim(
     repeat) and keeps each entry's skillsSnapshot.promptRef (PlanFacts.prompt_refs)."""
     starts = _member_starts(raw)
     if starts is not None:
-        data: dict[str, Any] = {}
+        data: JsonObj = {}
         loads = orjson.loads
         ok = True
         last = len(starts) - 1
@@ -247,7 +251,7 @@ def _parse_slim(
     return status, full, error, note
 
 
-def _member_canonical(part: dict[str, Any], piece: bytes) -> bool:
+def _member_canonical(part: JsonObj, piece: bytes) -> bool:
     """serialize_store(part)[2:-2] == piece, for one member — except when orjson's
     indented output is the piece itself: then it is serialize_store's only if the JS
     number fix-ups (_fix_numbers) find nothing in it, which the caller checks once on
@@ -269,10 +273,10 @@ class PlanFacts:
     """What a writer's plan needs of the parts of a store a slim parse drops."""
 
     canonical: bool = True
-    prompt_refs: dict[str, Any] = field(default_factory=dict)
+    prompt_refs: JsonObj = field(default_factory=dict)
 
 
-def _keep_prompt_ref(plan: PlanFacts, key: str, entry: dict[str, Any]) -> None:
+def _keep_prompt_ref(plan: PlanFacts, key: str, entry: JsonObj) -> None:
     ss = entry.get("skillsSnapshot")
     if type(ss) is dict and "promptRef" in ss:
         plan.prompt_refs[key] = ss["promptRef"]
@@ -413,7 +417,7 @@ def _js_string(s: str) -> str:
     return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
-def _js_stringify(value: Any, depth: int, out: list[str]) -> None:
+def _js_stringify(value: JsonValue, depth: int, out: list[str]) -> None:
     """JSON.stringify(value, null, 2) in pure Python: the slow path for what orjson refuses
     (lone surrogates, integers beyond 64 bits). Keeps key order as is."""
     if value is None:
@@ -447,7 +451,7 @@ def _js_stringify(value: Any, depth: int, out: list[str]) -> None:
         raise TypeError(f"{type(value).__name__} is not JSON")
 
 
-def serialize_store(data: dict[str, Any]) -> bytes:
+def serialize_store(data: JsonObj) -> bytes:
     """Serialise like OpenClaw: JSON.stringify(store, null, 2), no trailing newline,
     byte for byte (JS number formatting, lone surrogates as escapes)."""
     try:
@@ -478,14 +482,14 @@ def member_spans(raw: bytes, keys: list[str]) -> dict[str, tuple[int, int]] | No
     return dict(zip(keys, zip(starts, ends, strict=True), strict=True))
 
 
-def member_values(raw: bytes, keys: list[str], wanted: Iterable[str]) -> dict[str, Any] | None:
+def member_values(raw: bytes, keys: list[str], wanted: Iterable[str]) -> JsonObj | None:
     """The whole values of the members `wanted` of a store in OpenClaw's own formatting
     (`keys`: all its keys, in order), parsing only their pieces of `raw` — the rest of
     the store is never parsed. None when the layout does not match (member_spans)."""
     spans = member_spans(raw, keys)
     if spans is None:
         return None
-    out: dict[str, Any] = {}
+    out: JsonObj = {}
     for key in wanted:
         span = spans.get(key)
         if span is None:
@@ -498,7 +502,7 @@ def member_values(raw: bytes, keys: list[str], wanted: Iterable[str]) -> dict[st
 
 
 def spliced_store(
-    raw: bytes, spans: dict[str, tuple[int, int]], before: dict[str, Any], new: dict[str, Any]
+    raw: bytes, spans: dict[str, tuple[int, int]], before: JsonObj, new: JsonObj
 ) -> Iterator[bytes | memoryview]:
     """The bytes of serialize_store(new) as pieces, for an edit of the canonical store
     `raw` (parsed as `before`, laid out as `spans`): each member whose value is still the
@@ -541,7 +545,7 @@ class RawMember:
         self.key = key
         self.piece = piece
 
-    def value(self) -> Any:
+    def value(self) -> JsonValue:
         _status, data, _err = parse_store_bytes(b"{" + bytes(self.piece) + b"}")
         if data is None or list(data) != [self.key]:
             raise DataError(f"a store member of {self.key!r} does not parse on its own")
@@ -574,7 +578,7 @@ def is_canonical(load: StoreLoad) -> bool:
         return False
 
 
-def write_store(path: Path, data: dict[str, Any]) -> bytes:
+def write_store(path: Path, data: JsonObj) -> bytes:
     """Atomically replace a store (OpenClaw temp naming, 0600, fsync, rename, fsync dir)."""
     payload = serialize_store(data)
     atomic_write(path, payload, mode=0o600, tmp_name=store_tmp_name(path))
@@ -584,7 +588,7 @@ def write_store(path: Path, data: dict[str, Any]) -> bytes:
 # ---------------------------------------------------------------- entries
 
 
-def session_id_unsafe(sid: Any) -> str | None:
+def session_id_unsafe(sid: JsonValue) -> str | None:
     """Why OpenClaw v5.28 would drop this sessionId, or None when it is safe."""
     if not isinstance(sid, str) or not sid:
         return "sessionId is missing or not a string"
@@ -597,7 +601,7 @@ def session_id_unsafe(sid: Any) -> str | None:
     return None
 
 
-def entry_shape_problem(entry: Any) -> str | None:
+def entry_shape_problem(entry: JsonValue) -> str | None:
     if not isinstance(entry, dict):
         return f"entry is a JSON {json_type(entry)}, not an object"
     why = session_id_unsafe(entry.get("sessionId"))
@@ -612,7 +616,7 @@ def entry_shape_problem(entry: Any) -> str | None:
 _MAX_SAFE = 2**53 - 1  # Number.MAX_SAFE_INTEGER: no timestamp or counter OpenClaw writes is larger
 
 
-def num(v: Any) -> int | None:
+def num(v: JsonValue) -> int | None:
     """A store timestamp/number as int, or None when absent, of the wrong type, not finite
     or beyond ±2**53 (1e300 as an updatedAt is garbage, not a date far in the future)."""
     if isinstance(v, bool) or not isinstance(v, int | float):
@@ -635,11 +639,11 @@ _NOT_FILES = frozenset({"symlink", "directory", "prompt_blobs"})
 
 
 def resolve_transcript(
-    entry: dict[str, Any],
+    entry: JsonObj,
     sessions_dir: Path,
     agent_id: str,
     state_dir: Path,
-    listed: Mapping[str, Any] | None = None,
+    listed: Mapping[str, FileInfo] | None = None,
 ) -> TranscriptRef:
     """Entry → transcript path, exactly as format doc §3. Never returns a path
     outside the sessions folder (or a sibling agent's sessions folder).

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from sessionctl.action_types import JsonObj
 from sessionctl.errors import ConfigError, SessionctlError, UsageError
 from sessionctl.findings import Finding, Severity
 from sessionctl.keys import GROUPLIKE_KINDS, KINDS, ParsedKey
@@ -76,7 +77,7 @@ class HealthThresholds:
             return SQLITE_DEFAULT_MAX_ENTRIES
         return self.max_entries
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObj:
         return {
             "store_max_bytes": self.store_max_bytes,
             "max_entries": self.max_entries,
@@ -153,7 +154,7 @@ def _duration(v: object, where: str) -> int:
     return limit_ms(v, where, ConfigError, zero=f"{where} must be longer than zero")
 
 
-def _openclaw_max_entries(maintenance: dict[str, Any]) -> int | None:
+def _openclaw_max_entries(maintenance: JsonObj) -> int | None:
     v = maintenance.get("maxEntries")
     if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
         return None
@@ -161,10 +162,10 @@ def _openclaw_max_entries(maintenance: dict[str, Any]) -> int | None:
 
 
 def resolve_thresholds(
-    section: dict[str, Any],
+    section: JsonObj,
     *,
     config_path: object = "sessionctl.toml",
-    openclaw_maintenance: dict[str, Any] | None = None,
+    openclaw_maintenance: JsonObj | None = None,
     store_max_mb: float | None = None,
     transcript_max_kb: float | None = None,
     max_entries: int | None = None,

@@ -12,10 +12,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import orjson
 
+from sessionctl.action_types import JsonObj, JsonValue
 from sessionctl.errors import NotRegularFile
 from sessionctl.fsio import open_regular
 from sessionctl.jsonjs import JS_WHITESPACE, JSONError, decode_utf8
@@ -94,7 +95,7 @@ class Inventory:
         return (f for f in self.files if f.kind in kinds)
 
 
-def classify(name: str) -> tuple[FileKind, dict[str, Any]]:
+def classify(name: str) -> tuple[FileKind, JsonObj]:
     """Classify a file name found in a sessions folder.
 
     Each pattern is tried only when a plain string test that every name it matches
@@ -159,7 +160,7 @@ def scan_sessions_dir(sessions_dir: Path) -> Inventory:
             try:
                 if de.is_symlink():
                     kind: FileKind = "symlink"
-                    extra: dict[str, Any] = {}
+                    extra: JsonObj = {}
                     st = de.stat(follow_symlinks=False)
                 elif de.is_dir(follow_symlinks=False):
                     kind, extra = ("prompt_blobs" if name == "skills-prompts" else "directory"), {}
@@ -242,11 +243,11 @@ class TranscriptFacts:
     deep_last_ts_ms: int | None = None
 
 
-BLANK: Any = object()  # a line OpenClaw's reader skips as blank
-BAD: Any = object()  # a line JSON.parse rejects (OpenClaw skips it silently)
+BLANK = object()  # js_line: a line OpenClaw's reader skips as blank
+BAD = object()  # js_line: a line JSON.parse rejects (OpenClaw skips it silently)
 
 
-def js_line(line: bytes, *, first: bool = False, last: bool = False) -> Any:
+def js_line(line: bytes, *, first: bool = False, last: bool = False) -> JsonValue:
     """One JSONL line as OpenClaw reads a transcript (pi-coding-agent's
     loadEntriesFromFile: `content.trim().split("\n")`, lines blank after `trim()`
     skipped, each other one `JSON.parse`d, failures skipped): the parsed value, BLANK or
@@ -269,7 +270,7 @@ def js_line(line: bytes, *, first: bool = False, last: bool = False) -> Any:
         return BAD
 
 
-def _judge_header(obj: Any, line_no: int) -> tuple[bool, str | None, str | None, int | None]:
+def _judge_header(obj: JsonValue, line_no: int) -> tuple[bool, str | None, str | None, int | None]:
     """OpenClaw's header test: the first entry it parses must have type "session" and a
     string id (`header.type !== "session" || typeof header.id !== "string"` → the file
     is replaced by a fresh header)."""
@@ -471,7 +472,7 @@ def deep_scan(path: Path, facts: TranscriptFacts) -> TranscriptFacts:
     header = False
     n = 0
 
-    def slow(line: bytes, last: bool) -> Any:
+    def slow(line: bytes, last: bool) -> JsonValue:
         return js_line(line, first=not header and not early, last=last)
 
     try:

@@ -27,10 +27,10 @@ from support.helpers import (
 
 from sessionctl import snapshot
 from sessionctl.discovery import AgentStore
-from sessionctl.snapshot import FactsPrefetch, snapshot_agent
+from sessionctl.snapshot import FactsPrefetch, facts_from_fields, snapshot_agent
 from sessionctl.store import resolve_transcript
 from sessionctl.timeutil import archive_stamp
-from sessionctl.transcripts import TranscriptFacts, read_facts, scan_sessions_dir
+from sessionctl.transcripts import read_facts, scan_sessions_dir
 
 
 def _folder(tmp_path: Path) -> tuple[Path, Path]:
@@ -199,8 +199,8 @@ def test_prefetched_facts_are_the_in_process_read(tmp_path: Path) -> None:
         "t1-topic-3.jsonl",
     ]
     for p, f in got.items():
-        assert TranscriptFacts(Path(p), *f) == read_facts(Path(p)), p
-    assert TranscriptFacts(sdir / "cut.jsonl", *got[str(sdir / "cut.jsonl")]).tail_partial is not None
+        assert facts_from_fields(Path(p), f) == read_facts(Path(p)), p
+    assert facts_from_fields(sdir / "cut.jsonl", got[str(sdir / "cut.jsonl")]).tail_partial is not None
 
 
 def test_a_stopped_read_ahead_leaves_no_child(tmp_path: Path) -> None:

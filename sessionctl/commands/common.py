@@ -13,13 +13,17 @@ import dataclasses
 import inspect
 import typing
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from typer.models import OptionInfo
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from _typeshed import DataclassInstance
+
+    from sessionctl.action_types import JsonObj, JsonValue
     from sessionctl.context import RunContext
     from sessionctl.execute import Outcome
     from sessionctl.result import Result
@@ -103,13 +107,14 @@ OpenClawOpt = Annotated[
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", "-n", help="Show the plan, change nothing (exit 0).")]
 
 
-def _backup_dir_option(metavar: str | None) -> Any:
-    return typer.Option(
+def _backup_dir_option(metavar: str | None) -> OptionInfo:
+    option: OptionInfo = typer.Option(  # typer declares it Any, for `x: int = typer.Option(...)`
         "--backup-dir",
         metavar=metavar,
         help="Folder of the run folders (default: <state>/sessionctl/runs); must be outside every sessions folder.",
         show_default=False,
     )
+    return option
 
 
 # gc, backup, runs, undo, restore, repair, archive, dedupe: `--backup-dir DIR`
@@ -164,11 +169,15 @@ _GC_POLICY = {
 }
 
 
-def _gc_policy_option(*decls: str, prestart: bool = False) -> Any:
+def _gc_policy_option(*decls: str, prestart: bool = False) -> OptionInfo:
     metavar, text = _GC_POLICY[decls[0]]
-    if prestart:
-        return typer.Option(*decls, metavar=metavar, help=f"gc: {text}", show_default=False)
-    return typer.Option(*decls, metavar=metavar, help=text[0].upper() + text[1:], show_default=False)
+    option: OptionInfo = typer.Option(  # typer declares it Any
+        *decls,
+        metavar=metavar,
+        help=f"gc: {text}" if prestart else text[0].upper() + text[1:],
+        show_default=False,
+    )
+    return option
 
 
 MaxAgeOpt = Annotated[str | None, _gc_policy_option("--max-age")]
@@ -261,7 +270,7 @@ def option_groups(func: Callable[..., None]) -> Callable[..., None]:
     (name, help, default, metavar) in every command that takes it."""
     sig = inspect.signature(func)
     hints = typing.get_type_hints(func, include_extras=True)
-    groups: dict[str, Any] = {}
+    groups: dict[str, type] = {}
     params: list[inspect.Parameter] = []
     for p in sig.parameters.values():
         hint = hints.get(p.name, p.annotation)
@@ -277,7 +286,7 @@ def option_groups(func: Callable[..., None]) -> Callable[..., None]:
         else:
             params.append(p.replace(annotation=hint))
 
-    def command(**kwargs: Any) -> None:
+    def command(**kwargs: object) -> None:
         for name, cls in groups.items():
             kwargs[name] = cls(**{f.name: kwargs.pop(f.name) for f in dataclasses.fields(cls)})
         func(**kwargs)
@@ -292,13 +301,20 @@ def option_groups(func: Callable[..., None]) -> Callable[..., None]:
 # ------------------------------------------------------------ body helpers
 
 
-def run_body(command: str, scope: ScopeOpts, body: Callable[[], object], **kwargs: Any) -> None:
+def run_body(
+    command: str,
+    scope: ScopeOpts,
+    body: Callable[[], object],
+    *,
+    metrics: str | None = None,
+    state_dir: str | None = None,
+) -> None:
     """Run a command's body through cli.run_command: its Result (or error) rendered as the
-    scope's --json / --quiet say, the exit code left for main() (`kwargs`: run_command's
-    metrics= and state_dir=)."""
+    scope's --json / --quiet say, the exit code left for main() (`metrics`, `state_dir`:
+    gc's and prestart's --metrics file, written by run_command)."""
     from sessionctl.cli import run_command
 
-    run_command(command, scope.json, body, quiet=scope.quiet, **kwargs)
+    run_command(command, scope.json, body, quiet=scope.quiet, metrics=metrics, state_dir=state_dir)
 
 
 def parse_duration_opt(option: str, text: str) -> int:
@@ -317,7 +333,7 @@ def lock_timeout_s(text: str) -> float:
     return parse_duration_opt("--lock-timeout", text) / 1000
 
 
-def check_metrics_path(path: str, state_dir: str | None) -> Any:
+def check_metrics_path(path: str, state_dir: str | None) -> Path:
     """`gc --metrics`, `prestart --metrics`: the one path check (fsio.check_output_path)
     before the run starts, when there is no context yet: against the state dir as it
     resolves (if it does) and its sessions folders. Returns the real path; UsageError (64)
@@ -333,7 +349,7 @@ def check_metrics_path(path: str, state_dir: str | None) -> Any:
     return check_output_option(path, sd, option="--metrics", kind="file")
 
 
-def check_output_option(path: str, state_dir: Path | None, *, option: str, kind: str) -> Any:
+def check_output_option(path: str, state_dir: Path | None, *, option: str, kind: str) -> Path:
     """A path option checked without a RunContext (`runs --backup-dir`, `--metrics`):
     fsio.check_output_path against the state dir (None: not known) and its sessions
     folders. Returns the real path; UsageError (64) when the path must not be written."""
@@ -385,7 +401,7 @@ def note_gateways(res: Result, gateways: Sequence[str]) -> None:
 
 def warn_skipped(
     res: Result,
-    skipped: Sequence[dict[str, Any]],
+    skipped: Sequence[JsonObj],
     *,
     label: str = "skipped",
     names: tuple[str, ...] = ("key", "from", "path"),
@@ -407,9 +423,9 @@ def run_planned(
     command: str,
     run: RunOpts,
     scope: VerboseScopeOpts,
-    make_options: Callable[[RunContext], Any],
+    make_options: Callable[[RunContext], DataclassInstance],
     execute: Callable[..., Outcome],
-    **extra: Any,
+    **extra: JsonValue,
 ) -> Result:
     """The body of a plan → run command (repair, archive, dedupe) once its own options are
     checked: the context, the --backup-dir check, the command's options for that context
@@ -427,7 +443,9 @@ def run_planned(
     return outcome_result(command, ctx, out, verbose=scope.verbose, **extra)
 
 
-def outcome_result(command: str, ctx: RunContext, out: Outcome, *, verbose: bool, **extra: Any) -> Result:
+def outcome_result(
+    command: str, ctx: RunContext, out: Outcome, *, verbose: bool, **extra: JsonValue
+) -> Result:
     """The Result of a plan → run command (repair, archive, dedupe): the same envelope
     fields for all three, then the command's own (`extra`)."""
     from sessionctl.errors import ExitCode

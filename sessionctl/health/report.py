@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from sessionctl.action_types import JsonObj
 from sessionctl.context import RunContext
 from sessionctl.findings import SEVERITY_RANK, Finding
 from sessionctl.gateway import find_gateways
@@ -48,7 +49,7 @@ class HealthReport:
     findings: list[Finding]
     snapshots: list[AgentSnapshot]
     thresholds: HealthThresholds
-    stale_policy: dict[str, Any] | None = None
+    stale_policy: JsonObj | None = None
 
     def counts(self) -> dict[str, int]:
         c = Counter(f.severity for f in self.findings)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
 
+from sessionctl.action_types import JsonObj
 from sessionctl.snapshot import AgentSnapshot
 
 # file kinds that belong to a session and are orphaned when nothing references them
@@ -32,9 +32,9 @@ class AgentStats:
     findings: dict[str, int] = field(default_factory=lambda: {"critical": 0, "warning": 0, "info": 0})
     # sessions the next gateway start resumes (sessionctl/resume.py); None where not computed
     resume_on_start: int | None = None
-    sqlite: dict[str, Any] | None = None  # SQLite-era agents: sessionctl/sqlite/health.py sqlite_stats
+    sqlite: JsonObj | None = None  # SQLite-era agents: sessionctl/sqlite/health.py sqlite_stats
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObj:
         d = dict(self.__dict__)
         d["entries_by_kind"] = dict(sorted(self.entries_by_kind.items()))
         return d

@@ -7,8 +7,8 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
+from sessionctl.action_types import JsonObj
 from sessionctl.resume import DefusePolicy
 
 DEFAULT_RUNNING_GRACE_MS = 3_600_000  # a "running" entry active within 1h is protected
@@ -22,7 +22,7 @@ class Limit:
     text: str  # as written: "120h"
     source: str  # "--max-age", "[gc]", "[gc.kinds.cron-run]", "openclaw.json session.maintenance.pruneAfter"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObj:
         return {"ms": self.ms, "text": self.text, "source": self.source}
 
 
@@ -31,7 +31,7 @@ class Cap:
     n: int
     source: str
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObj:
         return {"n": self.n, "source": self.source}
 
 
@@ -45,7 +45,7 @@ class Rule:
     protected: str | None = None  # source of a configured `protect = true` for the kind
     failed_idle: Limit | None = None  # sessions whose last run ended in error, once idle this long
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObj:
         return {
             "max_age": self.max_age.to_json() if self.max_age else None,
             "idle": self.idle.to_json() if self.idle else None,
@@ -148,7 +148,7 @@ class Policy:
             )
         return "; ".join(parts) if parts else "no limits"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObj:
         return {
             "source": self.source,
             "description": self.describe(),

@@ -12,8 +12,9 @@ import fnmatch
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
+from sessionctl.action_types import JsonObj, JsonValue
 from sessionctl.findings import Finding, Severity
 from sessionctl.locks import TRANSCRIPT_LOCK_STALE_MS, inspect_lock
 from sessionctl.policy.model import Policy
@@ -63,7 +64,7 @@ class Decision:
         """Worth a row in a non-verbose plan table."""
         return self.action == "expire" or self.protected or self.refused or bool(self.notes)
 
-    def removal_fields(self) -> dict[str, Any]:
+    def removal_fields(self) -> JsonObj:
         """What the journal records of this decision with a removal (file or SQLite era):
         kind, why, by which rule, age, idle time and transcript size."""
         return {
@@ -75,7 +76,7 @@ class Decision:
             "transcript_bytes": self.size,
         }
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObj:
         return {
             "agent": self.agent,
             "key": self.key,
@@ -108,7 +109,7 @@ class FileArchive:
     keys: list[str]
     lock_target: Path  # the transcript whose lock guards this file
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObj:
         return {
             "agent": self.agent,
             "path": str(self.path),
@@ -271,7 +272,7 @@ def _protection(
     return None
 
 
-def ended_in_error(o: Mapping[str, Any]) -> str | None:
+def ended_in_error(o: Mapping[str, JsonValue]) -> str | None:
     """Why a session's last run ended in error (None: it did not, or it is running):
     status failed / killed / timeout, or abortedLastRun with a status other than running."""
     st = o.get("status")
@@ -347,7 +348,7 @@ def _plan_defuse(
     session whose transcript lock a live process holds: it is running now), limited by
     `dp` across all agents (resume.plan_defuse)."""
 
-    cands: list[tuple[str, str, Mapping[str, Any]]] = []
+    cands: list[tuple[str, str, Mapping[str, JsonValue]]] = []
     for ap, snap in zip(plan.agents, snaps, strict=True):
         if snap.load.data is None or snap.store.layout != "file":
             continue

@@ -12,8 +12,9 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from sessionctl.action_types import JsonObj, JsonValue
 from sessionctl.errors import ConfigError, UsageError
 from sessionctl.keys import KINDS
 from sessionctl.policy.model import Cap, ConfigProblem, Limit, Policy, PolicyOverrides, Rule
@@ -52,7 +53,7 @@ _GC_KEYS = frozenset(
 _KIND_KEYS = frozenset({"max-age", "idle", "failed-idle", "max-entries", "protect"})
 
 
-def _norm_keys(table: Mapping[str, Any]) -> dict[str, Any]:
+def _norm_keys(table: Mapping[str, JsonValue]) -> JsonObj:
     return {str(k).replace("_", "-"): v for k, v in table.items()}
 
 
@@ -162,7 +163,7 @@ def resolve_policy(
     kinds_tbl = gc.get("kinds", {})
     if not isinstance(kinds_tbl, dict):
         raise ConfigError(f"{path}: [gc.kinds] must be a table of [gc.kinds.<kind>] tables", path=path)
-    raw_kinds: dict[str, dict[str, Any]] = {}
+    raw_kinds: dict[str, JsonObj] = {}
     for kind, tbl in kinds_tbl.items():
         if kind not in KINDS:
             raise ConfigError(
@@ -281,7 +282,7 @@ DEFAULT_KEEP_RUNS = 20
 
 
 def _retention(
-    gc: Mapping[str, Any], path: str, keep_runs: int | None, keep_within: str | None
+    gc: Mapping[str, JsonValue], path: str, keep_runs: int | None, keep_within: str | None
 ) -> tuple[int | None, Limit | None]:
     runs: int | None = None
     within: Limit | None = None

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from sessionctl.action_types import JsonValue
 from sessionctl.store import num
 
 if TYPE_CHECKING:
@@ -128,7 +129,7 @@ def est_repair(c: Costs) -> int:
     return c.est(cpu_repair(c))
 
 
-def rough_expired(pol: Policy | None, now_ms: int, data: Mapping[str, Any]) -> int:
+def rough_expired(pol: Policy | None, now_ms: int, data: Mapping[str, JsonValue]) -> int:
     """An upper-bound-ish count of what gc will expire in one store, from the store
     alone: entries not updated within the shortest limit, plus what exceeds a cap."""
 

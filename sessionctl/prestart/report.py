@@ -4,8 +4,9 @@ code, and the JSON of docs/prestart.md (PrestartReport.to_json)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
+from sessionctl.action_types import JsonObj
 from sessionctl.errors import ExitCode
 from sessionctl.result import Status
 
@@ -23,9 +24,9 @@ class StepReport:
     elapsed_ms: int | None = None
     run_id: str | None = None
     changes: int = 0
-    detail: dict[str, Any] = field(default_factory=dict)
+    detail: JsonObj = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObj:
         return {
             "name": self.name,
             "status": self.status,
@@ -46,7 +47,7 @@ class StoreCheck:
     valid: bool
     message: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObj:
         return dict(self.__dict__)
 
 
@@ -56,14 +57,14 @@ class PrestartReport:
     now_ms: int
     deadline_ms: int
     steps: list[StepReport] = field(default_factory=lambda: [StepReport(n) for n in STEPS])
-    refused: dict[str, Any] | None = None
+    refused: JsonObj | None = None
     stores: list[StoreCheck] = field(default_factory=list)
-    health: dict[str, Any] | None = None
-    errors: list[dict[str, Any]] = field(default_factory=list)
+    health: JsonObj | None = None
+    errors: list[JsonObj] = field(default_factory=list)
     elapsed_ms: int = 0
     stopped_at: str | None = None  # the step the deadline (or a refusal) stopped before (or in: `stopped`)
     note: str | None = None  # one line about a run that did nothing (no state dir, refused, busy)
-    sqlite: dict[str, Any] | None = None  # SQLite-era agents: reported, never changed (sqlite/prestart.py)
+    sqlite: JsonObj | None = None  # SQLite-era agents: reported, never changed (sqlite/prestart.py)
 
     def step(self, name: str) -> StepReport:
         for s in self.steps:
@@ -97,7 +98,7 @@ class PrestartReport:
     def skipped(self) -> list[str]:
         return [s.name for s in self.steps if s.status == "skipped"]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObj:
         return {
             "deadline_ms": self.deadline_ms,
             "elapsed_ms": self.elapsed_ms,

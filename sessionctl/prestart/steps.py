@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import replace
-from typing import Any
 
 from sessionctl import backup, bindings, repair
+from sessionctl.action_types import JsonObj
 from sessionctl.actions import apply_rewrite
 from sessionctl.bindings import BindingFile
 from sessionctl.context import RunContext
@@ -242,7 +242,7 @@ def expire_bindings_alone(p: PrestartState, st: StepReport) -> None:
     gateway's sweeper rule), each file rewritten atomically after a backup."""
 
     now = p.ctx.now_ms
-    edits: list[tuple[BindingFile, bytes, list[dict[str, Any]]]] = []
+    edits: list[tuple[BindingFile, bytes, list[JsonObj]]] = []
     for bf in bindings.load_bindings(p.ctx.state_dir):
         if bf.error is not None or bf.raw is None:
             continue
@@ -253,7 +253,7 @@ def expire_bindings_alone(p: PrestartState, st: StepReport) -> None:
     if not edits:
         st.status, st.reason = "nothing_to_do", "no expired thread binding"
         return
-    acts: list[tuple[dict[str, Any], bytes]] = []
+    acts: list[tuple[JsonObj, bytes]] = []
 
     def record(run: Run) -> None:
         st.run_id = run.run_id

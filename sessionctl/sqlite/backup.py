@@ -20,11 +20,13 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
-from typing import Any
 
+from sessionctl.action_types import BackupRecord, JournalAction
+from sessionctl.context import RunContext
 from sessionctl.errors import BusyError, DataError, IOFailure
 from sessionctl.fsio import fsync_dir, lexists_in, lstat_in, makedirs, sha256_file, state_rel
 from sessionctl.gateway import find_gateways
+from sessionctl.runs import Run, RunInfo
 from sessionctl.sqlite import SUPPORTED_AGENT_SCHEMAS
 from sessionctl.sqlite.db import DbError, open_ro, read_schema, schema_problem, uri
 from sessionctl.sqlite.reader import gateway_for
@@ -38,7 +40,7 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def backup_db(run: Any, db: Path, agent_id: str) -> dict[str, Any]:
+def backup_db(run: Run, db: Path, agent_id: str) -> BackupRecord:
     """Back `db` up into the run folder (backup/<path relative to the state dir>) and record
     it in `run.backups` (kind "sqlite"). Raises IOFailure / DataError; nothing is changed."""
 
@@ -204,7 +206,7 @@ def restore_db(source: Path, db: Path, agent_id: str) -> None:
 # ---------------------------------------------------------------- restore / undo actions
 
 
-def plan_restores(ctx: Any, info: Any, target: str) -> list[dict[str, Any]]:
+def plan_restores(ctx: RunContext, info: RunInfo, target: str) -> list[JournalAction]:
     """sqlite.restore actions for the agent databases run `target` backed up (narrowed to
     the selected agents). Each backup is checked first (checksum, schema, owner, quick_check)."""
     by_db = {
@@ -212,7 +214,7 @@ def plan_restores(ctx: Any, info: Any, target: str) -> list[dict[str, Any]]:
         for st in ctx.discovery.stores
         if st.layout == "sqlite" and st.sqlite_path is not None
     }
-    out: list[dict[str, Any]] = []
+    out: list[JournalAction] = []
     for b in (info.journal or {}).get("backups", []):
         if b.get("kind") != "sqlite":
             continue
@@ -235,7 +237,7 @@ def plan_restores(ctx: Any, info: Any, target: str) -> list[dict[str, Any]]:
     return out
 
 
-def refuse_unless_stopped(ctx: Any) -> None:
+def refuse_unless_stopped(ctx: RunContext) -> None:
     """A database is put back only with no gateway of this state dir running (any era)."""
 
     gws = find_gateways(ctx.state_dir)
@@ -248,7 +250,7 @@ def refuse_unless_stopped(ctx: Any) -> None:
         )
 
 
-def prepare_restores(run: Any, actions: list[dict[str, Any]]) -> None:
+def prepare_restores(run: Run, actions: list[JournalAction]) -> None:
     """Back up each database a sqlite.restore will overwrite (so the restore can be undone)."""
     for a in actions:
         if a["type"] == "sqlite.restore" and a.get("state", "planned") == "planned":
@@ -257,7 +259,7 @@ def prepare_restores(run: Any, actions: list[dict[str, Any]]) -> None:
                 a["backup"] = backup_db(run, db, a["agent"])["backup"]
 
 
-def apply_restores(run: Any, actions: list[dict[str, Any]]) -> None:
+def apply_restores(run: Run, actions: list[JournalAction]) -> None:
     for a in actions:
         if a["type"] != "sqlite.restore" or a.get("state", "planned") != "planned":
             continue

@@ -32,9 +32,13 @@ import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypeAlias
 
+from sessionctl.action_types import JsonObj
 from sessionctl.sqlite import MIN_SQLITE
+
+# a column value as sqlite3 returns it (TEXT, BLOB, INTEGER, REAL, NULL)
+SqlValue: TypeAlias = str | bytes | int | float | None
 
 BUSY_TIMEOUT_S = 5.0  # OpenClaw's own busy timeout (OPENCLAW_SQLITE_BUSY_TIMEOUT_MS = 5e3)
 
@@ -182,7 +186,7 @@ class Schema:
     app_version: str | None = None
     has_meta: bool = False
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObj:
         return dict(self.__dict__)
 
 

@@ -29,16 +29,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from sessionctl.action_types import skip
+from sessionctl.action_types import JournalAction, JsonValue, skip
 from sessionctl.context import RunContext
 from sessionctl.discovery import AgentStore
 from sessionctl.errors import Unavailable
 from sessionctl.fsio import state_rel
+from sessionctl.policy import GcPlan, Policy
+from sessionctl.runs import Run
 from sessionctl.snapshot import AgentSnapshot
 from sessionctl.sqlite.backup import backup_db
-from sessionctl.sqlite.openclaw import BATCH, delete_rpc, find_openclaw, lifecycle, missing_message, unarchive
+from sessionctl.sqlite.openclaw import (
+    BATCH,
+    KeyResult,
+    delete_rpc,
+    find_openclaw,
+    lifecycle,
+    missing_message,
+    unarchive,
+)
 from sessionctl.sqlite.reader import AgentDb, gateway_for, read_agent_db
 from sessionctl.sqlite.snapshot import is_cron_run, is_synthetic, sqlite_snapshot
 
@@ -60,16 +69,17 @@ class SqliteGc:
 
     # ------------------------------------------------------------ planning
 
-    def read(self, out: Any, policy: Any = None) -> list[AgentSnapshot]:
+    def read(self, skipped_agents: list[dict[str, str]], policy: Policy | None = None) -> list[AgentSnapshot]:
         """Read every selected SQLite-era agent; those that cannot be read are skipped. With a
         policy that is only OpenClaw's own session.maintenance, nothing is planned for them:
         OpenClaw 2026.9 applies it itself after every write (archiving, protecting DMs and
-        groups, a cap of 5000 unarchived) — sessionctl would only apply it differently."""
+        groups, a cap of 5000 unarchived) — sessionctl would only apply it differently.
+        Agents not planned, and why, go to `skipped_agents` (gc's outcome)."""
         snaps: list[AgentSnapshot] = []
         sqlite_stores = [st for st in self.ctx.discovery.stores if st.layout == "sqlite" and st.sqlite_path]
         if policy is not None and policy.openclaw_only and sqlite_stores:
             for st in sqlite_stores:
-                out.skipped_agents.append(
+                skipped_agents.append(
                     {
                         "agent": st.agent_id,
                         "reason": "SQLite era: OpenClaw applies its own session.maintenance itself; "
@@ -83,9 +93,7 @@ class SqliteGc:
             adb = read_agent_db(st.agent_id, st.sqlite_path, st.sessions_dir, integrity=None)
             if not adb.ok:
                 why = adb.error or (adb.problem[1] if adb.problem else adb.status)
-                out.skipped_agents.append(
-                    {"agent": st.agent_id, "reason": f"SQLite database not read: {why}"}
-                )
+                skipped_agents.append({"agent": st.agent_id, "reason": f"SQLite database not read: {why}"})
                 continue
             self.dbs[st.agent_id] = adb
             self.stores[st.agent_id] = st
@@ -94,8 +102,8 @@ class SqliteGc:
             snaps.append(sqlite_snapshot(st, adb, main_key=self.ctx.openclaw.main_key, include=include))
         return snaps
 
-    def build_actions(self, plan: Any) -> list[dict[str, Any]]:
-        actions: list[dict[str, Any]] = []
+    def build_actions(self, plan: GcPlan) -> list[JournalAction]:
+        actions: list[JournalAction] = []
         for ap in plan.agents:
             adb = self.dbs.get(ap.agent)
             if adb is None:
@@ -143,7 +151,7 @@ class SqliteGc:
             )
         return exe, None
 
-    def backup(self, run: Any, actions: list[dict[str, Any]]) -> None:
+    def backup(self, run: Run, actions: list[JournalAction]) -> None:
 
         for agent in sorted({a["agent"] for a in actions}):
             adb = self.dbs[agent]
@@ -152,10 +160,10 @@ class SqliteGc:
                 if a["agent"] == agent:
                     a["backup"] = rec["backup"]
 
-    def apply(self, run: Any, actions: list[dict[str, Any]], exe: Path) -> None:
+    def apply(self, run: Run, actions: list[JournalAction], exe: Path) -> None:
         """Re-verify, run OpenClaw, confirm. Sets each action's state and note."""
 
-        by_agent: dict[str, list[dict[str, Any]]] = {}
+        by_agent: dict[str, list[JournalAction]] = {}
         for a in actions:
             by_agent.setdefault(a["agent"], []).append(a)
         for agent, acts in sorted(by_agent.items()):
@@ -185,7 +193,7 @@ class SqliteGc:
             self._confirm(agent, acts)
 
     @staticmethod
-    def _record(a: dict[str, Any], r: Any) -> None:
+    def _record(a: JournalAction, r: KeyResult) -> None:
         if r.ok and r.status in ("deleted", "archived", "already_archived"):
             a["state"] = "applied"
             a["result"] = {"status": r.status, "archived": r.archived}
@@ -199,7 +207,7 @@ class SqliteGc:
         adb = read_agent_db(agent, st.sqlite_path, st.sessions_dir, integrity=None)
         return adb if adb.ok else None
 
-    def _reverify(self, agent: str, acts: list[dict[str, Any]]) -> None:
+    def _reverify(self, agent: str, acts: list[JournalAction]) -> None:
         now = self._reread(agent)
         for a in acts:
             if now is None:
@@ -216,7 +224,7 @@ class SqliteGc:
             elif a["type"] == "sqlite.archive" and n.archived:
                 skip(a, "already archived")
 
-    def _confirm(self, agent: str, acts: list[dict[str, Any]]) -> None:
+    def _confirm(self, agent: str, acts: list[JournalAction]) -> None:
         now = self._reread(agent)
         if now is None:
             return
@@ -233,7 +241,7 @@ class SqliteGc:
 # ---------------------------------------------------------------- undo
 
 
-def undo_actions(target_run: str, a: dict[str, Any], state: str | None) -> list[dict[str, Any]]:
+def undo_actions(target_run: str, a: JournalAction, state: str | None) -> list[JournalAction]:
     """The reverse of one applied sqlite.* action of run `target_run` (see the module doc).
     `state` is the action's outcome from status.json (None when the run was interrupted: the
     journal, rewritten after each OpenClaw batch, then tells what OpenClaw answered)."""
@@ -283,7 +291,7 @@ def undo_actions(target_run: str, a: dict[str, Any], state: str | None) -> list[
     ]
 
 
-def _db_conflict(a: dict[str, Any], note: str, target_run: str, **extra: Any) -> dict[str, Any]:
+def _db_conflict(a: JournalAction, note: str, target_run: str, **extra: JsonValue) -> JournalAction:
     """The conflict an undo reports for the SQLite-era action `a` it cannot reverse
     through OpenClaw: `note` says why; `restore <target_run>` puts the database back."""
     return {
@@ -297,7 +305,7 @@ def _db_conflict(a: dict[str, Any], note: str, target_run: str, **extra: Any) ->
     }
 
 
-def apply_unarchive(ctx: RunContext, actions: list[dict[str, Any]], openclaw: str | None) -> None:
+def apply_unarchive(ctx: RunContext, actions: list[JournalAction], openclaw: str | None) -> None:
     """Apply sqlite.unarchive actions through the running gateway."""
 
     todo = [a for a in actions if a["type"] == "sqlite.unarchive"]

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any
+from pathlib import Path
 
+from sessionctl.action_types import JsonObj, JsonValue
+from sessionctl.discovery import AgentStore
 from sessionctl.findings import Finding, Severity, fix_cmd
 from sessionctl.locks import pid_alive, proc_starttime
 from sessionctl.resume import ResumeSession, resume_finding, sqlite_resumes_on_start
@@ -40,7 +42,7 @@ _UNITS = {"b": 1, "kb": 1024, "k": 1024, "mb": 1024**2, "m": 1024**2, "gb": 1024
 _UNITS.update({"tb": 1024**4, "t": 1024**4})
 
 
-def _byte_size(raw: Any) -> int | None:
+def _byte_size(raw: JsonValue) -> int | None:
     """OpenClaw's parseByteSize with defaultUnit b (dist/parse-bytes-*.mjs); None = invalid."""
     import re
 
@@ -54,7 +56,7 @@ def _byte_size(raw: Any) -> int | None:
     return round(float(m.group(1)) * mult) if mult else None
 
 
-def disk_budget(maintenance: dict[str, Any]) -> tuple[int | None, int | None]:
+def disk_budget(maintenance: JsonObj) -> tuple[int | None, int | None]:
     """(maxDiskBytes, highWaterBytes) as OpenClaw resolves them (resolveMaxDiskBytes /
     resolveHighWaterBytes): unset → 10 GiB and 80 %; `false`, 0 or unreadable → no budget."""
     raw = maintenance.get("maxDiskBytes")
@@ -81,7 +83,7 @@ def agent_checks(
     snap: AgentSnapshot | None,
     thr: HealthThresholds,
     now_ms: int,
-    maintenance: dict[str, Any],
+    maintenance: JsonObj,
 ) -> list[Finding]:
     """The findings of one SQLite-era agent database (see the module doc)."""
 
@@ -183,13 +185,13 @@ def agent_checks(
                 },
             )
         )
-    out.extend(_archive_accumulated(adb, bytes_h))
+    out.extend(_archive_accumulated(adb))
     if snap is not None:
-        out.extend(_entry_checks(adb, snap, thr, now_ms, path, bytes_h, fix_cmd))
+        out.extend(_entry_checks(adb, snap, thr, now_ms, path))
     return out
 
 
-def _archive_accumulated(adb: AgentDb, bytes_h: Any) -> list[Finding]:
+def _archive_accumulated(adb: AgentDb) -> list[Finding]:
 
     if not adb.archives and not adb.archive_files:
         return []
@@ -226,8 +228,6 @@ def _entry_checks(
     thr: HealthThresholds,
     now_ms: int,
     path: str,
-    bytes_h: Any,
-    fix_cmd: Any,
 ) -> list[Finding]:
 
     out: list[Finding] = []
@@ -290,14 +290,14 @@ def _entry_checks(
 # ---------------------------------------------------------------- a mixed state
 
 
-def sqlite_era_state(state_dir: Any, stores: Iterable[Any]) -> bool:
+def sqlite_era_state(state_dir: Path, stores: Iterable[AgentStore]) -> bool:
     """True when a SQLite-era release has run on this state dir: it has an agent database or
     the shared `state/openclaw.sqlite` (file-era releases create neither)."""
 
     return any(s.layout == "sqlite" for s in stores) or state_db_path(state_dir).exists()
 
 
-def pending_import(store: Any) -> Finding:
+def pending_import(store: AgentStore) -> Finding:
     """A file-era sessions.json in a SQLite-era state dir: OpenClaw 2026.8+ checks every
     agent folder's sessions.json at start-up (`assertSessionStoreMigrationComplete`) and
     refuses to start until `openclaw doctor --fix` has imported it."""
@@ -396,7 +396,7 @@ def state_checks(
 # ---------------------------------------------------------------- statistics
 
 
-def sqlite_stats(adb: AgentDb, snap: AgentSnapshot | None, maintenance: dict[str, Any]) -> dict[str, Any]:
+def sqlite_stats(adb: AgentDb, snap: AgentSnapshot | None, maintenance: JsonObj) -> JsonObj:
     """`agents[].sqlite` of health's JSON (docs/health.md)."""
     mx, hw = disk_budget(maintenance)
     listed = [n for n in adb.nodes if n.listed]

@@ -5,8 +5,7 @@ as the file era."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from sessionctl.action_types import JsonObj
 from sessionctl.discovery import AgentStore
 from sessionctl.listing import identity_columns
 from sessionctl.resume import sqlite_resumes_on_start
@@ -21,10 +20,10 @@ def read_for_list(store: AgentStore) -> AgentDb:
 
 def sqlite_rows(
     store: AgentStore, adb: AgentDb, now_ms: int, main_key: str, kinds: set[str] | None
-) -> list[dict[str, Any]]:
+) -> list[JsonObj]:
     snap = sqlite_snapshot(store, adb, main_key=main_key)
     nodes = {n.key: n for n in adb.nodes}
-    rows: list[dict[str, Any]] = []
+    rows: list[JsonObj] = []
     for ev in snap.entries:
         if kinds is not None and ev.parsed.kind not in kinds:
             continue

@@ -17,8 +17,8 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from sessionctl.action_types import JsonValue
 from sessionctl.errors import UsageError
 
 CALL_TIMEOUT_S = 300.0
@@ -54,7 +54,7 @@ def missing_message() -> str:
 class CallResult:
     argv: list[str]
     returncode: int | None
-    doc: Any = None  # the parsed --json document, when there was one
+    doc: JsonValue = None  # the parsed --json document, when there was one
     stdout: str = ""
     stderr: str = ""
     error: str | None = None  # could not run / timed out / no JSON
@@ -92,7 +92,7 @@ def openclaw_env(state_dir: Path) -> dict[str, str]:
     return env
 
 
-def extract_json(text: str) -> Any:
+def extract_json(text: str) -> JsonValue:
     """The JSON document of a `--json` run (OpenClaw may print notices before it)."""
     text = text.strip()
     if not text:

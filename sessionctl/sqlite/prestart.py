@@ -16,10 +16,9 @@ The health summary step covers these agents like every other.
 
 from __future__ import annotations
 
-from typing import Any
-
+from sessionctl.action_types import JsonObj
 from sessionctl.context import RunContext
-from sessionctl.policy import plan_gc
+from sessionctl.policy import Policy, plan_gc
 from sessionctl.resume import sqlite_resumes_on_start
 from sessionctl.sqlite.reader import read_agent_db
 from sessionctl.sqlite.snapshot import is_synthetic, sqlite_snapshot
@@ -32,20 +31,20 @@ NOT_DONE = (
 
 
 def sqlite_report(
-    ctx: RunContext, policy: Any, resume_window_ms: int
-) -> tuple[dict[str, Any] | None, list[tuple[str, str]]]:
+    ctx: RunContext, policy: Policy | None, resume_window_ms: int
+) -> tuple[JsonObj | None, list[tuple[str, str]]]:
     """(the `sqlite` part of prestart's report, log lines). None when there is no SQLite-era agent."""
 
     stores = [s for s in ctx.discovery.stores if s.layout == "sqlite" and s.sqlite_path is not None]
     if not stores:
         return None, []
     logs: list[tuple[str, str]] = []
-    agents: list[dict[str, Any]] = []
+    agents: list[JsonObj] = []
     gc_snaps = []
     for st in stores:
         assert st.sqlite_path is not None
         adb = read_agent_db(st.agent_id, st.sqlite_path, st.sessions_dir, integrity=None)
-        entry: dict[str, Any] = {
+        entry: JsonObj = {
             "agent": st.agent_id,
             "db": str(st.sqlite_path),
             "status": adb.status,

@@ -13,13 +13,21 @@ import re
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from sessionctl import jsonjs
+from sessionctl.action_types import JsonObj, JsonValue
 from sessionctl.gateway import find_gateways
 from sessionctl.locks import pid_alive
 from sessionctl.sqlite import AGENT_DB_NAME, STATE_DB_REL, SUPPORTED_AGENT_SCHEMAS, SUPPORTED_STATE_SCHEMAS
-from sessionctl.sqlite.db import DbError, Schema, open_ro, read_schema, read_transaction, schema_problem
+from sessionctl.sqlite.db import (
+    DbError,
+    Schema,
+    SqlValue,
+    open_ro,
+    read_schema,
+    read_transaction,
+    schema_problem,
+)
 
 # OpenClaw's own list projection (session-accessor.sqlite-status, `sessionEntryMetadataJson`):
 # entry_json without the two big diagnostic objects, which no check reads
@@ -42,7 +50,7 @@ def state_db_path(state_dir: Path) -> Path:
     return state_dir.joinpath(*STATE_DB_REL)
 
 
-def parse_entry(text: Any) -> dict[str, Any] | None:
+def parse_entry(text: SqlValue) -> JsonObj | None:
     """entry_json as JSON.parse reads it, when it is an object (else None)."""
     if not isinstance(text, str):
         return None
@@ -61,7 +69,7 @@ def is_internal_key(key: str) -> bool:
     return end >= 0 and key.startswith(INTERNAL_SEGMENT, end + 1)
 
 
-def _finite(v: Any) -> bool:
+def _finite(v: JsonValue) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and v == v and abs(v) != float("inf")
 
 
@@ -71,7 +79,7 @@ class Node:
 
     key: str
     session_id: str
-    entry: dict[str, Any] | None
+    entry: JsonObj | None
     entry_valid: int
     updated_at: int
     status: str | None
@@ -322,7 +330,7 @@ class ThreadBinding:
     expires_at: int | None
     status: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObj:
         return dict(self.__dict__)
 
 
@@ -336,7 +344,7 @@ class StateDb:
     schema: Schema | None = None
     registry: list[tuple[str, str]] = field(default_factory=list)  # agent_databases (agent_id, path)
     leases: list[Lease] = field(default_factory=list)
-    gateway_owner: dict[str, Any] | None = None  # state_leases 'gateway-owner' row (no payload secrets)
+    gateway_owner: JsonObj | None = None  # state_leases 'gateway-owner' row (no payload secrets)
     bindings: list[ThreadBinding] = field(default_factory=list)
 
     @property

@@ -8,8 +8,9 @@ as they are (or nothing, when they were written to --output).
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from sessionctl.action_types import JsonObj
 from sessionctl.render import terminal_width
 from sessionctl.result import Result
 from sessionctl.views.fmt import SEVERITY_STYLE, Column, bytes_h, dur_h, table_lines
@@ -44,7 +45,7 @@ AGENT_COLUMNS = (
 )
 
 
-def _agents_lines(agents: list[dict[str, Any]], width: int | None) -> list[str]:
+def _agents_lines(agents: list[JsonObj], width: int | None) -> list[str]:
     cells = []
     for a in agents:
         layout = a["layout"]
@@ -64,7 +65,7 @@ def _agents_lines(agents: list[dict[str, Any]], width: int | None) -> list[str]:
     return table_lines(AGENT_COLUMNS, cells, width)
 
 
-def _kinds_lines(agents: list[dict[str, Any]]) -> list[str]:
+def _kinds_lines(agents: list[JsonObj]) -> list[str]:
     out = []
     for a in agents:
         kinds = sorted(a.get("entries_by_kind", {}).items(), key=lambda kv: (-kv[1], kv[0]))
@@ -73,7 +74,7 @@ def _kinds_lines(agents: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def render_human(data: dict[str, Any], console: Console, *, verbose: bool, status: str) -> None:
+def render_human(data: JsonObj, console: Console, *, verbose: bool, status: str) -> None:
     from rich.markup import escape
 
     agents = data.get("agents", [])

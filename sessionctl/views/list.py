@@ -6,10 +6,10 @@ envelope costs (benchmarks/RESULTS.md)."""
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 from rich.console import Console
 
+from sessionctl.action_types import JsonObj, JsonValue
 from sessionctl.render import terminal_width
 from sessionctl.result import Result
 from sessionctl.views.fmt import Column, bytes_h, dur_h, table_lines
@@ -44,7 +44,7 @@ TSV_FIELDS = (
 )
 
 
-def _cell(v: Any) -> str:
+def _cell(v: JsonValue) -> str:
     if v is None:
         return ""
     if isinstance(v, list):
@@ -53,7 +53,7 @@ def _cell(v: Any) -> str:
 
 
 def render(result: Result, console: Console) -> None:
-    rows: list[dict[str, Any]] = result.data.get("sessions", [])
+    rows: list[JsonObj] = result.data.get("sessions", [])
     if result.view.get("format") == "tsv":
         out = ["\t".join(TSV_FIELDS)]
         out.extend("\t".join(_cell(r.get(f)) for f in TSV_FIELDS) for r in rows)

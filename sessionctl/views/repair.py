@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.console import Console
 
+from sessionctl.action_types import JsonObj
 from sessionctl.result import Result
 from sessionctl.views.fmt import SEVERITY_STYLE
 
@@ -21,7 +20,7 @@ def _line(console: Console, text: str, style: str | None = None) -> None:
 
 def render_actions(result: Result, console: Console) -> None:
     d = result.data
-    actions: list[dict[str, Any]] = d.get("actions", [])
+    actions: list[JsonObj] = d.get("actions", [])
     verbose = bool(result.view.get("verbose"))
     dry = d.get("dry_run")
     if not actions:
