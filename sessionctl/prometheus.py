@@ -330,24 +330,16 @@ def run_metrics(
         if st.get("name") == "gc" and isinstance(detail, Mapping):
             for agent, s in (detail.get("by_agent") or {}).items():
                 expired[agent] = int(s.get("expired") or 0)
-    for agent, n in expired.items():
-        m.add(
-            "sessionctl_run_expired_sessions",
-            "Sessions the run's gc removed from the agent's store.",
-            "gauge",
-            n,
-            command=command,
-            agent=agent,
-        )
-    for agent, n in archived.items():
-        m.add(
+    for name, text, by_agent in (
+        ("sessionctl_run_expired_sessions", "Sessions the run's gc removed from the agent's store.", expired),
+        (
             "sessionctl_run_archived_files",
             "Transcript files the run's gc archived (renamed to .deleted.<stamp>).",
-            "gauge",
-            n,
-            command=command,
-            agent=agent,
-        )
+            archived,
+        ),
+    ):
+        for agent, n in by_agent.items():
+            m.add(name, text, "gauge", n, command=command, agent=agent)
     return m.text()
 
 

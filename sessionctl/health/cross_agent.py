@@ -7,7 +7,7 @@ from collections import defaultdict
 
 from sessionctl.bindings import dangling, expired, load_bindings, target_agent
 from sessionctl.context import RunContext
-from sessionctl.findings import Finding, fix_cmd
+from sessionctl.findings import Finding, Severity, fix_cmd
 from sessionctl.peers import IdentityLinks, SessionPeer, entry_peers, expected_route, route_bindings
 from sessionctl.snapshot import AgentSnapshot, session_agent
 
@@ -115,34 +115,29 @@ def binding_checks(
             agent = target_agent(b, default)
             if wanted is not None and agent not in wanted:
                 continue
-            data = b.to_json()
             what = f"{bf.channel} thread {b.conversation_id or b.ident}"
+            check: str
+            severity: Severity
             why = expired(b, now_ms)
             if why is not None:
-                out.append(
-                    Finding(
-                        "binding.expired",
-                        "info",
-                        agent,
-                        f"{what} binding is expired ({why}); only a running gateway sweeps it",
-                        key=b.target_session_key,
-                        path=str(bf.path),
-                        fix=fix_cmd("gc", agent),
-                        data=data,
-                    )
-                )
+                check, severity = "binding.expired", "info"
+                message = f"{what} binding is expired ({why}); only a running gateway sweeps it"
             elif dangling(b, keys, default):
+                check, severity = "binding.dangling", "warning"
                 target = b.target_session_key or "(none)"
-                out.append(
-                    Finding(
-                        "binding.dangling",
-                        "warning",
-                        agent,
-                        f"{what} is bound to session {target}, which no longer exists in agent {agent!r}",
-                        key=b.target_session_key,
-                        path=str(bf.path),
-                        fix=fix_cmd("gc", agent),
-                        data=data,
-                    )
+                message = f"{what} is bound to session {target}, which no longer exists in agent {agent!r}"
+            else:
+                continue
+            out.append(
+                Finding(
+                    check,
+                    severity,
+                    agent,
+                    message,
+                    key=b.target_session_key,
+                    path=str(bf.path),
+                    fix=fix_cmd("gc", agent),
+                    data=b.to_json(),
                 )
+            )
     return out
