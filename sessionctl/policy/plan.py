@@ -201,22 +201,26 @@ def session_times(ev: EntryView, now_ms: int) -> Times:
     active, active_src = ev.last_active_ms()
     if active is None and ev.facts is not None and ev.facts.error is None and ev.facts.size:
         active, active_src = ev.facts.mtime_ms, "transcript mtime"
-    age: int | None = None
-    if started is not None:
-        age = now_ms - started
-        if age < 0:
-            notes.append(f"start in the future ({started_src} +{format_duration(-age)}): age counted as 0")
-            age = 0
-    idle: int | None = None
+    age = _since(now_ms, started, ("start", started_src, "age counted as 0"), notes)
+    idle = _since(now_ms, active, ("activity", active_src, "counted as now"), notes)
     if active is not None:
-        idle = now_ms - active
-        if idle < 0:
-            notes.append(f"activity in the future ({active_src} +{format_duration(-idle)}): counted as now")
-            idle = 0
-            active = now_ms
+        active = min(active, now_ms)  # activity in the future: now
     if started is None and active is None:
         notes.append("no usable timestamp")
     return Times(age, started_src, idle, active_src, active, notes)
+
+
+def _since(now_ms: int, at: int | None, note: tuple[str, str, str], notes: list[str]) -> int | None:
+    """now − `at` (None without `at`). `at` in the future counts as now (0) and is noted:
+    `note` is (what, where it came from, how it is counted)."""
+    if at is None:
+        return None
+    since = now_ms - at
+    if since < 0:
+        what, src, counted = note
+        notes.append(f"{what} in the future ({src} +{format_duration(-since)}): {counted}")
+        return 0
+    return since
 
 
 def _is_main(ev: EntryView) -> bool:
