@@ -457,6 +457,23 @@ def _try_acquire_excl(path: Path, payload: bytes, dir_fd: int) -> HeldLock | Non
     return HeldLock(path, payload, st.st_ino, now_ms(), [])
 
 
+class _Backoff:
+    """The wait between two looks at a lock: `first_s`, doubling up to 250 ms, for as
+    long as `timeout_s` (from now) lasts."""
+
+    def __init__(self, timeout_s: float, *, first_s: float) -> None:
+        self.deadline = time.monotonic() + timeout_s
+        self.delay = first_s
+
+    def wait(self) -> bool:
+        """Sleep before the next look; False (no sleep) once the time is up."""
+        if time.monotonic() >= self.deadline:
+            return False
+        time.sleep(self.delay)
+        self.delay = min(self.delay * 2, 0.25)
+        return True
+
+
 def acquire(
     target: Path, *, timeout_s: float = STORE_LOCK_TIMEOUT_S, stale_ms: int = STORE_LOCK_STALE_MS
 ) -> HeldLock:
@@ -473,8 +490,7 @@ def acquire(
             ),
             f"cannot lock {target}",
         )
-    deadline = time.monotonic() + timeout_s
-    delay = 0.01
+    backoff = _Backoff(timeout_s, first_s=0.01)
     broke: list[LockStatus] = []
     last: LockStatus | None = None
     while True:
@@ -486,15 +502,13 @@ def acquire(
         if last.exists and last.stale and remove_if_unchanged(last):
             broke.append(last)
             continue
-        if time.monotonic() >= deadline:
+        if not backoff.wait():
             holder = last.describe() if last.exists else "another process"
             raise BusyError(
                 f"{path} is held by {holder}; gave up after {timeout_s:g}s",
                 path=str(path),
                 hint="wait for the holder to finish and run again; a lock is only broken when provably stale",
             )
-        time.sleep(delay)
-        delay = min(delay * 2, 0.25)
 
 
 @contextlib.contextmanager
@@ -575,17 +589,14 @@ def private_lock(state_dir: Path, *, timeout_s: float = 10.0) -> Iterator[Path]:
 def wait_store_lock_free(store_path: Path, timeout_s: float) -> None:
     """Fail fast, before a run folder exists, while a live process holds sessions.json.lock."""
     path = lock_path_for(store_path)
-    deadline = time.monotonic() + timeout_s
-    delay = 0.02
+    backoff = _Backoff(timeout_s, first_s=0.02)
     while True:
         st = inspect_lock(path, stale_ms=STORE_LOCK_STALE_MS)
         if not st.exists or st.stale:
             return
-        if time.monotonic() >= deadline:
+        if not backoff.wait():
             raise BusyError(
                 f"{path} is held by {st.describe()}; gave up after {timeout_s:g}s, nothing was changed",
                 path=str(path),
                 hint="wait for the holder to finish and run the command again (a live holder's lock is never broken)",
             )
-        time.sleep(delay)
-        delay = min(delay * 2, 0.25)
