@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -231,27 +232,44 @@ def read_agent_db(
     out.db_bytes = _file_size(db)
     out.wal_bytes = _file_size(db.with_name(db.name + "-wal"))
     out.sessions_dir_bytes, out.sessions_dir_files, out.archive_files = _scan_sessions_dir(sessions_dir)
+
+    def read(conn: sqlite3.Connection) -> None:
+        with read_transaction(conn):
+            _read_rows(conn, out)
+        if integrity is not None:
+            with read_transaction(conn):
+                rows = conn.execute(f"PRAGMA {integrity}(20)").fetchall()
+            out.integrity = [str(r[0]) for r in rows]
+            out.integrity_mode = integrity
+
+    _read_db(out, db, read, role="agent", supported=SUPPORTED_AGENT_SCHEMAS, owner=agent_id)
+    return out
+
+
+def _read_db(
+    out: AgentDb | StateDb,
+    path: Path,
+    read: Callable[[sqlite3.Connection], None],
+    *,
+    role: str,
+    supported: frozenset[int],
+    owner: str | None = None,
+) -> None:
+    """Open `path` read-only, check its schema (`out.problem`, status unknown: not read
+    further), then `read` it; a database that cannot be read leaves its status and error
+    in `out` (never raises for its content)."""
     try:
-        with open_ro(db) as conn:
+        with open_ro(path) as conn:
             out.schema = read_schema(conn)
-            out.problem = schema_problem(
-                out.schema, role="agent", supported=SUPPORTED_AGENT_SCHEMAS, owner=agent_id
-            )
+            out.problem = schema_problem(out.schema, role=role, supported=supported, owner=owner)
             if out.problem is not None:
                 out.status = "unknown"
-                return out
-            with read_transaction(conn):
-                _read_rows(conn, out)
-            if integrity is not None:
-                with read_transaction(conn):
-                    rows = conn.execute(f"PRAGMA {integrity}(20)").fetchall()
-                out.integrity = [str(r[0]) for r in rows]
-                out.integrity_mode = integrity
+                return
+            read(conn)
     except DbError as exc:
         out.status, out.error = exc.status, exc.message
     except sqlite3.Error as exc:
-        out.status, out.error = "unreadable", f"cannot read {db}: {exc}"
-    return out
+        out.status, out.error = "unreadable", f"cannot read {path}: {exc}"
 
 
 def _read_rows(conn: sqlite3.Connection, out: AgentDb) -> None:
@@ -366,19 +384,12 @@ def read_state_db(state_dir: Path) -> StateDb:
     if not os.path.lexists(path):
         return out
     out.exists = True
-    try:
-        with open_ro(path) as conn:
-            out.schema = read_schema(conn)
-            out.problem = schema_problem(out.schema, role="global", supported=SUPPORTED_STATE_SCHEMAS)
-            if out.problem is not None:
-                out.status = "unknown"
-                return out
-            with read_transaction(conn):
-                _read_state(conn, out)
-    except DbError as exc:
-        out.status, out.error = exc.status, exc.message
-    except sqlite3.Error as exc:
-        out.status, out.error = "unreadable", f"cannot read {path}: {exc}"
+
+    def read(conn: sqlite3.Connection) -> None:
+        with read_transaction(conn):
+            _read_state(conn, out)
+
+    _read_db(out, path, read, role="global", supported=SUPPORTED_STATE_SCHEMAS)
     return out
 
 
