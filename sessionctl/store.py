@@ -220,11 +220,7 @@ def _parse_slim(
                 if plan.canonical:
                     plan.canonical = _member_canonical(part, piece)
             for key, entry in part.items():
-                if type(entry) is dict:
-                    if plan is not None:
-                        _keep_prompt_ref(plan, key, entry)
-                    for f in SLIM_DROPPED:
-                        entry.pop(f, None)
+                _slim_entry(plan, key, entry)
                 data[key] = entry
         if ok:
             if plan is not None and plan.canonical and _fix_numbers(raw) is not raw:
@@ -241,14 +237,20 @@ def _parse_slim(
             except DataError:
                 plan.canonical = False
         for key, entry in full.items():
-            if type(entry) is dict:
-                if plan is not None:
-                    _keep_prompt_ref(plan, key, entry)
-                for f in SLIM_DROPPED:
-                    entry.pop(f, None)
+            _slim_entry(plan, key, entry)
     elif plan is not None:
         plan.canonical = False
     return status, full, error, note
+
+
+def _slim_entry(plan: PlanFacts | None, key: str, entry: JsonValue) -> None:
+    """What the slim parse keeps of an entry (an object; anything else as it is): its
+    skillsSnapshot.promptRef for `plan`, not the big diagnostic objects (SLIM_DROPPED)."""
+    if type(entry) is dict:
+        if plan is not None:
+            _keep_prompt_ref(plan, key, entry)
+        for f in SLIM_DROPPED:
+            entry.pop(f, None)
 
 
 def _member_canonical(part: JsonObj, piece: bytes) -> bool:
