@@ -128,7 +128,7 @@ LockTimeoutOpt = Annotated[
         help="How long to wait for sessions.json.lock and sessionctl's own lock.",
     ),
 ]
-# gc and backup (prestart says more about its defaults: sessionctl/prestart/)
+# gc, backup and prestart: run retention afterwards (runs.prune_runs)
 KeepRunsOpt = Annotated[
     int | None,
     typer.Option(
@@ -143,7 +143,7 @@ KeepWithinOpt = Annotated[
     typer.Option(
         "--keep-within",
         metavar="DURATION",
-        help="Afterwards, delete run folders older than DURATION (e.g. 30d).",
+        help="Afterwards, delete run folders older than DURATION (e.g. 30d); with --keep-runs, a run is kept if either keeps it.",
         show_default=False,
     ),
 ]
@@ -184,7 +184,7 @@ MaxAgeOpt = Annotated[str | None, _gc_policy_option("--max-age")]
 IdleOpt = Annotated[str | None, _gc_policy_option("--idle")]
 FailedIdleOpt = Annotated[str | None, _gc_policy_option("--failed-idle")]
 MaxEntriesOpt = Annotated[int | None, _gc_policy_option("--max-entries")]
-KindOpt = Annotated[list[str] | None, _gc_policy_option("--kind", "-k")]
+KindOpt = Annotated[list[str] | None, _gc_policy_option("--kind", "-k")]  # list's filter too
 ProtectOpt = Annotated[list[str] | None, _gc_policy_option("--protect")]
 PrestartMaxAgeOpt = Annotated[str | None, _gc_policy_option("--max-age", prestart=True)]
 PrestartIdleOpt = Annotated[str | None, _gc_policy_option("--idle", prestart=True)]

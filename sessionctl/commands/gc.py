@@ -13,6 +13,7 @@ from sessionctl.commands.common import (
     KeepRunsOpt,
     KeepWithinOpt,
     KindOpt,
+    LockTimeoutOpt,
     MaxAgeOpt,
     MaxEntriesOpt,
     MaxResumeOpt,
@@ -90,14 +91,7 @@ def register(app: typer.Typer) -> None:
         keep_runs: KeepRunsOpt = None,
         keep_within: KeepWithinOpt = None,
         backup_dir: BackupDirOpt = None,
-        lock_timeout: Annotated[
-            str,
-            typer.Option(
-                "--lock-timeout",
-                metavar="DURATION",
-                help="How long to wait for sessions.json.lock (and sessionctl's own lock).",
-            ),
-        ] = "10s",
+        lock_timeout: LockTimeoutOpt = "10s",
         force_online: ForceOnlineOpt = False,
         openclaw: OpenClawOpt = None,
         metrics: MetricsOpt = None,

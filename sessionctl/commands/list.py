@@ -8,6 +8,7 @@ from sessionctl.commands.common import (
     AgentOpt,
     ConfigOpt,
     JsonOpt,
+    KindOpt,
     NowOpt,
     QuietOpt,
     ScopeOpts,
@@ -23,10 +24,7 @@ FORMATS = ("table", "tsv", "json")
 def register(app: typer.Typer) -> None:
     @app.command("list")
     def list_cmd(
-        kind: Annotated[
-            list[str] | None,
-            typer.Option("--kind", "-k", metavar="KIND", help="Only sessions of this kind (repeatable)."),
-        ] = None,
+        kind: KindOpt = None,
         state_dir: StateDirOpt = None,
         agent: AgentOpt = None,
         now: NowOpt = None,

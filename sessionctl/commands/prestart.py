@@ -5,6 +5,8 @@ from typing import Annotated
 import typer
 
 from sessionctl.commands.common import (
+    KeepRunsOpt,
+    KeepWithinOpt,
     MaxResumeOpt,
     MetricsOpt,
     PrestartFailedIdleOpt,
@@ -44,24 +46,8 @@ def register(app: typer.Typer) -> None:
         failed_idle: PrestartFailedIdleOpt = None,
         max_resume: MaxResumeOpt = None,
         resume_within: ResumeWithinOpt = None,
-        keep_runs: Annotated[
-            int | None,
-            typer.Option(
-                "--keep-runs",
-                metavar="N",
-                help="Afterwards, keep only the newest N run folders (default: [gc] keep-runs, else 20).",
-                show_default=False,
-            ),
-        ] = None,
-        keep_within: Annotated[
-            str | None,
-            typer.Option(
-                "--keep-within",
-                metavar="DURATION",
-                help="Afterwards, delete run folders older than DURATION (e.g. 30d); with --keep-runs, a run is kept if either keeps it.",
-                show_default=False,
-            ),
-        ] = None,
+        keep_runs: KeepRunsOpt = None,
+        keep_within: KeepWithinOpt = None,
         metrics: MetricsOpt = None,
         scope: ScopeOpts,
     ) -> None:
