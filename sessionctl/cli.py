@@ -130,8 +130,8 @@ def _write_run_metrics(result: Result, path: str, state_dir: str | None) -> None
     file keeps the last run, and its age alerts). A file that cannot be written is an
     error of the run (73 when the run itself succeeded; 64 when the path became one
     sessionctl must not write, fsio.check_output_path): a monitor must not go blind."""
-    from pathlib import Path
 
+    from sessionctl.commands.common import check_metrics_path
     from sessionctl.errors import ExitCode, SessionctlError
     from sessionctl.prometheus import run_metrics, state_dir_label, write_textfile
     from sessionctl.timeutil import now_ms, parse_iso_ms
@@ -144,10 +144,8 @@ def _write_run_metrics(result: Result, path: str, state_dir: str | None) -> None
         now_ms=at,
         data=result.data,
     )
-    from sessionctl.commands.common import check_metrics_path
-
     try:  # checked again: the run may have created the state dir's folders since
-        write_textfile(Path(str(check_metrics_path(path, state_dir))), text)
+        write_textfile(check_metrics_path(path, state_dir), text)
     except SessionctlError as exc:
         result.errors.append(exc.to_json())
         if result.exit_code == ExitCode.OK:

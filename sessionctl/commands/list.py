@@ -51,6 +51,7 @@ def register(app: typer.Typer) -> None:
             from sessionctl.errors import ExitCode, UsageError
             from sessionctl.keys import KINDS
             from sessionctl.listing import list_sessions
+            from sessionctl.views.progress import stderr_progress
 
             if fmt not in FORMATS:
                 raise UsageError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
@@ -60,8 +61,6 @@ def register(app: typer.Typer) -> None:
                 if k not in KINDS:
                     raise UsageError(f"--kind {k!r}: unknown kind; kinds are: {', '.join(KINDS)}")
             ctx = scope.context()
-            from sessionctl.views.progress import stderr_progress
-
             with stderr_progress("list", enabled=scope.progress) as hook:
                 ctx.progress = hook
                 rows, problems = list_sessions(ctx, kind)

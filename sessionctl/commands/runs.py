@@ -25,13 +25,12 @@ def register(app: typer.Typer) -> None:
         from sessionctl.cli import run_command
 
         def body() -> object:
+            from sessionctl import context
             from sessionctl.config import resolve_state_dir
             from sessionctl.result import Result
             from sessionctl.runs import list_runs, runs_root
 
             sd = resolve_state_dir(state_dir)
-            from sessionctl import context
-
             context.CURRENT["state_dir"] = str(sd)
             if backup_dir is not None:
                 check_output_option(backup_dir, sd, option="--backup-dir", kind="dir")
