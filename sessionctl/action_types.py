@@ -9,22 +9,10 @@ sessionctl.actions.ACTION_TYPES.
 """
 
 from collections.abc import MutableMapping
-from typing import Any, Literal, NotRequired, TypeAlias, TypedDict
+from typing import Literal, NotRequired, TypeAlias, TypedDict
 
-# A value as JSON holds it (object, array, string, number, true/false, null), as parsed:
-# what it is is checked where it is used (a store entry, a journal field, a status).
-# The one place the core's signatures say Any, by this name: a signature that takes or
-# gives parsed JSON says so with JsonValue / JsonObj, every other one names its type.
-# Why Any and not the recursive union (None | bool | int | float | str |
-# list[JsonValue] | dict[str, JsonValue]): every read of a field would then need an
-# isinstance narrowing before use, also where the code has checked the shape already
-# (entry_shape_problem, validate_journal) — mypy strict reports ~740 errors with it,
-# in the store, journal and gc code whose values are checked once, where they are read.
-JsonValue: TypeAlias = Any
-# A JSON object as sessionctl reads or writes it (a journal, a status, a store entry, a
-# command's JSON data; a table of openclaw.json or sessionctl.toml, read the same way):
-# its values are whatever JSON holds, checked where they are used.
-JsonObj: TypeAlias = dict[str, JsonValue]
+from sessionctl.jsonjs import JsonObj
+
 # One journaled action as the journal holds it (journal.json's `actions[]`); the typed
 # view of each type's fields is its payload below.
 JournalAction: TypeAlias = JsonObj

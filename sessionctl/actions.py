@@ -45,7 +45,7 @@ from types import ModuleType
 from typing import Any, BinaryIO, Literal, Protocol, cast
 
 from sessionctl import action_types as at
-from sessionctl.action_types import BackupRecord, JournalAction, JsonObj, skip
+from sessionctl.action_types import BackupRecord, JournalAction, skip
 from sessionctl.errors import BusyError, DataError, UsageError
 from sessionctl.fsio import (
     atomic_write,
@@ -66,7 +66,7 @@ from sessionctl.fsio import (
     unlink,
     write_temp,
 )
-from sessionctl.jsonjs import gc_paused
+from sessionctl.jsonjs import JsonObj, gc_paused
 from sessionctl.locks import STORE_LOCK_TIMEOUT_S, TRANSCRIPT_LOCK_STALE_MS, HeldLock, acquire, store_lock
 from sessionctl.runs import (
     BACKUP_SUFFIX,

@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from sessionctl.action_types import JsonObj
 from sessionctl.bindings import binding_file_paths
 from sessionctl.context import RunContext
 from sessionctl.errors import SessionctlError
 from sessionctl.execute import DEFAULT_LOCK_TIMEOUT_S, RunOutcome, RunSteps, exclusive, run_journaled
+from sessionctl.jsonjs import JsonObj
 from sessionctl.runs import Run, prune_runs
 from sessionctl.snapshot import prompt_ref_paths
 from sessionctl.sqlite.backup import backup_db

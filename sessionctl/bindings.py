@@ -21,10 +21,10 @@ from typing import Literal
 import orjson
 
 from sessionctl import jsonjs
-from sessionctl.action_types import JsonObj, JsonValue
 from sessionctl.config import normalize_agent_id
 from sessionctl.errors import NotRegularFile
 from sessionctl.fsio import read_bytes
+from sessionctl.jsonjs import JsonObj, JsonValue
 from sessionctl.keys import parse_key
 from sessionctl.store import num
 from sessionctl.timeutil import format_duration

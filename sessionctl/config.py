@@ -7,7 +7,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sessionctl.action_types import JsonObj
 from sessionctl.errors import (
     ConfigError,
     NotFoundError,
@@ -17,7 +16,7 @@ from sessionctl.errors import (
     from_os_error,
 )
 from sessionctl.fsio import read_bytes
-from sessionctl.jsonjs import dig
+from sessionctl.jsonjs import JsonObj, dig
 from sessionctl.store import json_type
 
 LEGACY_DIRS = (".clawdbot", ".moltbot", ".moldbot")

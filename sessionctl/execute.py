@@ -26,13 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Required, TypedDict, Unpack
 
-from sessionctl.action_types import BackupRecord, JournalAction, JsonObj, JsonValue, skip
+from sessionctl.action_types import BackupRecord, JournalAction, skip
 from sessionctl.actions import apply_actions, prepare
 from sessionctl.context import RunContext
 from sessionctl.errors import BusyError, ConfigError, DataError, SessionctlError
 from sessionctl.findings import Finding, MappedFinding, Severity
 from sessionctl.fsio import atomic_write, fault_point, makedirs
 from sessionctl.gateway import find_gateways, refuse_if_gateway_running
+from sessionctl.jsonjs import JsonObj, JsonValue
 from sessionctl.locks import private_lock, wait_store_lock_free
 from sessionctl.runs import Run, maybe_finish
 

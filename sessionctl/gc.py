@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Unpack
 
 from sessionctl import bindings as bmod
-from sessionctl.action_types import JournalAction, JsonObj, skip
+from sessionctl.action_types import JournalAction, skip
 from sessionctl.actions import apply_delete, apply_move, apply_rewrite, apply_store_actions, locked_store
 from sessionctl.bindings import BindingFile, ThreadBinding
 from sessionctl.context import RunContext
@@ -55,7 +55,7 @@ from sessionctl.fsio import (
 )
 from sessionctl.fsio import sha256_bytes as _sha
 from sessionctl.gateway import Gateway, refuse_if_gateway_running
-from sessionctl.jsonjs import gc_paused
+from sessionctl.jsonjs import JsonObj, gc_paused
 from sessionctl.keys import parse_key
 from sessionctl.locks import (
     TRANSCRIPT_LOCK_STALE_MS,

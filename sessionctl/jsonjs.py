@@ -22,7 +22,8 @@ above adjustments, and an iterative parser for nesting deeper than Python recurs
 the real Node.
 
 Also here: String.prototype.trim's whitespace, for the JSONL reader OpenClaw uses
-(`content.trim().split("\\n")`, lines blank after `trim()` skipped).
+(`content.trim().split("\\n")`, lines blank after `trim()` skipped); and the names the
+core's signatures give what a parse returns, JsonValue and JsonObj.
 """
 
 from __future__ import annotations
@@ -32,15 +33,30 @@ import gc
 import json
 import re
 from collections.abc import Iterator
-from typing import NoReturn
+from typing import Any, NoReturn, TypeAlias
 
 import orjson
 
-from sessionctl.action_types import JsonValue
+# A value as JSON holds it (object, array, string, number, true/false, null), as parsed:
+# what it is is checked where it is used (a store entry, a journal field, a status).
+# The one place the core's signatures say Any, by this name: a signature that takes or
+# gives parsed JSON says so with JsonValue / JsonObj, every other one names its type.
+# Why Any and not the recursive union (None | bool | int | float | str |
+# list[JsonValue] | dict[str, JsonValue]): every read of a field would then need an
+# isinstance narrowing before use, also where the code has checked the shape already
+# (entry_shape_problem, validate_journal) — mypy strict reports ~740 errors with it,
+# in the store, journal and gc code whose values are checked once, where they are read.
+JsonValue: TypeAlias = Any
+# A JSON object as sessionctl reads or writes it (a journal, a status, a store entry, a
+# command's JSON data; a table of openclaw.json or sessionctl.toml, read the same way):
+# its values are whatever JSON holds, checked where they are used.
+JsonObj: TypeAlias = dict[str, JsonValue]
 
 __all__ = [
     "JS_WHITESPACE",
     "JSONError",
+    "JsonObj",
+    "JsonValue",
     "TooDeep",
     "decode_utf8",
     "first_invalid_utf8",

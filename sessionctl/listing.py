@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from sessionctl.action_types import JsonObj
 from sessionctl.context import RunContext
+from sessionctl.jsonjs import JsonObj
 from sessionctl.resume import ResumeEra, detect_era, file_era, file_resume_keys
 from sessionctl.snapshot import EntryView, snapshot_agent
 

@@ -21,9 +21,9 @@ from pathlib import Path
 import orjson
 
 from sessionctl import jsonjs
-from sessionctl.action_types import JsonObj, JsonValue
 from sessionctl.errors import BusyError, DataError, PermissionDenied, SymlinkRefused, from_os_error
 from sessionctl.fsio import fault_point, makedirs, named, open_dir, unlink
+from sessionctl.jsonjs import JsonObj, JsonValue
 from sessionctl.timeutil import format_duration, iso_ms, now_ms, parse_iso_ms
 
 STORE_LOCK_STALE_MS = 30_000

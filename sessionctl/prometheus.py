@@ -15,10 +15,10 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from sessionctl.action_types import JsonValue
 from sessionctl.config import resolve_state_dir
 from sessionctl.errors import CantCreateError, SessionctlError
 from sessionctl.fsio import atomic_write
+from sessionctl.jsonjs import JsonValue
 
 SEVERITIES = ("critical", "warning", "info")
 STATUS_VALUE = {"ok": 0, "warning": 1, "critical": 2, "unknown": 3}

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sessionctl.action_types import JsonObj
 from sessionctl.errors import ExitCode, SessionctlError
+from sessionctl.jsonjs import JsonObj
 
 SCHEMA_VERSION = 1
 Status = Literal["ok", "warning", "critical", "unknown", "error"]

@@ -31,8 +31,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from sessionctl.action_types import JsonObj, JsonValue
 from sessionctl.gateway import _version_near, find_gateways
+from sessionctl.jsonjs import JsonObj, JsonValue
 from sessionctl.timeutil import format_duration
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Unpack
 
-from sessionctl.action_types import JournalAction, JsonObj
+from sessionctl.action_types import JournalAction
 from sessionctl.actions import (
     apply_actions,
     attach_entry_sources,
@@ -37,6 +37,7 @@ from sessionctl.execute import (
 )
 from sessionctl.fsio import sha256_bytes, sha256_file, unlink
 from sessionctl.gateway import refuse_if_gateway_running
+from sessionctl.jsonjs import JsonObj
 from sessionctl.locks import (
     STORE_LOCK_STALE_MS,
     TRANSCRIPT_LOCK_STALE_MS,

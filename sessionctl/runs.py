@@ -39,7 +39,7 @@ from pathlib import Path
 
 import orjson
 
-from sessionctl.action_types import BackupRecord, JournalAction, JsonObj, JsonValue
+from sessionctl.action_types import BackupRecord, JournalAction
 from sessionctl.errors import (
     CantCreateError,
     DataError,
@@ -67,6 +67,7 @@ from sessionctl.fsio import (
     state_rel,
     unlink,
 )
+from sessionctl.jsonjs import JsonObj, JsonValue
 from sessionctl.locks import own_folder, pid_alive
 from sessionctl.timeutil import invocation_mark, iso_ms, now_ms, parse_iso_ms, run_stamp
 

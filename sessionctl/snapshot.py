@@ -14,9 +14,9 @@ from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any, Literal, TypeAlias, cast
 
-from sessionctl.action_types import JsonObj, JsonValue
 from sessionctl.config import normalize_agent_id
 from sessionctl.discovery import AgentStore
+from sessionctl.jsonjs import JsonObj, JsonValue
 from sessionctl.keys import ParsedKey, parse_key
 from sessionctl.store import (
     StoreLoad,

@@ -19,10 +19,9 @@ from typing import TYPE_CHECKING, Literal
 import orjson
 
 from sessionctl import jsonjs
-from sessionctl.action_types import JsonObj, JsonValue
 from sessionctl.errors import DataError, NotRegularFile, permission_denied
 from sessionctl.fsio import atomic_write, read_bytes, resolve_inside, store_tmp_name
-from sessionctl.jsonjs import decode_utf8, first_invalid_utf8
+from sessionctl.jsonjs import JsonObj, JsonValue, decode_utf8, first_invalid_utf8
 
 if TYPE_CHECKING:
     from sessionctl.transcripts import FileInfo

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from sessionctl.action_types import JsonObj
 from sessionctl.errors import ConfigError, SessionctlError, UsageError
 from sessionctl.findings import Finding, Severity
+from sessionctl.jsonjs import JsonObj
 from sessionctl.keys import GROUPLIKE_KINDS, KINDS, ParsedKey
 from sessionctl.timeutil import parse_duration
 

@@ -16,10 +16,9 @@ from typing import Literal
 
 import orjson
 
-from sessionctl.action_types import JsonObj, JsonValue
 from sessionctl.errors import NotRegularFile
 from sessionctl.fsio import open_regular
-from sessionctl.jsonjs import JS_WHITESPACE, JSONError, decode_utf8
+from sessionctl.jsonjs import JS_WHITESPACE, JSONError, JsonObj, JsonValue, decode_utf8
 from sessionctl.jsonjs import loads as js_loads
 from sessionctl.timeutil import archive_stamp, parse_archive_stamp, parse_iso_ms
 

@@ -23,9 +23,9 @@ if TYPE_CHECKING:
 
     from _typeshed import DataclassInstance
 
-    from sessionctl.action_types import JsonObj, JsonValue
     from sessionctl.context import RunContext
     from sessionctl.execute import Outcome
+    from sessionctl.jsonjs import JsonObj, JsonValue
     from sessionctl.result import Result
 
 # ------------------------------------------------------------ every command

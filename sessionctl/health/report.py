@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sessionctl.action_types import JsonObj
 from sessionctl.context import RunContext
 from sessionctl.findings import SEVERITY_RANK, Finding
 from sessionctl.gateway import find_gateways
@@ -21,6 +20,7 @@ from sessionctl.health.stats import AgentStats, stats_for
 from sessionctl.health.store import size_checks, store_checks
 from sessionctl.health.storms import storm_checks
 from sessionctl.health.transcripts import transcript_checks
+from sessionctl.jsonjs import JsonObj
 from sessionctl.policy.sources import resolve_policy
 from sessionctl.snapshot import (
     AgentSnapshot,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from sessionctl.action_types import JsonObj
+from sessionctl.jsonjs import JsonObj
 from sessionctl.snapshot import AgentSnapshot
 
 # file kinds that belong to a session and are orphaned when nothing references them

@@ -8,7 +8,7 @@ import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from sessionctl.action_types import JsonObj
+from sessionctl.jsonjs import JsonObj
 from sessionctl.resume import DefusePolicy
 
 DEFAULT_RUNNING_GRACE_MS = 3_600_000  # a "running" entry active within 1h is protected

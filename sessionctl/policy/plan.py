@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from sessionctl.action_types import JsonObj, JsonValue
 from sessionctl.findings import Finding, Severity
+from sessionctl.jsonjs import JsonObj, JsonValue
 from sessionctl.locks import TRANSCRIPT_LOCK_STALE_MS, inspect_lock
 from sessionctl.policy.model import Policy
 from sessionctl.resume import DefusePolicy, ResumeDecision, ResumeEra, file_resumes_on_start, plan_defuse

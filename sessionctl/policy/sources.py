@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from sessionctl.action_types import JsonObj, JsonValue
 from sessionctl.errors import ConfigError, UsageError
+from sessionctl.jsonjs import JsonObj, JsonValue
 from sessionctl.keys import KINDS
 from sessionctl.policy.model import Cap, ConfigProblem, Limit, Policy, PolicyOverrides, Rule
 from sessionctl.resume import DefusePolicy

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sessionctl.action_types import JsonValue
+from sessionctl.jsonjs import JsonValue
 from sessionctl.store import num
 
 if TYPE_CHECKING:

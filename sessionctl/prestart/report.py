@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sessionctl.action_types import JsonObj
 from sessionctl.errors import ExitCode
+from sessionctl.jsonjs import JsonObj
 from sessionctl.result import Status
 
 StepStatus = Literal["done", "nothing_to_do", "skipped", "stopped", "failed"]

@@ -9,7 +9,6 @@ import os
 from dataclasses import replace
 
 from sessionctl import backup, bindings, repair
-from sessionctl.action_types import JsonObj
 from sessionctl.actions import apply_rewrite
 from sessionctl.bindings import BindingFile
 from sessionctl.context import RunContext
@@ -20,6 +19,7 @@ from sessionctl.findings import SEVERITY_RANK
 from sessionctl.fsio import sha256_bytes
 from sessionctl.gc import run_gc
 from sessionctl.health.report import run_health
+from sessionctl.jsonjs import JsonObj
 from sessionctl.policy.sources import DEFAULT_KEEP_RUNS
 from sessionctl.prestart.report import StepReport, StoreCheck
 from sessionctl.prestart.state import PrestartState, file_stamp

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeAlias
 
-from sessionctl.action_types import JsonObj
+from sessionctl.jsonjs import JsonObj
 from sessionctl.sqlite import MIN_SQLITE
 
 # a column value as sqlite3 returns it (TEXT, BLOB, INTEGER, REAL, NULL)

@@ -30,11 +30,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sessionctl.action_types import JournalAction, JsonValue, skip
+from sessionctl.action_types import JournalAction, skip
 from sessionctl.context import RunContext
 from sessionctl.discovery import AgentStore
 from sessionctl.errors import Unavailable
 from sessionctl.fsio import state_rel
+from sessionctl.jsonjs import JsonValue
 from sessionctl.policy import GcPlan, Policy
 from sessionctl.runs import Run
 from sessionctl.snapshot import AgentSnapshot

@@ -23,9 +23,9 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-from sessionctl.action_types import JsonObj, JsonValue
 from sessionctl.discovery import AgentStore
 from sessionctl.findings import Finding, Severity, fix_cmd
+from sessionctl.jsonjs import JsonObj, JsonValue
 from sessionctl.locks import pid_alive, proc_starttime
 from sessionctl.resume import ResumeSession, resume_finding, sqlite_resumes_on_start
 from sessionctl.snapshot import AgentSnapshot

@@ -5,8 +5,8 @@ as the file era."""
 
 from __future__ import annotations
 
-from sessionctl.action_types import JsonObj
 from sessionctl.discovery import AgentStore
+from sessionctl.jsonjs import JsonObj
 from sessionctl.listing import identity_columns
 from sessionctl.resume import sqlite_resumes_on_start
 from sessionctl.sqlite.reader import AgentDb, read_agent_db

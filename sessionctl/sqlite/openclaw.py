@@ -18,8 +18,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sessionctl.action_types import JsonValue
 from sessionctl.errors import UsageError
+from sessionctl.jsonjs import JsonValue
 
 CALL_TIMEOUT_S = 300.0
 PER_KEY_TIMEOUT_S = 5.0

@@ -16,8 +16,8 @@ The health summary step covers these agents like every other.
 
 from __future__ import annotations
 
-from sessionctl.action_types import JsonObj
 from sessionctl.context import RunContext
+from sessionctl.jsonjs import JsonObj
 from sessionctl.policy import Policy, plan_gc
 from sessionctl.resume import sqlite_resumes_on_start
 from sessionctl.sqlite.reader import read_agent_db

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sessionctl import jsonjs
-from sessionctl.action_types import JsonObj, JsonValue
 from sessionctl.gateway import find_gateways
+from sessionctl.jsonjs import JsonObj, JsonValue
 from sessionctl.locks import pid_alive
 from sessionctl.sqlite import AGENT_DB_NAME, STATE_DB_REL, SUPPORTED_AGENT_SCHEMAS, SUPPORTED_STATE_SCHEMAS
 from sessionctl.sqlite.db import (

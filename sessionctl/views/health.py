@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from sessionctl.action_types import JsonObj
+from sessionctl.jsonjs import JsonObj
 from sessionctl.render import terminal_width
 from sessionctl.result import Result
 from sessionctl.views.fmt import SEVERITY_STYLE, Column, bytes_h, dur_h, table_lines

@@ -9,7 +9,7 @@ import sys
 
 from rich.console import Console
 
-from sessionctl.action_types import JsonObj, JsonValue
+from sessionctl.jsonjs import JsonObj, JsonValue
 from sessionctl.render import terminal_width
 from sessionctl.result import Result
 from sessionctl.views.fmt import Column, bytes_h, dur_h, table_lines

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from sessionctl.action_types import JsonObj
+from sessionctl.jsonjs import JsonObj
 from sessionctl.result import Result
 from sessionctl.views.fmt import SEVERITY_STYLE
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from sessionctl.action_types import JsonObj
+from sessionctl.jsonjs import JsonObj
 from sessionctl.result import Result
 
 _VERB = {
