@@ -162,13 +162,12 @@ def _member_starts(raw: bytes) -> list[int] | None:
     quote, then '\n}'); None for any other layout."""
     if not raw.startswith(b'{\n  "') or not raw.endswith(b"\n}"):
         return None
-    starts: list[int] = []
-    pos = 1
-    find = raw.find
-    while pos >= 0:
-        starts.append(pos + 1)
-        pos = find(b'\n  "', pos + 4)
-    return starts
+    # the regex engine scans for '\n  "' about twice as fast as bytes.find (whose
+    # search stops at every indented line of the entries)
+    return [m.start() + 1 for m in _MEMBER_START.finditer(raw)]
+
+
+_MEMBER_START = re.compile(rb'\n  "')
 
 
 def parse_store_slim(raw: bytes) -> tuple[StoreStatus, JsonObj | None, str | None]:
