@@ -436,9 +436,19 @@ class FactsPrefetch:
     other threads running): `start` returns None and everything is read in-process."""
 
     def __init__(self, pid: int, fd: int) -> None:
+        import queue
+        import threading
+
         self.pid: int | None = pid
         self.fd: int | None = fd
         self._loads: dict[str, StoreLoad] | None = None
+        # the pipe is drained as the child writes (a thread, blocked in read() without
+        # the GIL most of the time): a child that had to wait for this process to ask
+        # for its first message (a store, several MB against a pipe of 64 KiB) would
+        # stand still meanwhile, instead of reading the transcripts
+        self._bodies: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._drain = threading.Thread(target=self._drain_pipe, args=(fd,), daemon=True)
+        self._drain.start()
 
     @classmethod
     def start(
@@ -472,24 +482,42 @@ class FactsPrefetch:
         os.close(w)
         return cls(pid, r)
 
+    def _drain_pipe(self, fd: int) -> None:
+        """The drain thread: each message's body, in order, then None (end or failure)."""
+        try:
+            while True:
+                head = self._read_exactly(fd, 8)
+                if head is None:
+                    break
+                body = self._read_exactly(fd, int.from_bytes(head, "big"))
+                if body is None:
+                    break
+                self._bodies.put(body)
+        except OSError:
+            pass
+        finally:
+            self._bodies.put(None)
+
     def _message(self) -> object:
         """The child's next message (None when it failed or ended)."""
         import pickle
 
         if self.fd is None:
             return None
+        body = self._bodies.get()
+        if body is None:
+            self._bodies.put(None)  # later calls see the end too
+            return None
         try:
-            head = self._read_exactly(8)
-            body = self._read_exactly(int.from_bytes(head, "big")) if head is not None else None
-            return pickle.loads(body) if body is not None else None
+            return pickle.loads(body)
         except Exception:  # a child that died mid-write: the caller reads in-process
             return None
 
-    def _read_exactly(self, n: int) -> bytes | None:
-        assert self.fd is not None
+    @staticmethod
+    def _read_exactly(fd: int, n: int) -> bytes | None:
         chunks, got = [], 0
         while got < n:
-            chunk = os.read(self.fd, min(n - got, 1 << 20))
+            chunk = os.read(fd, min(n - got, 1 << 20))
             if not chunk:
                 return None
             chunks.append(chunk)
@@ -516,15 +544,18 @@ class FactsPrefetch:
 
     def close(self) -> None:
         """Stop the child (if it still runs) and reap it; idempotent."""
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
         if self.pid is not None:
             pid, self.pid = self.pid, None
             with contextlib.suppress(OSError):
                 os.kill(pid, 9)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
+        # the child is gone, so its end of the pipe is closed: the drain thread reads
+        # to the end and stops; only then is the read end closed
+        self._drain.join()
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 def _prefetch_child(folders: list[Path], stores: list[Path], fd: int, slim: bool) -> None:

@@ -216,6 +216,38 @@ def test_a_stopped_read_ahead_leaves_no_child(tmp_path: Path) -> None:
         os.waitpid(pid, os.WNOHANG)  # reaped: no zombie left behind
 
 
+def test_the_child_reads_on_while_its_store_waits_to_be_asked_for(tmp_path: Path) -> None:
+    """The store the child sends first is several MB: far more than a pipe holds. It is
+    drained as it comes, so the child reads the transcripts and exits on its own while
+    this process is still busy elsewhere (before, it stood still until this process
+    asked for the store) — and what it sent is all there when asked for."""
+    sdir = tmp_path / "sessions"
+    _facts_folder(sdir, tmp_path / "outside.jsonl")
+    store = tmp_path / "big" / "sessions.json"
+    store.parent.mkdir()
+    big = {
+        f"agent:main:s{i}": {"sessionId": f"s{i}", "updatedAt": NOW_MS, "pad": "x" * 2000}
+        for i in range(2000)
+    }
+    store.write_text(json.dumps(big, indent=2))
+    assert store.stat().st_size > 16 * (64 << 10)
+    pf = FactsPrefetch.start([sdir], [store], slim=True)
+    assert pf is not None and pf.pid is not None
+    pid = pf.pid
+    deadline = time.monotonic() + 60
+    while True:  # nothing asked of pf yet
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        assert time.monotonic() < deadline, "the child stood still with its store unread"
+        time.sleep(0.02)
+    assert os.waitstatus_to_exitcode(status) == 0
+    data = pf.loads()[str(store)].data
+    assert data is not None and len(data) == 2000
+    assert len(pf.collect()) == 5
+    pf.close()
+
+
 def _gc(root: Path, *args: str) -> tuple[int, str]:
     """gc's JSON with the state dir's own path taken out (two copies compare equal)."""
     res = run_cli("gc", "--json", "--state-dir", str(root), "--max-age", "120h", "--now", NOW_ISO, *args)
