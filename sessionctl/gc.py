@@ -236,7 +236,7 @@ def read_snapshots(ctx: RunContext, stores: list[AgentStore]) -> list[AgentSnaps
             ctx.checkpoint()  # a safe point: nothing is changed before the journal
             load = planned[st.store_path]  # prestart read it already (unchanged since)
             if (load is None or load.sha256 is None) and prefetch is not None and st.store_path in ahead:
-                load = prefetch.loads().get(str(st.store_path))
+                load = prefetch.store(st.store_path)
             if load is None or load.sha256 is None:
                 load = load_store(st.store_path, plan=True)
             require_access(load, st.agent_id)

@@ -441,7 +441,9 @@ class FactsPrefetch:
 
         self.pid: int | None = pid
         self.fd: int | None = fd
-        self._loads: dict[str, StoreLoad] | None = None
+        self._stores: dict[str, StoreLoad] = {}
+        self._facts: list[tuple[str, tuple[Any, ...]]] | None = None
+        self._ended = False  # every message taken (or the child failed)
         # the pipe is drained as the child writes (a thread, blocked in read() without
         # the GIL most of the time): a child that had to wait for this process to ask
         # for its first message (a store, several MB against a pipe of 64 KiB) would
@@ -524,23 +526,36 @@ class FactsPrefetch:
             got += len(chunk)
         return b"".join(chunks)
 
-    def loads(self) -> dict[str, StoreLoad]:
-        """The stores the child loaded, by path (empty when it failed)."""
-        if self._loads is None:
-            got = self._message()
-            self._loads = got if isinstance(got, dict) else {}
-            if not isinstance(got, dict):
-                self.close()
-        return self._loads
+    def _take(self) -> bool:
+        """Take the child's next message: a store it loaded or, last, the facts. False
+        once there is none left (or the child failed: then it is stopped)."""
+        if self._ended:
+            return False
+        msg = self._message()
+        if isinstance(msg, tuple) and len(msg) == 3 and msg[0] == "store":
+            self._stores[msg[1]] = msg[2]
+            return True
+        if isinstance(msg, tuple) and len(msg) == 2 and msg[0] == "facts" and isinstance(msg[1], list):
+            self._facts = msg[1]
+        self._ended = True
+        self.close()
+        return False
+
+    def store(self, path: Path) -> StoreLoad | None:
+        """The child's load of the store at `path`, waiting for it if it is still being
+        read (None when the child was not given it, or failed)."""
+        key = str(path)
+        while key not in self._stores and self._take():
+            pass
+        return self._stores.get(key)
 
     def collect(self) -> dict[str, FactFields]:
         """The child's facts by path (empty when it failed): the fields of TranscriptFacts
         after its path, in order (read_entry_facts builds the facts of the paths it
         uses, with its own Path objects); reaps the child."""
-        self.loads()
-        rows = self._message()
-        self.close()
-        return dict(rows) if isinstance(rows, list) else {}
+        while self._take():
+            pass
+        return dict(self._facts) if self._facts is not None else {}
 
     def close(self) -> None:
         """Stop the child (if it still runs) and reap it; idempotent."""
@@ -567,7 +582,8 @@ def _prefetch_child(folders: list[Path], stores: list[Path], fd: int, slim: bool
         while view:
             view = view[os.write(fd, view) :]
 
-    send({str(p): load_store(p, slim=True) if slim else load_store(p, plan=True) for p in stores})
+    for p in stores:  # one message per store: the first is used while the next loads
+        send(("store", str(p), load_store(p, slim=True) if slim else load_store(p, plan=True)))
     rows = []
     for folder in folders:
         try:
@@ -583,7 +599,7 @@ def _prefetch_child(folders: list[Path], stores: list[Path], fd: int, slim: bool
             f = read_facts(Path(path))
             if f.error is None:
                 rows.append((path, tuple(getattr(f, n) for n in _FACT_FIELDS)))
-    send(rows)
+    send(("facts", rows))
     os.close(fd)
 
 
@@ -603,7 +619,10 @@ def prefetch_facts(
 
 
 def last_third(paths: list[Path]) -> list[Path]:
-    """The stores a read-ahead child loads: the last third (at least one) of two or more."""
+    """The stores a read-ahead child loads: the last third (at least one) of two or more.
+    (A third balances the two processes on the 3 x 10,000-entry state: the child's
+    share of the transcripts' facts is about what this process spends building the
+    snapshots of the stores it parsed itself; two thirds left this process waiting.)"""
     return paths[len(paths) - max(1, len(paths) // 3) :] if len(paths) >= 2 else []
 
 

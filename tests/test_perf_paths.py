@@ -242,7 +242,8 @@ def test_the_child_reads_on_while_its_store_waits_to_be_asked_for(tmp_path: Path
         assert time.monotonic() < deadline, "the child stood still with its store unread"
         time.sleep(0.02)
     assert os.waitstatus_to_exitcode(status) == 0
-    data = pf.loads()[str(store)].data
+    got = pf.store(store)
+    data = got.data if got is not None else None
     assert data is not None and len(data) == 2000
     assert len(pf.collect()) == 5
     pf.close()

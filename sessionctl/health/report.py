@@ -258,7 +258,7 @@ def run_health(
                 stats.append(stats_for(snap, now))
                 _file_store_checks(ctx, snap, store, found, thr, now, wall, deep, in_sqlite_era)
             else:
-                load = ahead.loads().get(str(store.store_path)) if store.store_path in ahead_paths else None
+                load = ahead.store(store.store_path) if store.store_path in ahead_paths else None
                 snap = _snapshot(ctx, store, "none", load)
                 waiting.append((len(stats), snap, store))
                 stats.append(AgentStats(store.agent_id, store.layout, str(store.store_path), "missing"))
