@@ -4,8 +4,10 @@ key-order merge it relies on (runs.restore_order)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from support.gc import CRON_RUN, OLD_DM, OLD_TOPIC, gc_state, live_tree
@@ -20,7 +22,9 @@ from support.helpers import (
     tree_snapshot,
 )
 
-from sessionctl.runs import restore_order
+from sessionctl.action_types import JournalAction
+from sessionctl.actions import apply_actions
+from sessionctl.runs import Run, restore_order
 
 
 def sd(state: StateDir) -> list[str]:
@@ -229,3 +233,38 @@ def test_undo_prints_counts_and_the_first_few_and_every_action_only_with_verbose
         line for line in res.stdout.splitlines() if line.startswith(("  put back entry:", "  rename back:"))
     ]
     assert len(listed) == 28 and "more (every one" not in res.stdout
+
+
+def test_renames_in_one_batch_keep_each_actions_outcome(tmp_path: Path) -> None:
+    """Consecutive file.rename actions are applied as one batch (one folder fsync, not one
+    per rename — undo of a 10,000-session gc renames ~28,000 files back), yet each keeps
+    its own outcome: a source that is gone is skipped, a missing target folder is made,
+    and a destination that exists stops the run with the renames before it done and
+    `applied`, the ones after it untouched and `planned`."""
+    state = tmp_path / "state"
+    sdir = state / "agents" / "main" / "sessions"
+    sdir.mkdir(parents=True)
+    for name in ("a.jsonl", "c.jsonl", "d.jsonl", "d.jsonl.x", "e.jsonl"):
+        (sdir / name).write_text(name)
+    rel = "agents/main/sessions/"
+    run = Run.start(state, "test", policy_now_ms=0, argv=[])
+    acts: list[JournalAction] = [
+        {"type": "file.rename", "from": rel + "a.jsonl", "to": rel + "a.jsonl.x"},
+        {"type": "file.rename", "from": rel + "b.jsonl", "to": rel + "b.jsonl.x"},
+        {"type": "file.rename", "from": rel + "c.jsonl", "to": "agents/main/moved/c.jsonl"},
+        {"type": "file.rename", "from": rel + "d.jsonl", "to": rel + "d.jsonl.x"},
+        {"type": "file.rename", "from": rel + "e.jsonl", "to": rel + "e.jsonl.x"},
+    ]
+    with pytest.raises(FileExistsError):
+        apply_actions(run, acts)
+    assert [a.get("state", "planned") for a in acts] == [
+        "applied",
+        "skipped",
+        "applied",
+        "planned",
+        "planned",
+    ]
+    assert acts[1]["note"] == "source no longer exists"
+    assert sorted(p.name for p in sdir.iterdir()) == ["a.jsonl.x", "d.jsonl", "d.jsonl.x", "e.jsonl"]
+    assert (state / "agents" / "main" / "moved" / "c.jsonl").read_text() == "c.jsonl"
+    assert (sdir / "d.jsonl.x").read_text() == "d.jsonl.x"  # never overwritten
