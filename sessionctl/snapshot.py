@@ -442,7 +442,7 @@ class FactsPrefetch:
         self.pid: int | None = pid
         self.fd: int | None = fd
         self._stores: dict[str, StoreLoad] = {}
-        self._facts: list[tuple[str, tuple[Any, ...]]] | None = None
+        self._facts: list[tuple[str, FactFields]] | None = None
         self._ended = False  # every message taken (or the child failed)
         # the pipe is drained as the child writes (a thread, blocked in read() without
         # the GIL most of the time): a child that had to wait for this process to ask
