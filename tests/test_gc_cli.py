@@ -38,6 +38,7 @@ from support.helpers import (
     backup_bytes,
     backup_runs,
     clean_env,
+    fake_gateway,
     parse_envelope,
     run_cli,
     run_cli_subprocess,
@@ -307,10 +308,7 @@ def test_store_lock_held_by_a_live_process_is_busy(state: StateDir) -> None:
 def gateway(state: StateDir) -> Any:
     """A process that looks like a running gateway of this state dir (argv contains
     `openclaw gateway`, OPENCLAW_STATE_DIR points here)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)", "openclaw", "gateway"],
-        env=clean_env(OPENCLAW_STATE_DIR=str(state.root)),
-    )
+    proc = fake_gateway(state.root)
     yield proc
     proc.kill()
     proc.wait()

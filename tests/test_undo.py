@@ -16,6 +16,7 @@ from support.helpers import (
     NOW_MS,
     StateDir,
     clean_env,
+    fake_gateway,
     run_cli,
     run_json,
     store_bytes,
@@ -133,16 +134,10 @@ def test_undo_into_a_store_not_in_openclaws_formatting_parses_the_entries_it_put
 
 
 def test_undo_is_refused_under_a_running_gateway(state: StateDir) -> None:
-    import subprocess
-    import sys
-
     gc_state(state)
     env = _gc(state)
     before = live_tree(state.root)
-    gw = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)", "openclaw", "gateway"],
-        env=clean_env(OPENCLAW_STATE_DIR=str(state.root)),
-    )
+    gw = fake_gateway(state.root)
     try:
         rc, u, _ = run_json("undo", env["run_id"], *sd(state))
     finally:

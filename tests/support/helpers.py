@@ -302,6 +302,34 @@ def clean_env(home: Path | str | None = None, **extra: str) -> dict[str, str]:
     return env
 
 
+def spawn_execd(argv: list[str], **popen: Any) -> subprocess.Popen[bytes]:
+    """subprocess.Popen(argv), returned once the child has exec'd: until then its
+    /proc/<pid>/cmdline and environ are still this process's, so a gateway check made
+    right after Popen could miss a fake gateway (a flaky refusal test)."""
+    proc: subprocess.Popen[bytes] = subprocess.Popen(argv, **popen)
+    want = b"".join(a.encode() + b"\0" for a in argv)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if Path(f"/proc/{proc.pid}/cmdline").read_bytes() == want:
+                return proc
+        if proc.poll() is not None:
+            break
+        time.sleep(0.005)
+    proc.kill()
+    proc.wait()
+    raise AssertionError(f"{argv} did not start")
+
+
+def fake_gateway(state_root: Path, seconds: int = 60) -> subprocess.Popen[bytes]:
+    """A process that looks like a running gateway of the state dir `state_root` (argv
+    contains `openclaw gateway`, OPENCLAW_STATE_DIR points there), exec'd already."""
+    return spawn_execd(
+        [sys.executable, "-c", f"import time; time.sleep({seconds})", "openclaw", "gateway"],
+        env=clean_env(OPENCLAW_STATE_DIR=str(state_root)),
+    )
+
+
 def run_cli(
     *args: str,
     env: dict[str, str] | None = None,

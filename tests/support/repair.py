@@ -16,7 +16,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from support.helpers import HOUR_MS, NOW_ISO, NOW_MS, REPO, StateDir, iso, run_json, tree_snapshot
+from support.helpers import (
+    HOUR_MS,
+    NOW_ISO,
+    NOW_MS,
+    REPO,
+    StateDir,
+    iso,
+    run_json,
+    spawn_execd,
+    tree_snapshot,
+)
 
 
 def wall_ms() -> int:
@@ -86,7 +96,7 @@ class Sleeper:
     """A live second process (`sleep`), to hold locks the way a running gateway would."""
 
     def __init__(self, argv: list[str] | None = None, env: dict[str, str] | None = None) -> None:
-        self.proc = subprocess.Popen(
+        self.proc = spawn_execd(  # exec'd: its /proc entry already shows argv and env
             argv or [sys.executable, "-c", "import time; time.sleep(120)"],
             env=env,
             stdout=subprocess.DEVNULL,
