@@ -81,6 +81,7 @@ from sessionctl.snapshot import (
     read_entry_facts,
     sibling_references,
     snapshot_agent,
+    wanted_paths,
 )
 from sessionctl.sqlite.gc import SqliteGc
 from sessionctl.store import (
@@ -257,7 +258,7 @@ def read_snapshots(ctx: RunContext, stores: list[AgentStore]) -> list[AgentSnaps
             for st, load in loads
         ]
         if prefetch is not None:
-            cache = prefetch.collect()
+            cache = prefetch.collect(wanted_paths(snaps))
     finally:
         if prefetch is not None:
             prefetch.close()

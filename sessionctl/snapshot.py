@@ -425,8 +425,10 @@ class FactsPrefetch:
 
     The child first loads the stores it is given (`load_store(plan=True)`, as this
     process would; slim, so a few MB to send back), then lists each folder and reads the
-    cheap facts of every live transcript in it (the same `read_facts`), sending each part
-    through a pipe as soon as it has it, and exits. Meanwhile this process parses the
+    cheap facts of every live transcript in it (the same `read_facts`) until this process
+    says which ones it wants (`collect(wanted)`, through a second pipe): then just those
+    it has not read yet. It sends each part through a pipe as soon as it has it (a
+    thread here drains it), and exits. Meanwhile this process parses the
     other stores and builds the snapshots. A store the child sent is what a load here
     would give (the caller still checks its access and status). The facts are only a
     cache (RunContext.facts_cache): `read_entry_facts` takes one only for a file whose
@@ -435,12 +437,13 @@ class FactsPrefetch:
     a read, never a wrong fact. No fork where it is not safe or not worth it (one CPU,
     other threads running): `start` returns None and everything is read in-process."""
 
-    def __init__(self, pid: int, fd: int) -> None:
+    def __init__(self, pid: int, fd: int, req_fd: int | None = None) -> None:
         import queue
         import threading
 
         self.pid: int | None = pid
         self.fd: int | None = fd
+        self.req_fd = req_fd
         self._stores: dict[str, StoreLoad] = {}
         self._facts: list[tuple[str, FactFields]] | None = None
         self._ended = False  # every message taken (or the child failed)
@@ -461,28 +464,31 @@ class FactsPrefetch:
         if (os.cpu_count() or 1) < 2 or threading.active_count() > 1 or not hasattr(os, "fork"):
             return None
         store_list = list(stores)
+        fds: list[int] = []
         try:
-            r, w = os.pipe()
-        except OSError:
-            return None
-        try:
+            r, w = os.pipe()  # child → this process: stores, then facts
+            fds += (r, w)
+            req_r, req_w = os.pipe()  # this process → child: the paths it wants (collect)
+            fds += (req_r, req_w)
             pid = os.fork()
         except OSError:
-            os.close(r)
-            os.close(w)
+            for fd in fds:
+                os.close(fd)
             return None
         if pid == 0:  # the child: read, send, exit — never return into the caller
             code = 1
             try:
                 os.close(r)
-                _prefetch_child(folders, store_list, w, slim)
+                os.close(req_w)
+                _prefetch_child(folders, store_list, w, slim, req_r)
                 code = 0
             except BaseException:
                 pass
             finally:
                 os._exit(code)
         os.close(w)
-        return cls(pid, r)
+        os.close(req_r)
+        return cls(pid, r, req_w)
 
     def _drain_pipe(self, fd: int) -> None:
         """The drain thread: each message's body, in order, then None (end or failure)."""
@@ -549,10 +555,26 @@ class FactsPrefetch:
             pass
         return self._stores.get(key)
 
-    def collect(self) -> dict[str, FactFields]:
+    def collect(self, wanted: Iterable[str] | None = None) -> dict[str, FactFields]:
         """The child's facts by path (empty when it failed): the fields of TranscriptFacts
         after its path, in order (read_entry_facts builds the facts of the paths it
-        uses, with its own Path objects); reaps the child."""
+        uses, with its own Path objects); reaps the child.
+
+        `wanted` (the transcripts the snapshots refer to): the child, which reads every
+        live transcript of the folders in listing order (it cannot know which ones the
+        entries refer to), is told to read just those it has not read yet and stop — a
+        folder of 50,000 orphans and 10,000 referenced transcripts is not read whole. A
+        child that has finished by then has sent everything already."""
+        if wanted is not None and self.req_fd is not None and not self._ended:
+            import pickle
+
+            data = pickle.dumps(list(wanted), protocol=pickle.HIGHEST_PROTOCOL)
+            view = memoryview(len(data).to_bytes(8, "big") + data)
+            try:
+                while view:
+                    view = view[os.write(self.req_fd, view) :]
+            except OSError:  # the child has ended (EPIPE) or failed: what it sent is read below
+                pass
         while self._take():
             pass
         return dict(self._facts) if self._facts is not None else {}
@@ -571,10 +593,14 @@ class FactsPrefetch:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+        if self.req_fd is not None:
+            os.close(self.req_fd)
+            self.req_fd = None
 
 
-def _prefetch_child(folders: list[Path], stores: list[Path], fd: int, slim: bool) -> None:
+def _prefetch_child(folders: list[Path], stores: list[Path], fd: int, slim: bool, req_fd: int = -1) -> None:
     import pickle
+    import select
 
     def send(obj: object) -> None:
         data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
@@ -582,9 +608,24 @@ def _prefetch_child(folders: list[Path], stores: list[Path], fd: int, slim: bool
         while view:
             view = view[os.write(fd, view) :]
 
+    def request() -> list[str] | None:
+        """The paths the parent wants, once it has said (collect), else None."""
+        if req_fd < 0 or not select.select([req_fd], [], [], 0)[0]:
+            return None
+        head = FactsPrefetch._read_exactly(req_fd, 8)
+        body = FactsPrefetch._read_exactly(req_fd, int.from_bytes(head, "big")) if head else None
+        got = pickle.loads(body) if body is not None else None
+        return [p for p in got if isinstance(p, str)] if isinstance(got, list) else []
+
+    def read(path: str) -> None:
+        f = read_facts(Path(path))
+        if f.error is None:
+            rows[path] = tuple(getattr(f, n) for n in _FACT_FIELDS)
+
     for p in stores:  # one message per store: the first is used while the next loads
         send(("store", str(p), load_store(p, slim=True) if slim else load_store(p, plan=True)))
-    rows = []
+    rows: dict[str, FactFields] = {}
+    candidates: list[str] = []
     for folder in folders:
         try:
             it = os.scandir(folder)
@@ -592,14 +633,20 @@ def _prefetch_child(folders: list[Path], stores: list[Path], fd: int, slim: bool
             continue
         with it:
             names = [de.name for de in it if de.name.endswith(".jsonl") and de.is_file(follow_symlinks=False)]
-        for name in names:
-            if classify(name)[0] not in _PREFETCH_KINDS:
-                continue
-            path = os.path.join(folder, name)
-            f = read_facts(Path(path))
-            if f.error is None:
-                rows.append((path, tuple(getattr(f, n) for n in _FACT_FIELDS)))
-    send(("facts", rows))
+        candidates += (os.path.join(folder, n) for n in names if classify(n)[0] in _PREFETCH_KINDS)
+    wanted: list[str] | None = None
+    for i, path in enumerate(candidates):
+        if i % 256 == 0 and (wanted := request()) is not None:
+            break
+        read(path)
+    if wanted is not None:  # the parent is waiting: just what it wants, then stop
+        listed = set(candidates)
+        for path in wanted:
+            if path not in rows and path in listed:
+                read(path)
+        send(("facts", [(p, rows[p]) for p in wanted if p in rows]))
+    else:
+        send(("facts", list(rows.items())))
     os.close(fd)
 
 
@@ -616,6 +663,12 @@ def prefetch_facts(
     if total < PREFETCH_MIN_STORE_BYTES:
         return None
     return FactsPrefetch.start([st.sessions_dir for st in stores], load, slim=slim)
+
+
+def wanted_paths(snaps: Iterable[AgentSnapshot]) -> list[str]:
+    """The transcripts the snapshots' entries refer to (what FactsPrefetch.collect asks
+    the child for: read_entry_facts reads the facts of these and of no other file)."""
+    return [str(ev.ref.path) for snap in snaps for ev in snap.entries if ev.ref.path is not None]
 
 
 def last_third(paths: list[Path]) -> list[Path]:

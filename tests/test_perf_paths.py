@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -203,6 +204,58 @@ def test_prefetched_facts_are_the_in_process_read(tmp_path: Path) -> None:
     assert facts_from_fields(sdir / "cut.jsonl", got[str(sdir / "cut.jsonl")]).tail_partial is not None
 
 
+def test_told_what_is_wanted_the_child_reads_just_that(tmp_path: Path) -> None:
+    """The child reads every live transcript in listing order (it cannot know which ones
+    the entries refer to) until the parent says which it wants (collect): then it reads
+    just those it has not read yet — of the folder's files, nothing else — and sends them.
+    Here the request is there before the child lists anything, so it reads nothing
+    else. (The child's own code, run in this process with real pipes.)"""
+    import pickle
+    import threading
+
+    sdir = tmp_path / "sessions"
+    _facts_folder(sdir, tmp_path / "outside.jsonl")
+    for i in range(600):  # orphans, past the child's check for a request every 256 files
+        (sdir / f"orphan-{i}.jsonl").write_bytes(header_line(f"o{i}"))
+    wanted = [str(sdir / "good.jsonl"), str(sdir / "cut.jsonl"), str(tmp_path / "outside.jsonl")]
+    req_r, req_w = os.pipe()
+    data = pickle.dumps(wanted)
+    os.write(req_w, len(data).to_bytes(8, "big") + data)
+    r, w = os.pipe()
+    out: list[bytes] = []
+    reader = threading.Thread(target=lambda: out.append(b"".join(iter(lambda: os.read(r, 1 << 16), b""))))
+    reader.start()
+    try:
+        snapshot._prefetch_child([sdir], [], w, True, req_r)  # closes w when it succeeds
+    except BaseException:
+        os.close(w)
+        raise
+    reader.join()
+    for fd in (r, req_r, req_w):
+        os.close(fd)
+    body = out[0][8:]
+    kind, rows = pickle.loads(body)
+    assert kind == "facts"
+    assert [p for p, _f in rows] == wanted[:2]  # not the orphans, not a file outside the folder
+    for p, f in rows:
+        assert facts_from_fields(Path(p), f) == read_facts(Path(p))
+
+
+def test_a_request_to_a_child_that_has_finished_gets_what_it_sent(tmp_path: Path) -> None:
+    """A child that read everything before the parent asked has sent it all and exited:
+    asking then (a write into a pipe nobody reads) neither hangs nor loses the facts."""
+    sdir = tmp_path / "sessions"
+    _facts_folder(sdir, tmp_path / "outside.jsonl")
+    pf = FactsPrefetch.start([sdir])
+    assert pf is not None and pf.pid is not None
+    pid, deadline = pf.pid, time.monotonic() + 60
+    while not os.waitpid(pid, os.WNOHANG)[0]:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    got = pf.collect([str(sdir / "good.jsonl")] * 20000)  # more than a pipe holds
+    assert str(sdir / "good.jsonl") in got and len(got) == 5
+
+
 def test_a_stopped_read_ahead_leaves_no_child(tmp_path: Path) -> None:
     sdir = tmp_path / "sessions"
     _facts_folder(sdir, tmp_path / "outside.jsonl")
@@ -278,8 +331,8 @@ def test_gc_with_the_read_ahead_is_gc_without(state: StateDir, monkeypatch: pyte
     collected: list[int] = []
     real_collect = FactsPrefetch.collect
 
-    def collect(self: FactsPrefetch) -> dict[str, tuple[object, ...]]:
-        got = real_collect(self)
+    def collect(self: FactsPrefetch, wanted: Iterable[str] | None = None) -> dict[str, tuple[object, ...]]:
+        got = real_collect(self, wanted)
         collected.append(len(got))
         return got
 
@@ -372,8 +425,8 @@ def test_health_with_the_read_ahead_is_health_without(
     collected: list[int] = []
     real_collect = FactsPrefetch.collect
 
-    def collect(self: FactsPrefetch) -> dict[str, tuple[object, ...]]:
-        got = real_collect(self)
+    def collect(self: FactsPrefetch, wanted: Iterable[str] | None = None) -> dict[str, tuple[object, ...]]:
+        got = real_collect(self, wanted)
         collected.append(len(got))
         return got
 

@@ -30,6 +30,7 @@ from sessionctl.snapshot import (
     prefetch_facts,
     read_entry_facts,
     snapshot_agent,
+    wanted_paths,
 )
 from sessionctl.thresholds import HealthThresholds, thresholds_for
 from sessionctl.timeutil import now_ms as wall_now
@@ -265,7 +266,7 @@ def run_health(
             snaps.append(snap)
             gc_snaps.append(snap)
         if ahead is not None:
-            cache = ahead.collect()
+            cache = ahead.collect(wanted_paths(snap for _slot, snap, _store in waiting))
             for slot, snap, store in waiting:
                 read_entry_facts(snap, cache=cache)
                 stats[slot] = stats_for(snap, now)
