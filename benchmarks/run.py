@@ -296,6 +296,24 @@ def run_folder_size(state: Path, fresh: FreshCopy) -> dict[str, Any]:
 # ---------------------------------------------------------------- the suite
 
 
+def describe_state(state: Path) -> dict[str, int]:
+    """The state as it is on disk: agents with a sessions folder, the bytes of their
+    sessions.json, the files in their sessions folders (the header of the table says
+    this, not the generator's options, which a `--state` made elsewhere does not match)."""
+    agents = store_bytes = files = 0
+    with contextlib.suppress(OSError):
+        for agent in sorted((state / "agents").iterdir()):
+            sdir = agent / "sessions"
+            if not sdir.is_dir():
+                continue
+            agents += 1
+            with contextlib.suppress(OSError):
+                store_bytes += (sdir / "sessions.json").stat().st_size
+            with os.scandir(sdir) as it:
+                files += sum(1 for de in it if de.name != "sessions.json")
+    return {"agents": agents, "store_bytes": store_bytes, "files": files}
+
+
 def suite(state: Path, *, only: set[str] | None, tiny: Path) -> list[Bench]:
     sd = ["--state-dir", str(state), "--now", NOW]
     fresh = FreshCopy(state)
@@ -601,6 +619,8 @@ def run_main(args: argparse.Namespace) -> dict[str, Any]:
             "agents": args.agents,
             "entries": args.entries,
             "transcripts": args.transcripts,
+            # what is on disk (a --state made elsewhere has other sizes than the options')
+            "measured": describe_state(state),
         },
         "runs": args.runs,
         "rows": rows,
@@ -621,9 +641,15 @@ def report(result: dict[str, Any], prev: dict[str, Any] | None) -> None:
     if "rows" in result:
         prev_rows = {r["name"]: r for r in prev.get("rows", [])} if prev else None
         st = result["state"]
+        ms = st.get("measured")
+        what = (
+            f"{ms['agents']} agents, {ms['store_bytes'] / 1e6:.0f} MB of sessions.json, "
+            f"{ms['files']} files in the sessions folders"
+            if ms
+            else f"{st['agents']} agents, {st['entries']} entries, {st['transcripts']} transcripts"
+        )
         print_table(
-            f"state: {st['agents']} agents, {st['entries']} entries, {st['transcripts']} transcripts "
-            f"(median of {result['runs']} runs)",
+            f"state {st['path']}: {what} (median of {result['runs']} runs)",
             result["rows"],
             prev_rows,
         )
