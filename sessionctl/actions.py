@@ -35,7 +35,6 @@ tests/test_action_types.py keeps the two, and the journals written before, in st
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import os
 from collections import defaultdict
@@ -62,6 +61,7 @@ from sessionctl.fsio import (
     open_regular,
     read_bytes,
     remove_temp,
+    rename_at,
     sha256_bytes,
     sha256_file,
     store_tmp_name,
@@ -295,25 +295,14 @@ def apply_renames(run: Run, actions: list[JournalAction]) -> None:
             src, dst = os.path.join(sd, a["from"]), os.path.join(sd, a["to"])
             run.at(f"renaming {a['from']} to {a['to']}", src)
             src_dir, src_name = os.path.split(src)
-            dst_dir, dst_name = os.path.split(dst)
+            dst_dir = os.path.dirname(dst)
             try:
                 sfd = folder(src_dir)
                 os.stat(src_name, dir_fd=sfd, follow_symlinks=False)
             except FileNotFoundError:
                 skip(a, "source no longer exists")
                 continue
-            dfd = folder(dst_dir, create=True)
-            try:
-                os.stat(dst_name, dir_fd=dfd, follow_symlinks=False)
-            except FileNotFoundError:
-                pass
-            else:
-                raise FileExistsError(errno.EEXIST, "destination exists", dst)
-            try:
-                fault_point("rename")
-                os.rename(src_name, dst_name, src_dir_fd=sfd, dst_dir_fd=dfd)
-            except OSError as exc:
-                raise named(exc, Path(src)) from None
+            rename_at(sfd, src, folder(dst_dir, create=True), dst)
             done.append((a, src_dir, dst_dir))
     finally:
         try:

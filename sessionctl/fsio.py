@@ -485,6 +485,25 @@ def store_tmp_name(store_path: Path) -> str:
     return f"{store_path.name}.{os.getpid()}.{uuid.uuid4()}.tmp"
 
 
+def rename_at(sd: int, src: Path | str, dd: int, dst: Path | str) -> None:
+    """Rename the file `src` names in the folder fd `sd` to the name of `dst` in the
+    folder fd `dd`, refusing to clobber (FileExistsError) — the `rename` fault point;
+    no fsync (the caller makes the folders durable: durable_rename at once, a batch of
+    journaled renames once for the batch)."""
+    dst_name = os.path.basename(dst)
+    try:
+        os.stat(dst_name, dir_fd=dd, follow_symlinks=False)
+    except FileNotFoundError:
+        pass
+    else:
+        raise FileExistsError(errno.EEXIST, "destination exists", str(dst))
+    try:
+        fault_point("rename")
+        os.rename(os.path.basename(src), dst_name, src_dir_fd=sd, dst_dir_fd=dd)
+    except OSError as exc:
+        raise named(exc, Path(src)) from None
+
+
 def durable_rename(src: Path, dst: Path) -> None:
     """Rename, refusing to clobber, then fsync both folders — through folder fds, so
     neither side can be redirected by a symlinked folder."""
@@ -492,17 +511,7 @@ def durable_rename(src: Path, dst: Path) -> None:
         in_dir(src.parent) as sd,
         contextlib.nullcontext(sd) if dst.parent == src.parent else in_dir(dst.parent) as dd,
     ):
-        try:
-            os.stat(dst.name, dir_fd=dd, follow_symlinks=False)
-        except FileNotFoundError:
-            pass
-        else:
-            raise FileExistsError(errno.EEXIST, "destination exists", str(dst))
-        try:
-            fault_point("rename")
-            os.rename(src.name, dst.name, src_dir_fd=sd, dst_dir_fd=dd)
-        except OSError as exc:
-            raise named(exc, src) from None
+        rename_at(sd, src, dd, dst)
         try:
             os.fsync(dd)
             if src.parent != dst.parent:
