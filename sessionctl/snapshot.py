@@ -493,13 +493,7 @@ class FactsPrefetch:
     def _drain_pipe(self, fd: int) -> None:
         """The drain thread: each message's body, in order, then None (end or failure)."""
         try:
-            while True:
-                head = self._read_exactly(fd, 8)
-                if head is None:
-                    break
-                body = self._read_exactly(fd, int.from_bytes(head, "big"))
-                if body is None:
-                    break
+            while (body := _read_message(fd)) is not None:
                 self._bodies.put(body)
         except OSError:
             pass
@@ -520,17 +514,6 @@ class FactsPrefetch:
             return pickle.loads(body)
         except Exception:  # a child that died mid-write: the caller reads in-process
             return None
-
-    @staticmethod
-    def _read_exactly(fd: int, n: int) -> bytes | None:
-        chunks, got = [], 0
-        while got < n:
-            chunk = os.read(fd, min(n - got, 1 << 20))
-            if not chunk:
-                return None
-            chunks.append(chunk)
-            got += len(chunk)
-        return b"".join(chunks)
 
     def _take(self) -> bool:
         """Take the child's next message: a store it loaded or, last, the facts. False
@@ -566,15 +549,8 @@ class FactsPrefetch:
         folder of 50,000 orphans and 10,000 referenced transcripts is not read whole. A
         child that has finished by then has sent everything already."""
         if wanted is not None and self.req_fd is not None and not self._ended:
-            import pickle
-
-            data = pickle.dumps(list(wanted), protocol=pickle.HIGHEST_PROTOCOL)
-            view = memoryview(len(data).to_bytes(8, "big") + data)
-            try:
-                while view:
-                    view = view[os.write(self.req_fd, view) :]
-            except OSError:  # the child has ended (EPIPE) or failed: what it sent is read below
-                pass
+            with contextlib.suppress(OSError):  # the child has ended (EPIPE): what it sent is read below
+                _send_message(self.req_fd, list(wanted))
         while self._take():
             pass
         return dict(self._facts) if self._facts is not None else {}
@@ -598,22 +574,43 @@ class FactsPrefetch:
             self.req_fd = None
 
 
+def _send_message(fd: int, obj: object) -> None:
+    """One message of the read-ahead's pipes: an 8-byte length, then `obj` pickled."""
+    import pickle
+
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    view = memoryview(len(data).to_bytes(8, "big") + data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _read_message(fd: int) -> bytes | None:
+    """The body of the next message on `fd` (_send_message), None at the end of the pipe
+    (or a message cut short: the writer died)."""
+    head = _read_exactly(fd, 8)
+    return _read_exactly(fd, int.from_bytes(head, "big")) if head is not None else None
+
+
+def _read_exactly(fd: int, n: int) -> bytes | None:
+    chunks, got = [], 0
+    while got < n:
+        chunk = os.read(fd, min(n - got, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
 def _prefetch_child(folders: list[Path], stores: list[Path], fd: int, slim: bool, req_fd: int = -1) -> None:
     import pickle
     import select
-
-    def send(obj: object) -> None:
-        data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-        view = memoryview(len(data).to_bytes(8, "big") + data)
-        while view:
-            view = view[os.write(fd, view) :]
 
     def request() -> list[str] | None:
         """The paths the parent wants, once it has said (collect), else None."""
         if req_fd < 0 or not select.select([req_fd], [], [], 0)[0]:
             return None
-        head = FactsPrefetch._read_exactly(req_fd, 8)
-        body = FactsPrefetch._read_exactly(req_fd, int.from_bytes(head, "big")) if head else None
+        body = _read_message(req_fd)
         got = pickle.loads(body) if body is not None else None
         return [p for p in got if isinstance(p, str)] if isinstance(got, list) else []
 
@@ -623,7 +620,7 @@ def _prefetch_child(folders: list[Path], stores: list[Path], fd: int, slim: bool
             rows[path] = tuple(getattr(f, n) for n in _FACT_FIELDS)
 
     for p in stores:  # one message per store: the first is used while the next loads
-        send(("store", str(p), load_store(p, slim=True) if slim else load_store(p, plan=True)))
+        _send_message(fd, ("store", str(p), load_store(p, slim=True) if slim else load_store(p, plan=True)))
     rows: dict[str, FactFields] = {}
     candidates: list[str] = []
     for folder in folders:
@@ -644,9 +641,9 @@ def _prefetch_child(folders: list[Path], stores: list[Path], fd: int, slim: bool
         for path in wanted:
             if path not in rows and path in listed:
                 read(path)
-        send(("facts", [(p, rows[p]) for p in wanted if p in rows]))
+        _send_message(fd, ("facts", [(p, rows[p]) for p in wanted if p in rows]))
     else:
-        send(("facts", list(rows.items())))
+        _send_message(fd, ("facts", list(rows.items())))
     os.close(fd)
 
 
