@@ -311,6 +311,7 @@ def apply_renames(run: Run, actions: list[JournalAction]) -> None:
                 for f in (dst_dir, src_dir):
                     if f not in synced:
                         try:
+                            fault_point("rename.fsync_dir", f)
                             os.fsync(fds[f])
                         except OSError as exc:
                             raise named(exc, Path(f)) from None

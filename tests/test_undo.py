@@ -263,3 +263,25 @@ def test_renames_in_one_batch_keep_each_actions_outcome(tmp_path: Path) -> None:
     assert sorted(p.name for p in sdir.iterdir()) == ["a.jsonl.x", "d.jsonl", "d.jsonl.x", "e.jsonl"]
     assert (state / "agents" / "main" / "moved" / "c.jsonl").read_text() == "c.jsonl"
     assert (sdir / "d.jsonl.x").read_text() == "d.jsonl.x"  # never overwritten
+
+
+def test_undo_whose_folder_fsync_fails_never_says_its_renames_are_applied(state: StateDir) -> None:
+    """The renames of a batch are `applied` only once their folder is durable: when the
+    folder's fsync after the batch fails (here ENOSPC), undo stops with an I/O error
+    naming the folder, and the journal's status records none of those renames as applied
+    (they stay `planned`, and an undo of that run checks each one on disk)."""
+    gc_state(state)
+    env = _gc(state)
+    res = run_cli(
+        "undo", env["run_id"], *sd(state), "--json", env=clean_env(SESSIONCTL_FAULT="enospc:rename.fsync_dir")
+    )
+    assert res.rc == 74, res.stderr
+    assert "No space left on device" in res.stderr and "sessions" in res.stderr
+    runs = state.root / "sessionctl" / "runs"
+    (undo_run,) = [d for d in runs.iterdir() if d.is_dir() and d.name != env["run_id"]]
+    status = json.loads((undo_run / "status.json").read_bytes())
+    assert status["status"] == "failed"
+    journal = json.loads((undo_run / "journal.json").read_bytes())
+    renames = {a["id"] for a in journal["actions"] if a["type"] == "file.rename"}
+    states = {r["id"]: r["state"] for r in status["results"]}
+    assert renames and {states[i] for i in renames} == {"planned"}, states
