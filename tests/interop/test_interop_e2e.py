@@ -346,8 +346,14 @@ RACERS = [
 #: how long each sessionctl run holds main's store lock (test-only pause fault point):
 #: a slow critical section, so that OpenClaw's writers do meet it. Well under the 10 s
 #: 2026.4.15 waits for the lock; it retries every 50 ms x attempt (<= 0.45 s after 2 s),
-#: so it gets the lock in the gap (~1 s) before sessionctl's next run takes it again
+#: so it gets the lock in the gap (GAP_S) before sessionctl's next run takes it again
 HOLD_S = 2.0
+#: the pause between two sessionctl runs of the race: the window in which OpenClaw's
+#: writers take the lock. Without it the window was only the next run's start-up, which
+#: got shorter as sessionctl got faster: once OpenClaw's growing retry interval missed it
+#: four times in a row, a turn gave up after its 10 s (`session file locked`) — OpenClaw
+#: starved by back-to-back runs, a thing no operator's cron or prestart does
+GAP_S = 1.5
 #: OpenClaw's store writes are a few short moments per turn, so a round of 3 turns may
 #: (rarely) never meet a held section; then the racers take another turn each
 MAX_ROUNDS = 3
@@ -536,6 +542,7 @@ def race(tmp_path_factory: pytest.TempPathFactory, fake_port: int) -> Race:
                     last_gc = None
                 if rc != 0:
                     break
+                time.sleep(GAP_S)
             runs += [f.result() for f in futures]
             if rc != 0 or any(hd.opens() for hd in racer.holds if hd.path == locks[0]):
                 break  # a failure to report, or contention seen: enough
